@@ -1,0 +1,30 @@
+# Eventline — see README.md.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+
+.PHONY: run test build bench fuzz vet postgres-binaries clean
+
+build:
+	$(GO) build -o $(BIN)/eventline ./cmd/eventline
+
+# Make sure PostgreSQL's server binaries exist (installs them when root on Debian).
+postgres-binaries:
+	@./scripts/ensure-postgres.sh
+
+run: postgres-binaries build
+	./$(BIN)/eventline serve
+
+test: postgres-binaries
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 8m ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSingle -fuzztime 30s ./domain/logs
+	$(GO) test -run '^$$' -fuzz FuzzDecodeNDJSON -fuzztime 30s ./domain/logs
+
+bench: postgres-binaries build
+	$(GO) run ./bench
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is everything `eventline` reads from the environment (and from the
+// flags of `serve`, which win).
+type Config struct {
+	HTTPAddr        string
+	DataDir         string
+	NATSURL         string
+	NATSListen      string
+	DatabaseURL     string
+	NATSSync        string
+	APIToken        string
+	Roles           []string
+	ProjectionBatch int
+	ProjectionWait  time.Duration
+}
+
+// knownRoles are the parts a process can run (EVENTLINE_ROLES).
+var knownRoles = []string{"api", "projector", "saga", "sync"}
+
+// defaultConfig returns the contract's defaults.
+func defaultConfig() Config {
+	return Config{
+		HTTPAddr:        "127.0.0.1:8080",
+		DataDir:         "./data",
+		NATSListen:      "127.0.0.1:4222",
+		NATSSync:        "interval",
+		Roles:           slices.Clone(knownRoles),
+		ProjectionBatch: 1000,
+		ProjectionWait:  50 * time.Millisecond,
+	}
+}
+
+// loadConfig reads the environment over the defaults; flags parsed later by
+// the caller override it.
+func loadConfig(getenv func(string) string) (Config, error) {
+	c := defaultConfig()
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	str("EVENTLINE_HTTP_ADDR", &c.HTTPAddr)
+	str("EVENTLINE_DATA_DIR", &c.DataDir)
+	str("NATS_URL", &c.NATSURL)
+	str("EVENTLINE_NATS_LISTEN", &c.NATSListen)
+	str("DATABASE_URL", &c.DatabaseURL)
+	str("EVENTLINE_NATS_SYNC", &c.NATSSync)
+	str("EVENTLINE_API_TOKEN", &c.APIToken)
+	if v := getenv("EVENTLINE_ROLES"); v != "" {
+		c.Roles = parseRoles(v)
+	}
+	if v := getenv("EVENTLINE_PROJECTION_BATCH"); v != "" {
+		if _, err := fmt.Sscanf(v, "%d", &c.ProjectionBatch); err != nil {
+			errs = append(errs, fmt.Errorf("EVENTLINE_PROJECTION_BATCH=%q: not a number", v))
+		}
+	}
+	if v := getenv("EVENTLINE_PROJECTION_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("EVENTLINE_PROJECTION_WAIT=%q: %v", v, err))
+		}
+		c.ProjectionWait = d
+	}
+	return c, errors.Join(errs...)
+}
+
+func parseRoles(v string) []string {
+	var roles []string
+	for _, r := range strings.Split(v, ",") {
+		if r = strings.TrimSpace(r); r == "all" {
+			return slices.Clone(knownRoles)
+		} else if r != "" {
+			roles = append(roles, r)
+		}
+	}
+	return roles
+}
+
+// rolesFlag lets --roles take the same comma list as EVENTLINE_ROLES.
+type rolesFlag struct{ c *Config }
+
+func (f rolesFlag) String() string {
+	if f.c == nil {
+		return ""
+	}
+	return strings.Join(f.c.Roles, ",")
+}
+
+func (f rolesFlag) Set(v string) error { f.c.Roles = parseRoles(v); return nil }
+
+// bindFlags registers the serve flags over c.
+func (c *Config) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP API and dashboard address (EVENTLINE_HTTP_ADDR)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "embedded JetStream store and managed PostgreSQL cluster (EVENTLINE_DATA_DIR)")
+	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "external NATS URL(s); empty runs an embedded server (NATS_URL)")
+	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "where the embedded NATS server listens (EVENTLINE_NATS_LISTEN)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "external PostgreSQL URL; empty runs a managed cluster (DATABASE_URL)")
+	fs.StringVar(&c.NATSSync, "nats-sync", c.NATSSync, "embedded JetStream disk sync: interval or always (EVENTLINE_NATS_SYNC)")
+	fs.StringVar(&c.APIToken, "api-token", c.APIToken, "bearer token required on /api/ (EVENTLINE_API_TOKEN)")
+	fs.Var(rolesFlag{c}, "roles", "comma list of api,projector,saga,sync or all (EVENTLINE_ROLES)")
+	fs.IntVar(&c.ProjectionBatch, "projection-batch", c.ProjectionBatch, "events per projection transaction (EVENTLINE_PROJECTION_BATCH)")
+	fs.DurationVar(&c.ProjectionWait, "projection-wait", c.ProjectionWait, "how long a projection batch waits to fill (EVENTLINE_PROJECTION_WAIT)")
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("EVENTLINE_HTTP_ADDR %q: %v", c.HTTPAddr, err))
+	}
+	if c.NATSURL == "" {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			errs = append(errs, fmt.Errorf("EVENTLINE_NATS_LISTEN %q: %v", c.NATSListen, err))
+		}
+	}
+	if c.DataDir == "" && (c.NATSURL == "" || c.DatabaseURL == "") {
+		errs = append(errs, errors.New("EVENTLINE_DATA_DIR must not be empty when NATS or PostgreSQL is embedded"))
+	}
+	if c.NATSSync != "interval" && c.NATSSync != "always" {
+		errs = append(errs, fmt.Errorf("EVENTLINE_NATS_SYNC %q: must be interval or always", c.NATSSync))
+	}
+	if len(c.Roles) == 0 {
+		errs = append(errs, errors.New("EVENTLINE_ROLES: at least one role is needed"))
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains(knownRoles, r) {
+			errs = append(errs, fmt.Errorf("EVENTLINE_ROLES: unknown role %q (known: %s, all)", r, strings.Join(knownRoles, ",")))
+		}
+	}
+	if c.ProjectionBatch < 1 || c.ProjectionBatch > 10000 {
+		errs = append(errs, fmt.Errorf("EVENTLINE_PROJECTION_BATCH %d: must be 1..10000", c.ProjectionBatch))
+	}
+	if c.ProjectionWait <= 0 {
+		errs = append(errs, fmt.Errorf("EVENTLINE_PROJECTION_WAIT %v: must be positive", c.ProjectionWait))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) hasRole(r string) bool { return slices.Contains(c.Roles, r) }
+
+func (c Config) natsDir() string { return filepath.Join(c.DataDir, "nats") }
+func (c Config) pgDir() string   { return filepath.Join(c.DataDir, "pg") }
+
+// natsClientURL is where CLI commands find NATS: NATS_URL, or the embedded
+// server of a running `eventline serve`.
+func (c Config) natsClientURL() string {
+	if c.NATSURL != "" {
+		return c.NATSURL
+	}
+	return "nats://" + c.NATSListen
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/internal/pgcluster"
+	"github.com/eventline/eventline/migrations"
+)
+
+// infra is the connections a command needs, and whatever it started itself.
+type infra struct {
+	embedded    *eventstore.Embedded
+	cluster     *pgcluster.Cluster
+	stopCluster bool
+	store       *eventstore.Store
+	pool        *pgxpool.Pool
+	log         *slog.Logger
+}
+
+type infraNeeds struct {
+	nats, postgres bool
+	// serve: run the embedded NATS server and own the managed cluster.
+	serve bool
+}
+
+// openInfra connects to (or, for serve, starts) JetStream and PostgreSQL as
+// the configuration says.
+func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logger) (_ *infra, err error) {
+	in := &infra{log: log}
+	defer func() {
+		if err != nil {
+			in.close()
+		}
+	}()
+	if needs.serve && cfg.DataDir != "" {
+		// World-traversable, so that the postgres user reaches pg/ inside.
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+	}
+	if needs.nats {
+		url := cfg.natsClientURL()
+		if needs.serve && cfg.NATSURL == "" {
+			in.embedded, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{
+				StoreDir: cfg.natsDir(), Listen: cfg.NATSListen, SyncAlways: cfg.NATSSync == "always",
+			})
+			if err != nil {
+				return nil, err
+			}
+			url = in.embedded.ClientURL()
+			log.Info("embedded nats started", "url", url, "store", cfg.natsDir(), "sync", cfg.NATSSync)
+		}
+		in.store, err = eventstore.Connect(ctx, eventstore.Options{URL: url, Name: "eventline", Logger: log, FailFast: !needs.serve})
+		if err != nil {
+			if cfg.NATSURL == "" && !needs.serve {
+				return nil, fmt.Errorf("%w (is `eventline serve` running? set NATS_URL for an external server)", err)
+			}
+			return nil, err
+		}
+		if err := retry(ctx, log, "create streams", func() error {
+			return in.store.EnsureStreams(ctx, eventstore.DefaultStreams())
+		}, needs.serve); err != nil {
+			return nil, err
+		}
+	}
+	if needs.postgres {
+		dsn := cfg.DatabaseURL
+		if dsn == "" {
+			in.cluster, err = pgcluster.Start(ctx, cfg.pgDir(), pgcluster.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("managed postgres in %s: %w", cfg.pgDir(), err)
+			}
+			in.stopCluster = needs.serve || !in.cluster.Reused
+			dsn = in.cluster.URL("")
+			log.Info("managed postgres ready", "dir", in.cluster.Dir, "port", in.cluster.Port, "reused", in.cluster.Reused)
+		}
+		pcfg, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		pcfg.MaxConns = 16
+		pcfg.ConnConfig.ConnectTimeout = 3 * time.Second
+		in.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		if err := retry(ctx, log, "migrate database", func() error {
+			n, err := migrations.Up(ctx, in.pool)
+			if n > 0 {
+				log.Info("migrations applied", "count", n)
+			}
+			return err
+		}, needs.serve); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// retry runs fn until it succeeds; with patient false it tries once.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func() error, patient bool) error {
+	delay := 250 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !patient {
+			return err
+		}
+		log.Warn(what+" failed; retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// close releases everything in reverse order of opening.
+func (in *infra) close() {
+	if in.pool != nil {
+		in.pool.Close()
+	}
+	if in.store != nil {
+		in.store.Close()
+	}
+	if in.embedded != nil {
+		in.embedded.Shutdown()
+	}
+	if in.cluster != nil && in.stopCluster {
+		if err := in.cluster.Stop(); err != nil {
+			in.log.Warn("stop managed postgres", "err", err)
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/handlers/logsapi"
+	"github.com/eventline/eventline/projections"
+)
+
+// serve runs the roles of cfg until ctx ends, then shuts down in order: the
+// HTTP server finishes its requests, the ingester its appends, the projector
+// its batch; then the connections, the embedded NATS server and the managed
+// PostgreSQL cluster stop.
+func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.bindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log)
+
+	in, err := openInfra(ctx, cfg, infraNeeds{nats: true, postgres: true, serve: true}, log)
+	if err != nil {
+		return err
+	}
+	defer in.close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pmetrics := projections.NewMetrics(reg)
+
+	g, gctx := errgroup.WithContext(ctx)
+	var runner *projections.Runner
+	if cfg.hasRole("projector") {
+		runner = projections.NewRunner(projections.NewLogs(""), in.store.JetStream(), in.pool,
+			projections.Config{BatchSize: cfg.ProjectionBatch, BatchWait: cfg.ProjectionWait}, pmetrics, log)
+		g.Go(func() error { return runner.Run(gctx) })
+	}
+	if cfg.hasRole("api") {
+		idem, err := httpapi.NewIdempotency(ctx, in.store.JetStream(), 1)
+		if err != nil {
+			return err
+		}
+		ingester := logsapi.NewIngester(in.store, logsapi.IngestConfig{}, reg)
+		// The ingester outlives the HTTP server so that requests in flight
+		// at shutdown still get their answers.
+		ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(gctx))
+		g.Go(func() error { return ingester.Run(ingestCtx) })
+
+		srv := httpapi.NewServer(httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Logger: log})
+		srv.AddCheck(httpapi.Check{Name: "jetstream", Fn: in.store.Ping})
+		srv.AddCheck(httpapi.Check{Name: "postgres", Fn: func(ctx context.Context) error { return in.pool.Ping(ctx) }})
+		var stats logsapi.RunnerStats
+		if runner != nil {
+			stats = runner
+		}
+		logsapi.NewHandler(in.store, in.pool, ingester, idem, stats).Mount(srv)
+
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			stopIngest()
+			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		}
+		fmt.Fprintf(stdout, "eventline: listening on http://%s\n", ln.Addr())
+		log.Info("http api listening", "addr", ln.Addr().String(), "roles", cfg.Roles)
+		g.Go(func() error {
+			defer stopIngest()
+			return srv.Run(gctx, ln)
+		})
+	}
+	start := time.Now()
+	err = g.Wait()
+	log.Info("eventline stopped", "uptime", time.Since(start).Round(time.Second).String())
+	return err
+}

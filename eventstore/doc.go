@@ -1,0 +1,5 @@
+// Package eventstore owns Eventline's durable log: the JetStream streams, the
+// versioned event envelope and its decode table, appends with per-aggregate
+// optimistic concurrency and publish dedupe, bulk async appends, aggregate
+// loads without consumers, and the embedded nats-server used by default.
+package eventstore

@@ -1,0 +1,60 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrConflict reports that an append's expected sequence did not match the
+// aggregate's last sequence: another writer got there first. Callers reload
+// the aggregate and decide again.
+var ErrConflict = errors.New("eventstore: concurrent append conflict")
+
+// ErrUnavailable reports that JetStream could not be reached or did not
+// confirm the write in time; nothing may be assumed stored.
+var ErrUnavailable = errors.New("eventstore: log unavailable")
+
+// ErrTooLarge reports that an event exceeds the server's maximum message size.
+var ErrTooLarge = errors.New("eventstore: event too large")
+
+// ErrNotFound reports that a requested message does not exist.
+var ErrNotFound = errors.New("eventstore: not found")
+
+// classify maps a nats/jetstream error onto the package's sentinel errors,
+// keeping the original for context.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			return fmt.Errorf("%s: %w: %v", op, ErrConflict, err)
+		case jetstream.JSErrCodeStreamMessageExceedsMaximum:
+			return fmt.Errorf("%s: %w: %v", op, ErrTooLarge, err)
+		case jetstream.JSErrCodeMessageNotFound:
+			return fmt.Errorf("%s: %w", op, ErrNotFound)
+		}
+		if apiErr.Code == 503 {
+			return fmt.Errorf("%s: %w: %v", op, ErrUnavailable, err)
+		}
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	switch {
+	case errors.Is(err, nats.ErrMaxPayload):
+		return fmt.Errorf("%s: %w: %v", op, ErrTooLarge, err)
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout), errors.Is(err, jetstream.ErrTooManyStalledMsgs),
+		errors.Is(err, nats.ErrNoServers):
+		return fmt.Errorf("%s: %w: %v", op, ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

@@ -1,0 +1,277 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Header names Eventline sets on every appended message.
+const (
+	// HeaderType carries the envelope's event type so that readers can filter
+	// without decoding the body.
+	HeaderType = "Eventline-Type"
+	// HeaderCount carries how many items a grouped event holds (log entries).
+	HeaderCount = "Eventline-Count"
+)
+
+// NoExpectation disables the optimistic concurrency check of Append.
+const NoExpectation int64 = -1
+
+// Options configures a connection to JetStream.
+type Options struct {
+	// URL is a NATS URL or a comma-separated list of them.
+	URL string
+	// Name is the client name shown in server monitoring.
+	Name string
+	// Replicas is the replica count for streams this store creates (1 when 0).
+	Replicas int
+	// MaxAsyncPending bounds async publishes in flight (4096 when 0).
+	MaxAsyncPending int
+	// FailFast makes Connect fail at once when no server answers, instead
+	// of retrying in the background (for command-line tools).
+	FailFast bool
+	// Logger receives connection state changes.
+	Logger *slog.Logger
+}
+
+// Store appends events to and reads events from JetStream.
+type Store struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	replicas int
+}
+
+// Connect dials NATS and returns a Store. The connection reconnects forever;
+// publishes while disconnected fail at once with ErrUnavailable instead of
+// being buffered, so no caller waits on a write that may never happen.
+func Connect(ctx context.Context, o Options) (*Store, error) {
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.MaxAsyncPending == 0 {
+		o.MaxAsyncPending = 4096
+	}
+	nc, err := nats.Connect(o.URL,
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectBufSize(-1),
+		nats.RetryOnFailedConnect(!o.FailFast),
+		nats.Timeout(3*time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+		}),
+	)
+	if err != nil {
+		return nil, classify("connect to nats at "+o.URL, err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(o.MaxAsyncPending),
+		jetstream.WithPublishAsyncTimeout(10*time.Second))
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream context: %w", err)
+	}
+	return &Store{nc: nc, js: js, replicas: o.Replicas}, nil
+}
+
+// Close drains pending async publishes and closes the connection.
+func (s *Store) Close() {
+	select {
+	case <-s.js.PublishAsyncComplete():
+	case <-time.After(5 * time.Second):
+	}
+	s.nc.Close()
+}
+
+// JetStream exposes the underlying client for consumers and inspection.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Conn exposes the underlying NATS connection.
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// MaxPayload is the largest message the connected server accepts.
+func (s *Store) MaxPayload() int64 { return s.nc.MaxPayload() }
+
+// Connected reports whether the connection is currently up.
+func (s *Store) Connected() bool { return s.nc.IsConnected() }
+
+// Ping checks that JetStream answers within ctx.
+func (s *Store) Ping(ctx context.Context) error {
+	if !s.nc.IsConnected() {
+		return fmt.Errorf("ping jetstream: %w: not connected", ErrUnavailable)
+	}
+	_, err := s.js.AccountInfo(ctx)
+	return classify("ping jetstream", err)
+}
+
+// AppendOption adjusts one append.
+type AppendOption func(*nats.Msg)
+
+// WithHeader sets a message header.
+func WithHeader(key, value string) AppendOption {
+	return func(m *nats.Msg) { m.Header.Set(key, value) }
+}
+
+// WithCount records how many items a grouped event holds.
+func WithCount(n int) AppendOption {
+	return WithHeader(HeaderCount, strconv.Itoa(n))
+}
+
+// WithDedupeID replaces the default publish dedupe id (the event id), e.g.
+// with one derived from a client's idempotency key.
+func WithDedupeID(id string) AppendOption {
+	return func(m *nats.Msg) { m.Header.Set(jetstream.MsgIDHeader, id) }
+}
+
+// Ack is JetStream's confirmation of a stored event.
+type Ack struct {
+	// Seq is the stream sequence of the event.
+	Seq uint64
+	// Duplicate is true when the dedupe id was seen before: nothing new was
+	// stored and Seq is the original's.
+	Duplicate bool
+}
+
+func newMsg(subject string, env Envelope, opts []AppendOption) (*nats.Msg, error) {
+	body, err := env.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	m := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
+	m.Header.Set(jetstream.MsgIDHeader, env.ID.String())
+	m.Header.Set(HeaderType, env.Type)
+	for _, o := range opts {
+		o(m)
+	}
+	return m, nil
+}
+
+// Append stores one event on subject and returns once JetStream has stored
+// it. When expected is not NoExpectation, the append only succeeds if the
+// last message on subject has that stream sequence (0: no message yet);
+// otherwise it fails with ErrConflict.
+func (s *Store) Append(ctx context.Context, subject string, expected int64, env Envelope, opts ...AppendOption) (Ack, error) {
+	m, err := newMsg(subject, env, opts)
+	if err != nil {
+		return Ack{}, fmt.Errorf("append to %s: %w", subject, err)
+	}
+	var popts []jetstream.PublishOpt
+	if expected != NoExpectation {
+		popts = append(popts, jetstream.WithExpectLastSequencePerSubject(uint64(expected)))
+	}
+	ack, err := s.js.PublishMsg(ctx, m, popts...)
+	if err != nil {
+		return Ack{}, classifyPublish(ctx, subject, err)
+	}
+	return Ack{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+func classifyPublish(ctx context.Context, subject string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded) {
+		return fmt.Errorf("append to %s: %w: %v", subject, ErrUnavailable, err)
+	}
+	return classify("append to "+subject, err)
+}
+
+// Pending is an async append awaiting its acknowledgement.
+type Pending struct {
+	subject string
+	f       jetstream.PubAckFuture
+}
+
+// AppendAsync starts storing env on subject without waiting; Wait on the
+// result before telling anyone the event is stored. The number of appends in
+// flight is bounded (Options.MaxAsyncPending): past it, AppendAsync blocks.
+func (s *Store) AppendAsync(subject string, env Envelope, opts ...AppendOption) (*Pending, error) {
+	m, err := newMsg(subject, env, opts)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", subject, err)
+	}
+	if !s.nc.IsConnected() {
+		return nil, fmt.Errorf("append to %s: %w: not connected", subject, ErrUnavailable)
+	}
+	f, err := s.js.PublishMsgAsync(m)
+	if err != nil {
+		return nil, classifyPublish(context.Background(), subject, err)
+	}
+	return &Pending{subject: subject, f: f}, nil
+}
+
+// Wait blocks until the append is stored, failed, or ctx ends.
+func (p *Pending) Wait(ctx context.Context) (Ack, error) {
+	select {
+	case ack := <-p.f.Ok():
+		return Ack{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	case err := <-p.f.Err():
+		return Ack{}, classifyPublish(ctx, p.subject, err)
+	case <-ctx.Done():
+		return Ack{}, fmt.Errorf("append to %s: %w: %v", p.subject, ErrUnavailable, ctx.Err())
+	}
+}
+
+// Stored is an event as read back from a stream.
+type Stored struct {
+	Stream   string
+	Subject  string
+	Seq      uint64
+	Time     time.Time
+	Header   nats.Header
+	Envelope Envelope
+}
+
+// Get reads the message at seq of stream.
+func (s *Store) Get(ctx context.Context, stream string, seq uint64) (*jetstream.RawStreamMsg, error) {
+	st, err := s.js.Stream(ctx, stream)
+	if err != nil {
+		return nil, classify("open stream "+stream, err)
+	}
+	m, err := st.GetMsg(ctx, seq)
+	if err != nil {
+		return nil, classify(fmt.Sprintf("get %s #%d", stream, seq), err)
+	}
+	return m, nil
+}
+
+// Load reads every event of one aggregate's subject in order, using direct
+// gets (no consumer is created), and returns them with the subject's last
+// stream sequence to pass as the next Append's expectation (0 when empty).
+func (s *Store) Load(ctx context.Context, stream, subject string) ([]Stored, int64, error) {
+	st, err := s.js.Stream(ctx, stream)
+	if err != nil {
+		return nil, 0, classify("open stream "+stream, err)
+	}
+	var out []Stored
+	var last uint64
+	next := uint64(1)
+	for {
+		m, err := st.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return out, int64(last), nil
+			}
+			return nil, 0, classify("load "+subject, err)
+		}
+		env, err := UnmarshalEnvelope(m.Data)
+		if err != nil {
+			return nil, 0, fmt.Errorf("load %s #%d: %w", subject, m.Sequence, err)
+		}
+		out = append(out, Stored{Stream: stream, Subject: m.Subject, Seq: m.Sequence, Time: m.Time, Header: m.Header, Envelope: env})
+		last = m.Sequence
+		next = m.Sequence + 1
+	}
+}

@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventline/eventline/eventstore"
+)
+
+// IdempotencyBucket is the JetStream key-value bucket that remembers the
+// answers to writes sent with an Idempotency-Key.
+const IdempotencyBucket = "EVENTLINE_IDEMPOTENCY"
+
+// IdempotencyTTL is how long a key's answer is remembered.
+const IdempotencyTTL = 24 * time.Hour
+
+// inProgressStale is how long a key may stay "in progress" before another
+// request may take it over (its first holder crashed).
+const inProgressStale = 30 * time.Second
+
+// Response is what a write handler answers: status, JSON body and the stream
+// sequence of its last event (X-Eventline-Seq).
+type Response struct {
+	Status int
+	Body   any
+	Seq    uint64
+}
+
+type record struct {
+	State       string          `json:"state"` // in_progress | done
+	Fingerprint string          `json:"fingerprint"`
+	StartedAt   time.Time       `json:"started_at"`
+	Status      int             `json:"status,omitempty"`
+	Body        json.RawMessage `json:"body,omitempty"`
+	Seq         uint64          `json:"seq,omitempty"`
+}
+
+// Idempotency replays the first answer to a write retried with the same
+// Idempotency-Key. Keys live in JetStream, so every process sees them and
+// they survive restarts; PostgreSQL being down does not stop writes.
+type Idempotency struct {
+	kv jetstream.KeyValue
+}
+
+// NewIdempotency opens (creating when needed) the idempotency bucket.
+func NewIdempotency(ctx context.Context, js jetstream.JetStream, replicas int) (*Idempotency, error) {
+	if replicas == 0 {
+		replicas = 1
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: IdempotencyBucket, Description: "answers to writes sent with an Idempotency-Key",
+		History: 1, TTL: IdempotencyTTL, Storage: jetstream.FileStorage, Replicas: replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("idempotency bucket: %w", err)
+	}
+	return &Idempotency{kv: kv}, nil
+}
+
+// Handler handles a write. dedupeID is non-empty when the request carries an
+// Idempotency-Key: appends should use it as their publish dedupe id, so that
+// a retry that takes over from a crashed first attempt stores nothing twice.
+type Handler func(ctx context.Context, dedupeID string) (Response, error)
+
+// Do runs h at most once per (scope, Idempotency-Key) and writes its answer;
+// without a key it just runs h. A key reused with a different body is
+// refused with 422; a key whose first request is still running gets 409.
+func (s *Idempotency) Do(w http.ResponseWriter, r *http.Request, scope string, body []byte, h Handler) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		resp, err := h(r.Context(), "")
+		writeResponse(w, r, resp, err, false)
+		return
+	}
+	if len(key) > 255 {
+		WriteError(w, r, &Error{Status: http.StatusBadRequest, Code: "invalid_idempotency_key", Message: "Idempotency-Key must be at most 255 characters.", Field: "Idempotency-Key"})
+		return
+	}
+	sum := sha256.Sum256([]byte(scope + "\x00" + key))
+	k := hex.EncodeToString(sum[:])
+	fsum := sha256.Sum256(body)
+	fp := hex.EncodeToString(fsum[:])
+	ctx := r.Context()
+	for range 3 {
+		rev, replay, err := s.claim(ctx, k, fp)
+		if errors.Is(err, errRaced) {
+			continue
+		}
+		if err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		if replay != nil {
+			writeResponse(w, r, Response{Status: replay.Status, Body: replay.Body, Seq: replay.Seq}, nil, true)
+			return
+		}
+		resp, herr := h(ctx, "idem-"+k[:32])
+		if herr != nil {
+			_ = s.kv.Delete(context.WithoutCancel(ctx), k, jetstream.LastRevision(rev))
+			writeResponse(w, r, resp, herr, false)
+			return
+		}
+		b, _ := json.Marshal(resp.Body)
+		done, _ := json.Marshal(record{State: "done", Fingerprint: fp, StartedAt: time.Now(), Status: resp.Status, Body: b, Seq: resp.Seq})
+		if _, err := s.kv.Update(context.WithoutCancel(ctx), k, done, rev); err != nil {
+			// The write is stored; only the memo failed. A retry will take
+			// over after inProgressStale and be deduplicated by the log.
+			WriteErrorLog(r, "remember idempotent answer", err)
+		}
+		writeResponse(w, r, resp, nil, false)
+		return
+	}
+	WriteError(w, r, &Error{Status: http.StatusConflict, Code: "idempotency_conflict", Message: "Concurrent requests with this Idempotency-Key; retry."})
+}
+
+var errRaced = errors.New("idempotency key raced")
+
+// claim returns the revision of an in_progress record this request now owns,
+// or the finished record to replay.
+func (s *Idempotency) claim(ctx context.Context, k, fp string) (uint64, *record, error) {
+	in, _ := json.Marshal(record{State: "in_progress", Fingerprint: fp, StartedAt: time.Now()})
+	entry, err := s.kv.Get(ctx, k)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		rev, err := s.kv.Create(ctx, k, in)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, nil, errRaced
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("%w: idempotency key: %v", eventstore.ErrUnavailable, err)
+		}
+		return rev, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: idempotency key: %v", eventstore.ErrUnavailable, err)
+	}
+	var rec record
+	if err := json.Unmarshal(entry.Value(), &rec); err != nil {
+		return 0, nil, fmt.Errorf("idempotency record: %w", err)
+	}
+	if rec.Fingerprint != fp {
+		return 0, nil, &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
+			Message: "This Idempotency-Key was used with a different request body.", Field: "Idempotency-Key"}
+	}
+	if rec.State == "done" {
+		return 0, &rec, nil
+	}
+	if time.Since(rec.StartedAt) < inProgressStale {
+		return 0, nil, &Error{Status: http.StatusConflict, Code: "request_in_progress",
+			Message: "A request with this Idempotency-Key is still being processed; retry shortly.", RetryAfter: 1}
+	}
+	rev, err := s.kv.Update(ctx, k, in, entry.Revision())
+	if err != nil {
+		return 0, nil, errRaced
+	}
+	return rev, nil, nil
+}
+
+func writeResponse(w http.ResponseWriter, r *http.Request, resp Response, err error, replayed bool) {
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if resp.Seq > 0 {
+		w.Header().Set("X-Eventline-Seq", strconv.FormatUint(resp.Seq, 10))
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	WriteJSON(w, resp.Status, resp.Body)
+}

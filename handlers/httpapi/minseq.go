@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventline/eventline/projections"
+)
+
+// MaxMinSeqWait is how long a list request with ?min_seq= waits for the read
+// model to catch up before answering anyway with X-Eventline-Stale: true.
+const MaxMinSeqWait = 5 * time.Second
+
+// WaitMinSeq implements read-your-writes on a write-behind read model: given
+// ?min_seq=N it waits until projection has applied stream sequence N, at most
+// MaxMinSeqWait, and marks the answer stale if it has not.
+func WaitMinSeq(w http.ResponseWriter, r *http.Request, pool *pgxpool.Pool, projection string) error {
+	minSeq, err := QueryInt(r, "min_seq", 0, 0)
+	if err != nil || minSeq == 0 {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), MaxMinSeqWait)
+	defer cancel()
+	delay := 5 * time.Millisecond
+	for {
+		cp, err := projections.LoadCheckpoint(ctx, pool, projection)
+		if err == nil && cp.LastSeq >= uint64(minSeq) {
+			return nil
+		}
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if r.Context().Err() != nil {
+				return r.Context().Err()
+			}
+			w.Header().Set("X-Eventline-Stale", "true")
+			return nil
+		case <-t.C:
+		}
+		delay = min(delay*2, 50*time.Millisecond)
+	}
+}

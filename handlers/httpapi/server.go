@@ -1,0 +1,204 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is a readiness probe: nil when the dependency is usable.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every /api/ request.
+	Token string
+	// Checks run for /readyz.
+	Checks []Check
+	// Registry serves /metrics and receives the HTTP metrics.
+	Registry *prometheus.Registry
+	// ShutdownTimeout bounds how long in-flight requests may finish (15s).
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Server is the HTTP front: API routes, health, metrics.
+type Server struct {
+	mux      *http.ServeMux
+	cfg      ServerConfig
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewServer returns a server with /healthz, /readyz and /metrics mounted.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{mux: http.NewServeMux(), cfg: cfg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventline_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "eventline_http_request_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+		}, []string{"route"}),
+	}
+	cfg.Registry.MustRegister(s.requests, s.duration)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, Errorf(http.StatusNotFound, "not_found", "No such endpoint: "+r.Method+" "+r.URL.Path))
+	})
+	return s
+}
+
+// Handle mounts h on a method-and-path pattern.
+func (s *Server) Handle(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, h) }
+
+// AddCheck adds a readiness check.
+func (s *Server) AddCheck(c Check) { s.cfg.Checks = append(s.cfg.Checks, c) }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := http.StatusOK
+	checks := map[string]string{}
+	for _, c := range s.cfg.Checks {
+		if err := c.Fn(ctx); err != nil {
+			status = http.StatusServiceUnavailable
+			checks[c.Name] = err.Error()
+		} else {
+			checks[c.Name] = "ok"
+		}
+	}
+	if status != http.StatusOK {
+		w.Header().Set("Retry-After", "2")
+	}
+	WriteJSON(w, status, map[string]any{"ready": status == http.StatusOK, "checks": checks})
+}
+
+// ServeHTTP applies auth, panic recovery and metrics around the routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		if p := recover(); p != nil {
+			s.cfg.Logger.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+			if !rec.wrote {
+				WriteError(rec, r, errors.New("panic"))
+			}
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	}()
+	if s.cfg.Token != "" && strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="eventline"`)
+		WriteError(rec, r, Errorf(http.StatusUnauthorized, "unauthorized", "A valid 'Authorization: Bearer <token>' header is required."))
+		return
+	}
+	s.mux.ServeHTTP(rec, r)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) == 1
+}
+
+// Run serves on ln until ctx ends, then lets in-flight requests finish within
+// ShutdownTimeout.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// statusWriter records the status and turns the router's plain-text 404 and
+// 405 answers into the JSON error shape.
+type statusWriter struct {
+	http.ResponseWriter
+	status  int
+	wrote   bool
+	swallow bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	w.status = code
+	if (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) &&
+		strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.swallow = true
+		codeName, msg := "not_found", "No such endpoint."
+		if code == http.StatusMethodNotAllowed {
+			codeName, msg = "method_not_allowed", "This endpoint does not accept that method."
+		}
+		w.Header().Del("X-Content-Type-Options")
+		WriteJSON(w.ResponseWriter, code, map[string]*Error{"error": {Code: codeName, Message: msg}})
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.swallow {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,333 @@
+package logsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventline/eventline/domain/logs"
+	"github.com/eventline/eventline/eventstore"
+)
+
+// IngestConfig tunes group commit.
+type IngestConfig struct {
+	// MaxGroupBytes bounds one grouped append (1 MiB); a request larger than
+	// this is appended on its own.
+	MaxGroupBytes int
+	// MaxInFlight bounds appends awaiting their acknowledgement (32).
+	MaxInFlight int
+	// AckTimeout bounds the wait for JetStream's acknowledgement (10s).
+	AckTimeout time.Duration
+}
+
+func (c *IngestConfig) defaults() {
+	if c.MaxGroupBytes <= 0 {
+		c.MaxGroupBytes = 1 << 20
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 32
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 10 * time.Second
+	}
+}
+
+// ErrStopped is returned by Submit once the ingester has shut down.
+var ErrStopped = fmt.Errorf("%w: ingester stopped", eventstore.ErrUnavailable)
+
+// Ingester appends log entries to the LOGS stream. Entries submitted while an
+// append is in flight are grouped into the next one, so that the broker's
+// per-message cost is shared; every Submit returns only once the append
+// holding its entries is stored.
+type Ingester struct {
+	store    *eventstore.Store
+	cfg      IngestConfig
+	queue    chan *ingestReq
+	slots    chan struct{}
+	recent   *recentIndex
+	received prometheus.Counter
+	groups   prometheus.Histogram
+
+	mu      sync.RWMutex
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+type ingestReq struct {
+	encoded [][]byte
+	ids     []uuid.UUID
+	bytes   int
+	done    chan ingestResult
+}
+
+type ingestResult struct {
+	seq uint64
+	err error
+}
+
+// NewIngester returns an ingester; start it with Run.
+func NewIngester(store *eventstore.Store, cfg IngestConfig, reg prometheus.Registerer) *Ingester {
+	cfg.defaults()
+	g := &Ingester{
+		store:  store,
+		cfg:    cfg,
+		queue:  make(chan *ingestReq, 4096),
+		slots:  make(chan struct{}, cfg.MaxInFlight),
+		recent: newRecentIndex(200_000),
+		received: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventline_logs_ingested_total", Help: "Log entries acknowledged as stored in JetStream.",
+		}),
+		groups: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "eventline_logs_group_entries", Help: "Log entries per append (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(g.received, g.groups)
+	}
+	return g
+}
+
+// Submit stores entries durably and returns the stream sequence of the event
+// that holds them.
+func (g *Ingester) Submit(ctx context.Context, entries []logs.Entry) (uint64, error) {
+	req, err := encodeReq(entries)
+	if err != nil {
+		return 0, err
+	}
+	if req.bytes > g.cfg.MaxGroupBytes {
+		ack, err := g.appendAlone(ctx, req, "")
+		return ack.Seq, err
+	}
+	g.mu.RLock()
+	if g.stopped {
+		g.mu.RUnlock()
+		return 0, ErrStopped
+	}
+	select {
+	case g.queue <- req:
+		g.mu.RUnlock()
+	case <-ctx.Done():
+		g.mu.RUnlock()
+		return 0, fmt.Errorf("%w: %v", eventstore.ErrUnavailable, ctx.Err())
+	}
+	select {
+	case res := <-req.done:
+		return res.seq, res.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: %v", eventstore.ErrUnavailable, ctx.Err())
+	}
+}
+
+// SubmitAlone stores entries in an append of their own with dedupeID as its
+// publish dedupe id. If the log has seen dedupeID before (a retried request),
+// nothing new is stored and the ids of the entries stored the first time are
+// returned instead of those passed in.
+func (g *Ingester) SubmitAlone(ctx context.Context, entries []logs.Entry, dedupeID string) (uint64, []uuid.UUID, error) {
+	req, err := encodeReq(entries)
+	if err != nil {
+		return 0, nil, err
+	}
+	ack, err := g.appendAlone(ctx, req, dedupeID)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !ack.Duplicate {
+		return ack.Seq, req.ids, nil
+	}
+	msg, err := g.store.Get(ctx, eventstore.LogsStream, ack.Seq)
+	if err != nil {
+		return 0, nil, err
+	}
+	stored, err := decodeEntries(msg.Data)
+	if err != nil {
+		return 0, nil, err
+	}
+	ids := make([]uuid.UUID, len(stored))
+	for i, e := range stored {
+		ids[i] = e.ID
+	}
+	return ack.Seq, ids, nil
+}
+
+func encodeReq(entries []logs.Entry) (*ingestReq, error) {
+	req := &ingestReq{encoded: make([][]byte, len(entries)), ids: make([]uuid.UUID, len(entries)), done: make(chan ingestResult, 1)}
+	for i, e := range entries {
+		b, err := logs.EncodeEntry(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode entry %d: %w", i, err)
+		}
+		req.encoded[i] = b
+		req.ids[i] = e.ID
+		req.bytes += len(b) + 1
+	}
+	return req, nil
+}
+
+func (g *Ingester) appendAlone(ctx context.Context, req *ingestReq, dedupeID string) (eventstore.Ack, error) {
+	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now().UTC(),
+		Data: logs.AppendPayload(make([]byte, 0, req.bytes+16), req.encoded)}
+	opts := []eventstore.AppendOption{eventstore.WithCount(len(req.ids))}
+	if dedupeID != "" {
+		opts = append(opts, eventstore.WithDedupeID(dedupeID))
+	}
+	actx, cancel := context.WithTimeout(ctx, g.cfg.AckTimeout)
+	defer cancel()
+	ack, err := g.store.Append(actx, eventstore.LogsSubject, eventstore.NoExpectation, env, opts...)
+	if err != nil {
+		return ack, err
+	}
+	if !ack.Duplicate {
+		g.accepted(req.ids, ack.Seq)
+	}
+	return ack, nil
+}
+
+func (g *Ingester) accepted(ids []uuid.UUID, seq uint64) {
+	g.received.Add(float64(len(ids)))
+	g.recent.add(ids, seq)
+}
+
+// Lookup returns the stream sequence of an entry this process accepted
+// recently.
+func (g *Ingester) Lookup(id uuid.UUID) (uint64, bool) { return g.recent.get(id) }
+
+// Run groups and appends queued entries until ctx ends, then finishes the
+// appends in flight and refuses further submissions.
+func (g *Ingester) Run(ctx context.Context) error {
+	defer func() {
+		g.mu.Lock()
+		g.stopped = true
+		g.mu.Unlock()
+		// Answer anything still queued, then wait for appends in flight.
+		for {
+			select {
+			case req := <-g.queue:
+				req.done <- ingestResult{err: ErrStopped}
+				continue
+			default:
+			}
+			break
+		}
+		g.wg.Wait()
+	}()
+	for {
+		var first *ingestReq
+		select {
+		case <-ctx.Done():
+			return nil
+		case first = <-g.queue:
+		}
+		// Wait for a free slot first: requests arriving meanwhile join this group.
+		select {
+		case g.slots <- struct{}{}:
+		case <-ctx.Done():
+			first.done <- ingestResult{err: ErrStopped}
+			return nil
+		}
+		group := []*ingestReq{first}
+		size := first.bytes
+	drain:
+		for size < g.cfg.MaxGroupBytes {
+			select {
+			case req := <-g.queue:
+				group = append(group, req)
+				size += req.bytes
+			default:
+				break drain
+			}
+		}
+		g.appendGroup(group, size)
+	}
+}
+
+func (g *Ingester) appendGroup(group []*ingestReq, size int) {
+	var encoded [][]byte
+	for _, req := range group {
+		encoded = append(encoded, req.encoded...)
+	}
+	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now().UTC(),
+		Data: logs.AppendPayload(make([]byte, 0, size+16), encoded)}
+	g.groups.Observe(float64(len(encoded)))
+	pending, err := g.store.AppendAsync(eventstore.LogsSubject, env, eventstore.WithCount(len(encoded)))
+	if err != nil {
+		<-g.slots
+		reply(group, ingestResult{err: err})
+		return
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.AckTimeout)
+		ack, err := pending.Wait(ctx)
+		cancel()
+		<-g.slots
+		if err == nil {
+			for _, req := range group {
+				g.accepted(req.ids, ack.Seq)
+			}
+		}
+		reply(group, ingestResult{seq: ack.Seq, err: err})
+	}()
+}
+
+func reply(group []*ingestReq, res ingestResult) {
+	for _, req := range group {
+		req.done <- res
+	}
+}
+
+// decodeEntries reads the entries out of a stored log event.
+func decodeEntries(data []byte) ([]logs.Entry, error) {
+	env, err := eventstore.UnmarshalEnvelope(data)
+	if err != nil {
+		return nil, err
+	}
+	if env.Type != logs.EntriesReceivedV1 {
+		return nil, errors.New("not a log event: " + env.Type)
+	}
+	var p logs.EntriesReceived
+	if err := json.Unmarshal(env.Data, &p); err != nil {
+		return nil, fmt.Errorf("decode log event: %w", err)
+	}
+	return p.Entries, nil
+}
+
+// recentIndex remembers the stream sequence of the last N accepted entries,
+// so that an entry not yet projected is found without scanning the log.
+type recentIndex struct {
+	mu   sync.Mutex
+	m    map[uuid.UUID]uint64
+	ring []uuid.UUID
+	next int
+}
+
+func newRecentIndex(n int) *recentIndex {
+	return &recentIndex{m: make(map[uuid.UUID]uint64, n), ring: make([]uuid.UUID, n)}
+}
+
+func (x *recentIndex) add(ids []uuid.UUID, seq uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, id := range ids {
+		if old := x.ring[x.next]; old != uuid.Nil {
+			delete(x.m, old)
+		}
+		x.ring[x.next] = id
+		x.m[id] = seq
+		x.next = (x.next + 1) % len(x.ring)
+	}
+}
+
+func (x *recentIndex) get(id uuid.UUID) (uint64, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	seq, ok := x.m[id]
+	return seq, ok
+}

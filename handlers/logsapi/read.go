@@ -1,0 +1,306 @@
+package logsapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventline/eventline/domain/logs"
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/projections"
+)
+
+// entryView is a log entry as the API shows it.
+type entryView struct {
+	ID         uuid.UUID       `json:"id"`
+	Seq        uint64          `json:"seq"`
+	Level      string          `json:"level"`
+	Message    string          `json:"message"`
+	Context    json.RawMessage `json:"context"`
+	Source     string          `json:"source"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Persisted  bool            `json:"persisted"`
+}
+
+type listResponse struct {
+	Items      []entryView `json:"items"`
+	NextCursor string      `json:"next_cursor"`
+}
+
+const (
+	defaultLimit = 50
+	maxLimit     = 1000
+)
+
+// listQuery is a validated GET /api/logs query.
+type listQuery struct {
+	levels   []string
+	source   string
+	q        string
+	since    *time.Time
+	limit    int
+	cursorAt time.Time
+	cursorID uuid.UUID
+	hasCur   bool
+}
+
+func parseListQuery(r *http.Request, now time.Time) (listQuery, error) {
+	v := r.URL.Query()
+	var lq listQuery
+	if s := v.Get("level"); s != "" {
+		for _, l := range strings.Split(s, ",") {
+			l = strings.ToLower(strings.TrimSpace(l))
+			if !logs.ValidLevel(l) {
+				return lq, httpapi.FieldErr("level", fmt.Sprintf("level %q is not one of %s.", l, strings.Join(logs.Levels, ", ")))
+			}
+			lq.levels = append(lq.levels, l)
+		}
+	}
+	lq.source = v.Get("source")
+	lq.q = v.Get("q")
+	if len(lq.q) > 1024 {
+		return lq, httpapi.FieldErr("q", "q must be at most 1024 bytes.")
+	}
+	if s := v.Get("since"); s != "" {
+		t, err := parseSince(s, now)
+		if err != nil {
+			return lq, httpapi.FieldErr("since", "since must be an RFC 3339 time (2026-01-02T15:04:05Z) or a duration back from now (15m, 2h).")
+		}
+		lq.since = &t
+	}
+	limit, err := httpapi.QueryInt(r, "limit", defaultLimit, maxLimit)
+	if err != nil {
+		return lq, err
+	}
+	if limit == 0 {
+		return lq, httpapi.FieldErr("limit", "limit must be between 1 and 1000.")
+	}
+	lq.limit = int(limit)
+	if c := v.Get("cursor"); c != "" {
+		at, id, err := decodeCursor(c)
+		if err != nil {
+			return lq, httpapi.FieldErr("cursor", "cursor is not one this API returned.")
+		}
+		lq.cursorAt, lq.cursorID, lq.hasCur = at, id, true
+	}
+	return lq, nil
+}
+
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, errors.New("bad since")
+	}
+	return now.Add(-d), nil
+}
+
+func encodeCursor(at time.Time, id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixNano(), 10) + "_" + id.String()))
+}
+
+func decodeCursor(c string) (time.Time, uuid.UUID, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, uuid.Nil, err
+	}
+	ts, idStr, ok := strings.Cut(string(b), "_")
+	if !ok {
+		return time.Time{}, uuid.Nil, errors.New("bad cursor")
+	}
+	ns, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return time.Time{}, uuid.Nil, err
+	}
+	id, err := uuid.Parse(idStr)
+	if err != nil {
+		return time.Time{}, uuid.Nil, err
+	}
+	return time.Unix(0, ns).UTC(), id, nil
+}
+
+// sql builds the list query; every value is a bind parameter.
+func (lq listQuery) sql(table string) (string, []any) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if len(lq.levels) == 1 {
+		where = append(where, "level = "+arg(lq.levels[0]))
+	} else if len(lq.levels) > 1 {
+		where = append(where, "level = ANY("+arg(lq.levels)+")")
+	}
+	if lq.source != "" {
+		where = append(where, "source = "+arg(lq.source))
+	}
+	if lq.q != "" {
+		where = append(where, "message ILIKE "+arg("%"+escapeLike(lq.q)+"%"))
+	}
+	if lq.since != nil {
+		where = append(where, "received_at >= "+arg(*lq.since))
+	}
+	if lq.hasCur {
+		where = append(where, "(received_at, id) < ("+arg(lq.cursorAt)+", "+arg(lq.cursorID)+")")
+	}
+	q := "SELECT id, seq, level, message, context, source, received_at FROM " + pgx.Identifier{table}.Sanitize()
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY received_at DESC, id DESC LIMIT " + arg(lq.limit+1)
+	return q, args
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	lq, err := parseListQuery(r, h.now())
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if err := httpapi.WaitMinSeq(w, r, h.pool, projections.LogsName); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	query, args := lq.sql("log_entries")
+	rows, err := h.pool.Query(r.Context(), query, args...)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	items, err := pgx.CollectRows(rows, scanEntry)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	resp := listResponse{Items: items}
+	if len(items) > lq.limit {
+		resp.Items = items[:lq.limit]
+		last := resp.Items[lq.limit-1]
+		resp.NextCursor = encodeCursor(last.ReceivedAt, last.ID)
+	}
+	if resp.Items == nil {
+		resp.Items = []entryView{}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
+}
+
+func scanEntry(row pgx.CollectableRow) (entryView, error) {
+	var e entryView
+	var seq int64
+	var ctx []byte
+	err := row.Scan(&e.ID, &seq, &e.Level, &e.Message, &ctx, &e.Source, &e.ReceivedAt)
+	e.Seq = uint64(seq)
+	e.ReceivedAt = e.ReceivedAt.UTC()
+	if len(ctx) > 0 {
+		e.Context = ctx
+	}
+	e.Persisted = true
+	return e, err
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		httpapi.WriteError(w, r, httpapi.FieldErr("id", "id must be a UUID."))
+		return
+	}
+	rows, dbErr := h.pool.Query(r.Context(), `SELECT id, seq, level, message, context, source, received_at FROM log_entries WHERE id = $1`, id)
+	if dbErr == nil {
+		var e entryView
+		e, dbErr = pgx.CollectExactlyOneRow(rows, scanEntry)
+		if dbErr == nil {
+			httpapi.WriteJSON(w, http.StatusOK, e)
+			return
+		}
+		if errors.Is(dbErr, pgx.ErrNoRows) {
+			dbErr = nil
+		}
+	}
+	// Not in PostgreSQL (yet), or PostgreSQL is away: look in the log.
+	e, found, err := h.findInLog(r.Context(), id)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if found {
+		httpapi.WriteJSON(w, http.StatusOK, e)
+		return
+	}
+	if dbErr != nil {
+		httpapi.WriteError(w, r, dbErr)
+		return
+	}
+	httpapi.WriteError(w, r, httpapi.Errorf(http.StatusNotFound, "not_found", "No log entry has id "+id.String()+"."))
+}
+
+// logScanWindow bounds the log scan for an entry this process did not accept:
+// an entry's UUIDv7 carries its receipt time, and its event is stored within
+// moments of it.
+const (
+	logScanBefore = 2 * time.Second
+	logScanAfter  = 15 * time.Second
+)
+
+func (h *Handler) findInLog(ctx context.Context, id uuid.UUID) (entryView, bool, error) {
+	if seq, ok := h.ingester.Lookup(id); ok {
+		msg, err := h.store.Get(ctx, eventstore.LogsStream, seq)
+		if err != nil {
+			return entryView{}, false, err
+		}
+		return pickEntry(msg.Data, seq, id)
+	}
+	if id.Version() != 7 {
+		return entryView{}, false, nil
+	}
+	sec, nsec := id.Time().UnixTime()
+	at := time.Unix(sec, nsec)
+	start := at.Add(-logScanBefore)
+	var view entryView
+	var found bool
+	err := h.store.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{StartTime: &start}, func(ev eventstore.RawEvent) error {
+		if ev.Time.After(at.Add(logScanAfter)) {
+			return eventstore.ErrStop
+		}
+		v, ok, err := pickEntry(ev.Data, ev.Seq, id)
+		if err != nil || !ok {
+			return nil // a foreign or broken event is not what we look for
+		}
+		view, found = v, true
+		return eventstore.ErrStop
+	})
+	if err != nil {
+		return entryView{}, false, err
+	}
+	return view, found, nil
+}
+
+func pickEntry(data []byte, seq uint64, id uuid.UUID) (entryView, bool, error) {
+	entries, err := decodeEntries(data)
+	if err != nil {
+		return entryView{}, false, err
+	}
+	for _, e := range entries {
+		if e.ID == id {
+			return entryView{ID: e.ID, Seq: seq, Level: e.Level, Message: e.Message, Context: e.Context,
+				Source: e.Source, ReceivedAt: e.ReceivedAt.UTC(), Persisted: false}, true, nil
+		}
+	}
+	return entryView{}, false, nil
+}

@@ -1,0 +1,124 @@
+package logsapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/projections"
+)
+
+// statsView is GET /api/logs/stats. Entries are counted from the log and the
+// projection's checkpoint, so every process agrees and restarts lose nothing:
+// received = persisted + pending.
+type statsView struct {
+	Received          int64      `json:"received"`
+	Persisted         int64      `json:"persisted"`
+	Pending           int64      `json:"pending"`
+	Batches           int64      `json:"batches"`
+	AvgBatchSize      float64    `json:"avg_batch_size"`
+	LastFlushAt       *time.Time `json:"last_flush_at"`
+	FailedFlushes     int64      `json:"failed_flushes"`
+	Retries           int64      `json:"retries"`
+	OldestPendingAgeM int64      `json:"oldest_pending_age_ms"`
+	LagSeq            uint64     `json:"lag_seq"`
+	Parked            int64      `json:"parked"`
+	CheckpointSeq     uint64     `json:"checkpoint_seq"`
+	StreamLastSeq     uint64     `json:"stream_last_seq"`
+}
+
+func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	cp, err := projections.LoadCheckpoint(ctx, h.pool, projections.LogsName)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	parked, err := projections.CountParked(ctx, h.pool, projections.LogsName)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	last, err := h.store.LastSeq(ctx, eventstore.LogsStream)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	pending, err := h.pending.count(ctx, h.store, cp.LastSeq, last)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	v := statsView{Persisted: cp.Rows, Pending: pending, Received: cp.Rows + pending, Batches: cp.Batches,
+		LastFlushAt: cp.LastFlushAt, Parked: parked, CheckpointSeq: cp.LastSeq, StreamLastSeq: last}
+	if last > cp.LastSeq {
+		v.LagSeq = last - cp.LastSeq
+		if msg, err := h.store.Get(ctx, eventstore.LogsStream, cp.LastSeq+1); err == nil {
+			v.OldestPendingAgeM = time.Since(msg.Time).Milliseconds()
+		}
+	}
+	if cp.Batches > 0 {
+		v.AvgBatchSize = float64(cp.Rows) / float64(cp.Batches)
+	}
+	if h.runner != nil {
+		st := h.runner.Stats()
+		v.FailedFlushes, v.Retries = st.FailedFlushes, st.Retries
+	}
+	httpapi.WriteJSON(w, http.StatusOK, v)
+}
+
+// pendingCounter counts the entries held by events after the checkpoint. It
+// reads only message headers (Eventline-Count) and remembers what it has
+// counted, so that repeated calls read only the new events.
+type pendingCounter struct {
+	mu         sync.Mutex
+	checkpoint uint64
+	scanned    uint64
+	counts     []seqCount
+}
+
+type seqCount struct {
+	seq uint64
+	n   int64
+}
+
+func (c *pendingCounter) count(ctx context.Context, store *eventstore.Store, checkpoint, last uint64) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if checkpoint < c.checkpoint || last < c.scanned {
+		c.counts, c.scanned = nil, 0 // a rebuild moved the checkpoint back
+	}
+	c.checkpoint = checkpoint
+	i := 0
+	for i < len(c.counts) && c.counts[i].seq <= checkpoint {
+		i++
+	}
+	c.counts = c.counts[i:]
+	from := max(c.scanned, checkpoint) + 1
+	if from <= last {
+		var fresh []seqCount
+		err := store.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{FromSeq: from, ToSeq: last, HeadersOnly: true},
+			func(ev eventstore.RawEvent) error {
+				n, err := strconv.ParseInt(ev.Header.Get(eventstore.HeaderCount), 10, 64)
+				if err != nil {
+					n = 1
+				}
+				fresh = append(fresh, seqCount{seq: ev.Seq, n: n})
+				return nil
+			})
+		if err != nil {
+			return 0, err
+		}
+		c.counts = append(c.counts, fresh...)
+		c.scanned = last
+	}
+	var total int64
+	for _, sc := range c.counts {
+		total += sc.n
+	}
+	return total, nil
+}

@@ -1,0 +1,140 @@
+// Package testenv starts the real servers integration tests run against: an
+// in-process JetStream server on a random port with its store in a temp dir,
+// and a PostgreSQL cluster (one per test binary) handing each test a fresh
+// database.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/internal/pgcluster"
+)
+
+// NATS starts an embedded JetStream server for the test and returns it.
+func NATS(t testing.TB) *eventstore.Embedded {
+	t.Helper()
+	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// Store starts an embedded server and returns a connected Store with the
+// default streams created.
+func Store(t testing.TB) (*eventstore.Store, *eventstore.Embedded) {
+	t.Helper()
+	srv := NATS(t)
+	st, err := eventstore.Connect(context.Background(), eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	require.NoError(t, st.EnsureStreams(context.Background(), eventstore.DefaultStreams()))
+	return st, srv
+}
+
+var (
+	sharedOnce    sync.Once
+	sharedCluster *pgcluster.Cluster
+	sharedErr     error
+	dbCounter     atomic.Int64
+	dirs          []string
+	dirsMu        sync.Mutex
+)
+
+// NewCluster initialises and starts a private PostgreSQL cluster, stopped and
+// removed when the test ends. Use it when a test stops or restarts PostgreSQL.
+func NewCluster(t testing.TB) *pgcluster.Cluster {
+	t.Helper()
+	c, dir, err := newCluster()
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = c.Stop()
+		_ = os.RemoveAll(dir)
+	})
+	return c
+}
+
+func newCluster() (*pgcluster.Cluster, string, error) {
+	// t.TempDir is 0700 and owned by root: the postgres user could not
+	// reach a cluster inside it, so the cluster gets a directory of its own.
+	dir, err := os.MkdirTemp("", "eventline-pg-*")
+	if err != nil {
+		return nil, "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := pgcluster.Start(ctx, dir, pgcluster.Options{Ephemeral: true, Database: "postgres"})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", err
+	}
+	return c, dir, nil
+}
+
+// Postgres returns the URL of a fresh, empty database for the test, in the
+// test binary's shared cluster (started on first use).
+func Postgres(t testing.TB) string {
+	t.Helper()
+	sharedOnce.Do(func() {
+		var dir string
+		sharedCluster, dir, sharedErr = newCluster()
+		if sharedErr == nil {
+			dirsMu.Lock()
+			dirs = append(dirs, dir)
+			dirsMu.Unlock()
+		}
+	})
+	require.NoError(t, sharedErr, "start test PostgreSQL")
+	return FreshDatabase(t, sharedCluster)
+}
+
+// FreshDatabase creates a new database in c for the test.
+func FreshDatabase(t testing.TB, c *pgcluster.Cluster) string {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("t%d_%s", dbCounter.Add(1), sanitize(t.Name()))
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	require.NoError(t, pgcluster.CreateDatabase(ctx, conn, name))
+	return c.URL(name)
+}
+
+func sanitize(s string) string {
+	s = strings.ToLower(s)
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s) && len(b) < 40; i++ {
+		ch := s[i]
+		if (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') {
+			b = append(b, ch)
+		} else {
+			b = append(b, '_')
+		}
+	}
+	return string(b)
+}
+
+// Main runs the package's tests and then stops the shared cluster. Call it
+// from TestMain in every package that uses Postgres.
+func Main(m *testing.M) {
+	code := m.Run()
+	if sharedCluster != nil {
+		_ = sharedCluster.Stop()
+	}
+	dirsMu.Lock()
+	for _, d := range dirs {
+		_ = os.RemoveAll(d)
+	}
+	dirsMu.Unlock()
+	os.Exit(code)
+}

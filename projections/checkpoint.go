@@ -1,0 +1,100 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Checkpoint is a projection's progress as stored with its rows.
+type Checkpoint struct {
+	Name        string     `json:"name"`
+	LastSeq     uint64     `json:"last_seq"`
+	Events      int64      `json:"events"`
+	Rows        int64      `json:"rows"`
+	Batches     int64      `json:"batches"`
+	LastFlushAt *time.Time `json:"last_flush_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// querier is what reading a checkpoint needs: a pool, a connection or a tx.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// LoadCheckpoint reads name's checkpoint; a projection that never committed
+// has a zero checkpoint.
+func LoadCheckpoint(ctx context.Context, q querier, name string) (Checkpoint, error) {
+	c := Checkpoint{Name: name}
+	var last int64
+	err := q.QueryRow(ctx, `SELECT last_seq, events, rows, batches, last_flush_at, updated_at
+		FROM projection_checkpoints WHERE name = $1`, name).
+		Scan(&last, &c.Events, &c.Rows, &c.Batches, &c.LastFlushAt, &c.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("load checkpoint %s: %w", name, err)
+	}
+	c.LastSeq = uint64(last)
+	return c, nil
+}
+
+// saveCheckpoint advances name's checkpoint inside tx. The sequence only
+// moves forward, so a redelivered older batch cannot move it back.
+func saveCheckpoint(ctx context.Context, tx pgx.Tx, name string, lastSeq uint64, events, rows int64) error {
+	_, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, last_seq, events, rows, batches, last_flush_at, updated_at)
+		VALUES ($1, $2, $3, $4, 1, now(), now())
+		ON CONFLICT (name) DO UPDATE SET
+			last_seq = GREATEST(projection_checkpoints.last_seq, EXCLUDED.last_seq),
+			events = projection_checkpoints.events + EXCLUDED.events,
+			rows = projection_checkpoints.rows + EXCLUDED.rows,
+			batches = projection_checkpoints.batches + 1,
+			last_flush_at = now(), updated_at = now()`,
+		name, int64(lastSeq), events, rows)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", name, err)
+	}
+	return nil
+}
+
+// Parked is an event a projection could not apply.
+type Parked struct {
+	Projection string    `json:"projection"`
+	Seq        uint64    `json:"seq"`
+	Subject    string    `json:"subject"`
+	EventType  string    `json:"event_type"`
+	Error      string    `json:"error"`
+	ParkedAt   time.Time `json:"parked_at"`
+}
+
+type parkRecord struct {
+	seq     uint64
+	subject string
+	typ     string
+	reason  string
+	data    []byte
+}
+
+func park(ctx context.Context, tx pgx.Tx, name string, recs []parkRecord) error {
+	for _, p := range recs {
+		if _, err := tx.Exec(ctx, `INSERT INTO projection_parked (projection, seq, subject, event_type, error, data)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (projection, seq) DO NOTHING`,
+			name, int64(p.seq), p.subject, p.typ, p.reason, p.data); err != nil {
+			return fmt.Errorf("park %s #%d: %w", name, p.seq, err)
+		}
+	}
+	return nil
+}
+
+// CountParked returns how many events name has parked.
+func CountParked(ctx context.Context, q querier, name string) (int64, error) {
+	var n int64
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM projection_parked WHERE projection = $1`, name).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count parked %s: %w", name, err)
+	}
+	return n, nil
+}

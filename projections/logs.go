@@ -1,0 +1,114 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/eventline/eventline/domain/logs"
+	"github.com/eventline/eventline/eventstore"
+)
+
+// LogsName is the name of the log entries projection.
+const LogsName = "logs"
+
+// logColumns are the columns the projection writes, in COPY order.
+var logColumns = []string{"id", "seq", "level", "message", "context", "source", "received_at"}
+
+// Logs projects log.entries_received.v1 events into the log_entries table.
+type Logs struct {
+	table string
+}
+
+// NewLogs returns the logs projection writing into table ("log_entries"
+// when empty; a rebuild writes into a shadow table).
+func NewLogs(table string) *Logs {
+	if table == "" {
+		table = "log_entries"
+	}
+	return &Logs{table: table}
+}
+
+// Name implements Projection.
+func (p *Logs) Name() string { return LogsName }
+
+// Stream implements Projection.
+func (p *Logs) Stream() string { return eventstore.LogsStream }
+
+// Subjects implements Projection.
+func (p *Logs) Subjects() []string { return []string{eventstore.LogsSubject} }
+
+// Rows turns events into log_entries rows.
+func (p *Logs) Rows(events []Event) ([][]any, error) {
+	rows := make([][]any, 0, len(events))
+	for _, ev := range events {
+		if ev.Envelope.Type != logs.EntriesReceivedV1 {
+			return nil, Permanent(fmt.Errorf("event #%d: unexpected type %q", ev.Seq, ev.Envelope.Type))
+		}
+		var payload logs.EntriesReceived
+		if err := json.Unmarshal(ev.Envelope.Data, &payload); err != nil {
+			return nil, Permanent(fmt.Errorf("event #%d: decode %s: %w", ev.Seq, ev.Envelope.Type, err))
+		}
+		for _, e := range payload.Entries {
+			var ctx any
+			if len(e.Context) > 0 {
+				ctx = []byte(e.Context)
+			}
+			rows = append(rows, []any{e.ID, int64(ev.Seq), e.Level, e.Message, ctx, e.Source, e.ReceivedAt})
+		}
+	}
+	return rows, nil
+}
+
+// Apply implements Projection. The common case, no entry stored before, is a
+// plain COPY; a redelivered batch hits the primary key and is written again
+// with INSERT … ON CONFLICT DO NOTHING, so duplicates change nothing.
+func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64, error) {
+	rows, err := p.Rows(events)
+	if err != nil {
+		return 0, err
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("savepoint: %w", err)
+	}
+	n, err := sp.CopyFrom(ctx, pgx.Identifier{p.table}, logColumns, pgx.CopyFromRows(rows))
+	if err == nil {
+		if err := sp.Commit(ctx); err != nil {
+			return 0, fmt.Errorf("release savepoint: %w", err)
+		}
+		return n, nil
+	}
+	_ = sp.Rollback(ctx)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		return 0, fmt.Errorf("copy into %s: %w", p.table, err)
+	}
+	return p.upsert(ctx, tx, rows)
+}
+
+func (p *Logs) upsert(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, error) {
+	cols := make([][]any, len(logColumns))
+	for i := range cols {
+		cols[i] = make([]any, len(rows))
+	}
+	for r, row := range rows {
+		for c, v := range row {
+			cols[c][r] = v
+		}
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{p.table}.Sanitize()+` (id, seq, level, message, context, source, received_at)
+		SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::timestamptz[])
+		ON CONFLICT (id) DO NOTHING`, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6])
+	if err != nil {
+		return 0, fmt.Errorf("upsert into %s: %w", p.table, err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,386 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventline/eventline/eventstore"
+)
+
+// Config tunes a Runner.
+type Config struct {
+	// BatchSize is the most events committed in one transaction (1000).
+	BatchSize int
+	// BatchWait is how long a batch waits to fill up (50ms).
+	BatchWait time.Duration
+	// MinBackoff and MaxBackoff bound the retry delay while PostgreSQL
+	// fails (100ms, 5s).
+	MinBackoff, MaxBackoff time.Duration
+	// ShutdownGrace bounds how long the in-flight batch may take to commit
+	// after shutdown starts (10s).
+	ShutdownGrace time.Duration
+	// ConsumerName overrides the durable consumer's name ("proj_" + name).
+	ConsumerName string
+	// CheckpointName overrides the checkpoint's name (the projection's name).
+	CheckpointName string
+}
+
+func (c *Config) defaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1000
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = 50 * time.Millisecond
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 5 * time.Second
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 10 * time.Second
+	}
+}
+
+// Stats are a runner's counters since it started.
+type Stats struct {
+	Batches       int64
+	Events        int64
+	Retries       int64
+	FailedFlushes int64
+	Parked        int64
+	// LastSeq is the last stream sequence this runner committed.
+	LastSeq uint64
+}
+
+// Runner keeps one projection behind its stream.
+type Runner struct {
+	proj    Projection
+	js      jetstream.JetStream
+	pool    *pgxpool.Pool
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+
+	batches, events, retries, failed, parked atomic.Int64
+	lastSeq                                  atomic.Uint64
+}
+
+// NewRunner returns a runner for proj reading through js and writing to pool.
+func NewRunner(proj Projection, js jetstream.JetStream, pool *pgxpool.Pool, cfg Config, metrics *Metrics, log *slog.Logger) *Runner {
+	cfg.defaults()
+	if cfg.ConsumerName == "" {
+		cfg.ConsumerName = ConsumerName(proj.Name())
+	}
+	if cfg.CheckpointName == "" {
+		cfg.CheckpointName = proj.Name()
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Runner{proj: proj, js: js, pool: pool, cfg: cfg, log: log.With("projection", proj.Name()), metrics: metrics}
+}
+
+// ConsumerName is the durable consumer that feeds projection name.
+func ConsumerName(name string) string { return "proj_" + name }
+
+// Projection returns the projection the runner feeds.
+func (r *Runner) Projection() Projection { return r.proj }
+
+// Stats returns the runner's counters.
+func (r *Runner) Stats() Stats {
+	return Stats{Batches: r.batches.Load(), Events: r.events.Load(), Retries: r.retries.Load(),
+		FailedFlushes: r.failed.Load(), Parked: r.parked.Load(), LastSeq: r.lastSeq.Load()}
+}
+
+// consumerConfig is a durable pull consumer that starts at the stream's
+// first event; the checkpoint in PostgreSQL is what makes replays harmless.
+func (r *Runner) consumerConfig() jetstream.ConsumerConfig {
+	cc := jetstream.ConsumerConfig{
+		Durable:       r.cfg.ConsumerName,
+		Description:   "projection " + r.proj.Name(),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       60 * time.Second,
+		MaxDeliver:    -1,
+		MaxAckPending: r.cfg.BatchSize * 4,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if subs := r.proj.Subjects(); len(subs) == 1 {
+		cc.FilterSubject = subs[0]
+	} else if len(subs) > 1 {
+		cc.FilterSubjects = subs
+	}
+	return cc
+}
+
+// Run consumes until ctx ends, then commits the batch in hand within
+// Config.ShutdownGrace and returns nil.
+func (r *Runner) Run(ctx context.Context) error {
+	backoff := r.cfg.MinBackoff
+	for ctx.Err() == nil {
+		err := r.consume(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		r.log.Warn("projection consumer interrupted; retrying", "err", err, "in", backoff)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, r.cfg.MaxBackoff)
+	}
+	return nil
+}
+
+func (r *Runner) consume(ctx context.Context) error {
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, r.proj.Stream(), r.consumerConfig())
+	if err != nil {
+		return fmt.Errorf("create consumer %s: %w", r.cfg.ConsumerName, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(r.cfg.BatchSize*2), jetstream.PullExpiry(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", r.cfg.ConsumerName, err)
+	}
+	defer it.Stop()
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	go r.watchPending(wctx, cons)
+	for {
+		batch, err := r.collect(ctx, it)
+		if len(batch) > 0 {
+			// A batch in hand is committed even when shutdown has begun.
+			cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			stop := context.AfterFunc(ctx, func() {
+				time.AfterFunc(r.cfg.ShutdownGrace, cancel)
+			})
+			cerr := r.commit(cctx, ctx, batch)
+			stop()
+			cancel()
+			if cerr != nil {
+				return cerr
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// collect gathers up to BatchSize messages: it waits for the first one, then
+// at most BatchWait for the rest.
+func (r *Runner) collect(ctx context.Context, it jetstream.MessagesContext) ([]jetstream.Msg, error) {
+	var batch []jetstream.Msg
+	var deadline time.Time
+	for len(batch) < r.cfg.BatchSize {
+		var opt jetstream.NextOpt
+		if len(batch) == 0 {
+			opt = jetstream.NextContext(ctx)
+		} else {
+			left := time.Until(deadline)
+			if left <= 0 || ctx.Err() != nil {
+				return batch, nil
+			}
+			opt = jetstream.NextMaxWait(left)
+		}
+		msg, err := it.Next(opt)
+		if err != nil {
+			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+				if len(batch) > 0 {
+					return batch, nil
+				}
+				continue
+			}
+			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+				return batch, nil
+			}
+			return batch, fmt.Errorf("next message: %w", err)
+		}
+		if len(batch) == 0 {
+			deadline = time.Now().Add(r.cfg.BatchWait)
+		}
+		batch = append(batch, msg)
+	}
+	return batch, nil
+}
+
+// commit writes batch and its checkpoint in one transaction, retrying
+// transient failures with capped exponential backoff until it succeeds or
+// runCtx (the runner's life) ends, and acknowledges the messages only after
+// the commit. A permanent failure makes it apply the events one by one and
+// park those that fail.
+func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error {
+	events, poison := decodeBatch(msgs)
+	last := lastSeq(msgs)
+	backoff := r.cfg.MinBackoff
+	isolate := false
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		rows, parked, err := r.tryCommit(ctx, events, poison, last, isolate)
+		if err == nil {
+			r.metrics.flushSeconds.WithLabelValues(r.proj.Name()).Observe(time.Since(start).Seconds())
+			r.metrics.batchSize.WithLabelValues(r.proj.Name()).Observe(float64(len(msgs)))
+			r.metrics.applied.WithLabelValues(r.proj.Name()).Add(float64(len(msgs)))
+			r.batches.Add(1)
+			r.events.Add(int64(len(msgs)))
+			r.lastSeq.Store(max(r.lastSeq.Load(), last))
+			if parked > 0 {
+				r.parked.Add(int64(parked))
+				r.metrics.parked.WithLabelValues(r.proj.Name()).Add(float64(parked))
+			}
+			for _, m := range msgs {
+				_ = m.Ack() // a lost ack only causes a harmless redelivery
+			}
+			_ = rows
+			return nil
+		}
+		r.failed.Add(1)
+		r.metrics.failedFlushes.WithLabelValues(r.proj.Name()).Inc()
+		if IsPermanent(err) && !isolate {
+			r.log.Warn("batch failed permanently; applying events one by one to park the poison", "err", err)
+			isolate = true
+			continue
+		}
+		if runCtx.Err() != nil || ctx.Err() != nil {
+			// Shutting down: leave the messages unacknowledged; they are
+			// redelivered to whoever runs next.
+			return fmt.Errorf("commit abandoned at shutdown: %w", err)
+		}
+		r.retries.Add(1)
+		r.metrics.retries.WithLabelValues(r.proj.Name()).Inc()
+		r.log.Warn("batch commit failed; retrying", "err", err, "attempt", attempt+1, "in", backoff)
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+		sleep(runCtx, backoff)
+		backoff = min(backoff*2, r.cfg.MaxBackoff)
+	}
+}
+
+func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRecord, last uint64, isolate bool) (int64, int, error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var rows int64
+	parked := append([]parkRecord(nil), poison...)
+	if isolate {
+		for _, ev := range events {
+			n, err := r.applyOne(ctx, tx, ev)
+			if err != nil {
+				if !IsPermanent(err) {
+					return 0, 0, err
+				}
+				r.log.Error("parking poison event", "seq", ev.Seq, "type", ev.Envelope.Type, "err", err)
+				data, _ := ev.Envelope.Marshal()
+				parked = append(parked, parkRecord{seq: ev.Seq, subject: ev.Subject, typ: ev.Envelope.Type, reason: err.Error(), data: data})
+				continue
+			}
+			rows += n
+		}
+	} else if len(events) > 0 {
+		if rows, err = r.proj.Apply(ctx, tx, events); err != nil {
+			return 0, 0, fmt.Errorf("apply: %w", err)
+		}
+	}
+	if err := park(ctx, tx, r.cfg.CheckpointName, parked); err != nil {
+		return 0, 0, err
+	}
+	if err := saveCheckpoint(ctx, tx, r.cfg.CheckpointName, last, int64(len(events)+len(poison)), rows); err != nil {
+		return 0, 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, fmt.Errorf("commit: %w", err)
+	}
+	return rows, len(parked), nil
+}
+
+// applyOne applies a single event inside a savepoint so that its failure
+// leaves the rest of the transaction usable.
+func (r *Runner) applyOne(ctx context.Context, tx pgx.Tx, ev Event) (int64, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("savepoint: %w", err)
+	}
+	n, err := r.proj.Apply(ctx, sp, []Event{ev})
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return 0, err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("release savepoint: %w", err)
+	}
+	return n, nil
+}
+
+// decodeBatch turns messages into events; a message that is not a valid
+// envelope is poison from the start.
+func decodeBatch(msgs []jetstream.Msg) ([]Event, []parkRecord) {
+	events := make([]Event, 0, len(msgs))
+	var poison []parkRecord
+	for _, m := range msgs {
+		md, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		env, err := eventstore.UnmarshalEnvelope(m.Data())
+		if err != nil {
+			poison = append(poison, parkRecord{seq: md.Sequence.Stream, subject: m.Subject(),
+				typ: m.Headers().Get(eventstore.HeaderType), reason: err.Error(), data: m.Data()})
+			continue
+		}
+		events = append(events, Event{Seq: md.Sequence.Stream, Subject: m.Subject(), Time: md.Timestamp, Header: m.Headers(), Envelope: env})
+	}
+	return events, poison
+}
+
+func lastSeq(msgs []jetstream.Msg) uint64 {
+	var last uint64
+	for _, m := range msgs {
+		if md, err := m.Metadata(); err == nil && md.Sequence.Stream > last {
+			last = md.Sequence.Stream
+		}
+	}
+	return last
+}
+
+// watchPending publishes the consumer's backlog as a gauge.
+func (r *Runner) watchPending(ctx context.Context, cons jetstream.Consumer) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ictx, cancel := context.WithTimeout(ctx, time.Second)
+			info, err := cons.Info(ictx)
+			cancel()
+			if err == nil {
+				r.metrics.pending.WithLabelValues(r.proj.Name()).Set(float64(info.NumPending + uint64(info.NumAckPending)))
+			}
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
