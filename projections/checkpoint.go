@@ -98,3 +98,14 @@ func CountParked(ctx context.Context, q querier, name string) (int64, error) {
 	}
 	return n, nil
 }
+
+// LockProjection takes the transaction-scoped lock that every writer of
+// projection name holds while it writes: live batches and the atomic table
+// swap of a rebuild. A batch that starts after a swap therefore sees the
+// swapped tables.
+func LockProjection(ctx context.Context, tx pgx.Tx, name string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('eventline.projection.' || $1))`, name); err != nil {
+		return fmt.Errorf("lock projection %s: %w", name, err)
+	}
+	return nil
+}

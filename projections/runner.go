@@ -275,6 +275,11 @@ func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRec
 		return 0, 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	// Serialise with every other writer of this projection (another process,
+	// or a rebuild swapping tables) before touching its tables.
+	if err := LockProjection(ctx, tx, r.proj.Name()); err != nil {
+		return 0, 0, err
+	}
 	var rows int64
 	parked := append([]parkRecord(nil), poison...)
 	if isolate {
