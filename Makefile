@@ -23,8 +23,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeSingle -fuzztime 30s ./domain/logs
 	$(GO) test -run '^$$' -fuzz FuzzDecodeNDJSON -fuzztime 30s ./domain/logs
 
+# Prints our figures beside same-run baselines; see docs/BENCHMARKS.md.
 bench: postgres-binaries build
-	$(GO) run ./bench
+	$(GO) run ./bench/ingest
+	@if [ -d bench/ops ]; then $(GO) run ./bench/ops; fi
 
 clean:
 	rm -rf $(BIN)
