@@ -1,0 +1,307 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eventline/eventline/eventstore"
+)
+
+// ErrRebuildRunning reports that another rebuild of the same projection holds
+// its rebuild lock.
+var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
+
+// ErrMismatch reports that the shadow does not hold what the live model holds.
+var ErrMismatch = errors.New("shadow differs from the live model")
+
+// RebuildOptions tunes a Rebuilder.
+type RebuildOptions struct {
+	// BatchSize is the most events written to the shadow per transaction (20,000).
+	BatchSize int
+	// DryRun builds and compares, then drops the shadow instead of swapping.
+	DryRun bool
+	// Force swaps even when the shadow differs from the live model (after a
+	// fix to the projection's code, that difference is the point).
+	Force bool
+	// SwapBacklog is the most events left for the swap transaction to apply
+	// while it blocks the live projector (10,000): catch-up rounds run until
+	// the backlog is that small.
+	SwapBacklog uint64
+	// LockTimeout bounds one swap attempt's wait for the live tables (5s);
+	// the swap is retried a few times.
+	LockTimeout time.Duration
+	// Progress, when set, is called after every shadow batch.
+	Progress func(RebuildProgress)
+	// Log receives phase changes.
+	Log *slog.Logger
+}
+
+// RebuildProgress is where a running rebuild stands.
+type RebuildProgress struct {
+	Phase  string
+	Seq    uint64
+	Target uint64
+	Events int64
+	Rows   int64
+}
+
+// RebuildResult is what a finished rebuild did.
+type RebuildResult struct {
+	Name string `json:"name"`
+	// Events and Rows are what the rebuild applied and wrote to the shadow.
+	Events int64 `json:"events"`
+	Rows   int64 `json:"rows"`
+	Parked int64 `json:"parked"`
+	// LastSeq is the shadow's position, the live checkpoint after a swap.
+	LastSeq uint64 `json:"last_seq"`
+	// LiveSeq is the live checkpoint the shadow was compared at.
+	LiveSeq  uint64         `json:"live_seq"`
+	Compared []TableCompare `json:"compared"`
+	Swapped  bool           `json:"swapped"`
+	DryRun   bool           `json:"dry_run"`
+	Seconds  float64        `json:"seconds"`
+}
+
+// Rebuilder rebuilds one projection from the first event of its stream into
+// shadow tables while the live tables keep serving and the live projector
+// keeps running, then swaps them in one transaction.
+type Rebuilder struct {
+	store *eventstore.Store
+	pool  *pgxpool.Pool
+	spec  Spec
+	opt   RebuildOptions
+	proj  Projection
+	log   *slog.Logger
+
+	events, rows, parked int64
+}
+
+// NewRebuilder returns a rebuilder of spec.
+func NewRebuilder(store *eventstore.Store, pool *pgxpool.Pool, spec Spec, opt RebuildOptions) *Rebuilder {
+	if opt.BatchSize <= 0 {
+		opt.BatchSize = 20000
+	}
+	if opt.SwapBacklog == 0 {
+		opt.SwapBacklog = 10000
+	}
+	if opt.LockTimeout <= 0 {
+		opt.LockTimeout = 5 * time.Second
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	shadow := make(map[string]string, len(spec.Tables))
+	for _, t := range spec.Tables {
+		shadow[t.Name] = ShadowTable(t.Name)
+	}
+	return &Rebuilder{store: store, pool: pool, spec: spec, opt: opt, proj: spec.New(shadow), log: log.With("projection", spec.Name)}
+}
+
+// Run rebuilds. On any failure, or when interrupted, the live model is left
+// as it was; a later run starts over.
+func (r *Rebuilder) Run(ctx context.Context) (res RebuildResult, err error) {
+	start := time.Now()
+	res = RebuildResult{Name: r.spec.Name, DryRun: r.opt.DryRun}
+	release, err := r.exclusive(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	indexes, err := r.prepare(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err != nil || !res.Swapped {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if derr := dropShadow(cctx, r.pool, r.spec); derr != nil && err == nil {
+				err = derr
+			}
+		}
+	}()
+	var pos uint64
+	for round := 0; ; round++ {
+		target, err := r.target(ctx)
+		if err != nil {
+			return res, err
+		}
+		if target > pos {
+			if pos, err = r.bulk(ctx, pos, target); err != nil {
+				return res, err
+			}
+		}
+		if round == 0 {
+			if err := r.buildIndexes(ctx, indexes); err != nil {
+				return res, err
+			}
+			continue
+		}
+		last, err := r.target(ctx)
+		if err != nil {
+			return res, err
+		}
+		if last <= pos+r.opt.SwapBacklog || round >= 5 {
+			break
+		}
+	}
+	if err := r.swapWithRetry(ctx, &pos, &res); err != nil {
+		return res, err
+	}
+	res.Events, res.Rows, res.Parked, res.LastSeq = r.events, r.rows, r.parked, pos
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// exclusive takes the session lock that keeps two rebuilds of one projection
+// apart, on a connection held until release.
+func (r *Rebuilder) exclusive(ctx context.Context) (func(), error) {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild %s: %w", r.spec.Name, err)
+	}
+	var ok bool
+	key := "eventline.rebuild." + r.spec.Name
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, key).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("rebuild %s: lock: %w", r.spec.Name, err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, fmt.Errorf("rebuild %s: %w", r.spec.Name, ErrRebuildRunning)
+	}
+	return func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, key)
+		conn.Release()
+	}, nil
+}
+
+// prepare drops leftovers of an interrupted run and creates the shadow tables.
+func (r *Rebuilder) prepare(ctx context.Context) ([]pendingIndex, error) {
+	r.log.Info("creating shadow tables")
+	var later []pendingIndex
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if err := clearShadowRecords(ctx, tx, r.spec.Name); err != nil {
+			return err
+		}
+		for _, t := range r.spec.Tables {
+			idx, err := createShadow(ctx, tx, t)
+			if err != nil {
+				return err
+			}
+			for _, ix := range idx {
+				later = append(later, pendingIndex{table: t, index: ix})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rebuild %s: prepare: %w", r.spec.Name, err)
+	}
+	return later, nil
+}
+
+type pendingIndex struct {
+	table Table
+	index liveIndex
+}
+
+// buildIndexes creates the shadow's plain indexes once the bulk is loaded.
+func (r *Rebuilder) buildIndexes(ctx context.Context, idx []pendingIndex) error {
+	r.report("index", 0, 0)
+	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL maintenance_work_mem = '256MB'`); err != nil {
+			return fmt.Errorf("index shadow: %w", err)
+		}
+		for _, p := range idx {
+			ddl, err := shadowIndexDDL(p.table, p.index)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, ddl); err != nil {
+				return fmt.Errorf("index shadow of %s: %w", p.table.Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// target is how far the next catch-up round goes: the stream's end, or the
+// live checkpoint when a table cannot be compared past it.
+func (r *Rebuilder) target(ctx context.Context) (uint64, error) {
+	last, err := r.store.LastSeq(ctx, r.spec.Stream)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range r.spec.Tables {
+		if t.Seq == "" {
+			cp, err := LoadCheckpoint(ctx, r.pool, r.spec.Name)
+			if err != nil {
+				return 0, err
+			}
+			return min(last, cp.LastSeq), nil
+		}
+	}
+	return last, nil
+}
+
+func (r *Rebuilder) report(phase string, seq, target uint64) {
+	if r.opt.Progress != nil {
+		r.opt.Progress(RebuildProgress{Phase: phase, Seq: seq, Target: target, Events: r.events, Rows: r.rows})
+	}
+}
+
+// bulk applies events after..to to the shadow: one goroutine reads the
+// stream while another writes the previous batch, each batch in its own
+// transaction.
+func (r *Rebuilder) bulk(ctx context.Context, after, to uint64) (uint64, error) {
+	r.log.Info("building shadow", "from", after+1, "to", to)
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan *shadowBatch, 2)
+	g.Go(func() error {
+		defer close(batches)
+		return r.readBatches(gctx, after+1, to, func(b *shadowBatch) error {
+			select {
+			case batches <- b:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		})
+	})
+	g.Go(func() error {
+		for b := range batches {
+			err := pgx.BeginFunc(gctx, r.pool, func(tx pgx.Tx) error { return r.applyBatch(gctx, tx, b) })
+			if err != nil {
+				return fmt.Errorf("rebuild %s: write shadow: %w", r.spec.Name, err)
+			}
+			r.report("build", b.last, to)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return after, err
+	}
+	return to, nil
+}
+
+// swapWithRetry runs the swap, again when it timed out waiting for locks.
+func (r *Rebuilder) swapWithRetry(ctx context.Context, pos *uint64, res *RebuildResult) error {
+	for attempt := 1; ; attempt++ {
+		err := r.swap(ctx, pos, res)
+		var pgErr *pgconn.PgError
+		if err == nil || attempt == 5 || !errors.As(err, &pgErr) || (pgErr.Code != "55P03" && pgErr.Code != "40P01") {
+			return err
+		}
+		r.log.Warn("swap waited too long for the live tables; retrying", "attempt", attempt, "err", err)
+	}
+}

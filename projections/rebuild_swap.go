@@ -1,0 +1,223 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventline/eventline/eventstore"
+)
+
+// shadowBatch is a run of stream messages on their way to the shadow.
+type shadowBatch struct {
+	events []Event
+	poison []parkRecord
+	last   uint64
+}
+
+// readBatches reads from..to of the projection's stream and hands out
+// decoded batches of up to BatchSize messages.
+func (r *Rebuilder) readBatches(ctx context.Context, from, to uint64, out func(*shadowBatch) error) error {
+	b := &shadowBatch{events: make([]Event, 0, r.opt.BatchSize)}
+	err := r.store.Read(ctx, r.spec.Stream, eventstore.ReadOptions{FromSeq: from, ToSeq: to, Subjects: r.spec.Subjects},
+		func(ev eventstore.RawEvent) error {
+			env, err := eventstore.UnmarshalEnvelope(ev.Data)
+			if err != nil {
+				b.poison = append(b.poison, parkRecord{seq: ev.Seq, subject: ev.Subject,
+					typ: ev.Header.Get(eventstore.HeaderType), reason: err.Error(), data: ev.Data})
+			} else {
+				b.events = append(b.events, Event{Seq: ev.Seq, Subject: ev.Subject, Time: ev.Time, Header: ev.Header, Envelope: env})
+			}
+			b.last = ev.Seq
+			if len(b.events)+len(b.poison) < r.opt.BatchSize {
+				return nil
+			}
+			full := b
+			b = &shadowBatch{events: make([]Event, 0, r.opt.BatchSize)}
+			return out(full)
+		})
+	if err != nil {
+		return fmt.Errorf("rebuild %s: read %s: %w", r.spec.Name, r.spec.Stream, err)
+	}
+	if len(b.events)+len(b.poison) > 0 {
+		return out(b)
+	}
+	return nil
+}
+
+// applyBatch writes b to the shadow inside tx, with the shadow checkpoint.
+// A batch that fails permanently is applied event by event and the events
+// that fail are parked under the shadow's name, as the live runner does.
+func (r *Rebuilder) applyBatch(ctx context.Context, tx pgx.Tx, b *shadowBatch) error {
+	parked := append([]parkRecord(nil), b.poison...)
+	rows, err := applySavepoint(ctx, tx, r.proj, b.events)
+	if err != nil {
+		if !IsPermanent(err) {
+			return err
+		}
+		rows = 0
+		for _, ev := range b.events {
+			n, err := applySavepoint(ctx, tx, r.proj, []Event{ev})
+			if err != nil {
+				if !IsPermanent(err) {
+					return err
+				}
+				data, _ := ev.Envelope.Marshal()
+				parked = append(parked, parkRecord{seq: ev.Seq, subject: ev.Subject, typ: ev.Envelope.Type, reason: err.Error(), data: data})
+				continue
+			}
+			rows += n
+		}
+	}
+	name := ShadowCheckpoint(r.spec.Name)
+	if err := park(ctx, tx, name, parked); err != nil {
+		return err
+	}
+	if err := saveCheckpoint(ctx, tx, name, b.last, int64(len(b.events)+len(b.poison)), rows); err != nil {
+		return err
+	}
+	r.events += int64(len(b.events) + len(b.poison))
+	r.rows += rows
+	r.parked += int64(len(parked))
+	return nil
+}
+
+// applySavepoint applies events inside a savepoint of tx, so that a failure
+// leaves tx usable.
+func applySavepoint(ctx context.Context, tx pgx.Tx, p Projection, events []Event) (int64, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("savepoint: %w", err)
+	}
+	n, err := p.Apply(ctx, sp, events)
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return 0, err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("release savepoint: %w", err)
+	}
+	return n, nil
+}
+
+// swap is the one transaction that replaces the live model. It takes the
+// projection's lock, which waits for a live batch in progress and holds off
+// the next one; brings the shadow up to the live checkpoint; compares; and
+// renames the tables and moves the checkpoint to the shadow's position. A
+// live batch that starts after the commit writes into the new tables.
+func (r *Rebuilder) swap(ctx context.Context, pos *uint64, res *RebuildResult) error {
+	events, rows, parked := r.events, r.rows, r.parked
+	committed := false
+	defer func() {
+		if !committed { // the shadow writes of a rolled-back attempt do not count
+			r.events, r.rows, r.parked = events, rows, parked
+		}
+	}()
+	r.log.Info("swapping", "shadow_seq", *pos)
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: swap: %w", r.spec.Name, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, r.opt.LockTimeout.Milliseconds())); err != nil {
+		return fmt.Errorf("rebuild %s: swap: %w", r.spec.Name, err)
+	}
+	if err := LockProjection(ctx, tx, r.spec.Name); err != nil {
+		return err
+	}
+	live, err := LoadCheckpoint(ctx, tx, r.spec.Name)
+	if err != nil {
+		return err
+	}
+	at := *pos
+	if live.LastSeq > at {
+		r.report("swap", at, live.LastSeq)
+		if err := r.readBatches(ctx, at+1, live.LastSeq, func(b *shadowBatch) error { return r.applyBatch(ctx, tx, b) }); err != nil {
+			return err
+		}
+		at = live.LastSeq
+	}
+	res.LiveSeq = live.LastSeq
+	res.Compared = res.Compared[:0]
+	var mismatch []string
+	var total int64
+	for _, t := range r.spec.Tables {
+		c, err := compareTable(ctx, tx, t, r.spec.Name, live.LastSeq, at > live.LastSeq)
+		if err != nil {
+			return err
+		}
+		res.Compared = append(res.Compared, c)
+		if !c.Match {
+			mismatch = append(mismatch, fmt.Sprintf("%s: live %d rows (checksum %s), shadow %d rows (checksum %s)",
+				t.Name, c.LiveRows, c.LiveSum, c.ShadowRows, c.ShadowSum))
+		}
+		n, err := countRows(ctx, tx, ShadowTable(t.Name))
+		if err != nil {
+			return err
+		}
+		total += n
+	}
+	if len(mismatch) > 0 && !r.opt.Force {
+		return fmt.Errorf("rebuild %s: %w at #%d: %s", r.spec.Name, ErrMismatch, live.LastSeq, strings.Join(mismatch, "; "))
+	}
+	if r.opt.DryRun {
+		*pos = at
+		committed = true
+		return nil
+	}
+	for _, t := range r.spec.Tables {
+		if err := swapTable(ctx, tx, t); err != nil {
+			return err
+		}
+	}
+	if err := r.moveRecords(ctx, tx, at, total); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("rebuild %s: commit swap: %w", r.spec.Name, err)
+	}
+	committed = true
+	*pos = at
+	res.Swapped = true
+	for _, t := range r.spec.Tables {
+		if _, err := r.pool.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS `+ident(oldTable(t.Name))); err != nil {
+			r.log.Warn("drop the replaced table", "table", oldTable(t.Name), "err", err)
+		}
+	}
+	return nil
+}
+
+// moveRecords makes the shadow's checkpoint and parked events the live ones.
+func (r *Rebuilder) moveRecords(ctx context.Context, tx pgx.Tx, at uint64, rows int64) error {
+	shadow := ShadowCheckpoint(r.spec.Name)
+	var batches int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT batches FROM projection_checkpoints WHERE name = $1), 0)`, shadow).Scan(&batches); err != nil {
+		return fmt.Errorf("rebuild %s: read shadow checkpoint: %w", r.spec.Name, err)
+	}
+	stmts := []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO projection_checkpoints (name, last_seq, events, rows, batches, last_flush_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, now(), now())
+			ON CONFLICT (name) DO UPDATE SET last_seq = EXCLUDED.last_seq, events = EXCLUDED.events,
+				rows = EXCLUDED.rows, batches = EXCLUDED.batches, last_flush_at = now(), updated_at = now()`,
+			[]any{r.spec.Name, int64(at), r.events, rows, batches}},
+		{`DELETE FROM projection_checkpoints WHERE name = $1`, []any{shadow}},
+		{`DELETE FROM projection_parked WHERE projection = $1`, []any{r.spec.Name}},
+		{`DELETE FROM projection_parked p WHERE p.projection = $2 AND EXISTS (SELECT 1 FROM projection_skipped s
+			WHERE s.projection = $1 AND s.seq = p.seq)`, []any{r.spec.Name, shadow}},
+		{`UPDATE projection_parked SET projection = $1 WHERE projection = $2`, []any{r.spec.Name, shadow}},
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+			return fmt.Errorf("rebuild %s: move checkpoint: %w", r.spec.Name, err)
+		}
+	}
+	return nil
+}

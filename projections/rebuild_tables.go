@@ -1,0 +1,213 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Suffixes of the tables and indexes a rebuild creates next to the live ones.
+const (
+	shadowSuffix = "__rebuild"
+	oldSuffix    = "__old"
+	// shadowIndexSuffix marks a shadow index until the swap gives it the
+	// live index's name.
+	shadowIndexSuffix = "__rb"
+)
+
+// ShadowTable is the name of the table a rebuild of live builds.
+func ShadowTable(live string) string { return live + shadowSuffix }
+
+// ShadowCheckpoint is the checkpoint name a rebuild of projection name uses.
+func ShadowCheckpoint(name string) string { return name + shadowSuffix }
+
+func oldTable(live string) string { return live + oldSuffix }
+
+// suffixed appends suffix to name within PostgreSQL's 63-byte identifier limit.
+func suffixed(name, suffix string) string {
+	if len(name)+len(suffix) > 63 {
+		name = name[:63-len(suffix)]
+	}
+	return name + suffix
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// execer runs statements: a pool, a connection or a transaction.
+type execer interface {
+	querier
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// liveIndex is an index of a live table that the shadow needs a copy of.
+type liveIndex struct {
+	name string
+	// def is pg_get_indexdef's text; constraint the pg_get_constraintdef of
+	// the constraint the index backs ("" for a plain index).
+	def, constraint string
+}
+
+// listIndexes returns the indexes of table.
+func listIndexes(ctx context.Context, tx pgx.Tx, table string) ([]liveIndex, error) {
+	rows, err := tx.Query(ctx, `SELECT c.relname, pg_get_indexdef(i.indexrelid),
+			coalesce((SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k
+				WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p','u')), '')
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = to_regclass($1) ORDER BY c.relname`, ident(table))
+	if err != nil {
+		return nil, fmt.Errorf("list indexes of %s: %w", table, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (liveIndex, error) {
+		var ix liveIndex
+		return ix, r.Scan(&ix.name, &ix.def, &ix.constraint)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list indexes of %s: %w", table, err)
+	}
+	return out, nil
+}
+
+// createShadow drops what an interrupted rebuild may have left and creates
+// the shadow of t: the live table's columns, defaults and checks, plus its
+// primary key and unique constraints (needed for idempotent writes). The
+// plain indexes are returned to be built after the bulk load, which is
+// much faster than maintaining them row by row.
+func createShadow(ctx context.Context, tx pgx.Tx, t Table) ([]liveIndex, error) {
+	shadow := ShadowTable(t.Name)
+	for _, stmt := range []string{
+		`DROP TABLE IF EXISTS ` + ident(shadow),
+		`DROP TABLE IF EXISTS ` + ident(oldTable(t.Name)),
+		`CREATE TABLE ` + ident(shadow) + ` (LIKE ` + ident(t.Name) +
+			` INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMMENTS)`,
+	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("create shadow of %s: %w", t.Name, err)
+		}
+	}
+	idx, err := listIndexes(ctx, tx, t.Name)
+	if err != nil {
+		return nil, err
+	}
+	var later []liveIndex
+	for _, ix := range idx {
+		if ix.constraint == "" {
+			later = append(later, ix)
+			continue
+		}
+		stmt := `ALTER TABLE ` + ident(shadow) + ` ADD CONSTRAINT ` + ident(suffixed(ix.name, shadowIndexSuffix)) + ` ` + ix.constraint
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("shadow constraint %s: %w", ix.name, err)
+		}
+	}
+	return later, nil
+}
+
+// shadowIndexDDL turns a live index definition into the same index on the
+// shadow table under its temporary name.
+func shadowIndexDDL(t Table, ix liveIndex) (string, error) {
+	at := strings.Index(ix.def, " USING ")
+	if at < 0 {
+		return "", fmt.Errorf("index %s: unexpected definition %q", ix.name, ix.def)
+	}
+	unique := ""
+	if strings.HasPrefix(ix.def, "CREATE UNIQUE INDEX") {
+		unique = "UNIQUE "
+	}
+	return `CREATE ` + unique + `INDEX ` + ident(suffixed(ix.name, shadowIndexSuffix)) + ` ON ` +
+		ident(ShadowTable(t.Name)) + ix.def[at:], nil
+}
+
+// dropShadow removes the shadow tables of spec and the shadow's checkpoint
+// and parked records.
+func dropShadow(ctx context.Context, db execer, spec Spec) error {
+	for _, t := range spec.Tables {
+		if _, err := db.Exec(ctx, `DROP TABLE IF EXISTS `+ident(ShadowTable(t.Name))); err != nil {
+			return fmt.Errorf("drop shadow of %s: %w", t.Name, err)
+		}
+	}
+	return clearShadowRecords(ctx, db, spec.Name)
+}
+
+func clearShadowRecords(ctx context.Context, db execer, name string) error {
+	if _, err := db.Exec(ctx, `DELETE FROM projection_checkpoints WHERE name = $1`, ShadowCheckpoint(name)); err != nil {
+		return fmt.Errorf("clear shadow checkpoint: %w", err)
+	}
+	if _, err := db.Exec(ctx, `DELETE FROM projection_parked WHERE projection = $1`, ShadowCheckpoint(name)); err != nil {
+		return fmt.Errorf("clear shadow parked events: %w", err)
+	}
+	return nil
+}
+
+// TableCompare is the comparison of one shadow table with its live table.
+type TableCompare struct {
+	Table      string `json:"table"`
+	LiveRows   int64  `json:"live_rows"`
+	ShadowRows int64  `json:"shadow_rows"`
+	LiveSum    string `json:"live_checksum"`
+	ShadowSum  string `json:"shadow_checksum"`
+	Match      bool   `json:"match"`
+}
+
+// compareTable checks that the shadow of t holds what the live table holds
+// at live checkpoint upTo: the same row count and the same checksum (the
+// sum of a 64-bit hash of every row's key). Shadow rows written by events
+// after upTo, or by events the live projection parked, are left out.
+func compareTable(ctx context.Context, tx pgx.Tx, t Table, name string, upTo uint64, shadowAhead bool) (TableCompare, error) {
+	c := TableCompare{Table: t.Name}
+	q := `SELECT count(*), coalesce(sum(hashtextextended((` + t.Key + `)::text, 0)), 0)::text FROM `
+	if err := tx.QueryRow(ctx, q+ident(t.Name)).Scan(&c.LiveRows, &c.LiveSum); err != nil {
+		return c, fmt.Errorf("checksum %s: %w", t.Name, err)
+	}
+	var where string
+	args := []any{}
+	if t.Seq != "" {
+		where = ` WHERE ` + ident(t.Seq) + ` NOT IN (SELECT seq FROM projection_parked WHERE projection = $1)`
+		args = append(args, name)
+		if shadowAhead {
+			where += ` AND ` + ident(t.Seq) + ` <= $2`
+			args = append(args, int64(upTo))
+		}
+	}
+	if err := tx.QueryRow(ctx, q+ident(ShadowTable(t.Name))+where, args...).Scan(&c.ShadowRows, &c.ShadowSum); err != nil {
+		return c, fmt.Errorf("checksum %s: %w", ShadowTable(t.Name), err)
+	}
+	c.Match = c.LiveRows == c.ShadowRows && c.LiveSum == c.ShadowSum
+	return c, nil
+}
+
+// swapTable renames live to its __old name and the shadow to live, with
+// their indexes, so that the next rebuild's copy finds the usual names.
+func swapTable(ctx context.Context, tx pgx.Tx, t Table) error {
+	liveIdx, err := listIndexes(ctx, tx, t.Name)
+	if err != nil {
+		return err
+	}
+	var stmts []string
+	for _, ix := range liveIdx {
+		stmts = append(stmts, `ALTER INDEX `+ident(ix.name)+` RENAME TO `+ident(suffixed(ix.name, oldSuffix)))
+	}
+	for _, ix := range liveIdx {
+		stmts = append(stmts, `ALTER INDEX IF EXISTS `+ident(suffixed(ix.name, shadowIndexSuffix))+` RENAME TO `+ident(ix.name))
+	}
+	stmts = append(stmts,
+		`ALTER TABLE `+ident(t.Name)+` RENAME TO `+ident(oldTable(t.Name)),
+		`ALTER TABLE `+ident(ShadowTable(t.Name))+` RENAME TO `+ident(t.Name))
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return fmt.Errorf("swap %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// countRows counts the rows of table.
+func countRows(ctx context.Context, q querier, table string) (int64, error) {
+	var n int64
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM `+ident(table)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s: %w", table, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,217 @@
+package projections
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+)
+
+func TestRebuild(t *testing.T) {
+	tests := []struct {
+		name     string
+		events   int
+		perEvent int
+		live     bool // run the live projector before rebuilding
+		dryRun   bool
+	}{
+		{name: "empty stream", events: 0, perEvent: 1, live: false},
+		{name: "live up to date", events: 300, perEvent: 3, live: true},
+		{name: "live never ran", events: 200, perEvent: 2, live: false},
+		{name: "dry run", events: 150, perEvent: 1, live: true, dryRun: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			env := newOpsEnv(t)
+			ids := appendLogs(t, env.store, tt.events, tt.perEvent)
+			if tt.live {
+				stop := runLive(t, env)
+				waitCheckpoint(t, env)
+				stop()
+			}
+			before, err := countRows(ctx, env.pool, "log_entries")
+			require.NoError(t, err)
+			res, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{BatchSize: 64, DryRun: tt.dryRun}).Run(ctx)
+			require.NoError(t, err)
+			require.Equal(t, int64(tt.events), res.Events)
+			require.Equal(t, int64(len(ids)), res.Rows)
+			require.Equal(t, uint64(tt.events), res.LastSeq)
+			require.Equal(t, !tt.dryRun, res.Swapped)
+			require.False(t, tableExists(t, env, "log_entries__rebuild"))
+			require.False(t, tableExists(t, env, "log_entries__old"))
+			n, err := countRows(ctx, env.pool, "log_entries")
+			require.NoError(t, err)
+			cp, err := LoadCheckpoint(ctx, env.pool, LogsName)
+			require.NoError(t, err)
+			if tt.dryRun {
+				require.Equal(t, before, n)
+				return
+			}
+			require.Equal(t, int64(len(ids)), n)
+			require.Equal(t, uint64(tt.events), cp.LastSeq)
+			require.Equal(t, int64(len(ids)), cp.Rows)
+			require.Zero(t, freshDiff(t, env))
+			// The swapped table has the live indexes under their usual names,
+			// so that a second rebuild works the same way.
+			var idx []string
+			rows, err := env.pool.Query(ctx, `SELECT indexname FROM pg_indexes WHERE tablename = 'log_entries' ORDER BY 1`)
+			require.NoError(t, err)
+			for rows.Next() {
+				var s string
+				require.NoError(t, rows.Scan(&s))
+				idx = append(idx, s)
+			}
+			require.Equal(t, []string{"log_entries_level_idx", "log_entries_pkey", "log_entries_received_idx", "log_entries_source_idx"}, idx)
+			_, err = NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{}).Run(ctx)
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestRebuildRefusesMismatchUnlessForced(t *testing.T) {
+	ctx := context.Background()
+	env := newOpsEnv(t)
+	appendLogs(t, env.store, 50, 2)
+	stop := runLive(t, env)
+	waitCheckpoint(t, env)
+	stop()
+	_, err := env.pool.Exec(ctx, `DELETE FROM log_entries WHERE id IN (SELECT id FROM log_entries LIMIT 3)`)
+	require.NoError(t, err)
+
+	_, err = NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{}).Run(ctx)
+	require.ErrorIs(t, err, ErrMismatch)
+	n, _ := countRows(ctx, env.pool, "log_entries")
+	require.Equal(t, int64(97), n, "a refused swap leaves the live model alone")
+	require.False(t, tableExists(t, env, "log_entries__rebuild"))
+
+	res, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{Force: true}).Run(ctx)
+	require.NoError(t, err)
+	require.True(t, res.Swapped)
+	require.False(t, res.Compared[0].Match)
+	n, _ = countRows(ctx, env.pool, "log_entries")
+	require.Equal(t, int64(100), n)
+}
+
+func TestRebuildInterruptedLeavesLiveAlone(t *testing.T) {
+	ctx := context.Background()
+	env := newOpsEnv(t)
+	appendLogs(t, env.store, 400, 1)
+	stop := runLive(t, env)
+	waitCheckpoint(t, env)
+	stop()
+	// A rebuild killed earlier left its shadow behind.
+	_, err := env.pool.Exec(ctx, `CREATE TABLE log_entries__rebuild (LIKE log_entries)`)
+	require.NoError(t, err)
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, err = NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{BatchSize: 50, Progress: func(p RebuildProgress) {
+		if p.Events >= 100 {
+			cancel()
+		}
+	}}).Run(cctx)
+	require.ErrorIs(t, err, context.Canceled)
+	n, _ := countRows(ctx, env.pool, "log_entries")
+	require.Equal(t, int64(400), n)
+	require.False(t, tableExists(t, env, "log_entries__rebuild"))
+
+	res, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{BatchSize: 50}).Run(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(400), res.Events)
+}
+
+func TestRebuildIsExclusive(t *testing.T) {
+	ctx := context.Background()
+	env := newOpsEnv(t)
+	appendLogs(t, env.store, 200, 1)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		_, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{BatchSize: 50, Progress: func(RebuildProgress) {
+			once.Do(func() { close(entered); <-release })
+		}}).Run(ctx)
+		done <- err
+	}()
+	<-entered
+	_, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{}).Run(ctx)
+	require.ErrorIs(t, err, ErrRebuildRunning)
+	close(release)
+	require.NoError(t, <-done)
+}
+
+// TestRebuildUnderLoad rebuilds while writers append and the live projector
+// and readers keep working: no read fails, no event is lost across the swap,
+// and the final model equals a fresh projection of the whole stream.
+func TestRebuildUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	env := newOpsEnv(t)
+	ids := appendLogs(t, env.store, 3000, 2)
+	runLive(t, env)
+	waitCheckpoint(t, env)
+
+	var wg sync.WaitGroup
+	stopLoad := make(chan struct{})
+	var mu sync.Mutex
+	var reads, failedReads atomic.Int64
+	var readErr error
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stopLoad:
+					return
+				default:
+				}
+				var n int64
+				err := env.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT id FROM log_entries
+					WHERE level = 'info' ORDER BY received_at DESC, id DESC LIMIT 50) x`).Scan(&n)
+				reads.Add(1)
+				if err != nil {
+					failedReads.Add(1)
+					mu.Lock()
+					readErr = err
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-stopLoad:
+				return
+			default:
+			}
+			more := appendLogs(t, env.store, 20, 2)
+			mu.Lock()
+			ids = append(ids, more...)
+			mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	res, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{BatchSize: 500}).Run(ctx)
+	require.NoError(t, err)
+	require.True(t, res.Swapped)
+	time.Sleep(100 * time.Millisecond) // writes and reads after the swap
+	close(stopLoad)
+	wg.Wait()
+
+	waitCheckpoint(t, env)
+	require.Zero(t, failedReads.Load(), "failed reads (last: %v)", readErr)
+	require.Positive(t, reads.Load())
+	var missing int64
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT count(*) FROM unnest($1::uuid[]) AS want(id)
+		WHERE NOT EXISTS (SELECT 1 FROM log_entries e WHERE e.id = want.id)`, ids).Scan(&missing))
+	require.Zero(t, missing, "entries lost across the swap")
+	n, err := countRows(ctx, env.pool, "log_entries")
+	require.NoError(t, err)
+	require.Equal(t, int64(len(ids)), n)
+	require.Zero(t, freshDiff(t, env))
+}

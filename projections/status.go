@@ -1,0 +1,202 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Projection states shown by the operator tools.
+const (
+	// StateRunning: the projection is at most a few seconds behind its stream.
+	StateRunning = "running"
+	// StateCatchingUp: events have waited longer, but the checkpoint moves.
+	StateCatchingUp = "catching up"
+	// StateStalled: events are pending and the checkpoint has not moved for
+	// StatusReader.StallAfter.
+	StateStalled = "stalled"
+)
+
+// Defaults of a StatusReader.
+const (
+	DefaultStallAfter     = 60 * time.Second
+	DefaultCatchingUpLag = 5 * time.Second
+)
+
+// Status is where a projection stands against its stream.
+type Status struct {
+	Name          string `json:"name"`
+	Stream        string `json:"stream"`
+	CheckpointSeq uint64 `json:"checkpoint_seq"`
+	StreamLastSeq uint64 `json:"stream_last_seq"`
+	// LagEvents counts the stream messages the projection reads that are
+	// past its checkpoint.
+	LagEvents uint64 `json:"lag_events"`
+	// LagSeconds is how long the oldest of them has waited (0 when none).
+	LagSeconds float64 `json:"lag_seconds"`
+	// Rows is how many rows the projection has written (exact after a rebuild).
+	Rows   int64  `json:"rows"`
+	Events int64  `json:"events"`
+	Parked int64  `json:"parked"`
+	State  string `json:"status"`
+	// CheckpointAt is when the checkpoint last moved (nil: never).
+	CheckpointAt *time.Time `json:"checkpoint_at"`
+}
+
+// StatusReader computes projection statuses from JetStream and PostgreSQL.
+type StatusReader struct {
+	js   jetstream.JetStream
+	pool *pgxpool.Pool
+	// StallAfter is how long a checkpoint may stand still with events
+	// pending before the projection counts as stalled.
+	StallAfter time.Duration
+	// CatchingUpLag is the wait of the oldest pending event past which a
+	// moving projection counts as catching up rather than running.
+	CatchingUpLag time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// NewStatusReader returns a reader with the default thresholds.
+func NewStatusReader(js jetstream.JetStream, pool *pgxpool.Pool) *StatusReader {
+	return &StatusReader{js: js, pool: pool, StallAfter: DefaultStallAfter, CatchingUpLag: DefaultCatchingUpLag, Now: time.Now}
+}
+
+// All returns the status of every projection of reg.
+func (r *StatusReader) All(ctx context.Context, reg *Registry) ([]Status, error) {
+	var out []Status
+	for _, spec := range reg.Specs() {
+		st, err := r.Status(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Status returns where spec's projection stands.
+func (r *StatusReader) Status(ctx context.Context, spec Spec) (Status, error) {
+	st := Status{Name: spec.Name, Stream: spec.Stream}
+	cp, err := LoadCheckpoint(ctx, r.pool, spec.Name)
+	if err != nil {
+		return st, err
+	}
+	st.CheckpointSeq, st.Rows, st.Events = cp.LastSeq, cp.Rows, cp.Events
+	if !cp.UpdatedAt.IsZero() {
+		at := cp.UpdatedAt
+		st.CheckpointAt = &at
+	}
+	if st.Parked, err = CountParked(ctx, r.pool, spec.Name); err != nil {
+		return st, err
+	}
+	stream, err := r.js.Stream(ctx, spec.Stream)
+	if err != nil {
+		return st, fmt.Errorf("open stream %s: %w", spec.Stream, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return st, fmt.Errorf("stream info %s: %w", spec.Stream, err)
+	}
+	st.StreamLastSeq = info.State.LastSeq
+	st.State = StateRunning
+	if cp.LastSeq >= info.State.LastSeq {
+		return st, nil
+	}
+	if st.LagEvents, err = pendingAfter(ctx, stream, spec.Subjects, cp.LastSeq); err != nil {
+		return st, err
+	}
+	if st.LagEvents == 0 {
+		return st, nil
+	}
+	oldest, err := oldestAfter(ctx, stream, spec.Subjects, cp.LastSeq)
+	if err != nil {
+		return st, err
+	}
+	now := r.now()
+	wait := max(now.Sub(oldest), 0)
+	st.LagSeconds = wait.Seconds()
+	moved := st.CheckpointAt != nil && now.Sub(*st.CheckpointAt) < r.StallAfter
+	switch {
+	case wait >= r.StallAfter && !moved:
+		st.State = StateStalled
+	case wait >= r.CatchingUpLag:
+		st.State = StateCatchingUp
+	}
+	return st, nil
+}
+
+func (r *StatusReader) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+// ReadyCheck returns a readiness probe that fails while a projection of reg
+// is stalled, naming it.
+func (r *StatusReader) ReadyCheck(reg *Registry) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		all, err := r.All(ctx, reg)
+		if err != nil {
+			return err
+		}
+		var stalled []string
+		for _, st := range all {
+			if st.State == StateStalled {
+				stalled = append(stalled, fmt.Sprintf("%s stalled at #%d with %d events pending for %.0fs",
+					st.Name, st.CheckpointSeq, st.LagEvents, st.LagSeconds))
+			}
+		}
+		if len(stalled) > 0 {
+			return errors.New(strings.Join(stalled, "; "))
+		}
+		return nil
+	}
+}
+
+// pendingAfter counts the messages of subjects stored after seq, with a
+// short-lived ephemeral consumer that is deleted at once.
+func pendingAfter(ctx context.Context, stream jetstream.Stream, subjects []string, seq uint64) (uint64, error) {
+	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       seq + 1,
+		AckPolicy:         jetstream.AckNonePolicy,
+		FilterSubjects:    subjects,
+		InactiveThreshold: 30 * time.Second,
+		MemoryStorage:     true,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count pending after #%d: %w", seq, err)
+	}
+	n := cons.CachedInfo().NumPending
+	_ = stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
+	return n, nil
+}
+
+// oldestAfter returns the storage time of the first message of subjects
+// after seq.
+func oldestAfter(ctx context.Context, stream jetstream.Stream, subjects []string, seq uint64) (time.Time, error) {
+	if len(subjects) == 0 {
+		subjects = []string{">"}
+	}
+	var oldest time.Time
+	for _, subj := range subjects {
+		m, err := stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return time.Time{}, fmt.Errorf("first message after #%d: %w", seq, err)
+		}
+		if oldest.IsZero() || m.Time.Before(oldest) {
+			oldest = m.Time
+		}
+	}
+	return oldest, nil
+}
