@@ -24,7 +24,7 @@ const (
 
 // Defaults of a StatusReader.
 const (
-	DefaultStallAfter     = 60 * time.Second
+	DefaultStallAfter    = 60 * time.Second
 	DefaultCatchingUpLag = 5 * time.Second
 )
 
