@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventline/eventline/eventstore"
 )
@@ -91,6 +92,11 @@ func NewRunner(proj Projection, js jetstream.JetStream, pool *pgxpool.Pool, cfg 
 	if log == nil {
 		log = slog.Default()
 	}
+	// Create every series at zero so that dashboards see them from the start.
+	for _, c := range []*prometheus.CounterVec{metrics.retries, metrics.failedFlushes, metrics.parked, metrics.applied} {
+		c.WithLabelValues(proj.Name())
+	}
+	metrics.pending.WithLabelValues(proj.Name())
 	return &Runner{proj: proj, js: js, pool: pool, cfg: cfg, log: log.With("projection", proj.Name()), metrics: metrics}
 }
 

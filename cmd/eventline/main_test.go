@@ -208,3 +208,8 @@ func startProc(t *testing.T, env map[string]string) *proc {
 	})
 	return p
 }
+
+func readAll(resp *http.Response) string {
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

@@ -45,6 +45,19 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pmetrics := projections.NewMetrics(reg)
 
+	var idem *httpapi.Idempotency
+	if cfg.hasRole("api") {
+		if idem, err = httpapi.NewIdempotency(ctx, in.store.JetStream(), 1); err != nil {
+			return err
+		}
+	}
+	// Listen before starting anything, so that a taken port fails fast.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
+
 	g, gctx := errgroup.WithContext(ctx)
 	var runner *projections.Runner
 	if cfg.hasRole("projector") {
@@ -52,38 +65,29 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 			projections.Config{BatchSize: cfg.ProjectionBatch, BatchWait: cfg.ProjectionWait}, pmetrics, log)
 		g.Go(func() error { return runner.Run(gctx) })
 	}
+	// Every process serves /healthz, /readyz and /metrics; the api role adds /api/.
+	srv := httpapi.NewServer(httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Logger: log})
+	srv.AddCheck(httpapi.Check{Name: "jetstream", Fn: in.store.Ping})
+	srv.AddCheck(httpapi.Check{Name: "postgres", Fn: func(ctx context.Context) error { return in.pool.Ping(ctx) }})
+	// The ingester outlives the HTTP server so that requests in flight at
+	// shutdown still get their answers.
+	ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopIngest()
 	if cfg.hasRole("api") {
-		idem, err := httpapi.NewIdempotency(ctx, in.store.JetStream(), 1)
-		if err != nil {
-			return err
-		}
 		ingester := logsapi.NewIngester(in.store, logsapi.IngestConfig{}, reg)
-		// The ingester outlives the HTTP server so that requests in flight
-		// at shutdown still get their answers.
-		ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(gctx))
 		g.Go(func() error { return ingester.Run(ingestCtx) })
-
-		srv := httpapi.NewServer(httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Logger: log})
-		srv.AddCheck(httpapi.Check{Name: "jetstream", Fn: in.store.Ping})
-		srv.AddCheck(httpapi.Check{Name: "postgres", Fn: func(ctx context.Context) error { return in.pool.Ping(ctx) }})
 		var stats logsapi.RunnerStats
 		if runner != nil {
 			stats = runner
 		}
 		logsapi.NewHandler(in.store, in.pool, ingester, idem, stats).Mount(srv)
-
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			stopIngest()
-			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-		}
-		fmt.Fprintf(stdout, "eventline: listening on http://%s\n", ln.Addr())
-		log.Info("http api listening", "addr", ln.Addr().String(), "roles", cfg.Roles)
-		g.Go(func() error {
-			defer stopIngest()
-			return srv.Run(gctx, ln)
-		})
 	}
+	fmt.Fprintf(stdout, "eventline: listening on http://%s\n", ln.Addr())
+	log.Info("http listening", "addr", ln.Addr().String(), "roles", cfg.Roles)
+	g.Go(func() error {
+		defer stopIngest()
+		return srv.Run(gctx, ln)
+	})
 	start := time.Now()
 	err = g.Wait()
 	log.Info("eventline stopped", "uptime", time.Since(start).Round(time.Second).String())

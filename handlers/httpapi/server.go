@@ -70,9 +70,6 @@ func NewServer(cfg ServerConfig) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
-	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, r, Errorf(http.StatusNotFound, "not_found", "No such endpoint: "+r.Method+" "+r.URL.Path))
-	})
 	return s
 }
 
