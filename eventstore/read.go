@@ -102,6 +102,10 @@ func (s *Store) Read(ctx context.Context, stream string, o ReadOptions, fn func(
 		}
 		seq := md.Sequence.Stream
 		if seq > to {
+			// The rest of the range is missing: report it too.
+			if len(o.Subjects) == 0 && o.OnGap != nil && !(first && o.StartTime != nil) && expect <= to {
+				return o.OnGap(expect, to)
+			}
 			return nil
 		}
 		if first && o.StartTime != nil {

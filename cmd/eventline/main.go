@@ -30,6 +30,10 @@ const usage = `usage: eventline <command> [flags]
 commands:
   serve         run the HTTP API, projectors and (by default) embedded NATS and PostgreSQL
   migrate       apply database migrations
+  replay        print a stream's events in order (--json for scripts)
+  projections   list, rebuild, retry: the read models and where they stand
+  consumers     every JetStream consumer, next to the checkpoint it feeds
+  streams       every JetStream stream
   version       print the version
 
 Configuration comes from the environment (see README.md); run
@@ -53,6 +57,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, cfg, rest, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, cfg, rest, stdout, stderr)
+	case "replay":
+		return replayCmd(ctx, cfg, rest, stdout, stderr)
+	case "projections":
+		return projectionsCmd(ctx, cfg, rest, getenv, stdout, stderr)
+	case "consumers":
+		return consumersCmd(ctx, cfg, rest, stdout, stderr)
+	case "streams":
+		return streamsCmd(ctx, cfg, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "eventline", version)
 		return nil

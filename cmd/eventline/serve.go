@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/logsapi"
+	"github.com/eventline/eventline/handlers/opsapi"
 	"github.com/eventline/eventline/projections"
 )
 
@@ -81,6 +82,9 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 			stats = runner
 		}
 		logsapi.NewHandler(in.store, in.pool, ingester, idem, stats).Mount(srv)
+		ops := opsapi.NewInspector(in.store.JetStream(), in.pool, projections.DefaultRegistry())
+		opsapi.NewHandler(ops).Mount(srv)
+		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projections.DefaultRegistry())})
 	}
 	fmt.Fprintf(stdout, "eventline: listening on http://%s\n", ln.Addr())
 	log.Info("http listening", "addr", ln.Addr().String(), "roles", cfg.Roles)

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/projections"
+)
+
+// opsSession is what an operator command works with: the connections it
+// asked for and the views over them.
+type opsSession struct {
+	*infra
+	reg     *projections.Registry
+	inspect *opsapi.Inspector
+}
+
+// openOps connects as `serve` does (without starting anything but a managed
+// PostgreSQL cluster that is not running yet) and fails fast with a one-line
+// reason when JetStream or PostgreSQL cannot be reached.
+func openOps(ctx context.Context, cfg Config, needs infraNeeds, stderr io.Writer) (*opsSession, error) {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	needs.serve = false
+	in, err := openInfra(ctx, cfg, needs, log)
+	if err != nil {
+		return nil, err
+	}
+	if needs.postgres {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := in.pool.Ping(pctx)
+		cancel()
+		if err != nil {
+			in.close()
+			return nil, fmt.Errorf("postgres unreachable: %w", err)
+		}
+	}
+	s := &opsSession{infra: in, reg: projections.DefaultRegistry()}
+	if in.store != nil {
+		s.inspect = opsapi.NewInspector(in.store.JetStream(), in.pool, s.reg)
+	}
+	return s, nil
+}
+
+// writeJSON prints v as one line of JSON.
+func writeJSON(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
+// table prints rows aligned under header.
+func table(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// when formats an optional time for a table: UTC to the second, or "-".
+func when(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// ago formats how long ago t was, or "-".
+func ago(t *time.Time, now time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return now.Sub(*t).Round(time.Second).String() + " ago"
+}
+
+// humanBytes formats a byte count with a binary unit.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/eventline/eventline/projections"
+)
+
+// projectionsRebuild is `eventline projections rebuild NAME|--all`: each
+// projection is rebuilt into shadow tables while the live ones keep serving,
+// then swapped in; progress goes to stderr, the result to stdout.
+func projectionsRebuild(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("projections rebuild", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	all := fs.Bool("all", false, "rebuild every projection")
+	dryRun := fs.Bool("dry-run", false, "build and compare, then drop the shadow instead of swapping")
+	force := fs.Bool("force", false, "swap even when the shadow differs from the live model (after a projection fix)")
+	batch := fs.Int("batch", 20000, "events per shadow transaction")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	asJSON := fs.Bool("json", false, "print one JSON result per projection")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if *all == (len(pos) > 0) || len(pos) > 1 {
+		return errors.New("projections rebuild: give one projection name or --all")
+	}
+	s, err := openOps(ctx, cfg, infraNeeds{nats: true, postgres: true}, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	specs := s.reg.Specs()
+	if !*all {
+		spec, err := s.reg.Get(pos[0])
+		if err != nil {
+			return err
+		}
+		specs = []projections.Spec{spec}
+	}
+	for _, spec := range specs {
+		opt := projections.RebuildOptions{BatchSize: *batch, DryRun: *dryRun, Force: *force}
+		var bar *progressBar
+		if !*quiet {
+			bar = newProgressBar(stderr, spec.Name)
+			opt.Progress = bar.update
+		}
+		res, err := projections.NewRebuilder(s.store, s.pool, spec, opt).Run(ctx)
+		bar.finish()
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if err := writeJSON(stdout, res); err != nil {
+				return err
+			}
+			continue
+		}
+		printRebuild(stdout, res)
+	}
+	return nil
+}
+
+func printRebuild(w io.Writer, res projections.RebuildResult) {
+	for _, c := range res.Compared {
+		verdict := "match"
+		if !c.Match {
+			verdict = "DIFFER"
+		}
+		fmt.Fprintf(w, "%s: %s live %d rows, shadow %d rows at #%d: %s\n", res.Name, c.Table, c.LiveRows, c.ShadowRows, res.LiveSeq, verdict)
+	}
+	outcome := fmt.Sprintf("swapped in at #%d", res.LastSeq)
+	if res.DryRun {
+		outcome = "dry run, nothing swapped"
+	}
+	rate := 0.0
+	if res.Seconds > 0 {
+		rate = float64(res.Events) / res.Seconds
+	}
+	fmt.Fprintf(w, "%s: %s; events applied %d, rows %d, parked %d, seconds %.2f (%.0f events/s)\n",
+		res.Name, outcome, res.Events, res.Rows, res.Parked, res.Seconds, rate)
+}
+
+// progressBar shows a rebuild's progress (events/s and ETA) on stderr.
+type progressBar struct {
+	bar   *progressbar.ProgressBar
+	w     io.Writer
+	name  string
+	max   int64
+	phase string
+}
+
+func newProgressBar(w io.Writer, name string) *progressBar {
+	return &progressBar{w: w, name: name}
+}
+
+func (p *progressBar) update(pr projections.RebuildProgress) {
+	if pr.Phase != p.phase && pr.Phase != "build" {
+		p.phase = pr.Phase
+		if p.bar != nil {
+			p.bar.Describe(fmt.Sprintf("%s: %s", p.name, pr.Phase))
+		}
+		return
+	}
+	p.phase = pr.Phase
+	if p.bar == nil {
+		p.max = int64(pr.Target)
+		p.bar = progressbar.NewOptions64(p.max,
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription(p.name+": build"),
+			progressbar.OptionSetItsString("events"),
+			progressbar.OptionShowIts(),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(200*time.Millisecond),
+		)
+	}
+	if int64(pr.Target) > p.max {
+		p.max = int64(pr.Target)
+		p.bar.ChangeMax64(p.max)
+	}
+	_ = p.bar.Set64(int64(pr.Seq))
+}
+
+func (p *progressBar) finish() {
+	if p == nil || p.bar == nil {
+		return
+	}
+	_ = p.bar.Finish()
+	fmt.Fprintln(p.w)
+}

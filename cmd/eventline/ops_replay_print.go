@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eventline/eventline/eventstore"
+)
+
+// replayPrinter writes replayed events and the gaps between them.
+type replayPrinter struct {
+	w *bufio.Writer
+	o replayOptions
+	// start is the first sequence of the range; since means it is only known
+	// once the first event arrives.
+	start   uint64
+	since   bool
+	seen    bool
+	last    uint64
+	printed uint64
+	stopped bool
+	// gaps are deleted ranges still to report (filtered reads).
+	gaps     [][2]uint64
+	reported []string
+	header   bool
+	buf      []byte
+}
+
+var envelopePrefix = []byte(`{"id":"`)
+
+// event prints one event if it passes the filters.
+func (p *replayPrinter) event(ev eventstore.RawEvent) error {
+	if !p.seen && p.since {
+		p.start = ev.Seq
+	}
+	p.seen = true
+	if err := p.flushGaps(ev.Seq-1, false); err != nil {
+		return err
+	}
+	p.last = ev.Seq
+	if p.o.aggregate != "" && !strings.HasSuffix(ev.Subject, "."+p.o.aggregate) {
+		return nil
+	}
+	typ := ev.Header.Get(eventstore.HeaderType)
+	if len(p.o.types) > 0 {
+		if typ == "" {
+			if env, err := eventstore.UnmarshalEnvelope(ev.Data); err == nil {
+				typ = env.Type
+			}
+		}
+		if !slices.Contains(p.o.types, typ) {
+			return nil
+		}
+	}
+	if p.o.asJSON {
+		p.jsonLine(ev, typ)
+	} else {
+		p.textLine(ev, typ)
+	}
+	p.printed++
+	if p.o.limit > 0 && p.printed >= p.o.limit {
+		p.stopped = true
+		return eventstore.ErrStop
+	}
+	return nil
+}
+
+// jsonLine splices the stored envelope (already JSON, fields id, type,
+// occurred_at, correlation_id, causation_id, data) after seq, time and
+// subject, without decoding it.
+func (p *replayPrinter) jsonLine(ev eventstore.RawEvent, typ string) {
+	b := append(p.buf[:0], `{"seq":`...)
+	b = strconv.AppendUint(b, ev.Seq, 10)
+	b = append(b, `,"time":"`...)
+	b = ev.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","subject":`...)
+	b = appendJSONString(b, ev.Subject)
+	if bytes.HasPrefix(ev.Data, envelopePrefix) && json.Valid(ev.Data) {
+		b = append(b, ',')
+		b = append(b, ev.Data[1:]...)
+	} else {
+		b = append(b, `,"type":`...)
+		b = appendJSONString(b, typ)
+		b = append(b, `,"error":"not a valid event envelope","raw":`...)
+		b = appendJSONString(b, string(ev.Data))
+		b = append(b, '}')
+	}
+	b = append(b, '\n')
+	p.buf = b
+	_, _ = p.w.Write(b)
+}
+
+func (p *replayPrinter) textLine(ev eventstore.RawEvent, typ string) {
+	if !p.header {
+		p.header = true
+		fmt.Fprintf(p.w, "%-8s  %-24s  %-20s  %-28s  %s\n", "SEQ", "TIME", "SUBJECT", "TYPE", "DATA")
+	}
+	data := ""
+	env, err := eventstore.UnmarshalEnvelope(ev.Data)
+	if err != nil {
+		data = "<" + err.Error() + ">"
+	} else {
+		typ = env.Type
+		var c bytes.Buffer
+		if json.Compact(&c, env.Data) == nil {
+			data = c.String()
+		} else {
+			data = string(env.Data)
+		}
+	}
+	fmt.Fprintf(p.w, "%-8d  %-24s  %-20s  %-28s  %s\n", ev.Seq, ev.Time.UTC().Format("2006-01-02T15:04:05.000Z"), ev.Subject, typ, data)
+}
+
+// gap reports missing sequences from..to (an unfiltered read's OnGap).
+func (p *replayPrinter) gap(from, to uint64) error {
+	if p.stopped {
+		return nil
+	}
+	p.reported = append(p.reported, fmt.Sprintf("#%d..#%d", from, to))
+	if p.o.asJSON {
+		fmt.Fprintf(p.w, `{"gap":{"from":%d,"to":%d,"missing":%d}}`+"\n", from, to, to-from+1)
+	} else {
+		fmt.Fprintf(p.w, "%-8s  gap: #%d..#%d missing from the stream (%d messages)\n", "----", from, to, to-from+1)
+	}
+	return nil
+}
+
+// flushGaps reports the deleted ranges of a filtered read that lie in the
+// range up to upTo; at the end of the read, up to the range's end (or the
+// last event printed when --limit stopped it).
+func (p *replayPrinter) flushGaps(upTo uint64, end bool) error {
+	if end {
+		switch {
+		case p.stopped || (p.since && !p.seen):
+			upTo = p.last
+		case upTo == 0:
+			upTo = math.MaxUint64
+		}
+	}
+	for len(p.gaps) > 0 && p.gaps[0][0] <= upTo {
+		g := p.gaps[0]
+		if g[1] > upTo {
+			// Only the part up to upTo is known to be in the range so far.
+			if !end {
+				return nil
+			}
+			g[1] = upTo
+		}
+		p.gaps = p.gaps[1:]
+		from := max(g[0], p.start)
+		if from > g[1] {
+			continue
+		}
+		if err := p.gap(from, g[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			enc, _ := json.Marshal(s)
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

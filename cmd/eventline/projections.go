@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/eventline/eventline/projections"
+)
+
+const projectionsUsage = `usage: eventline projections <list|rebuild|retry|parked> [flags]
+
+  list                          checkpoint, stream last seq, lag, rows, parked, status of every projection
+  rebuild NAME|--all            rebuild from the first event into shadow tables, then swap (--dry-run, --force)
+  retry NAME [--skip SEQ]       re-apply parked events; --skip drops one, recording who and why
+  parked NAME                   list parked events with their errors
+`
+
+// projectionsCmd dispatches `eventline projections <sub>`.
+func projectionsCmd(ctx context.Context, cfg Config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, projectionsUsage)
+		return errors.New("projections: no subcommand given")
+	}
+	switch sub, rest := args[0], args[1:]; sub {
+	case "list", "ls":
+		return projectionsList(ctx, cfg, rest, stdout, stderr)
+	case "rebuild":
+		return projectionsRebuild(ctx, cfg, rest, stdout, stderr)
+	case "retry":
+		return projectionsRetry(ctx, cfg, rest, getenv, stdout, stderr)
+	case "parked":
+		return projectionsParked(ctx, cfg, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, projectionsUsage)
+		return nil
+	default:
+		fmt.Fprint(stderr, projectionsUsage)
+		return fmt.Errorf("projections: unknown subcommand %q", sub)
+	}
+}
+
+// parseFlags parses args, allowing flags after positional arguments
+// (`retry logs --skip 5`), and returns the positional ones.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func projectionsList(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("projections list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON ({\"projections\":[…]}) instead of a table")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("projections list: unexpected argument %q", pos[0])
+	}
+	s, err := openOps(ctx, cfg, infraNeeds{nats: true, postgres: true}, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	all, err := s.inspect.Projections(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, map[string]any{"projections": all})
+	}
+	rows := make([][]string, 0, len(all))
+	for _, p := range all {
+		rows = append(rows, []string{p.Name, p.Stream, fmt.Sprint(p.CheckpointSeq), fmt.Sprint(p.StreamLastSeq),
+			fmt.Sprint(p.LagEvents), fmt.Sprintf("%.1fs", p.LagSeconds), fmt.Sprint(p.Rows), fmt.Sprint(p.Parked), p.State})
+	}
+	return table(stdout, []string{"PROJECTION", "STREAM", "CHECKPOINT", "STREAM LAST", "LAG EVENTS", "LAG", "ROWS", "PARKED", "STATUS"}, rows)
+}
+
+func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("projections retry", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	skip := fs.Uint64("skip", 0, "drop the parked event with this stream sequence instead of retrying it (recorded)")
+	reason := fs.String("reason", "", "why the event is skipped (recorded with --skip)")
+	by := fs.String("by", "", "who skips (recorded with --skip; default $USER@hostname)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("projections retry: give exactly one projection name")
+	}
+	s, err := openOps(ctx, cfg, infraNeeds{nats: true, postgres: true}, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	spec, err := s.reg.Get(pos[0])
+	if err != nil {
+		return err
+	}
+	r := projections.NewRetrier(s.store, s.pool, spec)
+	var skipped *projections.Skipped
+	if *skip > 0 {
+		who := *by
+		if who == "" {
+			who = operator(getenv)
+		}
+		sk, err := r.Skip(ctx, *skip, who, *reason)
+		if err != nil {
+			return err
+		}
+		skipped = &sk
+	}
+	res, err := r.Retry(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, map[string]any{"skipped": skipped, "retry": res})
+	}
+	if skipped != nil {
+		fmt.Fprintf(stdout, "%s: skipped #%d (%s) by %s; recorded in projection_skipped\n", spec.Name, skipped.Seq, skipped.EventType, skipped.SkippedBy)
+	}
+	fmt.Fprintf(stdout, "%s: retried %d parked events: %d applied (%d rows), %d still parked\n",
+		spec.Name, res.Retried, res.Applied, res.Rows, len(res.StillParked))
+	if len(res.StillParked) > 0 {
+		return parkedTable(stdout, res.StillParked)
+	}
+	return nil
+}
+
+// operator names who runs the command, for the skip record.
+func operator(getenv func(string) string) string {
+	user := getenv("USER")
+	if user == "" {
+		user = "unknown"
+	}
+	if h, err := os.Hostname(); err == nil {
+		return user + "@" + h
+	}
+	return user
+}
+
+func projectionsParked(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("projections parked", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("projections parked: give exactly one projection name")
+	}
+	s, err := openOps(ctx, cfg, infraNeeds{postgres: true}, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	spec, err := s.reg.Get(pos[0])
+	if err != nil {
+		return err
+	}
+	parked, err := projections.ListParked(ctx, s.pool, spec.Name)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, map[string]any{"parked": parked})
+	}
+	return parkedTable(stdout, parked)
+}
+
+func parkedTable(w io.Writer, parked []projections.Parked) error {
+	rows := make([][]string, 0, len(parked))
+	for _, p := range parked {
+		at := p.ParkedAt
+		rows = append(rows, []string{strconv.FormatUint(p.Seq, 10), p.Subject, p.EventType, when(&at), p.Error})
+	}
+	return table(w, []string{"SEQ", "SUBJECT", "TYPE", "PARKED AT", "ERROR"}, rows)
+}

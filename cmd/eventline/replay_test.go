@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventline/eventline/eventstore"
+)
+
+// replayed splits replay --json output into event sequences and gaps.
+func replayed(t *testing.T, out string) (seqs []int, gaps []string) {
+	t.Helper()
+	for _, m := range jsonLines(t, out) {
+		if g, ok := m["gap"].(map[string]any); ok {
+			gaps = append(gaps, fmt.Sprintf("%v..%v", g["from"], g["to"]))
+			continue
+		}
+		seqs = append(seqs, int(m["seq"].(float64)))
+		for _, k := range []string{"time", "subject", "type", "id", "data"} {
+			require.Contains(t, m, k)
+		}
+	}
+	return seqs, gaps
+}
+
+func TestReplayRangesFiltersAndGaps(t *testing.T) {
+	c := newOpsCLI(t)
+	ctx := context.Background()
+	s := testStream(t, c.store)
+	// 1..12: types alternate a/b, aggregates cycle x, y, z.
+	for i := 1; i <= 12; i++ {
+		typ := "thing.a.v1"
+		if i%2 == 0 {
+			typ = "thing.b.v1"
+		}
+		env, err := eventstore.NewEnvelope(typ, map[string]int{"i": i})
+		require.NoError(t, err)
+		subj := "test." + []string{"z", "x", "y"}[i%3]
+		_, err = c.store.Append(ctx, subj, eventstore.NoExpectation, env)
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.DeleteMsg(ctx, 5))
+	require.NoError(t, s.DeleteMsg(ctx, 6))
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantSeqs []int
+		wantGaps []string
+	}{
+		{"range", []string{"--from-seq", "2", "--to-seq", "4"}, []int{2, 3, 4}, nil},
+		{"range over the gap", []string{"--from-seq", "4", "--to-seq", "8"}, []int{4, 7, 8}, []string{"5..6"}},
+		{"everything", nil, []int{1, 2, 3, 4, 7, 8, 9, 10, 11, 12}, []string{"5..6"}},
+		{"limit", []string{"--from-seq", "3", "--limit", "4"}, []int{3, 4, 7, 8}, []string{"5..6"}},
+		{"limit before the gap", []string{"--limit", "2"}, []int{1, 2}, nil},
+		{"subject", []string{"--subject", "test.x"}, []int{1, 4, 7, 10}, []string{"5..6"}},
+		{"subject after the gap", []string{"--subject", "test.x", "--from-seq", "7"}, []int{7, 10}, nil},
+		{"type", []string{"--type", "thing.b.v1"}, []int{2, 4, 8, 10, 12}, []string{"5..6"}},
+		{"aggregate", []string{"--aggregate", "y", "--to-seq", "9"}, []int{2, 8}, []string{"5..6"}},
+		{"aggregate and type", []string{"--aggregate", "z", "--type", "thing.a.v1"}, []int{3, 9}, []string{"5..6"}},
+		{"since", []string{"--since", "1h", "--from-seq", "0", "--to-seq", "3"}, []int{1, 2, 3}, nil},
+		{"empty range", []string{"--from-seq", "5", "--to-seq", "6"}, nil, []string{"5..6"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"replay", "--stream", "TEST", "--json"}, tt.args...)
+			out, stderr, err := c.run(t, args...)
+			seqs, gaps := replayed(t, out)
+			require.Equal(t, tt.wantSeqs, seqs, "stderr: %s", stderr)
+			require.Equal(t, tt.wantGaps, gaps)
+			if len(tt.wantGaps) > 0 {
+				require.ErrorContains(t, err, "gap(s) in the stream")
+				_, _, err = c.run(t, append(args, "--allow-gaps")...)
+			}
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestReplayPrintsAlignedTextAndRejectsBadFlags(t *testing.T) {
+	c := newOpsCLI(t)
+	appendLogEvents(t, c.store, 3)
+	out := c.mustRun(t, "replay")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 4)
+	require.Regexp(t, `^SEQ\s+TIME\s+SUBJECT\s+TYPE\s+DATA$`, lines[0])
+	require.Regexp(t, `^2\s+\S+Z\s+logs\.entries\s+log\.entries_received\.v1\s+\{"entries":\[\{"id":`, lines[2])
+
+	for _, args := range [][]string{
+		{"replay", "--from-seq", "3", "--since", "1m"},
+		{"replay", "--from-seq", "5", "--to-seq", "2"},
+		{"replay", "--since", "yesterday"},
+		{"replay", "--aggregate", "a.b"},
+	} {
+		_, _, err := c.run(t, args...)
+		require.Error(t, err, "%v", args)
+	}
+	_, _, err := c.run(t, "replay", "--stream", "NOPE")
+	require.ErrorContains(t, err, "NOPE")
+}

@@ -1,0 +1,195 @@
+package opsapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/projections"
+)
+
+// ErrUnknownStream reports a stream that does not exist.
+var ErrUnknownStream = errors.New("unknown stream")
+
+// StreamView is one stream as operators see it.
+type StreamView struct {
+	Name      string     `json:"name"`
+	Subjects  []string   `json:"subjects"`
+	Messages  uint64     `json:"messages"`
+	Bytes     uint64     `json:"bytes"`
+	FirstSeq  uint64     `json:"first_seq"`
+	LastSeq   uint64     `json:"last_seq"`
+	FirstTime *time.Time `json:"first_time"`
+	LastTime  *time.Time `json:"last_time"`
+	Deleted   int        `json:"deleted"`
+	Consumers int        `json:"consumers"`
+}
+
+// ConsumerView is one JetStream consumer, with the PostgreSQL checkpoint of
+// the projection it feeds, if any.
+type ConsumerView struct {
+	Stream           string     `json:"stream"`
+	Name             string     `json:"name"`
+	Pending          uint64     `json:"pending"`
+	AckPending       int        `json:"ack_pending"`
+	Redelivered      int        `json:"redelivered"`
+	Waiting          int        `json:"waiting"`
+	LastDeliveredSeq uint64     `json:"last_delivered_seq"`
+	AckFloorSeq      uint64     `json:"ack_floor_seq"`
+	LastActive       *time.Time `json:"last_active"`
+	// Projection is the projection the consumer feeds ("" when none).
+	Projection string `json:"projection,omitempty"`
+	// CheckpointSeq is that projection's checkpoint in PostgreSQL.
+	CheckpointSeq *uint64 `json:"checkpoint_seq,omitempty"`
+	// Drift is CheckpointSeq minus AckFloorSeq: positive while acks trail
+	// commits (harmless, those events are redelivered and change nothing);
+	// negative when JetStream holds acks for events PostgreSQL does not have
+	// (for instance after restoring the database from a backup).
+	Drift *int64 `json:"drift,omitempty"`
+}
+
+// Inspector reads streams, consumers and projection status.
+type Inspector struct {
+	js     jetstream.JetStream
+	pool   *pgxpool.Pool
+	reg    *projections.Registry
+	status *projections.StatusReader
+}
+
+// NewInspector returns an inspector. pool may be nil for stream inspection only.
+func NewInspector(js jetstream.JetStream, pool *pgxpool.Pool, reg *projections.Registry) *Inspector {
+	return &Inspector{js: js, pool: pool, reg: reg, status: projections.NewStatusReader(js, pool)}
+}
+
+// StatusReader returns the reader behind Projections, to adjust thresholds
+// or build a readiness check.
+func (in *Inspector) StatusReader() *projections.StatusReader { return in.status }
+
+// Streams lists every stream, by name.
+func (in *Inspector) Streams(ctx context.Context) ([]StreamView, error) {
+	out := []StreamView{}
+	lister := in.js.ListStreams(ctx)
+	for info := range lister.Info() {
+		out = append(out, streamView(info))
+	}
+	if err := lister.Err(); err != nil {
+		return nil, unavailable("list streams", err)
+	}
+	slices.SortFunc(out, func(a, b StreamView) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func streamView(info *jetstream.StreamInfo) StreamView {
+	v := StreamView{Name: info.Config.Name, Subjects: info.Config.Subjects, Messages: info.State.Msgs,
+		Bytes: info.State.Bytes, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
+		Deleted: info.State.NumDeleted, Consumers: info.State.Consumers}
+	if v.Subjects == nil {
+		v.Subjects = []string{}
+	}
+	if !info.State.FirstTime.IsZero() && info.State.Msgs > 0 {
+		ft, lt := info.State.FirstTime, info.State.LastTime
+		v.FirstTime, v.LastTime = &ft, &lt
+	}
+	return v
+}
+
+// Consumers lists the consumers of stream, or of every stream when stream is
+// empty, by stream then name.
+func (in *Inspector) Consumers(ctx context.Context, stream string) ([]ConsumerView, error) {
+	var streams []string
+	if stream != "" {
+		if _, err := in.js.Stream(ctx, stream); err != nil {
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return nil, fmt.Errorf("%w: %s", ErrUnknownStream, stream)
+			}
+			return nil, unavailable("open stream "+stream, err)
+		}
+		streams = []string{stream}
+	} else {
+		names := in.js.StreamNames(ctx)
+		for n := range names.Name() {
+			streams = append(streams, n)
+		}
+		if err := names.Err(); err != nil {
+			return nil, unavailable("list streams", err)
+		}
+	}
+	out := []ConsumerView{}
+	for _, s := range streams {
+		st, err := in.js.Stream(ctx, s)
+		if err != nil {
+			return nil, unavailable("open stream "+s, err)
+		}
+		lister := st.ListConsumers(ctx)
+		for ci := range lister.Info() {
+			v, err := in.consumerView(ctx, ci)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		if err := lister.Err(); err != nil {
+			return nil, unavailable("list consumers of "+s, err)
+		}
+	}
+	slices.SortFunc(out, func(a, b ConsumerView) int {
+		if c := strings.Compare(a.Stream, b.Stream); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out, nil
+}
+
+func (in *Inspector) consumerView(ctx context.Context, ci *jetstream.ConsumerInfo) (ConsumerView, error) {
+	v := ConsumerView{Stream: ci.Stream, Name: ci.Name, Pending: ci.NumPending, AckPending: ci.NumAckPending,
+		Redelivered: ci.NumRedelivered, Waiting: ci.NumWaiting, LastDeliveredSeq: ci.Delivered.Stream,
+		AckFloorSeq: ci.AckFloor.Stream, LastActive: ci.Delivered.Last}
+	spec, ok := in.reg.ForConsumer(ci.Stream, ci.Name)
+	if !ok || in.pool == nil {
+		return v, nil
+	}
+	cp, err := projections.LoadCheckpoint(ctx, in.pool, spec.Name)
+	if err != nil {
+		return v, err
+	}
+	seq := cp.LastSeq
+	drift := int64(cp.LastSeq) - int64(ci.AckFloor.Stream)
+	v.Projection, v.CheckpointSeq, v.Drift = spec.Name, &seq, &drift
+	return v, nil
+}
+
+// Projections returns the status of every registered projection.
+func (in *Inspector) Projections(ctx context.Context) ([]projections.Status, error) {
+	out, err := in.status.All(ctx, in.reg)
+	if err != nil {
+		return nil, unavailable("projection status", err)
+	}
+	if out == nil {
+		out = []projections.Status{}
+	}
+	return out, nil
+}
+
+// unavailable marks JetStream connection trouble as eventstore.ErrUnavailable
+// so that callers (and the HTTP layer) treat it as such.
+func unavailable(op string, err error) error {
+	if errors.Is(err, eventstore.ErrUnavailable) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	switch {
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, nats.ErrDisconnected), errors.Is(err, jetstream.ErrJetStreamNotEnabled),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrNoServers):
+		return fmt.Errorf("%s: %w: %v", op, eventstore.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
