@@ -26,7 +26,9 @@ type opsSession struct {
 // PostgreSQL cluster that is not running yet) and fails fast with a one-line
 // reason when JetStream or PostgreSQL cannot be reached.
 func openOps(ctx context.Context, cfg Config, needs infraNeeds, stderr io.Writer) (*opsSession, error) {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Errors only: a command's own failure is its one-line reason, and
+	// closing the connection is no news.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	needs.serve = false
 	in, err := openInfra(ctx, cfg, needs, log)
 	if err != nil {
