@@ -62,6 +62,9 @@ type Stats struct {
 	Parked        int64
 	// LastSeq is the last stream sequence this runner committed.
 	LastSeq uint64
+	// Active is true while this runner is the one applying events (the
+	// others, in other processes, stand by).
+	Active bool
 }
 
 // Runner keeps one projection behind its stream.
@@ -75,7 +78,16 @@ type Runner struct {
 
 	batches, events, retries, failed, parked atomic.Int64
 	lastSeq                                  atomic.Uint64
+	active                                   atomic.Bool
+	// expected is the checkpoint this runner last read or wrote; a batch
+	// commits only if the stored checkpoint still equals it (fencing).
+	expected uint64
 }
+
+// errFenced reports that the stored checkpoint moved under the runner (a
+// rebuild swapped the model, or another process wrote): it must resume from
+// the stored checkpoint.
+var errFenced = errors.New("checkpoint moved by another writer")
 
 // NewRunner returns a runner for proj reading through js and writing to pool.
 func NewRunner(proj Projection, js jetstream.JetStream, pool *pgxpool.Pool, cfg Config, metrics *Metrics, log *slog.Logger) *Runner {
@@ -109,7 +121,7 @@ func (r *Runner) Projection() Projection { return r.proj }
 // Stats returns the runner's counters.
 func (r *Runner) Stats() Stats {
 	return Stats{Batches: r.batches.Load(), Events: r.events.Load(), Retries: r.retries.Load(),
-		FailedFlushes: r.failed.Load(), Parked: r.parked.Load(), LastSeq: r.lastSeq.Load()}
+		FailedFlushes: r.failed.Load(), Parked: r.parked.Load(), LastSeq: r.lastSeq.Load(), Active: r.active.Load()}
 }
 
 // consumerConfig is a durable pull consumer that starts at the stream's
@@ -132,14 +144,32 @@ func (r *Runner) consumerConfig() jetstream.ConsumerConfig {
 	return cc
 }
 
-// Run consumes until ctx ends, then commits the batch in hand within
-// Config.ShutdownGrace and returns nil.
+// Run keeps the projection up to date until ctx ends, then commits the batch
+// in hand within Config.ShutdownGrace and returns nil. Of all the runners of
+// one projection (one per process), one at a time is active: it holds a
+// PostgreSQL session lock; the others stand by and take over when it goes.
 func (r *Runner) Run(ctx context.Context) error {
 	backoff := r.cfg.MinBackoff
 	for ctx.Err() == nil {
-		err := r.consume(ctx)
+		release, err := r.lead(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("projection cannot reach PostgreSQL to take the lead; retrying", "err", err, "in", backoff)
+				sleep(ctx, backoff)
+				backoff = min(backoff*2, r.cfg.MaxBackoff)
+			}
+			continue
+		}
+		r.active.Store(true)
+		err = r.consume(ctx)
+		r.active.Store(false)
+		release()
 		if ctx.Err() != nil {
 			break
+		}
+		if errors.Is(err, errFenced) {
+			r.log.Info("projection checkpoint moved; resuming from it")
+			continue
 		}
 		r.log.Warn("projection consumer interrupted; retrying", "err", err, "in", backoff)
 		sleep(ctx, backoff)
@@ -148,10 +178,55 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// lead blocks until this runner holds the projection's leader lock, a
+// session-level advisory lock on a connection of its own; release closes
+// that connection, which frees the lock (as a crash does).
+func (r *Runner) lead(ctx context.Context) (release func(), err error) {
+	key := "eventline.projection.leader." + r.cfg.CheckpointName
+	standby := false
+	for {
+		conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
+		if err != nil {
+			return nil, fmt.Errorf("leader connection: %w", err)
+		}
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, key).Scan(&ok); err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("leader lock: %w", err)
+		}
+		if ok {
+			if standby {
+				r.log.Info("projection taking over")
+			}
+			return func() { conn.Close(context.Background()) }, nil
+		}
+		conn.Close(ctx)
+		if !standby {
+			r.log.Info("projection standing by: another process runs it")
+			standby = true
+		}
+		sleep(ctx, 2*time.Second)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+}
+
 func (r *Runner) consume(ctx context.Context) error {
+	cp, err := LoadCheckpoint(ctx, r.pool, r.cfg.CheckpointName)
+	if err != nil {
+		return err
+	}
+	r.expected = cp.LastSeq
 	cons, err := r.js.CreateOrUpdateConsumer(ctx, r.proj.Stream(), r.consumerConfig())
 	if err != nil {
 		return fmt.Errorf("create consumer %s: %w", r.cfg.ConsumerName, err)
+	}
+	// Resume exactly after the checkpoint: messages delivered to an earlier
+	// run (one that crashed before acknowledging) come again now, not after
+	// their ack wait, so the checkpoint always covers a gap-free prefix.
+	if _, err := r.js.ResetConsumerToSequence(ctx, r.proj.Stream(), r.cfg.ConsumerName, cp.LastSeq+1); err != nil {
+		return fmt.Errorf("reset consumer %s to #%d: %w", r.cfg.ConsumerName, cp.LastSeq+1, err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(r.cfg.BatchSize*2), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
@@ -228,6 +303,20 @@ func (r *Runner) collect(ctx context.Context, it jetstream.MessagesContext) ([]j
 // the commit. A permanent failure makes it apply the events one by one and
 // park those that fail.
 func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error {
+	// Redeliveries of what the checkpoint already covers are acknowledged
+	// without applying them again.
+	fresh := msgs[:0:0]
+	for _, m := range msgs {
+		if md, err := m.Metadata(); err == nil && md.Sequence.Stream <= r.expected {
+			_ = m.Ack()
+			continue
+		}
+		fresh = append(fresh, m)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	msgs = fresh
 	events, poison := decodeBatch(msgs)
 	last := lastSeq(msgs)
 	backoff := r.cfg.MinBackoff
@@ -242,6 +331,7 @@ func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error
 			r.batches.Add(1)
 			r.events.Add(int64(len(msgs)))
 			r.lastSeq.Store(max(r.lastSeq.Load(), last))
+			r.expected = last
 			if parked > 0 {
 				r.parked.Add(int64(parked))
 				r.metrics.parked.WithLabelValues(r.proj.Name()).Add(float64(parked))
@@ -251,6 +341,9 @@ func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error
 			}
 			_ = rows
 			return nil
+		}
+		if errors.Is(err, errFenced) {
+			return err // unacknowledged: delivered again after the reset
 		}
 		r.failed.Add(1)
 		r.metrics.failedFlushes.WithLabelValues(r.proj.Name()).Inc()
@@ -285,6 +378,14 @@ func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRec
 	// or a rebuild swapping tables) before touching its tables.
 	if err := LockProjection(ctx, tx, r.proj.Name()); err != nil {
 		return 0, 0, err
+	}
+	var stored int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT last_seq FROM projection_checkpoints WHERE name = $1), 0)`,
+		r.cfg.CheckpointName).Scan(&stored); err != nil {
+		return 0, 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	if uint64(stored) != r.expected {
+		return 0, 0, fmt.Errorf("%w: expected #%d, stored #%d", errFenced, r.expected, stored)
 	}
 	var rows int64
 	parked := append([]parkRecord(nil), poison...)
