@@ -1,0 +1,164 @@
+// Command ingest benchmarks Eventline's log ingest against baselines
+// measured in the same run on the same machine: the bare /healthz handler of
+// the same server, raw JetStream async publish to the same NATS server, and
+// raw pgx CopyFrom into the same PostgreSQL. It starts `bin/eventline serve`
+// as separate processes on free loopback ports with data in a temporary
+// directory, and stops them with SIGTERM. See docs/BENCHMARKS.md.
+//
+//	go run ./bench/ingest [--duration 8s] [--json] [--profile DIR]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the benchmark's flags.
+type options struct {
+	Duration      time.Duration `json:"duration_ns"`
+	Rounds        int           `json:"rounds"`
+	Conns         int           `json:"conns"`
+	BatchSize     int           `json:"batch_size"`
+	BatchClients  int           `json:"batch_clients"`
+	InFlight      int           `json:"raw_in_flight"`
+	BatchInFlight int           `json:"raw_batch_in_flight"`
+	Bin           string        `json:"-"`
+	JSON          bool          `json:"-"`
+	ProfileDir    string        `json:"-"`
+	Keep          bool          `json:"-"`
+	Phases        string        `json:"phases"`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&o.Duration, "duration", 8*time.Second, "length of each measured load (the whole run takes about 18x this plus start-ups)")
+	fs.IntVar(&o.Rounds, "rounds", 2, "alternate each measurement with its baseline this many times (evens out drift)")
+	fs.IntVar(&o.Conns, "conns", 64, "concurrent keep-alive connections for single POSTs and /healthz")
+	fs.IntVar(&o.BatchSize, "batch-size", 1000, "entries per POST /api/logs/batch")
+	fs.IntVar(&o.BatchClients, "batch-clients", 4, "concurrent batch clients")
+	fs.IntVar(&o.InFlight, "raw-in-flight", 4096, "raw JetStream baseline: async publishes awaiting their ack")
+	fs.IntVar(&o.BatchInFlight, "raw-batch-in-flight", 32, "raw JetStream baseline with whole batches per message: publishes awaiting their ack (the server's ingester allows 32 appends in flight)")
+	fs.StringVar(&o.Bin, "bin", "bin/eventline", "the eventline binary (built when missing)")
+	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
+	fs.StringVar(&o.ProfileDir, "profile", "", "build a pprof-enabled server (go build -overlay, nothing written to the repo) and save CPU profiles of each phase here")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary data directory (for post-mortems)")
+	fs.StringVar(&o.Phases, "phases", "ABCD", "which phases to run: A full server (a,d), B interval ingest (b,f), C drain (c; needs B), D always ingest (f)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.Duration < time.Second || o.Rounds < 1 || o.Conns < 1 || o.BatchClients < 1 ||
+		o.BatchSize < 1 || o.BatchSize > 10000 || o.InFlight < 1 || o.BatchInFlight < 1 {
+		return errors.New("need --duration >= 1s, --rounds/--conns/--batch-clients/--raw-in-flight >= 1, --batch-size 1..10000")
+	}
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
+	}
+	if err := ensureBinary(ctx, o.Bin); err != nil {
+		return err
+	}
+	// The postgres user must reach the cluster inside: not t.TempDir-like 0700.
+	base, err := os.MkdirTemp(os.TempDir(), "eventline-bench-*")
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(base, 0o755); err != nil {
+		return err
+	}
+	if o.Keep {
+		logf("keeping %s", base)
+	} else {
+		defer os.RemoveAll(base)
+	}
+	bin := o.Bin
+	if o.ProfileDir != "" {
+		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+			return err
+		}
+		if bin, err = buildProfilingBinary(ctx, base); err != nil {
+			return err
+		}
+	}
+	p, err := newPayloads(4096, 16, o.BatchSize)
+	if err != nil {
+		return err
+	}
+	b := &bench{o: o, p: p, bin: bin, base: base, logf: logf}
+	res := &results{Options: o, Machine: machineInfo(), RSS: map[string]int64{}, AvgEntryBytes: p.avgEntryBytes()}
+	started := time.Now()
+	var errs []error
+	step := func(name string, fn func(context.Context, *results) error) {
+		if ctx.Err() != nil || !strings.Contains(o.Phases, name[:1]) {
+			return
+		}
+		logf("%s", name)
+		if err := fn(ctx, res); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			logf("%s failed: %v", name, err)
+		}
+	}
+	step("A: interval sync, all roles: single POST vs /healthz, then paced end-to-end lag", b.fullServer)
+	var backlog backlogInfo
+	step("B: interval sync, api role: batch vs raw JetStream, single POST vs /healthz", func(ctx context.Context, r *results) error {
+		m, bl, err := b.ingestServer(ctx, r, "B-interval-api", "interval")
+		r.Interval = m
+		backlog = bl
+		return err
+	})
+	step("C: projector drains B's backlog, then raw CopyFrom", func(ctx context.Context, r *results) error {
+		return b.drainServer(ctx, r, backlog)
+	})
+	{
+		step("D: always sync, api role: batch vs raw JetStream, single POST vs /healthz", func(ctx context.Context, r *results) error {
+			m, _, err := b.ingestServer(ctx, r, "D-always-api", "always")
+			r.Always = m
+			return err
+		})
+	}
+	res.Wall = time.Since(started)
+	if ctx.Err() != nil {
+		errs = append(errs, ctx.Err())
+	}
+	for _, err := range errs {
+		res.Errors = append(res.Errors, err.Error())
+	}
+	if o.JSON {
+		if err := writeJSON(stdout, res); err != nil {
+			return err
+		}
+	} else {
+		writeTable(stdout, res)
+	}
+	return errors.Join(errs...)
+}
+
+// machine is where the run happened.
+type machine struct {
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+}
+
+func machineInfo() machine {
+	return machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+}
