@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,7 +39,11 @@ type RebuildOptions struct {
 	// LockTimeout bounds one swap attempt's wait for the live tables (5s);
 	// the swap is retried a few times.
 	LockTimeout time.Duration
-	// Progress, when set, is called after every shadow batch.
+	// Writers is how many transactions write the shadow at once during the
+	// bulk load (2 for a Commutative projection, else 1: in order).
+	Writers int
+	// Progress, when set, is called after every shadow batch, one call at
+	// a time.
 	Progress func(RebuildProgress)
 	// Log receives phase changes.
 	Log *slog.Logger
@@ -81,7 +86,26 @@ type Rebuilder struct {
 	proj  Projection
 	log   *slog.Logger
 
+	progressMu sync.Mutex // serialises Progress calls
+	reported   uint64
+
+	mu                   sync.Mutex // guards the counters below
 	events, rows, parked int64
+}
+
+// count adds a written batch to the counters.
+func (r *Rebuilder) count(b *shadowBatch) {
+	r.mu.Lock()
+	r.events += int64(len(b.events) + len(b.poison))
+	r.rows += b.rows
+	r.parked += b.parked
+	r.mu.Unlock()
+}
+
+func (r *Rebuilder) counts() (events, rows, parked int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.events, r.rows, r.parked
 }
 
 // NewRebuilder returns a rebuilder of spec.
@@ -91,6 +115,12 @@ func NewRebuilder(store *eventstore.Store, pool *pgxpool.Pool, spec Spec, opt Re
 	}
 	if opt.SwapBacklog == 0 {
 		opt.SwapBacklog = 10000
+	}
+	if opt.Writers <= 0 || !spec.Commutative {
+		opt.Writers = 1
+		if spec.Commutative {
+			opt.Writers = 2
+		}
 	}
 	if opt.LockTimeout <= 0 {
 		opt.LockTimeout = 5 * time.Second
@@ -157,7 +187,8 @@ func (r *Rebuilder) Run(ctx context.Context) (res RebuildResult, err error) {
 	if err := r.swapWithRetry(ctx, &pos, &res); err != nil {
 		return res, err
 	}
-	res.Events, res.Rows, res.Parked, res.LastSeq = r.events, r.rows, r.parked, pos
+	res.Events, res.Rows, res.Parked = r.counts()
+	res.LastSeq = pos
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }
@@ -254,10 +285,20 @@ func (r *Rebuilder) target(ctx context.Context) (uint64, error) {
 	return last, nil
 }
 
+// report calls the Progress callback, one call at a time, with a position
+// that never goes back (concurrent writers finish batches out of order).
 func (r *Rebuilder) report(phase string, seq, target uint64) {
-	if r.opt.Progress != nil {
-		r.opt.Progress(RebuildProgress{Phase: phase, Seq: seq, Target: target, Events: r.events, Rows: r.rows})
+	if r.opt.Progress == nil {
+		return
 	}
+	events, rows, _ := r.counts()
+	r.progressMu.Lock()
+	defer r.progressMu.Unlock()
+	if phase == "build" {
+		r.reported = max(r.reported, seq)
+		seq = r.reported
+	}
+	r.opt.Progress(RebuildProgress{Phase: phase, Seq: seq, Target: target, Events: events, Rows: rows})
 }
 
 // bulk applies events after..to to the shadow: one goroutine reads the
@@ -266,7 +307,7 @@ func (r *Rebuilder) report(phase string, seq, target uint64) {
 func (r *Rebuilder) bulk(ctx context.Context, after, to uint64) (uint64, error) {
 	r.log.Info("building shadow", "from", after+1, "to", to)
 	g, gctx := errgroup.WithContext(ctx)
-	batches := make(chan *shadowBatch, 2)
+	batches := make(chan *shadowBatch, r.opt.Writers+1)
 	g.Go(func() error {
 		defer close(batches)
 		return r.readBatches(gctx, after+1, to, func(b *shadowBatch) error {
@@ -278,16 +319,19 @@ func (r *Rebuilder) bulk(ctx context.Context, after, to uint64) (uint64, error) 
 			}
 		})
 	})
-	g.Go(func() error {
-		for b := range batches {
-			err := pgx.BeginFunc(gctx, r.pool, func(tx pgx.Tx) error { return r.applyBatch(gctx, tx, b) })
-			if err != nil {
-				return fmt.Errorf("rebuild %s: write shadow: %w", r.spec.Name, err)
+	for range r.opt.Writers {
+		g.Go(func() error {
+			for b := range batches {
+				err := pgx.BeginFunc(gctx, r.pool, func(tx pgx.Tx) error { return r.applyBatch(gctx, tx, b) })
+				if err != nil {
+					return fmt.Errorf("rebuild %s: write shadow: %w", r.spec.Name, err)
+				}
+				r.count(b)
+				r.report("build", b.last, to)
 			}
-			r.report("build", b.last, to)
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err := g.Wait(); err != nil {
 		return after, err
 	}

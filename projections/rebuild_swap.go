@@ -12,36 +12,50 @@ import (
 
 // shadowBatch is a run of stream messages on their way to the shadow.
 type shadowBatch struct {
+	raw    []eventstore.RawEvent
 	events []Event
 	poison []parkRecord
 	last   uint64
+	// rows and parked are what applying the batch wrote.
+	rows, parked int64
+}
+
+// decode turns the batch's messages into events; a message that is not a
+// valid envelope is poison, as for the live runner.
+func (b *shadowBatch) decode() {
+	b.events = make([]Event, 0, len(b.raw))
+	for _, ev := range b.raw {
+		env, err := eventstore.UnmarshalEnvelope(ev.Data)
+		if err != nil {
+			b.poison = append(b.poison, parkRecord{seq: ev.Seq, subject: ev.Subject,
+				typ: ev.Header.Get(eventstore.HeaderType), reason: err.Error(), data: ev.Data})
+			continue
+		}
+		b.events = append(b.events, Event{Seq: ev.Seq, Subject: ev.Subject, Time: ev.Time, Header: ev.Header, Envelope: env})
+	}
+	b.raw = nil
 }
 
 // readBatches reads from..to of the projection's stream and hands out
-// decoded batches of up to BatchSize messages.
+// batches of up to BatchSize messages, not yet decoded (decoding happens in
+// the writers, in parallel when there are several).
 func (r *Rebuilder) readBatches(ctx context.Context, from, to uint64, out func(*shadowBatch) error) error {
-	b := &shadowBatch{events: make([]Event, 0, r.opt.BatchSize)}
+	b := &shadowBatch{raw: make([]eventstore.RawEvent, 0, r.opt.BatchSize)}
 	err := r.store.Read(ctx, r.spec.Stream, eventstore.ReadOptions{FromSeq: from, ToSeq: to, Subjects: r.spec.Subjects},
 		func(ev eventstore.RawEvent) error {
-			env, err := eventstore.UnmarshalEnvelope(ev.Data)
-			if err != nil {
-				b.poison = append(b.poison, parkRecord{seq: ev.Seq, subject: ev.Subject,
-					typ: ev.Header.Get(eventstore.HeaderType), reason: err.Error(), data: ev.Data})
-			} else {
-				b.events = append(b.events, Event{Seq: ev.Seq, Subject: ev.Subject, Time: ev.Time, Header: ev.Header, Envelope: env})
-			}
+			b.raw = append(b.raw, ev)
 			b.last = ev.Seq
-			if len(b.events)+len(b.poison) < r.opt.BatchSize {
+			if len(b.raw) < r.opt.BatchSize {
 				return nil
 			}
 			full := b
-			b = &shadowBatch{events: make([]Event, 0, r.opt.BatchSize)}
+			b = &shadowBatch{raw: make([]eventstore.RawEvent, 0, r.opt.BatchSize)}
 			return out(full)
 		})
 	if err != nil {
 		return fmt.Errorf("rebuild %s: read %s: %w", r.spec.Name, r.spec.Stream, err)
 	}
-	if len(b.events)+len(b.poison) > 0 {
+	if len(b.raw) > 0 {
 		return out(b)
 	}
 	return nil
@@ -51,6 +65,9 @@ func (r *Rebuilder) readBatches(ctx context.Context, from, to uint64, out func(*
 // A batch that fails permanently is applied event by event and the events
 // that fail are parked under the shadow's name, as the live runner does.
 func (r *Rebuilder) applyBatch(ctx context.Context, tx pgx.Tx, b *shadowBatch) error {
+	if b.raw != nil {
+		b.decode()
+	}
 	parked := append([]parkRecord(nil), b.poison...)
 	rows, err := applySavepoint(ctx, tx, r.proj, b.events)
 	if err != nil {
@@ -78,9 +95,7 @@ func (r *Rebuilder) applyBatch(ctx context.Context, tx pgx.Tx, b *shadowBatch) e
 	if err := saveCheckpoint(ctx, tx, name, b.last, int64(len(b.events)+len(b.poison)), rows); err != nil {
 		return err
 	}
-	r.events += int64(len(b.events) + len(b.poison))
-	r.rows += rows
-	r.parked += int64(len(parked))
+	b.rows, b.parked = rows, int64(len(parked))
 	return nil
 }
 
@@ -111,11 +126,13 @@ func applySavepoint(ctx context.Context, tx pgx.Tx, p Projection, events []Event
 // renames the tables and moves the checkpoint to the shadow's position. A
 // live batch that starts after the commit writes into the new tables.
 func (r *Rebuilder) swap(ctx context.Context, pos *uint64, res *RebuildResult) error {
-	events, rows, parked := r.events, r.rows, r.parked
+	events, rows, parked := r.counts()
 	committed := false
 	defer func() {
 		if !committed { // the shadow writes of a rolled-back attempt do not count
+			r.mu.Lock()
 			r.events, r.rows, r.parked = events, rows, parked
+			r.mu.Unlock()
 		}
 	}()
 	r.log.Info("swapping", "shadow_seq", *pos)
@@ -137,7 +154,13 @@ func (r *Rebuilder) swap(ctx context.Context, pos *uint64, res *RebuildResult) e
 	at := *pos
 	if live.LastSeq > at {
 		r.report("swap", at, live.LastSeq)
-		if err := r.readBatches(ctx, at+1, live.LastSeq, func(b *shadowBatch) error { return r.applyBatch(ctx, tx, b) }); err != nil {
+		if err := r.readBatches(ctx, at+1, live.LastSeq, func(b *shadowBatch) error {
+			if err := r.applyBatch(ctx, tx, b); err != nil {
+				return err
+			}
+			r.count(b)
+			return nil
+		}); err != nil {
 			return err
 		}
 		at = live.LastSeq

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventline/eventline/domain/logs"
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/projections"
+)
+
+// rate is a measured throughput.
+type rate struct {
+	Events  int64   `json:"events"`
+	Rows    int64   `json:"rows"`
+	Seconds float64 `json:"seconds"`
+}
+
+func (r rate) eventsPerSec() float64 { return float64(r.Events) / r.Seconds }
+func (r rate) rowsPerSec() float64   { return float64(r.Rows) / r.Seconds }
+
+// results are the figures of one run.
+type results struct {
+	Fill    rate `json:"fill"`
+	RawRead rate `json:"raw_read"`
+	Replay  rate `json:"replay_json"`
+	Rebuild rate `json:"rebuild"`
+	RawCopy rate `json:"raw_copy"`
+}
+
+func measure(ctx context.Context, e *benchEnv, o options, logf func(string, ...any)) (results, error) {
+	var r results
+	var err error
+	logf("filling the LOGS stream")
+	if r.Fill, err = fill(ctx, e.store, o); err != nil {
+		return r, err
+	}
+	logf("fill: %.0f events/s", r.Fill.eventsPerSec())
+	if r.RawRead, err = rawRead(ctx, e.store); err != nil {
+		return r, err
+	}
+	logf("raw read: %.0f events/s", r.RawRead.eventsPerSec())
+	if r.Replay, err = replay(ctx, e, int64(o.Events)); err != nil {
+		return r, err
+	}
+	logf("replay --json: %.0f events/s", r.Replay.eventsPerSec())
+	if r.Rebuild, err = rebuild(ctx, e, o); err != nil {
+		return r, err
+	}
+	logf("rebuild: %.0f events/s", r.Rebuild.eventsPerSec())
+	if r.RawCopy, err = rawCopy(ctx, e, o); err != nil {
+		return r, err
+	}
+	logf("raw CopyFrom: %.0f rows/s", r.RawCopy.rowsPerSec())
+	return r, nil
+}
+
+// fill appends o.Events log events, o.Entries entries each, with async
+// publishes.
+func fill(ctx context.Context, st *eventstore.Store, o options) (rate, error) {
+	start := time.Now()
+	pending := make([]*eventstore.Pending, 0, 8192)
+	now := time.Now().UTC()
+	entries := make([]logs.Entry, o.Entries)
+	for i := 0; i < o.Events; i++ {
+		for j := range entries {
+			entries[j] = logs.Entry{ID: uuid.Must(uuid.NewV7()), Level: logs.Levels[(i+j)%len(logs.Levels)],
+				Message: fmt.Sprintf("request %d served in %d ms", i, j+i%97), Source: "api-" + fmt.Sprint(i%4),
+				Context: []byte(`{"user":42,"path":"/api/orders"}`), ReceivedAt: now}
+		}
+		env, err := eventstore.NewEnvelope(logs.EntriesReceivedV1, logs.EntriesReceived{Entries: entries})
+		if err != nil {
+			return rate{}, err
+		}
+		p, err := st.AppendAsync(eventstore.LogsSubject, env, eventstore.WithCount(o.Entries))
+		if err != nil {
+			return rate{}, err
+		}
+		if pending = append(pending, p); len(pending) == cap(pending) {
+			if err := waitAll(ctx, pending); err != nil {
+				return rate{}, err
+			}
+			pending = pending[:0]
+		}
+	}
+	if err := waitAll(ctx, pending); err != nil {
+		return rate{}, err
+	}
+	return rate{Events: int64(o.Events), Rows: int64(o.Events * o.Entries), Seconds: time.Since(start).Seconds()}, nil
+}
+
+func waitAll(ctx context.Context, ps []*eventstore.Pending) error {
+	for _, p := range ps {
+		if _, err := p.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rawRead reads the whole stream with eventstore.Read and does nothing else.
+func rawRead(ctx context.Context, st *eventstore.Store) (rate, error) {
+	start := time.Now()
+	var n int64
+	err := st.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{}, func(eventstore.RawEvent) error {
+		n++
+		return nil
+	})
+	return rate{Events: n, Seconds: time.Since(start).Seconds()}, err
+}
+
+// replay runs the real `eventline replay --json` with stdout on /dev/null.
+func replay(ctx context.Context, e *benchEnv, events int64) (rate, error) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return rate{}, err
+	}
+	defer devnull.Close()
+	cmd := exec.CommandContext(ctx, e.bin, "replay", "--json")
+	cmd.Env = append(os.Environ(), "NATS_URL="+e.nats.ClientURL(), "DATABASE_URL="+e.dbURL, "EVENTLINE_DATA_DIR="+e.dir)
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = devnull, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return rate{}, fmt.Errorf("eventline replay: %w: %s", err, stderr.String())
+	}
+	return rate{Events: events, Seconds: time.Since(start).Seconds()}, nil
+}
+
+// rebuild runs the logs projection's rebuild from the first event.
+func rebuild(ctx context.Context, e *benchEnv, o options) (rate, error) {
+	if o.Profile != "" {
+		f, err := os.Create(o.Profile)
+		if err != nil {
+			return rate{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return rate{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := projections.NewRebuilder(e.store, e.pool, projections.LogsSpec(), projections.RebuildOptions{BatchSize: o.Batch}).Run(ctx)
+	if err != nil {
+		return rate{}, err
+	}
+	if res.Events != int64(o.Events) || res.Rows != int64(o.Events*o.Entries) || !res.Swapped {
+		return rate{}, fmt.Errorf("rebuild applied %d events, %d rows, swapped %v; want %d, %d", res.Events, res.Rows, res.Swapped, o.Events, o.Events*o.Entries)
+	}
+	return rate{Events: res.Events, Rows: res.Rows, Seconds: res.Seconds}, nil
+}
+
+// rawCopy is the PostgreSQL baseline: CopyFrom of the same number of
+// generated rows, in transactions of the same size, into a table shaped like
+// the rebuild's shadow (log_entries' columns and primary key, the other
+// indexes built afterwards as the rebuild does).
+func rawCopy(ctx context.Context, e *benchEnv, o options) (rate, error) {
+	if _, err := e.pool.Exec(ctx, `DROP TABLE IF EXISTS copy_baseline;
+		CREATE TABLE copy_baseline (LIKE log_entries INCLUDING DEFAULTS);
+		ALTER TABLE copy_baseline ADD PRIMARY KEY (id)`); err != nil {
+		return rate{}, err
+	}
+	cols := []string{"id", "seq", "level", "message", "context", "source", "received_at"}
+	total := o.Events * o.Entries
+	per := o.Batch * o.Entries
+	now := time.Now().UTC()
+	ctxJSON := []byte(`{"user":42,"path":"/api/orders"}`)
+	start := time.Now()
+	for done := 0; done < total; {
+		n := min(per, total-done)
+		i := 0
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			if i == n {
+				return nil, nil
+			}
+			k := done + i
+			i++
+			return []any{uuid.Must(uuid.NewV7()), int64(k/o.Entries + 1), logs.Levels[k%len(logs.Levels)],
+				"request served", ctxJSON, "api-1", now}, nil
+		})
+		err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"copy_baseline"}, cols, src)
+			return err
+		})
+		if err != nil {
+			return rate{}, fmt.Errorf("copy baseline: %w", err)
+		}
+		done += n
+	}
+	for _, ddl := range []string{
+		`CREATE INDEX ON copy_baseline (received_at DESC, id DESC)`,
+		`CREATE INDEX ON copy_baseline (level, received_at DESC, id DESC)`,
+		`CREATE INDEX ON copy_baseline (source, received_at DESC, id DESC)`,
+	} {
+		if _, err := e.pool.Exec(ctx, `SET maintenance_work_mem = '256MB'; `+ddl); err != nil {
+			return rate{}, err
+		}
+	}
+	return rate{Events: int64(o.Events), Rows: int64(total), Seconds: time.Since(start).Seconds()}, nil
+}
