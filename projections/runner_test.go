@@ -211,3 +211,55 @@ func TestIsPermanent(t *testing.T) {
 	require.False(t, projections.IsPermanent(fmt.Errorf("connection refused")))
 	require.False(t, projections.IsPermanent(nil))
 }
+
+func TestOneActiveRunnerPerProjection(t *testing.T) {
+	st, _ := testenv.Store(t)
+	pool := openPool(t, testenv.Postgres(t))
+	cfg := projections.Config{BatchWait: 10 * time.Millisecond}
+	ctxA, stopA := context.WithCancel(context.Background())
+	a := projections.NewRunner(projections.NewLogs(""), st.JetStream(), pool, cfg, nil, nil)
+	doneA := make(chan error, 1)
+	go func() { doneA <- a.Run(ctxA) }()
+	defer stopA()
+	require.Eventually(t, func() bool { return a.Stats().Active }, 10*time.Second, 10*time.Millisecond)
+	b := startRunner(t, st, pool, cfg)
+
+	appendEntries(t, st, 5)
+	waitRows(t, pool, 5)
+	require.True(t, a.Stats().Active)
+	require.False(t, b.Stats().Active, "the second runner stands by")
+	require.Zero(t, b.Stats().Events)
+
+	// The active one goes away; the standby takes over from its checkpoint.
+	stopA()
+	require.NoError(t, <-doneA)
+	appendEntries(t, st, 4)
+	waitRows(t, pool, 9)
+	require.True(t, b.Stats().Active)
+	require.Equal(t, int64(1), b.Stats().Events, "it applied only the new event")
+}
+
+func TestRunnerFollowsACheckpointMovedUnderIt(t *testing.T) {
+	st, _ := testenv.Store(t)
+	pool := openPool(t, testenv.Postgres(t))
+	ctx := context.Background()
+	r := startRunner(t, st, pool, projections.Config{BatchWait: 10 * time.Millisecond})
+	appendEntries(t, st, 2)
+	waitRows(t, pool, 2)
+
+	// Another writer (a rebuild's swap) moves the checkpoint ahead: the
+	// runner must resume from there instead of committing over it.
+	appendEntries(t, st, 3) // seq 2, may or may not be applied yet
+	waitRows(t, pool, 5)
+	_, err := pool.Exec(ctx, `UPDATE projection_checkpoints SET last_seq = 10 WHERE name = 'logs'`)
+	require.NoError(t, err)
+	for range 8 { // seq 3..10: skipped, the checkpoint says they are done
+		appendEntries(t, st, 1)
+	}
+	appendEntries(t, st, 7) // seq 11
+	waitRows(t, pool, 12)
+	cp, err := projections.LoadCheckpoint(ctx, pool, projections.LogsName)
+	require.NoError(t, err)
+	require.Equal(t, uint64(11), cp.LastSeq)
+	require.Equal(t, uint64(11), r.Stats().LastSeq)
+}
