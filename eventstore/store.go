@@ -70,7 +70,9 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		nats.RetryOnFailedConnect(!o.FailFast),
 		nats.Timeout(3*time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("nats disconnected", "err", err)
+			if err != nil { // nil: we closed the connection ourselves
+				logger.Warn("nats disconnected", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
