@@ -222,7 +222,20 @@ func TestPostgresOutageDuringIngest(t *testing.T) {
 	require.Eventually(t, func() bool { return len(res.ids()) >= 100 }, 20*time.Second, 5*time.Millisecond)
 	require.NoError(t, cluster.Stop())
 	before := len(res.ids())
-	time.Sleep(10 * time.Second)
+	time.Sleep(5 * time.Second)
+	// Reads that need PostgreSQL say so; an entry accepted meanwhile is
+	// still found, from the log.
+	var e apiError
+	resp := call(t, "GET", s.URL+"/api/logs", "", nil, nil, &e)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "database_unavailable", e.Error.Code)
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	ids := res.ids()
+	var got entry
+	resp = call(t, "GET", s.URL+"/api/logs/"+ids[len(ids)-1], "", nil, nil, &got)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.False(t, got.Persisted)
+	time.Sleep(5 * time.Second)
 	during := len(res.ids()) - before
 	require.NoError(t, cluster.StartAgain(context.Background()))
 	time.Sleep(500 * time.Millisecond)
