@@ -108,6 +108,11 @@ func (b *bench) start(ctx context.Context, name, dataDir, sync, roles string) (*
 // baselines against the server note its peak around their own loads only;
 // the others take the whole life's VmHWM.
 func (b *bench) finish(s *server, r *results, err error) error {
+	select {
+	case <-s.exited:
+		err = errors.Join(err, fmt.Errorf("%s exited by itself during the phase (%v)", s.cfg.Name, s.waitErr))
+	default:
+	}
 	if s.peak == 0 {
 		s.notePeak()
 	}
@@ -118,7 +123,7 @@ func (b *bench) finish(s *server, r *results, err error) error {
 		err = errors.Join(err, serr)
 	}
 	if err != nil {
-		err = fmt.Errorf("%w (server log: %s)", err, s.logTail(4))
+		err = fmt.Errorf("%w (server log: %s)", err, s.logTail(10))
 	}
 	return err
 }
