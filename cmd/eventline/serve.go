@@ -34,7 +34,6 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	slog.SetDefault(log)
 
 	in, err := openInfra(ctx, cfg, infraNeeds{nats: true, postgres: true, serve: true}, log)
 	if err != nil {

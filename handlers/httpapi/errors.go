@@ -79,7 +79,7 @@ func isDatabaseDown(err error) bool {
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	apiErr := toAPIError(err)
 	if apiErr.Status >= 500 {
-		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", apiErr.Status, "err", err)
+		loggerFrom(r.Context()).ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", apiErr.Status, "err", err)
 	}
 	if apiErr.RetryAfter > 0 {
 		w.Header().Set("Retry-After", itoa(apiErr.RetryAfter))
@@ -89,5 +89,15 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 
 // WriteErrorLog logs a failure that does not change the answer.
 func WriteErrorLog(r *http.Request, what string, err error) {
-	slog.WarnContext(r.Context(), what, "method", r.Method, "path", r.URL.Path, "err", err)
+	loggerFrom(r.Context()).WarnContext(r.Context(), what, "method", r.Method, "path", r.URL.Path, "err", err)
+}
+
+type loggerKey struct{}
+
+// loggerFrom returns the server's logger carried by a request's context.
+func loggerFrom(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
 }

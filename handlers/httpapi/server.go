@@ -116,6 +116,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	}()
+	r = r.WithContext(context.WithValue(r.Context(), loggerKey{}, s.cfg.Logger))
 	if s.cfg.Token != "" && strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="eventline"`)
 		WriteError(rec, r, Errorf(http.StatusUnauthorized, "unauthorized", "A valid 'Authorization: Bearer <token>' header is required."))
