@@ -391,7 +391,7 @@ func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRec
 	parked := append([]parkRecord(nil), poison...)
 	if isolate {
 		for _, ev := range events {
-			n, err := r.applyOne(ctx, tx, ev)
+			n, err := applySavepoint(ctx, tx, r.proj, []Event{ev})
 			if err != nil {
 				if !IsPermanent(err) {
 					return 0, 0, err
@@ -418,24 +418,6 @@ func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRec
 		return 0, 0, fmt.Errorf("commit: %w", err)
 	}
 	return rows, len(parked), nil
-}
-
-// applyOne applies a single event inside a savepoint so that its failure
-// leaves the rest of the transaction usable.
-func (r *Runner) applyOne(ctx context.Context, tx pgx.Tx, ev Event) (int64, error) {
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("savepoint: %w", err)
-	}
-	n, err := r.proj.Apply(ctx, sp, []Event{ev})
-	if err != nil {
-		_ = sp.Rollback(ctx)
-		return 0, err
-	}
-	if err := sp.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("release savepoint: %w", err)
-	}
-	return n, nil
 }
 
 // decodeBatch turns messages into events; a message that is not a valid
