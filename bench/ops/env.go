@@ -76,6 +76,11 @@ func start(ctx context.Context, o options, logf func(string, ...any)) (_ *benchE
 	return e, nil
 }
 
+// cliEnv is the environment of an eventline command reaching this run's servers.
+func (e *benchEnv) cliEnv() []string {
+	return append(os.Environ(), "NATS_URL="+e.nats.ClientURL(), "DATABASE_URL="+e.dbURL, "EVENTLINE_DATA_DIR="+e.dir)
+}
+
 func (e *benchEnv) close() {
 	if e.pool != nil {
 		e.pool.Close()

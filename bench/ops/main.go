@@ -30,7 +30,6 @@ type options struct {
 	Bin     string `json:"-"`
 	JSON    bool   `json:"-"`
 	Keep    bool   `json:"-"`
-	Profile string `json:"-"`
 }
 
 func main() {
@@ -53,7 +52,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Bin, "bin", "", "the eventline binary for the replay measurement (built into the temp dir when empty)")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory")
-	fs.StringVar(&o.Profile, "cpuprofile", "", "write a CPU profile of the rebuild (this process: embedded NATS server and rebuild client) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -125,7 +125,7 @@ func replay(ctx context.Context, e *benchEnv, events int64) (rate, error) {
 	}
 	defer devnull.Close()
 	cmd := exec.CommandContext(ctx, e.bin, "replay", "--json")
-	cmd.Env = append(os.Environ(), "NATS_URL="+e.nats.ClientURL(), "DATABASE_URL="+e.dbURL, "EVENTLINE_DATA_DIR="+e.dir)
+	cmd.Env = e.cliEnv()
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = devnull, &stderr
 	start := time.Now()
@@ -135,22 +135,19 @@ func replay(ctx context.Context, e *benchEnv, events int64) (rate, error) {
 	return rate{Events: events, Seconds: time.Since(start).Seconds()}, nil
 }
 
-// rebuild runs the logs projection's rebuild from the first event.
+// rebuild runs the real `eventline projections rebuild logs` (a process of
+// its own, as an operator runs it) and reads its JSON result.
 func rebuild(ctx context.Context, e *benchEnv, o options) (rate, error) {
-	if o.Profile != "" {
-		f, err := os.Create(o.Profile)
-		if err != nil {
-			return rate{}, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return rate{}, err
-		}
-		defer pprof.StopCPUProfile()
+	cmd := exec.CommandContext(ctx, e.bin, "projections", "rebuild", "logs", "--json", "--quiet", "--batch", fmt.Sprint(o.Batch))
+	cmd.Env = e.cliEnv()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return rate{}, fmt.Errorf("eventline projections rebuild: %w: %s", err, stderr.String())
 	}
-	res, err := projections.NewRebuilder(e.store, e.pool, projections.LogsSpec(), projections.RebuildOptions{BatchSize: o.Batch}).Run(ctx)
-	if err != nil {
-		return rate{}, err
+	var res projections.RebuildResult
+	if err := json.Unmarshal([]byte(stdout.String()), &res); err != nil {
+		return rate{}, fmt.Errorf("rebuild result %q: %w", stdout.String(), err)
 	}
 	if res.Events != int64(o.Events) || res.Rows != int64(o.Events*o.Entries) || !res.Swapped {
 		return rate{}, fmt.Errorf("rebuild applied %d events, %d rows, swapped %v; want %d, %d", res.Events, res.Rows, res.Swapped, o.Events, o.Events*o.Entries)

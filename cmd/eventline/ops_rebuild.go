@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -45,6 +46,9 @@ func projectionsRebuild(ctx context.Context, cfg Config, args []string, stdout, 
 		}
 		specs = []projections.Spec{spec}
 	}
+	// A rebuild allocates at a high rate and keeps little: trade some memory
+	// for less garbage collection.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	for _, spec := range specs {
 		opt := projections.RebuildOptions{BatchSize: *batch, DryRun: *dryRun, Force: *force}
 		var bar *progressBar
