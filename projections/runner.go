@@ -23,6 +23,12 @@ type Config struct {
 	BatchSize int
 	// BatchWait is how long a batch waits to fill up (50ms).
 	BatchWait time.Duration
+	// BatchBytes closes a batch once its messages hold this many bytes
+	// (4 MiB): one event may carry many rows.
+	BatchBytes int
+	// PullBytes bounds the bytes pulled ahead of the batch in hand (16 MiB),
+	// so that large events cannot overflow the client's buffer.
+	PullBytes int
 	// MinBackoff and MaxBackoff bound the retry delay while PostgreSQL
 	// fails (100ms, 5s).
 	MinBackoff, MaxBackoff time.Duration
@@ -41,6 +47,12 @@ func (c *Config) defaults() {
 	}
 	if c.BatchWait <= 0 {
 		c.BatchWait = 50 * time.Millisecond
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 4 << 20
+	}
+	if c.PullBytes <= 0 {
+		c.PullBytes = 16 << 20
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 100 * time.Millisecond
@@ -88,6 +100,11 @@ type Runner struct {
 // rebuild swapped the model, or another process wrote): it must resume from
 // the stored checkpoint.
 var errFenced = errors.New("checkpoint moved by another writer")
+
+// errGap reports a hole in the consumer's delivery sequence: the client
+// dropped a message (e.g. as a slow consumer). The batch before the hole is
+// committed; the runner then resumes from the checkpoint, never past the hole.
+var errGap = errors.New("delivery gap")
 
 // NewRunner returns a runner for proj reading through js and writing to pool.
 func NewRunner(proj Projection, js jetstream.JetStream, pool *pgxpool.Pool, cfg Config, metrics *Metrics, log *slog.Logger) *Runner {
@@ -167,8 +184,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		if errors.Is(err, errFenced) {
-			r.log.Info("projection checkpoint moved; resuming from it")
+		if errors.Is(err, errFenced) || errors.Is(err, errGap) {
+			r.log.Info("projection resuming from its checkpoint", "reason", err)
 			continue
 		}
 		r.log.Warn("projection consumer interrupted; retrying", "err", err, "in", backoff)
@@ -228,7 +245,7 @@ func (r *Runner) consume(ctx context.Context) error {
 	if _, err := r.js.ResetConsumerToSequence(ctx, r.proj.Stream(), r.cfg.ConsumerName, cp.LastSeq+1); err != nil {
 		return fmt.Errorf("reset consumer %s to #%d: %w", r.cfg.ConsumerName, cp.LastSeq+1, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(r.cfg.BatchSize*2), jetstream.PullExpiry(5*time.Second))
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(r.cfg.BatchSize*2, r.cfg.PullBytes), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", r.cfg.ConsumerName, err)
 	}
@@ -236,8 +253,9 @@ func (r *Runner) consume(ctx context.Context) error {
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	go r.watchPending(wctx, cons)
+	var lastDelivery uint64
 	for {
-		batch, err := r.collect(ctx, it)
+		batch, err := r.collect(ctx, it, &lastDelivery)
 		if len(batch) > 0 {
 			// A batch in hand is committed even when shutdown has begun.
 			cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -260,12 +278,26 @@ func (r *Runner) consume(ctx context.Context) error {
 	}
 }
 
-// collect gathers up to BatchSize messages: it waits for the first one, then
-// at most BatchWait for the rest.
-func (r *Runner) collect(ctx context.Context, it jetstream.MessagesContext) ([]jetstream.Msg, error) {
+// nextInOrder reports whether msg directly follows the previous delivery; a jump in
+// the consumer sequence means a message never reached us.
+func nextInOrder(msg jetstream.Msg, lastDelivery *uint64) (bool, error) {
+	md, err := msg.Metadata()
+	if err != nil {
+		return false, fmt.Errorf("message metadata: %w", err)
+	}
+	prev := *lastDelivery
+	*lastDelivery = md.Sequence.Consumer
+	return prev == 0 || md.Sequence.Consumer == prev+1, nil
+}
+
+// collect gathers up to BatchSize messages (or BatchBytes): it waits for
+// the first one, then at most BatchWait for the rest. It stops before a gap
+// in the delivery sequence and returns errGap with the messages before it.
+func (r *Runner) collect(ctx context.Context, it jetstream.MessagesContext, lastDelivery *uint64) ([]jetstream.Msg, error) {
 	var batch []jetstream.Msg
 	var deadline time.Time
-	for len(batch) < r.cfg.BatchSize {
+	size := 0
+	for len(batch) < r.cfg.BatchSize && size < r.cfg.BatchBytes {
 		var opt jetstream.NextOpt
 		if len(batch) == 0 {
 			opt = jetstream.NextContext(ctx)
@@ -289,10 +321,19 @@ func (r *Runner) collect(ctx context.Context, it jetstream.MessagesContext) ([]j
 			}
 			return batch, fmt.Errorf("next message: %w", err)
 		}
+		inOrder, err := nextInOrder(msg, lastDelivery)
+		if err != nil {
+			return batch, err
+		}
+		if !inOrder {
+			r.log.Warn("message missing from the delivery sequence; resuming from the checkpoint")
+			return batch, errGap
+		}
 		if len(batch) == 0 {
 			deadline = time.Now().Add(r.cfg.BatchWait)
 		}
 		batch = append(batch, msg)
+		size += len(msg.Data())
 	}
 	return batch, nil
 }
