@@ -73,6 +73,9 @@ type RebuildResult struct {
 	Swapped  bool           `json:"swapped"`
 	DryRun   bool           `json:"dry_run"`
 	Seconds  float64        `json:"seconds"`
+	// Phases are the seconds spent loading the shadow ("build"), indexing
+	// it, catching up and in the swap transaction (compare included).
+	Phases map[string]float64 `json:"phases"`
 }
 
 // Rebuilder rebuilds one projection from the first event of its stream into
@@ -159,8 +162,11 @@ func (r *Rebuilder) Run(ctx context.Context) (res RebuildResult, err error) {
 			}
 		}
 	}()
+	res.Phases = map[string]float64{}
+	phase := func(name string, since time.Time) { res.Phases[name] += time.Since(since).Seconds() }
 	var pos uint64
 	for round := 0; ; round++ {
+		t0 := time.Now()
 		target, err := r.target(ctx)
 		if err != nil {
 			return res, err
@@ -171,11 +177,15 @@ func (r *Rebuilder) Run(ctx context.Context) (res RebuildResult, err error) {
 			}
 		}
 		if round == 0 {
+			phase("build", t0)
+			t0 = time.Now()
 			if err := r.buildIndexes(ctx, indexes); err != nil {
 				return res, err
 			}
+			phase("index", t0)
 			continue
 		}
+		phase("catch_up", t0)
 		last, err := r.target(ctx)
 		if err != nil {
 			return res, err
@@ -184,9 +194,11 @@ func (r *Rebuilder) Run(ctx context.Context) (res RebuildResult, err error) {
 			break
 		}
 	}
+	t0 := time.Now()
 	if err := r.swapWithRetry(ctx, &pos, &res); err != nil {
 		return res, err
 	}
+	phase("swap", t0)
 	res.Events, res.Rows, res.Parked = r.counts()
 	res.LastSeq = pos
 	res.Seconds = time.Since(start).Seconds()
@@ -246,24 +258,29 @@ type pendingIndex struct {
 	index liveIndex
 }
 
-// buildIndexes creates the shadow's plain indexes once the bulk is loaded.
+// buildIndexes creates the shadow's plain indexes once the bulk is loaded,
+// each on a connection of its own, at the same time.
 func (r *Rebuilder) buildIndexes(ctx context.Context, idx []pendingIndex) error {
 	r.report("index", 0, 0)
-	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL maintenance_work_mem = '256MB'`); err != nil {
-			return fmt.Errorf("index shadow: %w", err)
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range idx {
+		ddl, err := shadowIndexDDL(p.table, p.index)
+		if err != nil {
+			return err
 		}
-		for _, p := range idx {
-			ddl, err := shadowIndexDDL(p.table, p.index)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, ddl); err != nil {
-				return fmt.Errorf("index shadow of %s: %w", p.table.Name, err)
-			}
-		}
-		return nil
-	})
+		g.Go(func() error {
+			return pgx.BeginFunc(gctx, r.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(gctx, `SET LOCAL maintenance_work_mem = '128MB'`); err != nil {
+					return fmt.Errorf("index shadow: %w", err)
+				}
+				if _, err := tx.Exec(gctx, ddl); err != nil {
+					return fmt.Errorf("index shadow of %s: %w", p.table.Name, err)
+				}
+				return nil
+			})
+		})
+	}
+	return g.Wait()
 }
 
 // target is how far the next catch-up round goes: the stream's end, or the

@@ -52,7 +52,7 @@ func measure(ctx context.Context, e *benchEnv, o options, logf func(string, ...a
 		return r, err
 	}
 	logf("replay --json: %.0f events/s", r.Replay.eventsPerSec())
-	if r.Rebuild, err = rebuild(ctx, e, o); err != nil {
+	if r.Rebuild, err = rebuild(ctx, e, o, logf); err != nil {
 		return r, err
 	}
 	logf("rebuild: %.0f events/s", r.Rebuild.eventsPerSec())
@@ -137,7 +137,7 @@ func replay(ctx context.Context, e *benchEnv, events int64) (rate, error) {
 
 // rebuild runs the real `eventline projections rebuild logs` (a process of
 // its own, as an operator runs it) and reads its JSON result.
-func rebuild(ctx context.Context, e *benchEnv, o options) (rate, error) {
+func rebuild(ctx context.Context, e *benchEnv, o options, logf func(string, ...any)) (rate, error) {
 	cmd := exec.CommandContext(ctx, e.bin, "projections", "rebuild", "logs", "--json", "--quiet", "--batch", fmt.Sprint(o.Batch))
 	cmd.Env = e.cliEnv()
 	var stdout, stderr strings.Builder
@@ -152,6 +152,7 @@ func rebuild(ctx context.Context, e *benchEnv, o options) (rate, error) {
 	if res.Events != int64(o.Events) || res.Rows != int64(o.Events*o.Entries) || !res.Swapped {
 		return rate{}, fmt.Errorf("rebuild applied %d events, %d rows, swapped %v; want %d, %d", res.Events, res.Rows, res.Swapped, o.Events, o.Events*o.Entries)
 	}
+	logf("rebuild phases (s): %v", res.Phases)
 	return rate{Events: res.Events, Rows: res.Rows, Seconds: res.Seconds}, nil
 }
 
