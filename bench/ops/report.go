@@ -34,6 +34,7 @@ func report(w io.Writer, o options, r results) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintf(w, "raw CopyFrom: %.2f s copying, %.2f s building the indexes\n", r.RawCopy.Seconds-r.RawCopyIndexSeconds, r.RawCopyIndexSeconds)
 	fmt.Fprintf(w, "rebuild: %.0f%% of the raw read rate, %.0f%% of the raw CopyFrom row rate; replay: %.0f%% of the raw read rate\n",
 		100*r.Rebuild.eventsPerSec()/r.RawRead.eventsPerSec(), 100*r.Rebuild.rowsPerSec()/r.RawCopy.rowsPerSec(),
 		100*r.Replay.eventsPerSec()/r.RawRead.eventsPerSec())
