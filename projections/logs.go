@@ -44,42 +44,33 @@ func (p *Logs) Subjects() []string { return []string{eventstore.LogsSubject} }
 
 // Rows turns events into log_entries rows.
 func (p *Logs) Rows(events []Event) ([][]any, error) {
-	rows := make([][]any, 0, len(events))
-	for _, ev := range events {
-		if ev.Envelope.Type != logs.EntriesReceivedV1 {
-			return nil, Permanent(fmt.Errorf("event #%d: unexpected type %q", ev.Seq, ev.Envelope.Type))
-		}
-		var payload logs.EntriesReceived
-		if err := json.Unmarshal(ev.Envelope.Data, &payload); err != nil {
-			return nil, Permanent(fmt.Errorf("event #%d: decode %s: %w", ev.Seq, ev.Envelope.Type, err))
-		}
-		for _, e := range payload.Entries {
-			var ctx any
-			if len(e.Context) > 0 {
-				ctx = []byte(e.Context)
-			}
-			rows = append(rows, []any{e.ID, int64(ev.Seq), e.Level, e.Message, ctx, e.Source, e.ReceivedAt})
-		}
+	src := &logRowSource{events: events}
+	var rows [][]any
+	for src.Next() {
+		rows = append(rows, src.row)
 	}
-	return rows, nil
+	return rows, src.Err()
 }
 
 // Apply implements Projection. The common case, no entry stored before, is a
 // plain COPY; a redelivered batch hits the primary key and is written again
 // with INSERT … ON CONFLICT DO NOTHING, so duplicates change nothing.
 func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64, error) {
-	rows, err := p.Rows(events)
-	if err != nil {
-		return 0, err
-	}
-	if len(rows) == 0 {
+	if len(events) == 0 {
 		return 0, nil
 	}
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("savepoint: %w", err)
 	}
-	n, err := sp.CopyFrom(ctx, pgx.Identifier{p.table}, logColumns, pgx.CopyFromRows(rows))
+	// Rows are decoded while COPY streams, so that PostgreSQL works on the
+	// first rows while the later ones are still being decoded.
+	src := &logRowSource{events: events}
+	n, err := sp.CopyFrom(ctx, pgx.Identifier{p.table}, logColumns, src)
+	if src.err != nil {
+		_ = sp.Rollback(ctx)
+		return 0, src.err
+	}
 	if err == nil {
 		if err := sp.Commit(ctx); err != nil {
 			return 0, fmt.Errorf("release savepoint: %w", err)
@@ -91,7 +82,57 @@ func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64, err
 	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 		return 0, fmt.Errorf("copy into %s: %w", p.table, err)
 	}
+	rows, err := p.Rows(events)
+	if err != nil {
+		return 0, err
+	}
 	return p.upsert(ctx, tx, rows)
+}
+
+// logRowSource feeds COPY one entry at a time, decoding each event's payload
+// when COPY reaches it.
+type logRowSource struct {
+	events  []Event
+	next    int
+	entries []logs.Entry
+	seq     uint64
+	row     []any
+	err     error
+}
+
+func (s *logRowSource) Next() bool {
+	for len(s.entries) == 0 {
+		if s.next == len(s.events) || s.err != nil {
+			return false
+		}
+		ev := s.events[s.next]
+		s.next++
+		s.entries, s.err = decodeLogEvent(ev)
+		s.seq = ev.Seq
+	}
+	e := s.entries[0]
+	s.entries = s.entries[1:]
+	var ctx any
+	if len(e.Context) > 0 {
+		ctx = []byte(e.Context)
+	}
+	s.row = []any{e.ID, int64(s.seq), e.Level, e.Message, ctx, e.Source, e.ReceivedAt}
+	return true
+}
+
+func (s *logRowSource) Values() ([]any, error) { return s.row, nil }
+
+func (s *logRowSource) Err() error { return s.err }
+
+func decodeLogEvent(ev Event) ([]logs.Entry, error) {
+	if ev.Envelope.Type != logs.EntriesReceivedV1 {
+		return nil, Permanent(fmt.Errorf("event #%d: unexpected type %q", ev.Seq, ev.Envelope.Type))
+	}
+	var payload logs.EntriesReceived
+	if err := json.Unmarshal(ev.Envelope.Data, &payload); err != nil {
+		return nil, Permanent(fmt.Errorf("event #%d: decode %s: %w", ev.Seq, ev.Envelope.Type, err))
+	}
+	return payload.Entries, nil
 }
 
 func (p *Logs) upsert(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, error) {

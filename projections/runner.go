@@ -253,29 +253,58 @@ func (r *Runner) consume(ctx context.Context) error {
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	go r.watchPending(wctx, cons)
-	var lastDelivery uint64
-	for {
-		batch, err := r.collect(ctx, it, &lastDelivery)
-		if len(batch) > 0 {
-			// A batch in hand is committed even when shutdown has begun.
-			cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-			stop := context.AfterFunc(ctx, func() {
-				time.AfterFunc(r.cfg.ShutdownGrace, cancel)
-			})
-			cerr := r.commit(cctx, ctx, batch)
-			stop()
-			cancel()
-			if cerr != nil {
-				return cerr
+	return r.pipeline(ctx, it)
+}
+
+// pipeline collects the next batch while the previous one commits, so that
+// reading from JetStream overlaps with writing to PostgreSQL. Batches still
+// commit one at a time, in order.
+func (r *Runner) pipeline(ctx context.Context, it jetstream.MessagesContext) error {
+	collectCtx, stopCollect := context.WithCancel(ctx)
+	defer stopCollect()
+	batches := make(chan []jetstream.Msg, 1)
+	committed := make(chan error, 1)
+	go func() {
+		for batch := range batches {
+			if err := r.commitInHand(ctx, batch); err != nil {
+				stopCollect()
+				for range batches { // unacknowledged: redelivered after the reset
+				}
+				committed <- err
+				return
 			}
 		}
-		if err != nil {
+		committed <- nil
+	}()
+	var lastDelivery uint64
+	for {
+		batch, err := r.collect(collectCtx, it, &lastDelivery)
+		if len(batch) > 0 {
+			batches <- batch
+		}
+		if err != nil || collectCtx.Err() != nil {
+			// Collection ends: on shutdown, on a gap, or because a commit
+			// failed (which stopped it). The commit's error comes first.
+			close(batches)
+			if cerr := <-committed; cerr != nil {
+				return cerr
+			}
+			if err == nil {
+				err = ctx.Err()
+			}
 			return err
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 	}
+}
+
+// commitInHand commits a batch that has been taken from the stream; once
+// shutdown begins it still gets ShutdownGrace to finish.
+func (r *Runner) commitInHand(ctx context.Context, batch []jetstream.Msg) error {
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(r.cfg.ShutdownGrace, cancel) })
+	defer stop()
+	return r.commit(cctx, ctx, batch)
 }
 
 // nextInOrder reports whether msg directly follows the previous delivery; a jump in

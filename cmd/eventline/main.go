@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return serve(ctx, cfg, rest, stdout, stderr)
+		return serve(ctx, cfg, rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, cfg, rest, stdout, stderr)
 	case "replay":

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +24,10 @@ import (
 // HTTP server finishes its requests, the ingester its appends, the projector
 // its batch; then the connections, the embedded NATS server and the managed
 // PostgreSQL cluster stop.
-func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+// defaultMemoryLimit is the Go runtime's soft memory limit for serve.
+const defaultMemoryLimit = 144 << 20
+
+func serve(ctx context.Context, cfg Config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.bindFlags(fs)
@@ -34,6 +38,12 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if getenv("GOMEMLIMIT") == "" {
+		// A soft limit keeps the collector ahead of bursts (a projector
+		// draining a backlog of large events) instead of letting the heap
+		// double; GOMEMLIMIT overrides it.
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 
 	in, err := openInfra(ctx, cfg, infraNeeds{nats: true, postgres: true, serve: true}, log)
 	if err != nil {

@@ -79,7 +79,7 @@ func NewIngester(store *eventstore.Store, cfg IngestConfig, reg prometheus.Regis
 		cfg:    cfg,
 		queue:  make(chan *ingestReq, 4096),
 		slots:  make(chan struct{}, cfg.MaxInFlight),
-		recent: newRecentIndex(200_000),
+		recent: newRecentIndex(100_000),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventline_logs_ingested_total", Help: "Log entries acknowledged as stored in JetStream.",
 		}),
