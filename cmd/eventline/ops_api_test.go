@@ -80,7 +80,8 @@ func TestCommandsFailFastWhenUnreachable(t *testing.T) {
 	_, nats := testenv.Store(t)
 	db := testenv.Postgres(t)
 	const noNATS = "nats://127.0.0.1:1"
-	const noPG = "postgres://postgres@127.0.0.1:1/eventline?connect_timeout=2&sslmode=disable"
+	// sslmode=prefer: pgx reports two attempts, on two lines.
+	const noPG = "postgres://postgres@127.0.0.1:1/eventline?connect_timeout=2"
 	tests := []struct {
 		args     []string
 		nats, pg string
@@ -92,7 +93,7 @@ func TestCommandsFailFastWhenUnreachable(t *testing.T) {
 		{[]string{"projections", "list"}, noNATS, db, "nats"},
 		{[]string{"projections", "rebuild", "logs"}, noNATS, db, "nats"},
 		{[]string{"projections", "retry", "logs"}, noNATS, db, "nats"},
-		{[]string{"consumers"}, nats.ClientURL(), noPG, "127.0.0.1:1"},
+		{[]string{"consumers"}, nats.ClientURL(), noPG, "postgres: "},
 		{[]string{"projections", "list", "--json"}, nats.ClientURL(), noPG, "127.0.0.1:1"},
 		{[]string{"projections", "rebuild", "--all"}, nats.ClientURL(), noPG, "127.0.0.1:1"},
 		{[]string{"projections", "retry", "logs"}, nats.ClientURL(), noPG, "127.0.0.1:1"},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/opsapi"
 	"github.com/eventline/eventline/projections"
 )
@@ -32,7 +34,10 @@ func openOps(ctx context.Context, cfg Config, needs infraNeeds, stderr io.Writer
 	needs.serve = false
 	in, err := openInfra(ctx, cfg, needs, log)
 	if err != nil {
-		return nil, err
+		if needs.postgres && !errors.Is(err, eventstore.ErrUnavailable) {
+			err = fmt.Errorf("postgres: %w", err)
+		}
+		return nil, singleLine{err}
 	}
 	if needs.postgres {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -49,6 +54,13 @@ func openOps(ctx context.Context, cfg Config, needs infraNeeds, stderr io.Writer
 	}
 	return s, nil
 }
+
+// singleLine keeps an error on one line (pgx reports every connection
+// attempt on a line of its own) while still unwrapping to it.
+type singleLine struct{ err error }
+
+func (e singleLine) Error() string { return strings.Join(strings.Fields(e.err.Error()), " ") }
+func (e singleLine) Unwrap() error { return e.err }
 
 // writeJSON prints v as one line of JSON.
 func writeJSON(w io.Writer, v any) error {
