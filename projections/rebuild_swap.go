@@ -69,6 +69,7 @@ func (r *Rebuilder) applyBatch(ctx context.Context, tx pgx.Tx, b *shadowBatch) e
 	if b.raw != nil {
 		b.decode()
 	}
+	tx = bulkTx{tx}
 	parked := append([]parkRecord(nil), b.poison...)
 	rows, err := applySavepoint(ctx, tx, r.proj, b.events)
 	if err != nil {
