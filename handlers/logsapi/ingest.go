@@ -20,7 +20,9 @@ type IngestConfig struct {
 	// MaxGroupBytes bounds one grouped append (1 MiB); a request larger than
 	// this is appended on its own.
 	MaxGroupBytes int
-	// MaxInFlight bounds appends awaiting their acknowledgement (32).
+	// MaxInFlight bounds appends awaiting their acknowledgement (8). Fewer
+	// in flight means bigger groups: requests that arrive while all slots
+	// are taken share the next append (and, with sync always, its fsync).
 	MaxInFlight int
 	// AckTimeout bounds the wait for JetStream's acknowledgement (10s).
 	AckTimeout time.Duration
@@ -31,7 +33,7 @@ func (c *IngestConfig) defaults() {
 		c.MaxGroupBytes = 1 << 20
 	}
 	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 32
+		c.MaxInFlight = 8
 	}
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 10 * time.Second
