@@ -9,12 +9,19 @@ have() {
   if command -v initdb >/dev/null 2>&1; then return 0; fi
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
 }
-if have; then exit 0; fi
+# PostgreSQL refuses to run as root; eventline then runs it as `postgres`.
+ensure_user() {
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    echo "creating the postgres system user (PostgreSQL refuses to run as root)" >&2
+    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+  fi
+}
+if have; then ensure_user; exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "PostgreSQL server binaries not found: installing the postgresql package" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  have && exit 0
+  have && { ensure_user; exit 0; }
 fi
 echo "PostgreSQL server binaries not found. Install them with: sudo apt-get install -y postgresql" >&2
 exit 1
