@@ -255,7 +255,10 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 // moments of it.
 const (
 	logScanBefore = 2 * time.Second
-	logScanAfter  = 15 * time.Second
+	logScanAfter  = 12 * time.Second // the ingest ack timeout plus slack
+	// logScanMax bounds the events one lookup may read, so that looking up
+	// made-up ids cannot make the server read the log at length.
+	logScanMax = 20000
 )
 
 func (h *Handler) findInLog(ctx context.Context, id uuid.UUID) (entryView, bool, error) {
@@ -274,8 +277,10 @@ func (h *Handler) findInLog(ctx context.Context, id uuid.UUID) (entryView, bool,
 	start := at.Add(-logScanBefore)
 	var view entryView
 	var found bool
+	read := 0
 	err := h.store.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{StartTime: &start}, func(ev eventstore.RawEvent) error {
-		if ev.Time.After(at.Add(logScanAfter)) {
+		read++
+		if ev.Time.After(at.Add(logScanAfter)) || read > logScanMax {
 			return eventstore.ErrStop
 		}
 		v, ok, err := pickEntry(ev.Data, ev.Seq, id)
