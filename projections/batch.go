@@ -1,0 +1,279 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventline/eventline/eventstore"
+)
+
+// pipeline collects the next batch while the previous one commits, so that
+// reading from JetStream overlaps with writing to PostgreSQL. Batches still
+// commit one at a time, in order.
+func (r *Runner) pipeline(ctx context.Context, it jetstream.MessagesContext) error {
+	collectCtx, stopCollect := context.WithCancel(ctx)
+	defer stopCollect()
+	batches := make(chan []jetstream.Msg, 1)
+	committed := make(chan error, 1)
+	go func() {
+		for batch := range batches {
+			if err := r.commitInHand(ctx, batch); err != nil {
+				stopCollect()
+				for range batches { // unacknowledged: redelivered after the reset
+				}
+				committed <- err
+				return
+			}
+		}
+		committed <- nil
+	}()
+	var lastDelivery uint64
+	for {
+		batch, err := r.collect(collectCtx, it, &lastDelivery)
+		if len(batch) > 0 {
+			batches <- batch
+		}
+		if err != nil || collectCtx.Err() != nil {
+			// Collection ends: on shutdown, on a gap, or because a commit
+			// failed (which stopped it). The commit's error comes first.
+			close(batches)
+			if cerr := <-committed; cerr != nil {
+				return cerr
+			}
+			if err == nil {
+				err = ctx.Err()
+			}
+			return err
+		}
+	}
+}
+
+// commitInHand commits a batch that has been taken from the stream; once
+// shutdown begins it still gets ShutdownGrace to finish.
+func (r *Runner) commitInHand(ctx context.Context, batch []jetstream.Msg) error {
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(r.cfg.ShutdownGrace, cancel) })
+	defer stop()
+	return r.commit(cctx, ctx, batch)
+}
+
+// nextInOrder reports whether msg directly follows the previous delivery; a jump in
+// the consumer sequence means a message never reached us.
+func nextInOrder(msg jetstream.Msg, lastDelivery *uint64) (bool, error) {
+	md, err := msg.Metadata()
+	if err != nil {
+		return false, fmt.Errorf("message metadata: %w", err)
+	}
+	prev := *lastDelivery
+	*lastDelivery = md.Sequence.Consumer
+	return prev == 0 || md.Sequence.Consumer == prev+1, nil
+}
+
+// collect gathers up to BatchSize messages (or BatchBytes): it waits for
+// the first one, then at most BatchWait for the rest. It stops before a gap
+// in the delivery sequence and returns errGap with the messages before it.
+func (r *Runner) collect(ctx context.Context, it jetstream.MessagesContext, lastDelivery *uint64) ([]jetstream.Msg, error) {
+	var batch []jetstream.Msg
+	var deadline time.Time
+	size := 0
+	for len(batch) < r.cfg.BatchSize && size < r.cfg.BatchBytes {
+		var opt jetstream.NextOpt
+		if len(batch) == 0 {
+			opt = jetstream.NextContext(ctx)
+		} else {
+			left := time.Until(deadline)
+			if left <= 0 || ctx.Err() != nil {
+				return batch, nil
+			}
+			opt = jetstream.NextMaxWait(left)
+		}
+		msg, err := it.Next(opt)
+		if err != nil {
+			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+				if len(batch) > 0 {
+					return batch, nil
+				}
+				continue
+			}
+			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+				return batch, nil
+			}
+			return batch, fmt.Errorf("next message: %w", err)
+		}
+		inOrder, err := nextInOrder(msg, lastDelivery)
+		if err != nil {
+			return batch, err
+		}
+		if !inOrder {
+			r.log.Warn("message missing from the delivery sequence; resuming from the checkpoint")
+			return batch, errGap
+		}
+		if len(batch) == 0 {
+			deadline = time.Now().Add(r.cfg.BatchWait)
+		}
+		batch = append(batch, msg)
+		size += len(msg.Data())
+	}
+	return batch, nil
+}
+
+// commit writes batch and its checkpoint in one transaction, retrying
+// transient failures with capped exponential backoff until it succeeds or
+// runCtx (the runner's life) ends, and acknowledges the messages only after
+// the commit. A permanent failure makes it apply the events one by one and
+// park those that fail.
+func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error {
+	// Redeliveries of what the checkpoint already covers are acknowledged
+	// without applying them again.
+	fresh := msgs[:0:0]
+	for _, m := range msgs {
+		if md, err := m.Metadata(); err == nil && md.Sequence.Stream <= r.expected {
+			_ = m.Ack()
+			continue
+		}
+		fresh = append(fresh, m)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	msgs = fresh
+	events, poison := decodeBatch(msgs)
+	last := lastSeq(msgs)
+	backoff := r.cfg.MinBackoff
+	isolate := false
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		rows, parked, err := r.tryCommit(ctx, events, poison, last, isolate)
+		if err == nil {
+			r.metrics.flushSeconds.WithLabelValues(r.proj.Name()).Observe(time.Since(start).Seconds())
+			r.metrics.batchSize.WithLabelValues(r.proj.Name()).Observe(float64(len(msgs)))
+			r.metrics.applied.WithLabelValues(r.proj.Name()).Add(float64(len(msgs)))
+			r.batches.Add(1)
+			r.events.Add(int64(len(msgs)))
+			r.lastSeq.Store(max(r.lastSeq.Load(), last))
+			r.expected = last
+			if parked > 0 {
+				r.parked.Add(int64(parked))
+				r.metrics.parked.WithLabelValues(r.proj.Name()).Add(float64(parked))
+			}
+			for _, m := range msgs {
+				_ = m.Ack() // a lost ack only causes a harmless redelivery
+			}
+			_ = rows
+			return nil
+		}
+		if errors.Is(err, errFenced) {
+			return err // unacknowledged: delivered again after the reset
+		}
+		r.failed.Add(1)
+		r.metrics.failedFlushes.WithLabelValues(r.proj.Name()).Inc()
+		if IsPermanent(err) && !isolate {
+			r.log.Warn("batch failed permanently; applying events one by one to park the poison", "err", err)
+			isolate = true
+			continue
+		}
+		if runCtx.Err() != nil || ctx.Err() != nil {
+			// Shutting down: leave the messages unacknowledged; they are
+			// redelivered to whoever runs next.
+			return fmt.Errorf("commit abandoned at shutdown: %w", err)
+		}
+		r.retries.Add(1)
+		r.metrics.retries.WithLabelValues(r.proj.Name()).Inc()
+		r.log.Warn("batch commit failed; retrying", "err", err, "attempt", attempt+1, "in", backoff)
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+		sleep(runCtx, backoff)
+		backoff = min(backoff*2, r.cfg.MaxBackoff)
+	}
+}
+
+func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRecord, last uint64, isolate bool) (int64, int, error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	// Serialise with every other writer of this projection (another process,
+	// or a rebuild swapping tables) before touching its tables.
+	if err := LockProjection(ctx, tx, r.proj.Name()); err != nil {
+		return 0, 0, err
+	}
+	var stored int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT last_seq FROM projection_checkpoints WHERE name = $1), 0)`,
+		r.cfg.CheckpointName).Scan(&stored); err != nil {
+		return 0, 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	if uint64(stored) != r.expected {
+		return 0, 0, fmt.Errorf("%w: expected #%d, stored #%d", errFenced, r.expected, stored)
+	}
+	var rows int64
+	parked := append([]parkRecord(nil), poison...)
+	if isolate {
+		for _, ev := range events {
+			n, err := applySavepoint(ctx, tx, r.proj, []Event{ev})
+			if err != nil {
+				if !IsPermanent(err) {
+					return 0, 0, err
+				}
+				r.log.Error("parking poison event", "seq", ev.Seq, "type", ev.Envelope.Type, "err", err)
+				data, _ := ev.Envelope.Marshal()
+				parked = append(parked, parkRecord{seq: ev.Seq, subject: ev.Subject, typ: ev.Envelope.Type, reason: err.Error(), data: data})
+				continue
+			}
+			rows += n
+		}
+	} else if len(events) > 0 {
+		if rows, err = r.proj.Apply(ctx, tx, events); err != nil {
+			return 0, 0, fmt.Errorf("apply: %w", err)
+		}
+	}
+	if err := park(ctx, tx, r.cfg.CheckpointName, parked); err != nil {
+		return 0, 0, err
+	}
+	if err := saveCheckpoint(ctx, tx, r.cfg.CheckpointName, last, int64(len(events)+len(poison)), rows); err != nil {
+		return 0, 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, fmt.Errorf("commit: %w", err)
+	}
+	return rows, len(parked), nil
+}
+
+// decodeBatch turns messages into events; a message that is not a valid
+// envelope is poison from the start.
+func decodeBatch(msgs []jetstream.Msg) ([]Event, []parkRecord) {
+	events := make([]Event, 0, len(msgs))
+	var poison []parkRecord
+	for _, m := range msgs {
+		md, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		env, err := eventstore.UnmarshalEnvelope(m.Data())
+		if err != nil {
+			poison = append(poison, parkRecord{seq: md.Sequence.Stream, subject: m.Subject(),
+				typ: m.Headers().Get(eventstore.HeaderType), reason: err.Error(), data: m.Data()})
+			continue
+		}
+		events = append(events, Event{Seq: md.Sequence.Stream, Subject: m.Subject(), Time: md.Timestamp, Header: m.Headers(), Envelope: env})
+	}
+	return events, poison
+}
+
+func lastSeq(msgs []jetstream.Msg) uint64 {
+	var last uint64
+	for _, m := range msgs {
+		if md, err := m.Metadata(); err == nil && md.Sequence.Stream > last {
+			last = md.Sequence.Stream
+		}
+	}
+	return last
+}
+
