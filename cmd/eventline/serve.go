@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		logsapi.NewHandler(in.store, in.pool, ingester, idem, stats).Mount(srv)
 		ops := opsapi.NewInspector(in.store.JetStream(), in.pool, projections.DefaultRegistry())
 		opsapi.NewHandler(ops).Mount(srv)
-		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projections.DefaultRegistry())})
+		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projections.DefaultRegistry()), Degrades: true})
 	}
 	fmt.Fprintf(stdout, "eventline: listening on http://%s\n", ln.Addr())
 	log.Info("http listening", "addr", ln.Addr().String(), "roles", cfg.Roles)

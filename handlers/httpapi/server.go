@@ -20,6 +20,10 @@ import (
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
+	// Degrades marks a check whose failure is reported but does not make
+	// the process unready: a stalled projector must not take the API (which
+	// keeps accepting writes) out of a load balancer.
+	Degrades bool
 }
 
 // ServerConfig configures a Server.
@@ -83,19 +87,25 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status := http.StatusOK
+	degraded := false
 	checks := map[string]string{}
 	for _, c := range s.cfg.Checks {
-		if err := c.Fn(ctx); err != nil {
-			status = http.StatusServiceUnavailable
-			checks[c.Name] = err.Error()
-		} else {
+		err := c.Fn(ctx)
+		switch {
+		case err == nil:
 			checks[c.Name] = "ok"
+			continue
+		case c.Degrades:
+			degraded = true
+		default:
+			status = http.StatusServiceUnavailable
 		}
+		checks[c.Name] = err.Error()
 	}
 	if status != http.StatusOK {
 		w.Header().Set("Retry-After", "2")
 	}
-	WriteJSON(w, status, map[string]any{"ready": status == http.StatusOK, "checks": checks})
+	WriteJSON(w, status, map[string]any{"ready": status == http.StatusOK, "degraded": degraded, "checks": checks})
 }
 
 // ServeHTTP applies auth, panic recovery and metrics around the routes.
