@@ -276,4 +276,3 @@ func lastSeq(msgs []jetstream.Msg) uint64 {
 	}
 	return last
 }
-
