@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -128,11 +127,11 @@ func decodeLogEvent(ev Event) ([]logs.Entry, error) {
 	if ev.Envelope.Type != logs.EntriesReceivedV1 {
 		return nil, Permanent(fmt.Errorf("event #%d: unexpected type %q", ev.Seq, ev.Envelope.Type))
 	}
-	var payload logs.EntriesReceived
-	if err := json.Unmarshal(ev.Envelope.Data, &payload); err != nil {
-		return nil, Permanent(fmt.Errorf("event #%d: decode %s: %w", ev.Seq, ev.Envelope.Type, err))
+	entries, err := logs.DecodeEntriesReceived(ev.Envelope.Data)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("event #%d: %w", ev.Seq, err))
 	}
-	return payload.Entries, nil
+	return entries, nil
 }
 
 func (p *Logs) upsert(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, error) {

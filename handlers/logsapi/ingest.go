@@ -2,7 +2,6 @@ package logsapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -294,11 +293,7 @@ func decodeEntries(data []byte) ([]logs.Entry, error) {
 	if env.Type != logs.EntriesReceivedV1 {
 		return nil, errors.New("not a log event: " + env.Type)
 	}
-	var p logs.EntriesReceived
-	if err := json.Unmarshal(env.Data, &p); err != nil {
-		return nil, fmt.Errorf("decode log event: %w", err)
-	}
-	return p.Entries, nil
+	return logs.DecodeEntriesReceived(env.Data)
 }
 
 // recentIndex remembers the stream sequence of the last N accepted entries,
