@@ -62,6 +62,7 @@ type FieldError struct {
 	Reason string
 }
 
+// Error implements error: "entry N: field: reason".
 func (e *FieldError) Error() string {
 	prefix := ""
 	if e.Index >= 0 {

@@ -23,6 +23,7 @@ type Error struct {
 	RetryAfter int `json:"-"`
 }
 
+// Error implements error with the code and the message.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Errorf returns an API error.
