@@ -19,9 +19,12 @@ test: postgres-binaries
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 8m ./...
 
+# Every fuzz target, FUZZTIME each (go test runs one fuzz target at a time).
+FUZZTIME ?= 20s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeSingle -fuzztime 30s ./domain/logs
-	$(GO) test -run '^$$' -fuzz FuzzDecodeNDJSON -fuzztime 30s ./domain/logs
+	@set -e; for t in FuzzDecodeSingle FuzzDecodeNDJSON FuzzDecodeArray FuzzDecodeEntriesReceived FuzzEntryRoundTrip; do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./domain/logs; done
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalEnvelope$$' -fuzztime $(FUZZTIME) ./eventstore
 
 # Prints our figures beside same-run baselines; see docs/BENCHMARKS.md.
 bench: postgres-binaries build
