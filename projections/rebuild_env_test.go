@@ -70,6 +70,15 @@ func runLive(t *testing.T, env opsEnv) func() {
 	return func() { cancel(); <-done }
 }
 
+// projectOnce runs the live projector until it has applied the whole stream,
+// then stops it.
+func projectOnce(t *testing.T, env opsEnv) {
+	t.Helper()
+	stop := runLive(t, env)
+	waitCheckpoint(t, env)
+	stop()
+}
+
 // waitCheckpoint polls until the logs checkpoint reaches the stream's end.
 func waitCheckpoint(t *testing.T, env opsEnv) uint64 {
 	t.Helper()

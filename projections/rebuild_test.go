@@ -29,9 +29,7 @@ func TestRebuild(t *testing.T) {
 			env := newOpsEnv(t)
 			ids := appendLogs(t, env.store, tt.events, tt.perEvent)
 			if tt.live {
-				stop := runLive(t, env)
-				waitCheckpoint(t, env)
-				stop()
+				projectOnce(t, env)
 			}
 			before, err := countRows(ctx, env.pool, "log_entries")
 			require.NoError(t, err)
@@ -76,9 +74,7 @@ func TestRebuildRefusesMismatchUnlessForced(t *testing.T) {
 	ctx := context.Background()
 	env := newOpsEnv(t)
 	appendLogs(t, env.store, 50, 2)
-	stop := runLive(t, env)
-	waitCheckpoint(t, env)
-	stop()
+	projectOnce(t, env)
 	_, err := env.pool.Exec(ctx, `DELETE FROM log_entries WHERE id IN (SELECT id FROM log_entries LIMIT 3)`)
 	require.NoError(t, err)
 
@@ -100,9 +96,7 @@ func TestRebuildInterruptedLeavesLiveAlone(t *testing.T) {
 	ctx := context.Background()
 	env := newOpsEnv(t)
 	appendLogs(t, env.store, 400, 1)
-	stop := runLive(t, env)
-	waitCheckpoint(t, env)
-	stop()
+	projectOnce(t, env)
 	// A rebuild killed earlier left its shadow behind.
 	_, err := env.pool.Exec(ctx, `CREATE TABLE log_entries__rebuild (LIKE log_entries)`)
 	require.NoError(t, err)

@@ -12,9 +12,7 @@ func TestStatusRunningCatchingUpStalled(t *testing.T) {
 	ctx := context.Background()
 	env := newOpsEnv(t)
 	appendLogs(t, env.store, 30, 2)
-	stop := runLive(t, env)
-	waitCheckpoint(t, env)
-	stop()
+	projectOnce(t, env)
 	appendLogs(t, env.store, 5, 1)
 	reg := NewRegistry(LogsSpec())
 	tests := []struct {
