@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -56,5 +57,66 @@ func TestReadReportsGaps(t *testing.T) {
 			require.Equal(t, tt.wantSeqs, seqs)
 			require.Equal(t, tt.wantGaps, gaps)
 		})
+	}
+}
+
+// TestReadEndsWhenServerGoesAway shuts the server down in the middle of a
+// read: Read must return an error, not hang or report success.
+func TestReadEndsWhenServerGoesAway(t *testing.T) {
+	ctx := context.Background()
+	st, srv := testenv.Store(t)
+	// More than one pull (1,000 messages) holds, so that the reader must
+	// come back to the server.
+	const n = 3000
+	fillLogs(t, st, n)
+	got := 0
+	done := make(chan error, 1)
+	go func() {
+		done <- st.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{}, func(ev eventstore.RawEvent) error {
+			got++
+			if got == 1 {
+				srv.Shutdown()
+			}
+			return nil
+		})
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		require.Less(t, got, n, "a read that lost its server must not look complete")
+	case <-time.After(30 * time.Second):
+		t.Fatal("Read still running 30 s after the server went away")
+	}
+}
+
+// TestReadStopsOnCancel cancels a read: it returns the context's error and
+// delivers nothing more.
+func TestReadStopsOnCancel(t *testing.T) {
+	st, _ := testenv.Store(t)
+	fillLogs(t, st, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	var seqs []uint64
+	err := st.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{}, func(ev eventstore.RawEvent) error {
+		seqs = append(seqs, ev.Seq)
+		cancel()
+		return nil
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, []uint64{1}, seqs)
+}
+
+func fillLogs(t *testing.T, st *eventstore.Store, n int) {
+	t.Helper()
+	pending := make([]*eventstore.Pending, 0, n)
+	for i := range n {
+		env, err := eventstore.NewEnvelope("log.test.v1", map[string]int{"i": i})
+		require.NoError(t, err)
+		p, err := st.AppendAsync(eventstore.LogsSubject, env)
+		require.NoError(t, err)
+		pending = append(pending, p)
+	}
+	for _, p := range pending {
+		_, err := p.Wait(context.Background())
+		require.NoError(t, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,7 +21,8 @@ var logColumns = []string{"id", "seq", "level", "message", "context", "source", 
 
 // Logs projects log.entries_received.v1 events into the log_entries table.
 type Logs struct {
-	table string
+	table   string
+	copySQL string
 }
 
 // NewLogs returns the logs projection writing into table ("log_entries"
@@ -29,7 +31,8 @@ func NewLogs(table string) *Logs {
 	if table == "" {
 		table = "log_entries"
 	}
-	return &Logs{table: table}
+	return &Logs{table: table, copySQL: `COPY ` + pgx.Identifier{table}.Sanitize() + ` (` +
+		strings.Join(logColumns, ", ") + `) FROM STDIN (FORMAT binary)`}
 }
 
 // Name implements Projection.
@@ -43,12 +46,19 @@ func (p *Logs) Subjects() []string { return []string{eventstore.LogsSubject} }
 
 // Rows turns events into log_entries rows.
 func (p *Logs) Rows(events []Event) ([][]any, error) {
-	src := &logRowSource{events: events}
+	it := logEntries{events: events}
 	var rows [][]any
-	for src.Next() {
-		rows = append(rows, src.row)
+	for {
+		e, seq, ok := it.next()
+		if !ok {
+			return rows, it.err
+		}
+		var ctx any
+		if len(e.Context) > 0 {
+			ctx = []byte(e.Context)
+		}
+		rows = append(rows, []any{e.ID, int64(seq), e.Level, e.Message, ctx, e.Source, e.ReceivedAt})
 	}
-	return rows, src.Err()
 }
 
 // Apply implements Projection. The common case, no entry stored before, is a
@@ -64,17 +74,17 @@ func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64, err
 	}
 	// Rows are decoded while COPY streams, so that PostgreSQL works on the
 	// first rows while the later ones are still being decoded.
-	src := &logRowSource{events: events}
-	n, err := sp.CopyFrom(ctx, pgx.Identifier{p.table}, logColumns, src)
-	if src.err != nil {
+	src := &logCopyReader{entries: logEntries{events: events}}
+	_, err = sp.Conn().PgConn().CopyFrom(ctx, src, p.copySQL)
+	if src.entries.err != nil {
 		_ = sp.Rollback(ctx)
-		return 0, src.err
+		return 0, src.entries.err
 	}
 	if err == nil {
 		if err := sp.Commit(ctx); err != nil {
 			return 0, fmt.Errorf("release savepoint: %w", err)
 		}
-		return n, nil
+		return src.rows, nil
 	}
 	_ = sp.Rollback(ctx)
 	var pgErr *pgconn.PgError
@@ -87,41 +97,6 @@ func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64, err
 	}
 	return p.upsert(ctx, tx, rows)
 }
-
-// logRowSource feeds COPY one entry at a time, decoding each event's payload
-// when COPY reaches it.
-type logRowSource struct {
-	events  []Event
-	next    int
-	entries []logs.Entry
-	seq     uint64
-	row     []any
-	err     error
-}
-
-func (s *logRowSource) Next() bool {
-	for len(s.entries) == 0 {
-		if s.next == len(s.events) || s.err != nil {
-			return false
-		}
-		ev := s.events[s.next]
-		s.next++
-		s.entries, s.err = decodeLogEvent(ev)
-		s.seq = ev.Seq
-	}
-	e := s.entries[0]
-	s.entries = s.entries[1:]
-	var ctx any
-	if len(e.Context) > 0 {
-		ctx = []byte(e.Context)
-	}
-	s.row = []any{e.ID, int64(s.seq), e.Level, e.Message, ctx, e.Source, e.ReceivedAt}
-	return true
-}
-
-func (s *logRowSource) Values() ([]any, error) { return s.row, nil }
-
-func (s *logRowSource) Err() error { return s.err }
 
 func decodeLogEvent(ev Event) ([]logs.Entry, error) {
 	if ev.Envelope.Type != logs.EntriesReceivedV1 {

@@ -34,10 +34,6 @@ type Spec struct {
 	Subjects []string
 	// Tables are the tables it writes, all rebuilt and swapped together.
 	Tables []Table
-	// Commutative says that events may be applied in any order (each row
-	// is written once, by one event, and never updated), so that a rebuild
-	// may write several batches at once.
-	Commutative bool
 	// New returns the projection writing into the tables named by tables,
 	// which maps each live table name to the name to write into.
 	New func(tables map[string]string) Projection
@@ -127,7 +123,6 @@ func LogsSpec() Spec {
 		Subjects: []string{eventstore.LogsSubject},
 		Tables:   []Table{{Name: "log_entries", Key: "id", Seq: "seq"}},
 		// Each entry is inserted once, keyed by its id.
-		Commutative: true,
 		New: func(tables map[string]string) Projection {
 			return NewLogs(tables["log_entries"])
 		},

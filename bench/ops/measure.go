@@ -70,13 +70,16 @@ func measure(ctx context.Context, e *benchEnv, o options, logf func(string, ...a
 func fill(ctx context.Context, st *eventstore.Store, o options) (rate, error) {
 	start := time.Now()
 	pending := make([]*eventstore.Pending, 0, 8192)
-	now := time.Now().UTC()
+	// Entries as an API would have received them: an event every 100 µs
+	// (10,000 requests/s), its entries sharing the request's time.
+	first := time.Now().UTC().Add(-time.Duration(o.Events) * 100 * time.Microsecond)
 	entries := make([]logs.Entry, o.Entries)
 	for i := 0; i < o.Events; i++ {
+		at := first.Add(time.Duration(i) * 100 * time.Microsecond)
 		for j := range entries {
 			entries[j] = logs.Entry{ID: uuid.Must(uuid.NewV7()), Level: logs.Levels[(i+j)%len(logs.Levels)],
 				Message: fmt.Sprintf("request %d served in %d ms", i, j+i%97), Source: "api-" + fmt.Sprint(i%4),
-				Context: []byte(`{"user":42,"path":"/api/orders"}`), ReceivedAt: now}
+				Context: []byte(`{"user":42,"path":"/api/orders"}`), ReceivedAt: at}
 		}
 		env, err := eventstore.NewEnvelope(logs.EntriesReceivedV1, logs.EntriesReceived{Entries: entries})
 		if err != nil {
@@ -171,7 +174,8 @@ func rawCopy(ctx context.Context, e *benchEnv, o options) (rate, float64, error)
 	cols := []string{"id", "seq", "level", "message", "context", "source", "received_at"}
 	total := o.Events * o.Entries
 	per := o.Batch * o.Entries
-	now := time.Now().UTC()
+	first := time.Now().UTC().Add(-time.Duration(total) * 100 * time.Microsecond)
+	sources := []string{"api-0", "api-1", "api-2", "api-3"}
 	ctxJSON := []byte(`{"user":42,"path":"/api/orders"}`)
 	start := time.Now()
 	for done := 0; done < total; {
@@ -184,7 +188,7 @@ func rawCopy(ctx context.Context, e *benchEnv, o options) (rate, float64, error)
 			k := done + i
 			i++
 			return []any{uuid.Must(uuid.NewV7()), int64(k/o.Entries + 1), logs.Levels[k%len(logs.Levels)],
-				"request served", ctxJSON, "api-1", now}, nil
+				"request served", ctxJSON, sources[k%len(sources)], first.Add(time.Duration(k) * 100 * time.Microsecond)}, nil
 		})
 		err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{"copy_baseline"}, cols, src)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/eventline/eventline/eventstore"
 )
 
@@ -48,9 +50,9 @@ func (p *replayPrinter) event(ev eventstore.RawEvent) error {
 	if p.o.aggregate != "" && !strings.HasSuffix(ev.Subject, "."+p.o.aggregate) {
 		return nil
 	}
-	typ := ev.Header.Get(eventstore.HeaderType)
+	var typ string
 	if len(p.o.types) > 0 {
-		if typ == "" {
+		if typ = ev.Header.Get(eventstore.HeaderType); typ == "" {
 			if env, err := eventstore.UnmarshalEnvelope(ev.Data); err == nil {
 				typ = env.Type
 			}
@@ -82,10 +84,15 @@ func (p *replayPrinter) jsonLine(ev eventstore.RawEvent, typ string) {
 	b = ev.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","subject":`...)
 	b = appendJSONString(b, ev.Subject)
-	if bytes.HasPrefix(ev.Data, envelopePrefix) && json.Valid(ev.Data) {
+	// fastjson validates a few times faster than encoding/json, which was a
+	// quarter of a replay's CPU.
+	if bytes.HasPrefix(ev.Data, envelopePrefix) && fastjson.ValidateBytes(ev.Data) == nil {
 		b = append(b, ',')
 		b = append(b, ev.Data[1:]...)
 	} else {
+		if typ == "" {
+			typ = ev.Header.Get(eventstore.HeaderType)
+		}
 		b = append(b, `,"type":`...)
 		b = appendJSONString(b, typ)
 		b = append(b, `,"error":"not a valid event envelope","raw":`...)
@@ -106,6 +113,9 @@ func (p *replayPrinter) textLine(ev eventstore.RawEvent, typ string) {
 	env, err := eventstore.UnmarshalEnvelope(ev.Data)
 	if err != nil {
 		data = "<" + err.Error() + ">"
+		if typ == "" {
+			typ = ev.Header.Get(eventstore.HeaderType)
+		}
 	} else {
 		typ = env.Type
 		var c bytes.Buffer

@@ -1,0 +1,134 @@
+package projections
+
+import (
+	"encoding/binary"
+	"io"
+	"time"
+
+	"github.com/eventline/eventline/domain/logs"
+)
+
+// logCopyReader streams log events as PostgreSQL binary COPY data for
+// logColumns, decoding each event's entries when COPY reaches it. Writing
+// the format directly, instead of handing pgx a []any per row, saves the
+// boxing and the per-value encode planning: a sixth of a rebuild's CPU.
+// Values are encoded exactly as pgx encodes them.
+type logCopyReader struct {
+	entries logEntries
+	buf     []byte
+	off     int
+	started bool
+	done    bool
+	rows    int64
+}
+
+// copyChunk is about how much the reader encodes ahead of COPY.
+const copyChunk = 64 << 10
+
+// pgEpochMicros is 2000-01-01T00:00:00Z, PostgreSQL's timestamp epoch, in
+// microseconds since the Unix epoch.
+const pgEpochMicros = 946_684_800_000_000
+
+var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+
+// Read implements io.Reader. A decoding error ends the data early; it is
+// then in r.entries.err (pgconn reports only that the COPY was aborted).
+func (r *logCopyReader) Read(p []byte) (int, error) {
+	for r.off == len(r.buf) {
+		if r.done {
+			return 0, io.EOF
+		}
+		r.fill()
+		if r.entries.err != nil {
+			return 0, r.entries.err
+		}
+	}
+	n := copy(p, r.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// fill encodes the next rows, about copyChunk bytes of them, and the
+// trailer after the last.
+func (r *logCopyReader) fill() {
+	b := r.buf[:0]
+	r.off = 0
+	if !r.started {
+		r.started = true
+		b = append(b, copyHeader...)
+	}
+	for len(b) < copyChunk {
+		e, seq, ok := r.entries.next()
+		if !ok {
+			if r.entries.err == nil {
+				b = binary.BigEndian.AppendUint16(b, 0xffff) // trailer
+				r.done = true
+			}
+			break
+		}
+		b = appendLogRow(b, e, seq)
+		r.rows++
+	}
+	r.buf = b
+}
+
+// appendLogRow appends one tuple: id uuid, seq bigint, level text, message
+// text, context jsonb (NULL when empty), source text, received_at timestamptz.
+func appendLogRow(b []byte, e *logs.Entry, seq uint64) []byte {
+	be := binary.BigEndian
+	b = be.AppendUint16(b, uint16(len(logColumns)))
+	b = be.AppendUint32(b, 16)
+	b = append(b, e.ID[:]...)
+	b = be.AppendUint32(b, 8)
+	b = be.AppendUint64(b, seq)
+	b = appendCopyText(b, e.Level)
+	b = appendCopyText(b, e.Message)
+	if len(e.Context) == 0 {
+		b = be.AppendUint32(b, 0xffffffff) // NULL
+	} else {
+		b = be.AppendUint32(b, uint32(len(e.Context)+1))
+		b = append(b, 1) // jsonb binary format version
+		b = append(b, e.Context...)
+	}
+	b = appendCopyText(b, e.Source)
+	b = be.AppendUint32(b, 8)
+	return be.AppendUint64(b, uint64(pgMicros(e.ReceivedAt)))
+}
+
+func appendCopyText(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// pgMicros is t in PostgreSQL's binary timestamp form, as pgx computes it
+// (sub-microsecond digits truncated).
+func pgMicros(t time.Time) int64 {
+	return t.Unix()*1_000_000 + int64(t.Nanosecond())/1000 - pgEpochMicros
+}
+
+// logEntries iterates over the entries of log events, decoding each event
+// when it is reached.
+type logEntries struct {
+	events  []Event
+	pos     int
+	pending []logs.Entry
+	seq     uint64
+	err     error
+}
+
+// next returns the next entry and the sequence of its event; false at the
+// end or on a decoding error (in err).
+func (it *logEntries) next() (*logs.Entry, uint64, bool) {
+	for len(it.pending) == 0 {
+		if it.pos == len(it.events) || it.err != nil {
+			return nil, 0, false
+		}
+		ev := it.events[it.pos]
+		it.pos++
+		it.pending, it.err = decodeLogEvent(ev)
+		it.seq = ev.Seq
+	}
+	e := &it.pending[0]
+	it.pending = it.pending[1:]
+	return e, it.seq, true
+}

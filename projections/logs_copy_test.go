@@ -1,0 +1,72 @@
+package projections
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventline/eventline/domain/logs"
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/internal/testenv"
+	"github.com/eventline/eventline/migrations"
+)
+
+// TestBinaryCopyStoresWhatPgxStores projects the same awkward entries with
+// the hand-written binary COPY and with pgx's own encoding (the upsert
+// path), and requires identical rows.
+func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.Postgres(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = migrations.Up(ctx, pool)
+	require.NoError(t, err)
+	for _, table := range []string{"copy_binary", "copy_pgx"} {
+		_, err := pool.Exec(ctx, `CREATE TABLE `+table+` (LIKE log_entries INCLUDING ALL)`)
+		require.NoError(t, err)
+	}
+	entries := []logs.Entry{
+		{ID: uuid.Must(uuid.NewV7()), Level: "info", Message: "plain", Source: "api", ReceivedAt: time.Date(2026, 11, 23, 4, 5, 6, 123456789, time.UTC)},
+		{ID: uuid.Must(uuid.NewV7()), Level: "error", Message: "ünïcödé ✓ \"quoted\" \\ tab\t", Source: "", Context: []byte(`{"nested":{"a":[1,2.5,"x",null,true]},"emoji":"🙂"}`),
+			ReceivedAt: time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", -7*3600))},
+		{ID: uuid.Must(uuid.NewV7()), Level: "debug", Message: "", Source: "worker-7", Context: []byte(`[]`), ReceivedAt: time.Date(1970, 1, 1, 0, 0, 0, 1000, time.UTC)},
+		{ID: uuid.Must(uuid.NewV7()), Level: "warn", Message: "x", Source: "s", Context: []byte(`{}`), ReceivedAt: time.Date(2262, 4, 11, 23, 47, 16, 0, time.UTC)},
+	}
+	var events []Event
+	for i, e := range entries {
+		enc, err := logs.EncodeEntry(e)
+		require.NoError(t, err)
+		env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: logs.AppendPayload(nil, [][]byte{enc})}
+		events = append(events, Event{Seq: uint64(100 + i), Envelope: env})
+	}
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		n, err := NewLogs("copy_binary").Apply(ctx, tx, events)
+		require.EqualValues(t, len(entries), n)
+		return err
+	}))
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		p := NewLogs("copy_pgx")
+		rows, err := p.Rows(events)
+		require.NoError(t, err)
+		n, err := p.upsert(ctx, tx, rows)
+		require.EqualValues(t, len(entries), n)
+		return err
+	}))
+	const cols = `id, seq, level, message, context, source, received_at`
+	for _, q := range []string{
+		`SELECT ` + cols + ` FROM copy_binary EXCEPT SELECT ` + cols + ` FROM copy_pgx`,
+		`SELECT ` + cols + ` FROM copy_pgx EXCEPT SELECT ` + cols + ` FROM copy_binary`,
+	} {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM (`+q+`) d`).Scan(&n))
+		require.Zero(t, n, q)
+	}
+	var ctxNull bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT context IS NULL FROM copy_binary WHERE seq = 100`).Scan(&ctxNull))
+	require.True(t, ctxNull, "an entry without context stores NULL")
+}
