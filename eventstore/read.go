@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,121 +83,136 @@ func (s *Store) Read(ctx context.Context, stream string, o ReadOptions, fn func(
 		}
 		return nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	r := &rangeReader{ctx: ctx, stream: stream, o: o, to: to, expect: from, first: true, fn: fn, result: make(chan error, 1)}
+	cc, err := cons.Consume(r.handle, jetstream.PullMaxMessages(1000))
 	if err != nil {
 		return classify("read "+stream, err)
 	}
-	defer it.Stop()
-	w := startStallWatch(ctx, it, readStallTimeout)
-	defer w.stop()
-	expect := from
-	first := true
-	for {
-		w.waiting()
-		msg, err := it.Next()
-		w.done()
-		if err != nil {
-			if w.stalled.Load() {
-				return fmt.Errorf("read %s: %w: no message for %v before reaching #%d", stream, ErrUnavailable, readStallTimeout, to)
-			}
-			if cerr := ctx.Err(); cerr != nil {
-				return cerr
-			}
-			return classify("read "+stream, err)
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("read %s: metadata: %w", stream, err)
-		}
-		seq := md.Sequence.Stream
-		if seq > to {
-			// The rest of the range is missing: report it too.
-			if len(o.Subjects) == 0 && o.OnGap != nil && !(first && o.StartTime != nil) && expect <= to {
-				return o.OnGap(expect, to)
-			}
-			return nil
-		}
-		if first && o.StartTime != nil {
-			expect = seq
-		}
-		first = false
-		if len(o.Subjects) == 0 && o.OnGap != nil && seq > expect {
-			if err := o.OnGap(expect, seq-1); err != nil {
-				return err
-			}
-		}
-		expect = seq + 1
-		ev := RawEvent{Stream: stream, Seq: seq, Subject: msg.Subject(), Time: md.Timestamp, Header: msg.Headers(), Data: msg.Data()}
-		if err := fn(ev); err != nil {
-			if errors.Is(err, ErrStop) {
-				return nil
-			}
-			return err
-		}
-		if seq == to || md.NumPending == 0 {
-			if len(o.Subjects) == 0 && o.OnGap != nil && seq < to {
-				return o.OnGap(seq+1, to)
-			}
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
+	err = r.wait(ctx)
+	cc.Stop()
+	r.close()
+	return err
 }
 
 // readStallTimeout is how long Read waits for the next message before it
 // gives up on the server.
 const readStallTimeout = 5 * time.Second
 
-// stallWatch stops a message iterator when the reader has been waiting in
-// Next for too long without a message, or when ctx ends. It replaces a
-// per-message timeout, whose timer costs a tenth of a bulk read's CPU.
-type stallWatch struct {
-	// calls is odd while the reader waits in Next: incremented on the way
-	// in and on the way out.
-	calls   atomic.Uint64
-	stalled atomic.Bool
-	quit    chan struct{}
+// rangeReader is one Read in progress. Messages arrive through a Consume
+// callback (cheaper per message than a Messages iterator, whose Next arms
+// a timer each time), one at a time and in order; Read waits for the end.
+type rangeReader struct {
+	ctx    context.Context
+	stream string
+	o      ReadOptions
+	to     uint64
+	fn     func(RawEvent) error
+	result chan error
+
+	mu     sync.Mutex // held while a message is handled
+	closed bool
+	expect uint64
+	first  bool
+	// calls is odd while a message is being handled: incremented on the
+	// way in and on the way out, watched to tell a stall from a slow fn.
+	calls atomic.Uint64
 }
 
-func startStallWatch(ctx context.Context, it jetstream.MessagesContext, limit time.Duration) *stallWatch {
-	w := &stallWatch{quit: make(chan struct{})}
-	tick := min(limit/10, 500*time.Millisecond)
-	go func() {
-		t := time.NewTicker(tick)
-		defer t.Stop()
-		var last uint64
-		var idle time.Duration
-		for {
-			select {
-			case <-w.quit:
-				return
-			case <-ctx.Done():
-				it.Stop()
-				return
-			case <-t.C:
-			}
-			v := w.calls.Load()
-			if v%2 == 1 && v == last {
-				idle += tick
-			} else {
-				idle = 0
-			}
-			last = v
-			if idle >= limit {
-				w.stalled.Store(true)
-				it.Stop()
-				return
-			}
+// handle delivers one message to fn, and ends the read at the end of the
+// range, on a gap the caller refuses, or when fn fails or stops.
+func (r *rangeReader) handle(msg jetstream.Msg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.calls.Add(1)
+	defer r.calls.Add(1)
+	done, err := r.deliver(msg)
+	if done || err != nil {
+		r.closed = true
+		if errors.Is(err, ErrStop) {
+			err = nil
 		}
-	}()
-	return w
+		r.result <- err
+	}
 }
 
-func (w *stallWatch) waiting() { w.calls.Add(1) }
-func (w *stallWatch) done()    { w.calls.Add(1) }
-func (w *stallWatch) stop()    { close(w.quit) }
+func (r *rangeReader) deliver(msg jetstream.Msg) (done bool, err error) {
+	o := r.o
+	md, err := msg.Metadata()
+	if err != nil {
+		return true, fmt.Errorf("read %s: metadata: %w", r.stream, err)
+	}
+	seq := md.Sequence.Stream
+	checkGaps := len(o.Subjects) == 0 && o.OnGap != nil
+	if seq > r.to {
+		// The rest of the range is missing: report it too.
+		if checkGaps && !(r.first && o.StartTime != nil) && r.expect <= r.to {
+			return true, o.OnGap(r.expect, r.to)
+		}
+		return true, nil
+	}
+	if r.first && o.StartTime != nil {
+		r.expect = seq
+	}
+	r.first = false
+	if checkGaps && seq > r.expect {
+		if err := o.OnGap(r.expect, seq-1); err != nil {
+			return true, err
+		}
+	}
+	r.expect = seq + 1
+	ev := RawEvent{Stream: r.stream, Seq: seq, Subject: msg.Subject(), Time: md.Timestamp, Header: msg.Headers(), Data: msg.Data()}
+	if err := r.fn(ev); err != nil {
+		return true, err
+	}
+	if seq == r.to || md.NumPending == 0 {
+		if checkGaps && seq < r.to {
+			return true, o.OnGap(seq+1, r.to)
+		}
+		return true, nil
+	}
+	return false, r.ctx.Err()
+}
+
+// wait returns the read's result; ctx's error when ctx ends first; or
+// ErrUnavailable when no message has come for readStallTimeout while none
+// was being handled.
+func (r *rangeReader) wait(ctx context.Context) error {
+	tick := readStallTimeout / 10
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	last := r.calls.Load()
+	var idle time.Duration
+	for {
+		select {
+		case err := <-r.result:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		v := r.calls.Load()
+		if v%2 == 0 && v == last {
+			idle += tick
+		} else {
+			idle = 0
+		}
+		last = v
+		if idle >= readStallTimeout {
+			return fmt.Errorf("read %s: %w: no message for %v before reaching #%d", r.stream, ErrUnavailable, readStallTimeout, r.to)
+		}
+	}
+}
+
+// close waits for the message being handled, if any, and makes sure fn is
+// not called again.
+func (r *rangeReader) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+}
 
 // LastSeq returns the stream's last sequence.
 func (s *Store) LastSeq(ctx context.Context, stream string) (uint64, error) {

@@ -172,7 +172,7 @@ func (r *Rebuilder) swap(ctx context.Context, pos *uint64, res *RebuildResult) e
 	var mismatch []string
 	var total int64
 	for _, t := range r.spec.Tables {
-		c, err := compareTable(ctx, tx, t, r.spec.Name, live.LastSeq, at > live.LastSeq)
+		c, n, err := compareTable(ctx, tx, r.pool, t, r.spec.Name, live.LastSeq, at > live.LastSeq)
 		if err != nil {
 			return err
 		}
@@ -180,10 +180,6 @@ func (r *Rebuilder) swap(ctx context.Context, pos *uint64, res *RebuildResult) e
 		if !c.Match {
 			mismatch = append(mismatch, fmt.Sprintf("%s: live %d rows (checksum %s), shadow %d rows (checksum %s)",
 				t.Name, c.LiveRows, c.LiveSum, c.ShadowRows, c.ShadowSum))
-		}
-		n, err := countRows(ctx, tx, ShadowTable(t.Name))
-		if err != nil {
-			return err
 		}
 		total += n
 	}

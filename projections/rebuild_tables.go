@@ -154,28 +154,41 @@ type TableCompare struct {
 // compareTable checks that the shadow of t holds what the live table holds
 // at live checkpoint upTo: the same row count and the same checksum (the
 // sum of a 64-bit hash of every row's key). Shadow rows written by events
-// after upTo, or by events the live projection parked, are left out.
-func compareTable(ctx context.Context, tx pgx.Tx, t Table, name string, upTo uint64, shadowAhead bool) (TableCompare, error) {
-	c := TableCompare{Table: t.Name}
-	q := `SELECT count(*), coalesce(sum(hashtextextended((` + t.Key + `)::text, 0)), 0)::text FROM `
-	if err := tx.QueryRow(ctx, q+ident(t.Name)).Scan(&c.LiveRows, &c.LiveSum); err != nil {
-		return c, fmt.Errorf("checksum %s: %w", t.Name, err)
-	}
-	var where string
+// after upTo, or by events the live projection parked, are left out. The
+// live table is summed on a connection of its own (live), at the same time
+// as the shadow in tx: the caller holds the projection's lock, so the live
+// table does not change meanwhile. shadowRows is the shadow's whole count.
+func compareTable(ctx context.Context, tx pgx.Tx, live querier, t Table, name string, upTo uint64, shadowAhead bool) (c TableCompare, shadowRows int64, err error) {
+	c = TableCompare{Table: t.Name}
+	hash := `hashtextextended((` + t.Key + `)::text, 0)`
+	liveErr := make(chan error, 1)
+	go func() {
+		err := live.QueryRow(ctx, `SELECT count(*), coalesce(sum(`+hash+`), 0)::text FROM `+ident(t.Name)).Scan(&c.LiveRows, &c.LiveSum)
+		if err != nil {
+			err = fmt.Errorf("checksum %s: %w", t.Name, err)
+		}
+		liveErr <- err
+	}()
+	cond := `true`
 	args := []any{}
 	if t.Seq != "" {
-		where = ` WHERE ` + ident(t.Seq) + ` NOT IN (SELECT seq FROM projection_parked WHERE projection = $1)`
+		cond = ident(t.Seq) + ` NOT IN (SELECT seq FROM projection_parked WHERE projection = $1)`
 		args = append(args, name)
 		if shadowAhead {
-			where += ` AND ` + ident(t.Seq) + ` <= $2`
+			cond += ` AND ` + ident(t.Seq) + ` <= $2`
 			args = append(args, int64(upTo))
 		}
 	}
-	if err := tx.QueryRow(ctx, q+ident(ShadowTable(t.Name))+where, args...).Scan(&c.ShadowRows, &c.ShadowSum); err != nil {
-		return c, fmt.Errorf("checksum %s: %w", ShadowTable(t.Name), err)
+	q := `SELECT count(*), count(*) FILTER (WHERE ` + cond + `), coalesce(sum(` + hash + `) FILTER (WHERE ` + cond + `), 0)::text FROM ` + ident(ShadowTable(t.Name))
+	err = tx.QueryRow(ctx, q, args...).Scan(&shadowRows, &c.ShadowRows, &c.ShadowSum)
+	if lerr := <-liveErr; lerr != nil {
+		return c, 0, lerr
+	}
+	if err != nil {
+		return c, 0, fmt.Errorf("checksum %s: %w", ShadowTable(t.Name), err)
 	}
 	c.Match = c.LiveRows == c.ShadowRows && c.LiveSum == c.ShadowSum
-	return c, nil
+	return c, shadowRows, nil
 }
 
 // swapTable renames live to its __old name and the shadow to live, with

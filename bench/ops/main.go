@@ -30,6 +30,8 @@ type options struct {
 	Bin     string `json:"-"`
 	JSON    bool   `json:"-"`
 	Keep    bool   `json:"-"`
+	// SettleDedupe waits for the fill's message ids to expire.
+	SettleDedupe bool `json:"settle_dedupe"`
 }
 
 func main() {
@@ -52,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Bin, "bin", "", "the eventline binary for the replay measurement (built into the temp dir when empty)")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory")
+	fs.BoolVar(&o.SettleDedupe, "settle", true, "before reading, wait until the fill's message ids leave JetStream's duplicate window (2 min)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
