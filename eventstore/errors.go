@@ -45,6 +45,9 @@ func classify(op string, err error) error {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	switch {
+	case errors.Is(err, nats.ErrReconnectBufExceeded):
+		// A request made while the client waits to (re)connect.
+		return fmt.Errorf("%s: %w: not connected to NATS", op, ErrUnavailable)
 	case errors.Is(err, nats.ErrMaxPayload):
 		return fmt.Errorf("%s: %w: %v", op, ErrTooLarge, err)
 	case errors.Is(err, jetstream.ErrMsgNotFound):

@@ -77,6 +77,7 @@ func (s *Store) Read(ctx context.Context, stream string, o ReadOptions, fn func(
 	if err != nil {
 		return classify("read "+stream, err)
 	}
+	defer dropConsumer(ctx, st, cons)
 	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
 		if len(o.Subjects) == 0 && o.OnGap != nil && o.StartTime == nil {
 			return o.OnGap(from, to)
@@ -92,6 +93,20 @@ func (s *Store) Read(ctx context.Context, stream string, o ReadOptions, fn func(
 	cc.Stop()
 	r.close()
 	return err
+}
+
+// dropConsumer deletes the ordered consumer a read used, which the server
+// would otherwise keep for its 5 minute inactivity threshold, listed by
+// `eventline consumers` meanwhile. Best effort: the threshold is the
+// fallback.
+func dropConsumer(ctx context.Context, st jetstream.Stream, cons jetstream.Consumer) {
+	ci := cons.CachedInfo()
+	if ci == nil {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = st.DeleteConsumer(dctx, ci.Name)
 }
 
 // readStallTimeout is how long Read waits for the next message before it

@@ -58,6 +58,9 @@ func TestReadReportsGaps(t *testing.T) {
 			require.Equal(t, tt.wantGaps, gaps)
 		})
 	}
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	require.Zero(t, info.State.Consumers, "reads leave no consumer behind")
 }
 
 // TestReadEndsWhenServerGoesAway shuts the server down in the middle of a
