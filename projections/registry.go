@@ -14,8 +14,8 @@ import (
 type Table struct {
 	// Name is the live table's name.
 	Name string
-	// Key is the SQL expression that identifies a row (usually the primary
-	// key column); the checksum of a table is computed over it.
+	// Key is the column list that identifies a row (usually the primary
+	// key: "id", or "a, b"); the checksum of a table is computed over it.
 	Key string
 	// Seq, when set, is the column holding the stream sequence that wrote
 	// the row. It lets a rebuild compare a shadow that is ahead of the live
