@@ -68,9 +68,9 @@ func TestReadReportsGaps(t *testing.T) {
 func TestReadEndsWhenServerGoesAway(t *testing.T) {
 	ctx := context.Background()
 	st, srv := testenv.Store(t)
-	// More than one pull (1,000 messages) holds, so that the reader must
-	// come back to the server.
-	const n = 3000
+	// More than two pulls (5,000 messages each) hold, so that the reader
+	// must come back to the server.
+	const n = 12000
 	fillLogs(t, st, n)
 	got := 0
 	done := make(chan error, 1)

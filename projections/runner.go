@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventline/eventline/eventstore"
 )
 
 // Config tunes a Runner.
@@ -24,7 +26,9 @@ type Config struct {
 	// (4 MiB): one event may carry many rows.
 	BatchBytes int
 	// PullBytes bounds the bytes pulled ahead of the batch in hand (16 MiB),
-	// so that large events cannot overflow the client's buffer.
+	// so that large events cannot overflow the client's buffer. It is
+	// raised to the server's maximum message size when that is larger: an
+	// event bigger than the bound could never be delivered.
 	PullBytes int
 	// MinBackoff and MaxBackoff bound the retry delay while PostgreSQL
 	// fails (100ms, 5s).
@@ -242,7 +246,8 @@ func (r *Runner) consume(ctx context.Context) error {
 	if _, err := r.js.ResetConsumerToSequence(ctx, r.proj.Stream(), r.cfg.ConsumerName, cp.LastSeq+1); err != nil {
 		return fmt.Errorf("reset consumer %s to #%d: %w", r.cfg.ConsumerName, cp.LastSeq+1, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(r.cfg.BatchSize*2, r.cfg.PullBytes), jetstream.PullExpiry(5*time.Second))
+	pullBytes := eventstore.PullByteLimit(r.js.Conn(), r.cfg.PullBytes)
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(r.cfg.BatchSize*2, pullBytes), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", r.cfg.ConsumerName, err)
 	}

@@ -3,6 +3,7 @@ package projections_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -262,4 +263,29 @@ func TestRunnerFollowsACheckpointMovedUnderIt(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(11), cp.LastSeq)
 	require.Equal(t, uint64(11), r.Stats().LastSeq)
+}
+
+// TestRunnerProjectsEventsLargerThanPullBytes stores one event bigger than
+// the runner's pull byte bound (a 16 MiB batch request stores a little
+// more than 16 MiB): the runner must still project it, not stall on it.
+func TestRunnerProjectsEventsLargerThanPullBytes(t *testing.T) {
+	st, _ := testenv.Store(t)
+	pool := openPool(t, testenv.Postgres(t))
+	const perEntry = 60 << 10
+	var encoded [][]byte
+	big := strings.Repeat("x", perEntry)
+	for i := range 40 { // 40 x 60 KiB: 2.3 MiB, above the 1 MiB bound below
+		e, fe := logs.DecodeSingle([]byte(fmt.Sprintf(`{"message":"%d %s"}`, i, big)), time.Now())
+		require.Nil(t, fe)
+		b, err := logs.EncodeEntry(e)
+		require.NoError(t, err)
+		encoded = append(encoded, b)
+	}
+	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: logs.AppendPayload(nil, encoded)}
+	_, err := st.Append(context.Background(), eventstore.LogsSubject, eventstore.NoExpectation, env, eventstore.WithCount(len(encoded)))
+	require.NoError(t, err)
+	appendEntries(t, st, 2) // and a small one after it
+
+	startRunner(t, st, pool, projections.Config{BatchSize: 10, BatchWait: 10 * time.Millisecond, PullBytes: 1 << 20, BatchBytes: 1 << 20})
+	waitRows(t, pool, 42)
 }
