@@ -1,40 +1,48 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/internal/pgcluster"
-	"github.com/eventline/eventline/migrations"
 )
 
-// benchEnv is the servers and connections of one run.
+// benchEnv is the server and connections of one run: a real `eventline
+// serve` (embedded JetStream, managed PostgreSQL, the live logs projector),
+// which the operator tools are run against as an operator would.
 type benchEnv struct {
 	dir     string
 	keep    bool
-	nats    *eventstore.Embedded
-	store   *eventstore.Store
-	cluster *pgcluster.Cluster
-	pool    *pgxpool.Pool
-	dbURL   string
 	bin     string
+	serve   *exec.Cmd
+	exited  chan struct{}
+	natsURL string
+	dbURL   string
+	store   *eventstore.Store
+	pool    *pgxpool.Pool
 }
 
-// start launches JetStream and PostgreSQL in a fresh temporary directory
-// and builds the eventline binary when none is given.
+// start builds the eventline binary when none is given, starts `eventline
+// serve` on free loopback ports in a fresh temporary directory and connects
+// to its NATS server and PostgreSQL cluster.
 func start(ctx context.Context, o options, logf func(string, ...any)) (_ *benchEnv, err error) {
 	dir, err := os.MkdirTemp("", "eventline-bench-ops-*")
 	if err != nil {
 		return nil, err
 	}
-	// World-traversable, so that the postgres user reaches pg/ inside.
+	// World-traversable, so that the postgres user reaches data/pg inside.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -51,34 +59,88 @@ func start(ctx context.Context, o options, logf func(string, ...any)) (_ *benchE
 			return nil, fmt.Errorf("build eventline: %w: %s", err, out)
 		}
 	}
-	if e.nats, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"}); err != nil {
+	logf("starting eventline serve")
+	if err := e.startServe(ctx); err != nil {
 		return nil, err
 	}
-	if e.store, err = eventstore.Connect(ctx, eventstore.Options{URL: e.nats.ClientURL(), Name: "bench-ops", MaxAsyncPending: 16384}); err != nil {
+	if e.store, err = eventstore.Connect(ctx, eventstore.Options{URL: e.natsURL, Name: "bench-ops", MaxAsyncPending: 16384}); err != nil {
 		return nil, err
 	}
-	if err := e.store.EnsureStreams(ctx, eventstore.DefaultStreams()); err != nil {
+	port, err := postmasterPort(filepath.Join(dir, "data", "pg"))
+	if err != nil {
 		return nil, err
 	}
-	logf("starting postgres")
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if e.cluster, err = pgcluster.Start(cctx, filepath.Join(dir, "pg"), pgcluster.Options{}); err != nil {
-		return nil, err
-	}
-	e.dbURL = e.cluster.URL("")
+	e.dbURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/eventline?sslmode=disable", port)
 	if e.pool, err = pgxpool.New(ctx, e.dbURL); err != nil {
-		return nil, err
-	}
-	if _, err := migrations.Up(ctx, e.pool); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
+// startServe runs `eventline serve` (all roles) and waits for its
+// listening line.
+func (e *benchEnv) startServe(ctx context.Context) error {
+	httpPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	natsPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(e.dir, "serve.log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(e.bin, "serve")
+	cmd.Env = append(os.Environ(),
+		"EVENTLINE_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(httpPort),
+		"EVENTLINE_DATA_DIR="+filepath.Join(e.dir, "data"),
+		"EVENTLINE_NATS_LISTEN=127.0.0.1:"+strconv.Itoa(natsPort),
+		"NATS_URL=", "DATABASE_URL=", "EVENTLINE_API_TOKEN=")
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		logFile.Close()
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start eventline serve: %w", err)
+	}
+	e.serve, e.exited = cmd, make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logFile.Close()
+		close(e.exited)
+	}()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "eventline: listening on ") {
+				close(ready)
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case <-ready:
+	case <-e.exited:
+		return fmt.Errorf("eventline serve exited at start; see %s", logFile.Name())
+	case <-time.After(2 * time.Minute):
+		return fmt.Errorf("eventline serve not listening after 2 minutes; see %s", logFile.Name())
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.natsURL = "nats://127.0.0.1:" + strconv.Itoa(natsPort)
+	return nil
+}
+
 // cliEnv is the environment of an eventline command reaching this run's servers.
 func (e *benchEnv) cliEnv() []string {
-	return append(os.Environ(), "NATS_URL="+e.nats.ClientURL(), "DATABASE_URL="+e.dbURL, "EVENTLINE_DATA_DIR="+e.dir)
+	return append(os.Environ(), "NATS_URL="+e.natsURL, "DATABASE_URL="+e.dbURL)
 }
 
 func (e *benchEnv) close() {
@@ -88,13 +150,44 @@ func (e *benchEnv) close() {
 	if e.store != nil {
 		e.store.Close()
 	}
-	if e.nats != nil {
-		e.nats.Shutdown()
-	}
-	if e.cluster != nil {
-		_ = e.cluster.Stop()
+	if e.serve != nil {
+		// serve stops its NATS server and PostgreSQL cluster on SIGTERM.
+		_ = e.serve.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-e.exited:
+		case <-time.After(60 * time.Second):
+			_ = e.serve.Process.Kill()
+			<-e.exited
+		}
 	}
 	if !e.keep {
 		_ = os.RemoveAll(e.dir)
 	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// postmasterPort reads the managed cluster's port from its postmaster.pid
+// (the fourth line).
+func postmasterPort(pgDir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(pgDir, "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("managed postgres: %w", err)
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 {
+		return 0, fmt.Errorf("managed postgres: %s/postmaster.pid is incomplete", pgDir)
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err != nil || port <= 0 {
+		return 0, fmt.Errorf("managed postgres: no port in %s/postmaster.pid", pgDir)
+	}
+	return port, nil
 }

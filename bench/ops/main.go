@@ -2,9 +2,10 @@
 // the same run on the same machine: a rebuild of the logs projection
 // (events/s and rows/s) beside the raw stream read rate (eventstore.Read, no
 // processing) and the raw pgx CopyFrom rate into the same PostgreSQL; and
-// `eventline replay --json` to /dev/null beside the same raw read. It starts
-// an embedded JetStream server and a managed PostgreSQL cluster (durable
-// settings, as `make run` uses them) in a temporary directory.
+// `eventline replay --json` to /dev/null beside the same raw read. It runs
+// them against a real `eventline serve` (embedded JetStream, managed
+// PostgreSQL, the live projector; what `make run` runs) in a temporary
+// directory.
 // See docs/bench-ops.md.
 //
 //	go run ./bench/ops [--events 1000000] [--entries 1] [--json]

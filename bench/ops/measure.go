@@ -47,17 +47,19 @@ func measure(ctx context.Context, e *benchEnv, o options, logf func(string, ...a
 	}
 	logf("fill: %.0f events/s", r.Fill.eventsPerSec())
 	filled := time.Now()
-	// The PostgreSQL baseline first: it does not touch the stream.
-	if r.RawCopy, r.RawCopyIndexSeconds, err = rawCopy(ctx, e, o); err != nil {
+	// The live model an operator rebuilds is caught up: let serve's
+	// projector write it, so that the rebuild compares a million live rows.
+	logf("waiting for the live projector to catch up")
+	if err := waitProjected(ctx, e, uint64(o.Events)); err != nil {
 		return r, err
 	}
-	logf("raw CopyFrom: %.0f rows/s", r.RawCopy.rowsPerSec())
+	logf("live model caught up %v after the fill", time.Since(filled).Round(time.Second))
 	// JetStream remembers every message id of the last DuplicateWindow for
 	// deduplication: right after the fill that is a million ids, 150 MB of
 	// heap that no running system holds (its appends are group commits,
 	// far fewer per second). Measure once they have expired.
 	if o.SettleDedupe {
-		if wait := time.Until(filled.Add(eventstore.DuplicateWindow + 5*time.Second)); wait > 0 {
+		if wait := time.Until(filled.Add(eventstore.DuplicateWindow + 15*time.Second)); wait > 0 {
 			logf("waiting %v for the fill's message ids to leave the %v duplicate window", wait.Round(time.Second), eventstore.DuplicateWindow)
 			select {
 			case <-time.After(wait):
@@ -66,6 +68,10 @@ func measure(ctx context.Context, e *benchEnv, o options, logf func(string, ...a
 			}
 		}
 	}
+	if r.RawCopy, r.RawCopyIndexSeconds, err = rawCopy(ctx, e, o); err != nil {
+		return r, err
+	}
+	logf("raw CopyFrom: %.0f rows/s", r.RawCopy.rowsPerSec())
 	if r.RawRead, err = rawRead(ctx, e.store); err != nil {
 		return r, err
 	}
@@ -74,14 +80,7 @@ func measure(ctx context.Context, e *benchEnv, o options, logf func(string, ...a
 		return r, err
 	}
 	logf("replay --json: %.0f events/s", r.Replay.eventsPerSec())
-	// The live model an operator rebuilds is normally caught up: a first,
-	// untimed rebuild builds it (as a projector would), so that the timed
-	// one compares a million live rows, as it would in production.
-	logf("building the live model (untimed)")
-	if _, err = rebuild(ctx, e, o, logf); err != nil {
-		return r, err
-	}
-	// Steady state: autovacuum would have visited the new live table long
+	// Steady state: autovacuum would have visited the live table long
 	// before an operator rebuilds it; do it now rather than during the
 	// measurement, and write the dirty pages out.
 	if _, err := e.pool.Exec(ctx, `VACUUM (ANALYZE) log_entries`); err != nil {
@@ -132,6 +131,25 @@ func fill(ctx context.Context, st *eventstore.Store, o options) (rate, error) {
 		return rate{}, err
 	}
 	return rate{Events: int64(o.Events), Rows: int64(o.Events * o.Entries), Seconds: time.Since(start).Seconds()}, nil
+}
+
+// waitProjected waits until the live logs projection's checkpoint reaches seq.
+func waitProjected(ctx context.Context, e *benchEnv, seq uint64) error {
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		cp, err := projections.LoadCheckpoint(ctx, e.pool, projections.LogsName)
+		if err == nil && cp.LastSeq >= seq {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("live projection not at #%d after 10 minutes (at #%d, err %v)", seq, cp.LastSeq, err)
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func waitAll(ctx context.Context, ps []*eventstore.Pending) error {
