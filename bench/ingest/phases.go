@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/eventline/eventline/internal/pgcluster"
 )
 
 // Bounds every load loop in count as well as time.
@@ -89,7 +91,7 @@ func (b *bench) start(ctx context.Context, name, dataDir, sync, roles string) (*
 	cfg := serverConfig{Name: name, DataDir: dataDir, Sync: sync, Roles: roles}
 	var prof *profiler
 	if b.o.ProfileDir != "" {
-		port, err := freePort()
+		port, err := pgcluster.FreePort()
 		if err != nil {
 			return nil, nil, err
 		}

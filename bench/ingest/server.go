@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/eventline/eventline/internal/pgcluster"
 )
 
 // serverConfig is one `eventline serve` process of the benchmark.
@@ -46,24 +47,14 @@ type server struct {
 	peak int64
 }
 
-// freePort asks the kernel for a free loopback TCP port.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startServer runs bin serve with cfg on free loopback ports and waits until
 // it prints its listening line. On any failure the process is stopped again.
 func startServer(ctx context.Context, bin string, cfg serverConfig) (_ *server, err error) {
-	httpPort, err := freePort()
+	httpPort, err := pgcluster.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	natsPort, err := freePort()
+	natsPort, err := pgcluster.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/internal/pgcluster"
 )
 
 // benchEnv is the server and connections of one run: a real `eventline
@@ -66,11 +66,11 @@ func start(ctx context.Context, o options, logf func(string, ...any)) (_ *benchE
 	if e.store, err = eventstore.Connect(ctx, eventstore.Options{URL: e.natsURL, Name: "bench-ops", MaxAsyncPending: 16384}); err != nil {
 		return nil, err
 	}
-	port, err := postmasterPort(filepath.Join(dir, "data", "pg"))
+	pg, err := pgcluster.Running(ctx, filepath.Join(dir, "data", "pg"))
 	if err != nil {
 		return nil, err
 	}
-	e.dbURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/eventline?sslmode=disable", port)
+	e.dbURL = pg.URL("")
 	if e.pool, err = pgxpool.New(ctx, e.dbURL); err != nil {
 		return nil, err
 	}
@@ -80,11 +80,11 @@ func start(ctx context.Context, o options, logf func(string, ...any)) (_ *benchE
 // startServe runs `eventline serve` (all roles) and waits for its
 // listening line.
 func (e *benchEnv) startServe(ctx context.Context) error {
-	httpPort, err := freePort()
+	httpPort, err := pgcluster.FreePort()
 	if err != nil {
 		return err
 	}
-	natsPort, err := freePort()
+	natsPort, err := pgcluster.FreePort()
 	if err != nil {
 		return err
 	}
@@ -163,31 +163,4 @@ func (e *benchEnv) close() {
 	if !e.keep {
 		_ = os.RemoveAll(e.dir)
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// postmasterPort reads the managed cluster's port from its postmaster.pid
-// (the fourth line).
-func postmasterPort(pgDir string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(pgDir, "postmaster.pid"))
-	if err != nil {
-		return 0, fmt.Errorf("managed postgres: %w", err)
-	}
-	lines := strings.Split(string(b), "\n")
-	if len(lines) < 4 {
-		return 0, fmt.Errorf("managed postgres: %s/postmaster.pid is incomplete", pgDir)
-	}
-	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
-	if err != nil || port <= 0 {
-		return 0, fmt.Errorf("managed postgres: no port in %s/postmaster.pid", pgDir)
-	}
-	return port, nil
 }

@@ -207,7 +207,18 @@ func (c *Cluster) runningPort(ctx context.Context) (int, bool) {
 	return port, true
 }
 
-func freePort() (int, error) {
+// Running attaches to the cluster another process runs in dir (an
+// `eventline serve`), without starting or ever stopping it.
+func Running(ctx context.Context, dir string) (*Cluster, error) {
+	c := &Cluster{Dir: dir, Reused: true, database: "eventline"}
+	if _, ok := c.runningPort(ctx); !ok {
+		return nil, fmt.Errorf("no PostgreSQL answering for %s", dir)
+	}
+	return c, nil
+}
+
+// FreePort asks the kernel for a free loopback TCP port.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -217,7 +228,7 @@ func freePort() (int, error) {
 }
 
 func (c *Cluster) start(ctx context.Context, ephemeral bool) error {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return fmt.Errorf("pick a port for postgres: %w", err)
 	}
