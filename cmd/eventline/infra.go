@@ -23,6 +23,9 @@ type infra struct {
 	store       *eventstore.Store
 	pool        *pgxpool.Pool
 	log         *slog.Logger
+	// reads is serve's second connection, for API reads of the log, so
+	// that they never share a connection with appends.
+	reads *eventstore.Store
 }
 
 type infraNeeds struct {
@@ -58,7 +61,13 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			url = in.embedded.ClientURL()
 			log.Info("embedded nats started", "url", url, "store", cfg.natsDir(), "sync", cfg.NATSSync)
 		}
-		in.store, err = eventstore.Connect(ctx, eventstore.Options{URL: url, Name: "eventline", Logger: log, FailFast: !needs.serve})
+		natsOpts := eventstore.Options{URL: url, Name: "eventline", Logger: log, FailFast: !needs.serve}
+		in.store, err = eventstore.Connect(ctx, natsOpts)
+		if err == nil && needs.serve {
+			readOpts := natsOpts
+			readOpts.Name += "-reads"
+			in.reads, err = eventstore.Connect(ctx, readOpts)
+		}
 		if err != nil {
 			if cfg.NATSURL == "" && !needs.serve {
 				return nil, fmt.Errorf("%w (is `eventline serve` running? set NATS_URL for an external server)", err)
@@ -127,6 +136,9 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error, 
 func (in *infra) close() {
 	if in.pool != nil {
 		in.pool.Close()
+	}
+	if in.reads != nil {
+		in.reads.Close()
 	}
 	if in.store != nil {
 		in.store.Close()

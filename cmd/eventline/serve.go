@@ -57,7 +57,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 
 	var idem *httpapi.Idempotency
 	if cfg.hasRole("api") {
-		if idem, err = httpapi.NewIdempotency(ctx, in.store.JetStream(), 1); err != nil {
+		if idem, err = httpapi.NewIdempotency(ctx, in.store.JetStream(), 1, 0); err != nil {
 			return err
 		}
 	}
@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		if runner != nil {
 			stats = runner
 		}
-		logsapi.NewHandler(in.store, in.pool, ingester, idem, stats).Mount(srv)
+		logsapi.NewHandler(in.store, in.pool, ingester, idem, stats, logsapi.LookupConfig{Reads: in.reads}).Mount(srv)
 		ops := opsapi.NewInspector(in.store.JetStream(), in.pool, projections.DefaultRegistry())
 		opsapi.NewHandler(ops).Mount(srv)
 		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projections.DefaultRegistry()), Degrades: true})

@@ -47,6 +47,8 @@ func toAPIError(err error) *Error {
 		return apiErr
 	}
 	switch {
+	case errors.Is(err, ErrOverloaded):
+		return overloaded()
 	case errors.Is(err, eventstore.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "log_unavailable",
 			Message: "The event log is unreachable; nothing was stored. Retry later.", RetryAfter: 2}

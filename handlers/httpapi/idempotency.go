@@ -23,6 +23,17 @@ const IdempotencyBucket = "EVENTLINE_IDEMPOTENCY"
 // IdempotencyTTL is how long a key's answer is remembered.
 const IdempotencyTTL = 24 * time.Hour
 
+// Bounds of the idempotency bucket: the answers it holds grow with what
+// clients send, so under pressure the oldest keys are forgotten before
+// their 24 hours are up (a retry of such a key appends again).
+const (
+	// DefaultIdempotencyMaxKeys bounds the keys remembered (the server
+	// keeps some state in memory per key).
+	DefaultIdempotencyMaxKeys = 100_000
+	// IdempotencyMaxBytes bounds the bucket's size on disk.
+	IdempotencyMaxBytes = 256 << 20
+)
+
 // inProgressStale is how long a key may stay "in progress" before another
 // request may take it over (its first holder crashed).
 const inProgressStale = 30 * time.Second
@@ -51,17 +62,36 @@ type Idempotency struct {
 	kv jetstream.KeyValue
 }
 
-// NewIdempotency opens (creating when needed) the idempotency bucket.
-func NewIdempotency(ctx context.Context, js jetstream.JetStream, replicas int) (*Idempotency, error) {
+// NewIdempotency opens (creating when needed) the idempotency bucket,
+// remembering at most maxKeys keys (DefaultIdempotencyMaxKeys when 0): past
+// it, or past IdempotencyMaxBytes, the oldest keys are dropped.
+func NewIdempotency(ctx context.Context, js jetstream.JetStream, replicas int, maxKeys int64) (*Idempotency, error) {
 	if replicas == 0 {
 		replicas = 1
+	}
+	if maxKeys <= 0 {
+		maxKeys = DefaultIdempotencyMaxKeys
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: IdempotencyBucket, Description: "answers to writes sent with an Idempotency-Key",
 		History: 1, TTL: IdempotencyTTL, Storage: jetstream.FileStorage, Replicas: replicas,
+		MaxBytes: IdempotencyMaxBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("idempotency bucket: %w", err)
+	}
+	// A key-value bucket refuses writes when full; a cache should forget
+	// its oldest entries instead, and bound their count too.
+	st, err := js.Stream(ctx, "KV_"+IdempotencyBucket)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency bucket stream: %w", err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.MaxMsgs != maxKeys || cfg.Discard != jetstream.DiscardOld {
+		cfg.MaxMsgs, cfg.Discard = maxKeys, jetstream.DiscardOld
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("bound idempotency bucket: %w", err)
+		}
 	}
 	return &Idempotency{kv: kv}, nil
 }

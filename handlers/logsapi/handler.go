@@ -27,6 +27,11 @@ type RunnerStats interface {
 	Stats() projections.Stats
 }
 
+// BodyCostFactor is how many bytes of memory one byte of an ingest body is
+// counted as while its request is handled: the body, the decoded entries,
+// and the encoded event on its way to the log.
+const BodyCostFactor = 3
+
 // Handler serves /api/logs.
 type Handler struct {
 	store    *eventstore.Store
@@ -35,14 +40,21 @@ type Handler struct {
 	idem     *httpapi.Idempotency
 	runner   RunnerStats
 	pending  *pendingCounter
+	finder   *finder
 	now      func() time.Time
 }
 
 // NewHandler wires the logs endpoints. runner may be nil when this process
-// runs no projector.
-func NewHandler(store *eventstore.Store, pool *pgxpool.Pool, ingester *Ingester, idem *httpapi.Idempotency, runner RunnerStats) *Handler {
+// runs no projector; lookup bounds the reading of the log for entries not
+// yet in PostgreSQL.
+func NewHandler(store *eventstore.Store, pool *pgxpool.Pool, ingester *Ingester, idem *httpapi.Idempotency, runner RunnerStats, lookup LookupConfig) *Handler {
 	return &Handler{store: store, pool: pool, ingester: ingester, idem: idem, runner: runner,
-		pending: &pendingCounter{}, now: time.Now}
+		pending: &pendingCounter{}, finder: newFinder(lookup, store, pool, ingester, time.Now), now: time.Now}
+}
+
+// readBody reads an ingest body within the ingester's byte budget.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, limit int64) (*httpapi.Body, error) {
+	return httpapi.ReadBodyWithin(w, r, limit, h.ingester.budget, BodyCostFactor)
 }
 
 // Mount registers the routes on s.
@@ -83,11 +95,13 @@ func (h *Handler) postOne(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	body, err := httpapi.ReadBody(w, r, MaxSingleBody)
+	held, err := h.readBody(w, r, MaxSingleBody)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
+	defer held.Release()
+	body := held.Data
 	entry, fe := logs.DecodeSingle(body, h.now())
 	if fe != nil {
 		httpapi.WriteError(w, r, fieldError(fe))
@@ -115,11 +129,14 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	body, err := httpapi.ReadBody(w, r, MaxBatchBody)
+	held, err := h.readBody(w, r, MaxBatchBody)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
+	defer held.Release()
+	body := held.Data
+	held.Data = nil // body is the only reference: dead once fingerprinted
 	var entries []logs.Entry
 	var fe *logs.FieldError
 	if mt == "application/x-ndjson" {
@@ -136,11 +153,15 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request) {
 		for i, e := range entries {
 			ids[i] = e.ID
 		}
+		// Hand the entries over: once encoded they are garbage, which
+		// matters for a 16 MiB batch on its way to the log.
+		es := entries
+		entries = nil
 		var seq uint64
 		if dedupeID != "" {
-			seq, ids, err = h.ingester.SubmitAlone(ctx, entries, dedupeID)
+			seq, ids, err = h.ingester.SubmitAlone(ctx, es, dedupeID)
 		} else {
-			seq, err = h.ingester.Submit(ctx, entries)
+			seq, err = h.ingester.Submit(ctx, es)
 		}
 		if err != nil {
 			return httpapi.Response{}, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/httpapi"
 )
 
 // IngestConfig tunes group commit.
@@ -23,8 +24,16 @@ type IngestConfig struct {
 	// in flight means bigger groups: requests that arrive while all slots
 	// are taken share the next append (and, with sync always, its fsync).
 	MaxInFlight int
-	// AckTimeout bounds the wait for JetStream's acknowledgement (10s).
+	// AckTimeout bounds the wait for JetStream's acknowledgement (10s). An
+	// entry also waits at most this long for its append to start: an
+	// acknowledged entry is therefore stored within two AckTimeouts of its
+	// id's time, which is what lets a lookup of an unknown id stop early.
 	AckTimeout time.Duration
+	// MaxBodyBytes bounds the bytes of ingest request bodies being handled
+	// at once, process-wide (48 MiB). Each body byte costs about
+	// BodyCostFactor bytes of memory while it is decoded, encoded and
+	// appended; a request over the budget gets 503 with Retry-After.
+	MaxBodyBytes int64
 }
 
 func (c *IngestConfig) defaults() {
@@ -37,7 +46,15 @@ func (c *IngestConfig) defaults() {
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 10 * time.Second
 	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 48 << 20
+	}
 }
+
+// maxStoreDelay bounds how long after its id's time an acknowledged entry
+// is stored: the wait for an append to start, the wait for its
+// acknowledgement, and slack for clocks.
+func (c IngestConfig) maxStoreDelay() time.Duration { return 2*c.AckTimeout + clockSlack }
 
 // ErrStopped is returned by Submit once the ingester has shut down.
 var ErrStopped = fmt.Errorf("%w: ingester stopped", eventstore.ErrUnavailable)
@@ -52,6 +69,7 @@ type Ingester struct {
 	queue    chan *ingestReq
 	slots    chan struct{}
 	recent   *recentIndex
+	budget   *httpapi.Budget
 	received prometheus.Counter
 	groups   prometheus.Histogram
 
@@ -64,7 +82,9 @@ type ingestReq struct {
 	encoded [][]byte
 	ids     []uuid.UUID
 	bytes   int
-	done    chan ingestResult
+	// times is the range of the entries' id times (Unix milliseconds).
+	times msRange
+	done  chan ingestResult
 }
 
 type ingestResult struct {
@@ -81,6 +101,7 @@ func NewIngester(store *eventstore.Store, cfg IngestConfig, reg prometheus.Regis
 		queue:  make(chan *ingestReq, 4096),
 		slots:  make(chan struct{}, cfg.MaxInFlight),
 		recent: newRecentIndex(100_000),
+		budget: httpapi.NewBudget(cfg.MaxBodyBytes),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventline_logs_ingested_total", Help: "Log entries acknowledged as stored in JetStream.",
 		}),
@@ -167,14 +188,33 @@ func encodeReq(entries []logs.Entry) (*ingestReq, error) {
 		req.encoded[i] = b
 		req.ids[i] = e.ID
 		req.bytes += len(b) + 1
+		req.times.add(e.ID)
 	}
 	return req, nil
 }
 
+// expired tells whether req waited too long to be appended: past
+// AckTimeout after its oldest id's time, it is refused rather than stored
+// later than a lookup of its ids would look.
+func (g *Ingester) expired(req *ingestReq) bool {
+	return req.times.set && time.Since(time.UnixMilli(req.times.min)) > g.cfg.AckTimeout
+}
+
+// errQueuedTooLong answers entries that waited longer than AckTimeout for
+// their append to start.
+var errQueuedTooLong = fmt.Errorf("%w: the log is too slow to take entries now", eventstore.ErrUnavailable)
+
 func (g *Ingester) appendAlone(ctx context.Context, req *ingestReq, dedupeID string) (eventstore.Ack, error) {
+	if g.expired(req) {
+		return eventstore.Ack{}, errQueuedTooLong
+	}
 	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now().UTC(),
 		Data: logs.AppendPayload(make([]byte, 0, req.bytes+16), req.encoded)}
+	req.encoded = nil // the payload holds them now
 	opts := []eventstore.AppendOption{eventstore.WithCount(len(req.ids))}
+	if req.times.set {
+		opts = append(opts, eventstore.WithHeader(HeaderEntryTimes, req.times.String()))
+	}
 	if dedupeID != "" {
 		opts = append(opts, eventstore.WithDedupeID(dedupeID))
 	}
@@ -232,17 +272,29 @@ func (g *Ingester) Run(ctx context.Context) error {
 			first.done <- ingestResult{err: ErrStopped}
 			return nil
 		}
-		group := []*ingestReq{first}
-		size := first.bytes
+		var group []*ingestReq
+		size := 0
+		take := func(req *ingestReq) {
+			if g.expired(req) {
+				req.done <- ingestResult{err: errQueuedTooLong}
+				return
+			}
+			group = append(group, req)
+			size += req.bytes
+		}
+		take(first)
 	drain:
 		for size < g.cfg.MaxGroupBytes {
 			select {
 			case req := <-g.queue:
-				group = append(group, req)
-				size += req.bytes
+				take(req)
 			default:
 				break drain
 			}
+		}
+		if len(group) == 0 {
+			<-g.slots
+			continue
 		}
 		g.appendGroup(group, size)
 	}
@@ -250,13 +302,19 @@ func (g *Ingester) Run(ctx context.Context) error {
 
 func (g *Ingester) appendGroup(group []*ingestReq, size int) {
 	var encoded [][]byte
+	var times msRange
 	for _, req := range group {
 		encoded = append(encoded, req.encoded...)
+		times.merge(req.times)
 	}
 	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now().UTC(),
 		Data: logs.AppendPayload(make([]byte, 0, size+16), encoded)}
 	g.groups.Observe(float64(len(encoded)))
-	pending, err := g.store.AppendAsync(eventstore.LogsSubject, env, eventstore.WithCount(len(encoded)))
+	opts := []eventstore.AppendOption{eventstore.WithCount(len(encoded))}
+	if times.set {
+		opts = append(opts, eventstore.WithHeader(HeaderEntryTimes, times.String()))
+	}
+	pending, err := g.store.AppendAsync(eventstore.LogsSubject, env, opts...)
 	if err != nil {
 		<-g.slots
 		reply(group, ingestResult{err: err})

@@ -1,7 +1,6 @@
 package logsapi
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventline/eventline/domain/logs"
-	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/projections"
 )
@@ -234,7 +232,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// Not in PostgreSQL (yet), or PostgreSQL is away: look in the log.
-	e, found, err := h.findInLog(r.Context(), id)
+	e, found, err := h.finder.find(r.Context(), id)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -248,52 +246,6 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteError(w, r, httpapi.Errorf(http.StatusNotFound, "not_found", "No log entry has id "+id.String()+"."))
-}
-
-// logScanWindow bounds the log scan for an entry this process did not accept:
-// an entry's UUIDv7 carries its receipt time, and its event is stored within
-// moments of it.
-const (
-	logScanBefore = 2 * time.Second
-	logScanAfter  = 12 * time.Second // the ingest ack timeout plus slack
-	// logScanMax bounds the events one lookup may read, so that looking up
-	// made-up ids cannot make the server read the log at length.
-	logScanMax = 20000
-)
-
-func (h *Handler) findInLog(ctx context.Context, id uuid.UUID) (entryView, bool, error) {
-	if seq, ok := h.ingester.Lookup(id); ok {
-		msg, err := h.store.Get(ctx, eventstore.LogsStream, seq)
-		if err != nil {
-			return entryView{}, false, err
-		}
-		return pickEntry(msg.Data, seq, id)
-	}
-	if id.Version() != 7 {
-		return entryView{}, false, nil
-	}
-	sec, nsec := id.Time().UnixTime()
-	at := time.Unix(sec, nsec)
-	start := at.Add(-logScanBefore)
-	var view entryView
-	var found bool
-	read := 0
-	err := h.store.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{StartTime: &start}, func(ev eventstore.RawEvent) error {
-		read++
-		if ev.Time.After(at.Add(logScanAfter)) || read > logScanMax {
-			return eventstore.ErrStop
-		}
-		v, ok, err := pickEntry(ev.Data, ev.Seq, id)
-		if err != nil || !ok {
-			return nil // a foreign or broken event is not what we look for
-		}
-		view, found = v, true
-		return eventstore.ErrStop
-	})
-	if err != nil {
-		return entryView{}, false, err
-	}
-	return view, found, nil
 }
 
 func pickEntry(data []byte, seq uint64, id uuid.UUID) (entryView, bool, error) {
