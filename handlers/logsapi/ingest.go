@@ -29,11 +29,12 @@ type IngestConfig struct {
 	// acknowledged entry is therefore stored within two AckTimeouts of its
 	// id's time, which is what lets a lookup of an unknown id stop early.
 	AckTimeout time.Duration
-	// MaxBodyBytes bounds the bytes of ingest request bodies being handled
-	// at once, process-wide (48 MiB). Each body byte costs about
-	// BodyCostFactor bytes of memory while it is decoded, encoded and
-	// appended; a request over the budget gets 503 with Retry-After.
-	MaxBodyBytes int64
+	// MaxInFlightBytes bounds the memory that ingest requests being handled
+	// hold at once, process-wide (144 MiB: three 16 MiB batches). Each body
+	// byte is counted BodyCostFactor times, for the copies made while it is
+	// decoded, encoded and appended; a request over the budget gets 503
+	// with Retry-After and its body is not read.
+	MaxInFlightBytes int64
 }
 
 func (c *IngestConfig) defaults() {
@@ -46,8 +47,8 @@ func (c *IngestConfig) defaults() {
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 10 * time.Second
 	}
-	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 48 << 20
+	if c.MaxInFlightBytes <= 0 {
+		c.MaxInFlightBytes = 3 * BodyCostFactor * MaxBatchBody
 	}
 }
 
@@ -101,7 +102,7 @@ func NewIngester(store *eventstore.Store, cfg IngestConfig, reg prometheus.Regis
 		queue:  make(chan *ingestReq, 4096),
 		slots:  make(chan struct{}, cfg.MaxInFlight),
 		recent: newRecentIndex(100_000),
-		budget: httpapi.NewBudget(cfg.MaxBodyBytes),
+		budget: httpapi.NewBudget(cfg.MaxInFlightBytes),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventline_logs_ingested_total", Help: "Log entries acknowledged as stored in JetStream.",
 		}),
