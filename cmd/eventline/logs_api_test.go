@@ -109,6 +109,13 @@ func TestEntryNotYetPersistedIsServedFromTheLog(t *testing.T) {
 		require.Equal(t, "error", e.Level)
 		require.Equal(t, second.Seq, e.Seq)
 	}
+	// Made-up ids are 404, at once, whatever their time.
+	for _, id := range []string{"ffffffff-ffff-7fff-bfff-ffffffffffff", "00000000-0000-7000-8000-000000000000", "3b241101-e2bb-4255-8caf-4136c566a962"} {
+		var e apiError
+		resp := call(t, "GET", b.URL+"/api/logs/"+id, "", nil, nil, &e)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, id)
+		require.Equal(t, "not_found", e.Error.Code)
+	}
 
 	var st stats
 	resp := call(t, "GET", b.URL+"/api/logs/stats", "", nil, nil, &st)
