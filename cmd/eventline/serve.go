@@ -90,7 +90,9 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		if runner != nil {
 			stats = runner
 		}
-		logsapi.NewHandler(in.store, in.pool, ingester, idem, stats, logsapi.LookupConfig{Reads: in.reads}).Mount(srv)
+		logs := logsapi.NewHandler(in.store, in.pool, ingester, idem, stats, logsapi.LookupConfig{Reads: in.reads, Logger: log})
+		logs.Mount(srv)
+		g.Go(func() error { return logs.Run(gctx) })
 		ops := opsapi.NewInspector(in.store.JetStream(), in.pool, projections.DefaultRegistry())
 		opsapi.NewHandler(ops).Mount(srv)
 		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projections.DefaultRegistry()), Degrades: true})

@@ -52,6 +52,10 @@ func NewHandler(store *eventstore.Store, pool *pgxpool.Pool, ingester *Ingester,
 		pending: &pendingCounter{}, finder: newFinder(lookup, store, pool, ingester, time.Now), now: time.Now}
 }
 
+// Run keeps the index of the log's unprojected events that lookups use
+// until ctx ends. Without it lookups still work, reading the log each time.
+func (h *Handler) Run(ctx context.Context) error { return h.finder.run(ctx) }
+
 // readBody reads an ingest body within the ingester's byte budget.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, limit int64) (*httpapi.Body, error) {
 	return httpapi.ReadBodyWithin(w, r, limit, h.ingester.budget, BodyCostFactor)

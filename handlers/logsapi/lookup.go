@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
@@ -37,6 +40,17 @@ type LookupConfig struct {
 	MaxFetches int
 	// Timeout bounds one lookup's log reading (3s).
 	Timeout time.Duration
+	// Rate paces lookups that PostgreSQL cannot answer (per second, 200;
+	// bursts of Burst, 50): past it a lookup waits for its turn, up to
+	// Timeout, then gets 503. Clients that look up made-up ids as fast as
+	// they can are thus held to a small share of the machine.
+	Rate  float64
+	Burst int
+	// TailEvents bounds the events the tail index keeps (100,000): the
+	// events the projection has not stored yet, newest first.
+	TailEvents int
+	// Logger receives the tail index's troubles.
+	Logger *slog.Logger
 }
 
 func (c *LookupConfig) defaults() {
@@ -51,6 +65,18 @@ func (c *LookupConfig) defaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 3 * time.Second
+	}
+	if c.Rate <= 0 {
+		c.Rate = 200
+	}
+	if c.Burst <= 0 {
+		c.Burst = 50
+	}
+	if c.TailEvents <= 0 {
+		c.TailEvents = 100_000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 }
 
@@ -67,6 +93,7 @@ const checkpointMaxAge = 250 * time.Millisecond
 // lookupWork counts what lookups did, so that tests can check their bounds.
 type lookupWork struct {
 	scans   atomic.Int64 // log reads started
+	indexed atomic.Int64 // lookups answered from the tail index
 	headers atomic.Int64 // event headers read
 	fetched atomic.Int64 // whole events fetched
 	decoded atomic.Int64 // events decoded
@@ -80,6 +107,8 @@ type finder struct {
 	ingester *Ingester
 	maxDelay time.Duration
 	slots    chan struct{}
+	pace     *rate.Limiter
+	tail     *tailIndex
 	now      func() time.Time
 	work     lookupWork
 
@@ -96,18 +125,36 @@ func newFinder(cfg LookupConfig, writes *eventstore.Store, pool *pgxpool.Pool, i
 		reads = writes
 	}
 	return &finder{cfg: cfg, reads: reads, pool: pool, ingester: ingester, now: now,
-		maxDelay: ingester.cfg.maxStoreDelay(), slots: make(chan struct{}, cfg.Concurrency)}
+		maxDelay: ingester.cfg.maxStoreDelay(), slots: make(chan struct{}, cfg.Concurrency),
+		pace: rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst), tail: newTailIndex(reads, cfg.TailEvents, cfg.Logger)}
+}
+
+// run keeps the tail index following the log until ctx ends; until it
+// runs, lookups read the log themselves.
+func (f *finder) run(ctx context.Context) error {
+	return f.tail.run(ctx, func(ctx context.Context, last uint64) uint64 {
+		from := uint64(1)
+		if last > uint64(f.cfg.TailEvents) {
+			from = last - uint64(f.cfg.TailEvents) + 1
+		}
+		if cp, _, ok := f.checkpoint(ctx); ok {
+			from = max(from, cp+1)
+		}
+		return from
+	})
 }
 
 // find returns the entry with id from the log. Its cost is bounded whatever
 // the log holds: an id this process accepted is one direct get; an id the
 // log cannot hold unprojected (not a UUIDv7, in the future, or older than
 // what the projection's checkpoint covers) costs no log read at all; any
-// other reads the headers of the events after the checkpoint around the
-// id's time and fetches only those whose entry-time range holds it.
+// other is paced, asks the tail index (or, when it is not following the
+// log, reads the headers of the events after the checkpoint around the
+// id's time) which events' entry-time ranges hold the id's time, and
+// fetches only those, decoding one only if its bytes hold the id.
 func (f *finder) find(ctx context.Context, id uuid.UUID) (entryView, bool, error) {
 	if seq, ok := f.ingester.Lookup(id); ok {
-		msg, err := f.reads.Get(ctx, eventstore.LogsStream, seq)
+		msg, err := f.get(ctx, seq)
 		if err != nil {
 			return entryView{}, false, err
 		}
@@ -130,21 +177,24 @@ func (f *finder) find(ctx context.Context, id uuid.UUID) (entryView, bool, error
 		// end, so at or before the checkpoint: in PostgreSQL or parked.
 		return entryView{}, false, nil
 	}
-	select {
-	case f.slots <- struct{}{}:
-		defer func() { <-f.slots }()
-	default:
-		return entryView{}, false, httpapi.ErrOverloaded
-	}
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
+	if err := f.pace.Wait(ctx); err != nil {
+		return entryView{}, false, httpapi.ErrOverloaded
+	}
+	if !cpKnown {
+		cp = 0
+	}
 	seqs, err := f.candidates(ctx, ms, at, end, cp, cpTime, cpKnown)
 	if err != nil {
 		return entryView{}, false, err
 	}
+	if len(seqs) > f.cfg.MaxFetches {
+		return entryView{}, false, errLookupIncomplete
+	}
 	needle := []byte(id.String())
 	for _, seq := range seqs {
-		msg, err := f.reads.Get(ctx, eventstore.LogsStream, seq)
+		msg, err := f.get(ctx, seq)
 		if err != nil {
 			return entryView{}, false, err
 		}
@@ -160,13 +210,58 @@ func (f *finder) find(ctx context.Context, id uuid.UUID) (entryView, bool, error
 	return entryView{}, false, nil
 }
 
-// candidates reads event headers from the first event that may hold an
+// get reads the event at seq, through the tail index's stream handle when
+// it has one (one request instead of two).
+func (f *finder) get(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
+	f.tail.mu.Lock()
+	st := f.tail.stream
+	f.tail.mu.Unlock()
+	if st == nil {
+		return f.reads.Get(ctx, eventstore.LogsStream, seq)
+	}
+	m, err := st.GetMsg(ctx, seq)
+	if err != nil {
+		return nil, fmt.Errorf("get %s #%d: %w", eventstore.LogsStream, seq, err)
+	}
+	return m, nil
+}
+
+// candidates returns the events that may hold an entry with id time ms:
+// from the tail index when it follows the log, reading the log only for
+// what the index does not reach back to.
+func (f *finder) candidates(ctx context.Context, ms int64, at, end time.Time, cp uint64, cpTime time.Time, cpKnown bool) ([]uint64, error) {
+	if cpKnown {
+		f.tail.forget(cp)
+	}
+	start := at.Add(-clockSlack)
+	if !f.tail.caughtUp(ctx) {
+		return f.scan(ctx, ms, at, end, cp, cpTime, cpKnown, 0)
+	}
+	f.work.indexed.Add(1)
+	seqs, from := f.tail.candidates(cp, ms, start, end)
+	if from <= cp+1 {
+		return seqs, nil
+	}
+	older, err := f.scan(ctx, ms, at, end, cp, cpTime, cpKnown, from-1)
+	if err != nil {
+		return nil, err
+	}
+	return append(older, seqs...), nil
+}
+
+// scan reads event headers from the first event that may hold an
 // entry of time at (after the checkpoint) to the last that may, and returns
 // the events whose entry-time range holds ms; events written without the
 // range (older versions) are all candidates.
-func (f *finder) candidates(ctx context.Context, ms int64, at, end time.Time, cp uint64, cpTime time.Time, cpKnown bool) ([]uint64, error) {
+func (f *finder) scan(ctx context.Context, ms int64, at, end time.Time, cp uint64, cpTime time.Time, cpKnown bool, to uint64) ([]uint64, error) {
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	default:
+		return nil, httpapi.ErrOverloaded
+	}
 	start := at.Add(-clockSlack)
-	opts := eventstore.ReadOptions{HeadersOnly: true}
+	opts := eventstore.ReadOptions{HeadersOnly: true, ToSeq: to}
 	if cpKnown && cp > 0 && !cpTime.Before(start) {
 		opts.FromSeq = cp + 1
 	} else {

@@ -65,8 +65,17 @@ func requireNotFound(t *testing.T, p *apiProc, id string) {
 // an unknown id is answered 404 without reading the backlog: only event
 // headers, and no event decoded.
 func TestUnknownIDsCostBoundedWork(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		tail bool
+	}{{"tail index", true}, {"log scan", false}} {
+		t.Run(mode.name, func(t *testing.T) { testUnknownIDsCostBoundedWork(t, mode.tail) })
+	}
+}
+
+func testUnknownIDsCostBoundedWork(t *testing.T, tail bool) {
 	env := newLogsEnv(t)
-	p := env.startAPI(t, IngestConfig{}, LookupConfig{})
+	p := env.startAPIWith(t, IngestConfig{}, LookupConfig{}, tail)
 	from, to := fillLog(t, p, 200, 200) // about 6 MB of events, none projected
 	mid := from.Add(to.Sub(from) / 2)
 
@@ -94,6 +103,10 @@ func TestUnknownIDsCostBoundedWork(t *testing.T) {
 		})
 	}
 	require.LessOrEqual(t, p.h.finder.work.headers.Load(), int64(3*200+10), "headers read in all")
+	if tail {
+		require.Zero(t, p.h.finder.work.scans.Load(), "log reads")
+		require.Equal(t, int64(3), p.h.finder.work.indexed.Load(), "lookups answered from the index")
+	}
 }
 
 // TestUnknownIDsCoveredByTheCheckpointReadNothing: once the projection has
@@ -121,9 +134,18 @@ func TestUnknownIDsCoveredByTheCheckpointReadNothing(t *testing.T) {
 // yet projected is served from the log with "persisted": false, by the
 // process that accepted it and by another one, among a backlog.
 func TestUnprojectedEntriesAreFoundByEveryProcess(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		tail bool
+	}{{"tail index", true}, {"log scan", false}} {
+		t.Run(mode.name, func(t *testing.T) { testUnprojectedEntriesAreFound(t, mode.tail) })
+	}
+}
+
+func testUnprojectedEntriesAreFound(t *testing.T, tail bool) {
 	env := newLogsEnv(t)
-	a := env.startAPI(t, IngestConfig{}, LookupConfig{})
-	b := env.startAPI(t, IngestConfig{}, LookupConfig{})
+	a := env.startAPIWith(t, IngestConfig{}, LookupConfig{}, tail)
+	b := env.startAPIWith(t, IngestConfig{}, LookupConfig{}, tail)
 	fillLog(t, a, 20, 100)
 	var one struct {
 		ID  uuid.UUID `json:"id"`
@@ -157,11 +179,24 @@ func TestUnprojectedEntriesAreFoundByEveryProcess(t *testing.T) {
 	require.LessOrEqual(t, a.h.finder.work.decoded.Load()+b.h.finder.work.decoded.Load(), int64(4), "events decoded")
 }
 
-// TestLookupsOverTheirSlotsGet503: lookups that would read the log have a
+// TestLookupsOverTheirPaceGet503: lookups PostgreSQL cannot answer are
+// paced; one that would wait past its timeout is refused.
+func TestLookupsOverTheirPaceGet503(t *testing.T) {
+	env := newLogsEnv(t)
+	p := env.startAPI(t, IngestConfig{}, LookupConfig{Rate: 0.01, Burst: 1, Timeout: 200 * time.Millisecond})
+	requireNotFound(t, p, idAt(time.Now()).String())
+	var e apiError
+	resp, raw := do(t, "GET", p.URL+"/api/logs/"+idAt(time.Now()).String(), "", nil, &e)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "body: %s", raw)
+	require.Equal(t, "overloaded", e.Error.Code)
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+}
+
+// TestLookupsOverTheirSlotsGet503: lookups that read the log have a
 // concurrency limit of their own; over it they are refused at once.
 func TestLookupsOverTheirSlotsGet503(t *testing.T) {
 	env := newLogsEnv(t)
-	p := env.startAPI(t, IngestConfig{}, LookupConfig{Concurrency: 1})
+	p := env.startAPIWith(t, IngestConfig{}, LookupConfig{Concurrency: 1}, false)
 	p.h.finder.slots <- struct{}{} // a lookup in progress
 	var e apiError
 	resp, raw := do(t, "GET", p.URL+"/api/logs/"+idAt(time.Now()).String(), "", nil, &e)

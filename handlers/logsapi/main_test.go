@@ -64,24 +64,38 @@ type apiProc struct {
 
 // startAPI starts an API process over e with the given bounds.
 func (e *logsEnv) startAPI(t *testing.T, icfg IngestConfig, lcfg LookupConfig) *apiProc {
+	return e.startAPIWith(t, icfg, lcfg, true)
+}
+
+// startAPIWith starts an API process; without tail its lookups read the
+// log themselves.
+func (e *logsEnv) startAPIWith(t *testing.T, icfg IngestConfig, lcfg LookupConfig, tail bool) *apiProc {
 	t.Helper()
 	p := &apiProc{writes: connect(t, e.natsURL, "writes"), reads: connect(t, e.natsURL, "reads")}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.ingester = NewIngester(p.writes, icfg, nil)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = p.ingester.Run(ctx) }()
+	tailDone := make(chan struct{})
 	idem, err := httpapi.NewIdempotency(ctx, p.writes.JetStream(), 1, 0)
 	require.NoError(t, err)
 	lcfg.Reads = p.reads
 	p.h = NewHandler(p.writes, e.pool, p.ingester, idem, nil, lcfg)
 	srv := httpapi.NewServer(httpapi.ServerConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	p.h.Mount(srv)
+	if tail {
+		go func() { defer close(tailDone); _ = p.h.Run(ctx) }()
+		require.Eventually(t, func() bool { return p.h.finder.tail.caughtUp(ctx) }, 10*time.Second, 5*time.Millisecond)
+	} else {
+		close(tailDone)
+	}
 	hs := httptest.NewServer(srv)
 	p.URL = hs.URL
 	t.Cleanup(func() {
 		hs.Close()
 		cancel()
 		<-done
+		<-tailDone
 	})
 	return p
 }
