@@ -37,6 +37,7 @@ type options struct {
 	JSON         bool          `json:"-"`
 	Keep         bool          `json:"-"`
 	LookupWindow time.Duration `json:"lookup_window_ns"`
+	Only         string        `json:"only,omitempty"`
 }
 
 func main() {
@@ -62,6 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Bin, "bin", "", "the eventline binary (built into the temp dir when empty)")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory")
+	fs.StringVar(&o.Only, "only", "", "run only this measurement: memory or lookups")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,11 +88,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var res results
 	start := time.Now()
-	if res.Memory, err = measureMemory(ctx, bin, dir, o, logf); err != nil {
-		return fmt.Errorf("memory: %w", err)
+	if o.Only != "lookups" {
+		if res.Memory, err = measureMemory(ctx, bin, dir, o, logf); err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
 	}
-	if res.Lookups, err = measureLookups(ctx, bin, dir, o, logf); err != nil {
-		return fmt.Errorf("lookups: %w", err)
+	if o.Only != "memory" {
+		if res.Lookups, err = measureLookups(ctx, bin, dir, o, logf); err != nil {
+			return fmt.Errorf("lookups: %w", err)
+		}
 	}
 	res.Wall = time.Since(start)
 	return report(stdout, o, res)

@@ -154,6 +154,11 @@ func (f *finder) run(ctx context.Context) error {
 // fetches only those, decoding one only if its bytes hold the id.
 func (f *finder) find(ctx context.Context, id uuid.UUID) (entryView, bool, error) {
 	if seq, ok := f.ingester.Lookup(id); ok {
+		ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+		defer cancel()
+		if err := f.pace.Wait(ctx); err != nil {
+			return entryView{}, false, httpapi.ErrOverloaded
+		}
 		msg, err := f.get(ctx, seq)
 		if err != nil {
 			return entryView{}, false, err
@@ -212,19 +217,33 @@ func (f *finder) find(ctx context.Context, id uuid.UUID) (entryView, bool, error
 
 // get reads the event at seq, through the tail index's stream handle when
 // it has one (one request instead of two).
+// Large events also pay for their size: one more turn of the pace per
+// pacedBytes, so that looking up entries of 16 MiB batches over and over
+// is paced by the bytes it makes the process read.
 func (f *finder) get(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
 	f.tail.mu.Lock()
 	st := f.tail.stream
 	f.tail.mu.Unlock()
+	var m *jetstream.RawStreamMsg
+	var err error
 	if st == nil {
-		return f.reads.Get(ctx, eventstore.LogsStream, seq)
+		m, err = f.reads.Get(ctx, eventstore.LogsStream, seq)
+	} else if m, err = st.GetMsg(ctx, seq); err != nil {
+		err = fmt.Errorf("get %s #%d: %w", eventstore.LogsStream, seq, err)
 	}
-	m, err := st.GetMsg(ctx, seq)
 	if err != nil {
-		return nil, fmt.Errorf("get %s #%d: %w", eventstore.LogsStream, seq, err)
+		return nil, err
+	}
+	if extra := min(len(m.Data)/pacedBytes, f.cfg.Burst); extra > 0 {
+		if err := f.pace.WaitN(ctx, extra); err != nil {
+			return nil, httpapi.ErrOverloaded
+		}
 	}
 	return m, nil
 }
+
+// pacedBytes is how many bytes of fetched events cost one turn of the pace.
+const pacedBytes = 256 << 10
 
 // candidates returns the events that may hold an entry with id time ms:
 // from the tail index when it follows the log, reading the log only for
