@@ -216,8 +216,7 @@ func (f *finder) find(ctx context.Context, id uuid.UUID) (entryView, bool, error
 }
 
 // get reads the event at seq, through the tail index's stream handle when
-// it has one (one request instead of two).
-// Large events also pay for their size: one more turn of the pace per
+// it has one (one request instead of two). Large events also pay for their size: one more turn of the pace per
 // pacedBytes, so that looking up entries of 16 MiB batches over and over
 // is paced by the bytes it makes the process read.
 func (f *finder) get(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
