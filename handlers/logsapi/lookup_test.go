@@ -206,3 +206,31 @@ func TestLookupsOverTheirSlotsGet503(t *testing.T) {
 	<-p.h.finder.slots
 	requireNotFound(t, p, idAt(time.Now()).String())
 }
+
+// TestTailIndexIsBounded: the index keeps at most its bound of events, the
+// newest; an entry in an older unprojected event is still found, by
+// reading the part of the log the index does not reach back to.
+func TestTailIndexIsBounded(t *testing.T) {
+	env := newLogsEnv(t)
+	a := env.startAPI(t, IngestConfig{}, LookupConfig{})
+	b := env.startAPI(t, IngestConfig{}, LookupConfig{TailEvents: 5})
+	var first struct {
+		ID uuid.UUID `json:"id"`
+	}
+	resp, _ := do(t, "POST", a.URL+"/api/logs", "application/json", []byte(`{"message":"first"}`), &first)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	fillLog(t, a, 20, 1)
+	require.True(t, b.h.finder.tail.caughtUp(t.Context()))
+	b.h.finder.tail.mu.Lock()
+	n, from := len(b.h.finder.tail.events), b.h.finder.tail.from
+	b.h.finder.tail.mu.Unlock()
+	require.LessOrEqual(t, n, 5)
+	require.Greater(t, from, uint64(1))
+
+	var e entryView
+	resp, raw := do(t, "GET", b.URL+"/api/logs/"+first.ID.String(), "", nil, &e)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", raw)
+	require.Equal(t, "first", e.Message)
+	require.Equal(t, int64(1), b.h.finder.work.scans.Load(), "the older part was read")
+	requireNotFound(t, b, idAt(time.Now()).String())
+}

@@ -121,8 +121,9 @@ func (x *tailIndex) handle(msg jetstream.Msg) {
 	}
 	x.events = append(x.events, ev)
 	if len(x.events) > x.max {
-		drop := len(x.events) - x.max
-		x.events = append(x.events[:0:0], x.events[drop:]...)
+		// Reslicing keeps the cost amortised: append copies only the
+		// live events when it next grows the array.
+		x.events = x.events[len(x.events)-x.max:]
 		x.from = x.events[0].seq
 	}
 	x.upto = ev.seq
@@ -143,7 +144,7 @@ func (x *tailIndex) forget(cp uint64) {
 	if i == 0 {
 		return
 	}
-	x.events = append(x.events[:0:0], x.events[i:]...)
+	x.events = x.events[i:]
 	x.from = max(x.from, cp+1)
 }
 
