@@ -30,7 +30,7 @@ type IngestConfig struct {
 	// id's time, which is what lets a lookup of an unknown id stop early.
 	AckTimeout time.Duration
 	// MaxInFlightBytes bounds the memory that ingest requests being handled
-	// hold at once, process-wide (144 MiB: three 16 MiB batches). Each body
+	// hold at once, process-wide (96 MiB: two 16 MiB batches). Each body
 	// byte is counted BodyCostFactor times, for the copies made while it is
 	// decoded, encoded and appended; a request over the budget gets 503
 	// with Retry-After and its body is not read.
@@ -48,7 +48,7 @@ func (c *IngestConfig) defaults() {
 		c.AckTimeout = 10 * time.Second
 	}
 	if c.MaxInFlightBytes <= 0 {
-		c.MaxInFlightBytes = 3 * BodyCostFactor * MaxBatchBody
+		c.MaxInFlightBytes = 2 * BodyCostFactor * MaxBatchBody
 	}
 }
 
@@ -80,9 +80,12 @@ type Ingester struct {
 }
 
 type ingestReq struct {
-	encoded [][]byte
-	ids     []uuid.UUID
-	bytes   int
+	// buf is an EntriesReceived payload without its closing "]}": the
+	// prefix, then the encoded entries joined by commas. One buffer, so
+	// that a large batch is not held twice (pieces and payload).
+	buf   []byte
+	ids   []uuid.UUID
+	bytes int // of the encoded entries, commas included
 	// times is the range of the entries' id times (Unix milliseconds).
 	times msRange
 	done  chan ingestResult
@@ -179,20 +182,36 @@ func (g *Ingester) SubmitAlone(ctx context.Context, entries []logs.Entry, dedupe
 	return ack.Seq, ids, nil
 }
 
+// payloadPrefix opens an EntriesReceived payload (logs.AppendPayload's layout).
+const payloadPrefix = `{"entries":[`
+
 func encodeReq(entries []logs.Entry) (*ingestReq, error) {
-	req := &ingestReq{encoded: make([][]byte, len(entries)), ids: make([]uuid.UUID, len(entries)), done: make(chan ingestResult, 1)}
+	hint := len(payloadPrefix) + 2
+	for _, e := range entries {
+		// The fields plus the id, the time and the JSON around them; a
+		// rare escaped character makes append grow the buffer once.
+		hint += len(e.Level) + len(e.Message) + len(e.Context) + len(e.Source) + 160
+	}
+	req := &ingestReq{buf: make([]byte, 0, hint), ids: make([]uuid.UUID, len(entries)), done: make(chan ingestResult, 1)}
+	req.buf = append(req.buf, payloadPrefix...)
 	for i, e := range entries {
 		b, err := logs.EncodeEntry(e)
 		if err != nil {
 			return nil, fmt.Errorf("encode entry %d: %w", i, err)
 		}
-		req.encoded[i] = b
+		if i > 0 {
+			req.buf = append(req.buf, ',')
+		}
+		req.buf = append(req.buf, b...)
 		req.ids[i] = e.ID
-		req.bytes += len(b) + 1
 		req.times.add(e.ID)
 	}
+	req.bytes = len(req.buf) - len(payloadPrefix)
 	return req, nil
 }
+
+// entries returns the request's encoded entries, joined by commas.
+func (req *ingestReq) entries() []byte { return req.buf[len(payloadPrefix):] }
 
 // expired tells whether req waited too long to be appended: past
 // AckTimeout after its oldest id's time, it is refused rather than stored
@@ -210,8 +229,8 @@ func (g *Ingester) appendAlone(ctx context.Context, req *ingestReq, dedupeID str
 		return eventstore.Ack{}, errQueuedTooLong
 	}
 	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now().UTC(),
-		Data: logs.AppendPayload(make([]byte, 0, req.bytes+16), req.encoded)}
-	req.encoded = nil // the payload holds them now
+		Data: append(req.buf, "]}"...)}
+	req.buf = nil
 	opts := []eventstore.AppendOption{eventstore.WithCount(len(req.ids))}
 	if req.times.set {
 		opts = append(opts, eventstore.WithHeader(HeaderEntryTimes, req.times.String()))
@@ -302,16 +321,20 @@ func (g *Ingester) Run(ctx context.Context) error {
 }
 
 func (g *Ingester) appendGroup(group []*ingestReq, size int) {
-	var encoded [][]byte
+	encoded := make([][]byte, 0, len(group))
 	var times msRange
+	count := 0
 	for _, req := range group {
-		encoded = append(encoded, req.encoded...)
+		if len(req.ids) > 0 {
+			encoded = append(encoded, req.entries())
+		}
 		times.merge(req.times)
+		count += len(req.ids)
 	}
 	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now().UTC(),
 		Data: logs.AppendPayload(make([]byte, 0, size+16), encoded)}
-	g.groups.Observe(float64(len(encoded)))
-	opts := []eventstore.AppendOption{eventstore.WithCount(len(encoded))}
+	g.groups.Observe(float64(count))
+	opts := []eventstore.AppendOption{eventstore.WithCount(count)}
 	if times.set {
 		opts = append(opts, eventstore.WithHeader(HeaderEntryTimes, times.String()))
 	}

@@ -56,3 +56,28 @@ func TestIngesterBoundsWhenEntriesAreStored(t *testing.T) {
 		})
 	}
 }
+
+// TestEncodedRequestIsTheEventPayload: a request is encoded straight into
+// the payload layout the projector reads.
+func TestEncodedRequestIsTheEventPayload(t *testing.T) {
+	at := time.Now()
+	entries := []logs.Entry{
+		{ID: idAt(at), Level: "info", Message: "a \"quoted\" \u00e9 message", Context: []byte(`{"k":[1,2]}`), Source: "s", ReceivedAt: at},
+		{ID: idAt(at), Level: "error", Message: "b", ReceivedAt: at},
+	}
+	var encoded [][]byte
+	for _, e := range entries {
+		b, err := logs.EncodeEntry(e)
+		require.NoError(t, err)
+		encoded = append(encoded, b)
+	}
+	req, err := encodeReq(entries)
+	require.NoError(t, err)
+	require.Equal(t, string(logs.AppendPayload(nil, encoded)), string(append(req.buf, "]}"...)))
+	require.Equal(t, string(logs.AppendPayload(nil, [][]byte{req.entries(), req.entries()})),
+		string(logs.AppendPayload(nil, append(encoded, encoded...))), "requests join like entries")
+	back, err := logs.DecodeEntriesReceived(append(req.buf, "]}"...))
+	require.NoError(t, err)
+	require.Len(t, back, 2)
+	require.Equal(t, entries[0].Message, back[0].Message)
+}
