@@ -40,7 +40,7 @@ type LookupConfig struct {
 	MaxFetches int
 	// Timeout bounds one lookup's log reading (3s).
 	Timeout time.Duration
-	// Rate paces lookups that PostgreSQL cannot answer (per second, 200;
+	// Rate paces lookups that PostgreSQL cannot answer (per second, 100;
 	// bursts of Burst, 50): past it a lookup waits for its turn, up to
 	// Timeout, then gets 503. Clients that look up made-up ids as fast as
 	// they can are thus held to a small share of the machine.
@@ -67,7 +67,7 @@ func (c *LookupConfig) defaults() {
 		c.Timeout = 3 * time.Second
 	}
 	if c.Rate <= 0 {
-		c.Rate = 200
+		c.Rate = 100
 	}
 	if c.Burst <= 0 {
 		c.Burst = 50
