@@ -38,6 +38,8 @@ type ServerConfig struct {
 	// ShutdownTimeout bounds how long in-flight requests may finish (15s).
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+	// MaxConns bounds the open client connections (DefaultMaxConns).
+	MaxConns int
 }
 
 // Server is the HTTP front: API routes, health, metrics.
@@ -151,8 +153,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	if s.cfg.MaxConns <= 0 {
+		s.cfg.MaxConns = DefaultMaxConns
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(newLimitListener(ln, s.cfg.MaxConns)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
