@@ -55,6 +55,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		NoSigs:             true,
 		NoLog:              true,
 		JetStreamMaxMemory: 256 << 20,
+		JetStreamMaxStore:  embeddedMaxStore,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

@@ -46,6 +46,7 @@ type Store struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	replicas int
+	guard    WriteGuard // asked before each append when set
 }
 
 // Connect dials NATS and returns a Store. The connection reconnects forever;
@@ -171,6 +172,9 @@ func (s *Store) Append(ctx context.Context, subject string, expected int64, env 
 	if err != nil {
 		return Ack{}, fmt.Errorf("append to %s: %w", subject, err)
 	}
+	if err := s.admit(subject, m); err != nil {
+		return Ack{}, err
+	}
 	var popts []jetstream.PublishOpt
 	if expected != NoExpectation {
 		popts = append(popts, jetstream.WithExpectLastSequencePerSubject(uint64(expected)))
@@ -206,6 +210,9 @@ func (s *Store) AppendAsync(subject string, env Envelope, opts ...AppendOption) 
 	}
 	if !s.nc.IsConnected() {
 		return nil, fmt.Errorf("append to %s: %w: not connected", subject, ErrUnavailable)
+	}
+	if err := s.admit(subject, m); err != nil {
+		return nil, err
 	}
 	f, err := s.js.PublishMsgAsync(m)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/logsapi"
 	"github.com/eventline/eventline/handlers/opsapi"
@@ -79,6 +80,17 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	srv := httpapi.NewServer(httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Logger: log})
 	srv.AddCheck(httpapi.Check{Name: "jetstream", Fn: in.store.Ping})
 	srv.AddCheck(httpapi.Check{Name: "postgres", Fn: func(ctx context.Context) error { return in.pool.Ping(ctx) }})
+	if in.embedded != nil {
+		// Refuse appends before the store's filesystem fills, and recover
+		// the embedded server once space is freed.
+		guard, err := eventstore.NewDiskGuard(eventstore.DiskGuardConfig{Dir: cfg.natsDir(), Embedded: in.embedded, Logger: log})
+		if err != nil {
+			return err
+		}
+		in.store.SetWriteGuard(guard)
+		srv.AddCheck(httpapi.Check{Name: "log_storage", Fn: guard.Check})
+		g.Go(func() error { return guard.Run(gctx) })
+	}
 	// The ingester outlives the HTTP server so that requests in flight at
 	// shutdown still get their answers.
 	ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(gctx))

@@ -47,6 +47,9 @@ func toAPIError(err error) *Error {
 		return apiErr
 	}
 	switch {
+	case errors.Is(err, eventstore.ErrStorageFull):
+		return &Error{Status: http.StatusInsufficientStorage, Code: "log_storage_full",
+			Message: "The event log cannot store more until space is freed; nothing was stored. Retry later.", RetryAfter: 10}
 	case errors.Is(err, eventstore.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "log_unavailable",
 			Message: "The event log is unreachable; nothing was stored. Retry later.", RetryAfter: 2}
