@@ -76,15 +76,15 @@ type DiskGuard struct {
 	free       int64 // at measuredAt, minus the bytes admitted since
 	known      bool  // false where free space cannot be measured
 
-	storeErr    atomic.Pointer[error] // the embedded server's write error
-	full        atomic.Bool           // for logging the transitions
-	lastRestart time.Time
+	storeErr       atomic.Pointer[error] // the embedded server's write error
+	full           atomic.Bool           // for logging the transitions
+	measureFailing atomic.Bool           // for logging the transitions
+	lastRestart    time.Time
 }
 
-// NewDiskGuard measures the free space of cfg.Dir's filesystem once and
-// returns a guard; call Run to keep it current and to recover the embedded
-// server.
-func NewDiskGuard(cfg DiskGuardConfig) (*DiskGuard, error) {
+// NewDiskGuard returns a guard over cfg.Dir's filesystem, measured once;
+// call Run to keep it current and to recover the embedded server.
+func NewDiskGuard(cfg DiskGuardConfig) *DiskGuard {
 	if cfg.MinFree <= 0 {
 		cfg.MinFree = DefaultMinFree
 	}
@@ -96,33 +96,25 @@ func NewDiskGuard(cfg DiskGuardConfig) (*DiskGuard, error) {
 	}
 	g := &DiskGuard{cfg: cfg}
 	if cfg.Embedded != nil {
-		r, err := newJetStreamRestarter(cfg.Embedded)
-		if err != nil {
-			return nil, err
-		}
-		g.restart = r
+		g.restart = newJetStreamRestarter(cfg.Embedded)
 	}
 	g.mu.Lock()
-	err := g.measureLocked()
+	// A failure is measured again, and reported, by the first append.
+	_ = g.measureLocked()
 	g.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return g, nil
+	return g
 }
 
-// measureLocked reads the free space of the filesystem; g.mu is held.
+// measureLocked reads the free space of the filesystem; g.mu is held. When
+// it cannot, the guard admits every append and leaves refusals to the
+// server.
 func (g *DiskGuard) measureLocked() error {
 	free, err := freeBytes(g.cfg.Dir)
 	g.measuredAt = time.Now()
-	if errors.Is(err, errFreeSpaceUnknown) {
-		g.known = false
-		return nil
-	}
-	if err != nil {
+	g.free, g.known = free, err == nil
+	if err != nil && !errors.Is(err, errFreeSpaceUnknown) {
 		return fmt.Errorf("free space of %s: %w", g.cfg.Dir, err)
 	}
-	g.free, g.known = free, true
 	return nil
 }
 
@@ -136,9 +128,7 @@ func (g *DiskGuard) Admit(n int64) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if time.Since(g.measuredAt) >= measureEvery {
-		if err := g.measureLocked(); err != nil {
-			return fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
+		_ = g.measureLocked() // Run logs failures
 	}
 	if !g.known {
 		return nil
@@ -170,24 +160,19 @@ func (g *DiskGuard) storeError() error {
 // Check is a readiness check: nil while appends are admitted, a short
 // reason otherwise.
 func (g *DiskGuard) Check(context.Context) error {
-	err := g.storeError()
-	if err == nil {
-		g.mu.Lock()
-		if merr := g.measureLocked(); merr != nil {
-			err = merr
-		} else if g.known && g.free < g.cfg.MinFree {
-			err = ErrStorageFull
+	if err := g.storeError(); err != nil {
+		if errors.Is(err, ErrStorageFull) {
+			return errors.New("log storage full")
 		}
-		g.mu.Unlock()
-	}
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrStorageFull):
-		return errors.New("log storage full")
-	default:
 		return errors.New("log storage cannot write")
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_ = g.measureLocked() // Run logs failures
+	if g.known && g.free < g.cfg.MinFree {
+		return errors.New("log storage full")
+	}
+	return nil
 }
 
 // Run measures the free space every Interval until ctx ends. With an
@@ -213,9 +198,12 @@ func (g *DiskGuard) poll() {
 	err := g.measureLocked()
 	free, known := g.free, g.known
 	g.mu.Unlock()
-	if err != nil {
-		g.cfg.Logger.Warn("cannot measure log storage", "err", err)
-		return
+	if failing := err != nil; g.measureFailing.Swap(failing) != failing {
+		if failing {
+			g.cfg.Logger.Warn("cannot measure the log's free space; not guarding it", "err", err)
+		} else {
+			g.cfg.Logger.Info("measuring the log's free space again")
+		}
 	}
 	roomy := !known || free >= g.cfg.MinFree
 	if g.full.Swap(!roomy) == roomy {

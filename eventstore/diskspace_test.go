@@ -58,9 +58,8 @@ func TestDiskGuardRecoversTheEmbeddedServer(t *testing.T) {
 	t.Cleanup(st.Close)
 	require.NoError(t, st.EnsureStreams(ctx, eventstore.DefaultStreams()))
 
-	guard, err := eventstore.NewDiskGuard(eventstore.DiskGuardConfig{
+	guard := eventstore.NewDiskGuard(eventstore.DiskGuardConfig{
 		Dir: storeDir, Embedded: emb, MinFree: 8 << 20, Interval: 50 * time.Millisecond})
-	require.NoError(t, err)
 	st.SetWriteGuard(guard)
 	runGuard(t, guard)
 

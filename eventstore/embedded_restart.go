@@ -25,21 +25,26 @@ var errJetStreamDisabled = errors.New("jetstream disabled")
 // JetStream does not recover from by itself, and restarts its JetStream.
 type jetStreamRestarter struct {
 	srv *server.Server
-	cfg server.JetStreamConfig
+	cfg *server.JetStreamConfig // as running; nil until JetStream was seen enabled
 }
 
-// newJetStreamRestarter remembers e's JetStream configuration, to start it
-// again the same way.
-func newJetStreamRestarter(e *Embedded) (*jetStreamRestarter, error) {
-	c := e.srv.JetStreamConfig()
+func newJetStreamRestarter(e *Embedded) *jetStreamRestarter {
+	r := &jetStreamRestarter{srv: e.srv}
+	r.remember()
+	return r
+}
+
+// remember keeps the running JetStream configuration, to start it again the
+// same way.
+func (r *jetStreamRestarter) remember() {
+	c := r.srv.JetStreamConfig()
 	if c == nil {
-		return nil, fmt.Errorf("embedded nats: %w", errJetStreamDisabled)
+		return
 	}
-	cfg := *c
 	// The running configuration names the store's jetstream/ directory;
 	// EnableJetStream appends it to what it is given.
-	cfg.StoreDir = filepath.Dir(cfg.StoreDir)
-	return &jetStreamRestarter{srv: e.srv, cfg: cfg}, nil
+	c.StoreDir = filepath.Dir(c.StoreDir)
+	r.cfg = c
 }
 
 // writeErr reports a stream the server stopped writing to after a failed
@@ -47,6 +52,9 @@ func newJetStreamRestarter(e *Embedded) (*jetStreamRestarter, error) {
 func (r *jetStreamRestarter) writeErr() error {
 	if !r.srv.JetStreamEnabled() {
 		return errJetStreamDisabled
+	}
+	if r.cfg == nil {
+		r.remember()
 	}
 	h := r.srv.Healthz(&server.HealthzOptions{Details: true})
 	for _, he := range h.Errors {
@@ -66,7 +74,10 @@ func (r *jetStreamRestarter) restart() error {
 			return fmt.Errorf("stop jetstream: %w", err)
 		}
 	}
-	cfg := r.cfg
+	if r.cfg == nil {
+		return fmt.Errorf("start jetstream: %w: its configuration is unknown", errJetStreamDisabled)
+	}
+	cfg := *r.cfg
 	if err := r.srv.EnableJetStream(&cfg); err != nil {
 		return fmt.Errorf("start jetstream: %w", err)
 	}

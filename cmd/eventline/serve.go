@@ -83,10 +83,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	if in.embedded != nil {
 		// Refuse appends before the store's filesystem fills, and recover
 		// the embedded server once space is freed.
-		guard, err := eventstore.NewDiskGuard(eventstore.DiskGuardConfig{Dir: cfg.natsDir(), Embedded: in.embedded, Logger: log})
-		if err != nil {
-			return err
-		}
+		guard := eventstore.NewDiskGuard(eventstore.DiskGuardConfig{Dir: cfg.natsDir(), Embedded: in.embedded, Logger: log})
 		in.store.SetWriteGuard(guard)
 		srv.AddCheck(httpapi.Check{Name: "log_storage", Fn: guard.Check})
 		g.Go(func() error { return guard.Run(gctx) })
