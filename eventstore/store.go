@@ -26,8 +26,11 @@ const NoExpectation int64 = -1
 
 // Options configures a connection to JetStream.
 type Options struct {
-	// URL is a NATS URL or a comma-separated list of them.
+	// URL is a NATS URL or a comma-separated list of them; a user and
+	// password or a token may be written into it (nats://user:pass@host).
 	URL string
+	// Credentials authenticate the connection (none when zero).
+	Credentials Credentials
 	// Name is the client name shown in server monitoring.
 	Name string
 	// Replicas is the replica count for streams this store creates (1 when 0).
@@ -62,24 +65,25 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 	if o.MaxAsyncPending == 0 {
 		o.MaxAsyncPending = 4096
 	}
-	nc, err := nats.Connect(o.URL,
+	opts := append([]nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectBufSize(-1),
 		nats.RetryOnFailedConnect(!o.FailFast),
-		nats.Timeout(3*time.Second),
+		nats.Timeout(3 * time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: we closed the connection ourselves
 				logger.Warn("nats disconnected", "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
-			logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+			logger.Info("nats reconnected", "url", RedactURL(c.ConnectedUrl()))
 		}),
-	)
+	}, o.Credentials.natsOptions()...)
+	nc, err := nats.Connect(o.URL, opts...)
 	if err != nil {
-		return nil, classify("connect to nats at "+o.URL, err)
+		return nil, classify("connect to nats at "+RedactURL(o.URL), err)
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(o.MaxAsyncPending),
 		jetstream.WithPublishAsyncTimeout(10*time.Second))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -48,6 +49,7 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 	}
 	if needs.nats {
 		url := cfg.natsClientURL()
+		creds := eventstore.Credentials{File: cfg.NATSCreds}
 		if needs.serve && cfg.NATSURL == "" {
 			in.embedded, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{
 				StoreDir: cfg.natsDir(), Listen: cfg.NATSListen, SyncAlways: cfg.NATSSync == "always",
@@ -55,10 +57,19 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			if err != nil {
 				return nil, err
 			}
-			url = in.embedded.ClientURL()
-			log.Info("embedded nats started", "url", url, "store", cfg.natsDir(), "sync", cfg.NATSSync)
+			url = in.embedded.ClientURL() // with its credentials: never logged
+			log.Info("embedded nats started", "url", eventstore.RedactURL(url), "store", cfg.natsDir(), "sync", cfg.NATSSync,
+				"credentials", filepath.Join(cfg.natsDir(), eventstore.CredentialsFileName))
+		} else if cfg.NATSURL == "" {
+			// A command reaching the embedded server of a running serve.
+			if cfg.NATSCreds != "" {
+				return nil, errors.New("NATS_CREDS is for an external server: set NATS_URL too")
+			}
+			if creds, err = eventstore.EmbeddedCredentials(cfg.natsDir()); err != nil {
+				return nil, fmt.Errorf("%w (is `eventline serve` running with this data dir? set NATS_URL for an external server)", err)
+			}
 		}
-		in.store, err = eventstore.Connect(ctx, eventstore.Options{URL: url, Name: "eventline", Logger: log, FailFast: !needs.serve})
+		in.store, err = eventstore.Connect(ctx, eventstore.Options{URL: url, Credentials: creds, Name: "eventline", Logger: log, FailFast: !needs.serve})
 		if err != nil {
 			if cfg.NATSURL == "" && !needs.serve {
 				return nil, fmt.Errorf("%w (is `eventline serve` running? set NATS_URL for an external server)", err)
