@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strconv"
 	"time"
@@ -53,7 +54,9 @@ type Store struct {
 
 // Connect dials NATS and returns a Store. The connection reconnects forever;
 // publishes while disconnected fail at once with ErrUnavailable instead of
-// being buffered, so no caller waits on a write that may never happen.
+// being buffered, so no caller waits on a write that may never happen. A
+// refused login fails Connect at once (nats.ErrAuthorization in the chain),
+// and no error or log line shows a password or token of the URL.
 func Connect(ctx context.Context, o Options) (*Store, error) {
 	logger := o.Logger
 	if logger == nil {
@@ -70,8 +73,10 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectBufSize(-1),
-		nats.RetryOnFailedConnect(!o.FailFast),
 		nats.Timeout(3 * time.Second),
+		// A refused login on reconnect (credentials changed on the server)
+		// is retried like any other failure instead of closing for good.
+		nats.IgnoreAuthErrorAbort(),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: we closed the connection ourselves
 				logger.Warn("nats disconnected", "err", err)
@@ -81,7 +86,13 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 			logger.Info("nats reconnected", "url", RedactURL(c.ConnectedUrl()))
 		}),
 	}, o.Credentials.natsOptions()...)
-	nc, err := nats.Connect(o.URL, opts...)
+	// The first attempt fails at once on a refused login or an unreadable
+	// credentials file: waiting cannot fix those. A server that is not up
+	// yet is waited for in the background unless FailFast.
+	nc, err := nats.Connect(o.URL, append(opts, nats.RetryOnFailedConnect(false))...)
+	if err != nil && !o.FailFast && !isAuthError(err) {
+		nc, err = nats.Connect(o.URL, append(opts, nats.RetryOnFailedConnect(true))...)
+	}
 	if err != nil {
 		return nil, classify("connect to nats at "+RedactURL(o.URL), err)
 	}
@@ -92,6 +103,15 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
 	return &Store{nc: nc, js: js, replicas: o.Replicas}, nil
+}
+
+// isAuthError reports whether err is a refused login or a credentials
+// problem, which no retry fixes.
+func isAuthError(err error) bool {
+	var pathErr *fs.PathError
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) ||
+		errors.As(err, &pathErr)
 }
 
 // Close drains pending async publishes and closes the connection.
