@@ -27,6 +27,7 @@ type EmbeddedConfig struct {
 // Embedded is a running in-process nats-server with JetStream.
 type Embedded struct {
 	srv   *server.Server
+	addr  string
 	creds Credentials
 }
 
@@ -79,7 +80,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready after 30s (is %s already in use?)", cfg.Listen)
 	}
-	return &Embedded{srv: srv, creds: creds}, nil
+	return &Embedded{srv: srv, addr: srv.Addr().String(), creds: creds}, nil
 }
 
 // ClientURL is the URL clients connect to, with the server's user and
@@ -94,8 +95,8 @@ func (e *Embedded) ClientURL() string {
 	return u.String()
 }
 
-// Addr is the host:port the server listens on for clients.
-func (e *Embedded) Addr() string { return e.srv.Addr().String() }
+// Addr is the host:port the server listens (or listened) on for clients.
+func (e *Embedded) Addr() string { return e.addr }
 
 // Credentials are the user and password clients authenticate with.
 func (e *Embedded) Credentials() Credentials { return e.creds }
