@@ -144,6 +144,16 @@ func TestConnectAuthenticated(t *testing.T) {
 	}
 }
 
+// TestConnectErrorsHideSecrets: a URL nats.go cannot parse is reported
+// without the password in it.
+func TestConnectErrorsHideSecrets(t *testing.T) {
+	for _, u := range []string{"nats://app:s3cr%zzet@127.0.0.1:1", "nats://app:s3cret@127.0.0.1:1,nats://s3cret@[::1"} {
+		_, err := eventstore.Connect(context.Background(), eventstore.Options{URL: u, FailFast: true})
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "s3cr")
+	}
+}
+
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"nats://127.0.0.1:4222":                       "nats://127.0.0.1:4222",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -94,6 +95,10 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		nc, err = nats.Connect(o.URL, append(opts, nats.RetryOnFailedConnect(true))...)
 	}
 	if err != nil {
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) { // it quotes the whole URL, secrets included
+			return nil, fmt.Errorf("connect to nats at %s: invalid URL: %w", RedactURL(o.URL), urlErr.Err)
+		}
 		return nil, classify("connect to nats at "+RedactURL(o.URL), err)
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(o.MaxAsyncPending),

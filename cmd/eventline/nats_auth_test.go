@@ -64,6 +64,7 @@ func TestServeGeneratesNATSCredentials(t *testing.T) {
 	require.NoError(t, err, errOut)
 	require.Contains(t, out, `"LOGS"`)
 	s.stop(t)
+	logs := s.stderr.String()
 
 	s = startServe(t, vars)
 	again, err := os.ReadFile(path)
@@ -80,7 +81,9 @@ func TestServeGeneratesNATSCredentials(t *testing.T) {
 	require.ErrorContains(t, err, "chmod 600")
 	require.NoError(t, os.Chmod(path, 0o600))
 	s.stop(t)
-	require.NotContains(t, s.stderr.String(), creds.Password, "the password is never logged")
+	logs += s.stderr.String()
+	require.Contains(t, logs, "embedded nats started")
+	require.NotContains(t, logs, creds.Password, "the password is never logged")
 }
 
 // TestExternalNATSCredentials: serve and the CLI reach an external NATS
