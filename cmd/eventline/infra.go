@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -65,8 +66,10 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			if cfg.NATSCreds != "" {
 				return nil, errors.New("NATS_CREDS is for an external server: set NATS_URL too")
 			}
-			if creds, err = eventstore.EmbeddedCredentials(cfg.natsDir()); err != nil {
-				return nil, fmt.Errorf("%w (is `eventline serve` running with this data dir? set NATS_URL for an external server)", err)
+			if creds, err = eventstore.EmbeddedCredentials(cfg.natsDir()); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%w (has `eventline serve` run with this data dir? set NATS_URL for an external server)", err)
+			} else if err != nil {
+				return nil, err
 			}
 		}
 		in.store, err = eventstore.Connect(ctx, eventstore.Options{URL: url, Credentials: creds, Name: "eventline", Logger: log, FailFast: !needs.serve})

@@ -45,6 +45,9 @@ func TestServeGeneratesNATSCredentials(t *testing.T) {
 	}
 	path := filepath.Join(dataDir, "nats", eventstore.CredentialsFileName)
 
+	_, _, err = runCLI(t, vars, "streams")
+	require.ErrorContains(t, err, "has `eventline serve` run with this data dir?", "no credentials before the first start")
+
 	s := startServe(t, vars)
 	fi, err := os.Stat(path)
 	require.NoError(t, err, "serve writes the credentials file")
