@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -48,6 +50,7 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 	}
 	if needs.nats {
 		url := cfg.natsClientURL()
+		creds := eventstore.Credentials{File: cfg.NATSCreds}
 		if needs.serve && cfg.NATSURL == "" {
 			in.embedded, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{
 				StoreDir: cfg.natsDir(), Listen: cfg.NATSListen, SyncAlways: cfg.NATSSync == "always",
@@ -55,10 +58,21 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			if err != nil {
 				return nil, err
 			}
-			url = in.embedded.ClientURL()
-			log.Info("embedded nats started", "url", url, "store", cfg.natsDir(), "sync", cfg.NATSSync)
+			url = in.embedded.ClientURL() // with its credentials: never logged
+			log.Info("embedded nats started", "url", eventstore.RedactURL(url), "store", cfg.natsDir(), "sync", cfg.NATSSync,
+				"credentials", filepath.Join(cfg.natsDir(), eventstore.CredentialsFileName))
+		} else if cfg.NATSURL == "" {
+			// A command reaching the embedded server of a running serve.
+			if cfg.NATSCreds != "" {
+				return nil, errors.New("NATS_CREDS is for an external server: set NATS_URL too")
+			}
+			if creds, err = eventstore.EmbeddedCredentials(cfg.natsDir()); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%w (has `eventline serve` run with this data dir? set NATS_URL for an external server)", err)
+			} else if err != nil {
+				return nil, err
+			}
 		}
-		in.store, err = eventstore.Connect(ctx, eventstore.Options{URL: url, Name: "eventline", Logger: log, FailFast: !needs.serve})
+		in.store, err = eventstore.Connect(ctx, eventstore.Options{URL: url, Credentials: creds, Name: "eventline", Logger: log, FailFast: !needs.serve})
 		if err != nil {
 			if cfg.NATSURL == "" && !needs.serve {
 				return nil, fmt.Errorf("%w (is `eventline serve` running? set NATS_URL for an external server)", err)
