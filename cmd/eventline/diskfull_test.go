@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -113,8 +114,8 @@ func testFullDisk(t *testing.T, leave int64) {
 // once space is freed, restarts JetStream by itself; the projector resumes
 // and every acknowledged entry reaches PostgreSQL exactly once.
 //
-// The test talks to the embedded server directly, as an unauthenticated
-// client on its address from the log.
+// The test talks to the embedded server directly, on its address from the
+// log, with the credentials serve generated in the data dir.
 func TestWriteErrorInJetStreamRecoversWithoutRestart(t *testing.T) {
 	dataDir := t.TempDir()
 	natsDir := filepath.Join(dataDir, "nats")
@@ -127,7 +128,11 @@ func TestWriteErrorInJetStreamRecoversWithoutRestart(t *testing.T) {
 	}
 	m := regexp.MustCompile(`embedded nats started.* url=(\S+)`).FindStringSubmatch(s.stderr.String())
 	require.Len(t, m, 2, "embedded nats address in the log:\n%s", s.stderr.String())
-	nc, err := nats.Connect(m[1])
+	addr, err := url.Parse(m[1])
+	require.NoError(t, err)
+	creds, err := eventstore.EmbeddedCredentials(natsDir)
+	require.NoError(t, err)
+	nc, err := nats.Connect("nats://"+addr.Host, nats.UserInfo(creds.User, creds.Password))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 
