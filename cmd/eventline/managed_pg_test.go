@@ -67,6 +67,25 @@ func livePostmaster(dataDir string) (int, bool) {
 	return pid, true
 }
 
+// signalPostgres sends sig to the postmaster and to each of its children
+// (every backend runs in a process group of its own).
+func signalPostgres(pid int, sig syscall.Signal) {
+	_ = syscall.Kill(pid, sig)
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		fields := strings.Fields(rest)
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			_ = syscall.Kill(child, sig)
+		}
+	}
+}
+
 // killPostmaster shuts down whatever PostgreSQL runs in dataDir (fast
 // shutdown, then SIGKILL).
 func killPostmaster(dataDir string) {
@@ -74,12 +93,32 @@ func killPostmaster(dataDir string) {
 	if !ok {
 		return
 	}
+	signalPostgres(pid, syscall.SIGCONT) // a test may have frozen it
 	_ = syscall.Kill(pid, syscall.SIGINT)
 	deadline := time.Now().Add(15 * time.Second)
 	for processAlive(pid) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// holdPort listens on port and closes every connection at once: nobody
+// else can listen there, and a client gets no PostgreSQL.
+func holdPort(port int) (net.Listener, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l, nil
 }
 
 // readyz fetches /readyz and returns its status, decoded body and raw body.
@@ -126,10 +165,12 @@ func TestManagedPostgresIsSupervised(t *testing.T) {
 	pid, port, ok := postmaster(dataDir)
 	require.True(t, ok)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	// Hold the port so that the supervisor's restarts fail and PostgreSQL
+	// stays down.
 	var hold net.Listener
 	require.Eventually(t, func() bool {
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		hold = l
+		var err error
+		hold, err = holdPort(port)
 		return err == nil
 	}, 10*time.Second, time.Millisecond, "take the dead postmaster's port")
 	held := true
@@ -165,6 +206,7 @@ func TestManagedPostgresIsSupervised(t *testing.T) {
 	require.NotEmpty(t, e.Error.Message)
 	require.NotEmpty(t, resp.Header.Get("Retry-After"))
 	require.Less(t, took, 8*time.Second, "stats answered within its bound")
+	t.Logf("GET /api/logs/stats answered %d in %v while PostgreSQL was down", resp.StatusCode, took)
 
 	require.Eventually(t, func() bool { return strings.Contains(s.stderr.String(), "restart managed postgres failed") },
 		30*time.Second, 50*time.Millisecond, "the supervisor tries to restart PostgreSQL")
@@ -180,6 +222,32 @@ func TestManagedPostgresIsSupervised(t *testing.T) {
 	newPID, ok := livePostmaster(dataDir)
 	require.True(t, ok)
 	require.NotEqual(t, pid, newPID)
+
+	// A frozen PostgreSQL (every process stopped: connections open, nothing
+	// answers) is not restarted, but reads still answer 503 within their
+	// bound and /readyz says degraded.
+	signalPostgres(newPID, syscall.SIGSTOP)
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			signalPostgres(newPID, syscall.SIGCONT)
+		}
+	}
+	defer thaw()
+	e = apiError{}
+	start = time.Now()
+	resp = call(t, "GET", s.URL+"/api/logs/stats", "", nil, nil, &e)
+	took = time.Since(start)
+	t.Logf("GET /api/logs/stats answered %d %s in %v while PostgreSQL was frozen", resp.StatusCode, e.Error.Code, took)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Contains(t, []string{"timeout", "database_unavailable"}, e.Error.Code)
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	require.Less(t, took, 8*time.Second, "stats answered within its bound")
+	code, body, raw := readyz(t, s.URL)
+	require.Equal(t, http.StatusOK, code, raw)
+	require.Equal(t, "degraded", body["status"], raw)
+	thaw()
 
 	s.stop(t)
 	_, ok = livePostmaster(dataDir)

@@ -54,6 +54,9 @@ func toAPIError(err error) *Error {
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "The request is larger than the event log accepts."}
 	case errors.Is(err, eventstore.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "A concurrent change got there first; retry."}
+	case isConnectError(err):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable",
+			Message: "The read model database is unreachable. Retry later.", RetryAfter: 2}
 	case errors.Is(err, context.DeadlineExceeded), isQueryTimeout(err):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "timeout", Message: "The request timed out. Retry later.", RetryAfter: 1}
 	case errors.Is(err, ErrDatabaseUnavailable), isDatabaseDown(err):
@@ -61,6 +64,13 @@ func toAPIError(err error) *Error {
 			Message: "The read model database is unreachable. Retry later.", RetryAfter: 2}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "Something went wrong on our side."}
+}
+
+// isConnectError recognises a failed (refused, timed out) connection to
+// PostgreSQL.
+func isConnectError(err error) bool {
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &connErr)
 }
 
 // isQueryTimeout recognises a statement cancelled by PostgreSQL's

@@ -41,10 +41,10 @@ type ServerConfig struct {
 	Registry *prometheus.Registry
 	// ShutdownTimeout bounds how long in-flight requests may finish (15s).
 	ShutdownTimeout time.Duration
-	// ReadTimeout bounds every GET under /api/ (12s): reads query
-	// PostgreSQL, and an unreachable database must get a quick 503, not a
-	// hung request. It leaves room for the ?min_seq= wait (MaxMinSeqWait)
-	// followed by a query.
+	// ReadTimeout bounds every GET under /api/ (5s): reads query
+	// PostgreSQL, and an unreachable or frozen database must get a quick
+	// 503, not a hung request. A request with ?min_seq= gets MaxMinSeqWait
+	// more for its deliberate wait.
 	ReadTimeout time.Duration
 	Logger      *slog.Logger
 }
@@ -68,7 +68,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg.ShutdownTimeout = 15 * time.Second
 	}
 	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = 12 * time.Second
+		cfg.ReadTimeout = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -200,8 +200,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	ctx := context.WithValue(r.Context(), loggerKey{}, s.cfg.Logger)
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(r.URL.Path, "/api/") {
+		timeout := s.cfg.ReadTimeout
+		if r.URL.Query().Has("min_seq") {
+			timeout += MaxMinSeqWait
+		}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.ReadTimeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	r = r.WithContext(ctx)
