@@ -394,10 +394,20 @@ func (c *Cluster) PID() int {
 	return pid
 }
 
-// Alive reports whether the postmaster named by postmaster.pid is running.
+// Alive reports whether the postmaster named by postmaster.pid is running
+// (and, where /proc tells, runs in this directory: a stale pid file's pid
+// may have been reused by another cluster's process).
 func (c *Cluster) Alive() bool {
 	pid := c.PID()
-	return pid > 0 && processAlive(pid)
+	if pid <= 0 || !processAlive(pid) {
+		return false
+	}
+	cwd, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
+	if err != nil {
+		return true
+	}
+	dir, err := filepath.EvalSymlinks(c.Dir)
+	return err != nil || cwd == dir
 }
 
 // processAlive reports whether pid is a running postgres process: a zombie
