@@ -23,11 +23,12 @@ type infra struct {
 	stopCluster bool
 	store       *eventstore.Store
 	pool        *pgxpool.Pool
+	log         *slog.Logger
+
 	// readPool serves the HTTP API's reads (serve only): its statements
 	// time out after readStatementTimeout, and it does not compete with the
 	// projector for connections.
 	readPool *pgxpool.Pool
-	log      *slog.Logger
 }
 
 // readStatementTimeout bounds each statement of the HTTP API's reads.
