@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,7 +26,15 @@ type infra struct {
 	store       *eventstore.Store
 	pool        *pgxpool.Pool
 	log         *slog.Logger
+
+	// readPool serves the HTTP API's reads (serve only): its statements
+	// time out after readStatementTimeout, and it does not compete with the
+	// projector for connections.
+	readPool *pgxpool.Pool
 }
+
+// readStatementTimeout bounds each statement of the HTTP API's reads.
+const readStatementTimeout = 5 * time.Second
 
 type infraNeeds struct {
 	nats, postgres bool
@@ -106,6 +115,16 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
+		if needs.serve {
+			rcfg := pcfg.Copy()
+			rcfg.MaxConns = 12
+			if _, set := rcfg.ConnConfig.RuntimeParams["statement_timeout"]; !set {
+				rcfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(readStatementTimeout.Milliseconds(), 10)
+			}
+			if in.readPool, err = pgxpool.NewWithConfig(ctx, rcfg); err != nil {
+				return nil, fmt.Errorf("postgres: %w", err)
+			}
+		}
 		if err := retry(ctx, log, "migrate database", func() error {
 			n, err := migrations.Up(ctx, in.pool)
 			if n > 0 {
@@ -139,6 +158,9 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error, 
 
 // close releases everything in reverse order of opening.
 func (in *infra) close() {
+	if in.readPool != nil {
+		in.readPool.Close()
+	}
 	if in.pool != nil {
 		in.pool.Close()
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/logsapi"
 	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/projections"
 )
 
@@ -79,7 +80,13 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	// Every process serves /healthz, /readyz and /metrics; the api role adds /api/.
 	srv := httpapi.NewServer(httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Logger: log})
 	srv.AddCheck(httpapi.Check{Name: "jetstream", Fn: in.store.Ping})
-	srv.AddCheck(httpapi.Check{Name: "postgres", Fn: func(ctx context.Context) error { return in.pool.Ping(ctx) }})
+	// PostgreSQL holds read models only: while it is down a process that
+	// accepts writes is degraded, not unready.
+	srv.AddCheck(httpapi.Check{Name: "postgres", Fn: func(ctx context.Context) error { return in.readPool.Ping(ctx) }, Degrades: cfg.hasRole("api")})
+	if in.cluster != nil && in.stopCluster {
+		sup := pgcluster.NewSupervisor(in.cluster, pgcluster.SupervisorConfig{}, log)
+		g.Go(func() error { return sup.Run(gctx) })
+	}
 	if in.embedded != nil {
 		// Refuse appends before the store's filesystem fills, and recover
 		// the embedded server once space is freed.
@@ -99,8 +106,8 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		if runner != nil {
 			stats = runner
 		}
-		logsapi.NewHandler(in.store, in.pool, ingester, idem, stats).Mount(srv)
-		ops := opsapi.NewInspector(in.store.JetStream(), in.pool, projections.DefaultRegistry())
+		logsapi.NewHandler(in.store, in.readPool, ingester, idem, stats).Mount(srv)
+		ops := opsapi.NewInspector(in.store.JetStream(), in.readPool, projections.DefaultRegistry())
 		opsapi.NewHandler(ops).Mount(srv)
 		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projections.DefaultRegistry()), Degrades: true})
 	}
