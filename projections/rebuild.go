@@ -70,10 +70,10 @@ type RebuildResult struct {
 	// StreamReplaced, when not empty, says why the live model was not
 	// compared: its checkpoint counts in a stream that is gone (deleted and
 	// created again, or wiped), so the rebuild replaces it outright.
-	StreamReplaced string `json:"stream_replaced,omitempty"`
-	Swapped  bool           `json:"swapped"`
-	DryRun   bool           `json:"dry_run"`
-	Seconds  float64        `json:"seconds"`
+	StreamReplaced string  `json:"stream_replaced,omitempty"`
+	Swapped        bool    `json:"swapped"`
+	DryRun         bool    `json:"dry_run"`
+	Seconds        float64 `json:"seconds"`
 	// Phases are the seconds spent loading the shadow ("build"), indexing
 	// it, catching up and in the swap transaction (compare included).
 	Phases map[string]float64 `json:"phases"`
