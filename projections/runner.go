@@ -280,7 +280,7 @@ func (r *Runner) consume(ctx context.Context) error {
 	defer it.Stop()
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
-	go r.watch(wctx, cons, it)
+	go r.watch(wctx, cons, it, r.pos)
 	err = r.pipeline(ctx, it)
 	if m := r.mismatch.Load(); m != nil && ctx.Err() == nil {
 		return &StreamMismatchError{Stream: r.pos.Name, Reason: *m}
@@ -330,10 +330,10 @@ func (r *Runner) verifiedCheckpoint(ctx context.Context) (Checkpoint, error) {
 }
 
 // watch publishes the consumer's backlog as a gauge and checks that the
-// stream is still the one the checkpoint counts in: a stream deleted and
+// stream is still want, the one the checkpoint counts in: a stream deleted and
 // created again under a running projector stops it (the iterator is
 // stopped; consume then reports the mismatch).
-func (r *Runner) watch(ctx context.Context, cons jetstream.Consumer, it jetstream.MessagesContext) {
+func (r *Runner) watch(ctx context.Context, cons jetstream.Consumer, it jetstream.MessagesContext, want StreamPosition) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -348,7 +348,7 @@ func (r *Runner) watch(ctx context.Context, cons jetstream.Consumer, it jetstrea
 			}
 			pos, err := ReadStreamPosition(ictx, r.js, r.proj.Stream())
 			cancel()
-			if err == nil && !pos.created().Equal(r.pos.created()) {
+			if err == nil && !pos.created().Equal(want.created()) {
 				reason := fmt.Sprintf("stream %s was created again at %s while the projection ran", pos.Name, pos.created().Format(time.RFC3339Nano))
 				r.mismatch.Store(&reason)
 				r.log.Error("projection stopped: its stream was created again", "stream", pos.Name)
