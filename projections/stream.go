@@ -30,15 +30,11 @@ type StreamPosition struct {
 
 // ReadStreamPosition asks JetStream where stream stands.
 func ReadStreamPosition(ctx context.Context, js jetstream.JetStream, stream string) (StreamPosition, error) {
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return StreamPosition{}, fmt.Errorf("open stream %s: %w", stream, err)
-	}
-	info, err := s.Info(ctx)
+	s, err := js.Stream(ctx, stream) // one stream info request
 	if err != nil {
 		return StreamPosition{}, fmt.Errorf("stream info %s: %w", stream, err)
 	}
-	return positionOf(info), nil
+	return positionOf(s.CachedInfo()), nil
 }
 
 func positionOf(info *jetstream.StreamInfo) StreamPosition {
