@@ -227,3 +227,37 @@ func TestRetrySplitsAnEventParkedWhole(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n)
 }
+
+// TestUndecodableEntryIsParkedAlone: an entry of a grouped event that does
+// not even decode is parked alone, named by its id; the others land.
+func TestUndecodableEntryIsParkedAlone(t *testing.T) {
+	ctx := context.Background()
+	env := newOpsEnv(t)
+	var encoded [][]byte
+	var good []uuid.UUID
+	for i := range 4 {
+		e := logs.Entry{ID: uuid.Must(uuid.NewV7()), Level: "info", Message: fmt.Sprintf("entry %d", i), ReceivedAt: time.Now().UTC()}
+		b, err := logs.EncodeEntry(e)
+		require.NoError(t, err)
+		encoded = append(encoded, b)
+		good = append(good, e.ID)
+	}
+	encoded = slices.Insert(encoded, 2, []byte(`{"id":"not-a-uuid","level":"info","message":"m"}`))
+	ev := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: logs.AppendPayload(nil, encoded)}
+	ack, err := env.store.Append(ctx, eventstore.LogsSubject, eventstore.NoExpectation, ev, eventstore.WithCount(5))
+	require.NoError(t, err)
+	startLogsRunner(t, env, Config{})
+	waitCheckpoint(t, env)
+	require.Len(t, storedIDs(t, env, good), 4)
+	parked, err := ListParked(ctx, env.pool, LogsName)
+	require.NoError(t, err)
+	require.Len(t, parked, 1)
+	require.Equal(t, ack.Seq, parked[0].Seq)
+	require.Equal(t, "not-a-uuid", parked[0].Item)
+	require.Contains(t, parked[0].Error, "entry 2")
+
+	res, err := NewRetrier(env.store, env.pool, LogsSpec()).Retry(ctx)
+	require.NoError(t, err)
+	require.Len(t, res.StillParked, 1, "it fails again, named the same")
+	require.Equal(t, "not-a-uuid", res.StillParked[0].Item)
+}

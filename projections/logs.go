@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -80,12 +81,17 @@ func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64, err
 // that fails for good is split in halves down to single entries, so the
 // entries that fail are found with a few COPYs and the others land.
 func (p *Logs) ApplyItems(ctx context.Context, tx pgx.Tx, ev Event, ids []string) (int64, []ItemFailure, error) {
-	entries, err := decodeLogEvent(ev)
+	if ev.Envelope.Type != logs.EntriesReceivedV1 {
+		return 0, nil, Permanent(fmt.Errorf("event #%d: unexpected type %q", ev.Seq, ev.Envelope.Type))
+	}
+	entries, undecodable, err := decodeEntriesApart(ev)
 	if err != nil {
 		return 0, nil, err
 	}
-	var missing []ItemFailure
-	if ids != nil {
+	var failed []ItemFailure
+	if ids == nil {
+		failed = undecodable
+	} else {
 		want := make(map[string]bool, len(ids))
 		for _, id := range ids {
 			want[id] = true
@@ -98,12 +104,18 @@ func (p *Logs) ApplyItems(ctx context.Context, tx pgx.Tx, ev Event, ids []string
 			}
 		}
 		entries = kept
+		for _, f := range undecodable {
+			if want[f.ID] {
+				failed = append(failed, f)
+				delete(want, f.ID)
+			}
+		}
 		for id := range want {
-			missing = append(missing, ItemFailure{ID: id, Err: Permanent(fmt.Errorf("event #%d holds no entry %s", ev.Seq, id))})
+			failed = append(failed, ItemFailure{ID: id, Err: Permanent(fmt.Errorf("event #%d holds no entry %s", ev.Seq, id))})
 		}
 	}
 	n, bad, err := p.bisect(ctx, tx, ev.Seq, entries)
-	return n, append(missing, bad...), err
+	return n, append(failed, bad...), err
 }
 
 // bisect writes entries of event seq, splitting on permanent failures.
@@ -179,6 +191,43 @@ func (p *Logs) write(ctx context.Context, tx pgx.Tx, src func() logEntries) (int
 		return 0, fmt.Errorf("release savepoint: %w", err)
 	}
 	return n, nil
+}
+
+// decodeEntriesApart decodes the entries of ev; when the payload as a whole
+// does not decode, each entry is decoded on its own and those that do not
+// are returned as failures, named by their "id" when it can be read (else
+// "#" and their position). An error means the entries cannot be told apart.
+func decodeEntriesApart(ev Event) ([]logs.Entry, []ItemFailure, error) {
+	entries, err := logs.DecodeEntriesReceived(ev.Envelope.Data)
+	if err == nil {
+		return entries, nil, nil
+	}
+	var raw struct {
+		Entries []json.RawMessage `json:"entries"`
+	}
+	if jerr := json.Unmarshal(ev.Envelope.Data, &raw); jerr != nil {
+		return nil, nil, Permanent(fmt.Errorf("event #%d: %w", ev.Seq, err))
+	}
+	var bad []ItemFailure
+	for i, r := range raw.Entries {
+		one, err := logs.DecodeEntriesReceived(append(append([]byte(`{"entries":[`), r...), `]}`...))
+		if err == nil && len(one) == 1 {
+			entries = append(entries, one[0])
+			continue
+		}
+		if err == nil {
+			err = fmt.Errorf("entry %d decodes to %d entries", i, len(one))
+		}
+		var named struct {
+			ID any `json:"id"`
+		}
+		id := fmt.Sprintf("#%d", i)
+		if json.Unmarshal(r, &named) == nil && named.ID != nil {
+			id = fmt.Sprint(named.ID)
+		}
+		bad = append(bad, ItemFailure{ID: id, Data: r, Err: Permanent(fmt.Errorf("event #%d: entry %d: %w", ev.Seq, i, err))})
+	}
+	return entries, bad, nil
 }
 
 func decodeLogEvent(ev Event) ([]logs.Entry, error) {
