@@ -40,8 +40,10 @@ type Status struct {
 	// LagSeconds is how long the oldest of them has waited (0 when none).
 	LagSeconds float64 `json:"lag_seconds"`
 	// Rows is how many rows the projection has written (exact after a rebuild).
-	Rows   int64  `json:"rows"`
-	Events int64  `json:"events"`
+	Rows   int64 `json:"rows"`
+	Events int64 `json:"events"`
+	// Parked counts the parked items (log entries; an event without
+	// items counts as one).
 	Parked int64  `json:"parked"`
 	State  string `json:"status"`
 	// Reason says why, when the state is not a plain running or catching
