@@ -40,10 +40,15 @@ type Status struct {
 	// LagSeconds is how long the oldest of them has waited (0 when none).
 	LagSeconds float64 `json:"lag_seconds"`
 	// Rows is how many rows the projection has written (exact after a rebuild).
-	Rows   int64  `json:"rows"`
-	Events int64  `json:"events"`
+	Rows   int64 `json:"rows"`
+	Events int64 `json:"events"`
+	// Parked counts the parked items (log entries; an event without
+	// items counts as one).
 	Parked int64  `json:"parked"`
 	State  string `json:"status"`
+	// Reason says why, when the state is not a plain running or catching
+	// up (a stream mismatch).
+	Reason string `json:"reason,omitempty"`
 	// CheckpointAt is when the checkpoint last moved (nil: never).
 	CheckpointAt *time.Time `json:"checkpoint_at"`
 }
@@ -104,6 +109,17 @@ func (r *StatusReader) Status(ctx context.Context, spec Spec) (Status, error) {
 		return st, fmt.Errorf("stream info %s: %w", spec.Stream, err)
 	}
 	st.StreamLastSeq = info.State.LastSeq
+	var mismatch *StreamMismatchError
+	if err := cp.VerifyStream(positionOf(info)); errors.As(err, &mismatch) {
+		// The projector applies nothing until a rebuild: every event of
+		// the stream is waiting.
+		st.State, st.Reason = StateStreamMismatch, mismatch.Reason
+		st.LagEvents = info.State.Msgs
+		if info.State.Msgs > 0 {
+			st.LagSeconds = max(r.now().Sub(info.State.FirstTime), 0).Seconds()
+		}
+		return st, nil
+	}
 	st.State = StateRunning
 	if cp.LastSeq >= info.State.LastSeq {
 		return st, nil
@@ -139,7 +155,7 @@ func (r *StatusReader) now() time.Time {
 }
 
 // ReadyCheck returns a readiness probe that fails while a projection of reg
-// is stalled, naming it.
+// is stalled or stopped by a stream mismatch, naming it and saying why.
 func (r *StatusReader) ReadyCheck(reg *Registry) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		all, err := r.All(ctx, reg)
@@ -148,9 +164,13 @@ func (r *StatusReader) ReadyCheck(reg *Registry) func(ctx context.Context) error
 		}
 		var stalled []string
 		for _, st := range all {
-			if st.State == StateStalled {
+			switch st.State {
+			case StateStalled:
 				stalled = append(stalled, fmt.Sprintf("%s stalled at #%d with %d events pending for %.0fs",
 					st.Name, st.CheckpointSeq, st.LagEvents, st.LagSeconds))
+			case StateStreamMismatch:
+				stalled = append(stalled, fmt.Sprintf("%s stopped (stream_mismatch): %s; rebuild it: eventline projections rebuild %s",
+					st.Name, st.Reason, st.Name))
 			}
 		}
 		if len(stalled) > 0 {
