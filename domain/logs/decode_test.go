@@ -1,10 +1,12 @@
 package logs
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -41,7 +43,7 @@ func TestDecodeSingle(t *testing.T) {
 		{name: "message with NUL", body: `{"message":"a\u0000b"}`, wantField: "message"},
 		{name: "message not a string", body: `{"message":42}`, wantField: "message"},
 		{name: "context not an object", body: `{"message":"m","context":[1]}`, wantField: "context"},
-		{name: "context with NUL", body: `{"message":"m","context":{"k":"\u0000"}}`, wantField: "context"},
+		{name: "context with NUL", body: `{"message":"m","context":{"k":"\u0000"}}`, wantField: "context.k", wantErr: "NUL"},
 		{name: "unknown field", body: `{"mesage":"m"}`, wantField: "mesage"},
 		{name: "source too long", body: `{"message":"m","source":"` + strings.Repeat("s", 257) + `"}`, wantField: "source"},
 		{name: "not JSON", body: `level=info`, wantErr: "not valid JSON"},
@@ -142,10 +144,35 @@ func checkValid(t *testing.T, e Entry) {
 	require.NotEmpty(t, e.Message)
 	require.LessOrEqual(t, len(e.Message), MaxMessageBytes)
 	require.NotContains(t, e.Message, "\x00")
+	require.True(t, utf8.ValidString(e.Message))
+	require.NotContains(t, e.Source, "\x00")
+	require.True(t, utf8.ValidString(e.Source))
 	if e.Context != nil {
 		require.True(t, json.Valid(e.Context))
+		require.True(t, utf8.Valid(e.Context))
 		require.Equal(t, byte('{'), e.Context[0])
-		require.NotContains(t, string(e.Context), `\u0000`)
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(e.Context))
+		dec.UseNumber()
+		require.NoError(t, dec.Decode(&v))
+		requireNoNUL(t, v)
+	}
+}
+
+// requireNoNUL walks a decoded JSON value: no string or key holds NUL.
+func requireNoNUL(t *testing.T, v any) {
+	switch v := v.(type) {
+	case string:
+		require.NotContains(t, v, "\x00")
+	case []any:
+		for _, x := range v {
+			requireNoNUL(t, x)
+		}
+	case map[string]any:
+		for k, x := range v {
+			require.NotContains(t, k, "\x00")
+			requireNoNUL(t, x)
+		}
 	}
 }
 
