@@ -181,6 +181,11 @@ func FuzzDecodeSingle(f *testing.F) {
 		`{"message":"\u0000"}`, `{"message":"m","context":"str"}`, `[]`, `{`, `{"message":"\ud800"}`} {
 		f.Add([]byte(s))
 	}
+	for _, c := range storableCases {
+		if len(c.body) < 4096 {
+			f.Add([]byte(c.body))
+		}
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e, fe := DecodeSingle(body, now)
 		if fe != nil {
@@ -188,6 +193,16 @@ func FuzzDecodeSingle(f *testing.F) {
 			return
 		}
 		checkValid(t, e)
+		// Nothing accepted is rewritten: encoding/json, which turns what we
+		// refuse into U+FFFD, reads the very same text.
+		require.True(t, json.Valid(body))
+		var std struct {
+			Message string
+			Source  string
+		}
+		require.NoError(t, json.Unmarshal(body, &std))
+		require.Equal(t, std.Message, e.Message)
+		require.Equal(t, std.Source, e.Source)
 		// What we accept must survive the trip through an event.
 		enc, err := EncodeEntry(e)
 		require.NoError(t, err)
@@ -200,6 +215,9 @@ func FuzzDecodeSingle(f *testing.F) {
 func FuzzDecodeNDJSON(f *testing.F) {
 	f.Add([]byte("{\"message\":\"a\"}\n{\"message\":\"b\"}\n"))
 	f.Add([]byte("\n\n{\"level\":\"x\"}"))
+	f.Add([]byte("{\"message\":\"a\"}\n{\"message\":\"x\",\"context\":{\"n\":1e999999}}\n"))
+	f.Add([]byte("{\"message\":\"\\\\u0000\"}\r\n{\"message\":\"y\",\"context\":{\"s\":\"\\ud800\"}}"))
+	f.Add([]byte("{\"message\":\"a\xffb\"}\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		entries, fe := DecodeNDJSON(body, now)
 		if fe != nil {
@@ -217,6 +235,10 @@ func FuzzDecodeNDJSON(f *testing.F) {
 func FuzzDecodeArray(f *testing.F) {
 	f.Add([]byte(`[{"message":"a"},{"message":"b","context":{}}]`))
 	f.Add([]byte(`[null]`))
+	f.Add([]byte(`[{"message":"ok"},{"message":"x","context":{"a":[{"n":1e999999}]}}]`))
+	f.Add([]byte(`[{"message":"\\u0000","context":{"k":"\\u0000","n":1e-16383,"p":"\ud83d\ude00"}}]`))
+	f.Add([]byte(`[{"message":"m","context":{"n":1e131071,"s":"\udfff"}}]`))
+	f.Add([]byte("[{\"message\":\"m\",\"context\":{\"\xfe\":1}}]"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		entries, fe := DecodeArray(body, now)
 		if fe != nil {
