@@ -148,6 +148,14 @@ func TestAcceptedEntriesAreStoredUnchanged(t *testing.T) {
 	for _, s := range acceptSeeds {
 		check(s.body, s.ownRule)
 	}
+	// Numbers around each of numeric's limits, in several spellings.
+	for _, m := range []string{"1", "9", "0", "-0", "10", "-0.1", "0.001", "12345.6789", "1.5", "0.0", "100.00"} {
+		for _, base := range []int64{131071, -16383, 1073741822, -1073741822} {
+			for d := int64(-5); d <= 5; d++ {
+				check(fmt.Sprintf(`{"message":"m","context":{"n":%se%d}}`, m, base+d), false)
+			}
+		}
+	}
 	for range 1500 {
 		check(g.body(), false)
 	}
