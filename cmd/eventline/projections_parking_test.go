@@ -143,15 +143,18 @@ func TestWipedStreamStopsTheProjectorUntilRebuilt(t *testing.T) {
 	second := startServe(t, env)
 	ids := post(second.URL, 15)
 	var ready struct {
-		Degraded bool              `json:"degraded"`
-		Checks   map[string]string `json:"checks"`
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
 	}
+	var readyStatus int
 	require.Eventually(t, func() bool {
-		call(t, "GET", second.URL+"/readyz", "", nil, nil, &ready)
-		return strings.Contains(ready.Checks["projections"], "stream_mismatch")
+		readyStatus = call(t, "GET", second.URL+"/readyz", "", nil, nil, &ready).StatusCode
+		return strings.Contains(ready.Checks["projection_streams"], "stream_mismatch")
 	}, 30*time.Second, 50*time.Millisecond, "readyz never reported the mismatch: %+v", ready)
-	require.True(t, ready.Degraded)
-	require.Contains(t, ready.Checks["projections"], "eventline projections rebuild logs")
+	// This process runs the projector, which cannot do its work: not ready.
+	require.Equal(t, http.StatusServiceUnavailable, readyStatus)
+	require.Equal(t, "unready", ready.Status)
+	require.Contains(t, ready.Checks["projection_streams"], "eventline projections rebuild logs")
 	st := getStats(t, second.URL)
 	require.NotEmpty(t, st.StreamMismatch)
 	require.Equal(t, int64(15), st.Pending, "every entry of the new stream waits")
@@ -183,8 +186,8 @@ func TestWipedStreamStopsTheProjectorUntilRebuilt(t *testing.T) {
 	st = waitDrainedStats(t, second.URL)
 	require.Empty(t, st.StreamMismatch)
 	require.Equal(t, int64(18), st.Persisted)
-	call(t, "GET", second.URL+"/readyz", "", nil, nil, &ready)
-	require.Equal(t, "ok", ready.Checks["projections"])
+	require.Equal(t, http.StatusOK, call(t, "GET", second.URL+"/readyz", "", nil, nil, &ready).StatusCode)
+	require.Equal(t, "ok", ready.Checks["projection_streams"])
 	require.Contains(t, cli("projections", "list"), "running")
 }
 

@@ -110,6 +110,10 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		ops := opsapi.NewInspector(in.store.JetStream(), in.readPool, projections.DefaultRegistry())
 		opsapi.NewHandler(ops).Mount(srv)
 		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projections.DefaultRegistry()), Degrades: true})
+		// A projection stopped on a recreated stream needs an operator: a
+		// process that runs it cannot do its work and is not ready.
+		srv.AddCheck(httpapi.Check{Name: "projection_streams", Fn: ops.StatusReader().StreamCheck(projections.DefaultRegistry()),
+			Degrades: !cfg.hasRole("projector")})
 	}
 	fmt.Fprintf(stdout, "eventline: listening on http://%s\n", ln.Addr())
 	log.Info("http listening", "addr", ln.Addr().String(), "roles", cfg.Roles)
