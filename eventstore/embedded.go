@@ -3,6 +3,7 @@ package eventstore
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 
 // EmbeddedConfig configures the in-process NATS JetStream server.
 type EmbeddedConfig struct {
-	// StoreDir holds the JetStream file store.
+	// StoreDir holds the JetStream file store and the credentials file
+	// (CredentialsFileName) every client must authenticate with.
 	StoreDir string
 	// Listen is host:port for clients; port 0 picks a free one.
 	Listen string
@@ -24,10 +26,15 @@ type EmbeddedConfig struct {
 
 // Embedded is a running in-process nats-server with JetStream.
 type Embedded struct {
-	srv *server.Server
+	srv   *server.Server
+	addr  string
+	creds Credentials
 }
 
 // StartEmbedded starts a JetStream server and waits until it accepts clients.
+// The server always requires a user and password: they are generated on the
+// first start into StoreDir (see EmbeddedCredentials) and reused afterwards.
+// It has no monitoring port, no anonymous user and no other listener.
 func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
@@ -43,6 +50,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.MaxPayload == 0 {
 		cfg.MaxPayload = 32 << 20
 	}
+	creds, err := loadOrCreateCredentials(cfg.StoreDir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
 	opts := &server.Options{
 		ServerName:         "eventline-embedded",
 		Host:               host,
@@ -55,6 +66,11 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		NoSigs:             true,
 		NoLog:              true,
 		JetStreamMaxMemory: 256 << 20,
+		JetStreamMaxStore:  embeddedMaxStore,
+		// Every client authenticates; nobody is let in as a default user.
+		Users:      []*server.User{{Username: creds.User, Password: creds.Password}},
+		NoAuthUser: "",
+		HTTPPort:   0,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -65,11 +81,26 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready after 30s (is %s already in use?)", cfg.Listen)
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, addr: srv.Addr().String(), creds: creds}, nil
 }
 
-// ClientURL is the URL clients connect to.
-func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+// ClientURL is the URL clients connect to, with the server's user and
+// password in it, so that it can be handed on as NATS_URL. It is a secret:
+// log RedactURL(ClientURL()) or Addr instead.
+func (e *Embedded) ClientURL() string {
+	u, err := url.Parse(e.srv.ClientURL())
+	if err != nil {
+		return e.srv.ClientURL()
+	}
+	u.User = url.UserPassword(e.creds.User, e.creds.Password)
+	return u.String()
+}
+
+// Addr is the host:port the server listens (or listened) on for clients.
+func (e *Embedded) Addr() string { return e.addr }
+
+// Credentials are the user and password clients authenticate with.
+func (e *Embedded) Credentials() Credentials { return e.creds }
 
 // Shutdown stops the server and waits for it to finish.
 func (e *Embedded) Shutdown() {

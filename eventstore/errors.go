@@ -3,6 +3,7 @@ package eventstore
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,6 +24,32 @@ var ErrTooLarge = errors.New("eventstore: event too large")
 // ErrNotFound reports that a requested message does not exist.
 var ErrNotFound = errors.New("eventstore: not found")
 
+// ErrStorageFull reports that the log cannot store more until space is
+// freed; nothing was stored.
+var ErrStorageFull = errors.New("eventstore: log storage full")
+
+// JetStream API error codes that mean the server has no room for the write:
+// the account's or the server's storage limit is reached, or the store's
+// disk is full.
+const (
+	codeAccountResourcesExceeded = 10002
+	codeInsufficientResources    = 10023
+	codeStorageResourcesExceeded = 10047
+	codeStreamStoreFailed        = 10077
+)
+
+// isStorageFull recognises a JetStream refusal for lack of space.
+func isStorageFull(apiErr *jetstream.APIError) bool {
+	switch apiErr.ErrorCode {
+	case codeAccountResourcesExceeded, codeInsufficientResources, codeStorageResourcesExceeded:
+		return true
+	case codeStreamStoreFailed:
+		d := strings.ToLower(apiErr.Description)
+		return strings.Contains(d, "no space left") || strings.Contains(d, "maximum bytes exceeded")
+	}
+	return false
+}
+
 // classify maps a nats/jetstream error onto the package's sentinel errors,
 // keeping the original for context.
 func classify(op string, err error) error {
@@ -38,6 +65,9 @@ func classify(op string, err error) error {
 			return fmt.Errorf("%s: %w: %v", op, ErrTooLarge, err)
 		case jetstream.JSErrCodeMessageNotFound:
 			return fmt.Errorf("%s: %w", op, ErrNotFound)
+		}
+		if isStorageFull(apiErr) {
+			return fmt.Errorf("%s: %w: %v", op, ErrStorageFull, err)
 		}
 		if apiErr.Code == 503 {
 			return fmt.Errorf("%s: %w: %v", op, ErrUnavailable, err)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -26,8 +28,11 @@ const NoExpectation int64 = -1
 
 // Options configures a connection to JetStream.
 type Options struct {
-	// URL is a NATS URL or a comma-separated list of them.
+	// URL is a NATS URL or a comma-separated list of them; a user and
+	// password or a token may be written into it (nats://user:pass@host).
 	URL string
+	// Credentials authenticate the connection (none when zero).
+	Credentials Credentials
 	// Name is the client name shown in server monitoring.
 	Name string
 	// Replicas is the replica count for streams this store creates (1 when 0).
@@ -46,11 +51,14 @@ type Store struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	replicas int
+	guard    WriteGuard // asked before each append when set
 }
 
 // Connect dials NATS and returns a Store. The connection reconnects forever;
 // publishes while disconnected fail at once with ErrUnavailable instead of
-// being buffered, so no caller waits on a write that may never happen.
+// being buffered, so no caller waits on a write that may never happen. A
+// refused login fails Connect at once (nats.ErrAuthorization in the chain),
+// and no error or log line shows a password or token of the URL.
 func Connect(ctx context.Context, o Options) (*Store, error) {
 	logger := o.Logger
 	if logger == nil {
@@ -62,24 +70,37 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 	if o.MaxAsyncPending == 0 {
 		o.MaxAsyncPending = 4096
 	}
-	nc, err := nats.Connect(o.URL,
+	opts := append([]nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectBufSize(-1),
-		nats.RetryOnFailedConnect(!o.FailFast),
-		nats.Timeout(3*time.Second),
+		nats.Timeout(3 * time.Second),
+		// A refused login on reconnect (credentials changed on the server)
+		// is retried like any other failure instead of closing for good.
+		nats.IgnoreAuthErrorAbort(),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: we closed the connection ourselves
 				logger.Warn("nats disconnected", "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
-			logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+			logger.Info("nats reconnected", "url", RedactURL(c.ConnectedUrl()))
 		}),
-	)
+	}, o.Credentials.natsOptions()...)
+	// The first attempt fails at once on a refused login or an unreadable
+	// credentials file: waiting cannot fix those. A server that is not up
+	// yet is waited for in the background unless FailFast.
+	nc, err := nats.Connect(o.URL, append(opts, nats.RetryOnFailedConnect(false))...)
+	if err != nil && !o.FailFast && !isAuthError(err) {
+		nc, err = nats.Connect(o.URL, append(opts, nats.RetryOnFailedConnect(true))...)
+	}
 	if err != nil {
-		return nil, classify("connect to nats at "+o.URL, err)
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) { // it quotes the whole URL, secrets included
+			return nil, fmt.Errorf("connect to nats at %s: invalid URL: %w", RedactURL(o.URL), urlErr.Err)
+		}
+		return nil, classify("connect to nats at "+RedactURL(o.URL), err)
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(o.MaxAsyncPending),
 		jetstream.WithPublishAsyncTimeout(10*time.Second))
@@ -88,6 +109,15 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
 	return &Store{nc: nc, js: js, replicas: o.Replicas}, nil
+}
+
+// isAuthError reports whether err is a refused login or a credentials
+// problem, which no retry fixes.
+func isAuthError(err error) bool {
+	var pathErr *fs.PathError
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) ||
+		errors.As(err, &pathErr)
 }
 
 // Close drains pending async publishes and closes the connection.
@@ -171,6 +201,9 @@ func (s *Store) Append(ctx context.Context, subject string, expected int64, env 
 	if err != nil {
 		return Ack{}, fmt.Errorf("append to %s: %w", subject, err)
 	}
+	if err := s.admit(subject, m); err != nil {
+		return Ack{}, err
+	}
 	var popts []jetstream.PublishOpt
 	if expected != NoExpectation {
 		popts = append(popts, jetstream.WithExpectLastSequencePerSubject(uint64(expected)))
@@ -206,6 +239,9 @@ func (s *Store) AppendAsync(subject string, env Envelope, opts ...AppendOption) 
 	}
 	if !s.nc.IsConnected() {
 		return nil, fmt.Errorf("append to %s: %w: not connected", subject, ErrUnavailable)
+	}
+	if err := s.admit(subject, m); err != nil {
+		return nil, err
 	}
 	f, err := s.js.PublishMsgAsync(m)
 	if err != nil {

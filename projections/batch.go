@@ -126,8 +126,8 @@ func (r *Runner) collect(ctx context.Context, it jetstream.MessagesContext, last
 // commit writes batch and its checkpoint in one transaction, retrying
 // transient failures with capped exponential backoff until it succeeds or
 // runCtx (the runner's life) ends, and acknowledges the messages only after
-// the commit. A permanent failure makes it apply the events one by one and
-// park those that fail.
+// the commit. A permanent failure makes it split the batch and park only
+// the events, or the items of an ItemProjection, that fail.
 func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error {
 	// Redeliveries of what the checkpoint already covers are acknowledged
 	// without applying them again.
@@ -159,7 +159,7 @@ func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error
 			r.lastSeq.Store(max(r.lastSeq.Load(), last))
 			r.expected = last
 			if parked > 0 {
-				r.parked.Add(int64(parked))
+				r.parked.Add(parked)
 				r.metrics.parked.WithLabelValues(r.proj.Name()).Add(float64(parked))
 			}
 			for _, m := range msgs {
@@ -174,7 +174,7 @@ func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error
 		r.failed.Add(1)
 		r.metrics.failedFlushes.WithLabelValues(r.proj.Name()).Inc()
 		if IsPermanent(err) && !isolate {
-			r.log.Warn("batch failed permanently; applying events one by one to park the poison", "err", err)
+			r.log.Warn("batch failed permanently; splitting it to park only what fails", "err", err)
 			isolate = true
 			continue
 		}
@@ -194,7 +194,10 @@ func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error
 	}
 }
 
-func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRecord, last uint64, isolate bool) (int64, int, error) {
+// tryCommit writes one batch and its checkpoint in a transaction and
+// returns the rows written and the items parked. In isolate mode (the batch
+// failed for good before) it bisects the batch to park only what fails.
+func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRecord, last uint64, isolate bool) (int64, int64, error) {
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("begin: %w", err)
@@ -206,30 +209,30 @@ func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRec
 		return 0, 0, err
 	}
 	var stored int64
-	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT last_seq FROM projection_checkpoints WHERE name = $1), 0)`,
-		r.cfg.CheckpointName).Scan(&stored); err != nil {
+	var created *time.Time
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(last_seq), 0), max(stream_created) FROM projection_checkpoints WHERE name = $1`,
+		r.cfg.CheckpointName).Scan(&stored, &created); err != nil {
 		return 0, 0, fmt.Errorf("read checkpoint: %w", err)
 	}
 	if uint64(stored) != r.expected {
 		return 0, 0, fmt.Errorf("%w: expected #%d, stored #%d", errFenced, r.expected, stored)
 	}
+	if created != nil && !created.Equal(r.pos.created()) {
+		return 0, 0, fmt.Errorf("%w: the checkpoint now counts in another incarnation of stream %s", errFenced, r.pos.Name)
+	}
 	var rows int64
 	parked := append([]parkRecord(nil), poison...)
 	if isolate {
-		for _, ev := range events {
-			n, err := applySavepoint(ctx, tx, r.proj, []Event{ev})
-			if err != nil {
-				if !IsPermanent(err) {
-					return 0, 0, err
-				}
-				r.log.Error("parking poison event", "seq", ev.Seq, "type", ev.Envelope.Type, "err", err)
-				data, _ := ev.Envelope.Marshal()
-				parked = append(parked, parkRecord{seq: ev.Seq, subject: ev.Subject, typ: ev.Envelope.Type, reason: err.Error(), data: data})
-				continue
-			}
-			rows += n
+		n, bad, err := applyIsolated(ctx, tx, r.proj, events, true)
+		if err != nil {
+			return 0, 0, err
 		}
+		for _, p := range bad {
+			r.log.Error("parking what cannot be applied", "seq", p.seq, "item", p.item, "type", p.typ, "err", p.reason)
+		}
+		rows, parked = n, append(parked, bad...)
 	} else if len(events) > 0 {
+		var err error
 		if rows, err = r.proj.Apply(ctx, tx, events); err != nil {
 			return 0, 0, fmt.Errorf("apply: %w", err)
 		}
@@ -237,13 +240,13 @@ func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRec
 	if err := park(ctx, tx, r.cfg.CheckpointName, parked); err != nil {
 		return 0, 0, err
 	}
-	if err := saveCheckpoint(ctx, tx, r.cfg.CheckpointName, last, int64(len(events)+len(poison)), rows); err != nil {
+	if err := saveCheckpoint(ctx, tx, r.cfg.CheckpointName, r.pos, last, int64(len(events)+len(poison)), rows); err != nil {
 		return 0, 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, 0, fmt.Errorf("commit: %w", err)
 	}
-	return rows, len(parked), nil
+	return rows, countItems(parked), nil
 }
 
 // decodeBatch turns messages into events; a message that is not a valid
@@ -259,7 +262,7 @@ func decodeBatch(msgs []jetstream.Msg) ([]Event, []parkRecord) {
 		env, err := eventstore.UnmarshalEnvelope(m.Data())
 		if err != nil {
 			poison = append(poison, parkRecord{seq: md.Sequence.Stream, subject: m.Subject(),
-				typ: m.Headers().Get(eventstore.HeaderType), reason: err.Error(), data: m.Data()})
+				typ: m.Headers().Get(eventstore.HeaderType), items: itemCount(m.Headers()), reason: err.Error(), data: m.Data()})
 			continue
 		}
 		events = append(events, Event{Seq: md.Sequence.Stream, Subject: m.Subject(), Time: md.Timestamp, Header: m.Headers(), Envelope: env})

@@ -18,7 +18,15 @@ type Checkpoint struct {
 	Batches     int64      `json:"batches"`
 	LastFlushAt *time.Time `json:"last_flush_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
+	// Stream and StreamCreated identify the stream incarnation LastSeq
+	// counts in (StreamCreated nil: not recorded, a checkpoint written
+	// before identities were).
+	Stream        string     `json:"stream,omitempty"`
+	StreamCreated *time.Time `json:"stream_created,omitempty"`
 }
+
+// HasStream reports whether the checkpoint records its stream's identity.
+func (c Checkpoint) HasStream() bool { return c.StreamCreated != nil }
 
 // querier is what reading a checkpoint needs: a pool, a connection or a tx.
 type querier interface {
@@ -30,9 +38,9 @@ type querier interface {
 func LoadCheckpoint(ctx context.Context, q querier, name string) (Checkpoint, error) {
 	c := Checkpoint{Name: name}
 	var last int64
-	err := q.QueryRow(ctx, `SELECT last_seq, events, rows, batches, last_flush_at, updated_at
+	err := q.QueryRow(ctx, `SELECT last_seq, events, rows, batches, last_flush_at, updated_at, stream, stream_created
 		FROM projection_checkpoints WHERE name = $1`, name).
-		Scan(&last, &c.Events, &c.Rows, &c.Batches, &c.LastFlushAt, &c.UpdatedAt)
+		Scan(&last, &c.Events, &c.Rows, &c.Batches, &c.LastFlushAt, &c.UpdatedAt, &c.Stream, &c.StreamCreated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, nil
 	}
@@ -43,58 +51,93 @@ func LoadCheckpoint(ctx context.Context, q querier, name string) (Checkpoint, er
 	return c, nil
 }
 
-// saveCheckpoint advances name's checkpoint inside tx. The sequence only
-// moves forward, so a redelivered older batch cannot move it back.
-func saveCheckpoint(ctx context.Context, tx pgx.Tx, name string, lastSeq uint64, events, rows int64) error {
-	_, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, last_seq, events, rows, batches, last_flush_at, updated_at)
-		VALUES ($1, $2, $3, $4, 1, now(), now())
+// saveCheckpoint advances name's checkpoint inside tx and records the
+// stream it counts in (when pos names one). The sequence only moves forward,
+// so a redelivered older batch cannot move it back.
+func saveCheckpoint(ctx context.Context, tx pgx.Tx, name string, pos StreamPosition, lastSeq uint64, events, rows int64) error {
+	var created *time.Time
+	if pos.Name != "" {
+		c := pos.created()
+		created = &c
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, last_seq, events, rows, batches, last_flush_at, updated_at, stream, stream_created)
+		VALUES ($1, $2, $3, $4, 1, now(), now(), $5, $6)
 		ON CONFLICT (name) DO UPDATE SET
 			last_seq = GREATEST(projection_checkpoints.last_seq, EXCLUDED.last_seq),
 			events = projection_checkpoints.events + EXCLUDED.events,
 			rows = projection_checkpoints.rows + EXCLUDED.rows,
 			batches = projection_checkpoints.batches + 1,
-			last_flush_at = now(), updated_at = now()`,
-		name, int64(lastSeq), events, rows)
+			last_flush_at = now(), updated_at = now(),
+			stream = coalesce(nullif(EXCLUDED.stream, ''), projection_checkpoints.stream),
+			stream_created = coalesce(EXCLUDED.stream_created, projection_checkpoints.stream_created)`,
+		name, int64(lastSeq), events, rows, pos.Name, created)
 	if err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", name, err)
 	}
 	return nil
 }
 
-// Parked is an event a projection could not apply.
+// Parked is an event, or one item of an event, a projection could not apply.
 type Parked struct {
-	Projection string    `json:"projection"`
-	Seq        uint64    `json:"seq"`
-	Subject    string    `json:"subject"`
-	EventType  string    `json:"event_type"`
-	Error      string    `json:"error"`
-	ParkedAt   time.Time `json:"parked_at"`
+	Projection string `json:"projection"`
+	Seq        uint64 `json:"seq"`
+	// Item is the id of the parked item within the event (a log entry's
+	// id); empty when the whole event is parked.
+	Item string `json:"item,omitempty"`
+	// Items is how many items (log entries) the record holds: 1 for an
+	// item, the event's count for a whole event.
+	Items     int64     `json:"items"`
+	Subject   string    `json:"subject"`
+	EventType string    `json:"event_type"`
+	Error     string    `json:"error"`
+	ParkedAt  time.Time `json:"parked_at"`
 }
 
 type parkRecord struct {
 	seq     uint64
 	subject string
 	typ     string
+	item    string
+	items   int64
 	reason  string
 	data    []byte
 }
 
+// countItems is how many items recs hold.
+func countItems(recs []parkRecord) int64 {
+	var n int64
+	for _, p := range recs {
+		n += max(p.items, 1)
+	}
+	return n
+}
+
 func park(ctx context.Context, tx pgx.Tx, name string, recs []parkRecord) error {
 	for _, p := range recs {
-		if _, err := tx.Exec(ctx, `INSERT INTO projection_parked (projection, seq, subject, event_type, error, data)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (projection, seq) DO NOTHING`,
-			name, int64(p.seq), p.subject, p.typ, p.reason, p.data); err != nil {
-			return fmt.Errorf("park %s #%d: %w", name, p.seq, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO projection_parked (projection, seq, item, items, subject, event_type, error, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (projection, seq, item) DO NOTHING`,
+			name, int64(p.seq), p.item, max(p.items, 1), p.subject, p.typ, p.reason, p.data); err != nil {
+			return fmt.Errorf("park %s #%d %s: %w", name, p.seq, p.item, err)
 		}
 	}
 	return nil
 }
 
-// CountParked returns how many events name has parked.
+// CountParked returns how many items (log entries; an event without items
+// counts as one) name has parked.
 func CountParked(ctx context.Context, q querier, name string) (int64, error) {
 	var n int64
-	if err := q.QueryRow(ctx, `SELECT count(*) FROM projection_parked WHERE projection = $1`, name).Scan(&n); err != nil {
+	if err := q.QueryRow(ctx, `SELECT coalesce(sum(items), 0)::bigint FROM projection_parked WHERE projection = $1`, name).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count parked %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// CountSkipped returns how many parked items of name an operator dropped.
+func CountSkipped(ctx context.Context, q querier, name string) (int64, error) {
+	var n int64
+	if err := q.QueryRow(ctx, `SELECT coalesce(sum(items), 0)::bigint FROM projection_skipped WHERE projection = $1`, name).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count skipped %s: %w", name, err)
 	}
 	return n, nil
 }

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -46,7 +47,11 @@ func (p *Logs) Subjects() []string { return []string{eventstore.LogsSubject} }
 
 // Rows turns events into log_entries rows.
 func (p *Logs) Rows(events []Event) ([][]any, error) {
-	it := logEntries{events: events}
+	return collectRows(&logEntries{events: events})
+}
+
+// collectRows turns what it yields into log_entries rows.
+func collectRows(it *logEntries) ([][]any, error) {
 	var rows [][]any
 	for {
 		e, seq, ok := it.next()
@@ -68,34 +73,161 @@ func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64, err
 	if len(events) == 0 {
 		return 0, nil
 	}
+	return p.write(ctx, tx, func() logEntries { return logEntries{events: events} })
+}
+
+// ApplyItems implements ItemProjection: the entries of ev (those named by
+// ids, when not nil) are written in groups, each in a savepoint; a group
+// that fails for good is split in halves down to single entries, so the
+// entries that fail are found with a few COPYs and the others land.
+func (p *Logs) ApplyItems(ctx context.Context, tx pgx.Tx, ev Event, ids []string) (int64, []ItemFailure, error) {
+	if ev.Envelope.Type != logs.EntriesReceivedV1 {
+		return 0, nil, Permanent(fmt.Errorf("event #%d: unexpected type %q", ev.Seq, ev.Envelope.Type))
+	}
+	entries, undecodable, err := decodeEntriesApart(ev)
+	if err != nil {
+		return 0, nil, err
+	}
+	var failed []ItemFailure
+	if ids == nil {
+		failed = undecodable
+	} else {
+		want := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			want[id] = true
+		}
+		kept := entries[:0:0]
+		for _, e := range entries {
+			if id := e.ID.String(); want[id] {
+				kept = append(kept, e)
+				delete(want, id)
+			}
+		}
+		entries = kept
+		for _, f := range undecodable {
+			if want[f.ID] {
+				failed = append(failed, f)
+				delete(want, f.ID)
+			}
+		}
+		for id := range want {
+			failed = append(failed, ItemFailure{ID: id, Err: Permanent(fmt.Errorf("event #%d holds no entry %s", ev.Seq, id))})
+		}
+	}
+	n, bad, err := p.bisect(ctx, tx, ev.Seq, entries)
+	return n, append(failed, bad...), err
+}
+
+// bisect writes entries of event seq, splitting on permanent failures.
+func (p *Logs) bisect(ctx context.Context, tx pgx.Tx, seq uint64, entries []logs.Entry) (int64, []ItemFailure, error) {
+	if len(entries) == 0 {
+		return 0, nil, nil
+	}
+	n, err := p.write(ctx, tx, func() logEntries { return logEntries{pending: entries, seq: seq} })
+	if err == nil {
+		return n, nil, nil
+	}
+	if !IsPermanent(err) {
+		return 0, nil, err
+	}
+	if len(entries) == 1 {
+		data, _ := logs.EncodeEntry(entries[0])
+		return 0, []ItemFailure{{ID: entries[0].ID.String(), Data: data, Err: err}}, nil
+	}
+	mid := len(entries) / 2
+	left, lf, err := p.bisect(ctx, tx, seq, entries[:mid])
+	if err != nil {
+		return 0, nil, err
+	}
+	right, rf, err := p.bisect(ctx, tx, seq, entries[mid:])
+	if err != nil {
+		return 0, nil, err
+	}
+	return left + right, append(lf, rf...), nil
+}
+
+// write inserts the entries src yields inside a savepoint of tx: a COPY,
+// or, when an entry is stored already, an upsert that skips it. src is
+// called again for the upsert. tx is usable after a failure.
+func (p *Logs) write(ctx context.Context, tx pgx.Tx, src func() logEntries) (int64, error) {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("savepoint: %w", err)
 	}
 	// Rows are decoded while COPY streams, so that PostgreSQL works on the
 	// first rows while the later ones are still being decoded.
-	src := &logCopyReader{entries: logEntries{events: events}}
-	_, err = sp.Conn().PgConn().CopyFrom(ctx, src, p.copySQL)
-	if src.entries.err != nil {
+	r := &logCopyReader{entries: src()}
+	_, err = sp.Conn().PgConn().CopyFrom(ctx, r, p.copySQL)
+	if r.entries.err != nil {
 		_ = sp.Rollback(ctx)
-		return 0, src.entries.err
+		return 0, r.entries.err
 	}
 	if err == nil {
 		if err := sp.Commit(ctx); err != nil {
 			return 0, fmt.Errorf("release savepoint: %w", err)
 		}
-		return src.rows, nil
+		return r.rows, nil
 	}
 	_ = sp.Rollback(ctx)
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 		return 0, fmt.Errorf("copy into %s: %w", p.table, err)
 	}
-	rows, err := p.Rows(events)
+	it := src()
+	rows, err := collectRows(&it)
 	if err != nil {
 		return 0, err
 	}
-	return p.upsert(ctx, tx, rows)
+	sp, err = tx.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("savepoint: %w", err)
+	}
+	n, err := p.upsert(ctx, sp, rows)
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return 0, err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("release savepoint: %w", err)
+	}
+	return n, nil
+}
+
+// decodeEntriesApart decodes the entries of ev; when the payload as a whole
+// does not decode, each entry is decoded on its own and those that do not
+// are returned as failures, named by their "id" when it can be read (else
+// "#" and their position). An error means the entries cannot be told apart.
+func decodeEntriesApart(ev Event) ([]logs.Entry, []ItemFailure, error) {
+	entries, err := logs.DecodeEntriesReceived(ev.Envelope.Data)
+	if err == nil {
+		return entries, nil, nil
+	}
+	var raw struct {
+		Entries []json.RawMessage `json:"entries"`
+	}
+	if jerr := json.Unmarshal(ev.Envelope.Data, &raw); jerr != nil {
+		return nil, nil, Permanent(fmt.Errorf("event #%d: %w", ev.Seq, err))
+	}
+	var bad []ItemFailure
+	for i, r := range raw.Entries {
+		one, err := logs.DecodeEntriesReceived(append(append([]byte(`{"entries":[`), r...), `]}`...))
+		if err == nil && len(one) == 1 {
+			entries = append(entries, one[0])
+			continue
+		}
+		if err == nil {
+			err = fmt.Errorf("entry %d decodes to %d entries", i, len(one))
+		}
+		var named struct {
+			ID any `json:"id"`
+		}
+		id := fmt.Sprintf("#%d", i)
+		if json.Unmarshal(r, &named) == nil && named.ID != nil {
+			id = fmt.Sprint(named.ID)
+		}
+		bad = append(bad, ItemFailure{ID: id, Data: r, Err: Permanent(fmt.Errorf("event #%d: entry %d: %w", ev.Seq, i, err))})
+	}
+	return entries, bad, nil
 }
 
 func decodeLogEvent(ev Event) ([]logs.Entry, error) {

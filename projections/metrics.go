@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "eventline_projection_failed_flushes_total", Help: "Batch commits that failed.",
 		}, []string{"projection"}),
 		parked: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "eventline_projection_parked_total", Help: "Poison events parked instead of applied.",
+			Name: "eventline_projection_parked_total", Help: "Items (log entries) parked instead of applied; an event without items counts as one.",
 		}, []string{"projection"}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventline_projection_events_total", Help: "Events committed by projections.",

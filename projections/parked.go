@@ -12,20 +12,21 @@ import (
 	"github.com/eventline/eventline/eventstore"
 )
 
-// ErrNotParked reports that the event to skip is not parked.
+// ErrNotParked reports that the event or item to skip is not parked.
 var ErrNotParked = errors.New("no such parked event")
 
-// ListParked returns the events projection name has parked, oldest first.
+// ListParked returns the events and items projection name has parked,
+// oldest first.
 func ListParked(ctx context.Context, pool *pgxpool.Pool, name string) ([]Parked, error) {
-	rows, err := pool.Query(ctx, `SELECT projection, seq, subject, event_type, error, parked_at
-		FROM projection_parked WHERE projection = $1 ORDER BY seq`, name)
+	rows, err := pool.Query(ctx, `SELECT projection, seq, item, items, subject, event_type, error, parked_at
+		FROM projection_parked WHERE projection = $1 ORDER BY seq, item`, name)
 	if err != nil {
 		return nil, fmt.Errorf("list parked %s: %w", name, err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Parked, error) {
 		var p Parked
 		var seq int64
-		err := r.Scan(&p.Projection, &seq, &p.Subject, &p.EventType, &p.Error, &p.ParkedAt)
+		err := r.Scan(&p.Projection, &seq, &p.Item, &p.Items, &p.Subject, &p.EventType, &p.Error, &p.ParkedAt)
 		p.Seq = uint64(seq)
 		return p, err
 	})
@@ -35,7 +36,7 @@ func ListParked(ctx context.Context, pool *pgxpool.Pool, name string) ([]Parked,
 	return out, nil
 }
 
-// Skipped is the record of a parked event an operator dropped.
+// Skipped is the record of a parked event or item an operator dropped.
 type Skipped struct {
 	Parked
 	SkippedBy string    `json:"skipped_by"`
@@ -46,12 +47,14 @@ type Skipped struct {
 // RetryResult is what a retry of parked events did.
 type RetryResult struct {
 	Projection string `json:"projection"`
-	// Retried counts the parked events tried again; Applied those that now
-	// applied and left the parked list.
+	// Retried counts the parked records (events or items) tried again;
+	// Applied those that now applied and left the parked list.
 	Retried int   `json:"retried"`
 	Applied int   `json:"applied"`
 	Rows    int64 `json:"rows"`
-	// StillParked are the events that failed again, with their new error.
+	// StillParked are the records that failed again, with their new error
+	// (a whole event of an ItemProjection that fails again is split: only
+	// its failing items stay parked).
 	StillParked []Parked `json:"still_parked"`
 }
 
@@ -68,66 +71,128 @@ func NewRetrier(store *eventstore.Store, pool *pgxpool.Pool, spec Spec) *Retrier
 	return &Retrier{store: store, pool: pool, spec: spec, proj: spec.Live()}
 }
 
-// Retry applies every parked event again, reading it from the stream (the
-// source of truth), each in a transaction that holds the projection's lock.
-// An event that applies leaves the parked list and its rows are counted in
-// the checkpoint; one that fails again stays, with the new error.
+// Retry applies every parked event and item again, reading its event from
+// the stream (the source of truth), each in a transaction that holds the
+// projection's lock. What applies leaves the parked list and its rows are
+// counted in the checkpoint; what fails again stays, with the new error.
 func (r *Retrier) Retry(ctx context.Context) (RetryResult, error) {
 	res := RetryResult{Projection: r.spec.Name, StillParked: []Parked{}}
 	parked, err := ListParked(ctx, r.pool, r.spec.Name)
 	if err != nil {
 		return res, err
 	}
+	var cache cachedEvent
 	for _, p := range parked {
 		res.Retried++
-		n, applyErr, err := r.retryOne(ctx, p)
+		ev, readErr, err := cache.get(ctx, r, p.Seq)
 		if err != nil {
 			return res, err
 		}
-		if applyErr != nil {
-			p.Error = applyErr.Error()
-			res.StillParked = append(res.StillParked, p)
+		n, still, err := r.retryOne(ctx, p, ev, readErr)
+		if err != nil {
+			return res, err
+		}
+		res.Rows += n
+		if len(still) > 0 {
+			res.StillParked = append(res.StillParked, still...)
 			continue
 		}
 		res.Applied++
-		res.Rows += n
 	}
 	return res, nil
 }
 
-// retryOne returns the rows written, the error that keeps the event parked,
-// or an error that stops the retry (PostgreSQL or JetStream unreachable).
-func (r *Retrier) retryOne(ctx context.Context, p Parked) (int64, error, error) {
-	ev, applyErr, err := r.event(ctx, p.Seq)
-	if err != nil {
-		return 0, nil, err
+// cachedEvent keeps the last event read, for the items of one event.
+type cachedEvent struct {
+	seq     uint64
+	ev      Event
+	readErr error
+}
+
+func (c *cachedEvent) get(ctx context.Context, r *Retrier, seq uint64) (Event, error, error) {
+	if c.seq == seq && seq != 0 {
+		return c.ev, c.readErr, nil
 	}
+	ev, readErr, err := r.event(ctx, seq)
+	if err != nil {
+		return ev, nil, err
+	}
+	c.seq, c.ev, c.readErr = seq, ev, readErr
+	return ev, readErr, nil
+}
+
+// retryOne applies the parked record p (of event ev, or readErr when the
+// event cannot be read) and returns the rows written and the records still
+// parked, or an error that stops the retry (PostgreSQL unreachable).
+func (r *Retrier) retryOne(ctx context.Context, p Parked, ev Event, readErr error) (int64, []Parked, error) {
 	var rows int64
-	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	var still []parkRecord
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		rows, still = 0, nil
 		if err := LockProjection(ctx, tx, r.spec.Name); err != nil {
 			return err
 		}
-		if applyErr == nil {
-			rows, applyErr = applySavepoint(ctx, tx, r.proj, []Event{ev})
-			if applyErr != nil && !IsPermanent(applyErr) {
-				return applyErr
-			}
+		var err error
+		switch {
+		case readErr != nil:
+			still = []parkRecord{{seq: p.Seq, item: p.Item, reason: readErr.Error()}}
+		case p.Item == "":
+			rows, still, err = applyIsolated(ctx, tx, r.proj, []Event{ev}, false)
+		default:
+			rows, still, err = r.retryItem(ctx, tx, ev, p.Item)
 		}
-		if applyErr != nil {
-			_, err := tx.Exec(ctx, `UPDATE projection_parked SET error = $3 WHERE projection = $1 AND seq = $2`,
-				r.spec.Name, int64(p.Seq), applyErr.Error())
+		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM projection_parked WHERE projection = $1 AND seq = $2`, r.spec.Name, int64(p.Seq)); err != nil {
+		if len(still) == 1 && still[0].item == p.Item {
+			_, err := tx.Exec(ctx, `UPDATE projection_parked SET error = $4 WHERE projection = $1 AND seq = $2 AND item = $3`,
+				r.spec.Name, int64(p.Seq), p.Item, still[0].reason)
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET rows = rows + $2, updated_at = now() WHERE name = $1`, r.spec.Name, rows)
+		// Applied, or a whole event now split: only its failing items stay.
+		if _, err := tx.Exec(ctx, `DELETE FROM projection_parked WHERE projection = $1 AND seq = $2 AND item = $3`,
+			r.spec.Name, int64(p.Seq), p.Item); err != nil {
+			return err
+		}
+		if err := park(ctx, tx, r.spec.Name, still); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE projection_checkpoints SET rows = rows + $2, updated_at = now() WHERE name = $1`, r.spec.Name, rows)
 		return err
 	})
 	if err != nil {
-		return 0, nil, fmt.Errorf("retry %s #%d: %w", r.spec.Name, p.Seq, err)
+		return 0, nil, fmt.Errorf("retry %s #%d %s: %w", r.spec.Name, p.Seq, p.Item, err)
 	}
-	return rows, applyErr, nil
+	out := make([]Parked, 0, len(still))
+	for _, s := range still {
+		q := p
+		q.Item, q.Error = s.item, s.reason
+		if s.item != p.Item {
+			q.Items = 1
+		}
+		out = append(out, q)
+	}
+	return rows, out, nil
+}
+
+// retryItem applies the item id of ev; the item stays parked when it fails
+// again or when the projection can no longer apply items apart.
+func (r *Retrier) retryItem(ctx context.Context, tx pgx.Tx, ev Event, id string) (int64, []parkRecord, error) {
+	ip, ok := r.proj.(ItemProjection)
+	if !ok {
+		return 0, []parkRecord{{seq: ev.Seq, item: id, reason: fmt.Sprintf("projection %s cannot apply items apart", r.spec.Name)}}, nil
+	}
+	n, bad, err := ip.ApplyItems(ctx, tx, ev, []string{id})
+	if err != nil {
+		if !IsPermanent(err) {
+			return 0, nil, err
+		}
+		return 0, []parkRecord{{seq: ev.Seq, item: id, reason: err.Error()}}, nil
+	}
+	if len(bad) > 0 {
+		return 0, itemRecords(ev, bad), nil
+	}
+	return n, nil, nil
 }
 
 // event reads seq from the stream; a message that is gone or not a valid
@@ -147,30 +212,54 @@ func (r *Retrier) event(ctx context.Context, seq uint64) (Event, error, error) {
 	return Event{Seq: m.Sequence, Subject: m.Subject, Time: m.Time, Header: m.Header, Envelope: env}, nil, nil
 }
 
-// Skip drops the parked event seq of the projection and records who did it
-// and why in projection_skipped.
-func (r *Retrier) Skip(ctx context.Context, seq uint64, by, reason string) (Skipped, error) {
-	s := Skipped{SkippedBy: by, Reason: reason}
+// Skip drops parked records of event seq, every one of them when item is
+// empty (the whole event, or all its parked items), else the one item, and
+// records who did it and why in projection_skipped.
+func (r *Retrier) Skip(ctx context.Context, seq uint64, item, by, reason string) ([]Skipped, error) {
+	var out []Skipped
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		var pseq int64
-		var data []byte
-		err := tx.QueryRow(ctx, `DELETE FROM projection_parked WHERE projection = $1 AND seq = $2
-			RETURNING projection, seq, subject, event_type, error, data, parked_at`, r.spec.Name, int64(seq)).
-			Scan(&s.Projection, &pseq, &s.Subject, &s.EventType, &s.Error, &data, &s.ParkedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: %s #%d", ErrNotParked, r.spec.Name, seq)
-		}
+		out = nil
+		rows, err := tx.Query(ctx, `DELETE FROM projection_parked WHERE projection = $1 AND seq = $2 AND ($3 = '' OR item = $3)
+			RETURNING projection, seq, item, items, subject, event_type, error, data, parked_at`, r.spec.Name, int64(seq), item)
 		if err != nil {
 			return err
 		}
-		s.Seq = uint64(pseq)
-		return tx.QueryRow(ctx, `INSERT INTO projection_skipped (projection, seq, subject, event_type, error, data, parked_at, skipped_by, reason)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (projection, seq) DO UPDATE SET skipped_by = EXCLUDED.skipped_by, reason = EXCLUDED.reason, skipped_at = now()
-			RETURNING skipped_at`, s.Projection, pseq, s.Subject, s.EventType, s.Error, data, s.ParkedAt, by, reason).Scan(&s.SkippedAt)
+		type removed struct {
+			s    Skipped
+			data []byte
+		}
+		gone, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (removed, error) {
+			var rm removed
+			var pseq int64
+			err := row.Scan(&rm.s.Projection, &pseq, &rm.s.Item, &rm.s.Items, &rm.s.Subject, &rm.s.EventType, &rm.s.Error, &rm.data, &rm.s.ParkedAt)
+			rm.s.Seq = uint64(pseq)
+			return rm, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(gone) == 0 {
+			what := fmt.Sprintf("#%d", seq)
+			if item != "" {
+				what += " item " + item
+			}
+			return fmt.Errorf("%w: %s %s", ErrNotParked, r.spec.Name, what)
+		}
+		for _, rm := range gone {
+			s := rm.s
+			s.SkippedBy, s.Reason = by, reason
+			if err := tx.QueryRow(ctx, `INSERT INTO projection_skipped (projection, seq, item, items, subject, event_type, error, data, parked_at, skipped_by, reason)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+				ON CONFLICT (projection, seq, item) DO UPDATE SET skipped_by = EXCLUDED.skipped_by, reason = EXCLUDED.reason, skipped_at = now()
+				RETURNING skipped_at`, s.Projection, int64(s.Seq), s.Item, s.Items, s.Subject, s.EventType, s.Error, rm.data, s.ParkedAt, by, reason).Scan(&s.SkippedAt); err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return nil
 	})
 	if err != nil {
-		return s, fmt.Errorf("skip %s #%d: %w", r.spec.Name, seq, err)
+		return nil, fmt.Errorf("skip %s #%d: %w", r.spec.Name, seq, err)
 	}
-	return s, nil
+	return out, nil
 }

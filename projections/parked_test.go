@@ -24,6 +24,13 @@ func (b brokenLogs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64
 	return b.Logs.Apply(ctx, tx, events)
 }
 
+func (b brokenLogs) ApplyItems(ctx context.Context, tx pgx.Tx, ev Event, ids []string) (int64, []ItemFailure, error) {
+	if b.broken.Load() {
+		return 0, nil, Permanent(errors.New("bug"))
+	}
+	return b.Logs.ApplyItems(ctx, tx, ev, ids)
+}
+
 func TestRetryAppliesParkedEventsAfterAFix(t *testing.T) {
 	ctx := context.Background()
 	env := newOpsEnv(t)
@@ -54,11 +61,12 @@ func TestRetryAppliesParkedEventsAfterAFix(t *testing.T) {
 	require.Zero(t, res.Applied)
 	require.Len(t, res.StillParked, 4)
 
-	sk, err := r.Skip(ctx, 2, "bob@host", "known bad")
+	sk, err := r.Skip(ctx, 2, "", "bob@host", "known bad")
 	require.NoError(t, err)
-	require.Equal(t, uint64(2), sk.Seq)
-	require.Equal(t, "bob@host", sk.SkippedBy)
-	_, err = r.Skip(ctx, 2, "bob@host", "again")
+	require.Len(t, sk, 1)
+	require.Equal(t, uint64(2), sk[0].Seq)
+	require.Equal(t, "bob@host", sk[0].SkippedBy)
+	_, err = r.Skip(ctx, 2, "", "bob@host", "again")
 	require.ErrorIs(t, err, ErrNotParked)
 
 	broken.Store(false) // the fix is deployed

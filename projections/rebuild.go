@@ -67,9 +67,13 @@ type RebuildResult struct {
 	// LiveSeq is the live checkpoint the shadow was compared at.
 	LiveSeq  uint64         `json:"live_seq"`
 	Compared []TableCompare `json:"compared"`
-	Swapped  bool           `json:"swapped"`
-	DryRun   bool           `json:"dry_run"`
-	Seconds  float64        `json:"seconds"`
+	// StreamReplaced, when not empty, says why the live model was not
+	// compared: its checkpoint counts in a stream that is gone (deleted and
+	// created again, or wiped), so the rebuild replaces it outright.
+	StreamReplaced string  `json:"stream_replaced,omitempty"`
+	Swapped        bool    `json:"swapped"`
+	DryRun         bool    `json:"dry_run"`
+	Seconds        float64 `json:"seconds"`
 	// Phases are the seconds spent loading the shadow ("build"), indexing
 	// it, catching up and in the swap transaction (compare included).
 	Phases map[string]float64 `json:"phases"`
@@ -85,6 +89,9 @@ type Rebuilder struct {
 	opt   RebuildOptions
 	proj  Projection
 	log   *slog.Logger
+	// pos is the stream incarnation the rebuild reads; the swapped-in
+	// checkpoint records it.
+	pos StreamPosition
 
 	progressMu sync.Mutex // serialises Progress calls
 	reported   uint64
@@ -140,6 +147,9 @@ func (r *Rebuilder) Run(ctx context.Context) (res RebuildResult, err error) {
 		return res, err
 	}
 	defer release()
+	if r.pos, err = ReadStreamPosition(ctx, r.store.JetStream(), r.spec.Stream); err != nil {
+		return res, fmt.Errorf("rebuild %s: %w", r.spec.Name, err)
+	}
 	defer func() {
 		if err != nil || !res.Swapped {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -29,7 +30,7 @@ func (b *shadowBatch) decode() {
 		env, err := d.decode(ev.Data)
 		if err != nil {
 			b.poison = append(b.poison, parkRecord{seq: ev.Seq, subject: ev.Subject,
-				typ: ev.Header.Get(eventstore.HeaderType), reason: err.Error(), data: ev.Data})
+				typ: ev.Header.Get(eventstore.HeaderType), items: itemCount(ev.Header), reason: err.Error(), data: ev.Data})
 			continue
 		}
 		b.events = append(b.events, Event{Seq: ev.Seq, Subject: ev.Subject, Time: ev.Time, Header: ev.Header, Envelope: env})
@@ -63,41 +64,27 @@ func (r *Rebuilder) readBatches(ctx context.Context, from, to uint64, out func(*
 }
 
 // applyBatch writes b to the shadow inside tx, with the shadow checkpoint.
-// A batch that fails permanently is applied event by event and the events
-// that fail are parked under the shadow's name, as the live runner does.
+// A batch that fails permanently is split, and what fails (events, or items
+// of an ItemProjection) is parked under the shadow's name, as the live
+// runner does.
 func (r *Rebuilder) applyBatch(ctx context.Context, tx pgx.Tx, b *shadowBatch) error {
 	if b.raw != nil {
 		b.decode()
 	}
 	tx = bulkTx{tx}
-	parked := append([]parkRecord(nil), b.poison...)
-	rows, err := applySavepoint(ctx, tx, r.proj, b.events)
+	rows, bad, err := applyIsolated(ctx, tx, r.proj, b.events, false)
 	if err != nil {
-		if !IsPermanent(err) {
-			return err
-		}
-		rows = 0
-		for _, ev := range b.events {
-			n, err := applySavepoint(ctx, tx, r.proj, []Event{ev})
-			if err != nil {
-				if !IsPermanent(err) {
-					return err
-				}
-				data, _ := ev.Envelope.Marshal()
-				parked = append(parked, parkRecord{seq: ev.Seq, subject: ev.Subject, typ: ev.Envelope.Type, reason: err.Error(), data: data})
-				continue
-			}
-			rows += n
-		}
+		return err
 	}
+	parked := append(append([]parkRecord(nil), b.poison...), bad...)
 	name := ShadowCheckpoint(r.spec.Name)
 	if err := park(ctx, tx, name, parked); err != nil {
 		return err
 	}
-	if err := saveCheckpoint(ctx, tx, name, b.last, int64(len(b.events)+len(b.poison)), rows); err != nil {
+	if err := saveCheckpoint(ctx, tx, name, r.pos, b.last, int64(len(b.events)+len(b.poison)), rows); err != nil {
 		return err
 	}
-	b.rows, b.parked = rows, int64(len(parked))
+	b.rows, b.parked = rows, countItems(parked)
 	return nil
 }
 
@@ -149,42 +136,36 @@ func (r *Rebuilder) swap(ctx context.Context, pos *uint64, res *RebuildResult) e
 	if err := LockProjection(ctx, tx, r.spec.Name); err != nil {
 		return err
 	}
+	now, err := ReadStreamPosition(ctx, r.store.JetStream(), r.spec.Stream)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: swap: %w", r.spec.Name, err)
+	}
+	if !now.created().Equal(r.pos.created()) {
+		return fmt.Errorf("rebuild %s: %w: stream %s was created again during the rebuild; run it again", r.spec.Name, ErrStreamMismatch, r.spec.Stream)
+	}
 	live, err := LoadCheckpoint(ctx, tx, r.spec.Name)
 	if err != nil {
 		return err
 	}
-	at := *pos
-	if live.LastSeq > at {
-		r.report("swap", at, live.LastSeq)
-		if err := r.readBatches(ctx, at+1, live.LastSeq, func(b *shadowBatch) error {
-			if err := r.applyBatch(ctx, tx, b); err != nil {
-				return err
-			}
-			r.count(b)
-			return nil
-		}); err != nil {
-			return err
-		}
-		at = live.LastSeq
-	}
 	res.LiveSeq = live.LastSeq
 	res.Compared = res.Compared[:0]
-	var mismatch []string
+	at := *pos
 	var total int64
-	for _, t := range r.spec.Tables {
-		c, n, err := compareTable(ctx, tx, r.pool, t, r.spec.Name, live.LastSeq, at > live.LastSeq)
-		if err != nil {
-			return err
+	var me *StreamMismatchError
+	if err := live.VerifyStream(now); errors.As(err, &me) {
+		// The live model was built from a stream that is gone: there is
+		// nothing to compare with, and the shadow replaces it.
+		r.log.Warn("the live checkpoint counts in another stream; replacing the live model", "reason", me.Reason)
+		res.StreamReplaced = me.Reason
+		for _, t := range r.spec.Tables {
+			n, err := countRows(ctx, tx, ShadowTable(t.Name))
+			if err != nil {
+				return err
+			}
+			total += n
 		}
-		res.Compared = append(res.Compared, c)
-		if !c.Match {
-			mismatch = append(mismatch, fmt.Sprintf("%s: live %d rows (checksum %s), shadow %d rows (checksum %s)",
-				t.Name, c.LiveRows, c.LiveSum, c.ShadowRows, c.ShadowSum))
-		}
-		total += n
-	}
-	if len(mismatch) > 0 && !r.opt.Force {
-		return fmt.Errorf("rebuild %s: %w at #%d: %s", r.spec.Name, ErrMismatch, live.LastSeq, strings.Join(mismatch, "; "))
+	} else if err := r.catchUpAndCompare(ctx, tx, live, &at, &total, res); err != nil {
+		return err
 	}
 	if r.opt.DryRun {
 		*pos = at
@@ -196,7 +177,7 @@ func (r *Rebuilder) swap(ctx context.Context, pos *uint64, res *RebuildResult) e
 			return err
 		}
 	}
-	if err := r.moveRecords(ctx, tx, at, total); err != nil {
+	if err := r.moveRecords(ctx, tx, at, total, res.StreamReplaced != ""); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -213,8 +194,46 @@ func (r *Rebuilder) swap(ctx context.Context, pos *uint64, res *RebuildResult) e
 	return nil
 }
 
+// catchUpAndCompare brings the shadow (at *at) up to the live checkpoint in
+// tx and compares every table with the live one; total gets the shadow's
+// row count.
+func (r *Rebuilder) catchUpAndCompare(ctx context.Context, tx pgx.Tx, live Checkpoint, at *uint64, total *int64, res *RebuildResult) error {
+	if live.LastSeq > *at {
+		r.report("swap", *at, live.LastSeq)
+		if err := r.readBatches(ctx, *at+1, live.LastSeq, func(b *shadowBatch) error {
+			if err := r.applyBatch(ctx, tx, b); err != nil {
+				return err
+			}
+			r.count(b)
+			return nil
+		}); err != nil {
+			return err
+		}
+		*at = live.LastSeq
+	}
+	var mismatch []string
+	for _, t := range r.spec.Tables {
+		c, n, err := compareTable(ctx, tx, r.pool, t, r.spec.Name, live.LastSeq, *at > live.LastSeq)
+		if err != nil {
+			return err
+		}
+		res.Compared = append(res.Compared, c)
+		if !c.Match {
+			mismatch = append(mismatch, fmt.Sprintf("%s: live %d rows (checksum %s), shadow %d rows (checksum %s)",
+				t.Name, c.LiveRows, c.LiveSum, c.ShadowRows, c.ShadowSum))
+		}
+		*total += n
+	}
+	if len(mismatch) > 0 && !r.opt.Force {
+		return fmt.Errorf("rebuild %s: %w at #%d: %s", r.spec.Name, ErrMismatch, live.LastSeq, strings.Join(mismatch, "; "))
+	}
+	return nil
+}
+
 // moveRecords makes the shadow's checkpoint and parked events the live ones.
-func (r *Rebuilder) moveRecords(ctx context.Context, tx pgx.Tx, at uint64, rows int64) error {
+// Parked records an operator skipped stay skipped, unless the stream was
+// replaced (the skips name events of the stream that is gone).
+func (r *Rebuilder) moveRecords(ctx context.Context, tx pgx.Tx, at uint64, rows int64, replaced bool) error {
 	shadow := ShadowCheckpoint(r.spec.Name)
 	var batches int64
 	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT batches FROM projection_checkpoints WHERE name = $1), 0)`, shadow).Scan(&batches); err != nil {
@@ -224,15 +243,16 @@ func (r *Rebuilder) moveRecords(ctx context.Context, tx pgx.Tx, at uint64, rows 
 		sql  string
 		args []any
 	}{
-		{`INSERT INTO projection_checkpoints (name, last_seq, events, rows, batches, last_flush_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, now(), now())
+		{`INSERT INTO projection_checkpoints (name, last_seq, events, rows, batches, last_flush_at, updated_at, stream, stream_created)
+			VALUES ($1, $2, $3, $4, $5, now(), now(), $6, $7)
 			ON CONFLICT (name) DO UPDATE SET last_seq = EXCLUDED.last_seq, events = EXCLUDED.events,
-				rows = EXCLUDED.rows, batches = EXCLUDED.batches, last_flush_at = now(), updated_at = now()`,
-			[]any{r.spec.Name, int64(at), r.events, rows, batches}},
+				rows = EXCLUDED.rows, batches = EXCLUDED.batches, last_flush_at = now(), updated_at = now(),
+				stream = EXCLUDED.stream, stream_created = EXCLUDED.stream_created`,
+			[]any{r.spec.Name, int64(at), r.events, rows, batches, r.pos.Name, r.pos.created()}},
 		{`DELETE FROM projection_checkpoints WHERE name = $1`, []any{shadow}},
 		{`DELETE FROM projection_parked WHERE projection = $1`, []any{r.spec.Name}},
 		{`DELETE FROM projection_parked p WHERE p.projection = $2 AND EXISTS (SELECT 1 FROM projection_skipped s
-			WHERE s.projection = $1 AND s.seq = p.seq)`, []any{r.spec.Name, shadow}},
+			WHERE s.projection = $1 AND s.seq = p.seq AND (s.item = p.item OR s.item = '') AND NOT $3)`, []any{r.spec.Name, shadow, replaced}},
 		{`UPDATE projection_parked SET projection = $1 WHERE projection = $2`, []any{r.spec.Name, shadow}},
 	}
 	for _, s := range stmts {

@@ -173,7 +173,12 @@ func compareTable(ctx context.Context, tx pgx.Tx, live querier, t Table, name st
 	cond := `true`
 	args := []any{}
 	if t.Seq != "" {
-		cond = ident(t.Seq) + ` NOT IN (SELECT seq FROM projection_parked WHERE projection = $1)`
+		// Rows of events the live projection parked whole are left out, and
+		// so are the parked items (when the key is one column, the item id).
+		cond = ident(t.Seq) + ` NOT IN (SELECT seq FROM projection_parked WHERE projection = $1 AND item = '')`
+		if !strings.Contains(t.Key, ",") {
+			cond += ` AND (` + t.Key + `)::text NOT IN (SELECT item FROM projection_parked WHERE projection = $1 AND item <> '')`
+		}
 		args = append(args, name)
 		if shadowAhead {
 			cond += ` AND ` + ident(t.Seq) + ` <= $2`

@@ -40,6 +40,10 @@ type Config struct {
 	ConsumerName string
 	// CheckpointName overrides the checkpoint's name (the projection's name).
 	CheckpointName string
+	// MismatchRecheck is how often a runner stopped by a stream mismatch
+	// looks again whether the checkpoint fits the stream (after a rebuild)
+	// (5s).
+	MismatchRecheck time.Duration
 }
 
 func (c *Config) defaults() {
@@ -64,6 +68,9 @@ func (c *Config) defaults() {
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 10 * time.Second
 	}
+	if c.MismatchRecheck <= 0 {
+		c.MismatchRecheck = 5 * time.Second
+	}
 }
 
 // Stats are a runner's counters since it started.
@@ -72,12 +79,17 @@ type Stats struct {
 	Events        int64
 	Retries       int64
 	FailedFlushes int64
-	Parked        int64
+	// Parked counts the items (log entries; an event without items counts
+	// as one) this runner parked.
+	Parked int64
 	// LastSeq is the last stream sequence this runner committed.
 	LastSeq uint64
 	// Active is true while this runner is the one applying events (the
 	// others, in other processes, stand by).
 	Active bool
+	// StreamMismatch, when not empty, says why the runner applies nothing:
+	// its checkpoint counts in another stream than the one stored now.
+	StreamMismatch string
 }
 
 // Runner keeps one projection behind its stream.
@@ -92,9 +104,13 @@ type Runner struct {
 	batches, events, retries, failed, parked atomic.Int64
 	lastSeq                                  atomic.Uint64
 	active                                   atomic.Bool
+	mismatch                                 atomic.Pointer[string]
 	// expected is the checkpoint this runner last read or wrote; a batch
 	// commits only if the stored checkpoint still equals it (fencing).
 	expected uint64
+	// pos is the stream incarnation the checkpoint was verified against
+	// when consuming started; every commit records it.
+	pos StreamPosition
 }
 
 // errFenced reports that the stored checkpoint moved under the runner (a
@@ -138,8 +154,12 @@ func (r *Runner) Projection() Projection { return r.proj }
 
 // Stats returns the runner's counters.
 func (r *Runner) Stats() Stats {
-	return Stats{Batches: r.batches.Load(), Events: r.events.Load(), Retries: r.retries.Load(),
+	st := Stats{Batches: r.batches.Load(), Events: r.events.Load(), Retries: r.retries.Load(),
 		FailedFlushes: r.failed.Load(), Parked: r.parked.Load(), LastSeq: r.lastSeq.Load(), Active: r.active.Load()}
+	if m := r.mismatch.Load(); m != nil {
+		st.StreamMismatch = *m
+	}
+	return st
 }
 
 // consumerConfig is a durable pull consumer that starts at the stream's
@@ -189,6 +209,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.log.Info("projection resuming from its checkpoint", "reason", err)
 			continue
 		}
+		if errors.Is(err, ErrStreamMismatch) {
+			// Never apply past what the checkpoint covers in another
+			// stream: wait for an operator's rebuild, and look again.
+			sleep(ctx, r.cfg.MismatchRecheck)
+			continue
+		}
 		r.log.Warn("projection consumer interrupted; retrying", "err", err, "in", backoff)
 		sleep(ctx, backoff)
 		backoff = min(backoff*2, r.cfg.MaxBackoff)
@@ -231,7 +257,7 @@ func (r *Runner) lead(ctx context.Context) (release func(), err error) {
 }
 
 func (r *Runner) consume(ctx context.Context) error {
-	cp, err := LoadCheckpoint(ctx, r.pool, r.cfg.CheckpointName)
+	cp, err := r.verifiedCheckpoint(ctx)
 	if err != nil {
 		return err
 	}
@@ -254,12 +280,60 @@ func (r *Runner) consume(ctx context.Context) error {
 	defer it.Stop()
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
-	go r.watchPending(wctx, cons)
-	return r.pipeline(ctx, it)
+	go r.watch(wctx, cons, it, r.pos)
+	err = r.pipeline(ctx, it)
+	if m := r.mismatch.Load(); m != nil && ctx.Err() == nil {
+		return &StreamMismatchError{Stream: r.pos.Name, Reason: *m}
+	}
+	return err
 }
 
-// watchPending publishes the consumer's backlog as a gauge.
-func (r *Runner) watchPending(ctx context.Context, cons jetstream.Consumer) {
+// verifiedCheckpoint loads the checkpoint and checks that it counts in the
+// stream as it is now. On a mismatch it records why (Stats.StreamMismatch)
+// and returns an error wrapping ErrStreamMismatch. A checkpoint written
+// before identities were recorded adopts the stream's identity when its
+// sequence fits the stream.
+func (r *Runner) verifiedCheckpoint(ctx context.Context) (Checkpoint, error) {
+	cp, err := LoadCheckpoint(ctx, r.pool, r.cfg.CheckpointName)
+	if err != nil {
+		return cp, err
+	}
+	pos, err := ReadStreamPosition(ctx, r.js, r.proj.Stream())
+	if err != nil {
+		return cp, err
+	}
+	if err := cp.VerifyStream(pos); err != nil {
+		var me *StreamMismatchError
+		reason := err.Error()
+		if errors.As(err, &me) {
+			reason = me.Reason
+		}
+		if old := r.mismatch.Swap(&reason); old == nil || *old != reason {
+			r.log.Error("projection stopped: its checkpoint does not fit the stream; applying nothing until it is rebuilt",
+				"stream", pos.Name, "checkpoint", cp.LastSeq, "stream_first", pos.FirstSeq, "stream_last", pos.LastSeq, "reason", reason)
+		}
+		return cp, err
+	}
+	if r.mismatch.Swap(nil) != nil {
+		r.log.Info("projection checkpoint fits the stream again; resuming", "checkpoint", cp.LastSeq)
+	}
+	if !cp.HasStream() && cp.LastSeq > 0 {
+		created := pos.created()
+		if _, err := r.pool.Exec(ctx, `UPDATE projection_checkpoints SET stream = $2, stream_created = $3
+			WHERE name = $1 AND last_seq = $4 AND stream_created IS NULL`, r.cfg.CheckpointName, pos.Name, created, int64(cp.LastSeq)); err != nil {
+			return cp, fmt.Errorf("record the stream of checkpoint %s: %w", r.cfg.CheckpointName, err)
+		}
+		r.log.Info("checkpoint adopts the stream's identity", "stream", pos.Name, "created", created, "checkpoint", cp.LastSeq)
+	}
+	r.pos = pos
+	return cp, nil
+}
+
+// watch publishes the consumer's backlog as a gauge and checks that the
+// stream is still want, the one the checkpoint counts in: a stream deleted and
+// created again under a running projector stops it (the iterator is
+// stopped; consume then reports the mismatch).
+func (r *Runner) watch(ctx context.Context, cons jetstream.Consumer, it jetstream.MessagesContext, want StreamPosition) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -269,9 +343,17 @@ func (r *Runner) watchPending(ctx context.Context, cons jetstream.Consumer) {
 		case <-t.C:
 			ictx, cancel := context.WithTimeout(ctx, time.Second)
 			info, err := cons.Info(ictx)
-			cancel()
 			if err == nil {
 				r.metrics.pending.WithLabelValues(r.proj.Name()).Set(float64(info.NumPending + uint64(info.NumAckPending)))
+			}
+			pos, err := ReadStreamPosition(ictx, r.js, r.proj.Stream())
+			cancel()
+			if err == nil && !pos.created().Equal(want.created()) {
+				reason := fmt.Sprintf("stream %s was created again at %s while the projection ran", pos.Name, pos.created().Format(time.RFC3339Nano))
+				r.mismatch.Store(&reason)
+				r.log.Error("projection stopped: its stream was created again", "stream", pos.Name)
+				it.Stop()
+				return
 			}
 		}
 	}

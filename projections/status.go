@@ -40,10 +40,15 @@ type Status struct {
 	// LagSeconds is how long the oldest of them has waited (0 when none).
 	LagSeconds float64 `json:"lag_seconds"`
 	// Rows is how many rows the projection has written (exact after a rebuild).
-	Rows   int64  `json:"rows"`
-	Events int64  `json:"events"`
+	Rows   int64 `json:"rows"`
+	Events int64 `json:"events"`
+	// Parked counts the parked items (log entries; an event without
+	// items counts as one).
 	Parked int64  `json:"parked"`
 	State  string `json:"status"`
+	// Reason says why, when the state is not a plain running or catching
+	// up (a stream mismatch).
+	Reason string `json:"reason,omitempty"`
 	// CheckpointAt is when the checkpoint last moved (nil: never).
 	CheckpointAt *time.Time `json:"checkpoint_at"`
 }
@@ -104,6 +109,17 @@ func (r *StatusReader) Status(ctx context.Context, spec Spec) (Status, error) {
 		return st, fmt.Errorf("stream info %s: %w", spec.Stream, err)
 	}
 	st.StreamLastSeq = info.State.LastSeq
+	var mismatch *StreamMismatchError
+	if err := cp.VerifyStream(positionOf(info)); errors.As(err, &mismatch) {
+		// The projector applies nothing until a rebuild: every event of
+		// the stream is waiting.
+		st.State, st.Reason = StateStreamMismatch, mismatch.Reason
+		st.LagEvents = info.State.Msgs
+		if info.State.Msgs > 0 {
+			st.LagSeconds = max(r.now().Sub(info.State.FirstTime), 0).Seconds()
+		}
+		return st, nil
+	}
 	st.State = StateRunning
 	if cp.LastSeq >= info.State.LastSeq {
 		return st, nil
@@ -139,22 +155,40 @@ func (r *StatusReader) now() time.Time {
 }
 
 // ReadyCheck returns a readiness probe that fails while a projection of reg
-// is stalled, naming it.
+// is stalled, naming it and saying for how long.
 func (r *StatusReader) ReadyCheck(reg *Registry) func(ctx context.Context) error {
+	return r.check(reg, StateStalled)
+}
+
+// StreamCheck returns a readiness probe that fails while a projection of reg
+// has stopped because its stream is not the one its checkpoint was written
+// from (StateStreamMismatch). Such a projection applies nothing until an
+// operator rebuilds it, so a process that runs projections is not ready.
+func (r *StatusReader) StreamCheck(reg *Registry) func(ctx context.Context) error {
+	return r.check(reg, StateStreamMismatch)
+}
+
+// check fails with a short reason for each projection of reg in state.
+func (r *StatusReader) check(reg *Registry, state string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		all, err := r.All(ctx, reg)
 		if err != nil {
 			return err
 		}
-		var stalled []string
+		var bad []string
 		for _, st := range all {
-			if st.State == StateStalled {
-				stalled = append(stalled, fmt.Sprintf("%s stalled at #%d with %d events pending for %.0fs",
+			switch {
+			case st.State != state:
+			case state == StateStalled:
+				bad = append(bad, fmt.Sprintf("%s stalled at #%d with %d events pending for %.0fs",
 					st.Name, st.CheckpointSeq, st.LagEvents, st.LagSeconds))
+			default:
+				bad = append(bad, fmt.Sprintf("%s stopped (%s): %s; rebuild it: eventline projections rebuild %s",
+					st.Name, st.State, st.Reason, st.Name))
 			}
 		}
-		if len(stalled) > 0 {
-			return errors.New(strings.Join(stalled, "; "))
+		if len(bad) > 0 {
+			return errors.New(strings.Join(bad, "; "))
 		}
 		return nil
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventline/eventline/eventstore"
 )
 
 // Names of what the baselines create beside Eventline's own data.
@@ -46,8 +48,8 @@ type rawPublisher struct {
 // newRawPublisher connects to the server's NATS and creates BENCH_RAW with
 // the same storage settings as Eventline's LOGS stream (file storage,
 // limits retention, 2-minute duplicate window), on a subject of its own.
-func newRawPublisher(ctx context.Context, url string, inFlight, batchInFlight int) (*rawPublisher, error) {
-	nc, err := nats.Connect(url, nats.Name("bench-raw"), nats.Timeout(5*time.Second))
+func newRawPublisher(ctx context.Context, url string, creds eventstore.Credentials, inFlight, batchInFlight int) (*rawPublisher, error) {
+	nc, err := nats.Connect(url, nats.Name("bench-raw"), nats.Timeout(5*time.Second), nats.UserInfo(creds.User, creds.Password))
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", url, err)
 	}

@@ -251,7 +251,11 @@ func (b *bench) ingestServer(ctx context.Context, r *results, name, sync string)
 	defer func() { err = b.finish(s, r, err) }()
 	c := newClient(max(b.o.Conns, b.o.BatchClients))
 	defer c.CloseIdleConnections()
-	raw, err := newRawPublisher(ctx, s.natsURL(), b.o.InFlight, b.o.BatchInFlight)
+	creds, err := s.natsCredentials()
+	if err != nil {
+		return m, bl, err
+	}
+	raw, err := newRawPublisher(ctx, s.natsURL(), creds, b.o.InFlight, b.o.BatchInFlight)
 	if err != nil {
 		return m, bl, err
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/internal/pgcluster"
 )
 
@@ -77,7 +78,7 @@ func startServer(ctx context.Context, bin string, cfg serverConfig) (_ *server, 
 		"EVENTLINE_NATS_LISTEN=127.0.0.1:"+strconv.Itoa(natsPort),
 		"EVENTLINE_NATS_SYNC="+cfg.Sync,
 		"EVENTLINE_ROLES="+cfg.Roles,
-		"NATS_URL=", "DATABASE_URL=", "EVENTLINE_API_TOKEN=",
+		"NATS_URL=", "NATS_CREDS=", "DATABASE_URL=", "EVENTLINE_API_TOKEN=",
 	)
 	if cfg.PprofAddr != "" {
 		cmd.Env = append(cmd.Env, pprofEnv+"="+cfg.PprofAddr)
@@ -131,8 +132,14 @@ func startServer(ctx context.Context, bin string, cfg serverConfig) (_ *server, 
 // baseURL is the HTTP API's root.
 func (s *server) baseURL() string { return "http://" + s.httpAddr }
 
-// natsURL is the embedded NATS server's client URL.
+// natsURL is the embedded NATS server's client URL (without credentials).
 func (s *server) natsURL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.natsPort) }
+
+// natsCredentials are the embedded NATS server's user and password, which
+// serve generated into its data dir.
+func (s *server) natsCredentials() (eventstore.Credentials, error) {
+	return eventstore.EmbeddedCredentials(filepath.Join(s.cfg.DataDir, "nats"))
+}
 
 // pgURL is the managed PostgreSQL cluster's eventline database, found
 // through the cluster's postmaster.pid (its fourth line is the port).

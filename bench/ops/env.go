@@ -63,7 +63,12 @@ func start(ctx context.Context, o options, logf func(string, ...any)) (_ *benchE
 	if err := e.startServe(ctx); err != nil {
 		return nil, err
 	}
-	if e.store, err = eventstore.Connect(ctx, eventstore.Options{URL: e.natsURL, Name: "bench-ops", MaxAsyncPending: 16384}); err != nil {
+	// The embedded server requires the credentials serve generated.
+	creds, err := eventstore.EmbeddedCredentials(filepath.Join(dir, "data", "nats"))
+	if err != nil {
+		return nil, err
+	}
+	if e.store, err = eventstore.Connect(ctx, eventstore.Options{URL: e.natsURL, Credentials: creds, Name: "bench-ops", MaxAsyncPending: 16384}); err != nil {
 		return nil, err
 	}
 	pg, err := pgcluster.Running(ctx, filepath.Join(dir, "data", "pg"))
@@ -97,7 +102,7 @@ func (e *benchEnv) startServe(ctx context.Context) error {
 		"EVENTLINE_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(httpPort),
 		"EVENTLINE_DATA_DIR="+filepath.Join(e.dir, "data"),
 		"EVENTLINE_NATS_LISTEN=127.0.0.1:"+strconv.Itoa(natsPort),
-		"NATS_URL=", "DATABASE_URL=", "EVENTLINE_API_TOKEN=")
+		"NATS_URL=", "NATS_CREDS=", "DATABASE_URL=", "EVENTLINE_API_TOKEN=")
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -138,9 +143,12 @@ func (e *benchEnv) startServe(ctx context.Context) error {
 	return nil
 }
 
-// cliEnv is the environment of an eventline command reaching this run's servers.
+// cliEnv is the environment of an eventline command reaching this run's
+// servers: the embedded NATS server as an operator's command finds it (its
+// address and the credentials in the data dir), and the cluster's database.
 func (e *benchEnv) cliEnv() []string {
-	return append(os.Environ(), "NATS_URL="+e.natsURL, "DATABASE_URL="+e.dbURL)
+	return append(os.Environ(), "NATS_URL=", "NATS_CREDS=", "EVENTLINE_DATA_DIR="+filepath.Join(e.dir, "data"),
+		"EVENTLINE_NATS_LISTEN="+strings.TrimPrefix(e.natsURL, "nats://"), "DATABASE_URL="+e.dbURL)
 }
 
 func (e *benchEnv) close() {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ type Config struct {
 	HTTPAddr        string
 	DataDir         string
 	NATSURL         string
+	NATSCreds       string
 	NATSListen      string
 	DatabaseURL     string
 	NATSSync        string
@@ -55,6 +57,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	str("EVENTLINE_HTTP_ADDR", &c.HTTPAddr)
 	str("EVENTLINE_DATA_DIR", &c.DataDir)
 	str("NATS_URL", &c.NATSURL)
+	str("NATS_CREDS", &c.NATSCreds)
 	str("EVENTLINE_NATS_LISTEN", &c.NATSListen)
 	str("DATABASE_URL", &c.DatabaseURL)
 	str("EVENTLINE_NATS_SYNC", &c.NATSSync)
@@ -106,6 +109,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP API and dashboard address (EVENTLINE_HTTP_ADDR)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "embedded JetStream store and managed PostgreSQL cluster (EVENTLINE_DATA_DIR)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "external NATS URL(s); empty runs an embedded server (NATS_URL)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "NATS credentials file for the external server (NATS_CREDS)")
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "where the embedded NATS server listens (EVENTLINE_NATS_LISTEN)")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "external PostgreSQL URL; empty runs a managed cluster (DATABASE_URL)")
 	fs.StringVar(&c.NATSSync, "nats-sync", c.NATSSync, "embedded JetStream disk sync: interval or always (EVENTLINE_NATS_SYNC)")
@@ -124,6 +128,15 @@ func (c Config) Validate() error {
 	if c.NATSURL == "" {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
 			errs = append(errs, fmt.Errorf("EVENTLINE_NATS_LISTEN %q: %v", c.NATSListen, err))
+		}
+	}
+	if c.NATSCreds != "" {
+		if c.NATSURL == "" {
+			errs = append(errs, errors.New("NATS_CREDS is for an external server: set NATS_URL too (the embedded server's credentials are generated in the data dir)"))
+		} else if f, err := os.Open(c.NATSCreds); err != nil {
+			errs = append(errs, fmt.Errorf("NATS_CREDS: %w", err))
+		} else {
+			f.Close()
 		}
 	}
 	if c.DataDir == "" && (c.NATSURL == "" || c.DatabaseURL == "") {

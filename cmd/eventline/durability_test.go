@@ -287,7 +287,7 @@ func TestNATSUnreachable(t *testing.T) {
 	acked := res.ids()
 
 	// Bring the same store back on the same address; the server reconnects.
-	host := strings.TrimPrefix(url, "nats://")
+	host := srv.Addr()
 	srv, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: storeDir, Listen: host})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,10 +26,18 @@ type infra struct {
 	store       *eventstore.Store
 	pool        *pgxpool.Pool
 	log         *slog.Logger
+
+	// readPool serves the HTTP API's reads (serve only): its statements
+	// time out after readStatementTimeout, and it does not compete with the
+	// projector for connections.
+	readPool *pgxpool.Pool
 	// reads is serve's second connection, for API reads of the log, so
 	// that they never share a connection with appends.
 	reads *eventstore.Store
 }
+
+// readStatementTimeout bounds each statement of the HTTP API's reads.
+const readStatementTimeout = 5 * time.Second
 
 type infraNeeds struct {
 	nats, postgres bool
@@ -51,6 +62,7 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 	}
 	if needs.nats {
 		url := cfg.natsClientURL()
+		creds := eventstore.Credentials{File: cfg.NATSCreds}
 		if needs.serve && cfg.NATSURL == "" {
 			in.embedded, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{
 				StoreDir: cfg.natsDir(), Listen: cfg.NATSListen, SyncAlways: cfg.NATSSync == "always",
@@ -58,10 +70,21 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			if err != nil {
 				return nil, err
 			}
-			url = in.embedded.ClientURL()
-			log.Info("embedded nats started", "url", url, "store", cfg.natsDir(), "sync", cfg.NATSSync)
+			url = in.embedded.ClientURL() // with its credentials: never logged
+			log.Info("embedded nats started", "url", eventstore.RedactURL(url), "store", cfg.natsDir(), "sync", cfg.NATSSync,
+				"credentials", filepath.Join(cfg.natsDir(), eventstore.CredentialsFileName))
+		} else if cfg.NATSURL == "" {
+			// A command reaching the embedded server of a running serve.
+			if cfg.NATSCreds != "" {
+				return nil, errors.New("NATS_CREDS is for an external server: set NATS_URL too")
+			}
+			if creds, err = eventstore.EmbeddedCredentials(cfg.natsDir()); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%w (has `eventline serve` run with this data dir? set NATS_URL for an external server)", err)
+			} else if err != nil {
+				return nil, err
+			}
 		}
-		natsOpts := eventstore.Options{URL: url, Name: "eventline", Logger: log, FailFast: !needs.serve}
+		natsOpts := eventstore.Options{URL: url, Credentials: creds, Name: "eventline", Logger: log, FailFast: !needs.serve}
 		in.store, err = eventstore.Connect(ctx, natsOpts)
 		if err == nil && needs.serve {
 			readOpts := natsOpts
@@ -101,6 +124,16 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
+		if needs.serve {
+			rcfg := pcfg.Copy()
+			rcfg.MaxConns = 12
+			if _, set := rcfg.ConnConfig.RuntimeParams["statement_timeout"]; !set {
+				rcfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(readStatementTimeout.Milliseconds(), 10)
+			}
+			if in.readPool, err = pgxpool.NewWithConfig(ctx, rcfg); err != nil {
+				return nil, fmt.Errorf("postgres: %w", err)
+			}
+		}
 		if err := retry(ctx, log, "migrate database", func() error {
 			n, err := migrations.Up(ctx, in.pool)
 			if n > 0 {
@@ -134,6 +167,9 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error, 
 
 // close releases everything in reverse order of opening.
 func (in *infra) close() {
+	if in.readPool != nil {
+		in.readPool.Close()
+	}
 	if in.pool != nil {
 		in.pool.Close()
 	}

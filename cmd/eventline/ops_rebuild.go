@@ -73,6 +73,9 @@ func projectionsRebuild(ctx context.Context, cfg Config, args []string, stdout, 
 }
 
 func printRebuild(w io.Writer, res projections.RebuildResult) {
+	if res.StreamReplaced != "" {
+		fmt.Fprintf(w, "%s: live model not compared: %s; replaced by the rebuild\n", res.Name, res.StreamReplaced)
+	}
 	for _, c := range res.Compared {
 		verdict := "match"
 		if !c.Match {

@@ -16,8 +16,10 @@ const projectionsUsage = `usage: eventline projections <list|rebuild|retry|parke
 
   list                          checkpoint, stream last seq, lag, rows, parked, status of every projection
   rebuild NAME|--all            rebuild from the first event into shadow tables, then swap (--dry-run, --force)
-  retry NAME [--skip SEQ]       re-apply parked events; --skip drops one, recording who and why
-  parked NAME                   list parked events with their errors
+  retry NAME [--skip SEQ [--item ID]]
+                                re-apply parked events and entries; --skip drops the parked records of
+                                event SEQ (--item: only that entry), recording who and why
+  parked NAME                   list parked events and entries (SEQ, ITEM) with their errors
 `
 
 // projectionsCmd dispatches `eventline projections <sub>`.
@@ -88,13 +90,25 @@ func projectionsList(ctx context.Context, cfg Config, args []string, stdout, std
 		rows = append(rows, []string{p.Name, p.Stream, fmt.Sprint(p.CheckpointSeq), fmt.Sprint(p.StreamLastSeq),
 			fmt.Sprint(p.LagEvents), fmt.Sprintf("%.1fs", p.LagSeconds), fmt.Sprint(p.Rows), fmt.Sprint(p.Parked), p.State})
 	}
-	return table(stdout, []string{"PROJECTION", "STREAM", "CHECKPOINT", "STREAM LAST", "LAG EVENTS", "LAG", "ROWS", "PARKED", "STATUS"}, rows)
+	if err := table(stdout, []string{"PROJECTION", "STREAM", "CHECKPOINT", "STREAM LAST", "LAG EVENTS", "LAG", "ROWS", "PARKED", "STATUS"}, rows); err != nil {
+		return err
+	}
+	for _, p := range all {
+		if p.Reason != "" {
+			fmt.Fprintf(stdout, "%s: %s: %s\n", p.Name, p.State, p.Reason)
+			if p.State == projections.StateStreamMismatch {
+				fmt.Fprintf(stdout, "%s: applies nothing until rebuilt: eventline projections rebuild %s\n", p.Name, p.Name)
+			}
+		}
+	}
+	return nil
 }
 
 func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("projections retry", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	skip := fs.Uint64("skip", 0, "drop the parked event with this stream sequence instead of retrying it (recorded)")
+	skip := fs.Uint64("skip", 0, "drop what is parked of the event with this stream sequence instead of retrying it (recorded)")
+	item := fs.String("item", "", "with --skip: drop only this parked item (a log entry's id) of the event")
 	reason := fs.String("reason", "", "why the event is skipped (recorded with --skip)")
 	by := fs.String("by", "", "who skips (recorded with --skip; default $USER@hostname)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -104,6 +118,9 @@ func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv fun
 	}
 	if len(pos) != 1 {
 		return errors.New("projections retry: give exactly one projection name")
+	}
+	if *item != "" && *skip == 0 {
+		return errors.New("projections retry: --item needs --skip SEQ")
 	}
 	s, err := openOps(ctx, cfg, infraNeeds{nats: true, postgres: true}, stderr)
 	if err != nil {
@@ -115,17 +132,15 @@ func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv fun
 		return err
 	}
 	r := projections.NewRetrier(s.store, s.pool, spec)
-	var skipped *projections.Skipped
+	skipped := []projections.Skipped{}
 	if *skip > 0 {
 		who := *by
 		if who == "" {
 			who = operator(getenv)
 		}
-		sk, err := r.Skip(ctx, *skip, who, *reason)
-		if err != nil {
+		if skipped, err = r.Skip(ctx, *skip, *item, who, *reason); err != nil {
 			return err
 		}
-		skipped = &sk
 	}
 	res, err := r.Retry(ctx)
 	if err != nil {
@@ -134,15 +149,27 @@ func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv fun
 	if *asJSON {
 		return writeJSON(stdout, map[string]any{"skipped": skipped, "retry": res})
 	}
-	if skipped != nil {
-		fmt.Fprintf(stdout, "%s: skipped #%d (%s) by %s; recorded in projection_skipped\n", spec.Name, skipped.Seq, skipped.EventType, skipped.SkippedBy)
+	for _, sk := range skipped {
+		what := fmt.Sprintf("#%d", sk.Seq)
+		if sk.Item != "" {
+			what += " item " + sk.Item
+		}
+		fmt.Fprintf(stdout, "%s: skipped %s (%s, %s) by %s; recorded in projection_skipped\n", spec.Name, what, sk.EventType, entries(sk.Items), sk.SkippedBy)
 	}
-	fmt.Fprintf(stdout, "%s: retried %d parked events: %d applied (%d rows), %d still parked\n",
+	fmt.Fprintf(stdout, "%s: retried %d parked: %d applied (%d rows), %d still parked\n",
 		spec.Name, res.Retried, res.Applied, res.Rows, len(res.StillParked))
 	if len(res.StillParked) > 0 {
 		return parkedTable(stdout, res.StillParked)
 	}
 	return nil
+}
+
+// entries is "1 entry" or "n entries".
+func entries(n int64) string {
+	if n == 1 {
+		return "1 entry"
+	}
+	return strconv.FormatInt(n, 10) + " entries"
 }
 
 // operator names who runs the command, for the skip record.
@@ -191,7 +218,11 @@ func parkedTable(w io.Writer, parked []projections.Parked) error {
 	rows := make([][]string, 0, len(parked))
 	for _, p := range parked {
 		at := p.ParkedAt
-		rows = append(rows, []string{strconv.FormatUint(p.Seq, 10), p.Subject, p.EventType, when(&at), p.Error})
+		item := p.Item
+		if item == "" {
+			item = "(whole event)"
+		}
+		rows = append(rows, []string{strconv.FormatUint(p.Seq, 10), item, strconv.FormatInt(p.Items, 10), p.Subject, p.EventType, when(&at), p.Error})
 	}
-	return table(w, []string{"SEQ", "SUBJECT", "TYPE", "PARKED AT", "ERROR"}, rows)
+	return table(w, []string{"SEQ", "ITEM", "ENTRIES", "SUBJECT", "TYPE", "PARKED AT", "ERROR"}, rows)
 }

@@ -93,14 +93,14 @@ func TestProjectionsRetryAndSkip(t *testing.T) {
 	pool := projectLive(t, c)
 
 	out := c.mustRun(t, "projections", "parked", "logs")
-	require.Regexp(t, `4\s+logs\.entries\s+log\.something_else\.v1\s+\S+ \S+\s+.*unexpected type`, out)
+	require.Regexp(t, `4\s+\(whole event\)\s+1\s+logs\.entries\s+log\.something_else\.v1\s+\S+ \S+\s+.*unexpected type`, out)
 	out = c.mustRun(t, "projections", "retry", "logs")
-	require.Contains(t, out, "retried 1 parked events: 0 applied (0 rows), 1 still parked")
+	require.Contains(t, out, "retried 1 parked: 0 applied (0 rows), 1 still parked")
 
 	c.vars["USER"] = "alice"
 	out = c.mustRun(t, "projections", "retry", "logs", "--skip", "4", "--reason", "not a log event")
-	require.Contains(t, out, "skipped #4 (log.something_else.v1) by alice@")
-	require.Contains(t, out, "retried 0 parked events")
+	require.Contains(t, out, "skipped #4 (log.something_else.v1, 1 entry) by alice@")
+	require.Contains(t, out, "retried 0 parked")
 	var by, reason string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT skipped_by, reason FROM projection_skipped WHERE projection = 'logs' AND seq = $1`,
 		int64(ack.Seq)).Scan(&by, &reason))

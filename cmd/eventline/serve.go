@@ -14,9 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/logsapi"
 	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/projections"
 )
 
@@ -78,7 +80,21 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	// Every process serves /healthz, /readyz and /metrics; the api role adds /api/.
 	srv := httpapi.NewServer(httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Logger: log})
 	srv.AddCheck(httpapi.Check{Name: "jetstream", Fn: in.store.Ping})
-	srv.AddCheck(httpapi.Check{Name: "postgres", Fn: func(ctx context.Context) error { return in.pool.Ping(ctx) }})
+	// PostgreSQL holds read models only: while it is down a process that
+	// accepts writes is degraded, not unready.
+	srv.AddCheck(httpapi.Check{Name: "postgres", Fn: func(ctx context.Context) error { return in.readPool.Ping(ctx) }, Degrades: cfg.hasRole("api")})
+	if in.cluster != nil && in.stopCluster {
+		sup := pgcluster.NewSupervisor(in.cluster, pgcluster.SupervisorConfig{}, log)
+		g.Go(func() error { return sup.Run(gctx) })
+	}
+	if in.embedded != nil {
+		// Refuse appends before the store's filesystem fills, and recover
+		// the embedded server once space is freed.
+		guard := eventstore.NewDiskGuard(eventstore.DiskGuardConfig{Dir: cfg.natsDir(), Embedded: in.embedded, Logger: log})
+		in.store.SetWriteGuard(guard)
+		srv.AddCheck(httpapi.Check{Name: "log_storage", Fn: guard.Check})
+		g.Go(func() error { return guard.Run(gctx) })
+	}
 	// The ingester outlives the HTTP server so that requests in flight at
 	// shutdown still get their answers.
 	ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(gctx))
@@ -90,12 +106,16 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		if runner != nil {
 			stats = runner
 		}
-		logs := logsapi.NewHandler(in.store, in.pool, ingester, idem, stats, logsapi.LookupConfig{Reads: in.reads, Logger: log})
+		logs := logsapi.NewHandler(in.store, in.readPool, ingester, idem, stats, logsapi.LookupConfig{Reads: in.reads, Logger: log})
 		logs.Mount(srv)
 		g.Go(func() error { return logs.Run(gctx) })
-		ops := opsapi.NewInspector(in.store.JetStream(), in.pool, projections.DefaultRegistry())
+		ops := opsapi.NewInspector(in.store.JetStream(), in.readPool, projections.DefaultRegistry())
 		opsapi.NewHandler(ops).Mount(srv)
 		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projections.DefaultRegistry()), Degrades: true})
+		// A projection stopped on a recreated stream needs an operator: a
+		// process that runs it cannot do its work and is not ready.
+		srv.AddCheck(httpapi.Check{Name: "projection_streams", Fn: ops.StatusReader().StreamCheck(projections.DefaultRegistry()),
+			Degrades: !cfg.hasRole("projector")})
 	}
 	fmt.Fprintf(stdout, "eventline: listening on http://%s\n", ln.Addr())
 	log.Info("http listening", "addr", ln.Addr().String(), "roles", cfg.Roles)

@@ -1,10 +1,12 @@
 package logs
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -41,7 +43,7 @@ func TestDecodeSingle(t *testing.T) {
 		{name: "message with NUL", body: `{"message":"a\u0000b"}`, wantField: "message"},
 		{name: "message not a string", body: `{"message":42}`, wantField: "message"},
 		{name: "context not an object", body: `{"message":"m","context":[1]}`, wantField: "context"},
-		{name: "context with NUL", body: `{"message":"m","context":{"k":"\u0000"}}`, wantField: "context"},
+		{name: "context with NUL", body: `{"message":"m","context":{"k":"\u0000"}}`, wantField: "context.k", wantErr: "NUL"},
 		{name: "unknown field", body: `{"mesage":"m"}`, wantField: "mesage"},
 		{name: "source too long", body: `{"message":"m","source":"` + strings.Repeat("s", 257) + `"}`, wantField: "source"},
 		{name: "not JSON", body: `level=info`, wantErr: "not valid JSON"},
@@ -142,10 +144,35 @@ func checkValid(t *testing.T, e Entry) {
 	require.NotEmpty(t, e.Message)
 	require.LessOrEqual(t, len(e.Message), MaxMessageBytes)
 	require.NotContains(t, e.Message, "\x00")
+	require.True(t, utf8.ValidString(e.Message))
+	require.NotContains(t, e.Source, "\x00")
+	require.True(t, utf8.ValidString(e.Source))
 	if e.Context != nil {
 		require.True(t, json.Valid(e.Context))
+		require.True(t, utf8.Valid(e.Context))
 		require.Equal(t, byte('{'), e.Context[0])
-		require.NotContains(t, string(e.Context), `\u0000`)
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(e.Context))
+		dec.UseNumber()
+		require.NoError(t, dec.Decode(&v))
+		requireNoNUL(t, v)
+	}
+}
+
+// requireNoNUL walks a decoded JSON value: no string or key holds NUL.
+func requireNoNUL(t *testing.T, v any) {
+	switch v := v.(type) {
+	case string:
+		require.NotContains(t, v, "\x00")
+	case []any:
+		for _, x := range v {
+			requireNoNUL(t, x)
+		}
+	case map[string]any:
+		for k, x := range v {
+			require.NotContains(t, k, "\x00")
+			requireNoNUL(t, x)
+		}
 	}
 }
 
@@ -154,6 +181,11 @@ func FuzzDecodeSingle(f *testing.F) {
 		`{"message":"\u0000"}`, `{"message":"m","context":"str"}`, `[]`, `{`, `{"message":"\ud800"}`} {
 		f.Add([]byte(s))
 	}
+	for _, c := range storableCases {
+		if len(c.body) < 4096 {
+			f.Add([]byte(c.body))
+		}
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e, fe := DecodeSingle(body, now)
 		if fe != nil {
@@ -161,6 +193,16 @@ func FuzzDecodeSingle(f *testing.F) {
 			return
 		}
 		checkValid(t, e)
+		// Nothing accepted is rewritten: encoding/json, which turns what we
+		// refuse into U+FFFD, reads the very same text.
+		require.True(t, json.Valid(body))
+		var std struct {
+			Message string
+			Source  string
+		}
+		require.NoError(t, json.Unmarshal(body, &std))
+		require.Equal(t, std.Message, e.Message)
+		require.Equal(t, std.Source, e.Source)
 		// What we accept must survive the trip through an event.
 		enc, err := EncodeEntry(e)
 		require.NoError(t, err)
@@ -173,6 +215,9 @@ func FuzzDecodeSingle(f *testing.F) {
 func FuzzDecodeNDJSON(f *testing.F) {
 	f.Add([]byte("{\"message\":\"a\"}\n{\"message\":\"b\"}\n"))
 	f.Add([]byte("\n\n{\"level\":\"x\"}"))
+	f.Add([]byte("{\"message\":\"a\"}\n{\"message\":\"x\",\"context\":{\"n\":1e999999}}\n"))
+	f.Add([]byte("{\"message\":\"\\\\u0000\"}\r\n{\"message\":\"y\",\"context\":{\"s\":\"\\ud800\"}}"))
+	f.Add([]byte("{\"message\":\"a\xffb\"}\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		entries, fe := DecodeNDJSON(body, now)
 		if fe != nil {
@@ -190,6 +235,10 @@ func FuzzDecodeNDJSON(f *testing.F) {
 func FuzzDecodeArray(f *testing.F) {
 	f.Add([]byte(`[{"message":"a"},{"message":"b","context":{}}]`))
 	f.Add([]byte(`[null]`))
+	f.Add([]byte(`[{"message":"ok"},{"message":"x","context":{"a":[{"n":1e999999}]}}]`))
+	f.Add([]byte(`[{"message":"\\u0000","context":{"k":"\\u0000","n":1e-16383,"p":"\ud83d\ude00"}}]`))
+	f.Add([]byte(`[{"message":"m","context":{"n":1e131071,"s":"\udfff"}}]`))
+	f.Add([]byte("[{\"message\":\"m\",\"context\":{\"\xfe\":1}}]"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		entries, fe := DecodeArray(body, now)
 		if fe != nil {

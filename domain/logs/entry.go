@@ -19,6 +19,11 @@ const (
 	MaxSourceBytes = 256
 	// MaxContextBytes bounds the encoded context object.
 	MaxContextBytes = 512 << 10
+	// MaxContextDepth bounds how deeply the context nests objects and
+	// arrays, the context object itself being level 1. PostgreSQL parses
+	// jsonb recursively and refuses deep documents once it runs out of
+	// stack: about 630 levels at its smallest max_stack_depth (100kB).
+	MaxContextDepth = 100
 )
 
 // Levels are the accepted log levels, least severe first (syslog's names).
@@ -75,63 +80,97 @@ func (e *FieldError) Error() string {
 }
 
 // Validate checks in and turns it into an Entry with a fresh time-ordered id
-// received at now.
+// received at now. Everything it accepts, PostgreSQL stores unchanged.
 func (in Input) Validate(now time.Time) (Entry, *FieldError) {
+	level, fe := in.check()
+	if fe != nil {
+		return Entry{}, fe
+	}
+	ctx, fe := normalizeContext(in.Context)
+	if fe != nil {
+		return Entry{}, fe
+	}
+	return in.newEntry(level, ctx, now), nil
+}
+
+// entry validates in, whose context has already been read and compacted
+// into ctx.
+func (in Input) entry(ctx []byte, now time.Time) (Entry, *FieldError) {
+	level, fe := in.check()
+	if fe != nil {
+		return Entry{}, fe
+	}
+	return in.newEntry(level, ctx, now), nil
+}
+
+func (in Input) newEntry(level string, ctx []byte, now time.Time) Entry {
+	return Entry{ID: uuid.Must(uuid.NewV7()), Level: level, Message: *in.Message, Context: ctx, Source: in.Source, ReceivedAt: now.UTC()}
+}
+
+// check validates the text fields and returns the level, lower-cased.
+func (in Input) check() (string, *FieldError) {
 	level := in.Level
 	if level == "" {
 		level = "info"
 	}
+	if !utf8.ValidString(level) {
+		return "", &FieldError{Index: -1, Field: "level", Reason: "must be valid UTF-8"}
+	}
 	level = strings.ToLower(level)
 	if !ValidLevel(level) {
-		return Entry{}, &FieldError{Index: -1, Field: "level", Reason: fmt.Sprintf("must be one of %s", strings.Join(Levels, ", "))}
+		return "", &FieldError{Index: -1, Field: "level", Reason: fmt.Sprintf("must be one of %s", strings.Join(Levels, ", "))}
 	}
 	if in.Message == nil {
-		return Entry{}, &FieldError{Index: -1, Field: "message", Reason: "is required"}
+		return "", &FieldError{Index: -1, Field: "message", Reason: "is required"}
 	}
 	msg := *in.Message
 	switch {
 	case len(msg) == 0:
-		return Entry{}, &FieldError{Index: -1, Field: "message", Reason: "must not be empty"}
+		return "", &FieldError{Index: -1, Field: "message", Reason: "must not be empty"}
 	case len(msg) > MaxMessageBytes:
-		return Entry{}, &FieldError{Index: -1, Field: "message", Reason: fmt.Sprintf("must be at most %d bytes", MaxMessageBytes)}
-	case strings.IndexByte(msg, 0) >= 0:
-		return Entry{}, &FieldError{Index: -1, Field: "message", Reason: "must not contain NUL characters"}
-	case !utf8.ValidString(msg):
-		return Entry{}, &FieldError{Index: -1, Field: "message", Reason: "must be valid UTF-8"}
+		return "", &FieldError{Index: -1, Field: "message", Reason: fmt.Sprintf("must be at most %d bytes", MaxMessageBytes)}
+	}
+	if fe := checkText("message", msg); fe != nil {
+		return "", fe
 	}
 	if len(in.Source) > MaxSourceBytes {
-		return Entry{}, &FieldError{Index: -1, Field: "source", Reason: fmt.Sprintf("must be at most %d bytes", MaxSourceBytes)}
+		return "", &FieldError{Index: -1, Field: "source", Reason: fmt.Sprintf("must be at most %d bytes", MaxSourceBytes)}
 	}
-	if strings.IndexByte(in.Source, 0) >= 0 {
-		return Entry{}, &FieldError{Index: -1, Field: "source", Reason: "must not contain NUL characters"}
+	if fe := checkText("source", in.Source); fe != nil {
+		return "", fe
 	}
-	ctx, ferr := normalizeContext(in.Context)
-	if ferr != nil {
-		return Entry{}, ferr
-	}
-	return Entry{ID: uuid.Must(uuid.NewV7()), Level: level, Message: msg, Context: ctx, Source: in.Source, ReceivedAt: now.UTC()}, nil
+	return level, nil
 }
 
-// normalizeContext accepts a JSON object or null. PostgreSQL's jsonb cannot
-// hold the NUL character, so an escaped one is refused here rather than
-// failing later in the projector.
+// checkText refuses what a PostgreSQL text column cannot hold.
+func checkText(field, s string) *FieldError {
+	if strings.IndexByte(s, 0) >= 0 {
+		return &FieldError{Index: -1, Field: field, Reason: "must not contain NUL characters"}
+	}
+	if !utf8.ValidString(s) {
+		return &FieldError{Index: -1, Field: field, Reason: "must be valid UTF-8"}
+	}
+	return nil
+}
+
+// normalizeContext accepts a JSON object or null and returns the object
+// compacted; it refuses what PostgreSQL's jsonb cannot store (see
+// strictJSON), naming where: "context.a[2].b".
 func normalizeContext(raw json.RawMessage) (json.RawMessage, *FieldError) {
-	raw = bytes.TrimSpace(raw)
+	raw = bytes.Trim(raw, " \t\r\n")
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil
 	}
 	if raw[0] != '{' {
 		return nil, &FieldError{Index: -1, Field: "context", Reason: "must be a JSON object"}
 	}
-	if len(raw) > MaxContextBytes {
-		return nil, &FieldError{Index: -1, Field: "context", Reason: fmt.Sprintf("must be at most %d bytes", MaxContextBytes)}
-	}
-	if bytes.Contains(raw, []byte(`\u0000`)) {
-		return nil, &FieldError{Index: -1, Field: "context", Reason: "must not contain NUL characters"}
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
+	s := strictJSON{b: raw}
+	ctx, p := s.context()
+	switch {
+	case p == nil && s.i == len(raw):
+		return ctx, nil
+	case p == nil || p.syntax:
 		return nil, &FieldError{Index: -1, Field: "context", Reason: "must be valid JSON"}
 	}
-	return buf.Bytes(), nil
+	return nil, &FieldError{Index: -1, Field: "context" + p.path, Reason: p.reason}
 }

@@ -85,6 +85,9 @@ func FuzzDecodeEntriesReceived(f *testing.F) {
 func FuzzEntryRoundTrip(f *testing.F) {
 	f.Add("m", "src", `{"a":1}`)
 	f.Add("tab\there \"quoted\" <html>", "", `{"k":"\\"}`)
+	f.Add(`\u0000`, `\u0000`, `{"k":"\\u0000","n":1e-16383,"big":1e131071}`)
+	f.Add("\U0001F600 \u2028", "é", `{"s":"\ud83d\ude00","x":"\ud800"}`)
+	f.Add("m", "", `{"n":1e999999}`)
 	f.Fuzz(func(t *testing.T, msg, source, ctx string) {
 		body, _ := json.Marshal(map[string]any{"message": msg, "source": source, "context": json.RawMessage(ctx)})
 		e, fe := DecodeSingle(body, now)

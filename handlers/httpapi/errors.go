@@ -49,6 +49,9 @@ func toAPIError(err error) *Error {
 	switch {
 	case errors.Is(err, ErrOverloaded):
 		return overloaded()
+	case errors.Is(err, eventstore.ErrStorageFull):
+		return &Error{Status: http.StatusInsufficientStorage, Code: "log_storage_full",
+			Message: "The event log cannot store more until space is freed; nothing was stored. Retry later.", RetryAfter: 10}
 	case errors.Is(err, eventstore.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "log_unavailable",
 			Message: "The event log is unreachable; nothing was stored. Retry later.", RetryAfter: 2}
@@ -56,13 +59,30 @@ func toAPIError(err error) *Error {
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "The request is larger than the event log accepts."}
 	case errors.Is(err, eventstore.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "A concurrent change got there first; retry."}
-	case errors.Is(err, context.DeadlineExceeded):
+	case isConnectError(err):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable",
+			Message: "The read model database is unreachable. Retry later.", RetryAfter: 2}
+	case errors.Is(err, context.DeadlineExceeded), isQueryTimeout(err):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "timeout", Message: "The request timed out. Retry later.", RetryAfter: 1}
 	case errors.Is(err, ErrDatabaseUnavailable), isDatabaseDown(err):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable",
 			Message: "The read model database is unreachable. Retry later.", RetryAfter: 2}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "Something went wrong on our side."}
+}
+
+// isConnectError recognises a failed (refused, timed out) connection to
+// PostgreSQL.
+func isConnectError(err error) bool {
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &connErr)
+}
+
+// isQueryTimeout recognises a statement cancelled by PostgreSQL's
+// statement_timeout (SQLSTATE 57014).
+func isQueryTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "57014"
 }
 
 // isDatabaseDown recognises PostgreSQL being unreachable or shutting down.

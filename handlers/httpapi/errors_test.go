@@ -26,6 +26,7 @@ func TestErrorsMapToStatusCodes(t *testing.T) {
 		{fmt.Errorf("append: %w", eventstore.ErrUnavailable), 503, "log_unavailable", true},
 		{fmt.Errorf("append: %w", eventstore.ErrConflict), 409, "conflict", false},
 		{fmt.Errorf("append: %w", eventstore.ErrTooLarge), 413, "too_large", false},
+		{fmt.Errorf("append: %w", eventstore.ErrStorageFull), 507, "log_storage_full", true},
 		{&pgconn.PgError{Code: "57P01"}, 503, "database_unavailable", true},
 		{&pgconn.ConnectError{}, 503, "database_unavailable", true},
 		{context.DeadlineExceeded, 503, "timeout", true},

@@ -10,10 +10,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/eventline/eventline/eventstore"
 )
 
 // Check is a readiness probe: nil when the dependency is usable.
@@ -37,7 +41,12 @@ type ServerConfig struct {
 	Registry *prometheus.Registry
 	// ShutdownTimeout bounds how long in-flight requests may finish (15s).
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// ReadTimeout bounds every GET under /api/ (5s): reads query
+	// PostgreSQL, and an unreachable or frozen database must get a quick
+	// 503, not a hung request. A request with ?min_seq= gets MaxMinSeqWait
+	// more for its deliberate wait.
+	ReadTimeout time.Duration
+	Logger      *slog.Logger
 	// MaxConns bounds the open client connections (DefaultMaxConns).
 	MaxConns int
 }
@@ -48,6 +57,11 @@ type Server struct {
 	cfg      ServerConfig
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// failing holds each failing check's full error, logged once when it
+	// starts failing or changes: /readyz shows only a short reason.
+	failingMu sync.Mutex
+	failing   map[string]string
 }
 
 // NewServer returns a server with /healthz, /readyz and /metrics mounted.
@@ -55,13 +69,16 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 15 * time.Second
 	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 5 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{mux: http.NewServeMux(), cfg: cfg,
+	s := &Server{mux: http.NewServeMux(), cfg: cfg, failing: map[string]string{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventline_http_requests_total", Help: "HTTP requests by route and status.",
 		}, []string{"route", "code"}),
@@ -85,14 +102,20 @@ func (s *Server) Handle(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(p
 // AddCheck adds a readiness check.
 func (s *Server) AddCheck(c Check) { s.cfg.Checks = append(s.cfg.Checks, c) }
 
+// readyz answers 200 "ok" when every check passes, 200 "degraded" when
+// only checks marked Degrades fail (the process still accepts writes), and
+// 503 "unready" otherwise. Failures are shown as a short reason; the full
+// error, which may name users, databases and addresses, is only logged.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status := http.StatusOK
 	degraded := false
 	checks := map[string]string{}
+	var reasons []string
 	for _, c := range s.cfg.Checks {
 		err := c.Fn(ctx)
+		s.noteCheck(c.Name, err)
 		switch {
 		case err == nil:
 			checks[c.Name] = "ok"
@@ -102,12 +125,61 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		default:
 			status = http.StatusServiceUnavailable
 		}
-		checks[c.Name] = err.Error()
+		checks[c.Name] = checkReason(err)
+		reasons = append(reasons, c.Name+": "+checks[c.Name])
 	}
-	if status != http.StatusOK {
+	state := "ok"
+	switch {
+	case status != http.StatusOK:
+		state = "unready"
 		w.Header().Set("Retry-After", "2")
+	case degraded:
+		state = "degraded"
 	}
-	WriteJSON(w, status, map[string]any{"ready": status == http.StatusOK, "degraded": degraded, "checks": checks})
+	body := map[string]any{"status": state, "ready": status == http.StatusOK, "degraded": degraded, "checks": checks}
+	if len(reasons) > 0 {
+		body["reason"] = strings.Join(reasons, "; ")
+	}
+	WriteJSON(w, status, body)
+}
+
+// noteCheck logs a check's full error when it starts failing or its error
+// changes, and its recovery.
+func (s *Server) noteCheck(name string, err error) {
+	s.failingMu.Lock()
+	defer s.failingMu.Unlock()
+	prev, wasFailing := s.failing[name]
+	switch {
+	case err == nil && wasFailing:
+		delete(s.failing, name)
+		s.cfg.Logger.Info("readiness check ok again", "check", name)
+	case err != nil && (!wasFailing || prev != err.Error()):
+		s.failing[name] = err.Error()
+		s.cfg.Logger.Warn("readiness check failing", "check", name, "err", err)
+	}
+}
+
+// maxReasonLen bounds a check's own message shown by /readyz.
+const maxReasonLen = 300
+
+// checkReason is what /readyz shows about a failed check: a short word for
+// an unreachable or slow dependency and for database errors (whose text
+// names users, databases and addresses), the check's own message otherwise.
+func checkReason(err error) string {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err), isQueryTimeout(err):
+		return "timeout"
+	case errors.Is(err, eventstore.ErrUnavailable), isDatabaseDown(err):
+		return "unreachable"
+	case errors.As(err, &pgErr):
+		return "error (SQLSTATE " + pgErr.Code + ")"
+	}
+	msg := err.Error()
+	if len(msg) > maxReasonLen {
+		msg = msg[:maxReasonLen] + "…"
+	}
+	return msg
 }
 
 // ServeHTTP applies auth, panic recovery and metrics around the routes.
@@ -128,7 +200,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	}()
-	r = r.WithContext(context.WithValue(r.Context(), loggerKey{}, s.cfg.Logger))
+	ctx := context.WithValue(r.Context(), loggerKey{}, s.cfg.Logger)
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(r.URL.Path, "/api/") {
+		timeout := s.cfg.ReadTimeout
+		if r.URL.Query().Has("min_seq") {
+			timeout += MaxMinSeqWait
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	r = r.WithContext(ctx)
 	if s.cfg.Token != "" && strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="eventline"`)
 		WriteError(rec, r, Errorf(http.StatusUnauthorized, "unauthorized", "A valid 'Authorization: Bearer <token>' header is required."))

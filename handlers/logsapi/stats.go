@@ -2,6 +2,8 @@ package logsapi
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -13,8 +15,10 @@ import (
 )
 
 // statsView is GET /api/logs/stats. Entries are counted from the log and the
-// projection's checkpoint, so every process agrees and restarts lose nothing:
-// received = persisted + pending.
+// projection's checkpoint and parked list, so every process agrees and
+// restarts lose nothing: received = persisted + pending + parked, all in
+// entries. Skipped entries (parked ones an operator dropped) are shown apart
+// and are not part of received.
 type statsView struct {
 	Received          int64      `json:"received"`
 	Persisted         int64      `json:"persisted"`
@@ -27,8 +31,13 @@ type statsView struct {
 	OldestPendingAgeM int64      `json:"oldest_pending_age_ms"`
 	LagSeq            uint64     `json:"lag_seq"`
 	Parked            int64      `json:"parked"`
+	Skipped           int64      `json:"skipped"`
 	CheckpointSeq     uint64     `json:"checkpoint_seq"`
 	StreamLastSeq     uint64     `json:"stream_last_seq"`
+	// StreamMismatch, when set, says why the projection applies nothing:
+	// its checkpoint counts in another stream than the one stored now.
+	// Every entry of the stream is then pending.
+	StreamMismatch string `json:"stream_mismatch,omitempty"`
 }
 
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
@@ -43,21 +52,37 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	last, err := h.store.LastSeq(ctx, eventstore.LogsStream)
+	skipped, err := projections.CountSkipped(ctx, h.pool, projections.LogsName)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	pending, err := h.pending.count(ctx, h.store, cp.LastSeq, last)
+	pos, err := projections.ReadStreamPosition(ctx, h.store.JetStream(), eventstore.LogsStream)
+	if err != nil {
+		httpapi.WriteError(w, r, fmt.Errorf("%w: %v", eventstore.ErrUnavailable, err))
+		return
+	}
+	// What the projection has applied of this stream: nothing when its
+	// checkpoint counts in another one.
+	applied := cp.LastSeq
+	var mismatch *projections.StreamMismatchError
+	if err := cp.VerifyStream(pos); errors.As(err, &mismatch) {
+		applied = 0
+	}
+	last := pos.LastSeq
+	pending, err := h.pending.count(ctx, h.store, pos.Created, applied, last)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	v := statsView{Persisted: cp.Rows, Pending: pending, Received: cp.Rows + pending, Batches: cp.Batches,
-		LastFlushAt: cp.LastFlushAt, Parked: parked, CheckpointSeq: cp.LastSeq, StreamLastSeq: last}
-	if last > cp.LastSeq {
-		v.LagSeq = last - cp.LastSeq
-		if msg, err := h.store.Get(ctx, eventstore.LogsStream, cp.LastSeq+1); err == nil {
+	v := statsView{Persisted: cp.Rows, Pending: pending, Received: cp.Rows + pending + parked, Batches: cp.Batches,
+		LastFlushAt: cp.LastFlushAt, Parked: parked, Skipped: skipped, CheckpointSeq: cp.LastSeq, StreamLastSeq: last}
+	if mismatch != nil {
+		v.StreamMismatch = mismatch.Reason
+	}
+	if last > applied {
+		v.LagSeq = last - applied
+		if msg, err := h.store.Get(ctx, eventstore.LogsStream, max(applied+1, pos.FirstSeq)); err == nil {
 			v.OldestPendingAgeM = time.Since(msg.Time).Milliseconds()
 		}
 	}
@@ -75,7 +100,10 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 // reads only message headers (Eventline-Count) and remembers what it has
 // counted, so that repeated calls read only the new events.
 type pendingCounter struct {
-	mu         sync.Mutex
+	mu sync.Mutex
+	// stream is the creation time of the stream counted: a stream created
+	// again starts its sequences over.
+	stream     time.Time
 	checkpoint uint64
 	scanned    uint64
 	counts     []seqCount
@@ -86,11 +114,12 @@ type seqCount struct {
 	n   int64
 }
 
-func (c *pendingCounter) count(ctx context.Context, store *eventstore.Store, checkpoint, last uint64) (int64, error) {
+func (c *pendingCounter) count(ctx context.Context, store *eventstore.Store, stream time.Time, checkpoint, last uint64) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if checkpoint < c.checkpoint || last < c.scanned {
-		c.counts, c.scanned = nil, 0 // a rebuild moved the checkpoint back
+	if checkpoint < c.checkpoint || last < c.scanned || !stream.Equal(c.stream) {
+		// A rebuild moved the checkpoint back, or the stream is another one.
+		c.counts, c.scanned, c.stream = nil, 0, stream
 	}
 	c.checkpoint = checkpoint
 	i := 0

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,12 +39,26 @@ type Cluster struct {
 	Port int
 	// Reused is true when the server was already running (e.g. left behind
 	// by a process that was killed) and Start only attached to it.
-	Reused   bool
-	binDir   string
-	database string
-	cred     *syscall.Credential
-	uid, gid int
+	Reused    bool
+	binDir    string
+	database  string
+	ephemeral bool
+	cred      *syscall.Credential
+	uid, gid  int
+
+	// mu serialises starting and stopping the server: a restart by the
+	// supervisor and a deliberate Stop never run at once, and after Stop
+	// nothing starts the server again.
+	mu      sync.Mutex
+	stopped bool
 }
+
+// ErrStopped is returned by Restart once Stop has been called.
+var ErrStopped = errors.New("managed postgres was stopped")
+
+// launchGrace is how long a cancelled start waits for pg_ctl to report on
+// the server it launched before killing it and stopping the server itself.
+const launchGrace = 15 * time.Second
 
 // FindBinDir locates PostgreSQL's server binaries: pg_config --bindir, then
 // PATH, then the newest /usr/lib/postgresql/*/bin.
@@ -77,11 +92,12 @@ func isFile(p string) bool {
 
 // Start initialises dir when it holds no cluster yet, starts PostgreSQL on a
 // free loopback port unless a server from an earlier run is still up there,
-// and makes sure the database exists.
-func Start(ctx context.Context, dir string, o Options) (*Cluster, error) {
+// and makes sure the database exists. When ctx ends or a step fails, Start
+// leaves nothing running that it started: an interrupted initdb leaves no
+// half-made cluster behind and a server it launched is stopped.
+func Start(ctx context.Context, dir string, o Options) (_ *Cluster, err error) {
 	bin := o.BinDir
 	if bin == "" {
-		var err error
 		if bin, err = FindBinDir(); err != nil {
 			return nil, err
 		}
@@ -90,7 +106,7 @@ func Start(ctx context.Context, dir string, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres data dir: %w", err)
 	}
-	c := &Cluster{Dir: abs, binDir: bin, database: o.Database}
+	c := &Cluster{Dir: abs, binDir: bin, database: o.Database, ephemeral: o.Ephemeral}
 	if c.database == "" {
 		c.database = "eventline"
 	}
@@ -98,7 +114,7 @@ func Start(ctx context.Context, dir string, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	if !isFile(filepath.Join(abs, "PG_VERSION")) {
-		if err := c.initdb(o.Ephemeral); err != nil {
+		if err := c.initdb(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -106,9 +122,20 @@ func Start(ctx context.Context, dir string, o Options) (*Cluster, error) {
 		c.Port = port
 		c.Reused = true
 	} else {
-		if err := c.start(ctx, o.Ephemeral); err != nil {
+		if c.Port, err = FreePort(); err != nil {
+			return nil, fmt.Errorf("pick a port for postgres: %w", err)
+		}
+		if err = c.launch(ctx); err != nil {
 			return nil, err
 		}
+		defer func() {
+			if err != nil {
+				c.stopLaunched()
+			}
+		}()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	if err := c.ensureDatabase(ctx); err != nil {
 		return nil, err
@@ -151,6 +178,9 @@ func (c *Cluster) prepareDir() error {
 	return nil
 }
 
+// command prepares a PostgreSQL program in a process group of its own; when
+// ctx ends the whole group gets SIGTERM (initdb then removes what it made),
+// and SIGKILL if it has not exited 10 s later.
 func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, name), args...)
 	cmd.Dir = c.Dir
@@ -160,17 +190,48 @@ func (c *Cluster) command(ctx context.Context, name string, args ...string) *exe
 		cmd.SysProcAttr.Credential = c.cred
 		cmd.Env = append(cmd.Env, "HOME="+c.Dir, "USER=postgres")
 	}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
 
-func (c *Cluster) initdb(ephemeral bool) error {
-	args := []string{"-D", c.Dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"}
-	if ephemeral {
+// initdb creates the cluster in a sibling directory and moves it into place
+// only once it is complete, so that an interrupted initdb never leaves a
+// directory that looks like a cluster but cannot start.
+func (c *Cluster) initdb(ctx context.Context) error {
+	tmp := c.Dir + ".initdb"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("remove an interrupted initdb: %w", err)
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("create initdb dir: %w", err)
+	}
+	if c.cred != nil {
+		if err := os.Chown(tmp, c.uid, c.gid); err != nil {
+			return fmt.Errorf("chown initdb dir: %w", err)
+		}
+	}
+	args := []string{"-D", tmp, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"}
+	if c.ephemeral {
 		args = append(args, "--no-sync")
 	}
-	out, err := c.command(context.Background(), "initdb", args...).CombinedOutput()
+	out, err := c.command(ctx, "initdb", args...).CombinedOutput()
+	if ctx.Err() != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("initdb %s: %w", c.Dir, ctx.Err())
+	}
 	if err != nil {
+		_ = os.RemoveAll(tmp)
 		return fmt.Errorf("initdb %s: %w: %s", c.Dir, err, lastLines(out, 5))
+	}
+	// prepareDir made c.Dir; it is empty (it holds no PG_VERSION), and
+	// rename needs it gone.
+	if err := os.Remove(c.Dir); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("postgres data dir %s is not empty and holds no cluster: %w", c.Dir, err)
+	}
+	if err := os.Rename(tmp, c.Dir); err != nil {
+		return fmt.Errorf("move the new cluster into place: %w", err)
 	}
 	return nil
 }
@@ -227,37 +288,145 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (c *Cluster) start(ctx context.Context, ephemeral bool) error {
-	port, err := FreePort()
-	if err != nil {
-		return fmt.Errorf("pick a port for postgres: %w", err)
-	}
-	c.Port = port
+// serverOptions are the postgres options the server runs with on c.Port.
+func (c *Cluster) serverOptions() string {
 	// wal_level minimal: the cluster holds read models rebuilt from the log,
 	// not a database to replicate or restore to a point in time; tables a
 	// transaction creates and fills (a projection rebuild's shadow) then
 	// skip the WAL. Crash safety is unchanged.
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0", port, c.Dir)
-	if ephemeral {
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0", c.Port, c.Dir)
+	if c.ephemeral {
 		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
+	return opts
+}
+
+// launch starts the server on c.Port with pg_ctl and waits until it accepts
+// connections. pg_ctl is not killed when ctx ends: the postmaster it
+// launches runs in a session of its own and would be orphaned. Instead a
+// cancelled launch waits for pg_ctl (at most launchGrace), then stops the
+// server it launched. A failed launch stops it too.
+func (c *Cluster) launch(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	if c.Alive() {
+		// Never stop (on failure) a server this call did not launch.
+		return fmt.Errorf("start postgres: a server (pid %d) already runs in %s but does not answer on port %d", c.PID(), c.Dir, c.Port)
+	}
 	logFile := filepath.Join(c.Dir, "postgres.log")
-	out, err := c.command(ctx, "pg_ctl", "start", "-D", c.Dir, "-l", logFile, "-w", "-t", "60", "-o", opts).CombinedOutput()
+	cmd := c.command(context.WithoutCancel(ctx), "pg_ctl", "start", "-D", c.Dir, "-l", logFile, "-w", "-t", "60", "-o", c.serverOptions())
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		t := time.NewTimer(launchGrace)
+		select {
+		case <-done:
+		case <-t.C:
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		t.Stop()
+		c.stopLaunched()
+		return fmt.Errorf("start postgres: %w", ctx.Err())
+	}
 	if err != nil {
+		c.stopLaunched()
 		log, _ := os.ReadFile(logFile)
-		return fmt.Errorf("start postgres: %w: %s %s", err, lastLines(out, 3), lastLines(log, 5))
+		return fmt.Errorf("start postgres: %w: %s %s", err, lastLines([]byte(out.String()), 3), lastLines(log, 5))
 	}
 	return nil
 }
 
+// stopLaunched stops a server that runs in the directory, if any, whatever
+// state it is in (starting, running); a fast shutdown, then an immediate one.
+func (c *Cluster) stopLaunched() {
+	if !c.Alive() {
+		return
+	}
+	if err := c.pgCtlStop("fast"); err != nil && c.Alive() {
+		_ = c.pgCtlStop("immediate")
+	}
+}
+
 // StartAgain starts a stopped cluster on the same port (for restart tests).
 func (c *Cluster) StartAgain(ctx context.Context) error {
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c wal_level=minimal -c max_wal_senders=0", c.Port, c.Dir)
-	out, err := c.command(ctx, "pg_ctl", "start", "-D", c.Dir, "-l", filepath.Join(c.Dir, "postgres.log"), "-w", "-t", "60", "-o", opts).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("restart postgres: %w: %s", err, lastLines(out, 3))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopped = false
+	if err := c.launch(ctx); err != nil {
+		return fmt.Errorf("restart postgres: %w", err)
 	}
 	return nil
+}
+
+// Restart starts the server again on the same port after it died; it
+// returns ErrStopped once Stop has been called, so that it never undoes a
+// deliberate shutdown.
+func (c *Cluster) Restart(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return ErrStopped
+	}
+	if c.Alive() {
+		return nil
+	}
+	return c.launch(ctx)
+}
+
+// PID returns the postmaster's pid from postmaster.pid (0 when absent).
+func (c *Cluster) PID() int {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(first))
+	return pid
+}
+
+// Alive reports whether the postmaster named by postmaster.pid is running
+// (and, where /proc tells, runs in this directory: a stale pid file's pid
+// may have been reused by another cluster's process).
+func (c *Cluster) Alive() bool {
+	pid := c.PID()
+	if pid <= 0 || !processAlive(pid) {
+		return false
+	}
+	cwd, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
+	if err != nil {
+		return true
+	}
+	dir, err := filepath.EvalSymlinks(c.Dir)
+	return err != nil || cwd == dir
+}
+
+// processAlive reports whether pid is a running postgres process: a zombie
+// (killed, not yet reaped) is dead, and so is a process that reused the pid
+// of a stale postmaster.pid.
+func processAlive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !os.IsNotExist(err) // no /proc: trust kill
+	}
+	lp, rp := strings.IndexByte(string(stat), '('), strings.LastIndexByte(string(stat), ')')
+	if lp < 0 || rp < lp {
+		return true
+	}
+	comm, state := string(stat[lp+1:rp]), strings.TrimSpace(string(stat[rp+1:]))
+	return comm == "postgres" && !strings.HasPrefix(state, "Z")
 }
 
 func (c *Cluster) ensureDatabase(ctx context.Context) error {
@@ -292,11 +461,19 @@ func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
 }
 
-// Stop shuts the server down (fast mode: open transactions roll back).
+// Stop shuts the server down (fast mode: open transactions roll back). After
+// Stop, Restart does nothing.
 func (c *Cluster) Stop() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopped = true
+	return c.pgCtlStop("fast")
+}
+
+func (c *Cluster) pgCtlStop(mode string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := c.command(ctx, "pg_ctl", "stop", "-D", c.Dir, "-m", "fast", "-w").CombinedOutput()
+	out, err := c.command(ctx, "pg_ctl", "stop", "-D", c.Dir, "-m", mode, "-w").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("stop postgres: %w: %s", err, lastLines(out, 3))
 	}

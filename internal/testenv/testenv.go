@@ -1,7 +1,7 @@
 // Package testenv starts the real servers integration tests run against: an
 // in-process JetStream server on a random port with its store in a temp dir,
-// and a PostgreSQL cluster (one per test binary) handing each test a fresh
-// database.
+// requiring credentials as in production, and a PostgreSQL cluster (one per
+// test binary) handing each test a fresh database.
 package testenv
 
 import (
@@ -21,7 +21,9 @@ import (
 	"github.com/eventline/eventline/internal/pgcluster"
 )
 
-// NATS starts an embedded JetStream server for the test and returns it.
+// NATS starts an embedded JetStream server for the test and returns it. Like
+// serve's, it requires a user and password (generated into its store dir):
+// its ClientURL carries them, so it can be passed on as NATS_URL.
 func NATS(t testing.TB) *eventstore.Embedded {
 	t.Helper()
 	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
@@ -30,8 +32,8 @@ func NATS(t testing.TB) *eventstore.Embedded {
 	return srv
 }
 
-// Store starts an embedded server and returns a connected Store with the
-// default streams created.
+// Store starts an embedded server and returns a Store connected with the
+// server's credentials, with the default streams created.
 func Store(t testing.TB) (*eventstore.Store, *eventstore.Embedded) {
 	t.Helper()
 	srv := NATS(t)
