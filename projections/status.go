@@ -157,41 +157,49 @@ func (r *StatusReader) now() time.Time {
 // ReadyCheck returns a readiness probe that fails while a projection of reg
 // is stalled, naming it and saying for how long.
 func (r *StatusReader) ReadyCheck(reg *Registry) func(ctx context.Context) error {
-	return r.check(reg, StateStalled)
+	return func(ctx context.Context) error {
+		all, err := r.All(ctx, reg)
+		if err != nil {
+			return err
+		}
+		return describe(all, StateStalled)
+	}
 }
 
 // StreamCheck returns a readiness probe that fails while a projection of reg
 // has stopped because its stream is not the one its checkpoint was written
 // from (StateStreamMismatch). Such a projection applies nothing until an
 // operator rebuilds it, so a process that runs projections is not ready.
+// When the status cannot be read it passes: the checks of PostgreSQL and
+// JetStream report that, each with its own weight.
 func (r *StatusReader) StreamCheck(reg *Registry) func(ctx context.Context) error {
-	return r.check(reg, StateStreamMismatch)
-}
-
-// check fails with a short reason for each projection of reg in state.
-func (r *StatusReader) check(reg *Registry, state string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		all, err := r.All(ctx, reg)
 		if err != nil {
-			return err
+			return nil
 		}
-		var bad []string
-		for _, st := range all {
-			switch {
-			case st.State != state:
-			case state == StateStalled:
-				bad = append(bad, fmt.Sprintf("%s stalled at #%d with %d events pending for %.0fs",
-					st.Name, st.CheckpointSeq, st.LagEvents, st.LagSeconds))
-			default:
-				bad = append(bad, fmt.Sprintf("%s stopped (%s): %s; rebuild it: eventline projections rebuild %s",
-					st.Name, st.State, st.Reason, st.Name))
-			}
-		}
-		if len(bad) > 0 {
-			return errors.New(strings.Join(bad, "; "))
-		}
-		return nil
+		return describe(all, StateStreamMismatch)
 	}
+}
+
+// describe fails with a short reason for each projection in state.
+func describe(all []Status, state string) error {
+	var bad []string
+	for _, st := range all {
+		switch {
+		case st.State != state:
+		case state == StateStalled:
+			bad = append(bad, fmt.Sprintf("%s stalled at #%d with %d events pending for %.0fs",
+				st.Name, st.CheckpointSeq, st.LagEvents, st.LagSeconds))
+		default:
+			bad = append(bad, fmt.Sprintf("%s stopped (%s): %s; rebuild it: eventline projections rebuild %s",
+				st.Name, st.State, st.Reason, st.Name))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 // pendingAfter counts the messages of subjects stored after seq, with a

@@ -61,7 +61,7 @@ func TestRunnerStopsOnARecreatedStream(t *testing.T) {
 	require.Equal(t, StateStreamMismatch, st.State)
 	require.Contains(t, st.Reason, "created again")
 	require.Equal(t, uint64(8), st.LagEvents)
-	err = NewStatusReader(env.store.JetStream(), env.pool).ReadyCheck(NewRegistry(LogsSpec()))(ctx)
+	err = NewStatusReader(env.store.JetStream(), env.pool).StreamCheck(NewRegistry(LogsSpec()))(ctx)
 	require.ErrorContains(t, err, "logs stopped (stream_mismatch)")
 	require.ErrorContains(t, err, "eventline projections rebuild logs")
 
