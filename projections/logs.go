@@ -178,19 +178,12 @@ func (p *Logs) write(ctx context.Context, tx pgx.Tx, src func() logEntries) (int
 	if err != nil {
 		return 0, err
 	}
-	sp, err = tx.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("savepoint: %w", err)
-	}
-	n, err := p.upsert(ctx, sp, rows)
-	if err != nil {
-		_ = sp.Rollback(ctx)
-		return 0, err
-	}
-	if err := sp.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("release savepoint: %w", err)
-	}
-	return n, nil
+	var n int64
+	err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) (err error) { // a savepoint
+		n, err = p.upsert(ctx, sp, rows)
+		return err
+	})
+	return n, err
 }
 
 // decodeEntriesApart decodes the entries of ev; when the payload as a whole

@@ -94,19 +94,12 @@ func applySavepoint(ctx context.Context, tx pgx.Tx, p Projection, events []Event
 	if len(events) == 0 {
 		return 0, nil
 	}
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("savepoint: %w", err)
-	}
-	n, err := p.Apply(ctx, sp, events)
-	if err != nil {
-		_ = sp.Rollback(ctx)
-		return 0, err
-	}
-	if err := sp.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("release savepoint: %w", err)
-	}
-	return n, nil
+	var n int64
+	err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) (err error) { // a savepoint
+		n, err = p.Apply(ctx, sp, events)
+		return err
+	})
+	return n, err
 }
 
 // swap is the one transaction that replaces the live model. It takes the

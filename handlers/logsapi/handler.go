@@ -52,8 +52,9 @@ func NewHandler(store *eventstore.Store, pool *pgxpool.Pool, ingester *Ingester,
 		pending: &pendingCounter{}, finder: newFinder(lookup, store, pool, ingester, time.Now), now: time.Now}
 }
 
-// Run keeps the index of the log's unprojected events that lookups use
-// until ctx ends. Without it lookups still work, reading the log each time.
+// Run enables, until ctx ends, the index of the log's unprojected events
+// that lookups use (it reads the log only when a lookup asks). Without it
+// lookups still work, reading the log each time.
 func (h *Handler) Run(ctx context.Context) error { return h.finder.run(ctx) }
 
 // readBody reads an ingest body within the ingester's byte budget.

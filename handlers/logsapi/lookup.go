@@ -129,8 +129,8 @@ func newFinder(cfg LookupConfig, writes *eventstore.Store, pool *pgxpool.Pool, i
 		pace: rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst), tail: newTailIndex(reads, cfg.TailEvents, cfg.Logger)}
 }
 
-// run keeps the tail index following the log until ctx ends; until it
-// runs, lookups read the log themselves.
+// run enables the tail index until ctx ends; until it runs, lookups read
+// the log themselves.
 func (f *finder) run(ctx context.Context) error {
 	return f.tail.run(ctx, func(ctx context.Context, last uint64) uint64 {
 		from := uint64(1)
@@ -148,8 +148,8 @@ func (f *finder) run(ctx context.Context) error {
 // the log holds: an id this process accepted is one direct get; an id the
 // log cannot hold unprojected (not a UUIDv7, in the future, or older than
 // what the projection's checkpoint covers) costs no log read at all; any
-// other is paced, asks the tail index (or, when it is not following the
-// log, reads the headers of the events after the checkpoint around the
+// other is paced, asks the tail index (or, when it is not enabled,
+// reads the headers of the events after the checkpoint around the
 // id's time) which events' entry-time ranges hold the id's time, and
 // fetches only those, decoding one only if its bytes hold the id.
 func (f *finder) find(ctx context.Context, id uuid.UUID) (entryView, bool, error) {
@@ -245,7 +245,7 @@ func (f *finder) get(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, 
 const pacedBytes = 256 << 10
 
 // candidates returns the events that may hold an entry with id time ms:
-// from the tail index when it follows the log, reading the log only for
+// from the tail index when it is enabled, reading the log only for
 // what the index does not reach back to.
 func (f *finder) candidates(ctx context.Context, ms int64, at, end time.Time, cp uint64, cpTime time.Time, cpKnown bool) ([]uint64, error) {
 	if cpKnown {

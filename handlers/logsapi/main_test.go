@@ -85,7 +85,7 @@ func (e *logsEnv) startAPIWith(t *testing.T, icfg IngestConfig, lcfg LookupConfi
 	p.h.Mount(srv)
 	if tail {
 		go func() { defer close(tailDone); _ = p.h.Run(ctx) }()
-		require.Eventually(t, func() bool { return p.h.finder.tail.caughtUp(ctx) }, 10*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return p.h.finder.tail.caughtUp(ctx) }, 10*time.Second, 5*time.Millisecond, "the tail index is enabled")
 	} else {
 		close(tailDone)
 	}

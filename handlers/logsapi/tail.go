@@ -2,8 +2,6 @@ package logsapi
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -22,118 +20,122 @@ type tailEvent struct {
 	times  msRange // unset: an event written without HeaderEntryTimes
 }
 
-// tailIndex follows the log's newest events, reading their headers only
-// (one ordered consumer for the life of the process), and keeps, for the
-// events the projection has not stored yet, their sequence, their time and
-// the range of their entries' id times. A lookup of an id then needs no log
-// read of its own: it asks the index which events may hold the id.
+// tailIndex keeps, for the log's newest events (those the projection has
+// not stored yet), their sequence, their time and the range of their
+// entries' id times, so that a lookup of an id fetches only the events that
+// may hold it. It reads event headers only, and only when a lookup asks
+// (caughtUp): it does not follow the log on its own. A reader that follows
+// every append keeps the server's block caches of the newest events alive
+// (nats-server holds a block's cache for 10 s after its last read), which
+// under heavy ingest costs hundreds of MiB or, under serve's memory limit,
+// a large share of the ingest rate; reading on demand costs nothing while
+// nobody looks up, and while lookups come, each catch-up reads only the
+// events appended since the last.
 type tailIndex struct {
 	reads *eventstore.Store
 	max   int
 	log   *slog.Logger
-	// stream is the log's handle, set once following.
-	stream jetstream.Stream
 
-	mu      sync.Mutex
-	events  []tailEvent // in sequence order
-	from    uint64      // every event in [from, upto] is in events
+	catchUp sync.Mutex // one catch-up at a time; others wait and share it
+
+	mu sync.Mutex
+	// start returns the first sequence worth indexing when the log ends at
+	// last; set while the index is enabled (run).
+	start   func(ctx context.Context, last uint64) uint64
+	stream  jetstream.Stream // the log's handle, once opened
+	events  []tailEvent      // in sequence order
+	from    uint64           // every event in [from, upto] is in events
 	upto    uint64
-	live    bool          // the consumer is running
-	changed chan struct{} // closed when upto moves
+	started bool // from and upto are set
 }
 
 func newTailIndex(reads *eventstore.Store, maxEvents int, log *slog.Logger) *tailIndex {
-	return &tailIndex{reads: reads, max: maxEvents, log: log, changed: make(chan struct{})}
+	return &tailIndex{reads: reads, max: maxEvents, log: log}
 }
 
-// run follows the log from start until ctx ends.
+// run enables the index until ctx ends; until then, and after, lookups read
+// the log themselves. start returns the first sequence worth indexing when
+// the log ends at last.
 func (x *tailIndex) run(ctx context.Context, start func(ctx context.Context, last uint64) uint64) error {
-	for ctx.Err() == nil {
-		err := x.follow(ctx, start)
-		x.mu.Lock()
-		x.live = false
-		x.mu.Unlock()
-		if ctx.Err() != nil {
-			return nil
-		}
-		x.log.Warn("log tail index stopped; lookups scan the log meanwhile", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	x.mu.Lock()
+	x.start = start
+	x.mu.Unlock()
+	<-ctx.Done()
+	x.mu.Lock()
+	x.start, x.events, x.started = nil, nil, false
+	x.mu.Unlock()
 	return nil
 }
 
-func (x *tailIndex) follow(ctx context.Context, start func(ctx context.Context, last uint64) uint64) error {
-	st, err := x.reads.JetStream().Stream(ctx, eventstore.LogsStream)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", eventstore.LogsStream, err)
-	}
-	last := st.CachedInfo().State.LastSeq
-	from := min(start(ctx, last), last+1)
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true,
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
-	if err != nil {
-		return fmt.Errorf("tail %s: %w", eventstore.LogsStream, err)
-	}
+// caughtUp brings the index up to the event the log ends with now, reading
+// the headers of the events appended since it last did; false when the
+// index is not enabled or cannot read the log within ctx.
+func (x *tailIndex) caughtUp(ctx context.Context) bool {
+	x.catchUp.Lock()
+	defer x.catchUp.Unlock()
 	x.mu.Lock()
-	x.events, x.from, x.upto, x.live, x.stream = nil, from, from-1, true, st
-	x.signal()
+	start, st := x.start, x.stream
 	x.mu.Unlock()
-	failed := make(chan error, 1)
-	cc, err := cons.Consume(x.handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrStreamNotFound) {
-			select {
-			case failed <- err:
-			default:
-			}
+	if start == nil {
+		return false
+	}
+	if st == nil {
+		var err error
+		if st, err = x.reads.JetStream().Stream(ctx, eventstore.LogsStream); err != nil {
+			return false
 		}
-	}))
+	}
+	info, err := st.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("tail %s: %w", eventstore.LogsStream, err)
+		return false
 	}
-	defer cc.Stop()
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-failed:
-		return err
+	last := info.State.LastSeq
+	first := min(start(ctx, last), last+1)
+	x.mu.Lock()
+	x.stream = st
+	if !x.started || last < x.upto || x.upto+1 < first {
+		// First use, a recreated stream, or further behind than the
+		// index may hold: start again from first.
+		x.events, x.from, x.upto, x.started = nil, first, first-1, true
 	}
+	from := x.upto + 1
+	x.mu.Unlock()
+	if from > last {
+		return true
+	}
+	err = x.reads.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{FromSeq: from, ToSeq: last, HeadersOnly: true},
+		func(ev eventstore.RawEvent) error {
+			x.add(ev)
+			return nil
+		})
+	if err != nil {
+		x.log.Warn("log tail index could not read the log; lookups scan it meanwhile", "err", err)
+		return false
+	}
+	return true
 }
 
-func (x *tailIndex) handle(msg jetstream.Msg) {
-	md, err := msg.Metadata()
-	if err != nil {
-		return
-	}
-	ev := tailEvent{seq: md.Sequence.Stream, stored: md.Timestamp}
-	h := msg.Headers()
-	if t := h.Get(eventstore.HeaderType); t != "" && t != logs.EntriesReceivedV1 {
-		ev.times = msRange{set: true, min: 1, max: 0} // holds no id
-	} else if r, ok := parseMsRange(h.Get(HeaderEntryTimes)); ok {
-		ev.times = r
+// add records the event ev (headers only).
+func (x *tailIndex) add(ev eventstore.RawEvent) {
+	te := tailEvent{seq: ev.Seq, stored: ev.Time}
+	if t := ev.Header.Get(eventstore.HeaderType); t != "" && t != logs.EntriesReceivedV1 {
+		te.times = msRange{set: true, min: 1, max: 0} // holds no id
+	} else if r, ok := parseMsRange(ev.Header.Get(HeaderEntryTimes)); ok {
+		te.times = r
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if ev.seq <= x.upto {
+	if te.seq <= x.upto {
 		return
 	}
-	x.events = append(x.events, ev)
+	x.events = append(x.events, te)
 	if len(x.events) > x.max {
 		// Reslicing keeps the cost amortised: append copies only the
 		// live events when it next grows the array.
 		x.events = x.events[len(x.events)-x.max:]
 		x.from = x.events[0].seq
 	}
-	x.upto = ev.seq
-	x.signal()
-}
-
-// signal wakes whoever waits for upto to move; mu is held.
-func (x *tailIndex) signal() {
-	close(x.changed)
-	x.changed = make(chan struct{})
+	x.upto = te.seq
 }
 
 // forget drops the events at or before the checkpoint: PostgreSQL holds them.
@@ -146,43 +148,6 @@ func (x *tailIndex) forget(cp uint64) {
 	}
 	x.events = x.events[i:]
 	x.from = max(x.from, cp+1)
-}
-
-// caughtUp waits until the index has read every event the log holds now;
-// false when it is not following the log or cannot within ctx.
-func (x *tailIndex) caughtUp(ctx context.Context) bool {
-	x.mu.Lock()
-	st, live := x.stream, x.live
-	x.mu.Unlock()
-	if !live || st == nil {
-		return false
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return false
-	}
-	return x.waitFor(ctx, info.State.LastSeq)
-}
-
-// waitFor waits until the index has read up to seq; false when it is not
-// following the log or ctx ends first.
-func (x *tailIndex) waitFor(ctx context.Context, seq uint64) bool {
-	for {
-		x.mu.Lock()
-		live, upto, changed := x.live, x.upto, x.changed
-		x.mu.Unlock()
-		if !live {
-			return false
-		}
-		if upto >= seq {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-changed:
-		}
-	}
 }
 
 // candidates returns the events after cp that may hold an entry with id
