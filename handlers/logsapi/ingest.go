@@ -30,10 +30,15 @@ type IngestConfig struct {
 	// id's time, which is what lets a lookup of an unknown id stop early.
 	AckTimeout time.Duration
 	// MaxInFlightBytes bounds the memory that ingest requests being handled
-	// hold at once, process-wide (96 MiB: two 16 MiB batches). Each body
+	// hold at once, process-wide (48 MiB: one 16 MiB batch). Each body
 	// byte is counted BodyCostFactor times, for the copies made while it is
 	// decoded, encoded and appended; a request over the budget gets 503
-	// with Retry-After and its body is not read.
+	// with Retry-After and its body is not read. One full batch at a time
+	// keeps the log busy (a second one mostly waits for the same CPU and
+	// NATS connection), and each one admitted also costs
+	// the embedded NATS server its copy of the event (see
+	// eventstore.EmbeddedConfig.MaxPayload); smaller requests still run
+	// side by side (a 100 KiB batch reserves 300 KiB).
 	MaxInFlightBytes int64
 }
 
@@ -48,7 +53,7 @@ func (c *IngestConfig) defaults() {
 		c.AckTimeout = 10 * time.Second
 	}
 	if c.MaxInFlightBytes <= 0 {
-		c.MaxInFlightBytes = 2 * BodyCostFactor * MaxBatchBody
+		c.MaxInFlightBytes = BodyCostFactor * MaxBatchBody
 	}
 }
 
