@@ -40,6 +40,15 @@ type IngestConfig struct {
 	// eventstore.EmbeddedConfig.MaxPayload); smaller requests still run
 	// side by side (a 100 KiB batch reserves 300 KiB).
 	MaxInFlightBytes int64
+	// ServerCacheBytes bounds the bytes of large batches (LargeBatchBytes
+	// or more) answered during the last ServerCacheHold, process-wide; 0
+	// (the default) sets no bound. It is for a NATS server in this process
+	// (serve sets it with the embedded one), whose memory this process
+	// pays for: see serverCache.
+	ServerCacheBytes int64
+	// ServerCacheHold is how long a large batch counts against
+	// ServerCacheBytes after it is answered (11s).
+	ServerCacheHold time.Duration
 }
 
 func (c *IngestConfig) defaults() {
@@ -54,6 +63,9 @@ func (c *IngestConfig) defaults() {
 	}
 	if c.MaxInFlightBytes <= 0 {
 		c.MaxInFlightBytes = BodyCostFactor * MaxBatchBody
+	}
+	if c.ServerCacheHold <= 0 {
+		c.ServerCacheHold = 11 * time.Second
 	}
 }
 
@@ -76,6 +88,7 @@ type Ingester struct {
 	slots    chan struct{}
 	recent   *recentIndex
 	budget   *httpapi.Budget
+	cache    *serverCache
 	received prometheus.Counter
 	groups   prometheus.Histogram
 
@@ -111,6 +124,7 @@ func NewIngester(store *eventstore.Store, cfg IngestConfig, reg prometheus.Regis
 		slots:  make(chan struct{}, cfg.MaxInFlight),
 		recent: newRecentIndex(100_000),
 		budget: httpapi.NewBudget(cfg.MaxInFlightBytes),
+		cache:  newServerCache(cfg.ServerCacheBytes, cfg.ServerCacheHold),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventline_logs_ingested_total", Help: "Log entries acknowledged as stored in JetStream.",
 		}),
