@@ -14,7 +14,7 @@ import (
 )
 
 // DefaultMinFree is the space a DiskGuard keeps free on the log's filesystem:
-// room for one largest message (32 MiB) and as much again for the server's
+// room for one largest message (24 MiB embedded) and more again for the server's
 // own files (indexes, consumer state, the idempotency bucket).
 const DefaultMinFree = 64 << 20
 

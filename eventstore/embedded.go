@@ -19,10 +19,21 @@ type EmbeddedConfig struct {
 	Listen string
 	// SyncAlways fsyncs every write before acknowledging it.
 	SyncAlways bool
-	// MaxPayload is the largest message accepted (32 MiB when 0), enough
-	// for a whole 16 MiB batch request in one event.
+	// MaxPayload is the largest message accepted (24 MiB when 0), enough
+	// for a whole 16 MiB batch request in one event: the event adds an id
+	// and a time to each entry (under 1 MiB for 10,000 entries) and
+	// escapes some characters, so 24 MiB leaves half as much again. It is
+	// kept under two such events on purpose: a projector pulls up to
+	// MaxPayload bytes ahead (it must, to be able to receive the largest
+	// event; see PullByteLimit), so with 32 MiB it held two 16 MiB events
+	// ahead, each also copied into the server's outbound buffer for it,
+	// which was a quarter of serve's peak memory under 16 MiB batches.
 	MaxPayload int32
 }
+
+// DefaultEmbeddedMaxPayload is the embedded server's largest message when
+// EmbeddedConfig.MaxPayload is 0.
+const DefaultEmbeddedMaxPayload = 24 << 20
 
 // Embedded is a running in-process nats-server with JetStream.
 type Embedded struct {
@@ -48,7 +59,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		port = server.RANDOM_PORT
 	}
 	if cfg.MaxPayload == 0 {
-		cfg.MaxPayload = 32 << 20
+		cfg.MaxPayload = DefaultEmbeddedMaxPayload
 	}
 	creds, err := loadOrCreateCredentials(cfg.StoreDir)
 	if err != nil {

@@ -111,6 +111,9 @@ type Runner struct {
 	// pos is the stream incarnation the checkpoint was verified against
 	// when consuming started; every commit records it.
 	pos StreamPosition
+	// envelopes decodes the envelopes of the batches being committed (by
+	// one goroutine at a time: the pipeline's committer).
+	envelopes *envelopeDecoder
 }
 
 // errFenced reports that the stored checkpoint moved under the runner (a
@@ -143,7 +146,8 @@ func NewRunner(proj Projection, js jetstream.JetStream, pool *pgxpool.Pool, cfg 
 		c.WithLabelValues(proj.Name())
 	}
 	metrics.pending.WithLabelValues(proj.Name())
-	return &Runner{proj: proj, js: js, pool: pool, cfg: cfg, log: log.With("projection", proj.Name()), metrics: metrics}
+	return &Runner{proj: proj, js: js, pool: pool, cfg: cfg, log: log.With("projection", proj.Name()), metrics: metrics,
+		envelopes: newEnvelopeDecoder()}
 }
 
 // ConsumerName is the durable consumer that feeds projection name.

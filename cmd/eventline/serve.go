@@ -29,6 +29,13 @@ import (
 // defaultMemoryLimit is the Go runtime's soft memory limit for serve.
 const defaultMemoryLimit = 144 << 20
 
+// embeddedServerCacheBytes bounds the large batches (16 MiB at most each)
+// answered in the last 11 s with the embedded NATS server, which keeps each
+// one's event cached that long (logsapi.IngestConfig.ServerCacheBytes):
+// six full batches, so that serve stays well under 300 MiB of RSS
+// whatever the clients send.
+const embeddedServerCacheBytes = 96 << 20
+
 func serve(ctx context.Context, cfg Config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -100,7 +107,13 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(gctx))
 	defer stopIngest()
 	if cfg.hasRole("api") {
-		ingester := logsapi.NewIngester(in.store, logsapi.IngestConfig{}, reg)
+		var ingestCfg logsapi.IngestConfig
+		if in.embedded != nil {
+			// The embedded NATS server's block caches are this process's
+			// memory: bound what large batches leave in them.
+			ingestCfg.ServerCacheBytes = embeddedServerCacheBytes
+		}
+		ingester := logsapi.NewIngester(in.store, ingestCfg, reg)
 		g.Go(func() error { return ingester.Run(ingestCtx) })
 		var stats logsapi.RunnerStats
 		if runner != nil {

@@ -140,6 +140,15 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer held.Release()
+	// A large batch takes its share of the server's cache before it is
+	// decoded; it keeps it for a while only if it gets to the log.
+	cached, err := h.ingester.cache.reserve(int64(len(held.Data)))
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	appended := false
+	defer func() { cached.release(appended) }()
 	body := held.Data
 	held.Data = nil // body is the only reference: dead once fingerprinted
 	var entries []logs.Entry
@@ -162,6 +171,7 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request) {
 		// matters for a 16 MiB batch on its way to the log.
 		es := entries
 		entries = nil
+		appended = true
 		var seq uint64
 		if dedupeID != "" {
 			seq, ids, err = h.ingester.SubmitAlone(ctx, es, dedupeID)

@@ -30,11 +30,25 @@ type IngestConfig struct {
 	// id's time, which is what lets a lookup of an unknown id stop early.
 	AckTimeout time.Duration
 	// MaxInFlightBytes bounds the memory that ingest requests being handled
-	// hold at once, process-wide (96 MiB: two 16 MiB batches). Each body
+	// hold at once, process-wide (48 MiB: one 16 MiB batch). Each body
 	// byte is counted BodyCostFactor times, for the copies made while it is
 	// decoded, encoded and appended; a request over the budget gets 503
-	// with Retry-After and its body is not read.
+	// with Retry-After and its body is not read. One full batch at a time
+	// keeps the log busy (a second one mostly waits for the same CPU and
+	// NATS connection), and each one admitted also costs
+	// the embedded NATS server its copy of the event (see
+	// eventstore.EmbeddedConfig.MaxPayload); smaller requests still run
+	// side by side (a 100 KiB batch reserves 300 KiB).
 	MaxInFlightBytes int64
+	// ServerCacheBytes bounds the bytes of large batches (LargeBatchBytes
+	// or more) answered during the last ServerCacheHold, process-wide; 0
+	// (the default) sets no bound. It is for a NATS server in this process
+	// (serve sets it with the embedded one), whose memory this process
+	// pays for: see serverCache.
+	ServerCacheBytes int64
+	// ServerCacheHold is how long a large batch counts against
+	// ServerCacheBytes after it is answered (11s).
+	ServerCacheHold time.Duration
 }
 
 func (c *IngestConfig) defaults() {
@@ -48,7 +62,10 @@ func (c *IngestConfig) defaults() {
 		c.AckTimeout = 10 * time.Second
 	}
 	if c.MaxInFlightBytes <= 0 {
-		c.MaxInFlightBytes = 2 * BodyCostFactor * MaxBatchBody
+		c.MaxInFlightBytes = BodyCostFactor * MaxBatchBody
+	}
+	if c.ServerCacheHold <= 0 {
+		c.ServerCacheHold = 11 * time.Second
 	}
 }
 
@@ -71,6 +88,7 @@ type Ingester struct {
 	slots    chan struct{}
 	recent   *recentIndex
 	budget   *httpapi.Budget
+	cache    *serverCache
 	received prometheus.Counter
 	groups   prometheus.Histogram
 
@@ -106,6 +124,7 @@ func NewIngester(store *eventstore.Store, cfg IngestConfig, reg prometheus.Regis
 		slots:  make(chan struct{}, cfg.MaxInFlight),
 		recent: newRecentIndex(100_000),
 		budget: httpapi.NewBudget(cfg.MaxInFlightBytes),
+		cache:  newServerCache(cfg.ServerCacheBytes, cfg.ServerCacheHold),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventline_logs_ingested_total", Help: "Log entries acknowledged as stored in JetStream.",
 		}),
