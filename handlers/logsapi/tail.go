@@ -37,6 +37,9 @@ type tailIndex struct {
 	log   *slog.Logger
 
 	catchUp sync.Mutex // one catch-up at a time; others wait and share it
+	// lastStart is when the last successful catch-up started (catchUp held):
+	// it covers every event stored before then.
+	lastStart time.Time
 
 	mu sync.Mutex
 	// start returns the first sequence worth indexing when the log ends at
@@ -70,9 +73,41 @@ func (x *tailIndex) run(ctx context.Context, start func(ctx context.Context, las
 // caughtUp brings the index up to the event the log ends with now, reading
 // the headers of the events appended since it last did; false when the
 // index is not enabled or cannot read the log within ctx.
+//
+// Lookups that arrive together share one catch-up: one that started after a
+// lookup arrived covers every event stored before it. Catch-ups start at
+// most every catchUpEvery, so that a stream of lookups costs the server a
+// bounded number of reads whatever its rate.
 func (x *tailIndex) caughtUp(ctx context.Context) bool {
+	arrived := time.Now()
 	x.catchUp.Lock()
 	defer x.catchUp.Unlock()
+	if x.lastStart.After(arrived) {
+		return true
+	}
+	if wait := time.Until(x.lastStart.Add(catchUpEvery)); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+	started := time.Now()
+	if !x.catchUpNow(ctx) {
+		return false
+	}
+	x.lastStart = started
+	return true
+}
+
+// catchUpEvery is the least time between the starts of two catch-ups.
+const catchUpEvery = 20 * time.Millisecond
+
+// catchUpNow reads the headers of the events appended since the last
+// catch-up; catchUp is held.
+func (x *tailIndex) catchUpNow(ctx context.Context) bool {
 	x.mu.Lock()
 	start, st := x.start, x.stream
 	x.mu.Unlock()
