@@ -16,14 +16,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
 	"time"
+
+	"github.com/eventline/eventline/bench/internal/benchserve"
 )
 
 // options are the benchmark's flags.
@@ -41,19 +40,12 @@ type options struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench/hostile:", err)
-		os.Exit(1)
-	}
+	benchserve.Main("bench/hostile", run)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
-	fs := flag.NewFlagSet("hostile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := benchserve.NewFlagSet("hostile", stderr)
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each measured load")
 	fs.IntVar(&o.Rounds, "rounds", 2, "alternate the lookup measurement with its baseline this many times")
 	fs.IntVar(&o.Conns, "conns", 32, "concurrent single-POST ingest clients")
@@ -70,19 +62,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.Duration < time.Second || o.Rounds < 1 || o.Conns < 1 || o.Lookups < 1 || o.BigClients < 1 {
 		return errors.New("need --duration >= 1s and --rounds, --conns, --lookups, --big-clients >= 1")
 	}
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench/hostile: "+format+"\n", a...) }
+	logf := benchserve.Logger(stderr, "bench/hostile")
 	logf("GOMAXPROCS %d, %s/%s", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
-	dir, err := os.MkdirTemp("", "eventline-bench-hostile-*")
+	dir, err := benchserve.TempDir("eventline-bench-hostile-*")
 	if err != nil {
 		return err
 	}
 	if !o.Keep {
 		defer os.RemoveAll(dir)
 	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
-	bin, err := build(ctx, o.Bin, dir, logf)
+	bin, err := benchserve.Binary(ctx, o.Bin, dir, logf)
 	if err != nil {
 		return err
 	}

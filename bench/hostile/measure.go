@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/eventline/eventline/bench/internal/benchserve"
 )
 
 // counts is what a load loop saw: answers by status, transport errors, and
@@ -125,26 +127,26 @@ func measureMemory(ctx context.Context, bin, dir string, o options, logf func(st
 	if err != nil {
 		return memoryResult{}, err
 	}
-	defer s.stop()
+	defer s.Stop()
 	body := bigBatch()
 	res := memoryResult{BatchBytes: len(body)}
 	next := func() (*http.Request, error) {
-		req, err := http.NewRequest("POST", s.base+"/api/logs/batch", bytes.NewReader(body))
+		req, err := http.NewRequest("POST", s.BaseURL()+"/api/logs/batch", bytes.NewReader(body))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
 		return req, err
 	}
 	logf("memory baseline: 1 client sending %d-byte batches for %v", len(body), o.Duration)
-	s.resetPeak()
-	res.Baseline = closedLoop(ctx, newClient(1), 1, o.Duration, next)
-	if res.BasePeak, err = s.peakRSS(); err != nil {
+	s.ResetPeakRSS()
+	res.Baseline = closedLoop(ctx, benchserve.NewClient(1, clientTimeout), 1, o.Duration, next)
+	if res.BasePeak, err = s.PeakRSS(); err != nil {
 		return res, err
 	}
 	logf("memory hostile: %d clients sending %d-byte batches for %v", o.BigClients, len(body), o.Duration)
-	s.resetPeak()
-	res.Hostile = closedLoop(ctx, newClient(o.BigClients), o.BigClients, o.Duration, next)
-	if res.Peak, err = s.peakRSS(); err != nil {
+	s.ResetPeakRSS()
+	res.Hostile = closedLoop(ctx, benchserve.NewClient(o.BigClients, clientTimeout), o.BigClients, o.Duration, next)
+	if res.Peak, err = s.PeakRSS(); err != nil {
 		return res, err
 	}
 	return res, ctx.Err()
@@ -172,10 +174,10 @@ func measureLookups(ctx context.Context, bin, dir string, o options, logf func(s
 	if err != nil {
 		return lookupResult{}, err
 	}
-	defer s.stop()
+	defer s.Stop()
 	var res lookupResult
 	ingest := func() (*http.Request, error) {
-		req, err := http.NewRequest("POST", s.base+"/api/logs",
+		req, err := http.NewRequest("POST", s.BaseURL()+"/api/logs",
 			strings.NewReader(`{"level":"info","message":"user 42 signed in from 10.0.0.7","context":{"user":42},"source":"auth"}`))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/json")
@@ -183,10 +185,10 @@ func measureLookups(ctx context.Context, bin, dir string, o options, logf func(s
 		return req, err
 	}
 	lookup := func() (*http.Request, error) {
-		return http.NewRequest("GET", s.base+"/api/logs/"+madeUpID(o.LookupWindow).String(), nil)
+		return http.NewRequest("GET", s.BaseURL()+"/api/logs/"+madeUpID(o.LookupWindow).String(), nil)
 	}
-	ic := newClient(o.Conns)
-	lc := newClient(o.Lookups)
+	ic := benchserve.NewClient(o.Conns, clientTimeout)
+	lc := benchserve.NewClient(o.Lookups, clientTimeout)
 	// Warm up: the log and the projection get going.
 	closedLoop(ctx, ic, o.Conns, 2*time.Second, ingest)
 	for r := range o.Rounds {

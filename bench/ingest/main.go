@@ -11,15 +11,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/eventline/eventline/bench/internal/benchserve"
 )
 
 // options are the benchmark's flags.
@@ -39,19 +38,12 @@ type options struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	benchserve.Main("bench", run)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
-	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := benchserve.NewFlagSet("ingest", stderr)
 	fs.DurationVar(&o.Duration, "duration", 8*time.Second, "length of each measured load (the whole run takes about 18x this plus start-ups)")
 	fs.IntVar(&o.Rounds, "rounds", 2, "alternate each measurement with its baseline this many times (evens out drift)")
 	fs.IntVar(&o.Conns, "conns", 64, "concurrent keep-alive connections for single POSTs and /healthz")
@@ -71,18 +63,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.BatchSize < 1 || o.BatchSize > 10000 || o.InFlight < 1 || o.BatchInFlight < 1 {
 		return errors.New("need --duration >= 1s, --rounds/--conns/--batch-clients/--raw-in-flight >= 1, --batch-size 1..10000")
 	}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
-	}
+	logf := benchserve.Logger(stderr, "bench")
 	if err := ensureBinary(ctx, o.Bin); err != nil {
 		return err
 	}
 	// The postgres user must reach the cluster inside: not t.TempDir-like 0700.
-	base, err := os.MkdirTemp(os.TempDir(), "eventline-bench-*")
+	base, err := benchserve.TempDir("eventline-bench-*")
 	if err != nil {
-		return err
-	}
-	if err := os.Chmod(base, 0o755); err != nil {
 		return err
 	}
 	if o.Keep {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/eventline/eventline/bench/internal/benchserve"
 	"github.com/eventline/eventline/internal/pgcluster"
 )
 
@@ -102,7 +103,7 @@ func (b *bench) start(ctx context.Context, name, dataDir, sync, roles string) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	b.logf("  %s listening on %s (nats %s)", name, s.httpAddr, s.natsURL())
+	b.logf("  %s listening on %s (nats %s)", name, s.HTTPAddr(), s.NATSURL())
 	return s, prof, nil
 }
 
@@ -111,21 +112,21 @@ func (b *bench) start(ctx context.Context, name, dataDir, sync, roles string) (*
 // the others take the whole life's VmHWM.
 func (b *bench) finish(s *server, r *results, err error) error {
 	select {
-	case <-s.exited:
-		err = errors.Join(err, fmt.Errorf("%s exited by itself during the phase (%v)", s.cfg.Name, s.waitErr))
+	case <-s.Exited():
+		err = errors.Join(err, fmt.Errorf("%s exited by itself during the phase (%v)", s.Name(), s.WaitErr()))
 	default:
 	}
 	if s.peak == 0 {
 		s.notePeak()
 	}
 	if s.peak > 0 {
-		r.RSS[s.cfg.Name] = s.peak
+		r.RSS[s.Name()] = s.peak
 	}
-	if serr := s.stop(); serr != nil {
+	if serr := s.Stop(); serr != nil {
 		err = errors.Join(err, serr)
 	}
 	if err != nil {
-		err = fmt.Errorf("%w (server log: %s)", err, s.logTail(10))
+		err = fmt.Errorf("%w (server log: %s)", err, s.LogTail(10))
 	}
 	return err
 }
@@ -154,7 +155,7 @@ func (b *bench) batchReq(base string) func(w, i int) request {
 // connections, o.Rounds times, after a warm-up. With a projector running
 // (idle true) each load starts once it has caught up.
 func (b *bench) singleVsHealthz(ctx context.Context, s *server, c *http.Client, prof *profiler, label string, idle bool) (h, p *loadResult, warmItems int64, err error) {
-	base := s.baseURL()
+	base := s.BaseURL()
 	settle := func() error {
 		if !idle {
 			return nil
@@ -197,7 +198,7 @@ func (b *bench) fullServer(ctx context.Context, r *results) (err error) {
 		return err
 	}
 	defer func() { err = b.finish(s, r, err) }()
-	c := newClient(b.o.Conns)
+	c := benchserve.NewClient(b.o.Conns, clientTimeout)
 	defer c.CloseIdleConnections()
 	h, p, _, err := b.singleVsHealthz(ctx, s, c, prof, "A", true)
 	r.Full.Healthz, r.Full.Single = h, p
@@ -207,10 +208,10 @@ func (b *bench) fullServer(ctx context.Context, r *results) (err error) {
 	if p.RPS <= 0 {
 		return fmt.Errorf("no single POST succeeded: %s", p.FirstErr)
 	}
-	if err := waitIdle(ctx, c, s.baseURL(), idleTimeout); err != nil {
+	if err := waitIdle(ctx, c, s.BaseURL(), idleTimeout); err != nil {
 		return err
 	}
-	pgURL, err := s.pgURL()
+	pgURL, err := s.PostgresURL()
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func (b *bench) fullServer(ctx context.Context, r *results) (err error) {
 		return err
 	}
 	wait := prof.during("A-paced", b.o.Duration)
-	one := b.singleReq(s.baseURL())
+	one := b.singleReq(s.BaseURL())
 	paced := pacedLoop(ctx, c, b.o.Conns, rate, b.o.Duration, func(i int) request { return one(0, i) })
 	wait()
 	var maxSeq uint64
@@ -249,19 +250,19 @@ func (b *bench) ingestServer(ctx context.Context, r *results, name, sync string)
 		return m, bl, err
 	}
 	defer func() { err = b.finish(s, r, err) }()
-	c := newClient(max(b.o.Conns, b.o.BatchClients))
+	c := benchserve.NewClient(max(b.o.Conns, b.o.BatchClients), clientTimeout)
 	defer c.CloseIdleConnections()
-	creds, err := s.natsCredentials()
+	creds, err := s.NATSCredentials()
 	if err != nil {
 		return m, bl, err
 	}
-	raw, err := newRawPublisher(ctx, s.natsURL(), creds, b.o.InFlight, b.o.BatchInFlight)
+	raw, err := newRawPublisher(ctx, s.NATSURL(), creds, b.o.InFlight, b.o.BatchInFlight)
 	if err != nil {
 		return m, bl, err
 	}
 	defer raw.close(context.WithoutCancel(ctx))
 
-	base := s.baseURL()
+	base := s.BaseURL()
 	warm := closedLoop(ctx, c, b.o.BatchClients, time.Second, maxBatchReqs, b.batchReq(base), true, false)
 	bl.batchItems += warm.Items
 	if warm.Items == 0 {
@@ -277,7 +278,7 @@ func (b *bench) ingestServer(ctx context.Context, r *results, name, sync string)
 		if rd == 0 {
 			wait = prof.during(name+"-batch", slice)
 		}
-		s.resetPeak()
+		s.ResetPeakRSS()
 		m.Batch.merge(closedLoop(ctx, c, b.o.BatchClients, slice, maxBatchReqs, b.batchReq(base), true, false))
 		s.notePeak()
 		wait()
@@ -307,7 +308,7 @@ func (b *bench) ingestServer(ctx context.Context, r *results, name, sync string)
 	if st.Received != bl.batchItems {
 		b.logf("  %s: WARNING: %d batch entries answered 202 but the log holds %d", name, bl.batchItems, st.Received)
 	}
-	s.resetPeak()
+	s.ResetPeakRSS()
 	var warmItems int64
 	m.Healthz, m.Single, warmItems, err = b.singleVsHealthz(ctx, s, c, prof, name, false)
 	s.notePeak()
@@ -356,7 +357,7 @@ func (b *bench) drainServer(ctx context.Context, r *results, bl backlogInfo) (er
 		return err
 	}
 	defer func() { err = b.finish(s, r, err) }()
-	pgURL, err := s.pgURL()
+	pgURL, err := s.PostgresURL()
 	if err != nil {
 		return err
 	}

@@ -14,13 +14,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
+
+	"github.com/eventline/eventline/bench/internal/benchserve"
 )
 
 // options are the benchmark's flags.
@@ -36,19 +33,12 @@ type options struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench/ops:", err)
-		os.Exit(1)
-	}
+	benchserve.Main("bench/ops", run)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
-	fs := flag.NewFlagSet("ops", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := benchserve.NewFlagSet("ops", stderr)
 	fs.IntVar(&o.Events, "events", 1_000_000, "log events in the stream")
 	fs.IntVar(&o.Entries, "entries", 1, "log entries per event (rows per event)")
 	fs.IntVar(&o.Batch, "batch", 20000, "events per rebuild transaction (rows per baseline COPY)")
@@ -62,7 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.Events < 1 || o.Entries < 1 || o.Batch < 1 {
 		return errors.New("--events, --entries and --batch must be positive")
 	}
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench/ops: "+format+"\n", a...) }
+	logf := benchserve.Logger(stderr, "bench/ops")
 	logf("%d events x %d entries, GOMAXPROCS %d, %s/%s", o.Events, o.Entries, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
 	env, err := start(ctx, o, logf)
 	if err != nil {
