@@ -34,7 +34,6 @@ const BodyCostFactor = 3
 
 // Handler serves /api/logs.
 type Handler struct {
-	store    *eventstore.Store
 	pool     *pgxpool.Pool
 	ingester *Ingester
 	idem     *httpapi.Idempotency
@@ -48,7 +47,7 @@ type Handler struct {
 // runs no projector; lookup bounds the reading of the log for entries not
 // yet in PostgreSQL.
 func NewHandler(store *eventstore.Store, pool *pgxpool.Pool, ingester *Ingester, idem *httpapi.Idempotency, runner RunnerStats, lookup LookupConfig) *Handler {
-	return &Handler{store: store, pool: pool, ingester: ingester, idem: idem, runner: runner,
+	return &Handler{pool: pool, ingester: ingester, idem: idem, runner: runner,
 		pending: &pendingCounter{}, finder: newFinder(lookup, store, pool, ingester, time.Now), now: time.Now}
 }
 

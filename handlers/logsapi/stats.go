@@ -57,7 +57,9 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	pos, err := projections.ReadStreamPosition(ctx, h.store.JetStream(), eventstore.LogsStream)
+	// The log is read over the lookups' connection, never the one appends use.
+	reads := h.finder.reads
+	pos, err := projections.ReadStreamPosition(ctx, reads.JetStream(), eventstore.LogsStream)
 	if err != nil {
 		httpapi.WriteError(w, r, fmt.Errorf("%w: %v", eventstore.ErrUnavailable, err))
 		return
@@ -70,7 +72,7 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 		applied = 0
 	}
 	last := pos.LastSeq
-	pending, err := h.pending.count(ctx, h.store, pos.Created, applied, last)
+	pending, err := h.pending.count(ctx, reads, pos.Created, applied, last)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -82,8 +84,8 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	if last > applied {
 		v.LagSeq = last - applied
-		if msg, err := h.store.Get(ctx, eventstore.LogsStream, max(applied+1, pos.FirstSeq)); err == nil {
-			v.OldestPendingAgeM = time.Since(msg.Time).Milliseconds()
+		if at, err := h.finder.storedAt(ctx, max(applied+1, pos.FirstSeq)); err == nil { // headers only
+			v.OldestPendingAgeM = time.Since(at).Milliseconds()
 		}
 	}
 	if cp.Batches > 0 {
@@ -129,20 +131,22 @@ func (c *pendingCounter) count(ctx context.Context, store *eventstore.Store, str
 	c.counts = c.counts[i:]
 	from := max(c.scanned, checkpoint) + 1
 	if from <= last {
-		var fresh []seqCount
+		// What is counted is kept even when the read ends early (the
+		// request's time bound over a large backlog): the next call goes on
+		// from there.
 		err := store.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{FromSeq: from, ToSeq: last, HeadersOnly: true},
 			func(ev eventstore.RawEvent) error {
 				n, err := strconv.ParseInt(ev.Header.Get(eventstore.HeaderCount), 10, 64)
 				if err != nil {
 					n = 1
 				}
-				fresh = append(fresh, seqCount{seq: ev.Seq, n: n})
+				c.counts = append(c.counts, seqCount{seq: ev.Seq, n: n})
+				c.scanned = ev.Seq
 				return nil
 			})
 		if err != nil {
 			return 0, err
 		}
-		c.counts = append(c.counts, fresh...)
 		c.scanned = last
 	}
 	var total int64
