@@ -15,89 +15,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/testenv"
 )
 
 // bareURL is srv's client URL without any credentials in it.
-func bareURL(t *testing.T, srv *eventstore.Embedded) string {
+func bareURL(t *testing.T, srv *natsserver.Server) string {
 	t.Helper()
 	u, err := url.Parse(srv.ClientURL())
 	require.NoError(t, err)
 	u.User = nil
 	return u.String()
-}
-
-// TestEmbeddedRefusesUnauthenticatedClients: a local process without the
-// server's credentials cannot connect at all, so it can neither read the log
-// nor publish into it nor delete a stream.
-func TestEmbeddedRefusesUnauthenticatedClients(t *testing.T) {
-	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	bare := bareURL(t, srv)
-	for name, opts := range map[string][]nats.Option{
-		"no credentials":    nil,
-		"wrong password":    {nats.UserInfo("eventline", "not-the-password")},
-		"token":             {nats.Token("guess")},
-		"no_auth_user none": {nats.UserInfo("", "")},
-	} {
-		t.Run(name, func(t *testing.T) {
-			nc, err := nats.Connect(bare, append(opts, nats.Timeout(3e9))...)
-			if nc != nil {
-				nc.Close()
-			}
-			require.ErrorIs(t, err, nats.ErrAuthorization)
-		})
-	}
-}
-
-// TestEmbeddedCredentialsFile: the first start writes the credentials file
-// (0600, whole), later starts reuse it, and a file others could read is
-// refused rather than trusted.
-func TestEmbeddedCredentialsFile(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: dir, Listen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	first := srv.Credentials()
-	srv.Shutdown()
-
-	path := filepath.Join(dir, eventstore.CredentialsFileName)
-	fi, err := os.Stat(path)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	require.NotEmpty(t, first.User)
-	require.GreaterOrEqual(t, len(first.Password), 32)
-	leftovers, err := filepath.Glob(filepath.Join(dir, ".credentials-*"))
-	require.NoError(t, err)
-	require.Empty(t, leftovers, "no temporary file left behind")
-
-	read, err := eventstore.EmbeddedCredentials(dir)
-	require.NoError(t, err)
-	require.Equal(t, first, read)
-
-	srv, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: dir, Listen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	require.Equal(t, first, srv.Credentials(), "a restart reuses the credentials")
-	nc, err := nats.Connect(bareURL(t, srv), nats.UserInfo(first.User, first.Password))
-	require.NoError(t, err)
-	nc.Close()
-	srv.Shutdown()
-
-	require.NoError(t, os.Chmod(path, 0o640))
-	_, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: dir, Listen: "127.0.0.1:0"})
-	require.ErrorIs(t, err, eventstore.ErrCredentialsExposed)
-	require.ErrorContains(t, err, "chmod 600")
-	_, err = eventstore.EmbeddedCredentials(dir)
-	require.ErrorIs(t, err, eventstore.ErrCredentialsExposed)
-
-	// A damaged file is reported, never silently replaced.
-	require.NoError(t, os.WriteFile(path, []byte(`{"user":"eventline"`), 0o600))
-	require.NoError(t, os.Chmod(path, 0o600))
-	_, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: dir, Listen: "127.0.0.1:0"})
-	require.ErrorContains(t, err, path)
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	require.Equal(t, `{"user":"eventline"`, string(b))
 }
 
 // TestConnectAuthenticated: Connect reaches servers that need a user and

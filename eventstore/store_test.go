@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/testenv"
 )
 
@@ -22,7 +23,7 @@ func newEvent(t *testing.T, typ string, data any) eventstore.Envelope {
 // testStream is an aggregate-style stream for these tests.
 var testStream = eventstore.StreamSpec{Name: "TEST", Subjects: []string{"test.>"}}
 
-func setup(t *testing.T) (*eventstore.Store, *eventstore.Embedded) {
+func setup(t *testing.T) (*eventstore.Store, *natsserver.Server) {
 	t.Helper()
 	st, srv := testenv.Store(t)
 	require.NoError(t, st.EnsureStreams(context.Background(), []eventstore.StreamSpec{testStream}))

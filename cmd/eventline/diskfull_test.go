@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/testenv"
 )
 
@@ -130,7 +131,7 @@ func TestWriteErrorInJetStreamRecoversWithoutRestart(t *testing.T) {
 	require.Len(t, m, 2, "embedded nats address in the log:\n%s", s.stderr.String())
 	addr, err := url.Parse(m[1])
 	require.NoError(t, err)
-	creds, err := eventstore.EmbeddedCredentials(natsDir)
+	creds, err := natsserver.ReadCredentials(natsDir)
 	require.NoError(t, err)
 	nc, err := nats.Connect("nats://"+addr.Host, nats.UserInfo(creds.User, creds.Password))
 	require.NoError(t, err)

@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/testenv"
 )
 
@@ -261,7 +261,7 @@ func TestPostgresOutageDuringIngest(t *testing.T) {
 // never a false 202; when it is back, every 202 is in PostgreSQL.
 func TestNATSUnreachable(t *testing.T) {
 	storeDir := t.TempDir()
-	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: storeDir, Listen: "127.0.0.1:0"})
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: storeDir, Listen: "127.0.0.1:0"})
 	require.NoError(t, err)
 	url := srv.ClientURL()
 	db := testenv.Postgres(t)
@@ -288,7 +288,7 @@ func TestNATSUnreachable(t *testing.T) {
 
 	// Bring the same store back on the same address; the server reconnects.
 	host := srv.Addr()
-	srv, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: storeDir, Listen: host})
+	srv, err = natsserver.Start(natsserver.Config{StoreDir: storeDir, Listen: host})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		return call(t, "GET", s.URL+"/readyz", "", nil, nil, nil).StatusCode == http.StatusOK

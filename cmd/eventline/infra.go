@@ -14,13 +14,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/migrations"
 )
 
 // infra is the connections a command needs, and whatever it started itself.
 type infra struct {
-	embedded    *eventstore.Embedded
+	embedded    *natsserver.Server
 	cluster     *pgcluster.Cluster
 	stopCluster bool
 	store       *eventstore.Store
@@ -64,7 +65,7 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 		url := cfg.natsClientURL()
 		creds := eventstore.Credentials{File: cfg.NATSCreds}
 		if needs.serve && cfg.NATSURL == "" {
-			in.embedded, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{
+			in.embedded, err = natsserver.Start(natsserver.Config{
 				StoreDir: cfg.natsDir(), Listen: cfg.NATSListen, SyncAlways: cfg.NATSSync == "always",
 			})
 			if err != nil {
@@ -72,13 +73,13 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			}
 			url = in.embedded.ClientURL() // with its credentials: never logged
 			log.Info("embedded nats started", "url", eventstore.RedactURL(url), "store", cfg.natsDir(), "sync", cfg.NATSSync,
-				"credentials", filepath.Join(cfg.natsDir(), eventstore.CredentialsFileName))
+				"credentials", filepath.Join(cfg.natsDir(), natsserver.CredentialsFileName))
 		} else if cfg.NATSURL == "" {
 			// A command reaching the embedded server of a running serve.
 			if cfg.NATSCreds != "" {
 				return nil, errors.New("NATS_CREDS is for an external server: set NATS_URL too")
 			}
-			if creds, err = eventstore.EmbeddedCredentials(cfg.natsDir()); errors.Is(err, fs.ErrNotExist) {
+			if creds, err = natsserver.ReadCredentials(cfg.natsDir()); errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("%w (has `eventline serve` run with this data dir? set NATS_URL for an external server)", err)
 			} else if err != nil {
 				return nil, err

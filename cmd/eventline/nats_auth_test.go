@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/internal/testenv"
 )
@@ -43,7 +43,7 @@ func TestServeGeneratesNATSCredentials(t *testing.T) {
 		"EVENTLINE_NATS_LISTEN": listen,
 		"DATABASE_URL":          testenv.Postgres(t),
 	}
-	path := filepath.Join(dataDir, "nats", eventstore.CredentialsFileName)
+	path := filepath.Join(dataDir, "nats", natsserver.CredentialsFileName)
 
 	_, _, err = runCLI(t, vars, "streams")
 	require.ErrorContains(t, err, "has `eventline serve` run with this data dir?", "no credentials before the first start")
@@ -54,7 +54,7 @@ func TestServeGeneratesNATSCredentials(t *testing.T) {
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	first, err := os.ReadFile(path)
 	require.NoError(t, err)
-	creds, err := eventstore.EmbeddedCredentials(filepath.Join(dataDir, "nats"))
+	creds, err := natsserver.ReadCredentials(filepath.Join(dataDir, "nats"))
 	require.NoError(t, err)
 
 	nc, err := nats.Connect("nats://"+listen, nats.Timeout(3*time.Second))
@@ -80,7 +80,7 @@ func TestServeGeneratesNATSCredentials(t *testing.T) {
 	// A credentials file others can read is refused, with the fix.
 	require.NoError(t, os.Chmod(path, 0o644))
 	_, _, err = runCLI(t, vars, "streams")
-	require.ErrorIs(t, err, eventstore.ErrCredentialsExposed)
+	require.ErrorIs(t, err, natsserver.ErrCredentialsExposed)
 	require.ErrorContains(t, err, "chmod 600")
 	require.NoError(t, os.Chmod(path, 0o600))
 	s.stop(t)

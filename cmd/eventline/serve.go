@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/logsapi"
 	"github.com/eventline/eventline/handlers/opsapi"
@@ -97,7 +97,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	if in.embedded != nil {
 		// Refuse appends before the store's filesystem fills, and recover
 		// the embedded server once space is freed.
-		guard := eventstore.NewDiskGuard(eventstore.DiskGuardConfig{Dir: cfg.natsDir(), Embedded: in.embedded, Logger: log})
+		guard := natsserver.NewDiskGuard(natsserver.DiskGuardConfig{Dir: cfg.natsDir(), Server: in.embedded, Logger: log})
 		in.store.SetWriteGuard(guard)
 		srv.AddCheck(httpapi.Check{Name: "log_storage", Fn: guard.Check})
 		g.Go(func() error { return guard.Run(gctx) })

@@ -37,7 +37,7 @@ type IngestConfig struct {
 	// keeps the log busy (a second one mostly waits for the same CPU and
 	// NATS connection), and each one admitted also costs
 	// the embedded NATS server its copy of the event (see
-	// eventstore.EmbeddedConfig.MaxPayload); smaller requests still run
+	// natsserver.Config.MaxPayload); smaller requests still run
 	// side by side (a 100 KiB batch reserves 300 KiB).
 	MaxInFlightBytes int64
 	// ServerCacheBytes bounds the bytes of large batches (LargeBatchBytes

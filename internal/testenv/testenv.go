@@ -18,15 +18,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/pgcluster"
 )
 
 // NATS starts an embedded JetStream server for the test and returns it. Like
 // serve's, it requires a user and password (generated into its store dir):
 // its ClientURL carries them, so it can be passed on as NATS_URL.
-func NATS(t testing.TB) *eventstore.Embedded {
+func NATS(t testing.TB) *natsserver.Server {
 	t.Helper()
-	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
 	return srv
@@ -34,7 +35,7 @@ func NATS(t testing.TB) *eventstore.Embedded {
 
 // Store starts an embedded server and returns a Store connected with the
 // server's credentials, with the default streams created.
-func Store(t testing.TB) (*eventstore.Store, *eventstore.Embedded) {
+func Store(t testing.TB) (*eventstore.Store, *natsserver.Server) {
 	t.Helper()
 	srv := NATS(t)
 	st, err := eventstore.Connect(context.Background(), eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/pgcluster"
 )
 
@@ -154,7 +155,7 @@ func (s *Server) NATSURL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.
 // NATSCredentials are the embedded NATS server's user and password, which
 // serve generated into its data dir.
 func (s *Server) NATSCredentials() (eventstore.Credentials, error) {
-	return eventstore.EmbeddedCredentials(filepath.Join(s.cfg.DataDir, "nats"))
+	return natsserver.ReadCredentials(filepath.Join(s.cfg.DataDir, "nats"))
 }
 
 // PostgresURL is the managed PostgreSQL cluster's eventline database.

@@ -1,4 +1,4 @@
-package eventstore_test
+package natsserver_test
 
 import (
 	"testing"
@@ -7,15 +7,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 )
 
-// TestEmbeddedPullBoundHoldsOneFullBatchEvent: the embedded server takes the
+// TestPullBoundHoldsOneFullBatchEvent: the embedded server takes the
 // event of a full 16 MiB batch (plus what the event adds to its entries), and
 // its largest message, which is how far a projector pulls ahead, stays under
 // two such events, so a projector never holds two of them ahead at once.
-func TestEmbeddedPullBoundHoldsOneFullBatchEvent(t *testing.T) {
+func TestPullBoundHoldsOneFullBatchEvent(t *testing.T) {
 	const fullBatchEvent = 16<<20 + 1<<20 // MaxBatchBody plus ids and times
-	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
 	nc, err := nats.Connect(srv.ClientURL())

@@ -1,4 +1,4 @@
-package eventstore
+package natsserver
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/eventline/eventline/eventstore"
 )
 
 // DefaultMinFree is the space a DiskGuard keeps free on the log's filesystem:
@@ -25,27 +25,6 @@ const measureEvery = 50 * time.Millisecond
 // restartBackoff bounds how often a DiskGuard restarts the embedded JetStream.
 const restartBackoff = 5 * time.Second
 
-// WriteGuard admits or refuses an append of about n bytes before it is sent.
-type WriteGuard interface {
-	Admit(n int64) error
-}
-
-// SetWriteGuard makes Append and AppendAsync ask g before sending anything.
-// Call it before the first append.
-func (s *Store) SetWriteGuard(g WriteGuard) { s.guard = g }
-
-// admit asks the guard, if any, whether m may be sent.
-func (s *Store) admit(subject string, m *nats.Msg) error {
-	if s.guard == nil {
-		return nil
-	}
-	n := int64(len(m.Subject) + len(m.Data) + 512) // headers and record framing
-	if err := s.guard.Admit(n); err != nil {
-		return fmt.Errorf("append to %s: %w", subject, err)
-	}
-	return nil
-}
-
 // DiskGuardConfig configures a DiskGuard.
 type DiskGuardConfig struct {
 	// Dir is a directory on the filesystem that holds the log's store.
@@ -54,17 +33,17 @@ type DiskGuardConfig struct {
 	MinFree int64
 	// Interval is how often Run measures the free space (1s when 0).
 	Interval time.Duration
-	// Embedded, when set, is the server whose store is in Dir. JetStream
+	// Server, when set, is the embedded server whose store is in Dir. JetStream
 	// keeps refusing writes to a stream once a write to it failed (a disk
 	// filled by someone else), even after space is freed: the guard then
 	// refuses appends at once instead of letting them wait for an ack that
 	// never comes, and restarts the server's JetStream once space is back.
-	Embedded *Embedded
+	Server *Server
 	// Logger receives the guard's state changes.
 	Logger *slog.Logger
 }
 
-// DiskGuard refuses appends with ErrStorageFull before the filesystem
+// DiskGuard refuses appends with eventstore.ErrStorageFull before the filesystem
 // holding the log fills up, so that a full disk is answered at once, and
 // admits them again as soon as space is freed.
 type DiskGuard struct {
@@ -95,8 +74,8 @@ func NewDiskGuard(cfg DiskGuardConfig) *DiskGuard {
 		cfg.Logger = slog.Default()
 	}
 	g := &DiskGuard{cfg: cfg}
-	if cfg.Embedded != nil {
-		g.restart = newJetStreamRestarter(cfg.Embedded)
+	if cfg.Server != nil {
+		g.restart = newJetStreamRestarter(cfg.Server)
 	}
 	g.mu.Lock()
 	// A failure is measured again, and reported, by the first append.
@@ -119,7 +98,7 @@ func (g *DiskGuard) measureLocked() error {
 }
 
 // Admit reserves n bytes for an append, or refuses it at once: with
-// ErrStorageFull when less than MinFree would remain, with ErrUnavailable
+// eventstore.ErrStorageFull when less than MinFree would remain, with eventstore.ErrUnavailable
 // when the embedded server cannot write for another reason.
 func (g *DiskGuard) Admit(n int64) error {
 	if err := g.storeError(); err != nil {
@@ -141,7 +120,7 @@ func (g *DiskGuard) Admit(n int64) error {
 }
 
 func (g *DiskGuard) fullError(free int64) error {
-	return fmt.Errorf("%w: %d MiB free, %d MiB kept free", ErrStorageFull, max(free, 0)>>20, g.cfg.MinFree>>20)
+	return fmt.Errorf("%w: %d MiB free, %d MiB kept free", eventstore.ErrStorageFull, max(free, 0)>>20, g.cfg.MinFree>>20)
 }
 
 // storeError is the embedded server's write error as the guard last saw it,
@@ -152,16 +131,16 @@ func (g *DiskGuard) storeError() error {
 		return nil
 	}
 	if strings.Contains((*p).Error(), "no space left") {
-		return fmt.Errorf("%w: %v", ErrStorageFull, *p)
+		return fmt.Errorf("%w: %v", eventstore.ErrStorageFull, *p)
 	}
-	return fmt.Errorf("%w: %v", ErrUnavailable, *p)
+	return fmt.Errorf("%w: %v", eventstore.ErrUnavailable, *p)
 }
 
 // Check is a readiness check: nil while appends are admitted, a short
 // reason otherwise.
 func (g *DiskGuard) Check(context.Context) error {
 	if err := g.storeError(); err != nil {
-		if errors.Is(err, ErrStorageFull) {
+		if errors.Is(err, eventstore.ErrStorageFull) {
 			return errors.New("log storage full")
 		}
 		return errors.New("log storage cannot write")

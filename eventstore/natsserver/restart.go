@@ -1,4 +1,4 @@
-package eventstore
+package natsserver
 
 import (
 	"errors"
@@ -9,11 +9,11 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// embeddedMaxStore is the embedded server's own storage limit: none to speak
+// maxStore is the embedded server's own storage limit: none to speak
 // of. A limit derived from the free space at start (the server's default)
 // would stay small after space is freed; a DiskGuard watches the real free
 // space instead.
-const embeddedMaxStore = 1<<63 - 1
+const maxStore = 1<<63 - 1
 
 // errFreeSpaceUnknown reports a platform where free space is not measured.
 var errFreeSpaceUnknown = errors.New("free space cannot be measured here")
@@ -28,7 +28,7 @@ type jetStreamRestarter struct {
 	cfg *server.JetStreamConfig // as running; nil until JetStream was seen enabled
 }
 
-func newJetStreamRestarter(e *Embedded) *jetStreamRestarter {
+func newJetStreamRestarter(e *Server) *jetStreamRestarter {
 	r := &jetStreamRestarter{srv: e.srv}
 	r.remember()
 	return r

@@ -1,4 +1,4 @@
-package eventstore
+package natsserver
 
 import (
 	"fmt"
@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/eventline/eventline/eventstore"
 )
 
-// EmbeddedConfig configures the in-process NATS JetStream server.
-type EmbeddedConfig struct {
+// Config configures the in-process NATS JetStream server.
+type Config struct {
 	// StoreDir holds the JetStream file store and the credentials file
 	// (CredentialsFileName) every client must authenticate with.
 	StoreDir string
@@ -31,22 +33,22 @@ type EmbeddedConfig struct {
 	MaxPayload int32
 }
 
-// DefaultEmbeddedMaxPayload is the embedded server's largest message when
-// EmbeddedConfig.MaxPayload is 0.
-const DefaultEmbeddedMaxPayload = 24 << 20
+// DefaultMaxPayload is the embedded server's largest message when
+// Config.MaxPayload is 0.
+const DefaultMaxPayload = 24 << 20
 
-// Embedded is a running in-process nats-server with JetStream.
-type Embedded struct {
+// Server is a running in-process nats-server with JetStream.
+type Server struct {
 	srv   *server.Server
 	addr  string
-	creds Credentials
+	creds eventstore.Credentials
 }
 
-// StartEmbedded starts a JetStream server and waits until it accepts clients.
+// Start starts a JetStream server and waits until it accepts clients.
 // The server always requires a user and password: they are generated on the
-// first start into StoreDir (see EmbeddedCredentials) and reused afterwards.
+// first start into StoreDir (see ReadCredentials) and reused afterwards.
 // It has no monitoring port, no anonymous user and no other listener.
-func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+func Start(cfg Config) (*Server, error) {
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats listen address %q: %w", cfg.Listen, err)
@@ -59,7 +61,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		port = server.RANDOM_PORT
 	}
 	if cfg.MaxPayload == 0 {
-		cfg.MaxPayload = DefaultEmbeddedMaxPayload
+		cfg.MaxPayload = DefaultMaxPayload
 	}
 	creds, err := loadOrCreateCredentials(cfg.StoreDir)
 	if err != nil {
@@ -77,7 +79,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		NoSigs:             true,
 		NoLog:              true,
 		JetStreamMaxMemory: 256 << 20,
-		JetStreamMaxStore:  embeddedMaxStore,
+		JetStreamMaxStore:  maxStore,
 		// Every client authenticates; nobody is let in as a default user.
 		Users:      []*server.User{{Username: creds.User, Password: creds.Password}},
 		NoAuthUser: "",
@@ -92,13 +94,13 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready after 30s (is %s already in use?)", cfg.Listen)
 	}
-	return &Embedded{srv: srv, addr: srv.Addr().String(), creds: creds}, nil
+	return &Server{srv: srv, addr: srv.Addr().String(), creds: creds}, nil
 }
 
 // ClientURL is the URL clients connect to, with the server's user and
 // password in it, so that it can be handed on as NATS_URL. It is a secret:
-// log RedactURL(ClientURL()) or Addr instead.
-func (e *Embedded) ClientURL() string {
+// log eventstore.RedactURL(ClientURL()) or Addr instead.
+func (e *Server) ClientURL() string {
 	u, err := url.Parse(e.srv.ClientURL())
 	if err != nil {
 		return e.srv.ClientURL()
@@ -108,13 +110,13 @@ func (e *Embedded) ClientURL() string {
 }
 
 // Addr is the host:port the server listens (or listened) on for clients.
-func (e *Embedded) Addr() string { return e.addr }
+func (e *Server) Addr() string { return e.addr }
 
 // Credentials are the user and password clients authenticate with.
-func (e *Embedded) Credentials() Credentials { return e.creds }
+func (e *Server) Credentials() eventstore.Credentials { return e.creds }
 
 // Shutdown stops the server and waits for it to finish.
-func (e *Embedded) Shutdown() {
+func (e *Server) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 }

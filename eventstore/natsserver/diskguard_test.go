@@ -1,8 +1,7 @@
-package eventstore_test
+package natsserver_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,22 +9,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/testenv"
 )
 
 // bigEvent is an event of about n bytes.
 func bigEvent(t *testing.T, n int) eventstore.Envelope {
 	t.Helper()
-	return newEvent(t, "test.big.v1", map[string]string{"pad": strings.Repeat("x", n)})
+	env, err := eventstore.NewEnvelope("test.big.v1", map[string]string{"pad": strings.Repeat("x", n)})
+	require.NoError(t, err)
+	return env
 }
 
 // runGuard runs g until the test ends.
-func runGuard(t *testing.T, g *eventstore.DiskGuard) {
+func runGuard(t *testing.T, g *natsserver.DiskGuard) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -49,7 +50,7 @@ func runGuard(t *testing.T, g *eventstore.DiskGuard) {
 func TestDiskGuardRecoversTheEmbeddedServer(t *testing.T) {
 	storeDir := filepath.Join(t.TempDir(), "nats")
 	testenv.SmallFS(t, storeDir, 64<<20)
-	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{StoreDir: storeDir, Listen: "127.0.0.1:0"})
+	emb, err := natsserver.Start(natsserver.Config{StoreDir: storeDir, Listen: "127.0.0.1:0"})
 	require.NoError(t, err)
 	t.Cleanup(emb.Shutdown)
 	ctx := context.Background()
@@ -58,8 +59,8 @@ func TestDiskGuardRecoversTheEmbeddedServer(t *testing.T) {
 	t.Cleanup(st.Close)
 	require.NoError(t, st.EnsureStreams(ctx, eventstore.DefaultStreams()))
 
-	guard := eventstore.NewDiskGuard(eventstore.DiskGuardConfig{
-		Dir: storeDir, Embedded: emb, MinFree: 8 << 20, Interval: 50 * time.Millisecond})
+	guard := natsserver.NewDiskGuard(natsserver.DiskGuardConfig{
+		Dir: storeDir, Server: emb, MinFree: 8 << 20, Interval: 50 * time.Millisecond})
 	st.SetWriteGuard(guard)
 	runGuard(t, guard)
 
@@ -97,48 +98,5 @@ func TestDiskGuardRecoversTheEmbeddedServer(t *testing.T) {
 	for _, seq := range []uint64{first.Seq, next.Seq} {
 		_, err := st.Get(ctx, eventstore.LogsStream, seq)
 		require.NoError(t, err, "event #%d", seq)
-	}
-}
-
-// TestStorageLimitIsStorageFull runs a server with a small storage limit, as
-// an external NATS may have: once it is reached, appends fail with
-// ErrStorageFull, not as an unreachable log.
-func TestStorageLimitIsStorageFull(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), JetStreamMaxStore: 1 << 20, JetStreamMaxMemory: 16 << 20, NoLog: true, NoSigs: true})
-	require.NoError(t, err)
-	srv.Start()
-	t.Cleanup(srv.Shutdown)
-	require.True(t, srv.ReadyForConnections(10*time.Second))
-	ctx := context.Background()
-	st, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	require.NoError(t, st.EnsureStreams(ctx, eventstore.DefaultStreams()))
-
-	for _, tc := range []struct {
-		name   string
-		append func() error
-	}{
-		{"sync", func() error {
-			_, err := st.Append(ctx, eventstore.LogsSubject, eventstore.NoExpectation, bigEvent(t, 128<<10))
-			return err
-		}},
-		{"async", func() error {
-			p, err := st.AppendAsync(eventstore.LogsSubject, bigEvent(t, 128<<10))
-			if err != nil {
-				return err
-			}
-			_, err = p.Wait(ctx)
-			return err
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var err error
-			for i := 0; i < 20 && err == nil; i++ {
-				err = tc.append()
-			}
-			require.ErrorIs(t, err, eventstore.ErrStorageFull, fmt.Sprint(err))
-		})
 	}
 }

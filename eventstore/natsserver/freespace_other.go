@@ -1,6 +1,6 @@
 //go:build !(linux || darwin || freebsd)
 
-package eventstore
+package natsserver
 
 // freeBytes cannot measure free space on this platform: the guard admits
 // every append and relies on the server's own errors.

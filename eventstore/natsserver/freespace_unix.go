@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd
 
-package eventstore
+package natsserver
 
 import "syscall"
 
