@@ -2,7 +2,6 @@ package eventstore_test
 
 import (
 	"context"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,25 +14,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/testenv"
 )
-
-// bareURL is srv's client URL without any credentials in it.
-func bareURL(t *testing.T, srv *natsserver.Server) string {
-	t.Helper()
-	u, err := url.Parse(srv.ClientURL())
-	require.NoError(t, err)
-	u.User = nil
-	return u.String()
-}
 
 // TestConnectAuthenticated: Connect reaches servers that need a user and
 // password or a token in the URL, or a credentials file, and its errors
 // never show the secret.
 func TestConnectAuthenticated(t *testing.T) {
-	userSrv := externalServer(t, &server.Options{Username: "app", Password: "s3cret-pass"})
-	tokenSrv := externalServer(t, &server.Options{Authorization: "s3cret-token"})
+	userSrv := testenv.PlainNATS(t, &server.Options{Username: "app", Password: "s3cret-pass"})
+	tokenSrv := testenv.PlainNATS(t, &server.Options{Authorization: "s3cret-token"})
 	embedded := testenv.NATS(t)
 	creds := embedded.Credentials()
 	credsURL, credsFile := operatorServer(t)
@@ -45,13 +34,13 @@ func TestConnectAuthenticated(t *testing.T) {
 		{"user and password in the URL", eventstore.Options{URL: "nats://app:s3cret-pass@" + userSrv}, false},
 		{"token in the URL", eventstore.Options{URL: "nats://s3cret-token@" + tokenSrv}, false},
 		{"credentials file", eventstore.Options{URL: credsURL, Credentials: eventstore.Credentials{File: credsFile}}, false},
-		{"embedded user and password", eventstore.Options{URL: bareURL(t, embedded), Credentials: creds}, false},
+		{"embedded user and password", eventstore.Options{URL: "nats://" + embedded.Addr(), Credentials: creds}, false},
 		{"embedded client URL", eventstore.Options{URL: embedded.ClientURL()}, false},
 		{"wrong password", eventstore.Options{URL: "nats://app:s3cret-wrong@" + userSrv}, true},
 		{"wrong token", eventstore.Options{URL: "nats://s3cret-wrong@" + tokenSrv}, true},
 		{"no credentials", eventstore.Options{URL: "nats://" + userSrv}, true},
 		{"no credentials file", eventstore.Options{URL: credsURL}, true},
-		{"wrong embedded password", eventstore.Options{URL: bareURL(t, embedded), Credentials: eventstore.Credentials{User: creds.User, Password: "s3cret-wrong"}}, true},
+		{"wrong embedded password", eventstore.Options{URL: "nats://" + embedded.Addr(), Credentials: eventstore.Credentials{User: creds.User, Password: "s3cret-wrong"}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,24 +83,6 @@ func TestRedactURL(t *testing.T) {
 	} {
 		require.Equal(t, want, eventstore.RedactURL(in), in)
 	}
-}
-
-// externalServer starts a plain nats-server with JetStream and the given
-// authentication, and returns its host:port.
-func externalServer(t *testing.T, opts *server.Options) string {
-	t.Helper()
-	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
-	opts.JetStream, opts.StoreDir = true, t.TempDir()
-	opts.NoLog, opts.NoSigs = true, true
-	srv, err := server.NewServer(opts)
-	require.NoError(t, err)
-	srv.Start()
-	require.True(t, srv.ReadyForConnections(10*time.Second))
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	return srv.Addr().String()
 }
 
 // operatorServer starts a nats-server in operator (JWT) mode with one
@@ -163,7 +134,7 @@ func operatorServer(t *testing.T) (string, string) {
 	resolver := &server.MemAccResolver{}
 	require.NoError(t, resolver.Store(sysPub, sysJWT))
 	require.NoError(t, resolver.Store(appPub, appJWT))
-	addr := externalServer(t, &server.Options{
+	addr := testenv.PlainNATS(t, &server.Options{
 		TrustedOperators: []*jwt.OperatorClaims{oc}, AccountResolver: resolver, SystemAccount: sysPub,
 	})
 	return "nats://" + addr, file

@@ -93,8 +93,8 @@ func TestServeGeneratesNATSCredentials(t *testing.T) {
 // that needs a user and password or a token in NATS_URL, or a credentials
 // file in NATS_CREDS; a wrong secret fails with a reason that does not show it.
 func TestExternalNATSCredentials(t *testing.T) {
-	userSrv := authServer(t, &server.Options{Username: "app", Password: "s3cret-pass"})
-	tokenSrv := authServer(t, &server.Options{Authorization: "s3cret-token"})
+	userSrv := testenv.PlainNATS(t, &server.Options{Username: "app", Password: "s3cret-pass"})
+	tokenSrv := testenv.PlainNATS(t, &server.Options{Authorization: "s3cret-token"})
 	credsFile := filepath.Join(t.TempDir(), "missing.creds")
 	tests := []struct {
 		name    string
@@ -145,22 +145,4 @@ func TestExternalNATSCredentials(t *testing.T) {
 		require.ErrorIs(t, err, nats.ErrAuthorization)
 		require.NotContains(t, err.Error()+errOut, "s3cret")
 	})
-}
-
-// authServer starts a plain nats-server with JetStream and the given
-// authentication, and returns its host:port.
-func authServer(t *testing.T, opts *server.Options) string {
-	t.Helper()
-	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
-	opts.JetStream, opts.StoreDir = true, t.TempDir()
-	opts.NoLog, opts.NoSigs = true, true
-	srv, err := server.NewServer(opts)
-	require.NoError(t, err)
-	srv.Start()
-	require.True(t, srv.ReadyForConnections(10*time.Second))
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	return srv.Addr().String()
 }

@@ -1,7 +1,6 @@
 package natsserver_test
 
 import (
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,15 +11,6 @@ import (
 	"github.com/eventline/eventline/eventstore/natsserver"
 )
 
-// bareURL is srv's client URL without any credentials in it.
-func bareURL(t *testing.T, srv *natsserver.Server) string {
-	t.Helper()
-	u, err := url.Parse(srv.ClientURL())
-	require.NoError(t, err)
-	u.User = nil
-	return u.String()
-}
-
 // TestStartRefusesUnauthenticatedClients: a local process without the
 // server's credentials cannot connect at all, so it can neither read the log
 // nor publish into it nor delete a stream.
@@ -28,7 +18,7 @@ func TestStartRefusesUnauthenticatedClients(t *testing.T) {
 	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
-	bare := bareURL(t, srv)
+	bare := "nats://" + srv.Addr()
 	for name, opts := range map[string][]nats.Option{
 		"no credentials":    nil,
 		"wrong password":    {nats.UserInfo("eventline", "not-the-password")},
@@ -72,7 +62,7 @@ func TestCredentialsFile(t *testing.T) {
 	srv, err = natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.Equal(t, first, srv.Credentials(), "a restart reuses the credentials")
-	nc, err := nats.Connect(bareURL(t, srv), nats.UserInfo(first.User, first.Password))
+	nc, err := nats.Connect("nats://"+srv.Addr(), nats.UserInfo(first.User, first.Password))
 	require.NoError(t, err)
 	nc.Close()
 	srv.Shutdown()
