@@ -44,12 +44,20 @@ func TestFullDiskRefusesFastAndRecovers(t *testing.T) {
 	}
 }
 
-func testFullDisk(t *testing.T, leave int64) {
+// serveOnSmallFS starts serve with its JetStream store on a 128 MiB
+// filesystem of its own; it returns the server, the store's directory and
+// the database URL.
+func serveOnSmallFS(t *testing.T) (*testServer, string, string) {
+	t.Helper()
 	dataDir := t.TempDir()
 	natsDir := filepath.Join(dataDir, "nats")
 	testenv.SmallFS(t, natsDir, 128<<20)
 	db := testenv.Postgres(t)
-	s := startServe(t, map[string]string{"EVENTLINE_DATA_DIR": dataDir, "DATABASE_URL": db})
+	return startServe(t, map[string]string{"EVENTLINE_DATA_DIR": dataDir, "DATABASE_URL": db}), natsDir, db
+}
+
+func testFullDisk(t *testing.T, leave int64) {
+	s, natsDir, db := serveOnSmallFS(t)
 
 	var acked []string
 	for range 5 {
@@ -118,11 +126,7 @@ func testFullDisk(t *testing.T, leave int64) {
 // The test talks to the embedded server directly, on its address from the
 // log, with the credentials serve generated in the data dir.
 func TestWriteErrorInJetStreamRecoversWithoutRestart(t *testing.T) {
-	dataDir := t.TempDir()
-	natsDir := filepath.Join(dataDir, "nats")
-	testenv.SmallFS(t, natsDir, 128<<20)
-	db := testenv.Postgres(t)
-	s := startServe(t, map[string]string{"EVENTLINE_DATA_DIR": dataDir, "DATABASE_URL": db})
+	s, natsDir, db := serveOnSmallFS(t)
 	var acked []string
 	for range 20 {
 		acked = append(acked, postLog(t, s.URL, `{"message":"before the disk fills"}`).ID)
