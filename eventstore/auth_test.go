@@ -55,7 +55,7 @@ func TestConnectAuthenticated(t *testing.T) {
 			}
 			require.NoError(t, err)
 			defer st.Close()
-			require.NoError(t, st.EnsureStreams(ctx, eventstore.DefaultStreams()))
+			require.NoError(t, st.EnsureStreams(ctx, testenv.Streams))
 			require.NoError(t, st.Ping(ctx))
 		})
 	}

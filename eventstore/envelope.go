@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -103,47 +104,77 @@ func UnmarshalEnvelope(b []byte) (Envelope, error) {
 	return e, nil
 }
 
+// Decoder turns an event's JSON payload into the Go value of its type.
+type Decoder func(data []byte) (any, error)
+
+// JSON returns a Decoder that unmarshals a payload into a new T with
+// encoding/json.
+func JSON[T any]() Decoder {
+	return func(data []byte) (any, error) {
+		v := new(T)
+		if err := json.Unmarshal(data, v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+}
+
 // Registry is the explicit decode table from event type names to payload
-// constructors. Build one at start-up and pass it to whoever decodes.
+// decoders, joined from the tables of every domain module. Build one at
+// start-up and pass it to whoever decodes.
 type Registry struct {
-	types map[string]func() any
+	types map[string]Decoder
 }
 
 // NewRegistry returns an empty decode table.
 func NewRegistry() *Registry {
-	return &Registry{types: make(map[string]func() any)}
+	return &Registry{types: make(map[string]Decoder)}
 }
 
-// Register adds eventType, whose payload decodes into the value newPayload
-// returns (a pointer). Registering a type twice or with an invalid name panics:
-// both are programming errors found at start-up.
-func (r *Registry) Register(eventType string, newPayload func() any) {
+// Register adds eventType, whose payload decode turns into its Go value.
+// Registering a type twice or with an invalid name panics: both are
+// programming errors found at start-up.
+func (r *Registry) Register(eventType string, decode Decoder) {
 	if !typePattern.MatchString(eventType) {
 		panic(fmt.Sprintf("eventstore: invalid event type name %q", eventType))
 	}
 	if _, dup := r.types[eventType]; dup {
 		panic(fmt.Sprintf("eventstore: event type %q registered twice", eventType))
 	}
-	r.types[eventType] = newPayload
+	r.types[eventType] = decode
 }
 
-// Types lists the registered event types.
+// RegisterAll adds every type of table (a domain's decode table).
+func (r *Registry) RegisterAll(table map[string]func([]byte) (any, error)) {
+	for t, dec := range table {
+		r.Register(t, dec)
+	}
+}
+
+// Known reports whether eventType is in the table.
+func (r *Registry) Known(eventType string) bool {
+	_, ok := r.types[eventType]
+	return ok
+}
+
+// Types lists the registered event types, sorted.
 func (r *Registry) Types() []string {
 	out := make([]string, 0, len(r.types))
 	for t := range r.types {
 		out = append(out, t)
 	}
+	slices.Sort(out)
 	return out
 }
 
 // Decode returns the payload of e as the registered Go value.
 func (r *Registry) Decode(e Envelope) (any, error) {
-	newPayload, ok := r.types[e.Type]
+	decode, ok := r.types[e.Type]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownType, e.Type)
 	}
-	v := newPayload()
-	if err := json.Unmarshal(e.Data, v); err != nil {
+	v, err := decode(e.Data)
+	if err != nil {
 		return nil, fmt.Errorf("decode %s %s: %w", e.Type, e.ID, err)
 	}
 	return v, nil

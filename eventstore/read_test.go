@@ -75,7 +75,7 @@ func TestReadEndsWhenServerGoesAway(t *testing.T) {
 	got := 0
 	done := make(chan error, 1)
 	go func() {
-		done <- st.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{}, func(ev eventstore.RawEvent) error {
+		done <- st.Read(ctx, testenv.TestStream.Name, eventstore.ReadOptions{}, func(ev eventstore.RawEvent) error {
 			got++
 			if got == 1 {
 				srv.Shutdown()
@@ -99,7 +99,7 @@ func TestReadStopsOnCancel(t *testing.T) {
 	fillLogs(t, st, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	var seqs []uint64
-	err := st.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{}, func(ev eventstore.RawEvent) error {
+	err := st.Read(ctx, testenv.TestStream.Name, eventstore.ReadOptions{}, func(ev eventstore.RawEvent) error {
 		seqs = append(seqs, ev.Seq)
 		cancel()
 		return nil
@@ -114,7 +114,7 @@ func fillLogs(t *testing.T, st *eventstore.Store, n int) {
 	for i := range n {
 		env, err := eventstore.NewEnvelope("log.test.v1", map[string]int{"i": i})
 		require.NoError(t, err)
-		p, err := st.AppendAsync(eventstore.LogsSubject, env)
+		p, err := st.AppendAsync(testenv.TestSubject, env)
 		require.NoError(t, err)
 		pending = append(pending, p)
 	}

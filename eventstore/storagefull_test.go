@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/internal/testenv"
 )
 
 // bigEvent is an event of about n bytes.
@@ -33,18 +34,18 @@ func TestStorageLimitIsStorageFull(t *testing.T) {
 	st, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
-	require.NoError(t, st.EnsureStreams(ctx, eventstore.DefaultStreams()))
+	require.NoError(t, st.EnsureStreams(ctx, testenv.Streams))
 
 	for _, tc := range []struct {
 		name   string
 		append func() error
 	}{
 		{"sync", func() error {
-			_, err := st.Append(ctx, eventstore.LogsSubject, eventstore.NoExpectation, bigEvent(t, 128<<10))
+			_, err := st.Append(ctx, testenv.TestSubject, eventstore.NoExpectation, bigEvent(t, 128<<10))
 			return err
 		}},
 		{"async", func() error {
-			p, err := st.AppendAsync(eventstore.LogsSubject, bigEvent(t, 128<<10))
+			p, err := st.AppendAsync(testenv.TestSubject, bigEvent(t, 128<<10))
 			if err != nil {
 				return err
 			}

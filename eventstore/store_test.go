@@ -33,9 +33,9 @@ func setup(t *testing.T) (*eventstore.Store, *natsserver.Server) {
 func TestEnsureStreamsIsIdempotentAndSafe(t *testing.T) {
 	st, _ := setup(t)
 	ctx := context.Background()
-	require.NoError(t, st.EnsureStreams(ctx, eventstore.DefaultStreams()))
-	require.NoError(t, st.EnsureStreams(ctx, eventstore.DefaultStreams()))
-	s, err := st.JetStream().Stream(ctx, eventstore.LogsStream)
+	require.NoError(t, st.EnsureStreams(ctx, testenv.Streams))
+	require.NoError(t, st.EnsureStreams(ctx, testenv.Streams))
+	s, err := st.JetStream().Stream(ctx, testenv.TestStream.Name)
 	require.NoError(t, err)
 	cfg := s.CachedInfo().Config
 	require.Equal(t, jetstream.LimitsPolicy, cfg.Retention)

@@ -8,27 +8,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Stream names and subjects of the event log.
-const (
-	// LogsStream holds write-behind log entries. All entries share one
-	// subject so that the broker keeps no per-entry subject state.
-	LogsStream = "LOGS"
-	// LogsSubject is the single subject log entries are appended to.
-	LogsSubject = "logs.entries"
-)
-
 // StreamSpec describes one event stream.
 type StreamSpec struct {
 	Name        string
 	Subjects    []string
 	Description string
-}
-
-// DefaultStreams lists the streams Eventline creates at start.
-func DefaultStreams() []StreamSpec {
-	return []StreamSpec{
-		{Name: LogsStream, Subjects: []string{"logs.>"}, Description: "write-behind log entries"},
-	}
 }
 
 // DuplicateWindow is how long JetStream remembers Nats-Msg-Id values to

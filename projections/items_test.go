@@ -1,4 +1,4 @@
-package projections
+package projections_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // poison kinds the door would refuse but that reach the stream anyway (an
@@ -48,18 +50,18 @@ func appendPoisoned(t *testing.T, st *eventstore.Store, n int, poison map[int]fu
 	}
 	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(),
 		Data: logs.AppendPayload(nil, encoded)}
-	ack, err := st.Append(context.Background(), eventstore.LogsSubject, eventstore.NoExpectation, env, eventstore.WithCount(n))
+	ack, err := st.Append(context.Background(), logs.Subject, eventstore.NoExpectation, env, eventstore.WithCount(n))
 	require.NoError(t, err)
 	return ack.Seq, good, bad
 }
 
 // startLogsRunner runs the live logs projector until the test ends.
-func startLogsRunner(t *testing.T, env opsEnv, cfg Config) *Runner {
+func startLogsRunner(t *testing.T, env opsEnv, cfg projections.Config) *projections.Runner {
 	t.Helper()
 	if cfg.BatchWait == 0 {
 		cfg.BatchWait = 5 * time.Millisecond
 	}
-	r := NewRunner(NewLogs(""), env.store.JetStream(), env.pool, cfg, nil, nil)
+	r := projections.NewRunner(logentries.New(""), env.store.JetStream(), env.pool, cfg, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -106,14 +108,14 @@ func TestPoisonEntriesAreParkedAloneTheRestLand(t *testing.T) {
 	before := appendLogs(t, env.store, 1, 3)
 	seq, good, bad := appendPoisoned(t, env.store, 1000, map[int]func(*logs.Entry){17: poisonKinds[0], 600: poisonKinds[1], 999: poisonKinds[2]})
 	after := appendLogs(t, env.store, 1, 2)
-	r := startLogsRunner(t, env, Config{BatchSize: 10, BatchWait: 50 * time.Millisecond})
+	r := startLogsRunner(t, env, projections.Config{BatchSize: 10, BatchWait: 50 * time.Millisecond})
 	waitCheckpoint(t, env)
 
 	good = append(append(good, before...), after...)
 	require.Len(t, storedIDs(t, env, good), len(good), "every innocent entry is persisted")
 	require.Empty(t, storedIDs(t, env, bad), "the poisoned entries are not")
 
-	parked, err := ListParked(ctx, env.pool, LogsName)
+	parked, err := projections.ListParked(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Len(t, parked, 3)
 	var items []string
@@ -125,23 +127,23 @@ func TestPoisonEntriesAreParkedAloneTheRestLand(t *testing.T) {
 		items = append(items, p.Item)
 	}
 	require.Equal(t, sortedStrings(bad), items)
-	n, err := CountParked(ctx, env.pool, LogsName)
+	n, err := projections.CountParked(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Equal(t, int64(3), n, "parked is counted in entries")
 	require.Equal(t, int64(3), r.Stats().Parked)
-	cp, err := LoadCheckpoint(ctx, env.pool, LogsName)
+	cp, err := projections.LoadCheckpoint(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Equal(t, int64(len(good)), cp.Rows)
 	require.Equal(t, int64(3), cp.Events)
 
 	// A rebuild parks the same entries and agrees with the live model.
-	res, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{}).Run(ctx)
+	res, err := projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{}).Run(ctx)
 	require.NoError(t, err)
 	require.True(t, res.Swapped)
 	require.True(t, res.Compared[0].Match, "%+v", res.Compared)
 	require.Equal(t, int64(3), res.Parked)
 	require.Len(t, storedIDs(t, env, good), len(good))
-	parked, err = ListParked(ctx, env.pool, LogsName)
+	parked, err = projections.ListParked(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Len(t, parked, 3)
 }
@@ -156,11 +158,11 @@ func TestRetryAndSkipParkedEntries(t *testing.T) {
 	require.NoError(t, err)
 	mark := func(e *logs.Entry) { e.Message = "poison " + e.Message }
 	seq, good, bad := appendPoisoned(t, env.store, 5, map[int]func(*logs.Entry){1: mark, 3: mark})
-	startLogsRunner(t, env, Config{})
+	startLogsRunner(t, env, projections.Config{})
 	waitCheckpoint(t, env)
 	require.Len(t, storedIDs(t, env, good), 3)
 
-	r := NewRetrier(env.store, env.pool, LogsSpec())
+	r := projections.NewRetrier(env.store, env.pool, logentries.Spec())
 	res, err := r.Retry(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, res.Retried)
@@ -174,7 +176,7 @@ func TestRetryAndSkipParkedEntries(t *testing.T) {
 	require.Equal(t, bad[0].String(), sk[0].Item)
 	require.Equal(t, seq, sk[0].Seq)
 	_, err = r.Skip(ctx, seq, bad[0].String(), "bob@host", "again")
-	require.ErrorIs(t, err, ErrNotParked)
+	require.ErrorIs(t, err, projections.ErrNotParked)
 
 	_, err = env.pool.Exec(ctx, `ALTER TABLE log_entries DROP CONSTRAINT no_poison`)
 	require.NoError(t, err)
@@ -185,13 +187,13 @@ func TestRetryAndSkipParkedEntries(t *testing.T) {
 	require.Equal(t, int64(1), res.Rows)
 	require.Empty(t, res.StillParked)
 	require.Equal(t, []uuid.UUID{bad[1]}, storedIDs(t, env, bad), "the retried entry landed, the skipped one did not")
-	n, err := CountParked(ctx, env.pool, LogsName)
+	n, err := projections.CountParked(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Zero(t, n)
-	skipped, err := CountSkipped(ctx, env.pool, LogsName)
+	skipped, err := projections.CountSkipped(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), skipped)
-	cp, err := LoadCheckpoint(ctx, env.pool, LogsName)
+	cp, err := projections.LoadCheckpoint(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Equal(t, int64(4), cp.Rows)
 }
@@ -208,22 +210,22 @@ func TestRetrySplitsAnEventParkedWhole(t *testing.T) {
 	_, err = env.pool.Exec(ctx, `INSERT INTO projection_parked (projection, seq, subject, event_type, error, items)
 		VALUES ('logs', $1, 'logs.entries', $2, 'parked by an older version', 4)`, int64(seq), logs.EntriesReceivedV1)
 	require.NoError(t, err)
-	n, err := CountParked(ctx, env.pool, LogsName)
+	n, err := projections.CountParked(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Equal(t, int64(4), n)
 
-	res, err := NewRetrier(env.store, env.pool, LogsSpec()).Retry(ctx)
+	res, err := projections.NewRetrier(env.store, env.pool, logentries.Spec()).Retry(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Retried)
 	require.Equal(t, int64(3), res.Rows)
 	require.Len(t, res.StillParked, 1)
 	require.Equal(t, bad[0].String(), res.StillParked[0].Item)
 	require.Len(t, storedIDs(t, env, good), 3)
-	parked, err := ListParked(ctx, env.pool, LogsName)
+	parked, err := projections.ListParked(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Len(t, parked, 1)
 	require.Equal(t, bad[0].String(), parked[0].Item)
-	n, err = CountParked(ctx, env.pool, LogsName)
+	n, err = projections.CountParked(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n)
 }
@@ -244,19 +246,19 @@ func TestUndecodableEntryIsParkedAlone(t *testing.T) {
 	}
 	encoded = slices.Insert(encoded, 2, []byte(`{"id":"not-a-uuid","level":"info","message":"m"}`))
 	ev := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: logs.AppendPayload(nil, encoded)}
-	ack, err := env.store.Append(ctx, eventstore.LogsSubject, eventstore.NoExpectation, ev, eventstore.WithCount(5))
+	ack, err := env.store.Append(ctx, logs.Subject, eventstore.NoExpectation, ev, eventstore.WithCount(5))
 	require.NoError(t, err)
-	startLogsRunner(t, env, Config{})
+	startLogsRunner(t, env, projections.Config{})
 	waitCheckpoint(t, env)
 	require.Len(t, storedIDs(t, env, good), 4)
-	parked, err := ListParked(ctx, env.pool, LogsName)
+	parked, err := projections.ListParked(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Len(t, parked, 1)
 	require.Equal(t, ack.Seq, parked[0].Seq)
 	require.Equal(t, "not-a-uuid", parked[0].Item)
 	require.Contains(t, parked[0].Error, "entry 2")
 
-	res, err := NewRetrier(env.store, env.pool, LogsSpec()).Retry(ctx)
+	res, err := projections.NewRetrier(env.store, env.pool, logentries.Spec()).Retry(ctx)
 	require.NoError(t, err)
 	require.Len(t, res.StillParked, 1, "it fails again, named the same")
 	require.Equal(t, "not-a-uuid", res.StillParked[0].Item)

@@ -1,4 +1,4 @@
-package projections
+package projections_test
 
 import (
 	"context"
@@ -9,24 +9,27 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // brokenLogs is the logs projection with a bug that can be fixed.
 type brokenLogs struct {
-	*Logs
+	*logentries.Logs
 	broken *atomic.Bool
 }
 
-func (b brokenLogs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64, error) {
+func (b brokenLogs) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) (int64, error) {
 	if b.broken.Load() {
-		return 0, Permanent(errors.New("bug"))
+		return 0, projections.Permanent(errors.New("bug"))
 	}
 	return b.Logs.Apply(ctx, tx, events)
 }
 
-func (b brokenLogs) ApplyItems(ctx context.Context, tx pgx.Tx, ev Event, ids []string) (int64, []ItemFailure, error) {
+func (b brokenLogs) ApplyItems(ctx context.Context, tx pgx.Tx, ev projections.Event, ids []string) (int64, []projections.ItemFailure, error) {
 	if b.broken.Load() {
-		return 0, nil, Permanent(errors.New("bug"))
+		return 0, nil, projections.Permanent(errors.New("bug"))
 	}
 	return b.Logs.ApplyItems(ctx, tx, ev, ids)
 }
@@ -36,25 +39,25 @@ func TestRetryAppliesParkedEventsAfterAFix(t *testing.T) {
 	env := newOpsEnv(t)
 	broken := &atomic.Bool{}
 	broken.Store(true)
-	spec := LogsSpec()
-	spec.New = func(tables map[string]string) Projection {
-		return brokenLogs{Logs: NewLogs(tables["log_entries"]), broken: broken}
+	spec := logentries.Spec()
+	spec.New = func(tables map[string]string) projections.Projection {
+		return brokenLogs{Logs: logentries.New(tables["log_entries"]), broken: broken}
 	}
 	appendLogs(t, env.store, 4, 2)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
-		_ = NewRunner(spec.Live(), env.store.JetStream(), env.pool, Config{BatchWait: 5 * time.Millisecond}, nil, nil).Run(rctx)
+		_ = projections.NewRunner(spec.Live(), env.store.JetStream(), env.pool, projections.Config{BatchWait: 5 * time.Millisecond}, nil, nil).Run(rctx)
 		close(done)
 	}()
 	waitCheckpoint(t, env)
 	cancel()
 	<-done
-	parked, err := ListParked(ctx, env.pool, LogsName)
+	parked, err := projections.ListParked(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Len(t, parked, 4)
 
-	r := NewRetrier(env.store, env.pool, spec)
+	r := projections.NewRetrier(env.store, env.pool, spec)
 	res, err := r.Retry(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 4, res.Retried)
@@ -67,7 +70,7 @@ func TestRetryAppliesParkedEventsAfterAFix(t *testing.T) {
 	require.Equal(t, uint64(2), sk[0].Seq)
 	require.Equal(t, "bob@host", sk[0].SkippedBy)
 	_, err = r.Skip(ctx, 2, "", "bob@host", "again")
-	require.ErrorIs(t, err, ErrNotParked)
+	require.ErrorIs(t, err, projections.ErrNotParked)
 
 	broken.Store(false) // the fix is deployed
 	res, err = r.Retry(ctx)
@@ -76,7 +79,7 @@ func TestRetryAppliesParkedEventsAfterAFix(t *testing.T) {
 	require.Equal(t, 3, res.Applied)
 	require.Equal(t, int64(6), res.Rows)
 	require.Empty(t, res.StillParked)
-	n, err := CountParked(ctx, env.pool, LogsName)
+	n, err := projections.CountParked(ctx, env.pool, logentries.Name)
 	require.NoError(t, err)
 	require.Zero(t, n)
 	rows, err := countRows(ctx, env.pool, "log_entries")
@@ -88,7 +91,7 @@ func TestRetryAppliesParkedEventsAfterAFix(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	reg := DefaultRegistry()
+	reg := projections.NewRegistry(logentries.Spec())
 	require.Equal(t, []string{"logs"}, reg.Names())
 	spec, err := reg.Get("logs")
 	require.NoError(t, err)
@@ -100,6 +103,6 @@ func TestRegistry(t *testing.T) {
 	require.Equal(t, "logs", s.Name)
 	_, ok = reg.ForConsumer("OTHER", "proj_logs")
 	require.False(t, ok)
-	require.Panics(t, func() { NewRegistry(LogsSpec(), LogsSpec()) })
-	require.Panics(t, func() { NewRegistry(Spec{Name: "x"}) })
+	require.Panics(t, func() { projections.NewRegistry(logentries.Spec(), logentries.Spec()) })
+	require.Panics(t, func() { projections.NewRegistry(projections.Spec{Name: "x"}) })
 }

@@ -1,4 +1,4 @@
-package projections
+package projections_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/internal/testenv"
 	"github.com/eventline/eventline/migrations"
+	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // opsEnv is a store with the default streams and a migrated database.
@@ -47,7 +49,7 @@ func appendLogs(t testing.TB, st *eventstore.Store, n, perEvent int) []uuid.UUID
 		}
 		env, err := eventstore.NewEnvelope(logs.EntriesReceivedV1, logs.EntriesReceived{Entries: entries})
 		require.NoError(t, err)
-		p, err := st.AppendAsync(eventstore.LogsSubject, env, eventstore.WithCount(perEvent))
+		p, err := st.AppendAsync(logs.Subject, env, eventstore.WithCount(perEvent))
 		require.NoError(t, err)
 		pending = append(pending, p)
 	}
@@ -62,7 +64,7 @@ func appendLogs(t testing.TB, st *eventstore.Store, n, perEvent int) []uuid.UUID
 func runLive(t *testing.T, env opsEnv) func() {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := NewRunner(NewLogs(""), env.store.JetStream(), env.pool, Config{BatchWait: 5 * time.Millisecond}, nil, nil)
+	r := projections.NewRunner(logentries.New(""), env.store.JetStream(), env.pool, projections.Config{BatchWait: 5 * time.Millisecond}, nil, nil)
 	done := make(chan struct{})
 	go func() { _ = r.Run(ctx); close(done) }()
 	stop := func() { cancel(); <-done }
@@ -83,10 +85,10 @@ func projectOnce(t *testing.T, env opsEnv) {
 func waitCheckpoint(t *testing.T, env opsEnv) uint64 {
 	t.Helper()
 	ctx := context.Background()
-	last, err := env.store.LastSeq(ctx, eventstore.LogsStream)
+	last, err := env.store.LastSeq(ctx, logs.Stream)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		cp, err := LoadCheckpoint(ctx, env.pool, LogsName)
+		cp, err := projections.LoadCheckpoint(ctx, env.pool, logentries.Name)
 		return err == nil && cp.LastSeq >= last
 	}, 20*time.Second, 10*time.Millisecond)
 	return last
@@ -101,14 +103,14 @@ func freshDiff(t *testing.T, env opsEnv) int64 {
 	require.NoError(t, err)
 	tx, err := env.pool.Begin(ctx)
 	require.NoError(t, err)
-	var batch []Event
-	require.NoError(t, env.store.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{}, func(ev eventstore.RawEvent) error {
+	var batch []projections.Event
+	require.NoError(t, env.store.Read(ctx, logs.Stream, eventstore.ReadOptions{}, func(ev eventstore.RawEvent) error {
 		e, err := eventstore.UnmarshalEnvelope(ev.Data)
 		require.NoError(t, err)
-		batch = append(batch, Event{Seq: ev.Seq, Subject: ev.Subject, Envelope: e})
+		batch = append(batch, projections.Event{Seq: ev.Seq, Subject: ev.Subject, Envelope: e})
 		return nil
 	}))
-	_, err = NewLogs("fresh_entries").Apply(ctx, tx, batch)
+	_, err = logentries.New("fresh_entries").Apply(ctx, tx, batch)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit(ctx))
 	var diff int64

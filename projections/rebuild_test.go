@@ -1,4 +1,4 @@
-package projections
+package projections_test
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 func TestRebuild(t *testing.T) {
@@ -33,7 +36,7 @@ func TestRebuild(t *testing.T) {
 			}
 			before, err := countRows(ctx, env.pool, "log_entries")
 			require.NoError(t, err)
-			res, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{BatchSize: 64, DryRun: tt.dryRun}).Run(ctx)
+			res, err := projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{BatchSize: 64, DryRun: tt.dryRun}).Run(ctx)
 			require.NoError(t, err)
 			require.Equal(t, int64(tt.events), res.Events)
 			require.Equal(t, int64(len(ids)), res.Rows)
@@ -43,7 +46,7 @@ func TestRebuild(t *testing.T) {
 			require.False(t, tableExists(t, env, "log_entries__old"))
 			n, err := countRows(ctx, env.pool, "log_entries")
 			require.NoError(t, err)
-			cp, err := LoadCheckpoint(ctx, env.pool, LogsName)
+			cp, err := projections.LoadCheckpoint(ctx, env.pool, logentries.Name)
 			require.NoError(t, err)
 			if tt.dryRun {
 				require.Equal(t, before, n)
@@ -64,7 +67,7 @@ func TestRebuild(t *testing.T) {
 				idx = append(idx, s)
 			}
 			require.Equal(t, []string{"log_entries_level_idx", "log_entries_pkey", "log_entries_received_idx", "log_entries_source_idx"}, idx)
-			_, err = NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{}).Run(ctx)
+			_, err = projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{}).Run(ctx)
 			require.NoError(t, err)
 		})
 	}
@@ -78,13 +81,13 @@ func TestRebuildRefusesMismatchUnlessForced(t *testing.T) {
 	_, err := env.pool.Exec(ctx, `DELETE FROM log_entries WHERE id IN (SELECT id FROM log_entries LIMIT 3)`)
 	require.NoError(t, err)
 
-	_, err = NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{}).Run(ctx)
-	require.ErrorIs(t, err, ErrMismatch)
+	_, err = projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{}).Run(ctx)
+	require.ErrorIs(t, err, projections.ErrMismatch)
 	n, _ := countRows(ctx, env.pool, "log_entries")
 	require.Equal(t, int64(97), n, "a refused swap leaves the live model alone")
 	require.False(t, tableExists(t, env, "log_entries__rebuild"))
 
-	res, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{Force: true}).Run(ctx)
+	res, err := projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{Force: true}).Run(ctx)
 	require.NoError(t, err)
 	require.True(t, res.Swapped)
 	require.False(t, res.Compared[0].Match)
@@ -103,7 +106,7 @@ func TestRebuildInterruptedLeavesLiveAlone(t *testing.T) {
 
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	_, err = NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{BatchSize: 50, Progress: func(p RebuildProgress) {
+	_, err = projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{BatchSize: 50, Progress: func(p projections.RebuildProgress) {
 		if p.Events >= 100 {
 			cancel()
 		}
@@ -113,7 +116,7 @@ func TestRebuildInterruptedLeavesLiveAlone(t *testing.T) {
 	require.Equal(t, int64(400), n)
 	require.False(t, tableExists(t, env, "log_entries__rebuild"))
 
-	res, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{BatchSize: 50}).Run(ctx)
+	res, err := projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{BatchSize: 50}).Run(ctx)
 	require.NoError(t, err)
 	require.Equal(t, int64(400), res.Events)
 }
@@ -127,14 +130,14 @@ func TestRebuildIsExclusive(t *testing.T) {
 	var once sync.Once
 	done := make(chan error, 1)
 	go func() {
-		_, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{BatchSize: 50, Progress: func(RebuildProgress) {
+		_, err := projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{BatchSize: 50, Progress: func(projections.RebuildProgress) {
 			once.Do(func() { close(entered); <-release })
 		}}).Run(ctx)
 		done <- err
 	}()
 	<-entered
-	_, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{}).Run(ctx)
-	require.ErrorIs(t, err, ErrRebuildRunning)
+	_, err := projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{}).Run(ctx)
+	require.ErrorIs(t, err, projections.ErrRebuildRunning)
 	close(release)
 	require.NoError(t, <-done)
 }
@@ -189,7 +192,7 @@ func TestRebuildUnderLoad(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	})
-	res, err := NewRebuilder(env.store, env.pool, LogsSpec(), RebuildOptions{BatchSize: 500}).Run(ctx)
+	res, err := projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{BatchSize: 500}).Run(ctx)
 	require.NoError(t, err)
 	require.True(t, res.Swapped)
 	time.Sleep(100 * time.Millisecond) // writes and reads after the swap

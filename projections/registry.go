@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/eventline/eventline/eventstore"
 )
 
 // Table describes one PostgreSQL table of a read model, as the operator
@@ -70,11 +68,6 @@ func NewRegistry(specs ...Spec) *Registry {
 	return r
 }
 
-// DefaultRegistry returns every projection Eventline ships.
-func DefaultRegistry() *Registry {
-	return NewRegistry(LogsSpec())
-}
-
 // Specs returns the registered specs in registration order.
 func (r *Registry) Specs() []Spec { return slices.Clone(r.specs) }
 
@@ -113,18 +106,4 @@ func (r *Registry) ForConsumer(stream, consumer string) (Spec, bool) {
 		}
 	}
 	return Spec{}, false
-}
-
-// LogsSpec describes the logs projection.
-func LogsSpec() Spec {
-	return Spec{
-		Name:     LogsName,
-		Stream:   eventstore.LogsStream,
-		Subjects: []string{eventstore.LogsSubject},
-		Tables:   []Table{{Name: "log_entries", Key: "id", Seq: "seq"}},
-		// Each entry is inserted once, keyed by its id.
-		New: func(tables map[string]string) Projection {
-			return NewLogs(tables["log_entries"])
-		},
-	}
 }

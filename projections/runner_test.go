@@ -16,22 +16,9 @@ import (
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/internal/testenv"
-	"github.com/eventline/eventline/migrations"
 	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
-
-func openPool(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(url)
-	require.NoError(t, err)
-	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	_, err = migrations.Up(context.Background(), pool)
-	require.NoError(t, err)
-	return pool
-}
 
 // appendEntries stores one log event holding n entries and returns their ids.
 func appendEntries(t *testing.T, st *eventstore.Store, n int) []uuid.UUID {
@@ -47,14 +34,14 @@ func appendEntries(t *testing.T, st *eventstore.Store, n int) []uuid.UUID {
 		ids = append(ids, e.ID)
 	}
 	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: logs.AppendPayload(nil, encoded)}
-	_, err := st.Append(context.Background(), eventstore.LogsSubject, eventstore.NoExpectation, env, eventstore.WithCount(n))
+	_, err := st.Append(context.Background(), logs.Subject, eventstore.NoExpectation, env, eventstore.WithCount(n))
 	require.NoError(t, err)
 	return ids
 }
 
 func startRunner(t *testing.T, st *eventstore.Store, pool *pgxpool.Pool, cfg projections.Config) *projections.Runner {
 	t.Helper()
-	r := projections.NewRunner(projections.NewLogs(""), st.JetStream(), pool, cfg, nil, nil)
+	r := projections.NewRunner(logentries.New(""), st.JetStream(), pool, cfg, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -86,7 +73,7 @@ func fingerprint(t *testing.T, pool *pgxpool.Pool) string {
 
 func TestRunnerProjectsBatchesWithCheckpoint(t *testing.T) {
 	st, _ := testenv.Store(t)
-	pool := openPool(t, testenv.Postgres(t))
+	pool := testenv.Pool(t, testenv.Postgres(t))
 	var ids []uuid.UUID
 	for range 5 {
 		ids = append(ids, appendEntries(t, st, 3)...)
@@ -94,7 +81,7 @@ func TestRunnerProjectsBatchesWithCheckpoint(t *testing.T) {
 	r := startRunner(t, st, pool, projections.Config{BatchSize: 2, BatchWait: 10 * time.Millisecond})
 	waitRows(t, pool, 15)
 
-	cp, err := projections.LoadCheckpoint(context.Background(), pool, projections.LogsName)
+	cp, err := projections.LoadCheckpoint(context.Background(), pool, logentries.Name)
 	require.NoError(t, err)
 	require.Equal(t, uint64(5), cp.LastSeq)
 	require.Equal(t, int64(15), cp.Rows)
@@ -110,13 +97,13 @@ func TestRunnerProjectsBatchesWithCheckpoint(t *testing.T) {
 
 func TestReplayingEventsTwiceChangesNothing(t *testing.T) {
 	st, _ := testenv.Store(t)
-	pool := openPool(t, testenv.Postgres(t))
+	pool := testenv.Pool(t, testenv.Postgres(t))
 	ctx := context.Background()
 	for range 4 {
 		appendEntries(t, st, 25)
 	}
 	var events []projections.Event
-	require.NoError(t, st.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{}, func(ev eventstore.RawEvent) error {
+	require.NoError(t, st.Read(ctx, logs.Stream, eventstore.ReadOptions{}, func(ev eventstore.RawEvent) error {
 		env, err := eventstore.UnmarshalEnvelope(ev.Data)
 		require.NoError(t, err)
 		events = append(events, projections.Event{Seq: ev.Seq, Subject: ev.Subject, Time: ev.Time, Header: ev.Header, Envelope: env})
@@ -128,7 +115,7 @@ func TestReplayingEventsTwiceChangesNothing(t *testing.T) {
 		var n int64
 		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			var err error
-			n, err = projections.NewLogs("").Apply(ctx, tx, evs)
+			n, err = logentries.New("").Apply(ctx, tx, evs)
 			return err
 		}))
 		return n
@@ -142,33 +129,33 @@ func TestReplayingEventsTwiceChangesNothing(t *testing.T) {
 	// The runner replaying the whole stream over the model changes nothing either.
 	startRunner(t, st, pool, projections.Config{})
 	require.Eventually(t, func() bool {
-		cp, err := projections.LoadCheckpoint(ctx, pool, projections.LogsName)
+		cp, err := projections.LoadCheckpoint(ctx, pool, logentries.Name)
 		return err == nil && cp.LastSeq == 4
 	}, 20*time.Second, 20*time.Millisecond)
 	require.Equal(t, before, fingerprint(t, pool))
-	cp, err := projections.LoadCheckpoint(ctx, pool, projections.LogsName)
+	cp, err := projections.LoadCheckpoint(ctx, pool, logentries.Name)
 	require.NoError(t, err)
 	require.Zero(t, cp.Rows, "the runner inserted no row")
 }
 
 func TestPoisonEventsAreParkedNotBlocking(t *testing.T) {
 	st, _ := testenv.Store(t)
-	pool := openPool(t, testenv.Postgres(t))
+	pool := testenv.Pool(t, testenv.Postgres(t))
 	ctx := context.Background()
 	appendEntries(t, st, 2) // seq 1
 	// seq 2: not an envelope at all.
-	_, err := st.JetStream().PublishMsg(ctx, &nats.Msg{Subject: eventstore.LogsSubject, Data: []byte("garbage"), Header: nats.Header{}})
+	_, err := st.JetStream().PublishMsg(ctx, &nats.Msg{Subject: logs.Subject, Data: []byte("garbage"), Header: nats.Header{}})
 	require.NoError(t, err)
 	// seq 3: a valid envelope whose payload the projection cannot use.
 	bad := eventstore.Envelope{ID: uuid.New(), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: []byte(`{"entries":[{"id":"not-a-uuid"}]}`)}
-	_, err = st.Append(ctx, eventstore.LogsSubject, eventstore.NoExpectation, bad)
+	_, err = st.Append(ctx, logs.Subject, eventstore.NoExpectation, bad)
 	require.NoError(t, err)
 	appendEntries(t, st, 3) // seq 4
 
 	r := startRunner(t, st, pool, projections.Config{BatchSize: 10, BatchWait: 50 * time.Millisecond})
 	waitRows(t, pool, 5)
 	require.Eventually(t, func() bool {
-		n, err := projections.CountParked(ctx, pool, projections.LogsName)
+		n, err := projections.CountParked(ctx, pool, logentries.Name)
 		return err == nil && n == 2
 	}, 10*time.Second, 20*time.Millisecond)
 	var seqs []int64
@@ -177,7 +164,7 @@ func TestPoisonEventsAreParkedNotBlocking(t *testing.T) {
 	seqs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 	require.NoError(t, err)
 	require.Equal(t, []int64{2, 3}, seqs)
-	cp, err := projections.LoadCheckpoint(ctx, pool, projections.LogsName)
+	cp, err := projections.LoadCheckpoint(ctx, pool, logentries.Name)
 	require.NoError(t, err)
 	require.Equal(t, uint64(4), cp.LastSeq, "the stream moved on past the poison")
 	require.Equal(t, int64(2), r.Stats().Parked)
@@ -186,7 +173,7 @@ func TestPoisonEventsAreParkedNotBlocking(t *testing.T) {
 func TestRunnerRetriesWhilePostgresIsDown(t *testing.T) {
 	st, _ := testenv.Store(t)
 	cluster := testenv.NewCluster(t)
-	pool := openPool(t, testenv.FreshDatabase(t, cluster))
+	pool := testenv.Pool(t, testenv.FreshDatabase(t, cluster))
 	appendEntries(t, st, 4)
 	r := startRunner(t, st, pool, projections.Config{BatchWait: 10 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	waitRows(t, pool, 4)
@@ -200,7 +187,7 @@ func TestRunnerRetriesWhilePostgresIsDown(t *testing.T) {
 		"the runner keeps retrying while PostgreSQL is down")
 	require.NoError(t, cluster.StartAgain(context.Background()))
 	waitRows(t, pool, int64(want))
-	cp, err := projections.LoadCheckpoint(context.Background(), pool, projections.LogsName)
+	cp, err := projections.LoadCheckpoint(context.Background(), pool, logentries.Name)
 	require.NoError(t, err)
 	require.Equal(t, uint64(11), cp.LastSeq)
 	require.Equal(t, int64(want), cp.Rows)
@@ -215,10 +202,10 @@ func TestIsPermanent(t *testing.T) {
 
 func TestOneActiveRunnerPerProjection(t *testing.T) {
 	st, _ := testenv.Store(t)
-	pool := openPool(t, testenv.Postgres(t))
+	pool := testenv.Pool(t, testenv.Postgres(t))
 	cfg := projections.Config{BatchWait: 10 * time.Millisecond}
 	ctxA, stopA := context.WithCancel(context.Background())
-	a := projections.NewRunner(projections.NewLogs(""), st.JetStream(), pool, cfg, nil, nil)
+	a := projections.NewRunner(logentries.New(""), st.JetStream(), pool, cfg, nil, nil)
 	doneA := make(chan error, 1)
 	go func() { doneA <- a.Run(ctxA) }()
 	defer stopA()
@@ -242,7 +229,7 @@ func TestOneActiveRunnerPerProjection(t *testing.T) {
 
 func TestRunnerFollowsACheckpointMovedUnderIt(t *testing.T) {
 	st, _ := testenv.Store(t)
-	pool := openPool(t, testenv.Postgres(t))
+	pool := testenv.Pool(t, testenv.Postgres(t))
 	ctx := context.Background()
 	r := startRunner(t, st, pool, projections.Config{BatchWait: 10 * time.Millisecond})
 	appendEntries(t, st, 2)
@@ -259,7 +246,7 @@ func TestRunnerFollowsACheckpointMovedUnderIt(t *testing.T) {
 	}
 	appendEntries(t, st, 7) // seq 11
 	waitRows(t, pool, 12)
-	cp, err := projections.LoadCheckpoint(ctx, pool, projections.LogsName)
+	cp, err := projections.LoadCheckpoint(ctx, pool, logentries.Name)
 	require.NoError(t, err)
 	require.Equal(t, uint64(11), cp.LastSeq)
 	require.Equal(t, uint64(11), r.Stats().LastSeq)
@@ -270,7 +257,7 @@ func TestRunnerFollowsACheckpointMovedUnderIt(t *testing.T) {
 // more than 16 MiB): the runner must still project it, not stall on it.
 func TestRunnerProjectsEventsLargerThanPullBytes(t *testing.T) {
 	st, _ := testenv.Store(t)
-	pool := openPool(t, testenv.Postgres(t))
+	pool := testenv.Pool(t, testenv.Postgres(t))
 	const perEntry = 60 << 10
 	var encoded [][]byte
 	big := strings.Repeat("x", perEntry)
@@ -282,7 +269,7 @@ func TestRunnerProjectsEventsLargerThanPullBytes(t *testing.T) {
 		encoded = append(encoded, b)
 	}
 	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: logs.AppendPayload(nil, encoded)}
-	_, err := st.Append(context.Background(), eventstore.LogsSubject, eventstore.NoExpectation, env, eventstore.WithCount(len(encoded)))
+	_, err := st.Append(context.Background(), logs.Subject, eventstore.NoExpectation, env, eventstore.WithCount(len(encoded)))
 	require.NoError(t, err)
 	appendEntries(t, st, 2) // and a small one after it
 

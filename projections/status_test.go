@@ -1,4 +1,4 @@
-package projections
+package projections_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 func TestStatusRunningCatchingUpStalled(t *testing.T) {
@@ -14,21 +17,21 @@ func TestStatusRunningCatchingUpStalled(t *testing.T) {
 	appendLogs(t, env.store, 30, 2)
 	projectOnce(t, env)
 	appendLogs(t, env.store, 5, 1)
-	reg := NewRegistry(LogsSpec())
+	reg := projections.NewRegistry(logentries.Spec())
 	tests := []struct {
 		name  string
 		later time.Duration // how far the reader's clock is ahead
 		want  string
 	}{
-		{"just appended", 0, StateRunning},
-		{"waiting a while", 10 * time.Second, StateCatchingUp},
-		{"checkpoint unmoved past the limit", 2 * time.Minute, StateStalled},
+		{"just appended", 0, projections.StateRunning},
+		{"waiting a while", 10 * time.Second, projections.StateCatchingUp},
+		{"checkpoint unmoved past the limit", 2 * time.Minute, projections.StateStalled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := NewStatusReader(env.store.JetStream(), env.pool)
+			r := projections.NewStatusReader(env.store.JetStream(), env.pool)
 			r.Now = func() time.Time { return time.Now().Add(tt.later) }
-			st, err := r.Status(ctx, LogsSpec())
+			st, err := r.Status(ctx, logentries.Spec())
 			require.NoError(t, err)
 			require.Equal(t, tt.want, st.State)
 			require.Equal(t, uint64(30), st.CheckpointSeq)
@@ -37,7 +40,7 @@ func TestStatusRunningCatchingUpStalled(t *testing.T) {
 			require.Equal(t, int64(60), st.Rows)
 			require.GreaterOrEqual(t, st.LagSeconds, tt.later.Seconds())
 			err = r.ReadyCheck(reg)(ctx)
-			if tt.want == StateStalled {
+			if tt.want == projections.StateStalled {
 				require.ErrorContains(t, err, "logs stalled at #30 with 5 events pending")
 			} else {
 				require.NoError(t, err)
@@ -46,11 +49,11 @@ func TestStatusRunningCatchingUpStalled(t *testing.T) {
 	}
 	runLive(t, env)
 	waitCheckpoint(t, env)
-	r := NewStatusReader(env.store.JetStream(), env.pool)
+	r := projections.NewStatusReader(env.store.JetStream(), env.pool)
 	r.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
-	st, err := r.Status(ctx, LogsSpec())
+	st, err := r.Status(ctx, logentries.Spec())
 	require.NoError(t, err)
-	require.Equal(t, StateRunning, st.State, "no events pending: never stalled")
+	require.Equal(t, projections.StateRunning, st.State, "no events pending: never stalled")
 	require.Zero(t, st.LagEvents)
 	cons, err := env.store.JetStream().Stream(ctx, "LOGS")
 	require.NoError(t, err)

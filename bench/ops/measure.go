@@ -16,6 +16,7 @@ import (
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // rate is a measured throughput.
@@ -117,7 +118,7 @@ func fill(ctx context.Context, st *eventstore.Store, o options) (rate, error) {
 		if err != nil {
 			return rate{}, err
 		}
-		p, err := st.AppendAsync(eventstore.LogsSubject, env, eventstore.WithCount(o.Entries))
+		p, err := st.AppendAsync(logs.Subject, env, eventstore.WithCount(o.Entries))
 		if err != nil {
 			return rate{}, err
 		}
@@ -138,7 +139,7 @@ func fill(ctx context.Context, st *eventstore.Store, o options) (rate, error) {
 func waitProjected(ctx context.Context, e *benchEnv, seq uint64) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		cp, err := projections.LoadCheckpoint(ctx, e.pool, projections.LogsName)
+		cp, err := projections.LoadCheckpoint(ctx, e.pool, logentries.Name)
 		if err == nil && cp.LastSeq >= seq {
 			return nil
 		}
@@ -169,7 +170,7 @@ func rawRead(ctx context.Context, st *eventstore.Store) (rate, error) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	start := time.Now()
 	var n int64
-	err := st.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{}, func(eventstore.RawEvent) error {
+	err := st.Read(ctx, logs.Stream, eventstore.ReadOptions{}, func(eventstore.RawEvent) error {
 		n++
 		return nil
 	})

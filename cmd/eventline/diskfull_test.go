@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/testenv"
 )
@@ -142,7 +142,7 @@ func TestWriteErrorInJetStreamRecoversWithoutRestart(t *testing.T) {
 	t.Cleanup(nc.Close)
 
 	filler := testenv.FillFS(t, natsDir, 0)
-	_, err = nc.Request(eventstore.LogsSubject, make([]byte, 256<<10), 2*time.Second)
+	_, err = nc.Request(logs.Subject, make([]byte, 256<<10), 2*time.Second)
 	require.Error(t, err, "a write to a full disk cannot be acknowledged")
 	require.Eventually(t, func() bool {
 		var rd readiness

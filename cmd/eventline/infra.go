@@ -99,7 +99,7 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			return nil, err
 		}
 		if err := retry(ctx, log, "create streams", func() error {
-			return in.store.EnsureStreams(ctx, eventstore.DefaultStreams())
+			return in.store.EnsureStreams(ctx, modules().Streams())
 		}, needs.serve); err != nil {
 			return nil, err
 		}

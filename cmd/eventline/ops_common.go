@@ -14,6 +14,7 @@ import (
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/opsapi"
 	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // opsSession is what an operator command works with: the connections it
@@ -48,7 +49,7 @@ func openOps(ctx context.Context, cfg Config, needs infraNeeds, stderr io.Writer
 			return nil, fmt.Errorf("postgres unreachable: %w", err)
 		}
 	}
-	s := &opsSession{infra: in, reg: projections.DefaultRegistry()}
+	s := &opsSession{infra: in, reg: projections.NewRegistry(logentries.Spec())}
 	if in.store != nil {
 		s.inspect = opsapi.NewInspector(in.store.JetStream(), in.pool, s.reg)
 	}

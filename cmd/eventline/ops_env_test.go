@@ -74,7 +74,7 @@ func appendLogEvents(t *testing.T, st *eventstore.Store, n int) {
 		e := logs.Entry{ID: uuid.Must(uuid.NewV7()), Level: "info", Message: "m", ReceivedAt: time.Now().UTC()}
 		env, err := eventstore.NewEnvelope(logs.EntriesReceivedV1, logs.EntriesReceived{Entries: []logs.Entry{e}})
 		require.NoError(t, err)
-		_, err = st.Append(context.Background(), eventstore.LogsSubject, eventstore.NoExpectation, env, eventstore.WithCount(1))
+		_, err = st.Append(context.Background(), logs.Subject, eventstore.NoExpectation, env, eventstore.WithCount(1))
 		require.NoError(t, err)
 	}
 }

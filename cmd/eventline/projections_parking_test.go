@@ -60,7 +60,7 @@ func appendPoisonedEvent(t *testing.T, st *eventstore.Store, n, bad int) (uint64
 		encoded = append(encoded, b)
 	}
 	env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: logs.AppendPayload(nil, encoded)}
-	ack, err := st.Append(context.Background(), eventstore.LogsSubject, eventstore.NoExpectation, env, eventstore.WithCount(n))
+	ack, err := st.Append(context.Background(), logs.Subject, eventstore.NoExpectation, env, eventstore.WithCount(n))
 	require.NoError(t, err)
 	return ack.Seq, badID
 }

@@ -9,8 +9,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // projectLive runs the live logs projector until the checkpoint reaches the
@@ -24,12 +26,12 @@ func projectLive(t *testing.T, c *opsCLI) *pgxpool.Pool {
 	t.Cleanup(pool.Close)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	r := projections.NewRunner(projections.NewLogs(""), c.store.JetStream(), pool, projections.Config{BatchWait: 5 * time.Millisecond}, nil, nil)
+	r := projections.NewRunner(logentries.New(""), c.store.JetStream(), pool, projections.Config{BatchWait: 5 * time.Millisecond}, nil, nil)
 	go func() { _ = r.Run(rctx); close(done) }()
-	last, err := c.store.LastSeq(ctx, eventstore.LogsStream)
+	last, err := c.store.LastSeq(ctx, logs.Stream)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		cp, err := projections.LoadCheckpoint(ctx, pool, projections.LogsName)
+		cp, err := projections.LoadCheckpoint(ctx, pool, logentries.Name)
 		return err == nil && cp.LastSeq >= last
 	}, 20*time.Second, 10*time.Millisecond)
 	cancel()
@@ -87,7 +89,7 @@ func TestProjectionsRetryAndSkip(t *testing.T) {
 	// An event the logs projection cannot apply: it gets parked.
 	env, err := eventstore.NewEnvelope("log.something_else.v1", map[string]string{"x": "y"})
 	require.NoError(t, err)
-	ack, err := c.store.Append(ctx, eventstore.LogsSubject, eventstore.NoExpectation, env)
+	ack, err := c.store.Append(ctx, logs.Subject, eventstore.NoExpectation, env)
 	require.NoError(t, err)
 	appendLogEvents(t, c.store, 2)
 	pool := projectLive(t, c)

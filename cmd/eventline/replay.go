@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/internal/module"
 )
 
 // replayOptions are the flags of `eventline replay`.
@@ -33,7 +34,7 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 	var o replayOptions
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.stream, "stream", eventstore.LogsStream, "stream to read")
+	fs.StringVar(&o.stream, "stream", "", "stream to read (default: the stream of the --type events, else "+modules().Streams()[0].Name+")")
 	fs.StringVar(&o.subject, "subject", "", "subject filter (wildcards allowed)")
 	fs.Uint64Var(&o.fromSeq, "from-seq", 0, "first stream sequence")
 	fs.StringVar(&o.since, "since", "", "start at events stored this long ago (e.g. 15m) or since an RFC 3339 time")
@@ -51,6 +52,9 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 	}
 	if *typ != "" {
 		o.types = strings.Split(*typ, ",")
+	}
+	if err := o.resolveStream(modules(), stderr); err != nil {
+		return err
 	}
 	ropt, err := o.readOptions(time.Now())
 	if err != nil {
@@ -157,4 +161,38 @@ func deletedRanges(ctx context.Context, store *eventstore.Store, stream string) 
 		out = append(out, [2]uint64{seq, seq})
 	}
 	return out, nil
+}
+
+// resolveStream checks --type against the registered decode table and picks
+// the stream to read when --stream is not given: the one holding those
+// types, else the first registered stream. A type no module registers is
+// refused, unless --stream names the stream to filter anyway (old or
+// foreign events), which is warned about.
+func (o *replayOptions) resolveStream(mods module.Set, stderr io.Writer) error {
+	events := mods.Events()
+	var streams []string
+	for _, t := range o.types {
+		if !events.Known(t) {
+			if o.stream == "" {
+				return fmt.Errorf("replay: unknown event type %q (known: %s)", t, strings.Join(events.Types(), ", "))
+			}
+			fmt.Fprintf(stderr, "replay: no module registers event type %q; filtering %s by it anyway\n", t, o.stream)
+			continue
+		}
+		if st, ok := mods.StreamOf(t); ok && !slices.Contains(streams, st) {
+			streams = append(streams, st)
+		}
+	}
+	if o.stream != "" {
+		return nil
+	}
+	switch len(streams) {
+	case 0:
+		o.stream = mods.Streams()[0].Name
+	case 1:
+		o.stream = streams[0]
+	default:
+		return fmt.Errorf("replay: the types are on streams %s: choose one with --stream", strings.Join(streams, ", "))
+	}
+	return nil
 }

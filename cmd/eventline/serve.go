@@ -16,8 +16,8 @@ import (
 
 	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/handlers/httpapi"
-	"github.com/eventline/eventline/handlers/logsapi"
 	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/internal/module"
 	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/projections"
 )
@@ -28,13 +28,6 @@ import (
 // PostgreSQL cluster stop.
 // defaultMemoryLimit is the Go runtime's soft memory limit for serve.
 const defaultMemoryLimit = 144 << 20
-
-// embeddedServerCacheBytes bounds the large batches (16 MiB at most each)
-// answered in the last 11 s with the embedded NATS server, which keeps each
-// one's event cached that long (logsapi.IngestConfig.ServerCacheBytes):
-// six full batches, so that serve stays well under 300 MiB of RSS
-// whatever the clients send.
-const embeddedServerCacheBytes = 96 << 20
 
 func serve(ctx context.Context, cfg Config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -78,12 +71,6 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	defer ln.Close()
 
 	g, gctx := errgroup.WithContext(ctx)
-	var runner *projections.Runner
-	if cfg.hasRole("projector") {
-		runner = projections.NewRunner(projections.NewLogs(""), in.store.JetStream(), in.pool,
-			projections.Config{BatchSize: cfg.ProjectionBatch, BatchWait: cfg.ProjectionWait}, pmetrics, log)
-		g.Go(func() error { return runner.Run(gctx) })
-	}
 	// Every process serves /healthz, /readyz and /metrics; the api role adds /api/.
 	srv := httpapi.NewServer(httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Logger: log})
 	srv.AddCheck(httpapi.Check{Name: "jetstream", Fn: in.store.Ping})
@@ -102,38 +89,52 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		srv.AddCheck(httpapi.Check{Name: "log_storage", Fn: guard.Check})
 		g.Go(func() error { return guard.Run(gctx) })
 	}
-	// The ingester outlives the HTTP server so that requests in flight at
-	// shutdown still get their answers.
-	ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(gctx))
-	defer stopIngest()
+	mods := modules()
+	if err := mods.Validate(); err != nil {
+		return fmt.Errorf("modules: %w", err)
+	}
+	projs := mods.Projections()
+	runners := map[string]*projections.Runner{}
+	if cfg.hasRole("projector") {
+		for _, spec := range projs.Specs() {
+			r := projections.NewRunner(spec.Live(), in.store.JetStream(), in.pool,
+				projections.Config{BatchSize: cfg.ProjectionBatch, BatchWait: cfg.ProjectionWait}, pmetrics, log)
+			runners[spec.Name] = r
+			g.Go(func() error { return r.Run(gctx) })
+		}
+	}
+	// Work that HTTP requests wait on (the log ingester) outlives the HTTP
+	// server, so that requests in flight at shutdown still get their answers.
+	drainCtx, stopDrained := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopDrained()
+	host := &module.Host{
+		Store: in.store, Reads: in.reads, Pool: in.pool, ReadPool: in.readPool, Server: srv,
+		Idempotency: idem, Metrics: reg, Log: log, EmbeddedNATS: in.embedded != nil,
+		HasRole: cfg.hasRole, Runners: runners,
+		Go:        func(fn func(context.Context) error) { g.Go(func() error { return fn(gctx) }) },
+		GoDrained: func(fn func(context.Context) error) { g.Go(func() error { return fn(drainCtx) }) },
+	}
+	for _, m := range mods {
+		if m.Start == nil {
+			continue
+		}
+		if err := m.Start(host); err != nil {
+			return fmt.Errorf("start module %s: %w", m.Name, err)
+		}
+	}
 	if cfg.hasRole("api") {
-		var ingestCfg logsapi.IngestConfig
-		if in.embedded != nil {
-			// The embedded NATS server's block caches are this process's
-			// memory: bound what large batches leave in them.
-			ingestCfg.ServerCacheBytes = embeddedServerCacheBytes
-		}
-		ingester := logsapi.NewIngester(in.store, ingestCfg, reg)
-		g.Go(func() error { return ingester.Run(ingestCtx) })
-		var stats logsapi.RunnerStats
-		if runner != nil {
-			stats = runner
-		}
-		logs := logsapi.NewHandler(in.store, in.readPool, ingester, idem, stats, logsapi.LookupConfig{Reads: in.reads, Logger: log})
-		logs.Mount(srv)
-		g.Go(func() error { return logs.Run(gctx) })
-		ops := opsapi.NewInspector(in.store.JetStream(), in.readPool, projections.DefaultRegistry())
+		ops := opsapi.NewInspector(in.store.JetStream(), in.readPool, projs)
 		opsapi.NewHandler(ops).Mount(srv)
-		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projections.DefaultRegistry()), Degrades: true})
+		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projs), Degrades: true})
 		// A projection stopped on a recreated stream needs an operator: a
 		// process that runs it cannot do its work and is not ready.
-		srv.AddCheck(httpapi.Check{Name: "projection_streams", Fn: ops.StatusReader().StreamCheck(projections.DefaultRegistry()),
+		srv.AddCheck(httpapi.Check{Name: "projection_streams", Fn: ops.StatusReader().StreamCheck(projs),
 			Degrades: !cfg.hasRole("projector")})
 	}
 	fmt.Fprintf(stdout, "eventline: listening on http://%s\n", ln.Addr())
 	log.Info("http listening", "addr", ln.Addr().String(), "roles", cfg.Roles)
 	g.Go(func() error {
-		defer stopIngest()
+		defer stopDrained()
 		return srv.Run(gctx, ln)
 	})
 	start := time.Now()

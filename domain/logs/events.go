@@ -2,8 +2,19 @@ package logs
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+)
 
-	"github.com/eventline/eventline/eventstore"
+// Stream and subject of the logging events. All entries share one subject
+// so that the broker keeps no per-entry subject state.
+const (
+	// Stream is the JetStream stream that holds accepted log entries.
+	Stream = "LOGS"
+	// Subject is the one subject log entries are appended to.
+	Subject = "logs.entries"
+	// Subjects is the stream's subject filter.
+	Subjects = "logs.>"
 )
 
 // EntriesReceivedV1 is the type name of the event that carries accepted log
@@ -15,9 +26,35 @@ type EntriesReceived struct {
 	Entries []Entry `json:"entries"`
 }
 
-// RegisterEvents adds the logging events to the decode table.
-func RegisterEvents(r *eventstore.Registry) {
-	r.Register(EntriesReceivedV1, func() any { return new(EntriesReceived) })
+// Events is the decode table of the logging events: each versioned type
+// name with the function that decodes its payload. The projector and every
+// other reader decode through it (Decode); old payloads in testdata/ must
+// keep decoding.
+func Events() map[string]func(data []byte) (any, error) {
+	return map[string]func([]byte) (any, error){
+		EntriesReceivedV1: func(data []byte) (any, error) {
+			entries, err := DecodeEntriesReceived(data)
+			if err != nil {
+				return nil, err
+			}
+			return &EntriesReceived{Entries: entries}, nil
+		},
+	}
+}
+
+// ErrUnknownEvent reports an event type the logging domain does not know.
+var ErrUnknownEvent = errors.New("logs: unknown event type")
+
+var decoders = Events()
+
+// Decode decodes the payload of a logging event of type eventType through
+// the decode table.
+func Decode(eventType string, data []byte) (any, error) {
+	dec, ok := decoders[eventType]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownEvent, eventType)
+	}
+	return dec(data)
 }
 
 // EncodeEntry encodes one entry for inclusion in an EntriesReceived payload.

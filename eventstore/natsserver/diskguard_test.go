@@ -57,14 +57,14 @@ func TestDiskGuardRecoversTheEmbeddedServer(t *testing.T) {
 	st, err := eventstore.Connect(ctx, eventstore.Options{URL: emb.ClientURL(), Name: t.Name()})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
-	require.NoError(t, st.EnsureStreams(ctx, eventstore.DefaultStreams()))
+	require.NoError(t, st.EnsureStreams(ctx, testenv.Streams))
 
 	guard := natsserver.NewDiskGuard(natsserver.DiskGuardConfig{
 		Dir: storeDir, Server: emb, MinFree: 8 << 20, Interval: 50 * time.Millisecond})
 	st.SetWriteGuard(guard)
 	runGuard(t, guard)
 
-	first, err := st.Append(ctx, eventstore.LogsSubject, eventstore.NoExpectation, bigEvent(t, 64<<10))
+	first, err := st.Append(ctx, testenv.TestSubject, eventstore.NoExpectation, bigEvent(t, 64<<10))
 	require.NoError(t, err)
 
 	filler := testenv.FillFS(t, storeDir, 0)
@@ -72,7 +72,7 @@ func TestDiskGuardRecoversTheEmbeddedServer(t *testing.T) {
 	body, err := bigEvent(t, 256<<10).Marshal()
 	require.NoError(t, err)
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err = st.JetStream().PublishMsg(pctx, &nats.Msg{Subject: eventstore.LogsSubject, Data: body})
+	_, err = st.JetStream().PublishMsg(pctx, &nats.Msg{Subject: testenv.TestSubject, Data: body})
 	cancel()
 	require.Error(t, err, "a write to a full disk cannot succeed")
 
@@ -81,7 +81,7 @@ func TestDiskGuardRecoversTheEmbeddedServer(t *testing.T) {
 		return err != nil && strings.Contains(err.Error(), "log storage full")
 	}, 10*time.Second, 20*time.Millisecond)
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_, err = st.Append(actx, eventstore.LogsSubject, eventstore.NoExpectation, bigEvent(t, 1<<10))
+	_, err = st.Append(actx, testenv.TestSubject, eventstore.NoExpectation, bigEvent(t, 1<<10))
 	cancel()
 	require.ErrorIs(t, err, eventstore.ErrStorageFull)
 
@@ -90,13 +90,13 @@ func TestDiskGuardRecoversTheEmbeddedServer(t *testing.T) {
 	require.Eventually(t, func() bool {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		next, err = st.Append(actx, eventstore.LogsSubject, eventstore.NoExpectation, bigEvent(t, 1<<10))
+		next, err = st.Append(actx, testenv.TestSubject, eventstore.NoExpectation, bigEvent(t, 1<<10))
 		return err == nil
 	}, 30*time.Second, 50*time.Millisecond, "appends never resumed once space was freed")
 	require.Greater(t, next.Seq, first.Seq)
 	require.NoError(t, guard.Check(ctx))
 	for _, seq := range []uint64{first.Seq, next.Seq} {
-		_, err := st.Get(ctx, eventstore.LogsStream, seq)
+		_, err := st.Get(ctx, testenv.TestStream.Name, seq)
 		require.NoError(t, err, "event #%d", seq)
 	}
 }

@@ -186,7 +186,7 @@ func (g *Ingester) SubmitAlone(ctx context.Context, entries []logs.Entry, dedupe
 	if !ack.Duplicate {
 		return ack.Seq, req.ids, nil
 	}
-	msg, err := g.store.Get(ctx, eventstore.LogsStream, ack.Seq)
+	msg, err := g.store.Get(ctx, logs.Stream, ack.Seq)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -259,7 +259,7 @@ func (g *Ingester) appendAlone(ctx context.Context, req *ingestReq, dedupeID str
 	}
 	actx, cancel := context.WithTimeout(ctx, g.cfg.AckTimeout)
 	defer cancel()
-	ack, err := g.store.Append(actx, eventstore.LogsSubject, eventstore.NoExpectation, env, opts...)
+	ack, err := g.store.Append(actx, logs.Subject, eventstore.NoExpectation, env, opts...)
 	if err != nil {
 		return ack, err
 	}
@@ -357,7 +357,7 @@ func (g *Ingester) appendGroup(group []*ingestReq, size int) {
 	if times.set {
 		opts = append(opts, eventstore.WithHeader(HeaderEntryTimes, times.String()))
 	}
-	pending, err := g.store.AppendAsync(eventstore.LogsSubject, env, opts...)
+	pending, err := g.store.AppendAsync(logs.Subject, env, opts...)
 	if err != nil {
 		<-g.slots
 		reply(group, ingestResult{err: err})

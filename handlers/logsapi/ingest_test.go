@@ -43,7 +43,7 @@ func TestIngesterBoundsWhenEntriesAreStored(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			seq, err := tt.submit(fresh)
 			require.NoError(t, err)
-			msg, err := st.Get(ctx, eventstore.LogsStream, seq)
+			msg, err := st.Get(ctx, logs.Stream, seq)
 			require.NoError(t, err)
 			r, ok := parseMsRange(msg.Header.Get(HeaderEntryTimes))
 			require.True(t, ok, "header %q", msg.Header.Get(HeaderEntryTimes))

@@ -20,6 +20,7 @@ import (
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // LookupConfig bounds the work of finding, in the log, an entry that is not
@@ -226,9 +227,9 @@ func (f *finder) get(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, 
 	var m *jetstream.RawStreamMsg
 	var err error
 	if st == nil {
-		m, err = f.reads.Get(ctx, eventstore.LogsStream, seq)
+		m, err = f.reads.Get(ctx, logs.Stream, seq)
 	} else if m, err = st.GetMsg(ctx, seq); err != nil {
-		err = fmt.Errorf("get %s #%d: %w", eventstore.LogsStream, seq, err)
+		err = fmt.Errorf("get %s #%d: %w", logs.Stream, seq, err)
 	}
 	if err != nil {
 		return nil, err
@@ -291,7 +292,7 @@ func (f *finder) scan(ctx context.Context, ms int64, at, end time.Time, cp uint6
 	f.work.scans.Add(1)
 	var seqs []uint64
 	read, truncated := 0, false
-	err := f.reads.Read(ctx, eventstore.LogsStream, opts, func(ev eventstore.RawEvent) error {
+	err := f.reads.Read(ctx, logs.Stream, opts, func(ev eventstore.RawEvent) error {
 		f.work.headers.Add(1)
 		if ev.Time.After(end) {
 			return eventstore.ErrStop
@@ -339,7 +340,7 @@ func (f *finder) checkpoint(ctx context.Context) (seq uint64, at time.Time, know
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	cp, err := projections.LoadCheckpoint(ctx, f.pool, projections.LogsName)
+	cp, err := projections.LoadCheckpoint(ctx, f.pool, logentries.Name)
 	if err != nil {
 		return 0, time.Time{}, false
 	}
@@ -365,7 +366,7 @@ var errNoSuchEvent = errors.New("no event at the checkpoint")
 // storedAt returns when the event at seq was stored, reading its headers only.
 func (f *finder) storedAt(ctx context.Context, seq uint64) (time.Time, error) {
 	var at time.Time
-	err := f.reads.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{FromSeq: seq, ToSeq: seq, HeadersOnly: true},
+	err := f.reads.Read(ctx, logs.Stream, eventstore.ReadOptions{FromSeq: seq, ToSeq: seq, HeadersOnly: true},
 		func(ev eventstore.RawEvent) error {
 			if ev.Seq == seq {
 				at = ev.Time

@@ -20,6 +20,7 @@ import (
 	"github.com/eventline/eventline/internal/testenv"
 	"github.com/eventline/eventline/migrations"
 	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // TestMain stops the package's shared PostgreSQL cluster after the tests.
@@ -36,7 +37,7 @@ func newLogsEnv(t *testing.T) *logsEnv {
 	t.Helper()
 	srv := testenv.NATS(t)
 	st := connect(t, srv.ClientURL(), "setup")
-	require.NoError(t, st.EnsureStreams(context.Background(), eventstore.DefaultStreams()))
+	require.NoError(t, st.EnsureStreams(context.Background(), testenv.Streams))
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
@@ -105,7 +106,7 @@ func (e *logsEnv) startProjector(t *testing.T) {
 	t.Helper()
 	st := connect(t, e.natsURL, "projector")
 	ctx, cancel := context.WithCancel(context.Background())
-	r := projections.NewRunner(projections.NewLogs(""), st.JetStream(), e.pool,
+	r := projections.NewRunner(logentries.New(""), st.JetStream(), e.pool,
 		projections.Config{BatchSize: 1000, BatchWait: 10 * time.Millisecond}, projections.NewMetrics(prometheus.NewRegistry()),
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	done := make(chan struct{})

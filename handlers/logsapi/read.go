@@ -15,7 +15,7 @@ import (
 
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/handlers/httpapi"
-	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // entryView is a log entry as the API shows it.
@@ -172,7 +172,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if err := httpapi.WaitMinSeq(w, r, h.pool, projections.LogsName); err != nil {
+	if err := httpapi.WaitMinSeq(w, r, h.pool, logentries.Name); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}

@@ -9,9 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // statsView is GET /api/logs/stats. Entries are counted from the log and the
@@ -42,24 +44,24 @@ type statsView struct {
 
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	cp, err := projections.LoadCheckpoint(ctx, h.pool, projections.LogsName)
+	cp, err := projections.LoadCheckpoint(ctx, h.pool, logentries.Name)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	parked, err := projections.CountParked(ctx, h.pool, projections.LogsName)
+	parked, err := projections.CountParked(ctx, h.pool, logentries.Name)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	skipped, err := projections.CountSkipped(ctx, h.pool, projections.LogsName)
+	skipped, err := projections.CountSkipped(ctx, h.pool, logentries.Name)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
 	// The log is read over the lookups' connection, never the one appends use.
 	reads := h.finder.reads
-	pos, err := projections.ReadStreamPosition(ctx, reads.JetStream(), eventstore.LogsStream)
+	pos, err := projections.ReadStreamPosition(ctx, reads.JetStream(), logs.Stream)
 	if err != nil {
 		httpapi.WriteError(w, r, fmt.Errorf("%w: %v", eventstore.ErrUnavailable, err))
 		return
@@ -134,7 +136,7 @@ func (c *pendingCounter) count(ctx context.Context, store *eventstore.Store, str
 		// What is counted is kept even when the read ends early (the
 		// request's time bound over a large backlog): the next call goes on
 		// from there.
-		err := store.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{FromSeq: from, ToSeq: last, HeadersOnly: true},
+		err := store.Read(ctx, logs.Stream, eventstore.ReadOptions{FromSeq: from, ToSeq: last, HeadersOnly: true},
 			func(ev eventstore.RawEvent) error {
 				n, err := strconv.ParseInt(ev.Header.Get(eventstore.HeaderCount), 10, 64)
 				if err != nil {

@@ -116,7 +116,7 @@ func (x *tailIndex) catchUpNow(ctx context.Context) bool {
 	}
 	if st == nil {
 		var err error
-		if st, err = x.reads.JetStream().Stream(ctx, eventstore.LogsStream); err != nil {
+		if st, err = x.reads.JetStream().Stream(ctx, logs.Stream); err != nil {
 			return false
 		}
 	}
@@ -138,7 +138,7 @@ func (x *tailIndex) catchUpNow(ctx context.Context) bool {
 	if from > last {
 		return true
 	}
-	err = x.reads.Read(ctx, eventstore.LogsStream, eventstore.ReadOptions{FromSeq: from, ToSeq: last, HeadersOnly: true},
+	err = x.reads.Read(ctx, logs.Stream, eventstore.ReadOptions{FromSeq: from, ToSeq: last, HeadersOnly: true},
 		func(ev eventstore.RawEvent) error {
 			x.add(ev)
 			return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/pgcluster"
@@ -33,15 +34,26 @@ func NATS(t testing.TB) *natsserver.Server {
 	return srv
 }
 
+// Streams that Store creates: the logs domain's stream, which most
+// integration tests use, and a neutral one for tests of the event store.
+var (
+	LogsStream = eventstore.StreamSpec{Name: logs.Stream, Subjects: []string{logs.Subjects}, Description: "write-behind log entries"}
+	TestStream = eventstore.StreamSpec{Name: "EVENTS", Subjects: []string{"events.>"}, Description: "events of the test at hand"}
+	Streams    = []eventstore.StreamSpec{LogsStream, TestStream}
+)
+
+// TestSubject is a subject of TestStream.
+const TestSubject = "events.test"
+
 // Store starts an embedded server and returns a Store connected with the
-// server's credentials, with the default streams created.
+// server's credentials, with Streams created.
 func Store(t testing.TB) (*eventstore.Store, *natsserver.Server) {
 	t.Helper()
 	srv := NATS(t)
 	st, err := eventstore.Connect(context.Background(), eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
-	require.NoError(t, st.EnsureStreams(context.Background(), eventstore.DefaultStreams()))
+	require.NoError(t, st.EnsureStreams(context.Background(), Streams))
 	return st, srv
 }
 

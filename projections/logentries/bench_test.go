@@ -1,4 +1,4 @@
-package projections
+package logentries
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/projections"
 )
 
 // BenchmarkLogCopyReader measures turning stored log events into binary
@@ -27,9 +28,9 @@ func BenchmarkLogCopyReader(b *testing.B) {
 				encoded = append(encoded, enc)
 			}
 			env := eventstore.Envelope{ID: uuid.New(), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: logs.AppendPayload(nil, encoded)}
-			events := make([]Event, 100)
+			events := make([]projections.Event, 100)
 			for i := range events {
-				events[i] = Event{Seq: uint64(i + 1), Envelope: env}
+				events[i] = projections.Event{Seq: uint64(i + 1), Envelope: env}
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -1,4 +1,4 @@
-package projections
+package logentries
 
 import (
 	"encoding/binary"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eventline/eventline/domain/logs"
+	"github.com/eventline/eventline/projections"
 )
 
 // logCopyReader streams log events as PostgreSQL binary COPY data for
@@ -109,7 +110,7 @@ func pgMicros(t time.Time) int64 {
 // logEntries iterates over the entries of log events, decoding each event
 // when it is reached.
 type logEntries struct {
-	events  []Event
+	events  []projections.Event
 	pos     int
 	pending []logs.Entry
 	seq     uint64

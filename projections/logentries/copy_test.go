@@ -1,4 +1,4 @@
-package projections
+package logentries
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/internal/testenv"
 	"github.com/eventline/eventline/migrations"
+	"github.com/eventline/eventline/projections"
 )
 
 // TestBinaryCopyStoresWhatPgxStores projects the same awkward entries with
@@ -37,20 +38,20 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 		{ID: uuid.Must(uuid.NewV7()), Level: "debug", Message: "", Source: "worker-7", Context: []byte(`[]`), ReceivedAt: time.Date(1970, 1, 1, 0, 0, 0, 1000, time.UTC)},
 		{ID: uuid.Must(uuid.NewV7()), Level: "warn", Message: "x", Source: "s", Context: []byte(`{}`), ReceivedAt: time.Date(2262, 4, 11, 23, 47, 16, 0, time.UTC)},
 	}
-	var events []Event
+	var events []projections.Event
 	for i, e := range entries {
 		enc, err := logs.EncodeEntry(e)
 		require.NoError(t, err)
 		env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: logs.AppendPayload(nil, [][]byte{enc})}
-		events = append(events, Event{Seq: uint64(100 + i), Envelope: env})
+		events = append(events, projections.Event{Seq: uint64(100 + i), Envelope: env})
 	}
 	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		n, err := NewLogs("copy_binary").Apply(ctx, tx, events)
+		n, err := New("copy_binary").Apply(ctx, tx, events)
 		require.EqualValues(t, len(entries), n)
 		return err
 	}))
 	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		p := NewLogs("copy_pgx")
+		p := New("copy_pgx")
 		rows, err := p.Rows(events)
 		require.NoError(t, err)
 		n, err := p.upsert(ctx, tx, rows)

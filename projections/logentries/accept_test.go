@@ -1,4 +1,4 @@
-package projections_test
+package logentries_test
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/internal/testenv"
 	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // acceptSeeds are bodies at the edges of what PostgreSQL stores. ownRule
@@ -116,7 +117,7 @@ func TestAcceptedEntriesAreStoredUnchanged(t *testing.T) {
 	g := &entryGen{rnd: rand.New(rand.NewPCG(seed, 0x5eed))}
 
 	st, _ := testenv.Store(t)
-	pool := openPool(t, testenv.Postgres(t))
+	pool := testenv.Pool(t, testenv.Postgres(t))
 	ctx := context.Background()
 	now := time.Now()
 
@@ -199,18 +200,18 @@ func TestAcceptedEntriesAreStoredUnchanged(t *testing.T) {
 			encoded = append(encoded, b)
 		}
 		env := eventstore.Envelope{ID: uuid.Must(uuid.NewV7()), Type: logs.EntriesReceivedV1, OccurredAt: now, Data: logs.AppendPayload(nil, encoded)}
-		_, err := st.Append(ctx, eventstore.LogsSubject, eventstore.NoExpectation, env, eventstore.WithCount(n))
+		_, err := st.Append(ctx, logs.Subject, eventstore.NoExpectation, env, eventstore.WithCount(n))
 		require.NoError(t, err)
 		start += n
 	}
-	last, err := st.LastSeq(ctx, eventstore.LogsStream)
+	last, err := st.LastSeq(ctx, logs.Stream)
 	require.NoError(t, err)
 	startRunner(t, st, pool, projections.Config{BatchWait: 5 * time.Millisecond})
 	require.Eventually(t, func() bool {
-		cp, err := projections.LoadCheckpoint(ctx, pool, projections.LogsName)
+		cp, err := projections.LoadCheckpoint(ctx, pool, logentries.Name)
 		return err == nil && cp.LastSeq >= last
 	}, 60*time.Second, 20*time.Millisecond)
-	parked, err := projections.CountParked(ctx, pool, projections.LogsName)
+	parked, err := projections.CountParked(ctx, pool, logentries.Name)
 	require.NoError(t, err)
 	require.Zero(t, parked, "an accepted entry was parked")
 	var rows int

@@ -1,4 +1,4 @@
-package projections
+package logentries
 
 import (
 	"context"
@@ -11,11 +11,30 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/eventline/eventline/domain/logs"
-	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/projections"
 )
 
-// LogsName is the name of the log entries projection.
-const LogsName = "logs"
+// Name is the name of the log entries projection (its checkpoint and
+// consumer "proj_logs").
+const Name = "logs"
+
+// Table is the read model's table.
+const Table = "log_entries"
+
+// Spec describes the projection to the runtime and the operator tools. It is
+// insert-only: each entry is inserted once, keyed by its id, so a bad entry
+// can be parked and the rest applied.
+func Spec() projections.Spec {
+	return projections.Spec{
+		Name:     Name,
+		Stream:   logs.Stream,
+		Subjects: []string{logs.Subject},
+		Tables:   []projections.Table{{Name: Table, Key: "id", Seq: "seq"}},
+		New: func(tables map[string]string) projections.Projection {
+			return New(tables[Table])
+		},
+	}
+}
 
 // logColumns are the columns the projection writes, in COPY order.
 var logColumns = []string{"id", "seq", "level", "message", "context", "source", "received_at"}
@@ -26,27 +45,27 @@ type Logs struct {
 	copySQL string
 }
 
-// NewLogs returns the logs projection writing into table ("log_entries"
+// New returns the logs projection writing into table ("log_entries"
 // when empty; a rebuild writes into a shadow table).
-func NewLogs(table string) *Logs {
+func New(table string) *Logs {
 	if table == "" {
-		table = "log_entries"
+		table = Table
 	}
 	return &Logs{table: table, copySQL: `COPY ` + pgx.Identifier{table}.Sanitize() + ` (` +
 		strings.Join(logColumns, ", ") + `) FROM STDIN (FORMAT binary)`}
 }
 
 // Name implements Projection.
-func (p *Logs) Name() string { return LogsName }
+func (p *Logs) Name() string { return Name }
 
 // Stream implements Projection.
-func (p *Logs) Stream() string { return eventstore.LogsStream }
+func (p *Logs) Stream() string { return logs.Stream }
 
 // Subjects implements Projection.
-func (p *Logs) Subjects() []string { return []string{eventstore.LogsSubject} }
+func (p *Logs) Subjects() []string { return []string{logs.Subject} }
 
 // Rows turns events into log_entries rows.
-func (p *Logs) Rows(events []Event) ([][]any, error) {
+func (p *Logs) Rows(events []projections.Event) ([][]any, error) {
 	return collectRows(&logEntries{events: events})
 }
 
@@ -69,7 +88,7 @@ func collectRows(it *logEntries) ([][]any, error) {
 // Apply implements Projection. The common case, no entry stored before, is a
 // plain COPY; a redelivered batch hits the primary key and is written again
 // with INSERT … ON CONFLICT DO NOTHING, so duplicates change nothing.
-func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64, error) {
+func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) (int64, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
@@ -80,15 +99,15 @@ func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []Event) (int64, err
 // ids, when not nil) are written in groups, each in a savepoint; a group
 // that fails for good is split in halves down to single entries, so the
 // entries that fail are found with a few COPYs and the others land.
-func (p *Logs) ApplyItems(ctx context.Context, tx pgx.Tx, ev Event, ids []string) (int64, []ItemFailure, error) {
+func (p *Logs) ApplyItems(ctx context.Context, tx pgx.Tx, ev projections.Event, ids []string) (int64, []projections.ItemFailure, error) {
 	if ev.Envelope.Type != logs.EntriesReceivedV1 {
-		return 0, nil, Permanent(fmt.Errorf("event #%d: unexpected type %q", ev.Seq, ev.Envelope.Type))
+		return 0, nil, projections.Permanent(fmt.Errorf("event #%d: unexpected type %q", ev.Seq, ev.Envelope.Type))
 	}
 	entries, undecodable, err := decodeEntriesApart(ev)
 	if err != nil {
 		return 0, nil, err
 	}
-	var failed []ItemFailure
+	var failed []projections.ItemFailure
 	if ids == nil {
 		failed = undecodable
 	} else {
@@ -111,7 +130,7 @@ func (p *Logs) ApplyItems(ctx context.Context, tx pgx.Tx, ev Event, ids []string
 			}
 		}
 		for id := range want {
-			failed = append(failed, ItemFailure{ID: id, Err: Permanent(fmt.Errorf("event #%d holds no entry %s", ev.Seq, id))})
+			failed = append(failed, projections.ItemFailure{ID: id, Err: projections.Permanent(fmt.Errorf("event #%d holds no entry %s", ev.Seq, id))})
 		}
 	}
 	n, bad, err := p.bisect(ctx, tx, ev.Seq, entries)
@@ -119,7 +138,7 @@ func (p *Logs) ApplyItems(ctx context.Context, tx pgx.Tx, ev Event, ids []string
 }
 
 // bisect writes entries of event seq, splitting on permanent failures.
-func (p *Logs) bisect(ctx context.Context, tx pgx.Tx, seq uint64, entries []logs.Entry) (int64, []ItemFailure, error) {
+func (p *Logs) bisect(ctx context.Context, tx pgx.Tx, seq uint64, entries []logs.Entry) (int64, []projections.ItemFailure, error) {
 	if len(entries) == 0 {
 		return 0, nil, nil
 	}
@@ -127,12 +146,12 @@ func (p *Logs) bisect(ctx context.Context, tx pgx.Tx, seq uint64, entries []logs
 	if err == nil {
 		return n, nil, nil
 	}
-	if !IsPermanent(err) {
+	if !projections.IsPermanent(err) {
 		return 0, nil, err
 	}
 	if len(entries) == 1 {
 		data, _ := logs.EncodeEntry(entries[0])
-		return 0, []ItemFailure{{ID: entries[0].ID.String(), Data: data, Err: err}}, nil
+		return 0, []projections.ItemFailure{{ID: entries[0].ID.String(), Data: data, Err: err}}, nil
 	}
 	mid := len(entries) / 2
 	left, lf, err := p.bisect(ctx, tx, seq, entries[:mid])
@@ -190,7 +209,7 @@ func (p *Logs) write(ctx context.Context, tx pgx.Tx, src func() logEntries) (int
 // does not decode, each entry is decoded on its own and those that do not
 // are returned as failures, named by their "id" when it can be read (else
 // "#" and their position). An error means the entries cannot be told apart.
-func decodeEntriesApart(ev Event) ([]logs.Entry, []ItemFailure, error) {
+func decodeEntriesApart(ev projections.Event) ([]logs.Entry, []projections.ItemFailure, error) {
 	entries, err := logs.DecodeEntriesReceived(ev.Envelope.Data)
 	if err == nil {
 		return entries, nil, nil
@@ -199,9 +218,9 @@ func decodeEntriesApart(ev Event) ([]logs.Entry, []ItemFailure, error) {
 		Entries []json.RawMessage `json:"entries"`
 	}
 	if jerr := json.Unmarshal(ev.Envelope.Data, &raw); jerr != nil {
-		return nil, nil, Permanent(fmt.Errorf("event #%d: %w", ev.Seq, err))
+		return nil, nil, projections.Permanent(fmt.Errorf("event #%d: %w", ev.Seq, err))
 	}
-	var bad []ItemFailure
+	var bad []projections.ItemFailure
 	for i, r := range raw.Entries {
 		one, err := logs.DecodeEntriesReceived(append(append([]byte(`{"entries":[`), r...), `]}`...))
 		if err == nil && len(one) == 1 {
@@ -218,20 +237,23 @@ func decodeEntriesApart(ev Event) ([]logs.Entry, []ItemFailure, error) {
 		if json.Unmarshal(r, &named) == nil && named.ID != nil {
 			id = fmt.Sprint(named.ID)
 		}
-		bad = append(bad, ItemFailure{ID: id, Data: r, Err: Permanent(fmt.Errorf("event #%d: entry %d: %w", ev.Seq, i, err))})
+		bad = append(bad, projections.ItemFailure{ID: id, Data: r, Err: projections.Permanent(fmt.Errorf("event #%d: entry %d: %w", ev.Seq, i, err))})
 	}
 	return entries, bad, nil
 }
 
-func decodeLogEvent(ev Event) ([]logs.Entry, error) {
-	if ev.Envelope.Type != logs.EntriesReceivedV1 {
-		return nil, Permanent(fmt.Errorf("event #%d: unexpected type %q", ev.Seq, ev.Envelope.Type))
-	}
-	entries, err := logs.DecodeEntriesReceived(ev.Envelope.Data)
+// decodeLogEvent decodes ev through the logging domain's decode table.
+func decodeLogEvent(ev projections.Event) ([]logs.Entry, error) {
+	v, err := logs.Decode(ev.Envelope.Type, ev.Envelope.Data)
 	if err != nil {
-		return nil, Permanent(fmt.Errorf("event #%d: %w", ev.Seq, err))
+		return nil, projections.Permanent(fmt.Errorf("event #%d: %w", ev.Seq, err))
 	}
-	return entries, nil
+	switch p := v.(type) {
+	case *logs.EntriesReceived:
+		return p.Entries, nil
+	default:
+		return nil, projections.Permanent(fmt.Errorf("event #%d: %s holds no entries", ev.Seq, ev.Envelope.Type))
+	}
 }
 
 func (p *Logs) upsert(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, error) {

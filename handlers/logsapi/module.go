@@ -1,0 +1,55 @@
+package logsapi
+
+import (
+	"context"
+
+	"github.com/eventline/eventline/domain/logs"
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/logentries"
+)
+
+// embeddedServerCacheBytes bounds the large batches (16 MiB at most each)
+// answered in the last 11 s with the embedded NATS server, which keeps each
+// one's event cached that long (IngestConfig.ServerCacheBytes): six full
+// batches, so that serve stays well under 300 MiB of RSS whatever the
+// clients send.
+const embeddedServerCacheBytes = 96 << 20
+
+// Module is write-behind logging as a domain module: the LOGS stream, the
+// logging events, the log_entries read model and /api/logs.
+func Module() module.Module {
+	return module.Module{
+		Name:        "logs",
+		Streams:     []eventstore.StreamSpec{{Name: logs.Stream, Subjects: []string{logs.Subjects}, Description: "write-behind log entries"}},
+		Events:      logs.Events(),
+		Projections: []projections.Spec{logentries.Spec()},
+		Start:       start,
+	}
+}
+
+// start mounts /api/logs on a process with the api role. The ingester
+// outlives the HTTP server, so that requests in flight at shutdown still get
+// their answers.
+func start(h *module.Host) error {
+	if !h.HasRole("api") {
+		return nil
+	}
+	var cfg IngestConfig
+	if h.EmbeddedNATS {
+		// The embedded NATS server's block caches are this process's
+		// memory: bound what large batches leave in them.
+		cfg.ServerCacheBytes = embeddedServerCacheBytes
+	}
+	ingester := NewIngester(h.Store, cfg, h.Metrics)
+	h.GoDrained(ingester.Run)
+	var stats RunnerStats
+	if r := h.Runner(logentries.Name); r != nil {
+		stats = r
+	}
+	handler := NewHandler(h.Store, h.ReadPool, ingester, h.Idempotency, stats, LookupConfig{Reads: h.Reads, Logger: h.Log})
+	handler.Mount(h.Server)
+	h.Go(func(ctx context.Context) error { return handler.Run(ctx) })
+	return nil
+}

@@ -1,0 +1,118 @@
+package module
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/projections"
+)
+
+// Module is one business area: logs, orders and their saga, workflow sync.
+type Module struct {
+	// Name identifies the module in logs and errors.
+	Name string
+	// Streams are the event streams the module appends to; serve creates
+	// them at start.
+	Streams []eventstore.StreamSpec
+	// Events is the module's decode table: each versioned event type with
+	// the function that decodes its payload.
+	Events map[string]func(data []byte) (any, error)
+	// Projections are the read models the module owns.
+	Projections []projections.Spec
+	// Reactors names the module's per-message handlers (their durable
+	// consumers and parked messages show in the operator tools).
+	Reactors []string
+	// Start wires the module into a running serve: it mounts HTTP routes
+	// and starts workers through h, according to h's roles. Nil when the
+	// module has nothing to run.
+	Start func(h *Host) error
+}
+
+// Set is the modules a binary is built with.
+type Set []Module
+
+// Validate reports every clash between modules at once: two modules with
+// one name, stream, event type, projection or reactor.
+func (s Set) Validate() error {
+	var errs []error
+	seen := map[string]string{}
+	claim := func(kind, name, owner string) {
+		key := kind + " " + name
+		if prev, ok := seen[key]; ok {
+			errs = append(errs, fmt.Errorf("%s %q is claimed by modules %s and %s", kind, name, prev, owner))
+			return
+		}
+		seen[key] = owner
+	}
+	for _, m := range s {
+		if m.Name == "" {
+			errs = append(errs, errors.New("a module has no name"))
+		}
+		claim("module", m.Name, m.Name)
+		for _, st := range m.Streams {
+			claim("stream", st.Name, m.Name)
+		}
+		for t := range m.Events {
+			claim("event type", t, m.Name)
+		}
+		for _, p := range m.Projections {
+			claim("projection", p.Name, m.Name)
+			if !slices.ContainsFunc(s.Streams(), func(st eventstore.StreamSpec) bool { return st.Name == p.Stream }) {
+				errs = append(errs, fmt.Errorf("projection %q of module %s reads stream %q, which no module creates", p.Name, m.Name, p.Stream))
+			}
+		}
+		for _, r := range m.Reactors {
+			claim("reactor", r, m.Name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Streams returns every module's streams.
+func (s Set) Streams() []eventstore.StreamSpec {
+	var out []eventstore.StreamSpec
+	for _, m := range s {
+		out = append(out, m.Streams...)
+	}
+	return out
+}
+
+// Events returns the decode table joined from every module's.
+func (s Set) Events() *eventstore.Registry {
+	r := eventstore.NewRegistry()
+	for _, m := range s {
+		r.RegisterAll(m.Events)
+	}
+	return r
+}
+
+// Projections returns the registry of every module's projections.
+func (s Set) Projections() *projections.Registry {
+	var specs []projections.Spec
+	for _, m := range s {
+		specs = append(specs, m.Projections...)
+	}
+	return projections.NewRegistry(specs...)
+}
+
+// Reactors returns every module's reactor names.
+func (s Set) Reactors() []string {
+	var out []string
+	for _, m := range s {
+		out = append(out, m.Reactors...)
+	}
+	return out
+}
+
+// StreamOf returns the stream that holds events of eventType: that of the
+// module whose decode table has it, when the module has one stream.
+func (s Set) StreamOf(eventType string) (string, bool) {
+	for _, m := range s {
+		if _, ok := m.Events[eventType]; ok && len(m.Streams) == 1 {
+			return m.Streams[0].Name, true
+		}
+	}
+	return "", false
+}
