@@ -22,7 +22,7 @@ func TestSetJoinsWhatModulesRegister(t *testing.T) {
 		{Name: "a", Streams: []eventstore.StreamSpec{{Name: "A", Subjects: []string{"a.>"}}},
 			Events: map[string]func([]byte) (any, error){"a.happened.v1": decode}, Projections: []projections.Spec{spec("pa", "A")}},
 		{Name: "b", Streams: []eventstore.StreamSpec{{Name: "B", Subjects: []string{"b.>"}}},
-			Events: map[string]func([]byte) (any, error){"b.happened.v1": decode, "b.undone.v1": decode},
+			Events:      map[string]func([]byte) (any, error){"b.happened.v1": decode, "b.undone.v1": decode},
 			Projections: []projections.Spec{spec("pb", "B")}, Reactors: []string{"rb"}},
 	}
 	require.NoError(t, set.Validate())
