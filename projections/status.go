@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,7 +125,7 @@ func (r *StatusReader) Status(ctx context.Context, spec Spec) (Status, error) {
 	if cp.LastSeq >= info.State.LastSeq {
 		return st, nil
 	}
-	if st.LagEvents, err = pendingAfter(ctx, stream, spec.Subjects, cp.LastSeq); err != nil {
+	if st.LagEvents, err = pendingAfter(ctx, stream, info, spec, cp.LastSeq); err != nil {
 		return st, err
 	}
 	if st.LagEvents == 0 {
@@ -202,23 +203,49 @@ func describe(all []Status, state string) error {
 	return nil
 }
 
-// pendingAfter counts the messages of subjects stored after seq, with a
-// short-lived ephemeral consumer that is deleted at once.
-func pendingAfter(ctx context.Context, stream jetstream.Stream, subjects []string, seq uint64) (uint64, error) {
-	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       seq + 1,
-		AckPolicy:         jetstream.AckNonePolicy,
-		FilterSubjects:    subjects,
-		InactiveThreshold: 30 * time.Second,
-		MemoryStorage:     true,
-	})
+// pendingAfter counts the messages of spec's subjects stored after seq
+// without creating a consumer (a readiness probe must not: each one is
+// server state, and a probe runs every few seconds on every process). When
+// the projection reads the whole stream the count is the sequence distance
+// (event streams deny deletes). Otherwise the projection's durable consumer
+// says how many of its messages are undelivered or unacknowledged: it
+// acknowledges only what is committed, so that is what lies past the
+// checkpoint. Without a durable consumer yet, the sequence distance is the
+// upper bound reported.
+func pendingAfter(ctx context.Context, stream jetstream.Stream, info *jetstream.StreamInfo, spec Spec, seq uint64) (uint64, error) {
+	last := info.State.LastSeq
+	if seq >= last {
+		return 0, nil
+	}
+	if readsWholeStream(spec.Subjects, info.Config.Subjects) {
+		return last - seq, nil
+	}
+	cons, err := stream.Consumer(ctx, ConsumerName(spec.Name))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return last - seq, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("count pending after #%d: %w", seq, err)
 	}
-	n := cons.CachedInfo().NumPending
-	_ = stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
-	return n, nil
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count pending after #%d: %w", seq, err)
+	}
+	return ci.NumPending + uint64(ci.NumAckPending), nil
+}
+
+// readsWholeStream reports whether a projection filtering on subjects reads
+// every message of a stream that holds streamSubjects.
+func readsWholeStream(subjects, streamSubjects []string) bool {
+	if len(subjects) == 0 || slices.Contains(subjects, ">") {
+		return true
+	}
+	for _, s := range streamSubjects {
+		if !slices.Contains(subjects, s) {
+			return false
+		}
+	}
+	return true
 }
 
 // oldestAfter returns the storage time of the first message of subjects

@@ -6,7 +6,10 @@
 //     batches at once, over and over, beside the peak with one such client;
 //   - lookups: the single-POST ingest rate while 8 clients look up made-up
 //     ids of the last seconds as fast as they can, beside the rate without
-//     them, alternated over rounds.
+//     them, alternated over rounds;
+//   - outage: serve's RSS after 1,000,000 entries were accepted while its
+//     PostgreSQL was down, beside its RSS before the outage, then the stats'
+//     pending count and the drain once PostgreSQL is back.
 //
 // See docs/BENCHMARKS.md.
 //
@@ -27,16 +30,18 @@ import (
 
 // options are the benchmark's flags.
 type options struct {
-	Duration     time.Duration `json:"duration_ns"`
-	Rounds       int           `json:"rounds"`
-	Conns        int           `json:"ingest_conns"`
-	Lookups      int           `json:"lookup_clients"`
-	BigClients   int           `json:"big_batch_clients"`
-	Bin          string        `json:"-"`
-	JSON         bool          `json:"-"`
-	Keep         bool          `json:"-"`
-	LookupWindow time.Duration `json:"lookup_window_ns"`
-	Only         string        `json:"only,omitempty"`
+	Duration      time.Duration `json:"duration_ns"`
+	Rounds        int           `json:"rounds"`
+	Conns         int           `json:"ingest_conns"`
+	Lookups       int           `json:"lookup_clients"`
+	BigClients    int           `json:"big_batch_clients"`
+	Bin           string        `json:"-"`
+	JSON          bool          `json:"-"`
+	Keep          bool          `json:"-"`
+	LookupWindow  time.Duration `json:"lookup_window_ns"`
+	Only          string        `json:"only,omitempty"`
+	OutageEntries int64         `json:"outage_entries"`
+	OutageBatch   int           `json:"outage_batch"`
 }
 
 func main() {
@@ -55,7 +60,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Bin, "bin", "", "the eventline binary (built into the temp dir when empty)")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory")
-	fs.StringVar(&o.Only, "only", "", "run only this measurement: memory or lookups")
+	fs.StringVar(&o.Only, "only", "", "run only this measurement: memory, lookups or outage")
+	fs.Int64Var(&o.OutageEntries, "outage-entries", 1_000_000, "entries accepted while PostgreSQL is down")
+	fs.IntVar(&o.OutageBatch, "outage-batch", 10, "entries per batch request during the outage")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,14 +84,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var res results
 	start := time.Now()
-	if o.Only != "lookups" {
+	if o.Only == "" || o.Only == "memory" {
 		if res.Memory, err = measureMemory(ctx, bin, dir, o, logf); err != nil {
 			return fmt.Errorf("memory: %w", err)
 		}
 	}
-	if o.Only != "memory" {
+	if o.Only == "" || o.Only == "lookups" {
 		if res.Lookups, err = measureLookups(ctx, bin, dir, o, logf); err != nil {
 			return fmt.Errorf("lookups: %w", err)
+		}
+	}
+	if o.Only == "" || o.Only == "outage" {
+		if res.Outage, err = measureOutage(ctx, bin, dir, o, logf); err != nil {
+			return fmt.Errorf("outage: %w", err)
 		}
 	}
 	res.Wall = time.Since(start)

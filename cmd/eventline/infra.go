@@ -35,6 +35,8 @@ type infra struct {
 	// reads is serve's second connection, for API reads of the log, so
 	// that they never share a connection with appends.
 	reads *eventstore.Store
+	// migrated lists the migrations openInfra applied.
+	migrated []migrations.Applied
 }
 
 // readStatementTimeout bounds each statement of the HTTP API's reads.
@@ -42,8 +44,12 @@ const readStatementTimeout = 5 * time.Second
 
 type infraNeeds struct {
 	nats, postgres bool
-	// serve: run the embedded NATS server and own the managed cluster.
+	// serve: run the embedded NATS server and own the managed cluster,
+	// create the streams and migrate the database.
 	serve bool
+	// migrate: apply pending migrations (serve and `eventline migrate`);
+	// other commands change no schema and refuse a database that is behind.
+	migrate bool
 }
 
 // openInfra connects to (or, for serve, starts) JetStream and PostgreSQL as
@@ -98,10 +104,14 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			}
 			return nil, err
 		}
-		if err := retry(ctx, log, "create streams", func() error {
-			return in.store.EnsureStreams(ctx, modules().Streams())
-		}, needs.serve); err != nil {
-			return nil, err
+		if needs.serve {
+			// Only serve creates streams: a command that reads them
+			// leaves the server as it found it.
+			if err := retry(ctx, log, "create streams", func() error {
+				return in.store.EnsureStreams(ctx, modules().Streams())
+			}, true); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if needs.postgres {
@@ -135,13 +145,18 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 				return nil, fmt.Errorf("postgres: %w", err)
 			}
 		}
-		if err := retry(ctx, log, "migrate database", func() error {
-			n, err := migrations.Up(ctx, in.pool)
-			if n > 0 {
-				log.Info("migrations applied", "count", n)
+		if needs.serve || needs.migrate {
+			if err := retry(ctx, log, "migrate database", func() error {
+				applied, err := migrations.Up(ctx, in.pool)
+				for _, a := range applied {
+					log.Info("migration applied", "version", a.Version, "name", a.Name, "took", a.Duration)
+				}
+				in.migrated = append(in.migrated, applied...)
+				return err
+			}, needs.serve); err != nil {
+				return nil, err
 			}
-			return err
-		}, needs.serve); err != nil {
+		} else if err := migrations.CheckCurrent(ctx, in.pool); err != nil {
 			return nil, err
 		}
 	}

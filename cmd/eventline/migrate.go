@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/eventline/eventline/migrations"
 )
@@ -19,19 +20,29 @@ func migrate(ctx context.Context, cfg Config, args []string, stdout, stderr io.W
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	in, err := openInfra(ctx, cfg, infraNeeds{postgres: true}, log)
+	in, err := openInfra(ctx, cfg, infraNeeds{postgres: true, migrate: true}, log)
 	if err != nil {
 		return err
 	}
 	defer in.close()
-	// openInfra already migrated; a second run reports that nothing is left.
-	n, err := migrations.Up(ctx, in.pool)
+	current, _, err := migrations.Versions(ctx, in.pool)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(map[string]any{"applied": n, "status": "up to date"})
+	applied := in.migrated
+	if applied == nil {
+		applied = []migrations.Applied{}
 	}
-	fmt.Fprintln(stdout, "database schema is up to date")
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{"applied": applied, "version": current})
+	}
+	for _, a := range applied {
+		fmt.Fprintf(stdout, "applied %s (version %d) in %v\n", a.Name, a.Version, a.Duration.Round(time.Millisecond))
+	}
+	if len(applied) == 0 {
+		fmt.Fprintf(stdout, "nothing to apply: database schema is at version %d\n", current)
+		return nil
+	}
+	fmt.Fprintf(stdout, "database schema is now at version %d\n", current)
 	return nil
 }

@@ -117,7 +117,7 @@ func TestExternalNATSCredentials(t *testing.T) {
 				return
 			}
 			require.NoError(t, err, errOut)
-			require.Contains(t, out, `"LOGS"`)
+			require.Contains(t, out, `{"streams":[`, "logged in and listed (a read-only command creates no stream)")
 		})
 	}
 

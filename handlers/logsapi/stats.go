@@ -102,7 +102,11 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 
 // pendingCounter counts the entries held by events after the checkpoint. It
 // reads only message headers (Eventline-Count) and remembers what it has
-// counted, so that repeated calls read only the new events.
+// counted, so that repeated calls read only the new events. What it
+// remembers is bounded whatever the backlog: entry counts summed over runs
+// of sequences (spans), at most maxPendingSpans of them; past that, runs are
+// merged pairwise and twice as long. When the checkpoint moves into a run,
+// the rest of that run is read again (its headers only) to split it.
 type pendingCounter struct {
 	mu sync.Mutex
 	// stream is the creation time of the stream counted: a stream created
@@ -110,50 +114,115 @@ type pendingCounter struct {
 	stream     time.Time
 	checkpoint uint64
 	scanned    uint64
-	counts     []seqCount
+	spans      []seqSpan // in sequence order, after the checkpoint
+	spanLen    uint64    // sequences a span covers at most (grows by merging)
+	// maxSpans and firstSpanLen are maxPendingSpans and firstSpanLen
+	// unless set (by tests).
+	maxSpans     int
+	firstSpanLen uint64
 }
 
-type seqCount struct {
-	seq uint64
-	n   int64
+// seqSpan holds the entry count of the events in [from, to].
+type seqSpan struct {
+	from, to uint64
+	n        int64
 }
+
+// maxPendingSpans bounds the spans a pendingCounter keeps: 2 x 256 x 24
+// bytes, whatever the backlog.
+const maxPendingSpans = 256
+
+// firstSpanLen is the length of a span before any merging.
+const firstSpanLen = 1024
 
 func (c *pendingCounter) count(ctx context.Context, store *eventstore.Store, stream time.Time, checkpoint, last uint64) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if checkpoint < c.checkpoint || last < c.scanned || !stream.Equal(c.stream) {
 		// A rebuild moved the checkpoint back, or the stream is another one.
-		c.counts, c.scanned, c.stream = nil, 0, stream
+		c.spans, c.scanned, c.stream, c.spanLen = nil, 0, stream, 0
+	}
+	if c.maxSpans == 0 {
+		c.maxSpans, c.firstSpanLen = maxPendingSpans, firstSpanLen
+	}
+	if c.spanLen == 0 {
+		c.spanLen = c.firstSpanLen
 	}
 	c.checkpoint = checkpoint
 	i := 0
-	for i < len(c.counts) && c.counts[i].seq <= checkpoint {
+	for i < len(c.spans) && c.spans[i].to <= checkpoint {
 		i++
 	}
-	c.counts = c.counts[i:]
+	c.spans = c.spans[i:]
+	if len(c.spans) > 0 && c.spans[0].from <= checkpoint {
+		// The checkpoint is inside the first span: count its rest again.
+		first := c.spans[0]
+		n, err := countEntries(ctx, store, checkpoint+1, first.to, func(uint64, int64) {})
+		if err != nil {
+			return 0, err
+		}
+		c.spans[0] = seqSpan{from: checkpoint + 1, to: first.to, n: n}
+	}
 	from := max(c.scanned, checkpoint) + 1
 	if from <= last {
 		// What is counted is kept even when the read ends early (the
 		// request's time bound over a large backlog): the next call goes on
 		// from there.
-		err := store.Read(ctx, logs.Stream, eventstore.ReadOptions{FromSeq: from, ToSeq: last, HeadersOnly: true},
-			func(ev eventstore.RawEvent) error {
-				n, err := strconv.ParseInt(ev.Header.Get(eventstore.HeaderCount), 10, 64)
-				if err != nil {
-					n = 1
-				}
-				c.counts = append(c.counts, seqCount{seq: ev.Seq, n: n})
-				c.scanned = ev.Seq
-				return nil
-			})
+		_, err := countEntries(ctx, store, from, last, c.add)
 		if err != nil {
 			return 0, err
 		}
 		c.scanned = last
 	}
 	var total int64
-	for _, sc := range c.counts {
-		total += sc.n
+	for _, sp := range c.spans {
+		total += sp.n
 	}
 	return total, nil
+}
+
+// add counts the n entries of the event at seq, the next one after scanned.
+func (c *pendingCounter) add(seq uint64, n int64) {
+	if k := len(c.spans); k > 0 && seq-c.spans[k-1].from < c.spanLen {
+		c.spans[k-1].to, c.spans[k-1].n = seq, c.spans[k-1].n+n
+	} else {
+		c.spans = append(c.spans, seqSpan{from: seq, to: seq, n: n})
+	}
+	c.scanned = seq
+	if len(c.spans) > c.maxSpans {
+		c.merge()
+	}
+}
+
+// merge halves the number of spans by joining neighbours and doubles the
+// length of the spans to come.
+func (c *pendingCounter) merge() {
+	out := c.spans[:0]
+	for i := 0; i < len(c.spans); i += 2 {
+		sp := c.spans[i]
+		if i+1 < len(c.spans) {
+			next := c.spans[i+1]
+			sp.to, sp.n = next.to, sp.n+next.n
+		}
+		out = append(out, sp)
+	}
+	c.spans = out
+	c.spanLen *= 2
+}
+
+// countEntries reads the headers of the events in [from, to] and returns
+// how many entries they hold, telling each event's count to each.
+func countEntries(ctx context.Context, store *eventstore.Store, from, to uint64, each func(seq uint64, n int64)) (int64, error) {
+	var total int64
+	err := store.Read(ctx, logs.Stream, eventstore.ReadOptions{FromSeq: from, ToSeq: to, HeadersOnly: true},
+		func(ev eventstore.RawEvent) error {
+			n, err := strconv.ParseInt(ev.Header.Get(eventstore.HeaderCount), 10, 64)
+			if err != nil {
+				n = 1
+			}
+			total += n
+			each(ev.Seq, n)
+			return nil
+		})
+	return total, err
 }

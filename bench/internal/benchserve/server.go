@@ -193,6 +193,9 @@ func (s *Server) WaitReady(ctx context.Context) error {
 // the embedded NATS server too; PostgreSQL runs in processes of its own.
 func (s *Server) PeakRSS() (int64, error) { return PeakRSS(s.cmd.Process.Pid) }
 
+// RSS is the process's current resident set in bytes.
+func (s *Server) RSS() (int64, error) { return RSS(s.cmd.Process.Pid) }
+
 // ResetPeakRSS starts a new peak-RSS window (see ResetPeakRSS).
 func (s *Server) ResetPeakRSS() { ResetPeakRSS(s.cmd.Process.Pid) }
 
