@@ -52,6 +52,8 @@ type Store struct {
 	js       jetstream.JetStream
 	replicas int
 	guard    WriteGuard // asked before each append when set
+	// batchSlots bounds the atomic batches open at once (AppendBatch).
+	batchSlots chan struct{}
 }
 
 // Connect dials NATS and returns a Store. The connection reconnects forever;
@@ -108,7 +110,7 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
-	return &Store{nc: nc, js: js, replicas: o.Replicas}, nil
+	return &Store{nc: nc, js: js, replicas: o.Replicas, batchSlots: make(chan struct{}, maxBatchesInFlight)}, nil
 }
 
 // isAuthError reports whether err is a refused login or a credentials
@@ -167,6 +169,22 @@ func WithCount(n int) AppendOption {
 // with one derived from a client's idempotency key.
 func WithDedupeID(id string) AppendOption {
 	return func(m *nats.Msg) { m.Header.Set(jetstream.MsgIDHeader, id) }
+}
+
+// WithScheduleAt makes the appended message a durable timer (ADR-51): the
+// stream stores it as a schedule and, at t (whole seconds, UTC), publishes a
+// copy of its body and headers to the subject named by WithScheduleTarget.
+// The stream needs StreamSpec.AllowMsgSchedules and must hold the target
+// subject too. A timer that fires late or twice must change nothing, so the
+// fired event should be judged like any command (expected sequence).
+func WithScheduleAt(t time.Time) AppendOption {
+	return WithHeader(jetstream.ScheduleHeader, "@at "+t.UTC().Format(time.RFC3339))
+}
+
+// WithScheduleTarget names the subject a timer set with WithScheduleAt
+// fires on; it must differ from the subject the timer is appended to.
+func WithScheduleTarget(subject string) AppendOption {
+	return WithHeader(jetstream.ScheduleTargetHeader, subject)
 }
 
 // Ack is JetStream's confirmation of a stored event.
