@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -54,6 +55,7 @@ type Store struct {
 	guard    WriteGuard // asked before each append when set
 	// batchSlots bounds the atomic batches open at once (AppendBatch).
 	batchSlots chan struct{}
+	streams    sync.Map // stream name → jetstream.Stream, for loads
 }
 
 // Connect dials NATS and returns a Store. The connection reconnects forever;
@@ -307,18 +309,29 @@ func (s *Store) Get(ctx context.Context, stream string, seq uint64) (*jetstream.
 // gets (no consumer is created), and returns them with the subject's last
 // stream sequence to pass as the next Append's expectation (0 when empty).
 func (s *Store) Load(ctx context.Context, stream, subject string) ([]Stored, int64, error) {
-	st, err := s.js.Stream(ctx, stream)
+	return s.LoadAfter(ctx, stream, subject, 0)
+}
+
+// LoadAfter is Load for the events of subject with a stream sequence above
+// after only: what a holder of the aggregate's state as of after is
+// missing. The sequence returned is the subject's last (after when nothing
+// is newer). A subject with no newer event costs one direct get.
+func (s *Store) LoadAfter(ctx context.Context, stream, subject string, after uint64) ([]Stored, int64, error) {
+	st, err := s.stream(ctx, stream)
 	if err != nil {
-		return nil, 0, classify("open stream "+stream, err)
+		return nil, 0, err
 	}
 	var out []Stored
-	var last uint64
-	next := uint64(1)
+	last := after
+	next := after + 1
 	for {
 		m, err := st.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				return out, int64(last), nil
+			}
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				s.streams.Delete(stream)
 			}
 			return nil, 0, classify("load "+subject, err)
 		}
@@ -330,4 +343,18 @@ func (s *Store) Load(ctx context.Context, stream, subject string) ([]Stored, int
 		last = m.Sequence
 		next = m.Sequence + 1
 	}
+}
+
+// stream returns a handle on the named stream, looked up once: its cached
+// configuration tells GetMsg to use direct gets.
+func (s *Store) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	if st, ok := s.streams.Load(name); ok {
+		return st.(jetstream.Stream), nil
+	}
+	st, err := s.js.Stream(ctx, name)
+	if err != nil {
+		return nil, classify("open stream "+name, err)
+	}
+	s.streams.Store(name, st)
+	return st, nil
 }
