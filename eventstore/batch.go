@@ -48,6 +48,13 @@ const (
 // Nats-Batch-Sequence and Nats-Batch-Commit headers. Only the first message
 // carries the expected sequence (ADR-50); the server checks it when the
 // commit arrives, against the subject's state before the batch.
+//
+// Cost (nats-server 2.15, bench/command): on a replicas-3 stream the server
+// stages a batch in memory and a 2-event batch costs about what one publish
+// does; on a single-replica file stream it stages each batch in a file
+// store of its own (created, synced and removed per batch, serialised per
+// stream), so batches run at some hundreds per second on an ordinary disk.
+// Single-event decisions never pay it.
 func (s *Store) AppendBatch(ctx context.Context, subject string, expected int64, envs []Envelope, opts ...AppendOption) ([]Ack, error) {
 	switch {
 	case len(envs) == 0:

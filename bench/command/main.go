@@ -6,7 +6,7 @@
 // It also measures decisions of two events, appended as one atomic batch,
 // beside raw two-event atomic batches.
 //
-//	go run ./bench/command [--workers 64] [--aggregates 3200] [--batch-aggregates 128] [--events 10] [--sync] [--json]
+//	go run ./bench/command [--workers 64] [--aggregates 3200] [--batch-aggregates 128] [--events 10] [--sync | --cluster] [--json]
 package main
 
 import (
@@ -30,6 +30,7 @@ type options struct {
 	BatchAggregates int    `json:"batch_aggregates"`
 	Only            string `json:"only,omitempty"`
 	SyncAlways      bool   `json:"sync_always"`
+	Cluster         bool   `json:"cluster_r3"`
 	JSON            bool   `json:"-"`
 }
 
@@ -46,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.BatchAggregates, "batch-aggregates", 128, "aggregates for the atomic batch measurements")
 	fs.StringVar(&o.Only, "only", "", "run only the measurements whose name contains this")
 	fs.BoolVar(&o.SyncAlways, "sync", false, "fsync every write (EVENTLINE_NATS_SYNC=always)")
+	fs.BoolVar(&o.Cluster, "cluster", false, "run on a 3-node in-process cluster with a replicas-3 stream")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -28,36 +28,55 @@ type incremented struct {
 // counter is the benchmark aggregate's state.
 type counter struct{ Value, Events int }
 
-// env is the server and the client the measurements share.
+// env is the server (or cluster) and the client the measurements share.
 type env struct {
-	srv   *natsserver.Server
-	store *eventstore.Store
-	reg   *eventstore.Registry
+	srv     *natsserver.Server
+	cluster *cluster
+	store   *eventstore.Store
+	reg     *eventstore.Registry
 }
 
 func start(ctx context.Context, dir string, o options) (*env, error) {
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0", SyncAlways: o.SyncAlways})
+	e := &env{}
+	url, replicas := "", 1
+	if o.Cluster {
+		c, err := startCluster(dir)
+		if err != nil {
+			return nil, err
+		}
+		e.cluster, url, replicas = c, c.url(), 3
+	} else {
+		srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0", SyncAlways: o.SyncAlways})
+		if err != nil {
+			return nil, err
+		}
+		e.srv, url = srv, srv.ClientURL()
+	}
+	st, err := eventstore.Connect(ctx, eventstore.Options{URL: url, Name: "bench-command", Replicas: replicas})
 	if err != nil {
+		e.close()
 		return nil, err
 	}
-	st, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: "bench-command"})
-	if err != nil {
-		srv.Shutdown()
-		return nil, err
-	}
+	e.store = st
 	if err := st.EnsureStreams(ctx, []eventstore.StreamSpec{stream}); err != nil {
-		st.Close()
-		srv.Shutdown()
+		e.close()
 		return nil, err
 	}
-	reg := eventstore.NewRegistry()
-	reg.Register(eventType, func() any { return new(incremented) })
-	return &env{srv: srv, store: st, reg: reg}, nil
+	e.reg = eventstore.NewRegistry()
+	e.reg.Register(eventType, func() any { return new(incremented) })
+	return e, nil
 }
 
 func (e *env) close() {
-	e.store.Close()
-	e.srv.Shutdown()
+	if e.store != nil {
+		e.store.Close()
+	}
+	if e.srv != nil {
+		e.srv.Shutdown()
+	}
+	if e.cluster != nil {
+		e.cluster.shutdown()
+	}
 }
 
 // rate is one measurement: commands (or raw appends) and events in seconds.

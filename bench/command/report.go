@@ -15,8 +15,12 @@ func report(w io.Writer, o options, r results) error {
 	if o.JSON {
 		return json.NewEncoder(w).Encode(map[string]any{"options": o, "results": r})
 	}
-	fmt.Fprintf(w, "%d concurrent aggregates, %d aggregates x %d commands each (sync always: %v)\n",
-		o.Workers, o.Aggregates, o.Events, o.SyncAlways)
+	where := "1 embedded server, replicas 1"
+	if o.Cluster {
+		where = "3-node in-process cluster, replicas 3"
+	}
+	fmt.Fprintf(w, "%d concurrent aggregates, %d aggregates x %d commands each (%s, sync always: %v)\n",
+		o.Workers, o.Aggregates, o.Events, where, o.SyncAlways)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "measurement\tops/s\tevents/s\tconflicts\tseconds\tvs raw\t\n")
 	line := func(name string, x, base rate, target string) {
