@@ -83,6 +83,12 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 		if err != nil {
 			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
 		}
+		// Decoded before appending: an event this aggregate could not fold
+		// back (a type missing from the registry) is never stored.
+		data, err := decodeAll(h.reg, envs)
+		if err != nil {
+			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+		}
 		var opts []eventstore.AppendOption
 		if meta.DedupeID != "" {
 			opts = append(opts, eventstore.WithDedupeID(meta.DedupeID))
@@ -95,13 +101,13 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 		if err != nil {
 			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
 		}
-		return h.applied(subject, snap, envs, acks, attempt)
+		return h.applied(subject, snap, envs, data, acks, attempt), nil
 	}
 	return Result[S]{}, fmt.Errorf("handle %s: %d attempts: %w: %w", subject, h.opts.MaxAttempts, ErrTooManyConflicts, lastErr)
 }
 
 // applied folds the appended events into the state and caches it.
-func (h *Handler[S, C]) applied(subject string, snap snapshot[S], envs []eventstore.Envelope, acks []eventstore.Ack, attempt int) (Result[S], error) {
+func (h *Handler[S, C]) applied(subject string, snap snapshot[S], envs []eventstore.Envelope, data []any, acks []eventstore.Ack, attempt int) Result[S] {
 	res := Result[S]{Attempts: attempt, Events: make([]Appended, len(envs))}
 	dup := false
 	for i, env := range envs {
@@ -114,22 +120,28 @@ func (h *Handler[S, C]) applied(subject string, snap snapshot[S], envs []eventst
 		// first attempt's, which this process may not have folded.
 		h.cache.drop(subject)
 		res.State = snap.state
-		return res, nil
+		return res
 	}
 	state := snap.state
 	for i, env := range envs {
-		data, err := h.reg.Decode(env)
-		if err != nil {
-			// Stored but not decodable here: the next command loads it and
-			// fails the same way, so report it now.
-			h.cache.drop(subject)
-			return res, fmt.Errorf("handle %s: appended #%d: %w", subject, acks[i].Seq, err)
-		}
-		state = h.def.Evolve(state, Recorded{Seq: acks[i].Seq, Type: env.Type, Data: data, Envelope: env})
+		state = h.def.Evolve(state, Recorded{Seq: acks[i].Seq, Type: env.Type, Data: data[i], Envelope: env})
 	}
 	res.State = state
 	h.cache.put(subject, snapshot[S]{state: state, seq: res.Seq})
-	return res, nil
+	return res
+}
+
+// decodeAll decodes each envelope's payload through reg.
+func decodeAll(reg *eventstore.Registry, envs []eventstore.Envelope) ([]any, error) {
+	out := make([]any, len(envs))
+	for i, env := range envs {
+		v, err := reg.Decode(env)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
 }
 
 // load returns the latest state of subject: the cached snapshot brought up

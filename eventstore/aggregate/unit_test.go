@@ -88,7 +88,9 @@ func TestHandleGivesUpAfterMaxAttempts(t *testing.T) {
 			return []Event{{Type: "counter.incremented.v1", Data: 1}}, nil
 		},
 	}
-	h, err := New[int, int](st, eventstore.NewRegistry(), def, Options{MaxAttempts: 4, Backoff: time.Microsecond})
+	reg := eventstore.NewRegistry()
+	reg.Register("counter.incremented.v1", func() any { return new(int) })
+	h, err := New[int, int](st, reg, def, Options{MaxAttempts: 4, Backoff: time.Microsecond})
 	require.NoError(t, err)
 	_, err = h.Handle(context.Background(), "x", 1, Meta{})
 	require.ErrorIs(t, err, ErrTooManyConflicts)
@@ -104,4 +106,22 @@ func TestHandleGivesUpAfterMaxAttempts(t *testing.T) {
 func TestNewRefusesAnIncompleteDefinition(t *testing.T) {
 	_, err := New[int, int](&conflictingStore{}, eventstore.NewRegistry(), Definition[int, int]{}, Options{})
 	require.Error(t, err)
+}
+
+func TestHandleNeverAppendsAnEventItCannotDecode(t *testing.T) {
+	st := &conflictingStore{}
+	def := Definition[int, int]{
+		Stream:  "S",
+		Subject: func(id string) string { return "s." + id },
+		Initial: func() int { return 0 },
+		Evolve:  func(s int, _ Recorded) int { return s + 1 },
+		Decide: func(int, int) ([]Event, error) {
+			return []Event{{Type: "counter.unregistered.v1", Data: 1}}, nil
+		},
+	}
+	h, err := New[int, int](st, eventstore.NewRegistry(), def, Options{})
+	require.NoError(t, err)
+	_, err = h.Handle(context.Background(), "x", 1, Meta{})
+	require.ErrorIs(t, err, eventstore.ErrUnknownType)
+	require.Zero(t, st.appends)
 }
