@@ -41,8 +41,15 @@ func TestScheduledAppendFiresOnTarget(t *testing.T) {
 	require.Len(t, fired, 1)
 	require.Equal(t, env.ID, fired[0].Envelope.ID)
 	require.Equal(t, env.Type, fired[0].Envelope.Type)
+	require.Equal(t, env.Type, fired[0].Header.Get(eventstore.HeaderType), "headers travel with the timer")
 	require.JSONEq(t, string(env.Data), string(fired[0].Envelope.Data))
 	require.False(t, fired[0].Time.Before(at.Truncate(time.Second)), "fired at %v, scheduled for %v", fired[0].Time, at)
+	// A one-shot timer is removed once it has fired, even on a stream that
+	// denies deletes: timers do not pile up.
+	require.Eventually(t, func() bool {
+		pending, _, err := st.Load(ctx, timerStream.Name, "timers.schedule.s-1")
+		return err == nil && len(pending) == 0
+	}, 10*time.Second, 50*time.Millisecond)
 }
 
 func TestScheduledAppendNeedsSchedulesOnTheStream(t *testing.T) {
