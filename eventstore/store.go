@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,6 +53,9 @@ type Store struct {
 	js       jetstream.JetStream
 	replicas int
 	guard    WriteGuard // asked before each append when set
+	// batchSlots bounds the atomic batches open at once (AppendBatch).
+	batchSlots chan struct{}
+	streams    sync.Map // stream name → jetstream.Stream, for loads
 }
 
 // Connect dials NATS and returns a Store. The connection reconnects forever;
@@ -108,7 +112,7 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
-	return &Store{nc: nc, js: js, replicas: o.Replicas}, nil
+	return &Store{nc: nc, js: js, replicas: o.Replicas, batchSlots: make(chan struct{}, maxBatchesInFlight)}, nil
 }
 
 // isAuthError reports whether err is a refused login or a credentials
@@ -167,6 +171,22 @@ func WithCount(n int) AppendOption {
 // with one derived from a client's idempotency key.
 func WithDedupeID(id string) AppendOption {
 	return func(m *nats.Msg) { m.Header.Set(jetstream.MsgIDHeader, id) }
+}
+
+// WithScheduleAt makes the appended message a durable timer (ADR-51): the
+// stream stores it as a schedule and, at t (whole seconds, UTC), publishes a
+// copy of its body and headers to the subject named by WithScheduleTarget.
+// The stream needs StreamSpec.AllowMsgSchedules and must hold the target
+// subject too. A timer that fires late or twice must change nothing, so the
+// fired event should be judged like any command (expected sequence).
+func WithScheduleAt(t time.Time) AppendOption {
+	return WithHeader(jetstream.ScheduleHeader, "@at "+t.UTC().Format(time.RFC3339))
+}
+
+// WithScheduleTarget names the subject a timer set with WithScheduleAt
+// fires on; it must differ from the subject the timer is appended to.
+func WithScheduleTarget(subject string) AppendOption {
+	return WithHeader(jetstream.ScheduleTargetHeader, subject)
 }
 
 // Ack is JetStream's confirmation of a stored event.
@@ -289,18 +309,29 @@ func (s *Store) Get(ctx context.Context, stream string, seq uint64) (*jetstream.
 // gets (no consumer is created), and returns them with the subject's last
 // stream sequence to pass as the next Append's expectation (0 when empty).
 func (s *Store) Load(ctx context.Context, stream, subject string) ([]Stored, int64, error) {
-	st, err := s.js.Stream(ctx, stream)
+	return s.LoadAfter(ctx, stream, subject, 0)
+}
+
+// LoadAfter is Load for the events of subject with a stream sequence above
+// after only: what a holder of the aggregate's state as of after is
+// missing. The sequence returned is the subject's last (after when nothing
+// is newer). A subject with no newer event costs one direct get.
+func (s *Store) LoadAfter(ctx context.Context, stream, subject string, after uint64) ([]Stored, int64, error) {
+	st, err := s.stream(ctx, stream)
 	if err != nil {
-		return nil, 0, classify("open stream "+stream, err)
+		return nil, 0, err
 	}
 	var out []Stored
-	var last uint64
-	next := uint64(1)
+	last := after
+	next := after + 1
 	for {
 		m, err := st.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				return out, int64(last), nil
+			}
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				s.streams.Delete(stream)
 			}
 			return nil, 0, classify("load "+subject, err)
 		}
@@ -312,4 +343,18 @@ func (s *Store) Load(ctx context.Context, stream, subject string) ([]Stored, int
 		last = m.Sequence
 		next = m.Sequence + 1
 	}
+}
+
+// stream returns a handle on the named stream, looked up once: its cached
+// configuration tells GetMsg to use direct gets.
+func (s *Store) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	if st, ok := s.streams.Load(name); ok {
+		return st.(jetstream.Stream), nil
+	}
+	st, err := s.js.Stream(ctx, name)
+	if err != nil {
+		return nil, classify("open stream "+name, err)
+	}
+	s.streams.Store(name, st)
+	return st, nil
 }

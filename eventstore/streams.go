@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,9 +11,20 @@ import (
 
 // StreamSpec describes one event stream.
 type StreamSpec struct {
-	Name        string
-	Subjects    []string
+	// Name is the stream's name.
+	Name string
+	// Subjects are the subjects the stream stores.
+	Subjects []string
+	// Description is shown by `eventline streams` and server tools.
 	Description string
+	// AllowAtomicPublish lets AppendBatch store several events at once
+	// (ADR-50): an aggregate's multi-event decisions need it.
+	AllowAtomicPublish bool
+	// AllowMsgSchedules lets appends carry durable timers (WithScheduleAt,
+	// ADR-51). The server then requires roll-ups and allows purges on the
+	// stream, and the setting can never be turned off again: give timers a
+	// stream of their own rather than enabling it on an event log.
+	AllowMsgSchedules bool
 }
 
 // DuplicateWindow is how long JetStream remembers Nats-Msg-Id values to
@@ -36,15 +48,36 @@ func streamConfig(spec StreamSpec, replicas int) jetstream.StreamConfig {
 		Replicas:    replicas,
 		Duplicates:  DuplicateWindow,
 		DenyDelete:  true,
-		DenyPurge:   true,
 		AllowDirect: true,
+		// Schedules require roll-ups, which the server pairs with purges.
+		AllowRollup:        spec.AllowMsgSchedules,
+		DenyPurge:          !spec.AllowMsgSchedules,
+		AllowAtomicPublish: spec.AllowAtomicPublish,
+		AllowMsgSchedules:  spec.AllowMsgSchedules,
 	}
 }
 
+// ErrReplicasMismatch reports an existing stream with more replicas than
+// configured: EnsureStreams never lowers a stream's replicas by itself.
+var ErrReplicasMismatch = errors.New("eventstore: stream has more replicas than configured")
+
 // EnsureStreams creates or updates every stream of specs; running it again
-// changes nothing.
+// changes nothing. An existing stream keeps its replicas unless more are
+// configured (an upgrade); fewer are refused with ErrReplicasMismatch, so
+// that pointing a single-replica configuration at a cluster never silently
+// drops copies of the log.
 func (s *Store) EnsureStreams(ctx context.Context, specs []StreamSpec) error {
 	for _, spec := range specs {
+		st, err := s.js.Stream(ctx, spec.Name)
+		switch {
+		case err == nil:
+			if cur := st.CachedInfo().Config.Replicas; cur > s.replicas {
+				return fmt.Errorf("ensure stream %s: it has %d replicas, configured %d (EVENTLINE_STREAM_REPLICAS): %w",
+					spec.Name, cur, s.replicas, ErrReplicasMismatch)
+			}
+		case !errors.Is(err, jetstream.ErrStreamNotFound):
+			return classify(fmt.Sprintf("ensure stream %s", spec.Name), err)
+		}
 		if _, err := s.js.CreateOrUpdateStream(ctx, streamConfig(spec, s.replicas)); err != nil {
 			return classify(fmt.Sprintf("ensure stream %s", spec.Name), err)
 		}

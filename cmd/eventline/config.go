@@ -26,6 +26,8 @@ type Config struct {
 	Roles           []string
 	ProjectionBatch int
 	ProjectionWait  time.Duration
+	// StreamReplicas is every stream's replica count (EVENTLINE_STREAM_REPLICAS).
+	StreamReplicas int
 }
 
 // knownRoles are the parts a process can run (EVENTLINE_ROLES).
@@ -41,6 +43,7 @@ func defaultConfig() Config {
 		Roles:           slices.Clone(knownRoles),
 		ProjectionBatch: 1000,
 		ProjectionWait:  50 * time.Millisecond,
+		StreamReplicas:  1,
 	}
 }
 
@@ -68,6 +71,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("EVENTLINE_PROJECTION_BATCH"); v != "" {
 		if _, err := fmt.Sscanf(v, "%d", &c.ProjectionBatch); err != nil {
 			errs = append(errs, fmt.Errorf("EVENTLINE_PROJECTION_BATCH=%q: not a number", v))
+		}
+	}
+	if v := getenv("EVENTLINE_STREAM_REPLICAS"); v != "" {
+		if _, err := fmt.Sscanf(v, "%d", &c.StreamReplicas); err != nil {
+			errs = append(errs, fmt.Errorf("EVENTLINE_STREAM_REPLICAS=%q: not a number", v))
 		}
 	}
 	if v := getenv("EVENTLINE_PROJECTION_WAIT"); v != "" {
@@ -116,6 +124,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.APIToken, "api-token", c.APIToken, "bearer token required on /api/ (EVENTLINE_API_TOKEN)")
 	fs.Var(rolesFlag{c}, "roles", "comma list of api,projector,saga,sync or all (EVENTLINE_ROLES)")
 	fs.IntVar(&c.ProjectionBatch, "projection-batch", c.ProjectionBatch, "events per projection transaction (EVENTLINE_PROJECTION_BATCH)")
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "replicas of every stream, 1..5; an existing stream is never lowered (EVENTLINE_STREAM_REPLICAS)")
 	fs.DurationVar(&c.ProjectionWait, "projection-wait", c.ProjectionWait, "how long a projection batch waits to fill (EVENTLINE_PROJECTION_WAIT)")
 }
 
@@ -158,6 +167,9 @@ func (c Config) Validate() error {
 	}
 	if c.ProjectionWait <= 0 {
 		errs = append(errs, fmt.Errorf("EVENTLINE_PROJECTION_WAIT %v: must be positive", c.ProjectionWait))
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		errs = append(errs, fmt.Errorf("EVENTLINE_STREAM_REPLICAS %d: must be 1..5", c.StreamReplicas))
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,219 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/eventline/eventline/eventstore"
+)
+
+// Store is what a Handler needs of the event store (*eventstore.Store).
+type Store interface {
+	LoadAfter(ctx context.Context, stream, subject string, after uint64) ([]eventstore.Stored, int64, error)
+	AppendBatch(ctx context.Context, subject string, expected int64, envs []eventstore.Envelope, opts ...eventstore.AppendOption) ([]eventstore.Ack, error)
+}
+
+// Handler runs commands of type C against aggregates with state S.
+type Handler[S, C any] struct {
+	def   Definition[S, C]
+	store Store
+	reg   *eventstore.Registry
+	opts  Options
+	cache *cache[S]
+}
+
+// New returns a Handler for def over store, decoding events through reg.
+func New[S, C any](store Store, reg *eventstore.Registry, def Definition[S, C], opts Options) (*Handler[S, C], error) {
+	var errs []error
+	if def.Stream == "" {
+		errs = append(errs, errors.New("no stream"))
+	}
+	if def.Subject == nil || def.Initial == nil || def.Evolve == nil || def.Decide == nil {
+		errs = append(errs, errors.New("Subject, Initial, Evolve and Decide are all needed"))
+	}
+	if store == nil || reg == nil {
+		errs = append(errs, errors.New("a store and a registry are needed"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("aggregate %s: %w", def.Stream, err)
+	}
+	opts = opts.withDefaults()
+	return &Handler[S, C]{def: def, store: store, reg: reg, opts: opts, cache: newCache[S](opts.CacheSize)}, nil
+}
+
+// Load returns the current state of aggregate id and its last subject
+// sequence.
+func (h *Handler[S, C]) Load(ctx context.Context, id string) (S, uint64, error) {
+	subject := h.def.Subject(id)
+	snap, err := h.load(ctx, subject)
+	return snap.state, snap.seq, err
+}
+
+// Handle decides cmd against the latest state of aggregate id and appends
+// the events decided, expecting the subject's last sequence that state was
+// folded from, all of them atomically. When another writer got there first
+// it loads what is new and decides again, at most Options.MaxAttempts times
+// with jittered backoff; then it fails with ErrTooManyConflicts. A domain
+// error from Decide is returned unchanged (nothing is appended); so is an
+// eventstore error other than a conflict (ErrUnavailable, ...).
+func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta) (Result[S], error) {
+	subject := h.def.Subject(id)
+	var lastErr error
+	for attempt := 1; attempt <= h.opts.MaxAttempts; attempt++ {
+		if attempt > 1 {
+			if err := h.wait(ctx, attempt); err != nil {
+				return Result[S]{}, fmt.Errorf("handle %s: %w (after %w)", subject, err, lastErr)
+			}
+		}
+		snap, err := h.load(ctx, subject)
+		if err != nil {
+			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+		}
+		decided, err := h.def.Decide(snap.state, cmd)
+		if err != nil {
+			return Result[S]{}, err
+		}
+		if len(decided) == 0 {
+			return Result[S]{State: snap.state, Seq: snap.seq, Attempts: attempt}, nil
+		}
+		envs, err := envelopes(decided, meta)
+		if err != nil {
+			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+		}
+		// Decoded before appending: an event this aggregate could not fold
+		// back (a type missing from the registry) is never stored.
+		data, err := decodeAll(h.reg, envs)
+		if err != nil {
+			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+		}
+		var opts []eventstore.AppendOption
+		if meta.DedupeID != "" {
+			opts = append(opts, eventstore.WithDedupeID(meta.DedupeID))
+		}
+		acks, err := h.store.AppendBatch(ctx, subject, int64(snap.seq), envs, opts...)
+		if errors.Is(err, eventstore.ErrConflict) {
+			lastErr = err
+			continue
+		}
+		if err != nil {
+			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+		}
+		return h.applied(subject, snap, envs, data, acks, attempt), nil
+	}
+	return Result[S]{}, fmt.Errorf("handle %s: %d attempts: %w: %w", subject, h.opts.MaxAttempts, ErrTooManyConflicts, lastErr)
+}
+
+// applied folds the appended events into the state and caches it.
+func (h *Handler[S, C]) applied(subject string, snap snapshot[S], envs []eventstore.Envelope, data []any, acks []eventstore.Ack, attempt int) Result[S] {
+	res := Result[S]{Attempts: attempt, Events: make([]Appended, len(envs))}
+	dup := false
+	for i, env := range envs {
+		res.Events[i] = Appended{Seq: acks[i].Seq, Envelope: env, Duplicate: acks[i].Duplicate}
+		dup = dup || acks[i].Duplicate
+	}
+	res.Seq = acks[len(acks)-1].Seq
+	if dup {
+		// A repeated dedupe id stored nothing: the events in the log are the
+		// first attempt's, which this process may not have folded.
+		h.cache.drop(subject)
+		res.State = snap.state
+		return res
+	}
+	state := snap.state
+	for i, env := range envs {
+		state = h.def.Evolve(state, Recorded{Seq: acks[i].Seq, Type: env.Type, Data: data[i], Envelope: env})
+	}
+	res.State = state
+	h.cache.put(subject, snapshot[S]{state: state, seq: res.Seq})
+	return res
+}
+
+// decodeAll decodes each envelope's payload through reg.
+func decodeAll(reg *eventstore.Registry, envs []eventstore.Envelope) ([]any, error) {
+	out := make([]any, len(envs))
+	for i, env := range envs {
+		v, err := reg.Decode(env)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// load returns the latest state of subject: the cached snapshot brought up
+// to date with the events after it, or a fold of the whole history.
+func (h *Handler[S, C]) load(ctx context.Context, subject string) (snapshot[S], error) {
+	snap, ok := h.cache.get(subject)
+	if !ok {
+		snap = snapshot[S]{state: h.def.Initial()}
+	}
+	stored, last, err := h.store.LoadAfter(ctx, h.def.Stream, subject, snap.seq)
+	if err != nil {
+		return snapshot[S]{}, err
+	}
+	if len(stored) == 0 {
+		return snap, nil
+	}
+	state, err := fold(h.reg, h.def.Evolve, snap.state, stored)
+	if err != nil {
+		return snapshot[S]{}, fmt.Errorf("load %s: %w", subject, err)
+	}
+	snap = snapshot[S]{state: state, seq: uint64(last)}
+	h.cache.put(subject, snap)
+	return snap, nil
+}
+
+// fold applies stored events to state in order, decoding each through reg.
+func fold[S any](reg *eventstore.Registry, evolve func(S, Recorded) S, state S, stored []eventstore.Stored) (S, error) {
+	for _, ev := range stored {
+		data, err := reg.Decode(ev.Envelope)
+		if err != nil {
+			return state, fmt.Errorf("event #%d: %w", ev.Seq, err)
+		}
+		state = evolve(state, Recorded{Seq: ev.Seq, Type: ev.Envelope.Type, Data: data, Envelope: ev.Envelope})
+	}
+	return state, nil
+}
+
+// envelopes wraps decided events with fresh ids and the command's metadata.
+func envelopes(events []Event, meta Meta) ([]eventstore.Envelope, error) {
+	out := make([]eventstore.Envelope, len(events))
+	for i, ev := range events {
+		env, err := eventstore.NewEnvelope(ev.Type, ev.Data)
+		if err != nil {
+			return nil, err
+		}
+		env.CorrelationID, env.CausationID = meta.CorrelationID, meta.CausationID
+		out[i] = env
+	}
+	return out, nil
+}
+
+// wait sleeps before attempt (2, 3, ...): a random time up to Backoff
+// doubled per earlier retry, at most MaxBackoff ("full jitter"), so racing
+// writers spread out instead of colliding again.
+func (h *Handler[S, C]) wait(ctx context.Context, attempt int) error {
+	d := backoff(h.opts.Backoff, h.opts.MaxBackoff, attempt)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// backoff is the jittered delay before attempt (≥ 2).
+func backoff(first, limit time.Duration, attempt int) time.Duration {
+	upper := first
+	for i := 2; i < attempt && upper < limit; i++ {
+		upper *= 2
+	}
+	upper = min(upper, limit)
+	return rand.N(upper) + 1
+}

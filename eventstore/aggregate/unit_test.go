@@ -1,0 +1,127 @@
+package aggregate
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventline/eventline/eventstore"
+)
+
+func TestBackoffStaysWithinItsBounds(t *testing.T) {
+	tests := []struct {
+		attempt int
+		upper   time.Duration
+	}{
+		{2, time.Millisecond},
+		{3, 2 * time.Millisecond},
+		{5, 8 * time.Millisecond},
+		{8, 50 * time.Millisecond},
+		{100, 50 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		for range 200 {
+			d := backoff(time.Millisecond, 50*time.Millisecond, tt.attempt)
+			require.Positive(t, d)
+			require.LessOrEqual(t, d, tt.upper, "attempt %d", tt.attempt)
+		}
+	}
+}
+
+func TestCacheKeepsTheNewestAndStaysBounded(t *testing.T) {
+	c := newCache[int](2)
+	c.put("a", snapshot[int]{state: 1, seq: 5})
+	c.put("a", snapshot[int]{state: 0, seq: 3}) // older: ignored
+	s, ok := c.get("a")
+	require.True(t, ok)
+	require.Equal(t, snapshot[int]{state: 1, seq: 5}, s)
+	c.put("b", snapshot[int]{state: 2, seq: 6})
+	c.put("c", snapshot[int]{state: 3, seq: 7})
+	require.Equal(t, 2, c.len())
+	_, ok = c.get("c")
+	require.True(t, ok, "the newest entry is kept")
+	c.drop("c")
+	_, ok = c.get("c")
+	require.False(t, ok)
+
+	off := newCache[int](-1)
+	off.put("a", snapshot[int]{state: 1, seq: 1})
+	require.Zero(t, off.len())
+}
+
+func TestEnvelopesCarryTheCommandsMetadata(t *testing.T) {
+	envs, err := envelopes([]Event{{Type: "counter.incremented.v1", Data: map[string]int{"by": 1}},
+		{Type: "counter.incremented.v1", Data: map[string]int{"by": 2}}}, Meta{CorrelationID: "c", CausationID: "k"})
+	require.NoError(t, err)
+	require.Len(t, envs, 2)
+	require.NotEqual(t, envs[0].ID, envs[1].ID)
+	for _, e := range envs {
+		require.Equal(t, "c", e.CorrelationID)
+		require.Equal(t, "k", e.CausationID)
+	}
+	_, err = envelopes([]Event{{Type: "counter.incremented.v1", Data: func() {}}}, Meta{})
+	require.Error(t, err)
+}
+
+// conflictingStore loses every race: a pure stand-in to count attempts.
+type conflictingStore struct{ appends int }
+
+func (s *conflictingStore) LoadAfter(context.Context, string, string, uint64) ([]eventstore.Stored, int64, error) {
+	return nil, 0, nil
+}
+
+func (s *conflictingStore) AppendBatch(context.Context, string, int64, []eventstore.Envelope, ...eventstore.AppendOption) ([]eventstore.Ack, error) {
+	s.appends++
+	return nil, eventstore.ErrConflict
+}
+
+func TestHandleGivesUpAfterMaxAttempts(t *testing.T) {
+	st := &conflictingStore{}
+	def := Definition[int, int]{
+		Stream:  "S",
+		Subject: func(id string) string { return "s." + id },
+		Initial: func() int { return 0 },
+		Evolve:  func(s int, _ Recorded) int { return s + 1 },
+		Decide: func(int, int) ([]Event, error) {
+			return []Event{{Type: "counter.incremented.v1", Data: 1}}, nil
+		},
+	}
+	reg := eventstore.NewRegistry()
+	reg.Register("counter.incremented.v1", func() any { return new(int) })
+	h, err := New[int, int](st, reg, def, Options{MaxAttempts: 4, Backoff: time.Microsecond})
+	require.NoError(t, err)
+	_, err = h.Handle(context.Background(), "x", 1, Meta{})
+	require.ErrorIs(t, err, ErrTooManyConflicts)
+	require.ErrorIs(t, err, eventstore.ErrConflict)
+	require.Equal(t, 4, st.appends)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = h.Handle(ctx, "x", 1, Meta{})
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestNewRefusesAnIncompleteDefinition(t *testing.T) {
+	_, err := New[int, int](&conflictingStore{}, eventstore.NewRegistry(), Definition[int, int]{}, Options{})
+	require.Error(t, err)
+}
+
+func TestHandleNeverAppendsAnEventItCannotDecode(t *testing.T) {
+	st := &conflictingStore{}
+	def := Definition[int, int]{
+		Stream:  "S",
+		Subject: func(id string) string { return "s." + id },
+		Initial: func() int { return 0 },
+		Evolve:  func(s int, _ Recorded) int { return s + 1 },
+		Decide: func(int, int) ([]Event, error) {
+			return []Event{{Type: "counter.unregistered.v1", Data: 1}}, nil
+		},
+	}
+	h, err := New[int, int](st, eventstore.NewRegistry(), def, Options{})
+	require.NoError(t, err)
+	_, err = h.Handle(context.Background(), "x", 1, Meta{})
+	require.ErrorIs(t, err, eventstore.ErrUnknownType)
+	require.Zero(t, st.appends)
+}

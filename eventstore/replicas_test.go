@@ -1,0 +1,139 @@
+package eventstore_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventline/eventline/eventstore"
+)
+
+// cluster starts three in-process JetStream servers routed to each other,
+// each storing in its own temp dir, and returns a client URL listing them
+// all once JetStream's meta group has formed.
+func cluster(t *testing.T) string {
+	t.Helper()
+	// Clustered JetStream needs configured routes on every server, so the
+	// route ports are picked (free now) before any server starts.
+	var routes []*url.URL
+	var ports []int
+	for range 3 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := l.Addr().(*net.TCPAddr).Port
+		require.NoError(t, l.Close())
+		ports = append(ports, port)
+		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", port)})
+	}
+	var (
+		servers []*server.Server
+		urls    []string
+	)
+	for i := range 3 {
+		o := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1),
+			Host:       "127.0.0.1",
+			Port:       -1,
+			NoLog:      true,
+			NoSigs:     true,
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			Cluster:    server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:     routes,
+		}
+		s, err := server.NewServer(o)
+		require.NoError(t, err)
+		go s.Start()
+		t.Cleanup(s.Shutdown)
+		servers = append(servers, s)
+	}
+	for i, s := range servers {
+		require.True(t, s.ReadyForConnections(20*time.Second), "server %d did not start", i+1)
+		urls = append(urls, s.ClientURL())
+	}
+	require.Eventually(t, func() bool {
+		leaderSeesAll := false
+		for _, s := range servers {
+			if s.NumRoutes() < 2 || !s.JetStreamIsCurrent() {
+				return false
+			}
+			// Only the meta leader lists the peers.
+			leaderSeesAll = leaderSeesAll || len(s.JetStreamClusterPeers()) == 3
+		}
+		return leaderSeesAll
+	}, 30*time.Second, 50*time.Millisecond, "the cluster did not form")
+	return strings.Join(urls, ",")
+}
+
+func connectReplicas(t *testing.T, urls string, replicas int) *eventstore.Store {
+	t.Helper()
+	st, err := eventstore.Connect(context.Background(), eventstore.Options{URL: urls, Name: t.Name(), Replicas: replicas})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	return st
+}
+
+func TestEnsureStreamsNeverLowersReplicas(t *testing.T) {
+	urls := cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	spec := eventstore.StreamSpec{Name: "ORDERS", Subjects: []string{"orders.>"}, AllowAtomicPublish: true}
+	replicas := func(st *eventstore.Store) int {
+		t.Helper()
+		s, err := st.JetStream().Stream(ctx, spec.Name)
+		require.NoError(t, err)
+		return s.CachedInfo().Config.Replicas
+	}
+
+	// Created at R1, upgraded to R3: allowed.
+	r1 := connectReplicas(t, urls, 1)
+	require.NoError(t, ensureEventually(ctx, r1, spec))
+	require.Equal(t, 1, replicas(r1))
+	r3 := connectReplicas(t, urls, 3)
+	require.NoError(t, ensureEventually(ctx, r3, spec))
+	require.Equal(t, 3, replicas(r3))
+	require.NoError(t, r3.EnsureStreams(ctx, []eventstore.StreamSpec{spec}), "ensuring again at R3 changes nothing")
+
+	// Back to R1: refused, naming the stream and both counts; it stays R3.
+	err := r1.EnsureStreams(ctx, []eventstore.StreamSpec{spec})
+	require.ErrorIs(t, err, eventstore.ErrReplicasMismatch)
+	require.ErrorContains(t, err, "ORDERS")
+	require.ErrorContains(t, err, "3 replicas, configured 1")
+	require.Equal(t, 3, replicas(r1))
+
+	// An atomic batch on the replicated stream: conflicts still map to
+	// ErrConflict (the replicated error code) and store nothing.
+	acks, err := r3.AppendBatch(ctx, "orders.o1", 0, []eventstore.Envelope{newEvent(t, "order.created.v1", map[string]int{}), newEvent(t, "order.paid.v1", map[string]int{})})
+	require.NoError(t, err)
+	require.Len(t, acks, 2)
+	_, err = r3.AppendBatch(ctx, "orders.o1", 0, []eventstore.Envelope{newEvent(t, "order.created.v1", map[string]int{}), newEvent(t, "order.paid.v1", map[string]int{})})
+	require.ErrorIs(t, err, eventstore.ErrConflict)
+	_, err = r3.Append(ctx, "orders.o1", 0, newEvent(t, "order.created.v1", map[string]int{}))
+	require.ErrorIs(t, err, eventstore.ErrConflict)
+	stored, _, err := r3.Load(ctx, spec.Name, "orders.o1")
+	require.NoError(t, err)
+	require.Len(t, stored, 2)
+}
+
+// ensureEventually retries EnsureStreams while a new cluster settles its
+// leaders (the first requests may find none yet).
+func ensureEventually(ctx context.Context, st *eventstore.Store, spec eventstore.StreamSpec) error {
+	for {
+		err := st.EnsureStreams(ctx, []eventstore.StreamSpec{spec})
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
