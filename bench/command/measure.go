@@ -63,7 +63,7 @@ func start(ctx context.Context, dir string, o options) (*env, error) {
 		return nil, err
 	}
 	e.reg = eventstore.NewRegistry()
-	e.reg.Register(eventType, func() any { return new(incremented) })
+	e.reg.Register(eventType, eventstore.JSON[incremented]())
 	return e, nil
 }
 

@@ -91,7 +91,8 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 				return nil, err
 			}
 		}
-		natsOpts := eventstore.Options{URL: url, Credentials: creds, Name: "eventline", Logger: log, FailFast: !needs.serve}
+		natsOpts := eventstore.Options{URL: url, Credentials: creds, Name: "eventline", Logger: log, FailFast: !needs.serve,
+			Replicas: cfg.StreamReplicas}
 		in.store, err = eventstore.Connect(ctx, natsOpts)
 		if err == nil && needs.serve {
 			readOpts := natsOpts
@@ -168,7 +169,9 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error, 
 	delay := 250 * time.Millisecond
 	for {
 		err := fn()
-		if err == nil || !patient {
+		// A stream with more replicas than configured needs an operator:
+		// waiting cannot fix it.
+		if err == nil || !patient || errors.Is(err, eventstore.ErrReplicasMismatch) {
 			return err
 		}
 		log.Warn(what+" failed; retrying", "err", err, "in", delay)

@@ -32,7 +32,7 @@ const typeIncremented = "counter.incremented.v1"
 
 func registry() *eventstore.Registry {
 	reg := eventstore.NewRegistry()
-	reg.Register(typeIncremented, func() any { return new(incremented) })
+	reg.Register(typeIncremented, eventstore.JSON[incremented]())
 	return reg
 }
 

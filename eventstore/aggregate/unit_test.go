@@ -89,7 +89,7 @@ func TestHandleGivesUpAfterMaxAttempts(t *testing.T) {
 		},
 	}
 	reg := eventstore.NewRegistry()
-	reg.Register("counter.incremented.v1", func() any { return new(int) })
+	reg.Register("counter.incremented.v1", eventstore.JSON[int]())
 	h, err := New[int, int](st, reg, def, Options{MaxAttempts: 4, Backoff: time.Microsecond})
 	require.NoError(t, err)
 	_, err = h.Handle(context.Background(), "x", 1, Meta{})
