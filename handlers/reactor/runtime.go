@@ -97,22 +97,27 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	// lets the handlers in flight finish instead of cutting them off.
 	runErr := make(chan error, 1)
 	go func() { runErr <- router.Run(context.WithoutCancel(ctx)) }()
-	select {
-	case err := <-runErr:
-		closeErr := router.Close()
-		if err == nil {
-			err = errors.New("all reactor handlers stopped")
+	// A subscription that fails (a stream missing) ends router.Run before
+	// it runs; the subscribers set up so far are closed directly, since
+	// the router's Close would wait its whole timeout for handlers that
+	// never started.
+	failed := func(err error) error {
+		for _, sub := range subs {
+			_ = sub.Close()
 		}
-		return errors.Join(fmt.Errorf("reactor router: %w", err), closeErr)
-	case <-router.Running():
-	}
-	select {
-	case err := <-runErr: // a handler failed to subscribe
-		_ = router.Close()
 		if err == nil {
 			err = errors.New("all reactor handlers stopped")
 		}
 		return fmt.Errorf("reactor router: %w", err)
+	}
+	select {
+	case err := <-runErr:
+		return failed(err)
+	case <-router.Running():
+	}
+	select {
+	case err := <-runErr:
+		return failed(err)
 	case <-ctx.Done():
 	}
 	closeErr := router.Close()
