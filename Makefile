@@ -30,6 +30,7 @@ fuzz:
 bench: postgres-binaries build
 	$(GO) run ./bench/ingest
 	@if [ -d bench/ops ]; then $(GO) run ./bench/ops; fi
+	$(GO) run ./bench/reactor
 	$(GO) run ./bench/hostile --bin $(BIN)/eventline
 
 clean:
