@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/eventline/eventline/bench/internal/benchserve"
@@ -32,6 +33,8 @@ type options struct {
 	Rate   int           `json:"paced_rate"`
 	Paced  time.Duration `json:"paced_duration"`
 	JSON   bool          `json:"-"`
+	// CPUProfile is a file to write a CPU profile of the whole run to.
+	CPUProfile string `json:"-"`
 }
 
 // benchStream holds every subject the benchmark appends to.
@@ -49,11 +52,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Rate, "rate", 1000, "hops per second of the paced latency runs")
 	fs.DurationVar(&o.Paced, "paced", 5*time.Second, "how long each paced latency run lasts")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.Chains < 1 || o.Hops < o.Chains || o.Rate < 1 || o.Paced <= 0 {
 		return errors.New("--chains, --rate, --paced must be positive and --hops at least --chains")
+	}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	logf := benchserve.Logger(stderr, "bench/reactor")
 	logf("%d chains, %d hops, paced %d/s for %s, GOMAXPROCS %d, %s/%s", o.Chains, o.Hops, o.Rate, o.Paced,

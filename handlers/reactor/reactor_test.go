@@ -249,7 +249,7 @@ func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus
 
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc) {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 // Ending Run's context lets the handler in flight finish and ack.
