@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -295,4 +296,27 @@ func TestMissingStreamFailsRun(t *testing.T) {
 	err = rt.Run(ctx)
 	require.Error(t, err)
 	require.False(t, errors.Is(err, context.DeadlineExceeded))
+}
+
+// When PostgreSQL is down a message that should be parked is not acked:
+// it is redelivered until it can be parked.
+func TestParkingWithPostgresDownRedelivers(t *testing.T) {
+	e := newEnv(t)
+	down, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
+	require.NoError(t, err)
+	t.Cleanup(down.Close)
+	var attempts atomic.Int64
+	h := func(ctx context.Context, ev reactor.Event, fx *reactor.Effects) error {
+		attempts.Store(int64(ev.Attempt))
+		return reactor.Permanent(errBroken)
+	}
+	r := reactor.Reactor{Name: "pgdown", Stream: testStream, Subjects: []string{"in.>"}, Handler: h, Policy: fastPolicy}
+	start(t, e.store, down, reactor.Config{}, r)
+	publish(t, e.store, "in.d", "")
+	eventually(t, func() bool { return attempts.Load() >= 3 }, "redelivered while parking fails")
+	c, err := e.store.JetStream().Consumer(context.Background(), testStream, r.Consumer())
+	require.NoError(t, err)
+	ci, err := c.Info(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, ci.AckFloor.Stream, "not acked")
 }

@@ -179,13 +179,18 @@ func (rt *Runtime) outcome(r Reactor) message.HandlerMiddleware {
 			failed.Inc()
 			d, _ := DeliveryFrom(msg.Context())
 			log := rt.log.With("reactor", r.Name, "stream", d.Stream, "seq", d.Seq, "attempt", d.Attempt)
+			// A redelivery is a NAK sent here rather than an error returned,
+			// which the router would log again at error level; its Ack
+			// after a Nack does nothing.
 			if IsTransient(err) || (!IsPermanent(err) && d.Attempt < policy.MaxAttempts) {
 				log.Warn("reactor handler failed; redelivering", "err", err, "transient", IsTransient(err))
-				return nil, err
+				msg.Nack()
+				return nil, nil
 			}
 			if rt.pool == nil {
 				log.Error("reactor handler failed; cannot park without PostgreSQL, redelivering", "err", err)
-				return nil, Transient(err)
+				msg.Nack()
+				return nil, nil
 			}
 			p := Parked{Reactor: r.Name, Stream: d.Stream, Seq: d.Seq, Subject: d.Subject, Error: err.Error(), Attempts: d.Attempt}
 			if env, derr := eventstore.UnmarshalEnvelope(msg.Payload); derr == nil {
@@ -197,7 +202,8 @@ func (rt *Runtime) outcome(r Reactor) message.HandlerMiddleware {
 			defer cancel()
 			if perr := park(pctx, rt.pool, p); perr != nil {
 				log.Error("reactor cannot park; redelivering", "err", err, "park_err", perr)
-				return nil, Transient(perr)
+				msg.Nack()
+				return nil, nil
 			}
 			parked.Inc()
 			log.Warn("reactor parked a message", "err", err, "type", p.EventType)
