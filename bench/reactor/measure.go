@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/eventline/eventline/eventstore"
@@ -20,8 +21,12 @@ import (
 type results struct {
 	ReactorHopsPerSec float64 `json:"reactor_hops_per_sec"`
 	RawHopsPerSec     float64 `json:"raw_hops_per_sec"`
-	ReactorLatency    latency `json:"reactor_latency"`
-	RawLatency        latency `json:"raw_latency"`
+	// CPU per hop (user + system of the whole process, the embedded
+	// server included), less sensitive than rates to a busy machine.
+	ReactorCPUPerHop time.Duration `json:"reactor_cpu_per_hop_ns"`
+	RawCPUPerHop     time.Duration `json:"raw_cpu_per_hop_ns"`
+	ReactorLatency   latency       `json:"reactor_latency"`
+	RawLatency       latency       `json:"raw_latency"`
 }
 
 // latency summarises hop latencies in milliseconds.
@@ -57,11 +62,15 @@ func measure(ctx context.Context, store *eventstore.Store, o options, logf func(
 		var raw, rea float64
 		tag := "t" + strconv.Itoa(round)
 		measureRaw := func() error {
+			c0 := cpuTime()
 			raw, err = rawThroughput(ctx, store, o.Chains, o.Hops, tag)
+			res.RawCPUPerHop += (cpuTime() - c0) / time.Duration(2*o.Hops)
 			return err
 		}
 		measureReactor := func() error {
+			c0 := cpuTime()
 			rea, err = reactorThroughput(ctx, store, o.Chains, o.Hops, tag, log)
+			res.ReactorCPUPerHop += (cpuTime() - c0) / time.Duration(2*o.Hops)
 			return err
 		}
 		order := []func() error{measureRaw, measureReactor}
@@ -86,6 +95,15 @@ func measure(ctx context.Context, store *eventstore.Store, o options, logf func(
 	}
 	logf("reactor paced: p50 %.3f ms p99 %.3f ms", res.ReactorLatency.P50, res.ReactorLatency.P99)
 	return res, nil
+}
+
+// cpuTime is the user and system CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // startRuntime runs r until the returned stop is called.

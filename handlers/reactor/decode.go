@@ -2,7 +2,7 @@ package reactor
 
 import (
 	"errors"
-	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -42,8 +42,34 @@ var errFallback = errors.New("decode with encoding/json")
 // envelopeKeys are the keys of an envelope, each with a bit.
 var envelopeKeys = map[string]int{"id": 1, "type": 2, "occurred_at": 4, "correlation_id": 8, "causation_id": 16, "data": 32}
 
-// typePattern is eventstore's shape of an event type name.
-var typePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[0-9]+$`)
+// validType reports whether t has eventstore's shape of an event type name,
+// `^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[0-9]+$`, without a regexp.
+func validType(t string) bool {
+	words := strings.Split(t, ".")
+	if len(words) < 3 {
+		return false
+	}
+	for _, w := range words[:len(words)-1] {
+		if w == "" || w[0] < 'a' || w[0] > 'z' {
+			return false
+		}
+		for i := 1; i < len(w); i++ {
+			if c := w[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+				return false
+			}
+		}
+	}
+	v := words[len(words)-1]
+	if len(v) < 2 || v[0] != 'v' {
+		return false
+	}
+	for i := 1; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 func envelopeFrom(v *fastjson.Value) (eventstore.Envelope, error) {
 	var env eventstore.Envelope
@@ -94,7 +120,7 @@ func envelopeFrom(v *fastjson.Value) (eventstore.Envelope, error) {
 		return env, errFallback
 	}
 	env.Data = data.MarshalTo(nil)
-	if !typePattern.MatchString(env.Type) {
+	if !validType(env.Type) {
 		return env, errFallback
 	}
 	return env, nil

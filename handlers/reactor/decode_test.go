@@ -96,3 +96,19 @@ func TestDecodeEnvelopeFallsBackLikeEncodingJSON(t *testing.T) {
 		requireSameDecode(t, []byte(body))
 	}
 }
+
+// validType accepts exactly what eventstore's type pattern does.
+func TestValidType(t *testing.T) {
+	tests := []struct {
+		typ  string
+		want bool
+	}{
+		{"order.created.v1", true}, {"a.b.v12", true}, {"a_1.b_2.c.v0", true},
+		{"a.v1", false}, {"order.created", false}, {"Order.created.v1", false}, {"1a.b.v1", false},
+		{"a..b.v1", false}, {"a.b.v", false}, {"a.b.v1x", false}, {"a.b.V1", false}, {".a.b.v1", false}, {"", false},
+		{"a.b-c.v1", false}, {"a._b.v1", false},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, validType(tc.typ), tc.typ)
+	}
+}

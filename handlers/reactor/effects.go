@@ -2,8 +2,10 @@ package reactor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -51,11 +53,11 @@ func NewEffects(store appender, reactor string, source eventstore.Envelope) *Eff
 // Envelope builds the next effect's envelope: payload as data, the
 // deterministic id, correlation and causation. It does not append.
 func (fx *Effects) Envelope(eventType string, payload any) (eventstore.Envelope, error) {
-	env, err := eventstore.NewEnvelope(eventType, payload)
+	data, err := json.Marshal(payload)
 	if err != nil {
-		return eventstore.Envelope{}, err
+		return eventstore.Envelope{}, fmt.Errorf("marshal %s: %w", eventType, err)
 	}
-	env.ID = EffectID(fx.reactor, fx.source.ID, fx.n)
+	env := eventstore.Envelope{ID: EffectID(fx.reactor, fx.source.ID, fx.n), Type: eventType, OccurredAt: time.Now().UTC(), Data: data}
 	fx.n++
 	env.CorrelationID = fx.source.CorrelationID
 	if env.CorrelationID == "" {

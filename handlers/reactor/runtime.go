@@ -82,7 +82,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(rt.log, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // router lifecycle chatter
 	})
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rt.cfg.CloseTimeout}, wlog)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rt.cfg.CloseTimeout}, routerLogger{wlog})
 	if err != nil {
 		return fmt.Errorf("reactor router: %w", err)
 	}
