@@ -113,7 +113,11 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	}
 	s.iters = append(s.iters, it)
 	s.mu.Unlock()
-	out := make(chan *message.Message)
+	// A small buffer decouples this loop from the router's: on a busy
+	// machine a handoff that waits for the other goroutine to be scheduled
+	// on every message was what limited throughput. What is buffered when
+	// closing is still handled (the router reads the channel to its end).
+	out := make(chan *message.Message, 64)
 	s.loops.Add(1)
 	go s.loop(context.WithoutCancel(ctx), topic, it, out)
 	go func() { // the router's context ending stops taking messages too
