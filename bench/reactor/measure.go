@@ -115,7 +115,23 @@ func startRuntime(store *eventstore.Store, r reactor.Reactor, log *slog.Logger) 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
-	return func() error { cancel(); return <-done }, nil
+	stop := func() error { cancel(); return <-done }
+	// Measure from when the consumer is pulling, not from while it is
+	// being created (which would count its set-up in the first hops).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := store.JetStream().Consumer(ctx, r.Stream, r.Consumer())
+		if err == nil {
+			if ci, err := c.Info(ctx); err == nil && ci.NumWaiting > 0 {
+				return stop, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, fmt.Errorf("reactor %s: consumer not pulling after 30s", r.Name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // benchPolicy keeps every chain in flight.
