@@ -31,6 +31,7 @@ bench: postgres-binaries build
 	$(GO) run ./bench/ingest
 	@if [ -d bench/ops ]; then $(GO) run ./bench/ops; fi
 	$(GO) run ./bench/command
+	$(GO) run ./bench/reactor
 	$(GO) run ./bench/hostile --bin $(BIN)/eventline
 
 clean:

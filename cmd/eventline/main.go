@@ -32,6 +32,7 @@ commands:
   migrate       apply database migrations
   replay        print a stream's events in order (--json for scripts)
   projections   list, rebuild, retry: the read models and where they stand
+  reactors      list, parked, retry: the reactors and the messages they parked
   consumers     every JetStream consumer, next to the checkpoint it feeds
   streams       every JetStream stream
   version       print the version
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return replayCmd(ctx, cfg, rest, stdout, stderr)
 	case "projections":
 		return projectionsCmd(ctx, cfg, rest, getenv, stdout, stderr)
+	case "reactors":
+		return reactorsCmd(ctx, cfg, defaultReactors(), rest, getenv, stdout, stderr)
 	case "consumers":
 		return consumersCmd(ctx, cfg, rest, stdout, stderr)
 	case "streams":
