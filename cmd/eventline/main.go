@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "projections":
 		return projectionsCmd(ctx, cfg, rest, getenv, stdout, stderr)
 	case "reactors":
-		return reactorsCmd(ctx, cfg, defaultReactors(), rest, getenv, stdout, stderr)
+		return reactorsCmd(ctx, cfg, modules(), rest, getenv, stdout, stderr)
 	case "consumers":
 		return consumersCmd(ctx, cfg, rest, stdout, stderr)
 	case "streams":

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/internal/module"
 )
 
 const reactorsUsage = `usage: eventline reactors <list|parked|retry> [flags]
@@ -22,23 +23,20 @@ const reactorsUsage = `usage: eventline reactors <list|parked|retry> [flags]
                                 stream; --skip drops the parked message SEQ instead, recording who and why
 `
 
-// defaultReactors lists the reactors this binary runs; domain modules add
-// theirs here (none yet).
-func defaultReactors() *reactor.Registry { return reactor.NewRegistry() }
-
-// reactorsCmd dispatches `eventline reactors <sub>` over the reactors of reg.
-func reactorsCmd(ctx context.Context, cfg Config, reg *reactor.Registry, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// reactorsCmd dispatches `eventline reactors <sub>` over the reactors of
+// the modules mods.
+func reactorsCmd(ctx context.Context, cfg Config, mods module.Set, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, reactorsUsage)
 		return errors.New("reactors: no subcommand given")
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "list", "ls":
-		return reactorsList(ctx, cfg, reg, rest, stdout, stderr)
+		return reactorsList(ctx, cfg, mods, rest, stdout, stderr)
 	case "parked":
-		return reactorsParked(ctx, cfg, reg, rest, stdout, stderr)
+		return reactorsParked(ctx, cfg, mods, rest, stdout, stderr)
 	case "retry":
-		return reactorsRetry(ctx, cfg, reg, rest, getenv, stdout, stderr)
+		return reactorsRetry(ctx, cfg, mods, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, reactorsUsage)
 		return nil
@@ -62,7 +60,7 @@ type reactorStatus struct {
 	State string `json:"state"`
 }
 
-func reactorsList(ctx context.Context, cfg Config, reg *reactor.Registry, args []string, stdout, stderr io.Writer) error {
+func reactorsList(ctx context.Context, cfg Config, mods module.Set, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reactors list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print JSON ({\"reactors\":[…]}) instead of a table")
@@ -78,6 +76,10 @@ func reactorsList(ctx context.Context, cfg Config, reg *reactor.Registry, args [
 		return err
 	}
 	defer s.close()
+	reg, err := s.reactors(mods)
+	if err != nil {
+		return err
+	}
 	parked, err := reactor.CountParked(ctx, s.pool)
 	if err != nil {
 		return err
@@ -108,7 +110,7 @@ func reactorsList(ctx context.Context, cfg Config, reg *reactor.Registry, args [
 	return table(stdout, []string{"REACTOR", "STREAM", "CONSUMER", "PENDING", "ACK PENDING", "REDELIVERED", "PARKED", "STATUS"}, rows)
 }
 
-func reactorsParked(ctx context.Context, cfg Config, reg *reactor.Registry, args []string, stdout, stderr io.Writer) error {
+func reactorsParked(ctx context.Context, cfg Config, mods module.Set, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reactors parked", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
@@ -119,15 +121,15 @@ func reactorsParked(ctx context.Context, cfg Config, reg *reactor.Registry, args
 	if len(pos) != 1 {
 		return errors.New("reactors parked: give exactly one reactor name")
 	}
-	r, err := reg.Get(pos[0])
-	if err != nil {
-		return err
-	}
 	s, err := openOps(ctx, cfg, infraNeeds{postgres: true}, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	r, err := s.reactor(mods, pos[0])
+	if err != nil {
+		return err
+	}
 	parked, err := reactor.ListParked(ctx, s.pool, r.Name)
 	if err != nil {
 		return err
@@ -138,7 +140,7 @@ func reactorsParked(ctx context.Context, cfg Config, reg *reactor.Registry, args
 	return reactorParkedTable(stdout, parked)
 }
 
-func reactorsRetry(ctx context.Context, cfg Config, reg *reactor.Registry, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func reactorsRetry(ctx context.Context, cfg Config, mods module.Set, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reactors retry", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	skip := fs.Uint64("skip", 0, "drop the parked message with this stream sequence instead of retrying it (recorded)")
@@ -152,15 +154,15 @@ func reactorsRetry(ctx context.Context, cfg Config, reg *reactor.Registry, args 
 	if len(pos) != 1 {
 		return errors.New("reactors retry: give exactly one reactor name")
 	}
-	r, err := reg.Get(pos[0])
-	if err != nil {
-		return err
-	}
 	s, err := openOps(ctx, cfg, infraNeeds{nats: true, postgres: true}, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	r, err := s.reactor(mods, pos[0])
+	if err != nil {
+		return err
+	}
 	rt := reactor.NewRetrier(s.store, s.pool, r)
 	if *skip > 0 {
 		who := *by
@@ -199,4 +201,19 @@ func reactorParkedTable(w io.Writer, parked []reactor.Parked) error {
 			strconv.Itoa(p.Attempts), when(&at), p.Error})
 	}
 	return table(w, []string{"SEQ", "STREAM", "SUBJECT", "TYPE", "EVENT ID", "ATTEMPTS", "PARKED AT", "ERROR"}, rows)
+}
+
+// reactors returns the reactors of mods built over the session's
+// connections, so that a retry runs the real handler.
+func (s *opsSession) reactors(mods module.Set) (*reactor.Registry, error) {
+	return mods.Reactors(module.Deps{Store: s.store, Pool: s.pool, Log: s.log}, nil)
+}
+
+// reactor returns the reactor name of mods.
+func (s *opsSession) reactor(mods module.Set, name string) (reactor.Reactor, error) {
+	reg, err := s.reactors(mods)
+	if err != nil {
+		return reactor.Reactor{}, err
+	}
+	return reg.Get(name)
 }

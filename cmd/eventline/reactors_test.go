@@ -15,9 +15,11 @@ import (
 
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/internal/module"
 )
 
-// reactors runs `eventline reactors …` with reg as the binary's reactors.
+// reactors runs `eventline reactors …` with the reactors of reg as the
+// binary's.
 func (c *opsCLI) reactors(t *testing.T, reg *reactor.Registry, args ...string) string {
 	t.Helper()
 	cfg, err := loadConfig(func(k string) string { return c.vars[k] })
@@ -25,7 +27,8 @@ func (c *opsCLI) reactors(t *testing.T, reg *reactor.Registry, args ...string) s
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	err = reactorsCmd(ctx, cfg, reg, args, func(k string) string { return c.vars[k] }, &out, &errOut)
+	mods := module.Set{{Name: "test", ReactorRole: "saga", Reactors: func(module.Deps) []reactor.Reactor { return reg.All() }}}
+	err = reactorsCmd(ctx, cfg, mods, args, func(k string) string { return c.vars[k] }, &out, &errOut)
 	require.NoError(t, err, "reactors %v\nstderr: %s", args, errOut.String())
 	return out.String()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/module"
 	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/projections"
@@ -121,6 +122,18 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		if err := m.Start(host); err != nil {
 			return fmt.Errorf("start module %s: %w", m.Name, err)
 		}
+	}
+	// Reactors run on the processes whose roles their modules name.
+	reactors, err := mods.Reactors(module.Deps{Store: in.store, Pool: in.pool, Log: log}, cfg.hasRole)
+	if err != nil {
+		return err
+	}
+	if all := reactors.All(); len(all) > 0 {
+		rt, err := reactor.NewRuntime(in.store, in.pool, all, reactor.Config{Logger: log, Registerer: reg})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return rt.Run(gctx) })
 	}
 	if cfg.hasRole("api") {
 		ops := opsapi.NewInspector(in.store.JetStream(), in.readPool, projs)

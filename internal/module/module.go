@@ -3,9 +3,13 @@ package module
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/projections"
 )
 
@@ -21,9 +25,13 @@ type Module struct {
 	Events map[string]func(data []byte) (any, error)
 	// Projections are the read models the module owns.
 	Projections []projections.Spec
-	// Reactors names the module's per-message handlers (their durable
-	// consumers and parked messages show in the operator tools).
-	Reactors []string
+	// Reactors returns the module's per-message handlers (process managers,
+	// participants, workers) over d. It must only capture d: the operator
+	// CLI builds them too, to list them and retry what they parked.
+	Reactors func(d Deps) []reactor.Reactor
+	// ReactorRole is the EVENTLINE_ROLES role whose processes run the
+	// reactors (e.g. "saga").
+	ReactorRole string
 	// Start wires the module into a running serve: it mounts HTTP routes
 	// and starts workers through h, according to h's roles. Nil when the
 	// module has nothing to run.
@@ -63,8 +71,16 @@ func (s Set) Validate() error {
 				errs = append(errs, fmt.Errorf("projection %q of module %s reads stream %q, which no module creates", p.Name, m.Name, p.Stream))
 			}
 		}
-		for _, r := range m.Reactors {
-			claim("reactor", r, m.Name)
+		if m.Reactors != nil {
+			for _, r := range m.Reactors(Deps{}) {
+				claim("reactor", r.Name, m.Name)
+				if err := r.Validate(); err != nil {
+					errs = append(errs, fmt.Errorf("module %s: %w", m.Name, err))
+				}
+			}
+			if m.ReactorRole == "" {
+				errs = append(errs, fmt.Errorf("module %s has reactors but no ReactorRole", m.Name))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -97,13 +113,29 @@ func (s Set) Projections() *projections.Registry {
 	return projections.NewRegistry(specs...)
 }
 
-// Reactors returns every module's reactor names.
-func (s Set) Reactors() []string {
-	var out []string
+// Deps are the connections reactors are built over.
+type Deps struct {
+	Store *eventstore.Store
+	Pool  *pgxpool.Pool
+	Log   *slog.Logger
+}
+
+// Reactors returns the reactors of every module over d, in a registry (for
+// the operator tools); with hasRole set, only those of modules whose
+// ReactorRole it reports (what a serve process runs).
+func (s Set) Reactors(d Deps, hasRole func(string) bool) (*reactor.Registry, error) {
+	reg := reactor.NewRegistry()
 	for _, m := range s {
-		out = append(out, m.Reactors...)
+		if m.Reactors == nil || (hasRole != nil && !hasRole(m.ReactorRole)) {
+			continue
+		}
+		for _, r := range m.Reactors(d) {
+			if err := reg.Add(r); err != nil {
+				return nil, fmt.Errorf("module %s: %w", m.Name, err)
+			}
+		}
 	}
-	return out
+	return reg, nil
 }
 
 // StreamOf returns the stream that holds events of eventType: that of the

@@ -1,11 +1,13 @@
 package module_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/module"
 	"github.com/eventline/eventline/projections"
 )
@@ -23,13 +25,21 @@ func TestSetJoinsWhatModulesRegister(t *testing.T) {
 			Events: map[string]func([]byte) (any, error){"a.happened.v1": decode}, Projections: []projections.Spec{spec("pa", "A")}},
 		{Name: "b", Streams: []eventstore.StreamSpec{{Name: "B", Subjects: []string{"b.>"}}},
 			Events:      map[string]func([]byte) (any, error){"b.happened.v1": decode, "b.undone.v1": decode},
-			Projections: []projections.Spec{spec("pb", "B")}, Reactors: []string{"rb"}},
+			Projections: []projections.Spec{spec("pb", "B")}, ReactorRole: "saga",
+			Reactors: func(module.Deps) []reactor.Reactor {
+				return []reactor.Reactor{{Name: "rb", Stream: "B", Handler: func(context.Context, reactor.Event, *reactor.Effects) error { return nil }}}
+			}},
 	}
 	require.NoError(t, set.Validate())
 	require.Len(t, set.Streams(), 2)
 	require.Equal(t, []string{"a.happened.v1", "b.happened.v1", "b.undone.v1"}, set.Events().Types())
 	require.Equal(t, []string{"pa", "pb"}, set.Projections().Names())
-	require.Equal(t, []string{"rb"}, set.Reactors())
+	all, err := set.Reactors(module.Deps{}, nil)
+	require.NoError(t, err)
+	require.Len(t, all.All(), 1)
+	none, err := set.Reactors(module.Deps{}, func(role string) bool { return role == "api" })
+	require.NoError(t, err)
+	require.Empty(t, none.All(), "only processes with the saga role run them")
 	st, ok := set.StreamOf("b.undone.v1")
 	require.True(t, ok)
 	require.Equal(t, "B", st)
