@@ -96,6 +96,10 @@ type Rebuilder struct {
 	progressMu sync.Mutex // serialises Progress calls
 	reported   uint64
 
+	// skipped are the events an operator skipped in the live model: an
+	// updated-in-place shadow leaves them out too (nil otherwise).
+	skipped map[uint64]bool
+
 	mu                   sync.Mutex // guards the counters below
 	events, rows, parked int64
 }
@@ -149,6 +153,9 @@ func (r *Rebuilder) Run(ctx context.Context) (res RebuildResult, err error) {
 	defer release()
 	if r.pos, err = ReadStreamPosition(ctx, r.store.JetStream(), r.spec.Stream); err != nil {
 		return res, fmt.Errorf("rebuild %s: %w", r.spec.Name, err)
+	}
+	if r.skipped, err = r.liveSkips(ctx); err != nil {
+		return res, err
 	}
 	defer func() {
 		if err != nil || !res.Swapped {
@@ -271,7 +278,9 @@ func (r *Rebuilder) target(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	for _, t := range r.spec.Tables {
-		if t.Seq == "" {
+		// Rows updated in place hold the state at their last event: a
+		// shadow ahead of the live model cannot be compared with it.
+		if t.Seq == "" || KindOf(r.proj) == KindUpdatedInPlace {
 			cp, err := LoadCheckpoint(ctx, r.pool, r.spec.Name)
 			if err != nil {
 				return 0, err
@@ -377,4 +386,33 @@ func (r *Rebuilder) swapWithRetry(ctx context.Context, pos *uint64, res *Rebuild
 		}
 		r.log.Warn("swap waited too long for the live tables; retrying", "attempt", attempt, "err", err)
 	}
+}
+
+// liveSkips returns the events an operator skipped in the live model of an
+// updated-in-place projection, when the live checkpoint counts in the
+// stream being read (skips of a stream that is gone name other events).
+func (r *Rebuilder) liveSkips(ctx context.Context) (map[uint64]bool, error) {
+	if KindOf(r.proj) != KindUpdatedInPlace {
+		return nil, nil
+	}
+	cp, err := LoadCheckpoint(ctx, r.pool, r.spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	if cp.VerifyStream(r.pos) != nil {
+		return nil, nil
+	}
+	rows, err := r.pool.Query(ctx, `SELECT seq FROM projection_skipped WHERE projection = $1 AND item = ''`, r.spec.Name)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild %s: read skipped events: %w", r.spec.Name, err)
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("rebuild %s: read skipped events: %w", r.spec.Name, err)
+	}
+	out := make(map[uint64]bool, len(seqs))
+	for _, s := range seqs {
+		out[uint64(s)] = true
+	}
+	return out, nil
 }
