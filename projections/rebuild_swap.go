@@ -222,8 +222,8 @@ func (r *Rebuilder) catchUpAndCompare(ctx context.Context, tx pgx.Tx, live Check
 		}
 		res.Compared = append(res.Compared, c)
 		if !c.Match {
-			mismatch = append(mismatch, fmt.Sprintf("%s: %s differ (live %d rows, checksum %s; shadow %d rows, checksum %s)",
-				t.Name, plural(c.DifferingRows, "row", "rows"), c.LiveRows, c.LiveSum, c.ShadowRows, c.ShadowSum))
+			mismatch = append(mismatch, fmt.Sprintf("%s: %s (live %d rows, checksum %s; shadow %d rows, checksum %s)",
+				t.Name, plural(c.DifferingRows, "row differs", "rows differ"), c.LiveRows, c.LiveSum, c.ShadowRows, c.ShadowSum))
 		}
 		*total += n
 	}
