@@ -126,13 +126,26 @@ func countItems(recs []parkRecord) int64 {
 	return n
 }
 
+// park records recs under projection name inside tx, in one round trip.
 func park(ctx context.Context, tx pgx.Tx, name string, recs []parkRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
 	for _, p := range recs {
-		if _, err := tx.Exec(ctx, `INSERT INTO projection_parked (projection, seq, item, items, subject, event_type, error, data, aggregate, held_by)
+		b.Queue(`INSERT INTO projection_parked (projection, seq, item, items, subject, event_type, error, data, aggregate, held_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (projection, seq, item) DO NOTHING`,
-			name, int64(p.seq), p.item, max(p.items, 1), p.subject, p.typ, p.reason, p.data, p.aggregate, int64(p.heldBy)); err != nil {
+			name, int64(p.seq), p.item, max(p.items, 1), p.subject, p.typ, p.reason, p.data, p.aggregate, int64(p.heldBy))
+	}
+	br := tx.SendBatch(ctx, b)
+	for _, p := range recs {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
 			return fmt.Errorf("park %s #%d %s: %w", name, p.seq, p.item, err)
 		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("park %s: %w", name, err)
 	}
 	return nil
 }
