@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/internal/testenv"
@@ -204,4 +205,71 @@ func TestInPlaceTransientErrorsParkNothing(t *testing.T) {
 	check := testenv.Pool(t, url)
 	require.Empty(t, parkedStates(t, check), "nothing transient is parked")
 	require.Equal(t, cleanAccounts(t, st, check), accountRows(t, check, accountsTable))
+}
+
+func TestInPlaceUndecodableEventHoldsItsAggregate(t *testing.T) {
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	pool := testenv.Pool(t, testenv.Postgres(t))
+	createAccounts(t, pool, accountsTable)
+	spec := accountsSpec(&atomic.Bool{})
+	first := appendAccounts(t, st, opened("a"), opened("b"))
+	// Not an envelope at all, in the middle of a's history.
+	ack, err := st.JetStream().PublishMsg(ctx, &nats.Msg{Subject: "events.acct.a", Data: []byte("garbage"), Header: nats.Header{}})
+	require.NoError(t, err)
+	rest := appendAccounts(t, st, deposit("a", "1"), deposit("b", "2"))
+	_, _ = runAccounts(t, st, pool, spec, projections.Config{})
+	waitAccountsCheckpoint(t, pool, rest[1])
+	require.Equal(t, []string{"a 0 open", "b 2 open,+2"}, accountRows(t, pool, accountsTable))
+	require.Equal(t, []string{
+		fmt.Sprintf("%d events.acct.a cause", ack.Sequence),
+		fmt.Sprintf("%d events.acct.a held:%d", rest[0], ack.Sequence),
+	}, parkedStates(t, pool))
+	require.Equal(t, uint64(2), first[1])
+
+	// It can never be decoded: skipping it releases a.
+	r := projections.NewRetrier(st, pool, spec)
+	_, err = r.Skip(ctx, ack.Sequence, "", "carol", "garbage")
+	require.NoError(t, err)
+	res, err := r.Retry(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Applied)
+	require.Equal(t, []string{"a 1 open,+1", "b 2 open,+2"}, accountRows(t, pool, accountsTable))
+	require.Empty(t, parkedStates(t, pool))
+}
+
+func TestInPlaceLockAndStatementTimeoutsParkNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name, setting string
+	}{
+		{"lock timeout 55P03", "lock_timeout"},
+		{"statement timeout 57014", "statement_timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, _ := testenv.Store(t)
+			url := testenv.Postgres(t)
+			admin := testenv.Pool(t, url)
+			createAccounts(t, admin, accountsTable)
+			_, err := admin.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET `+tc.setting+` = ''200ms''', current_database()); END $$`)
+			require.NoError(t, err)
+			pool := testenv.Pool(t, url) // its sessions time out
+			spec := accountsSpec(&atomic.Bool{})
+			first := appendAccounts(t, st, opened("a"))
+			r, _ := runAccounts(t, st, pool, spec, projections.Config{})
+			waitAccountsCheckpoint(t, admin, first[0])
+
+			// Another transaction holds the table while events arrive.
+			tx, err := admin.Begin(ctx)
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, `LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE`)
+			require.NoError(t, err)
+			more := appendAccounts(t, st, deposit("a", "1"), deposit("a", "2"))
+			require.Eventually(t, func() bool { return r.Stats().Retries >= 2 }, 20*time.Second, 10*time.Millisecond)
+			require.NoError(t, tx.Rollback(ctx))
+			waitAccountsCheckpoint(t, admin, more[1])
+			require.Empty(t, parkedStates(t, admin))
+			require.Equal(t, []string{"a 3 open,+1,+2"}, accountRows(t, admin, accountsTable))
+		})
+	}
 }
