@@ -125,7 +125,7 @@ type acctEvent struct {
 	id, typ, amount string // amount: JSON ("5" a number, `"5"` poison)
 }
 
-func opened(id string) acctEvent            { return acctEvent{id, acctOpened, ""} }
+func opened(id string) acctEvent           { return acctEvent{id, acctOpened, ""} }
 func deposit(id, amount string) acctEvent  { return acctEvent{id, acctDeposited, amount} }
 func withdraw(id, amount string) acctEvent { return acctEvent{id, acctWithdrawn, amount} }
 
