@@ -183,3 +183,32 @@ func (a *inPlace) isolate(ctx context.Context, tx pgx.Tx, events []Event, failed
 	}
 	return left + right, nil
 }
+
+// liveSkips returns the events an operator skipped in the live model of an
+// updated-in-place projection, when the live checkpoint counts in the
+// stream being read (skips of a stream that is gone name other events).
+func (r *Rebuilder) liveSkips(ctx context.Context) (map[uint64]bool, error) {
+	if KindOf(r.proj) != KindUpdatedInPlace {
+		return nil, nil
+	}
+	cp, err := LoadCheckpoint(ctx, r.pool, r.spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	if cp.VerifyStream(r.pos) != nil {
+		return nil, nil
+	}
+	rows, err := r.pool.Query(ctx, `SELECT seq FROM projection_skipped WHERE projection = $1 AND item = ''`, r.spec.Name)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild %s: read skipped events: %w", r.spec.Name, err)
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("rebuild %s: read skipped events: %w", r.spec.Name, err)
+	}
+	out := make(map[uint64]bool, len(seqs))
+	for _, s := range seqs {
+		out[uint64(s)] = true
+	}
+	return out, nil
+}
