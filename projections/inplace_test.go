@@ -100,6 +100,11 @@ func TestInPlaceRetryStopsAtTheFirstThatStillFails(t *testing.T) {
 	_, _ = runAccounts(t, st, pool, spec, projections.Config{})
 	waitAccountsCheckpoint(t, pool, seqs[5])
 	require.Equal(t, []string{"a 0 open", "b 0 open"}, accountRows(t, pool, accountsTable))
+	status, err := projections.NewStatusReader(st.JetStream(), pool).Status(ctx, spec)
+	require.NoError(t, err)
+	require.Equal(t, "updated-in-place", status.Kind)
+	require.Equal(t, int64(1), status.HeldAggregates)
+	require.Equal(t, int64(4), status.Parked)
 
 	lenient.Store(true)
 	res, err := projections.NewRetrier(st, pool, spec).Retry(ctx)

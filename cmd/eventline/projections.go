@@ -100,6 +100,9 @@ func projectionsList(ctx context.Context, cfg Config, args []string, stdout, std
 		return err
 	}
 	for _, p := range all {
+		if p.HeldAggregates > 0 {
+			fmt.Fprintf(stdout, "%s: %d aggregate(s) held behind a parked event; see eventline projections parked %s\n", p.Name, p.HeldAggregates, p.Name)
+		}
 		if p.Reason != "" {
 			fmt.Fprintf(stdout, "%s: %s: %s\n", p.Name, p.State, p.Reason)
 			if p.State == projections.StateStreamMismatch {
