@@ -222,7 +222,17 @@ func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRec
 	}
 	var rows int64
 	parked := append([]parkRecord(nil), poison...)
-	if isolate {
+	if ip, ok := r.proj.(InPlaceProjection); ok {
+		mode := applyDirect
+		if isolate {
+			mode = applyIsolateFailed
+		}
+		var err error
+		if rows, parked, err = applyInPlace(ctx, tx, ip, r.cfg.CheckpointName, events, poison, mode, nil); err != nil {
+			return 0, 0, err
+		}
+		r.logParked(parked)
+	} else if isolate {
 		n, bad, err := applyIsolated(ctx, tx, r.proj, events, true)
 		if err != nil {
 			return 0, 0, err
@@ -247,6 +257,22 @@ func (r *Runner) tryCommit(ctx context.Context, events []Event, poison []parkRec
 		return 0, 0, fmt.Errorf("commit: %w", err)
 	}
 	return rows, countItems(parked), nil
+}
+
+// logParked logs what an updated-in-place projection parks: the causes as
+// errors, the events held behind them in one line per aggregate.
+func (r *Runner) logParked(parked []parkRecord) {
+	held := map[string]int{}
+	for _, p := range parked {
+		if p.heldBy == 0 {
+			r.log.Error("parking what cannot be applied; holding its aggregate", "seq", p.seq, "aggregate", p.aggregate, "type", p.typ, "err", p.reason)
+			continue
+		}
+		held[p.aggregate]++
+	}
+	for agg, n := range held {
+		r.log.Warn("parking events of a held aggregate behind its parked event", "aggregate", agg, "events", n)
+	}
 }
 
 // decodeBatch turns messages into events; a message that is not a valid

@@ -91,7 +91,18 @@ type Parked struct {
 	EventType string    `json:"event_type"`
 	Error     string    `json:"error"`
 	ParkedAt  time.Time `json:"parked_at"`
+	// Aggregate is the aggregate of an updated-in-place projection's event
+	// (empty for an insert-only projection).
+	Aggregate string `json:"aggregate,omitempty"`
+	// HeldBy, when not 0, is the parked event of the same aggregate this one
+	// waits behind: it was not applied because that earlier one was not.
+	// 0 for the cause itself.
+	HeldBy uint64 `json:"held_by,omitempty"`
 }
+
+// Held reports whether p waits behind an earlier parked event of its
+// aggregate instead of having failed itself.
+func (p Parked) Held() bool { return p.HeldBy != 0 }
 
 type parkRecord struct {
 	seq     uint64
@@ -101,6 +112,9 @@ type parkRecord struct {
 	items   int64
 	reason  string
 	data    []byte
+	// aggregate and heldBy are Parked.Aggregate and Parked.HeldBy.
+	aggregate string
+	heldBy    uint64
 }
 
 // countItems is how many items recs hold.
@@ -112,13 +126,26 @@ func countItems(recs []parkRecord) int64 {
 	return n
 }
 
+// park records recs under projection name inside tx, in one round trip.
 func park(ctx context.Context, tx pgx.Tx, name string, recs []parkRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
 	for _, p := range recs {
-		if _, err := tx.Exec(ctx, `INSERT INTO projection_parked (projection, seq, item, items, subject, event_type, error, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (projection, seq, item) DO NOTHING`,
-			name, int64(p.seq), p.item, max(p.items, 1), p.subject, p.typ, p.reason, p.data); err != nil {
+		b.Queue(`INSERT INTO projection_parked (projection, seq, item, items, subject, event_type, error, data, aggregate, held_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (projection, seq, item) DO NOTHING`,
+			name, int64(p.seq), p.item, max(p.items, 1), p.subject, p.typ, p.reason, p.data, p.aggregate, int64(p.heldBy))
+	}
+	br := tx.SendBatch(ctx, b)
+	for _, p := range recs {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
 			return fmt.Errorf("park %s #%d %s: %w", name, p.seq, p.item, err)
 		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("park %s: %w", name, err)
 	}
 	return nil
 }

@@ -18,22 +18,30 @@ var ErrNotParked = errors.New("no such parked event")
 // ListParked returns the events and items projection name has parked,
 // oldest first.
 func ListParked(ctx context.Context, pool *pgxpool.Pool, name string) ([]Parked, error) {
-	rows, err := pool.Query(ctx, `SELECT projection, seq, item, items, subject, event_type, error, parked_at
+	rows, err := pool.Query(ctx, `SELECT `+parkedColumns+`
 		FROM projection_parked WHERE projection = $1 ORDER BY seq, item`, name)
 	if err != nil {
 		return nil, fmt.Errorf("list parked %s: %w", name, err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Parked, error) {
-		var p Parked
-		var seq int64
-		err := r.Scan(&p.Projection, &seq, &p.Item, &p.Items, &p.Subject, &p.EventType, &p.Error, &p.ParkedAt)
-		p.Seq = uint64(seq)
-		return p, err
+		return scanParked(r)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list parked %s: %w", name, err)
 	}
 	return out, nil
+}
+
+// parkedColumns are the columns scanParked reads.
+const parkedColumns = `projection, seq, item, items, subject, event_type, error, parked_at, aggregate, held_by`
+
+// scanParked reads a row of parkedColumns.
+func scanParked(r pgx.Row) (Parked, error) {
+	var p Parked
+	var seq, heldBy int64
+	err := r.Scan(&p.Projection, &seq, &p.Item, &p.Items, &p.Subject, &p.EventType, &p.Error, &p.ParkedAt, &p.Aggregate, &heldBy)
+	p.Seq, p.HeldBy = uint64(seq), uint64(heldBy)
+	return p, err
 }
 
 // Skipped is the record of a parked event or item an operator dropped.
@@ -75,11 +83,21 @@ func NewRetrier(store *eventstore.Store, pool *pgxpool.Pool, spec Spec) *Retrier
 // the stream (the source of truth), each in a transaction that holds the
 // projection's lock. What applies leaves the parked list and its rows are
 // counted in the checkpoint; what fails again stays, with the new error.
+// For an updated-in-place projection the parked events of each aggregate
+// are applied in stream order, stopping at the first that still fails: it
+// becomes the one the others wait behind.
 func (r *Retrier) Retry(ctx context.Context) (RetryResult, error) {
 	res := RetryResult{Projection: r.spec.Name, StillParked: []Parked{}}
 	parked, err := ListParked(ctx, r.pool, r.spec.Name)
 	if err != nil {
 		return res, err
+	}
+	if _, ok := r.proj.(InPlaceProjection); ok {
+		var rest []Parked
+		if rest, err = r.retryAggregates(ctx, parked, &res); err != nil {
+			return res, err
+		}
+		parked = rest
 	}
 	var cache cachedEvent
 	for _, p := range parked {
@@ -214,13 +232,15 @@ func (r *Retrier) event(ctx context.Context, seq uint64) (Event, error, error) {
 
 // Skip drops parked records of event seq, every one of them when item is
 // empty (the whole event, or all its parked items), else the one item, and
-// records who did it and why in projection_skipped.
+// records who did it and why in projection_skipped. For an updated-in-place
+// projection the events held behind a skipped one stay parked until Retry
+// applies them, in order.
 func (r *Retrier) Skip(ctx context.Context, seq uint64, item, by, reason string) ([]Skipped, error) {
 	var out []Skipped
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		out = nil
 		rows, err := tx.Query(ctx, `DELETE FROM projection_parked WHERE projection = $1 AND seq = $2 AND ($3 = '' OR item = $3)
-			RETURNING projection, seq, item, items, subject, event_type, error, data, parked_at`, r.spec.Name, int64(seq), item)
+			RETURNING projection, seq, item, items, subject, event_type, error, data, parked_at, aggregate, held_by`, r.spec.Name, int64(seq), item)
 		if err != nil {
 			return err
 		}
@@ -230,9 +250,10 @@ func (r *Retrier) Skip(ctx context.Context, seq uint64, item, by, reason string)
 		}
 		gone, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (removed, error) {
 			var rm removed
-			var pseq int64
-			err := row.Scan(&rm.s.Projection, &pseq, &rm.s.Item, &rm.s.Items, &rm.s.Subject, &rm.s.EventType, &rm.s.Error, &rm.data, &rm.s.ParkedAt)
-			rm.s.Seq = uint64(pseq)
+			var pseq, heldBy int64
+			err := row.Scan(&rm.s.Projection, &pseq, &rm.s.Item, &rm.s.Items, &rm.s.Subject, &rm.s.EventType, &rm.s.Error, &rm.data, &rm.s.ParkedAt,
+				&rm.s.Aggregate, &heldBy)
+			rm.s.Seq, rm.s.HeldBy = uint64(pseq), uint64(heldBy)
 			return rm, err
 		})
 		if err != nil {
@@ -248,10 +269,11 @@ func (r *Retrier) Skip(ctx context.Context, seq uint64, item, by, reason string)
 		for _, rm := range gone {
 			s := rm.s
 			s.SkippedBy, s.Reason = by, reason
-			if err := tx.QueryRow(ctx, `INSERT INTO projection_skipped (projection, seq, item, items, subject, event_type, error, data, parked_at, skipped_by, reason)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			if err := tx.QueryRow(ctx, `INSERT INTO projection_skipped (projection, seq, item, items, subject, event_type, error, data, parked_at, skipped_by, reason, aggregate, held_by)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 				ON CONFLICT (projection, seq, item) DO UPDATE SET skipped_by = EXCLUDED.skipped_by, reason = EXCLUDED.reason, skipped_at = now()
-				RETURNING skipped_at`, s.Projection, int64(s.Seq), s.Item, s.Items, s.Subject, s.EventType, s.Error, rm.data, s.ParkedAt, by, reason).Scan(&s.SkippedAt); err != nil {
+				RETURNING skipped_at`, s.Projection, int64(s.Seq), s.Item, s.Items, s.Subject, s.EventType, s.Error, rm.data, s.ParkedAt, by, reason,
+				s.Aggregate, int64(s.HeldBy)).Scan(&s.SkippedAt); err != nil {
 				return err
 			}
 			out = append(out, s)

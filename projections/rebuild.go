@@ -96,6 +96,10 @@ type Rebuilder struct {
 	progressMu sync.Mutex // serialises Progress calls
 	reported   uint64
 
+	// skipped are the events an operator skipped in the live model: an
+	// updated-in-place shadow leaves them out too (nil otherwise).
+	skipped map[uint64]bool
+
 	mu                   sync.Mutex // guards the counters below
 	events, rows, parked int64
 }
@@ -149,6 +153,9 @@ func (r *Rebuilder) Run(ctx context.Context) (res RebuildResult, err error) {
 	defer release()
 	if r.pos, err = ReadStreamPosition(ctx, r.store.JetStream(), r.spec.Stream); err != nil {
 		return res, fmt.Errorf("rebuild %s: %w", r.spec.Name, err)
+	}
+	if r.skipped, err = r.liveSkips(ctx); err != nil {
+		return res, err
 	}
 	defer func() {
 		if err != nil || !res.Swapped {
@@ -271,7 +278,9 @@ func (r *Rebuilder) target(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	for _, t := range r.spec.Tables {
-		if t.Seq == "" {
+		// Rows updated in place hold the state at their last event: a
+		// shadow ahead of the live model cannot be compared with it.
+		if t.Seq == "" || KindOf(r.proj) == KindUpdatedInPlace {
 			cp, err := LoadCheckpoint(ctx, r.pool, r.spec.Name)
 			if err != nil {
 				return 0, err

@@ -72,12 +72,22 @@ func (r *Rebuilder) applyBatch(ctx context.Context, tx pgx.Tx, b *shadowBatch) e
 		b.decode()
 	}
 	tx = bulkTx{tx}
-	rows, bad, err := applyIsolated(ctx, tx, r.proj, b.events, false)
-	if err != nil {
-		return err
-	}
-	parked := append(append([]parkRecord(nil), b.poison...), bad...)
 	name := ShadowCheckpoint(r.spec.Name)
+	var rows int64
+	var parked []parkRecord
+	if ip, ok := r.proj.(InPlaceProjection); ok {
+		var err error
+		if rows, parked, err = applyInPlace(ctx, tx, ip, name, b.events, b.poison, applyIsolate, r.skipped); err != nil {
+			return err
+		}
+	} else {
+		var bad []parkRecord
+		var err error
+		if rows, bad, err = applyIsolated(ctx, tx, r.proj, b.events, false); err != nil {
+			return err
+		}
+		parked = append(append([]parkRecord(nil), b.poison...), bad...)
+	}
 	if err := park(ctx, tx, name, parked); err != nil {
 		return err
 	}
@@ -206,14 +216,14 @@ func (r *Rebuilder) catchUpAndCompare(ctx context.Context, tx pgx.Tx, live Check
 	}
 	var mismatch []string
 	for _, t := range r.spec.Tables {
-		c, n, err := compareTable(ctx, tx, r.pool, t, r.spec.Name, live.LastSeq, *at > live.LastSeq)
+		c, n, err := compareTable(ctx, tx, r.pool, t, r.spec.Name, KindOf(r.proj), live.LastSeq, *at > live.LastSeq)
 		if err != nil {
 			return err
 		}
 		res.Compared = append(res.Compared, c)
 		if !c.Match {
-			mismatch = append(mismatch, fmt.Sprintf("%s: live %d rows (checksum %s), shadow %d rows (checksum %s)",
-				t.Name, c.LiveRows, c.LiveSum, c.ShadowRows, c.ShadowSum))
+			mismatch = append(mismatch, fmt.Sprintf("%s: %s (live %d rows, checksum %s; shadow %d rows, checksum %s)",
+				t.Name, plural(c.DifferingRows, "row differs", "rows differ"), c.LiveRows, c.LiveSum, c.ShadowRows, c.ShadowSum))
 		}
 		*total += n
 	}

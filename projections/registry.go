@@ -13,8 +13,14 @@ type Table struct {
 	// Name is the live table's name.
 	Name string
 	// Key is the column list that identifies a row (usually the primary
-	// key: "id", or "a, b"); the checksum of a table is computed over it.
+	// key: "id", or "a, b"); a rebuild that finds a difference counts the
+	// rows that differ by it.
 	Key string
+	// Ignore lists the columns the projection does not own: written by the
+	// database when the row is (a `DEFAULT now()` timestamp), so a shadow
+	// built later differs there by design. A rebuild compares a hash of
+	// every other column of every row.
+	Ignore []string
 	// Seq, when set, is the column holding the stream sequence that wrote
 	// the row. It lets a rebuild compare a shadow that is ahead of the live
 	// model; read models without it are rebuilt up to the live checkpoint.
@@ -36,6 +42,9 @@ type Spec struct {
 	// which maps each live table name to the name to write into.
 	New func(tables map[string]string) Projection
 }
+
+// Kind returns the kind the spec's projection declares (KindOf).
+func (s Spec) Kind() Kind { return KindOf(s.Live()) }
 
 // Live returns the projection writing into the live tables.
 func (s Spec) Live() Projection {

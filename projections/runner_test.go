@@ -193,13 +193,6 @@ func TestRunnerRetriesWhilePostgresIsDown(t *testing.T) {
 	require.Equal(t, int64(want), cp.Rows)
 }
 
-func TestIsPermanent(t *testing.T) {
-	require.True(t, projections.IsPermanent(projections.Permanent(fmt.Errorf("x"))))
-	require.True(t, projections.IsPermanent(fmt.Errorf("wrapped: %w", projections.Permanent(fmt.Errorf("x")))))
-	require.False(t, projections.IsPermanent(fmt.Errorf("connection refused")))
-	require.False(t, projections.IsPermanent(nil))
-}
-
 func TestOneActiveRunnerPerProjection(t *testing.T) {
 	st, _ := testenv.Store(t)
 	pool := testenv.Pool(t, testenv.Postgres(t))

@@ -45,8 +45,15 @@ type Status struct {
 	Events int64 `json:"events"`
 	// Parked counts the parked items (log entries; an event without
 	// items counts as one).
-	Parked int64  `json:"parked"`
-	State  string `json:"status"`
+	Parked int64 `json:"parked"`
+	// Kind is how the projection's rows change ("insert-only" or
+	// "updated-in-place").
+	Kind string `json:"kind"`
+	// HeldAggregates counts the aggregates of an updated-in-place
+	// projection held behind a parked event (their later events are parked
+	// too, until a retry or a skip).
+	HeldAggregates int64  `json:"held_aggregates,omitempty"`
+	State          string `json:"status"`
 	// Reason says why, when the state is not a plain running or catching
 	// up (a stream mismatch).
 	Reason string `json:"reason,omitempty"`
@@ -100,6 +107,14 @@ func (r *StatusReader) Status(ctx context.Context, spec Spec) (Status, error) {
 	}
 	if st.Parked, err = CountParked(ctx, r.pool, spec.Name); err != nil {
 		return st, err
+	}
+	kind := spec.Kind()
+	st.Kind = kind.String()
+	if kind == KindUpdatedInPlace && st.Parked > 0 {
+		if err := r.pool.QueryRow(ctx, `SELECT count(DISTINCT aggregate) FROM projection_parked WHERE projection = $1 AND aggregate <> ''`,
+			spec.Name).Scan(&st.HeldAggregates); err != nil {
+			return st, fmt.Errorf("count held aggregates of %s: %w", spec.Name, err)
+		}
 	}
 	stream, err := r.js.Stream(ctx, spec.Stream)
 	if err != nil {

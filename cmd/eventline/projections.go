@@ -16,10 +16,16 @@ const projectionsUsage = `usage: eventline projections <list|rebuild|retry|parke
 
   list                          checkpoint, stream last seq, lag, rows, parked, status of every projection
   rebuild NAME|--all            rebuild from the first event into shadow tables, then swap (--dry-run, --force)
-  retry NAME [--skip SEQ [--item ID]]
+  retry NAME [--skip SEQ [--item ID]] [--by WHO] [--reason WHY]
                                 re-apply parked events and entries; --skip drops the parked records of
-                                event SEQ (--item: only that entry), recording who and why
-  parked NAME                   list parked events and entries (SEQ, ITEM) with their errors
+                                event SEQ (--item: only that entry), recording who and why. For a
+                                projection updated in place, each aggregate's parked events are
+                                re-applied in stream order, stopping at the first that still fails
+                                (it and the later ones stay parked); after --skip, the events held
+                                behind the skipped one are retried in order
+  parked NAME                   list parked events and entries (SEQ, ITEM) with their errors; for a
+                                projection updated in place, each event's AGGREGATE and whether it is
+                                the CAUSE or HELD behind an earlier parked event of its aggregate
 `
 
 // projectionsCmd dispatches `eventline projections <sub>`.
@@ -94,6 +100,9 @@ func projectionsList(ctx context.Context, cfg Config, args []string, stdout, std
 		return err
 	}
 	for _, p := range all {
+		if p.HeldAggregates > 0 {
+			fmt.Fprintf(stdout, "%s: %d aggregate(s) held behind a parked event; see eventline projections parked %s\n", p.Name, p.HeldAggregates, p.Name)
+		}
 		if p.Reason != "" {
 			fmt.Fprintf(stdout, "%s: %s: %s\n", p.Name, p.State, p.Reason)
 			if p.State == projections.StateStreamMismatch {
@@ -154,7 +163,11 @@ func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv fun
 		if sk.Item != "" {
 			what += " item " + sk.Item
 		}
-		fmt.Fprintf(stdout, "%s: skipped %s (%s, %s) by %s; recorded in projection_skipped\n", spec.Name, what, sk.EventType, entries(sk.Items), sk.SkippedBy)
+		of := entries(sk.Items)
+		if sk.Aggregate != "" {
+			of = "aggregate " + sk.Aggregate
+		}
+		fmt.Fprintf(stdout, "%s: skipped %s (%s, %s) by %s; recorded in projection_skipped\n", spec.Name, what, sk.EventType, of, sk.SkippedBy)
 	}
 	fmt.Fprintf(stdout, "%s: retried %d parked: %d applied (%d rows), %d still parked\n",
 		spec.Name, res.Retried, res.Applied, res.Rows, len(res.StillParked))
@@ -214,7 +227,15 @@ func projectionsParked(ctx context.Context, cfg Config, args []string, stdout, s
 	return parkedTable(stdout, parked)
 }
 
+// parkedTable prints parked records: by SEQ and ITEM for an insert-only
+// projection, by SEQ, AGGREGATE and STATE (cause, or held behind an earlier
+// parked event) when any record has an aggregate.
 func parkedTable(w io.Writer, parked []projections.Parked) error {
+	for _, p := range parked {
+		if p.Aggregate != "" {
+			return heldTable(w, parked)
+		}
+	}
 	rows := make([][]string, 0, len(parked))
 	for _, p := range parked {
 		at := p.ParkedAt
@@ -225,4 +246,23 @@ func parkedTable(w io.Writer, parked []projections.Parked) error {
 		rows = append(rows, []string{strconv.FormatUint(p.Seq, 10), item, strconv.FormatInt(p.Items, 10), p.Subject, p.EventType, when(&at), p.Error})
 	}
 	return table(w, []string{"SEQ", "ITEM", "ENTRIES", "SUBJECT", "TYPE", "PARKED AT", "ERROR"}, rows)
+}
+
+// heldTable prints the parked events of a projection updated in place.
+func heldTable(w io.Writer, parked []projections.Parked) error {
+	rows := make([][]string, 0, len(parked))
+	for _, p := range parked {
+		at := p.ParkedAt
+		rows = append(rows, []string{strconv.FormatUint(p.Seq, 10), p.Aggregate, parkedState(p), p.Subject, p.EventType, when(&at), p.Error})
+	}
+	return table(w, []string{"SEQ", "AGGREGATE", "STATE", "SUBJECT", "TYPE", "PARKED AT", "ERROR"}, rows)
+}
+
+// parkedState says whether p failed itself ("cause") or waits behind an
+// earlier parked event of its aggregate.
+func parkedState(p projections.Parked) string {
+	if p.Held() {
+		return fmt.Sprintf("held, waiting for #%d", p.HeldBy)
+	}
+	return "cause"
 }

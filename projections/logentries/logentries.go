@@ -29,7 +29,7 @@ func Spec() projections.Spec {
 		Name:     Name,
 		Stream:   logs.Stream,
 		Subjects: []string{logs.Subject},
-		Tables:   []projections.Table{{Name: Table, Key: "id", Seq: "seq"}},
+		Tables:   []projections.Table{{Name: Table, Key: "id", Seq: "seq", Ignore: []string{"persisted_at"}}},
 		New: func(tables map[string]string) projections.Projection {
 			return New(tables[Table])
 		},
