@@ -14,7 +14,6 @@ import (
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/opsapi"
 	"github.com/eventline/eventline/projections"
-	"github.com/eventline/eventline/projections/logentries"
 )
 
 // opsSession is what an operator command works with: the connections it
@@ -49,7 +48,7 @@ func openOps(ctx context.Context, cfg Config, needs infraNeeds, stderr io.Writer
 			return nil, fmt.Errorf("postgres unreachable: %w", err)
 		}
 	}
-	s := &opsSession{infra: in, reg: projections.NewRegistry(logentries.Spec())}
+	s := &opsSession{infra: in, reg: modules().Projections()}
 	if in.store != nil {
 		s.inspect = opsapi.NewInspector(in.store.JetStream(), in.pool, s.reg)
 	}
