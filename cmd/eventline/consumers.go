@@ -40,11 +40,13 @@ func consumersCmd(ctx context.Context, cfg Config, args []string, stdout, stderr
 		proj, cp, drift := "-", "-", "-"
 		if c.Projection != "" {
 			proj, cp, drift = c.Projection, fmt.Sprint(*c.CheckpointSeq), fmt.Sprintf("%+d", *c.Drift)
+		} else if c.Reactor != "" {
+			proj = "reactor " + c.Reactor
 		}
 		rows = append(rows, []string{c.Stream, c.Name, fmt.Sprint(c.Pending), fmt.Sprint(c.AckPending),
 			fmt.Sprint(c.Redelivered), fmt.Sprint(c.Waiting), fmt.Sprint(c.LastDeliveredSeq),
 			fmt.Sprint(c.AckFloorSeq), ago(c.LastActive, now), proj, cp, drift})
 	}
 	return table(stdout, []string{"STREAM", "CONSUMER", "PENDING", "ACK PENDING", "REDELIVERED", "WAITING",
-		"LAST DELIVERED", "ACK FLOOR", "LAST ACTIVE", "PROJECTION", "CHECKPOINT", "DRIFT"}, rows)
+		"LAST DELIVERED", "ACK FLOOR", "LAST ACTIVE", "FEEDS", "CHECKPOINT", "DRIFT"}, rows)
 }

@@ -88,6 +88,7 @@ func TestReactorsParkedRetryAndSkip(t *testing.T) {
 	require.Len(t, list.Reactors, 1)
 	require.Equal(t, int64(2), list.Reactors[0].Parked)
 	require.Equal(t, "react_clitest", list.Reactors[0].Consumer)
+	require.Contains(t, c.mustRun(t, "consumers", "--json", "--stream", "RTEST"), `"reactor":"clitest"`)
 
 	out := c.reactors(t, reg, "retry", "clitest", "--skip", strconv.FormatUint(seqs[0], 10), "--by", "bob", "--reason", "bad data")
 	require.Contains(t, out, "skipped #"+strconv.FormatUint(seqs[0], 10))

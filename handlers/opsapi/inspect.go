@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/projections"
 )
 
@@ -47,6 +48,8 @@ type ConsumerView struct {
 	LastActive       *time.Time `json:"last_active"`
 	// Projection is the projection the consumer feeds ("" when none).
 	Projection string `json:"projection,omitempty"`
+	// Reactor is the reactor the consumer feeds ("" when none).
+	Reactor string `json:"reactor,omitempty"`
 	// CheckpointSeq is that projection's checkpoint in PostgreSQL.
 	CheckpointSeq *uint64 `json:"checkpoint_seq,omitempty"`
 	// Drift is CheckpointSeq minus AckFloorSeq: positive while acks trail
@@ -153,6 +156,9 @@ func (in *Inspector) consumerView(ctx context.Context, ci *jetstream.ConsumerInf
 	v := ConsumerView{Stream: ci.Stream, Name: ci.Name, Pending: ci.NumPending, AckPending: ci.NumAckPending,
 		Redelivered: ci.NumRedelivered, Waiting: ci.NumWaiting, LastDeliveredSeq: ci.Delivered.Stream,
 		AckFloorSeq: ci.AckFloor.Stream, LastActive: ci.Delivered.Last}
+	if name, ok := strings.CutPrefix(ci.Name, reactor.ConsumerPrefix); ok {
+		v.Reactor = name
+	}
 	spec, ok := in.reg.ForConsumer(ci.Stream, ci.Name)
 	if !ok || in.pool == nil {
 		return v, nil

@@ -92,8 +92,11 @@ type Reactor struct {
 // namePattern is the shape of a reactor name, usable in a consumer name.
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,60}$`)
 
+// ConsumerPrefix starts the name of every reactor's durable consumer.
+const ConsumerPrefix = "react_"
+
 // Consumer is the durable consumer name of the reactor.
-func (r Reactor) Consumer() string { return "react_" + r.Name }
+func (r Reactor) Consumer() string { return ConsumerPrefix + r.Name }
 
 // Validate reports every problem of the declaration at once.
 func (r Reactor) Validate() error {
