@@ -1,0 +1,228 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+)
+
+// Domain errors of the customer aggregate; the HTTP layer maps them.
+var (
+	ErrNoCustomer    = errors.New("workflows: no such customer")
+	ErrCustomerTaken = errors.New("workflows: customer already exists")
+	ErrSyncRunning   = errors.New("workflows: a sync is already running for this customer")
+	ErrSlotTaken     = errors.New("workflows: this scheduled sync has already run")
+	ErrNotRunning    = errors.New("workflows: that sync is not running")
+	ErrTooMany       = errors.New("workflows: too many workflows for one command")
+)
+
+// MaxPerCommand bounds the workflow events one command decides, so that
+// they fit one atomic batch (1,000 messages) with room to spare.
+const MaxPerCommand = 500
+
+// Event is one event a decision produces: its type and payload.
+type Event struct {
+	Type string
+	Data any
+}
+
+// Customer is the folded state of one customer.
+type Customer struct {
+	ID       string
+	Name     string
+	BaseURL  string
+	ClientID string
+	Exists   bool
+	// Running is the sync in progress, nil when none.
+	Running *Run
+	// Slots holds, per trigger, the last schedule slot started.
+	Slots map[Trigger]string
+	// LastSync is the outcome of the last finished sync ("" before any).
+	LastSync string
+}
+
+// Run is a sync in progress, with what its events did so far.
+type Run struct {
+	SyncID          string
+	Trigger         Trigger
+	StartedAt       time.Time
+	AllowMassDelete bool
+	Created         int
+	Updated         int
+	// Deleting counts the workflows marked deleted, deleted when the run
+	// completes.
+	Deleting int
+}
+
+// Commands a customer decides.
+type (
+	// Create registers a customer.
+	Create struct {
+		CustomerID, Name, BaseURL, ClientID string
+		Now                                 time.Time
+	}
+	// Start begins a sync; Slot, when set, makes a scheduled sync run once.
+	Start struct {
+		SyncID          string
+		Trigger         Trigger
+		Slot            string
+		AllowMassDelete bool
+		Now             time.Time
+	}
+	// Apply records a page of the listing: each listed workflow that is
+	// new or differs from Known is created or updated.
+	Apply struct {
+		SyncID string
+		Listed []Workflow
+		Known  map[int64]Workflow
+	}
+	// Delete marks workflows gone from a complete listing (at most
+	// MaxPerCommand at once).
+	Delete struct {
+		SyncID   string
+		ZuoraIDs []int64
+	}
+	// Complete ends a sync whose listing was complete and error-free.
+	Complete struct {
+		SyncID string
+		Stats  Stats
+		Pages  int
+		Now    time.Time
+	}
+	// Fail ends a sync that deletes nothing.
+	Fail struct {
+		SyncID string
+		Reason string
+		Stats  Stats
+		Pages  int
+		Now    time.Time
+	}
+)
+
+// Decide returns the events cmd produces from s, or a domain error.
+func Decide(s Customer, cmd any) ([]Event, error) {
+	switch c := cmd.(type) {
+	case Create:
+		if s.Exists {
+			return nil, ErrCustomerTaken
+		}
+		return []Event{{CustomerCreatedV1, CustomerCreated{CustomerID: c.CustomerID, Name: c.Name, BaseURL: c.BaseURL,
+			ClientID: c.ClientID, CreatedAt: c.Now.UTC()}}}, nil
+	case Start:
+		if !s.Exists {
+			return nil, ErrNoCustomer
+		}
+		if c.Slot != "" && s.Slots[c.Trigger] >= c.Slot {
+			return nil, ErrSlotTaken
+		}
+		if s.Running != nil {
+			return nil, ErrSyncRunning
+		}
+		return []Event{{SyncStartedV1, SyncStarted{SyncID: c.SyncID, Trigger: c.Trigger, Slot: c.Slot,
+			AllowMassDelete: c.AllowMassDelete, StartedAt: c.Now.UTC()}}}, nil
+	case Apply:
+		if err := s.running(c.SyncID); err != nil {
+			return nil, err
+		}
+		changes := Diff(c.Listed, c.Known)
+		if len(changes) > MaxPerCommand {
+			return nil, fmt.Errorf("%w: %d changes", ErrTooMany, len(changes))
+		}
+		out := make([]Event, 0, len(changes))
+		for _, ch := range changes {
+			out = append(out, Event{ch.Type, WorkflowChanged{SyncID: c.SyncID, Workflow: ch.Workflow}})
+		}
+		return out, nil
+	case Delete:
+		if err := s.running(c.SyncID); err != nil {
+			return nil, err
+		}
+		if len(c.ZuoraIDs) > MaxPerCommand {
+			return nil, fmt.Errorf("%w: %d deletions", ErrTooMany, len(c.ZuoraIDs))
+		}
+		out := make([]Event, 0, len(c.ZuoraIDs))
+		for _, id := range c.ZuoraIDs {
+			out = append(out, Event{WorkflowDeletedV1, WorkflowDeleted{SyncID: c.SyncID, ZuoraID: id}})
+		}
+		return out, nil
+	case Complete:
+		if err := s.running(c.SyncID); err != nil {
+			return nil, err
+		}
+		st := c.Stats
+		st.Created, st.Updated, st.Deleted = s.Running.Created, s.Running.Updated, s.Running.Deleting
+		st.Errors = nonNil(st.Errors)
+		return []Event{{SyncCompletedV1, SyncCompleted{SyncID: c.SyncID, Stats: st, Pages: c.Pages, FinishedAt: c.Now.UTC()}}}, nil
+	case Fail:
+		if err := s.running(c.SyncID); err != nil {
+			return nil, err
+		}
+		st := c.Stats
+		st.Created, st.Updated, st.Deleted = s.Running.Created, s.Running.Updated, 0
+		st.Errors = nonNil(st.Errors)
+		return []Event{{SyncFailedV1, SyncFailed{SyncID: c.SyncID, Reason: c.Reason, Stats: st, Pages: c.Pages, FinishedAt: c.Now.UTC()}}}, nil
+	default:
+		return nil, fmt.Errorf("workflows: unknown command %T", cmd)
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (s Customer) running(syncID string) error {
+	if !s.Exists {
+		return ErrNoCustomer
+	}
+	if s.Running == nil || s.Running.SyncID != syncID {
+		return fmt.Errorf("%w: %s", ErrNotRunning, syncID)
+	}
+	return nil
+}
+
+// Evolve folds one event of type eventType, decoded through Events, into s
+// and returns the new state; s is not changed (states are shared by the
+// command loop's cache).
+func Evolve(s Customer, eventType string, data any) Customer {
+	switch e := data.(type) {
+	case *CustomerCreated:
+		s.ID, s.Name, s.BaseURL, s.ClientID, s.Exists = e.CustomerID, e.Name, e.BaseURL, e.ClientID, true
+	case *SyncStarted:
+		s.Running = &Run{SyncID: e.SyncID, Trigger: e.Trigger, StartedAt: e.StartedAt, AllowMassDelete: e.AllowMassDelete}
+		if e.Slot != "" {
+			slots := maps.Clone(s.Slots)
+			if slots == nil {
+				slots = map[Trigger]string{}
+			}
+			slots[e.Trigger] = e.Slot
+			s.Slots = slots
+		}
+	case *WorkflowChanged:
+		if s.Running == nil || e.SyncID != s.Running.SyncID {
+			return s
+		}
+		r := *s.Running
+		if eventType == WorkflowCreatedV1 {
+			r.Created++
+		} else {
+			r.Updated++
+		}
+		s.Running = &r
+	case *WorkflowDeleted:
+		if s.Running == nil || e.SyncID != s.Running.SyncID {
+			return s
+		}
+		r := *s.Running
+		r.Deleting++
+		s.Running = &r
+	case *SyncCompleted:
+		s.Running, s.LastSync = nil, "completed"
+	case *SyncFailed:
+		s.Running, s.LastSync = nil, "failed"
+	}
+	return s
+}
