@@ -209,13 +209,13 @@ func errorBody(body []byte) (code, message string) {
 		Desc    string          `json:"error_description"`
 		Message string          `json:"message"`
 		Reasons []struct {
-			Code    any    `json:"code"`
-			Message string `json:"message"`
+			Code    json.RawMessage `json:"code"`
+			Message string          `json:"message"`
 		} `json:"reasons"`
 		Errors []struct {
-			Code    any    `json:"code"`
-			Title   string `json:"title"`
-			Message string `json:"message"`
+			Code    json.RawMessage `json:"code"`
+			Title   string          `json:"title"`
+			Message string          `json:"message"`
 		} `json:"errors"`
 	}
 	if json.Unmarshal(body, &shapes) != nil {
@@ -229,16 +229,21 @@ func errorBody(body []byte) (code, message string) {
 	case json.Unmarshal(shapes.Error, &flat) == nil && flat != "":
 		code, message = flat, shapes.Desc
 	case len(shapes.Reasons) > 0:
-		code, message = fmt.Sprint(shapes.Reasons[0].Code), shapes.Reasons[0].Message
+		code, message = rawCode(shapes.Reasons[0].Code), shapes.Reasons[0].Message
 	case len(shapes.Errors) > 0:
-		code, message = fmt.Sprint(shapes.Errors[0].Code), shapes.Errors[0].Title+shapes.Errors[0].Message
+		code, message = rawCode(shapes.Errors[0].Code), shapes.Errors[0].Title+shapes.Errors[0].Message
 	default:
 		message = shapes.Message
 	}
-	if code == "<nil>" {
-		code = ""
-	}
 	return cut(code), cut(message)
+}
+
+// rawCode renders a JSON code (a string or a number) as text.
+func rawCode(raw json.RawMessage) string {
+	if string(raw) == "null" {
+		return ""
+	}
+	return strings.Trim(string(raw), `"`)
 }
 
 // cut keeps a server-provided string to one short line.
