@@ -426,8 +426,10 @@ func TestBadWorkflowsAreErrorsNamingPageAndIndex(t *testing.T) {
 		{"text id", `{"id":"abc"}`, "positive integer"},
 		{"bad createdAt", `{"id":9,"createdAt":"01/02/2026"}`, "createdAt"},
 		{"bad updatedAt", `{"id":9,"updatedAt":"2026-02-30 10:00:00"}`, "updatedAt"},
-		{"name not a string", `{"id":9,"name":12}`, "cannot unmarshal"},
-		{"not an object", `[1,2]`, "cannot unmarshal"},
+		{"name not a string", `{"id":9,"name":12}`, "name: got number, want a string"},
+		{"not an object", `[1,2]`, "got array, want an object"},
+		{"fractional id", `{"id":1.5}`, "positive integer"},
+		{"id too large", `{"id":99999999999999999999}`, "positive integer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

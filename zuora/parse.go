@@ -8,19 +8,25 @@ import (
 	"time"
 )
 
-// timestampLayouts are the forms Zuora uses for times: ISO-8601 with or
-// without a zone, and "YYYY-MM-DD HH:MM:SS". A fraction of a second after the
-// seconds is accepted by every layout; times without a zone are UTC.
-var timestampLayouts = []string{
-	time.RFC3339,
-	"2006-01-02T15:04:05Z0700",
-	"2006-01-02T15:04:05",
-	"2006-01-02 15:04:05",
-	"2006-01-02 15:04:05Z07:00",
-	"2006-01-02 15:04:05Z0700",
-	"2006-01-02T15:04Z07:00",
-	"2006-01-02T15:04",
-}
+// isoLayouts and spaceLayouts are the forms Zuora uses for times: ISO-8601
+// with or without a zone, and "YYYY-MM-DD HH:MM:SS" (optionally zoned). A
+// fraction of a second after the seconds is accepted by every layout; times
+// without a zone are UTC. The separator after the date picks the list, so
+// the common forms parse on the first try.
+var (
+	isoLayouts = []string{
+		time.RFC3339,
+		"2006-01-02T15:04:05Z0700",
+		"2006-01-02T15:04:05",
+		"2006-01-02T15:04Z07:00",
+		"2006-01-02T15:04",
+	}
+	spaceLayouts = []string{
+		time.DateTime,
+		"2006-01-02 15:04:05Z07:00",
+		"2006-01-02 15:04:05Z0700",
+	}
+)
 
 // parseTimestamp parses a Zuora timestamp into UTC; an empty string is the
 // zero time.
@@ -29,7 +35,11 @@ func parseTimestamp(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	for _, layout := range timestampLayouts {
+	layouts := isoLayouts
+	if len(s) > 10 && s[10] == ' ' {
+		layouts = spaceLayouts
+	}
+	for _, layout := range layouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), nil
 		}

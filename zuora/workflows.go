@@ -1,14 +1,19 @@
 package zuora
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // Workflow is one Zuora workflow as listed by GET /workflows.
@@ -96,71 +101,106 @@ func (c *Client) ListWorkflows(ctx context.Context, fn func(Page) error) (Listin
 	}
 }
 
-// wirePage is GET /workflows' answer.
-type wirePage struct {
-	Data       *[]json.RawMessage `json:"data"`
-	Pagination struct {
-		NextPage   string      `json:"next_page"`
-		PageLength json.Number `json:"page_length"`
-	} `json:"pagination"`
-}
+// pages pools the JSON parsers of page bodies.
+var pages fastjson.ParserPool
 
-// wireWorkflow is one workflow as Zuora sends it.
-type wireWorkflow struct {
-	ID          json.RawMessage `json:"id"`
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Status      string          `json:"status"`
-	CreatedAt   string          `json:"createdAt"`
-	UpdatedAt   string          `json:"updatedAt"`
-}
-
-// decodePage decodes page n; every problem names the page and the index.
+// decodePage decodes page n in one pass; every problem names the page and
+// the index. Strings are made valid UTF-8 (invalid bytes become U+FFFD, as
+// encoding/json does).
 func decodePage(body []byte, n int) (page Page, next string, pageLength int, err error) {
 	page.Number = n
-	var w wirePage
-	if err := json.Unmarshal(body, &w); err != nil {
+	p := pages.Get()
+	defer pages.Put(p)
+	root, err := p.ParseBytes(body)
+	if err != nil {
 		return page, "", 0, fmt.Errorf("%w: page %d: %v", ErrBadResponse, n, err)
 	}
-	if w.Data == nil {
+	data := root.Get("data")
+	if data == nil || data.Type() != fastjson.TypeArray {
 		return page, "", 0, fmt.Errorf("%w: page %d: no data array", ErrBadResponse, n)
 	}
-	if pl, err := w.Pagination.PageLength.Int64(); err == nil {
-		pageLength = int(pl)
+	if pg := root.Get("pagination"); pg != nil && pg.Type() == fastjson.TypeObject {
+		if next, err = optString(pg, "next_page"); err != nil {
+			return page, "", 0, fmt.Errorf("%w: page %d: pagination: %v", ErrBadResponse, n, err)
+		}
+		if pl := pg.Get("page_length"); pl != nil && pl.Type() == fastjson.TypeNumber {
+			pageLength = pl.GetInt()
+		}
 	}
-	page.Workflows = make([]Workflow, 0, len(*w.Data))
-	for i, raw := range *w.Data {
-		wf, err := decodeWorkflow(raw)
+	items, _ := data.Array()
+	page.Workflows = make([]Workflow, 0, len(items))
+	for i, item := range items {
+		wf, err := decodeWorkflow(item)
 		if err != nil {
 			return page, "", 0, fmt.Errorf("%w: page %d, workflow %d: %v", ErrBadResponse, n, i, err)
 		}
 		page.Workflows = append(page.Workflows, wf)
 	}
-	return page, w.Pagination.NextPage, pageLength, nil
+	return page, next, pageLength, nil
 }
 
 // decodeWorkflow decodes one workflow; it needs a positive id and either no
-// timestamps or valid ones.
-func decodeWorkflow(raw json.RawMessage) (Workflow, error) {
-	var w wireWorkflow
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return Workflow{}, err
+// timestamps or valid ones. Other fields are kept in Raw.
+func decodeWorkflow(v *fastjson.Value) (Workflow, error) {
+	if v.Type() != fastjson.TypeObject {
+		return Workflow{}, fmt.Errorf("got %s, want an object", v.Type())
 	}
-	id, err := strconv.ParseInt(strings.Trim(string(w.ID), `"`), 10, 64)
-	if len(w.ID) == 0 || string(w.ID) == "null" {
-		return Workflow{}, fmt.Errorf("no id")
+	var wf Workflow
+	idv := v.Get("id")
+	switch {
+	case idv == nil || idv.Type() == fastjson.TypeNull:
+		return Workflow{}, errors.New("no id")
+	case idv.Type() == fastjson.TypeNumber:
+		wf.ID, _ = idv.Int64()
+	case idv.Type() == fastjson.TypeString:
+		wf.ID, _ = strconv.ParseInt(string(idv.GetStringBytes()), 10, 64)
 	}
-	if err != nil || id <= 0 {
-		return Workflow{}, fmt.Errorf("id %s: want a positive integer", cut(string(w.ID)))
+	if wf.ID <= 0 {
+		return Workflow{}, fmt.Errorf("id %s: want a positive integer", cut(idv.String()))
 	}
-	wf := Workflow{ID: id, Name: w.Name, Description: w.Description, Status: w.Status, Raw: raw}
-	if wf.CreatedAt, err = parseTimestamp(w.CreatedAt); err != nil {
-		return Workflow{}, fmt.Errorf("id %d: createdAt: %w", id, err)
+	var created, updated string
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{
+		{"name", &wf.Name}, {"description", &wf.Description}, {"status", &wf.Status},
+		{"createdAt", &created}, {"updatedAt", &updated},
+	} {
+		s, err := optString(v, f.key)
+		if err != nil {
+			return Workflow{}, fmt.Errorf("id %d: %v", wf.ID, err)
+		}
+		*f.dst = s
 	}
-	if wf.UpdatedAt, err = parseTimestamp(w.UpdatedAt); err != nil {
-		return Workflow{}, fmt.Errorf("id %d: updatedAt: %w", id, err)
+	var err error
+	if wf.CreatedAt, err = parseTimestamp(created); err != nil {
+		return Workflow{}, fmt.Errorf("id %d: createdAt: %w", wf.ID, err)
 	}
+	if wf.UpdatedAt, err = parseTimestamp(updated); err != nil {
+		return Workflow{}, fmt.Errorf("id %d: updatedAt: %w", wf.ID, err)
+	}
+	raw := v.MarshalTo(make([]byte, 0, 256))
+	if !utf8.Valid(raw) {
+		raw = bytes.ToValidUTF8(raw, []byte("\uFFFD"))
+	}
+	wf.Raw = raw
 	return wf, nil
+}
+
+// optString reads an optional string field: absent or null is "".
+func optString(v *fastjson.Value, key string) (string, error) {
+	f := v.Get(key)
+	if f == nil || f.Type() == fastjson.TypeNull {
+		return "", nil
+	}
+	if f.Type() != fastjson.TypeString {
+		return "", fmt.Errorf("%s: got %s, want a string", key, f.Type())
+	}
+	b := f.GetStringBytes()
+	if !utf8.Valid(b) {
+		return strings.ToValidUTF8(string(b), "\uFFFD"), nil
+	}
+	return string(b), nil
 }
 
 // resolveNext resolves a next_page against the page it came from and refuses
