@@ -27,6 +27,7 @@ fuzz:
 	@set -e; for t in FuzzDecodeSingle FuzzDecodeNDJSON FuzzDecodeArray FuzzDecodeEntriesReceived FuzzEntryRoundTrip; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./domain/logs; done
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalEnvelope$$' -fuzztime $(FUZZTIME) ./eventstore
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePage$$' -fuzztime $(FUZZTIME) ./zuora
 
 # Prints our figures beside same-run baselines; see docs/BENCHMARKS.md.
 bench: postgres-binaries build

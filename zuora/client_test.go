@@ -544,3 +544,33 @@ func TestInvalidConfigFailsEveryCall(t *testing.T) {
 	require.ErrorIs(t, err, zuora.ErrInvalidConfig)
 	require.NotContains(t, err.Error(), testSecret)
 }
+
+func TestUnreachableServerIsErrUnavailable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := srv.URL
+	srv.Close()
+	c := newTestClient(t, base, func(cfg *zuora.Config) { cfg.Retry.Attempts = 3 })
+	_, listing, err := c.collect(context.Background())
+	require.ErrorIs(t, err, zuora.ErrUnavailable)
+	require.Contains(t, err.Error(), "token")
+	require.False(t, listing.Complete)
+	require.Len(t, c.sleeps.Delays(), 2)
+}
+
+func TestCancelledContextStopsTheRetries(t *testing.T) {
+	f := newFakeZuora(t, func(w http.ResponseWriter, _ *http.Request, _ int64) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	c := newTestClient(t, f.srv.URL, func(cfg *zuora.Config) {
+		cfg.Sleep = func(context.Context, time.Duration) error {
+			cancel()
+			return context.Canceled
+		}
+	})
+	_, listing, err := c.collect(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, err, zuora.ErrUnavailable, "the last failure is kept")
+	require.False(t, listing.Complete)
+	require.Equal(t, int64(1), f.pageCalls.Load())
+}

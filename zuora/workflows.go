@@ -109,6 +109,9 @@ var pages fastjson.ParserPool
 // encoding/json does).
 func decodePage(body []byte, n int) (page Page, next string, pageLength int, err error) {
 	page.Number = n
+	if err := fastjson.ValidateBytes(body); err != nil { // strict: the parser alone lets bad escapes through
+		return page, "", 0, fmt.Errorf("%w: page %d: %v", ErrBadResponse, n, err)
+	}
 	p := pages.Get()
 	defer pages.Put(p)
 	root, err := p.ParseBytes(body)
