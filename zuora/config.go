@@ -20,7 +20,8 @@ const (
 	DefaultMaxPages = 10_000
 	// DefaultMaxBodyBytes bounds one response body.
 	DefaultMaxBodyBytes = 8 << 20
-	// TokenRefreshMargin is how long before its expiry a token is replaced.
+	// TokenRefreshMargin is how long before its expiry a token is replaced
+	// (half its lifetime for a token that lives less than twice as long).
 	TokenRefreshMargin = 5 * time.Minute
 )
 
