@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -71,4 +72,20 @@ func simToken(b *testing.B, base string) string {
 	require.NoError(b, json.NewDecoder(resp.Body).Decode(&tok))
 	require.False(b, strings.TrimSpace(tok.AccessToken) == "")
 	return tok.AccessToken
+}
+
+// BenchmarkListWorkflows10kLatency20ms lists the same 10,000 workflows with
+// 20 ms added to every page by the sim; "x_ideal" is the time taken over the
+// ideal 200 pages × 20 ms (the target for a whole sync is ≤ 1.15).
+func BenchmarkListWorkflows10kLatency20ms(b *testing.B) {
+	_, srv := startSim(b, 10_000, zuorasim.Options{Latency: 20 * time.Millisecond})
+	c := zuora.New(zuora.Config{BaseURL: srv.URL, ClientID: "tenant-a", ClientSecret: testSecret})
+	for b.Loop() {
+		listing, err := c.ListWorkflows(context.Background(), func(zuora.Page) error { return nil })
+		if err != nil || listing.Workflows != 10_000 {
+			b.Fatalf("listing %+v: %v", listing, err)
+		}
+	}
+	b.ReportMetric(float64(10_000*b.N)/b.Elapsed().Seconds(), "workflows/s")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/(200*0.020), "x_ideal")
 }
