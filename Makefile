@@ -7,13 +7,15 @@ BIN := bin
 
 build:
 	$(GO) build -o $(BIN)/eventline ./cmd/eventline
+	$(GO) build -o $(BIN)/zuora-sim ./cmd/zuora-sim
 
 # Make sure PostgreSQL's server binaries exist (installs them when root on Debian).
 postgres-binaries:
 	@./scripts/ensure-postgres.sh
 
+# zuora-sim serves the demo tenants on 127.0.0.1:8081 while serve runs.
 run: postgres-binaries build
-	./$(BIN)/eventline serve
+	./$(BIN)/zuora-sim --demo --addr 127.0.0.1:8081 & sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT; ./$(BIN)/eventline serve
 
 test: postgres-binaries
 	$(GO) vet ./...
@@ -25,6 +27,7 @@ fuzz:
 	@set -e; for t in FuzzDecodeSingle FuzzDecodeNDJSON FuzzDecodeArray FuzzDecodeEntriesReceived FuzzEntryRoundTrip; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./domain/logs; done
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalEnvelope$$' -fuzztime $(FUZZTIME) ./eventstore
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePage$$' -fuzztime $(FUZZTIME) ./zuora
 
 # Prints our figures beside same-run baselines; see docs/BENCHMARKS.md.
 bench: postgres-binaries build

@@ -1,0 +1,276 @@
+package zuora
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// errBodyTooLarge marks a successful answer whose body passed the limit.
+var errBodyTooLarge = errors.New("response body over the size limit")
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// Client talks to one Zuora tenant with one set of client credentials. It
+// caches that tenant's access token, so use one Client per customer. It is
+// safe for concurrent use.
+type Client struct {
+	cfg    Config
+	err    error
+	base   *url.URL
+	tokens tokenCache
+}
+
+// New returns a client for cfg, with defaults filled in. A config that does
+// not validate makes every call return its ErrInvalidConfig error.
+func New(cfg Config) *Client {
+	cfg = cfg.withDefaults()
+	c := &Client{cfg: cfg, err: cfg.Validate()}
+	if c.err == nil {
+		c.base, _ = url.Parse(strings.TrimSuffix(cfg.BaseURL, "/"))
+	}
+	c.tokens.client = c
+	return c
+}
+
+// request is one logical call, sent again according to the retry policy.
+type request struct {
+	op     string
+	method string
+	url    *url.URL
+	form   url.Values // a form body (the token request)
+	auth   bool       // send the access token, refresh it once on a 401
+	limit  int64      // body limit of a successful answer
+}
+
+// answer is what one attempt got back.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends req until it succeeds, fails for good or the retries are spent,
+// and returns the successful body.
+func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
+	refreshed := false
+	sent := 0
+	for try := 1; ; try++ {
+		var token string
+		if req.auth {
+			var err error
+			if token, err = c.tokens.get(ctx); err != nil {
+				return nil, fmt.Errorf("%s: %w", req.op, err)
+			}
+		}
+		trackID := uuid.NewString()
+		sent++
+		ans, err := c.send(ctx, req, token, trackID)
+		if err == nil && ans.status >= 200 && ans.status < 300 {
+			return ans.body, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w", req.op, context.Cause(ctx))
+		}
+		fail := &APIError{Op: req.op, TrackID: trackID, Attempts: sent}
+		retryable := false
+		switch {
+		case errors.Is(err, errBodyTooLarge):
+			fail.Status, fail.Err = ans.status, ErrBadResponse
+			fail.Message = fmt.Sprintf("body over %d bytes", req.limit)
+		case err != nil:
+			fail.Err, fail.Cause, retryable = ErrUnavailable, redactErr(err, c.cfg.ClientSecret, token), true
+		default:
+			fail.Status, fail.Err, retryable = ans.status, statusSentinel(ans.status), retryableStatus(ans.status)
+			fail.Code, fail.Message = errorBody(ans.body)
+			fail.Code = redact(fail.Code, c.cfg.ClientSecret, token)
+			fail.Message = redact(fail.Message, c.cfg.ClientSecret, token)
+			if !req.auth && ans.status >= 400 && ans.status < 500 && ans.status != 429 {
+				fail.Err = ErrUnauthorized // the token endpoint refused the credentials
+			}
+		}
+		if fail.Status == http.StatusUnauthorized && req.auth && !refreshed {
+			// The token may have expired or been revoked early: refresh once.
+			refreshed = true
+			c.tokens.drop(token)
+			c.logFailure(req, fail, "refreshing the token and retrying once", 0)
+			try--
+			continue
+		}
+		if !retryable || try >= c.cfg.Retry.Attempts {
+			c.logFailure(req, fail, "giving up", 0)
+			return nil, fail
+		}
+		delay := c.backoff(try)
+		if fail.Status == http.StatusTooManyRequests {
+			if ra, ok := parseRetryAfter(ans.header.Get("Retry-After"), c.cfg.Now()); ok {
+				fail.RetryAfter = ra
+				if ra > c.cfg.Retry.MaxRetryAfter {
+					c.logFailure(req, fail, "retry-after over the limit, giving up", 0)
+					return nil, fail
+				}
+				delay = ra
+			}
+		}
+		c.logFailure(req, fail, "retrying", delay)
+		if err := c.cfg.Sleep(ctx, delay); err != nil {
+			return nil, fmt.Errorf("%s: waiting to retry: %w (last failure: %w)", req.op, err, fail)
+		}
+	}
+}
+
+// send makes one attempt, bounded by the request timeout and body limit.
+func (c *Client) send(ctx context.Context, req request, token, trackID string) (answer, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	var body io.Reader
+	if req.form != nil {
+		body = strings.NewReader(req.form.Encode())
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.method, req.url.String(), body)
+	if err != nil {
+		return answer{}, fmt.Errorf("build request: %w", err)
+	}
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", "eventline-zuora/1")
+	hreq.Header.Set("Zuora-Track-Id", trackID)
+	if req.form != nil {
+		hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if token != "" {
+		hreq.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.cfg.HTTPClient.Do(hreq)
+	if err != nil {
+		return answer{}, err
+	}
+	defer resp.Body.Close()
+	ans := answer{status: resp.StatusCode, header: resp.Header}
+	limit := int64(maxErrorBody)
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if ok {
+		limit = req.limit
+	}
+	ans.body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return ans, fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(ans.body)) > limit {
+		if ok {
+			return ans, errBodyTooLarge
+		}
+		ans.body = ans.body[:limit]
+	}
+	return ans, nil
+}
+
+// backoff is the jittered exponential delay before attempt try+1: a random
+// duration between half and all of FirstDelay·2^(try-1), capped at MaxDelay.
+func (c *Client) backoff(try int) time.Duration {
+	d := c.cfg.Retry.FirstDelay
+	for i := 1; i < try && d < c.cfg.Retry.MaxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.Retry.MaxDelay)
+	if d <= 1 {
+		return d
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// logFailure logs one failed attempt; the error never holds a secret.
+func (c *Client) logFailure(req request, fail *APIError, what string, delay time.Duration) {
+	attrs := []any{
+		"op", req.op, "path", req.url.RequestURI(), "status", fail.Status, "track_id", fail.TrackID,
+		"attempt", fail.Attempts, "error", fail.Error(),
+	}
+	if delay > 0 {
+		attrs = append(attrs, "retry_in", delay)
+	}
+	c.cfg.Logger.Warn("zuora request failed, "+what, attrs...)
+}
+
+// errorBody extracts a code and message from the error shapes Zuora and the
+// stand-in use; the message is cut to a sane length.
+func errorBody(body []byte) (code, message string) {
+	var shapes struct {
+		Error   json.RawMessage `json:"error"`
+		Desc    string          `json:"error_description"`
+		Message string          `json:"message"`
+		Reasons []struct {
+			Code    json.RawMessage `json:"code"`
+			Message string          `json:"message"`
+		} `json:"reasons"`
+		Errors []struct {
+			Code    json.RawMessage `json:"code"`
+			Title   string          `json:"title"`
+			Message string          `json:"message"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &shapes) != nil {
+		return "", cut(string(bytes.TrimSpace(body)))
+	}
+	var nested struct{ Code, Message string }
+	var flat string
+	switch {
+	case json.Unmarshal(shapes.Error, &nested) == nil && (nested.Code != "" || nested.Message != ""):
+		code, message = nested.Code, nested.Message
+	case json.Unmarshal(shapes.Error, &flat) == nil && flat != "":
+		code, message = flat, shapes.Desc
+	case len(shapes.Reasons) > 0:
+		code, message = rawCode(shapes.Reasons[0].Code), shapes.Reasons[0].Message
+	case len(shapes.Errors) > 0:
+		code, message = rawCode(shapes.Errors[0].Code), shapes.Errors[0].Title+shapes.Errors[0].Message
+	default:
+		message = shapes.Message
+	}
+	return cut(code), cut(message)
+}
+
+// rawCode renders a JSON code (a string or a number) as text.
+func rawCode(raw json.RawMessage) string {
+	if string(raw) == "null" {
+		return ""
+	}
+	return strings.Trim(string(raw), `"`)
+}
+
+// cut keeps a server-provided string to one short line.
+func cut(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// redact removes the secrets from a string taken from outside.
+func redact(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}
+
+// redactErr returns err, or a plain error with its text redacted when the
+// text holds a secret.
+func redactErr(err error, secrets ...string) error {
+	msg := err.Error()
+	if red := redact(msg, secrets...); red != msg {
+		return errors.New(red)
+	}
+	return err
+}
