@@ -134,7 +134,7 @@ func TestConsumersAndStreams(t *testing.T) {
 	require.EqualValues(t, 7, found["ack_floor_seq"])
 	require.EqualValues(t, 0, found["drift"])
 	out := c.mustRun(t, "consumers")
-	require.Regexp(t, `STREAM\s+CONSUMER\s+PENDING\s+ACK PENDING\s+REDELIVERED\s+WAITING\s+LAST DELIVERED\s+ACK FLOOR\s+LAST ACTIVE\s+PROJECTION\s+CHECKPOINT\s+DRIFT`, out)
+	require.Regexp(t, `STREAM\s+CONSUMER\s+PENDING\s+ACK PENDING\s+REDELIVERED\s+WAITING\s+LAST DELIVERED\s+ACK FLOOR\s+LAST ACTIVE\s+FEEDS\s+CHECKPOINT\s+DRIFT`, out)
 	require.Regexp(t, `LOGS\s+proj_logs\s+0\s+0\s+0\s+\d+\s+7\s+7\s+\S+ ago\s+logs\s+7\s+\+0`, out)
 	_, _, err := c.run(t, "consumers", "--stream", "NOPE")
 	require.ErrorContains(t, err, "unknown stream")
