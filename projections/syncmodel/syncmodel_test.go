@@ -237,3 +237,25 @@ func TestRebuildMatchesAndFindsACorruptedRow(t *testing.T) {
 		})
 	}
 }
+
+func TestAnEventThatCannotBeAppliedHoldsItsCustomerOnly(t *testing.T) {
+	e := newEnv(t)
+	e.run(t)
+	a, b := uuid.New(), uuid.New()
+	importThree(t, e, a)
+	e.created(t, b, "globex")
+	e.started(t, a, "s2", 10)
+	bad := e.emit(t, a, workflows.WorkflowCreatedV1, 11, map[string]any{"sync_id": "s2", "workflow": "not an object"})
+	e.changed(t, a, "s2", workflows.WorkflowCreatedV1, 12, wf(4, "four", "Active", 12))
+	e.started(t, b, "b1", 13)
+	e.changed(t, b, "b1", workflows.WorkflowCreatedV1, 14, wf(1, "b-one", "Active", 0))
+	e.wait(t)
+
+	parked, err := projections.ListParked(context.Background(), e.pool, syncmodel.Name)
+	require.NoError(t, err)
+	require.Len(t, parked, 2, "the bad event and the one held behind it")
+	require.Equal(t, bad, parked[0].Seq)
+	require.Equal(t, workflows.Subject(a.String()), parked[0].Aggregate)
+	require.Len(t, workflowRows(t, e.pool, a), 3, "a waits behind its bad event")
+	require.Len(t, workflowRows(t, e.pool, b), 1, "b flows on")
+}
