@@ -219,3 +219,50 @@ func (e *apiEnv) eventTypes(t *testing.T) map[string]int {
 	}
 	return out
 }
+
+func TestClientSecretNeverLeaks(t *testing.T) {
+	e := newAPIEnv(t)
+	ctx := context.Background()
+	const secret = "Zs3cr3t-never-in-a-log-9f2c"
+	var bodies []string
+	record := func(r response) response {
+		bodies = append(bodies, r.Body)
+		for k, vs := range r.Header {
+			bodies = append(bodies, k+": "+strings.Join(vs, ","))
+		}
+		return r
+	}
+	id := record(e.post(t, "/api/customers", customerBody("acme", secret))).json(t)["id"].(string)
+	record(e.post(t, "/api/customers", customerBody("acme", secret)))
+	record(e.post(t, "/api/customers", `{"name":"b","zuora":{"base_url":"nope","client_id":"c","client_secret":"`+secret+`"}}`))
+	record(e.post(t, "/api/customers", `{"name":"b","zuora":{"base_url":"https://z","client_id":"c","client_secret":"`+secret+`"`))
+	record(e.post(t, "/api/customers", `{"name":"b","zuora":{"base_url":"https://z","client_id":"c","client_secret":["`+secret+`"]}}`))
+	record(e.post(t, "/api/customers/"+id+"/sync", ""))
+
+	got, err := e.secrets.Load(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, secret, got, "stored, encrypted")
+	for _, b := range bodies {
+		require.NotContains(t, b, secret)
+	}
+	stream := e.streamBytes(t)
+	require.Contains(t, stream, `"client_id":"client-acme"`)
+	require.NotContains(t, stream, secret, "never in an event")
+	require.NotContains(t, e.logs.String(), secret, "never in a log line")
+
+	var dump string
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT string_agg(t::text, ' ') FROM customer_credentials t`).Scan(&dump))
+	require.NotContains(t, dump, secret, "encrypted at rest")
+}
+
+func TestCreateCustomerForgetsCredentialsWhenTheLogIsDown(t *testing.T) {
+	e := newAPIEnv(t)
+	e.nats.Shutdown()
+	r := e.post(t, "/api/customers", customerBody("acme", "pw"))
+	require.Equal(t, http.StatusServiceUnavailable, r.Status, r.Body)
+	code, _ := r.errorCode(t)
+	require.Equal(t, "log_unavailable", code)
+	var n int
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM customer_credentials`).Scan(&n))
+	require.Zero(t, n, "the name stays free for a retry")
+}
