@@ -211,8 +211,12 @@ func (h *Writes) create(ctx context.Context, c NewCustomer, dedupeID string) (ht
 	switch {
 	case err == nil:
 		seq = started.Seq
-	case errors.Is(err, workflows.ErrSyncRunning) && dedupeID != "":
-		// A retry whose first attempt started the sync.
+	case errors.Is(err, workflows.ErrSyncRunning):
+		// A retry whose first attempt started the sync (or a sync another
+		// trigger started in between): answer with the one running.
+		if st, last, lerr := h.customers.Load(ctx, id); lerr == nil && st.Running != nil {
+			syncID, seq = st.Running.SyncID, last
+		}
 	case dedupeID != "":
 		return httpapi.Response{}, err
 	default:
