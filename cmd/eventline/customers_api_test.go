@@ -10,11 +10,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/handlers/workflowsync"
 	"github.com/eventline/eventline/internal/testenv"
+	"github.com/eventline/eventline/migrations"
 )
 
 // TestServeCustomersAPIAndSecretKey: serve mounts the customers writes,
@@ -22,11 +23,15 @@ import (
 // refuses to start with a key that does not open the stored secrets.
 func TestServeCustomersAPIAndSecretKey(t *testing.T) {
 	db := testenv.Postgres(t)
-	conn, err := pgx.Connect(context.Background(), db)
+	// Migrated first, so that once migration 00008 is merged the tables
+	// are its own and syncTablesDDL does nothing.
+	pool, err := pgxpool.New(context.Background(), db)
 	require.NoError(t, err)
-	_, err = conn.Exec(context.Background(), syncTablesDDL)
+	_, err = migrations.Up(context.Background(), pool)
 	require.NoError(t, err)
-	require.NoError(t, conn.Close(context.Background()))
+	_, err = pool.Exec(context.Background(), syncTablesDDL)
+	require.NoError(t, err)
+	pool.Close()
 	dataDir := t.TempDir()
 	env := map[string]string{"DATABASE_URL": db, "EVENTLINE_DATA_DIR": dataDir}
 	s := startServe(t, env)
