@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -143,4 +145,15 @@ func TestLookupCustomers(t *testing.T) {
 	some, err := LookupCustomers(ctx, pool, []string{"initech", "nobody"})
 	require.NoError(t, err)
 	require.Equal(t, []Customer{{ids["initech"], "initech"}}, some)
+}
+
+func TestNewCustomerRedactsTheSecret(t *testing.T) {
+	c, err := decodeCustomer([]byte(customerBody("acme", "hunter2-secret")))
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("creating", "customer", c)
+	for _, s := range []string{buf.String(), fmt.Sprint(c), fmt.Sprintf("%v %+v %s", c, c, c)} {
+		require.NotContains(t, s, "hunter2-secret")
+		require.Contains(t, s, "acme")
+	}
 }

@@ -77,6 +77,17 @@ type NewCustomer struct {
 	} `json:"zuora"`
 }
 
+// LogValue keeps the client secret out of any log line that includes c.
+func (c NewCustomer) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", c.Name), slog.String("base_url", c.Zuora.BaseURL),
+		slog.String("client_id", c.Zuora.ClientID), slog.String("client_secret", "[redacted]"))
+}
+
+// String keeps the client secret out of any formatted output of c.
+func (c NewCustomer) String() string {
+	return fmt.Sprintf("{name:%q base_url:%q client_id:%q client_secret:[redacted]}", c.Name, c.Zuora.BaseURL, c.Zuora.ClientID)
+}
+
 // customerCreated is the answer to POST /api/customers.
 type customerCreated struct {
 	ID     string `json:"id"`
