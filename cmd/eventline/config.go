@@ -28,6 +28,20 @@ type Config struct {
 	ProjectionWait  time.Duration
 	// StreamReplicas is every stream's replica count (EVENTLINE_STREAM_REPLICAS).
 	StreamReplicas int
+
+	// SyncInterval is how often every customer is synced (EVENTLINE_SYNC_INTERVAL).
+	SyncInterval time.Duration
+	// SyncDailyAt is the local time of the daily full sync (EVENTLINE_SYNC_DAILY_AT, "15:04").
+	SyncDailyAt string
+	// SyncPageLength is the Zuora page length, 1..50 (EVENTLINE_SYNC_PAGE_LENGTH).
+	SyncPageLength int
+	// SyncRetryAttempts is how many times a failed sync is retried (EVENTLINE_SYNC_RETRY_ATTEMPTS).
+	SyncRetryAttempts int
+	// SyncRetryDelay is the first retry's delay (EVENTLINE_SYNC_RETRY_DELAY).
+	SyncRetryDelay time.Duration
+	// SecretKey is the base64 AES-256 key of the stored Zuora secrets
+	// (EVENTLINE_SECRET_KEY); empty: generated into the data dir.
+	SecretKey string
 }
 
 // knownRoles are the parts a process can run (EVENTLINE_ROLES).
@@ -44,6 +58,12 @@ func defaultConfig() Config {
 		ProjectionBatch: 1000,
 		ProjectionWait:  50 * time.Millisecond,
 		StreamReplicas:  1,
+
+		SyncInterval:      time.Hour,
+		SyncDailyAt:       "02:00",
+		SyncPageLength:    50,
+		SyncRetryAttempts: 3,
+		SyncRetryDelay:    60 * time.Second,
 	}
 }
 
@@ -85,6 +105,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 		c.ProjectionWait = d
 	}
+	errs = append(errs, c.loadSyncEnv(getenv)...)
 	return c, errors.Join(errs...)
 }
 
@@ -126,6 +147,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ProjectionBatch, "projection-batch", c.ProjectionBatch, "events per projection transaction (EVENTLINE_PROJECTION_BATCH)")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "replicas of every stream, 1..5; an existing stream is never lowered (EVENTLINE_STREAM_REPLICAS)")
 	fs.DurationVar(&c.ProjectionWait, "projection-wait", c.ProjectionWait, "how long a projection batch waits to fill (EVENTLINE_PROJECTION_WAIT)")
+	c.bindSyncFlags(fs)
 }
 
 // Validate reports every problem at once.
@@ -171,6 +193,7 @@ func (c Config) Validate() error {
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, fmt.Errorf("EVENTLINE_STREAM_REPLICAS %d: must be 1..5", c.StreamReplicas))
 	}
+	errs = append(errs, c.validateSync()...)
 	return errors.Join(errs...)
 }
 

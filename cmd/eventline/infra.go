@@ -109,7 +109,7 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			// Only serve creates streams: a command that reads them
 			// leaves the server as it found it.
 			if err := retry(ctx, log, "create streams", func() error {
-				return in.store.EnsureStreams(ctx, modules().Streams())
+				return in.store.EnsureStreams(ctx, modules(cfg).Streams())
 			}, true); err != nil {
 				return nil, err
 			}

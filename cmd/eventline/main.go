@@ -35,6 +35,7 @@ commands:
   reactors      list, parked, retry: the reactors and the messages they parked
   consumers     every JetStream consumer, next to the checkpoint it feeds
   streams       every JetStream stream
+  sync-workflows  sync customers' Zuora workflows now (--customer NAME | --all) and print their stats
   version       print the version
 
 Configuration comes from the environment (see README.md); run
@@ -63,11 +64,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "projections":
 		return projectionsCmd(ctx, cfg, rest, getenv, stdout, stderr)
 	case "reactors":
-		return reactorsCmd(ctx, cfg, modules(), rest, getenv, stdout, stderr)
+		return reactorsCmd(ctx, cfg, modules(cfg), rest, getenv, stdout, stderr)
 	case "consumers":
 		return consumersCmd(ctx, cfg, rest, stdout, stderr)
 	case "streams":
 		return streamsCmd(ctx, cfg, rest, stdout, stderr)
+	case "sync-workflows":
+		return syncWorkflowsCmd(ctx, cfg, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "eventline", version)
 		return nil

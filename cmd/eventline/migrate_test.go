@@ -58,7 +58,7 @@ func TestReadOnlyCommandsDoNotMigrateAndMigrateReports(t *testing.T) {
 	st, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL()})
 	require.NoError(t, err)
 	defer st.Close()
-	require.NoError(t, st.EnsureStreams(ctx, modules().Streams()))
+	require.NoError(t, st.EnsureStreams(ctx, modules(defaultConfig()).Streams()))
 	require.Contains(t, c.mustRun(t, "projections", "list"), "logs")
 }
 

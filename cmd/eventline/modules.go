@@ -2,14 +2,16 @@ package main
 
 import (
 	"github.com/eventline/eventline/handlers/logsapi"
+	"github.com/eventline/eventline/handlers/workflowsync"
 	"github.com/eventline/eventline/internal/module"
 )
 
-// modules lists the business areas this binary is built with. Everything
-// that loops over areas (streams, decode table, projections, routes,
-// workers) reads this list.
-func modules() module.Set {
+// modules lists the business areas this binary is built with, configured
+// by cfg. Everything that loops over areas (streams, decode table,
+// projections, routes, workers) reads this list.
+func modules(cfg Config) module.Set {
 	return module.Set{
 		logsapi.Module(),
+		workflowsync.Module(cfg.syncConfig()),
 	}
 }

@@ -48,7 +48,7 @@ func openOps(ctx context.Context, cfg Config, needs infraNeeds, stderr io.Writer
 			return nil, fmt.Errorf("postgres unreachable: %w", err)
 		}
 	}
-	s := &opsSession{infra: in, reg: modules().Projections()}
+	s := &opsSession{infra: in, reg: modules(cfg).Projections()}
 	if in.store != nil {
 		s.inspect = opsapi.NewInspector(in.store.JetStream(), in.pool, s.reg)
 	}

@@ -34,7 +34,7 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 	var o replayOptions
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.stream, "stream", "", "stream to read (default: the stream of the --type events, else "+modules().Streams()[0].Name+")")
+	fs.StringVar(&o.stream, "stream", "", "stream to read (default: the stream of the --type events, else "+modules(cfg).Streams()[0].Name+")")
 	fs.StringVar(&o.subject, "subject", "", "subject filter (wildcards allowed)")
 	fs.Uint64Var(&o.fromSeq, "from-seq", 0, "first stream sequence")
 	fs.StringVar(&o.since, "since", "", "start at events stored this long ago (e.g. 15m) or since an RFC 3339 time")
@@ -53,7 +53,7 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 	if *typ != "" {
 		o.types = strings.Split(*typ, ",")
 	}
-	if err := o.resolveStream(modules(), stderr); err != nil {
+	if err := o.resolveStream(modules(cfg), stderr); err != nil {
 		return err
 	}
 	ropt, err := o.readOptions(time.Now())

@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		srv.AddCheck(httpapi.Check{Name: "log_storage", Fn: guard.Check})
 		g.Go(func() error { return guard.Run(gctx) })
 	}
-	mods := modules()
+	mods := modules(cfg)
 	if err := mods.Validate(); err != nil {
 		return fmt.Errorf("modules: %w", err)
 	}

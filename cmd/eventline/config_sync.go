@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/eventline/eventline/handlers/workflowsync"
+)
+
+// maxSyncPageLength is the largest page Zuora serves.
+const maxSyncPageLength = 50
+
+// loadSyncEnv reads the EVENTLINE_SYNC_* variables and EVENTLINE_SECRET_KEY
+// over c, returning every unreadable value.
+func (c *Config) loadSyncEnv(getenv func(string) string) []error {
+	var errs []error
+	dur := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %v", name, v, err))
+				return
+			}
+			*dst = d
+		}
+	}
+	num := func(name string, dst *int) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: not a number", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	dur("EVENTLINE_SYNC_INTERVAL", &c.SyncInterval)
+	dur("EVENTLINE_SYNC_RETRY_DELAY", &c.SyncRetryDelay)
+	num("EVENTLINE_SYNC_PAGE_LENGTH", &c.SyncPageLength)
+	num("EVENTLINE_SYNC_RETRY_ATTEMPTS", &c.SyncRetryAttempts)
+	if v := getenv("EVENTLINE_SYNC_DAILY_AT"); v != "" {
+		c.SyncDailyAt = v
+	}
+	if v := getenv("EVENTLINE_SECRET_KEY"); v != "" {
+		c.SecretKey = v
+	}
+	return errs
+}
+
+// bindSyncFlags registers the sync flags of serve over c. The secret key
+// has no flag: a command line is visible to every user of the machine.
+func (c *Config) bindSyncFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.SyncInterval, "sync-interval", c.SyncInterval, "every customer is synced this often (EVENTLINE_SYNC_INTERVAL)")
+	fs.StringVar(&c.SyncDailyAt, "sync-daily-at", c.SyncDailyAt, "local time HH:MM of the daily full sync (EVENTLINE_SYNC_DAILY_AT)")
+	fs.IntVar(&c.SyncPageLength, "sync-page-length", c.SyncPageLength, "Zuora page length, 1..50 (EVENTLINE_SYNC_PAGE_LENGTH)")
+	fs.IntVar(&c.SyncRetryAttempts, "sync-retry-attempts", c.SyncRetryAttempts, "retries of a failed sync (EVENTLINE_SYNC_RETRY_ATTEMPTS)")
+	fs.DurationVar(&c.SyncRetryDelay, "sync-retry-delay", c.SyncRetryDelay, "first retry delay of a failed sync (EVENTLINE_SYNC_RETRY_DELAY)")
+}
+
+// validateSync reports every problem of the sync settings.
+func (c Config) validateSync() []error {
+	var errs []error
+	if c.SyncInterval <= 0 {
+		errs = append(errs, fmt.Errorf("EVENTLINE_SYNC_INTERVAL %v: must be positive", c.SyncInterval))
+	}
+	if _, err := time.Parse("15:04", c.SyncDailyAt); err != nil {
+		errs = append(errs, fmt.Errorf("EVENTLINE_SYNC_DAILY_AT %q: must be a time of day HH:MM (00:00..23:59)", c.SyncDailyAt))
+	}
+	if c.SyncPageLength < 1 || c.SyncPageLength > maxSyncPageLength {
+		errs = append(errs, fmt.Errorf("EVENTLINE_SYNC_PAGE_LENGTH %d: must be 1..%d", c.SyncPageLength, maxSyncPageLength))
+	}
+	if c.SyncRetryAttempts < 0 || c.SyncRetryAttempts > 100 {
+		errs = append(errs, fmt.Errorf("EVENTLINE_SYNC_RETRY_ATTEMPTS %d: must be 0..100", c.SyncRetryAttempts))
+	}
+	if c.SyncRetryDelay <= 0 {
+		errs = append(errs, fmt.Errorf("EVENTLINE_SYNC_RETRY_DELAY %v: must be positive", c.SyncRetryDelay))
+	}
+	if c.SecretKey != "" {
+		if _, err := workflowsync.ParseKey(c.SecretKey); err != nil {
+			// The value itself is never shown.
+			errs = append(errs, fmt.Errorf("EVENTLINE_SECRET_KEY: %w", err))
+		}
+	} else if c.DataDir == "" && (c.hasRole("api") || c.hasRole(workflowsync.Role)) {
+		errs = append(errs, errors.New("EVENTLINE_SECRET_KEY must be set when EVENTLINE_DATA_DIR is empty (the generated key is kept there)"))
+	}
+	return errs
+}
+
+// syncConfig returns the workflow sync's configuration; the secret key is
+// read (or generated into the data dir) when a process first needs it.
+func (c Config) syncConfig() workflowsync.Config {
+	return workflowsync.Config{
+		Interval: c.SyncInterval, DailyAt: c.SyncDailyAt, PageLength: c.SyncPageLength,
+		RetryAttempts: c.SyncRetryAttempts, RetryDelay: c.SyncRetryDelay,
+		SecretKey: sync.OnceValues(func() ([]byte, error) { return workflowsync.LoadKey(c.SecretKey, c.DataDir) }),
+	}
+}
