@@ -12,6 +12,8 @@ import (
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/syncmodel"
 )
 
 // Role is the EVENTLINE_ROLES role whose processes run the syncs: the
@@ -70,9 +72,8 @@ func Module(cfg Config) module.Module {
 		Name: "workflowsync",
 		Streams: []eventstore.StreamSpec{{Name: workflows.Stream, Subjects: []string{workflows.Subjects},
 			AllowAtomicPublish: true, Description: "workflow sync from Zuora: customers and their syncs"}},
-		Events: workflows.Events(),
-		// WIRING(lead): Projections: []projections.Spec{syncmodel.Spec()} (helper E's projections/syncmodel).
-		Projections: nil,
+		Events:      workflows.Events(),
+		Projections: []projections.Spec{syncmodel.Spec()},
 		// WIRING(lead): Reactors: func(d module.Deps) []reactor.Reactor { ... F1's worker reactor over d and cfg ... }.
 		Reactors:    nil,
 		ReactorRole: Role,
@@ -105,7 +106,7 @@ func start(h *module.Host, cfg Config) error {
 	}
 	if api {
 		NewWrites(customers, secrets, h.Idempotency, h.Log).Mount(h.Server)
-		// WIRING(lead): NewReads(h.ReadPool).Mount(h.Server) (helper E's read.go).
+		NewReads(h.ReadPool).Mount(h.Server)
 	}
 	if syncs {
 		// WIRING(lead): F1's scheduler and sweep, e.g.
