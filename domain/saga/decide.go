@@ -1,0 +1,356 @@
+package saga
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Domain errors of a saga; the HTTP layer and the process manager branch
+// on them.
+var (
+	ErrNoSaga         = errors.New("saga: no such saga")
+	ErrAlreadyStarted = errors.New("saga: already started")
+	ErrInvalidInput   = errors.New("saga: input or output is not valid JSON")
+	// ErrNotRetriable: only a saga that needs attention or failed can be
+	// retried.
+	ErrNotRetriable = errors.New("saga: only a saga that needs attention or failed can be retried")
+	// ErrNotRunning: only a running saga can be aborted.
+	ErrNotRunning = errors.New("saga: not running")
+	// ErrAbortRefused: a saga whose pivot has started goes forward only.
+	ErrAbortRefused = errors.New("saga: cannot abort after the pivot started")
+)
+
+// Event is one event a decision produces: its type and payload (a pointer
+// to one of this package's payload types).
+type Event struct {
+	Type string
+	Data any
+}
+
+// Inputs of Decide.
+type (
+	// Start begins saga SagaID of definition Definition with Input (JSON;
+	// empty means {}). Definition should already carry its defaults.
+	Start struct {
+		SagaID     string
+		Definition Definition
+		Input      json.RawMessage
+		Now        time.Time
+	}
+	// Reply is a participant's answer to attempt Attempt of step Step's
+	// action, or of its compensation when Compensation. Failure is empty
+	// on success (then Output, JSON, is the step's output), or says how the
+	// attempt failed (then Error says why).
+	Reply struct {
+		Step         string
+		Attempt      int
+		Compensation bool
+		Failure      Failure
+		Output       json.RawMessage
+		Error        string
+		Now          time.Time
+		// Jitter, drawn by the caller in [0, 1), spreads the retry a
+		// failure may schedule.
+		Jitter float64
+	}
+	// Fire is a timer the saga scheduled, firing.
+	Fire struct {
+		Timer  Timer
+		Now    time.Time
+		Jitter float64
+	}
+	// Retry is an operator's command to resume a saga that needs attention
+	// (the stopped step gets a new budget of attempts) or failed (its
+	// compensation gets a new round).
+	Retry struct {
+		By, Reason string
+		Now        time.Time
+	}
+	// Abort is an operator's command to stop a running saga before its
+	// pivot started and compensate what can be compensated.
+	Abort struct {
+		By, Reason string
+		Now        time.Time
+	}
+)
+
+// Decision is what an input makes a saga do: the events to append (with
+// the expected sequence of the state decided on), then the commands to send
+// and the timers to schedule, which Effects derives from those events.
+type Decision struct {
+	Events   []Event
+	Commands []Command
+	Timers   []Timer
+}
+
+// Decide returns what input in (Start, Reply, Fire, Retry or Abort)
+// makes saga s do, or a domain error. Stale inputs — a reply or timer for
+// an attempt that is not the current one, for a step the saga is not at,
+// or after the saga moved on, and duplicates — decide nothing (an empty
+// Decision and no error). Decide changes nothing.
+func Decide(s State, in any) (Decision, error) {
+	if _, ok := in.(Start); !ok && !s.Exists() {
+		return Decision{}, ErrNoSaga
+	}
+	d := &decider{s: s}
+	var err error
+	switch c := in.(type) {
+	case Start:
+		err = d.start(c)
+	case Reply:
+		err = d.reply(c)
+	case Fire:
+		d.fire(c)
+	case Retry:
+		err = d.retry(c)
+	case Abort:
+		err = d.abort(c)
+	default:
+		return Decision{}, fmt.Errorf("saga: unknown input %T", in)
+	}
+	if err != nil {
+		return Decision{}, err
+	}
+	if len(d.events) == 0 {
+		return Decision{}, nil
+	}
+	cmds, timers := Effects(d.s, d.events)
+	return Decision{Events: d.events, Commands: cmds, Timers: timers}, nil
+}
+
+// decider records events and folds each into its state, so that each
+// decision step sees the effect of the previous ones.
+type decider struct {
+	s      State
+	now    time.Time
+	events []Event
+}
+
+func (d *decider) emit(typ string, data any) {
+	d.events = append(d.events, Event{Type: typ, Data: data})
+	d.s = Evolve(d.s, typ, data)
+}
+
+func (d *decider) policy(i int) Policy { return d.s.Definition.Steps[i].Policy }
+
+func (d *decider) start(c Start) error {
+	if d.s.Exists() {
+		return fmt.Errorf("%w: %s", ErrAlreadyStarted, c.SagaID)
+	}
+	if err := c.Definition.Validate(); err != nil {
+		return err
+	}
+	input := c.Input
+	if len(input) == 0 {
+		input = json.RawMessage(`{}`)
+	}
+	if !json.Valid(input) {
+		return fmt.Errorf("%w: input of saga %s", ErrInvalidInput, c.SagaID)
+	}
+	d.now = c.Now.UTC()
+	d.emit(StartedV1, &Started{SagaID: c.SagaID, Definition: c.Definition, Input: input, At: d.now})
+	d.startAttempt(0, 1, 1)
+	return nil
+}
+
+func (d *decider) startAttempt(i, attempt, roundStart int) {
+	d.emit(StepStartedV1, &StepStarted{Step: d.s.Steps[i].Name, Attempt: attempt, RoundStart: roundStart,
+		Deadline: d.now.Add(d.policy(i).AttemptTimeout), At: d.now})
+}
+
+func (d *decider) startCompensation(i, attempt, roundStart int, giveUpAt time.Time) {
+	d.emit(CompensationStartedV1, &CompensationStarted{Step: d.s.Steps[i].Name, Attempt: attempt, RoundStart: roundStart,
+		Deadline: d.now.Add(d.policy(i).AttemptTimeout), GiveUpAt: giveUpAt, At: d.now})
+}
+
+func (d *decider) reply(c Reply) error {
+	d.now = c.Now.UTC()
+	i := d.s.Current
+	if i >= len(d.s.Steps) || d.s.Steps[i].Name != c.Step {
+		return nil
+	}
+	st := d.s.Steps[i]
+	if c.Compensation {
+		if d.s.Status != StatusCompensating || !st.Comp.InFlight || st.Comp.Attempt != c.Attempt {
+			return nil
+		}
+		if c.Failure == "" {
+			d.emit(StepCompensatedV1, &StepCompensated{Step: c.Step, Attempt: c.Attempt, At: d.now})
+			d.compensateFrom(i - 1)
+			return nil
+		}
+		d.compensationFailed(i, c.Failure, c.Error, false, c.Jitter)
+		return nil
+	}
+	if d.s.Status != StatusRunning || !st.Action.InFlight || st.Action.Attempt != c.Attempt {
+		return nil
+	}
+	if c.Failure != "" {
+		d.actionFailed(i, c.Failure, c.Error, false, c.Jitter)
+		return nil
+	}
+	if len(c.Output) > 0 && !json.Valid(c.Output) {
+		return fmt.Errorf("%w: output of step %s", ErrInvalidInput, c.Step)
+	}
+	d.emit(StepCompletedV1, &StepCompleted{Step: c.Step, Attempt: c.Attempt, Output: c.Output, At: d.now})
+	if i+1 < len(d.s.Steps) {
+		d.startAttempt(i+1, 1, 1)
+		return nil
+	}
+	d.emit(CompletedV1, &Completed{At: d.now})
+	return nil
+}
+
+// actionFailed records a failed or timed-out attempt of step i and
+// schedules the next attempt, or gives the step up when its attempts are
+// spent or the failure is permanent.
+func (d *decider) actionFailed(i int, failure Failure, msg string, timedOut bool, jitter float64) {
+	st, p := d.s.Steps[i], d.policy(i)
+	used := st.Action.Attempt - st.Action.RoundStart + 1
+	final := failure == Permanent || used >= p.Attempts
+	if timedOut {
+		d.emit(StepTimedOutV1, &StepTimedOut{Step: st.Name, Attempt: st.Action.Attempt, Deadline: st.Action.Deadline,
+			Final: final, At: d.now})
+	} else {
+		d.emit(StepFailedV1, &StepFailed{Step: st.Name, Attempt: st.Action.Attempt, Failure: failure, Error: msg,
+			Final: final, At: d.now})
+	}
+	if !final {
+		d.emit(RetryScheduledV1, &RetryScheduled{Step: st.Name, Attempt: st.Action.Attempt + 1,
+			Due: d.now.Add(p.Backoff(used, jitter)), At: d.now})
+		return
+	}
+	d.giveUp(i)
+}
+
+// giveUp decides what a step that failed for good means: after the pivot
+// (or at a pivot whose outcome is unknown) the saga needs attention;
+// before it, the saga compensates.
+func (d *decider) giveUp(i int) {
+	st, kind := d.s.Steps[i], d.s.Definition.Steps[i].Kind
+	switch {
+	case kind == Retriable:
+		d.emit(NeedsAttentionV1, &NeedsAttention{Step: st.Name,
+			Reason: fmt.Sprintf("step %s failed after the pivot: %s", st.Name, st.Action.Error), At: d.now})
+	case kind == Pivot && st.Uncertain:
+		d.emit(NeedsAttentionV1, &NeedsAttention{Step: st.Name,
+			Reason: fmt.Sprintf("pivot %s has an unknown outcome: %s", st.Name, st.Action.Error), At: d.now})
+	default:
+		d.compensateFrom(i)
+	}
+}
+
+// compensateFrom starts the compensation of the last step at or before i
+// that needs one, or ends the saga compensated when none does.
+func (d *decider) compensateFrom(i int) {
+	for j := i; j >= 0; j-- {
+		if d.needsCompensation(j) {
+			d.startCompensation(j, d.s.Steps[j].Comp.Attempts+1, d.s.Steps[j].Comp.Attempts+1,
+				d.now.Add(d.policy(j).CompensationTimeout))
+			return
+		}
+	}
+	d.emit(CompensatedV1, &Compensated{At: d.now})
+}
+
+// needsCompensation reports whether step j has a compensation and may have
+// taken effect (it completed, or an attempt's outcome is unknown) and was
+// not compensated yet.
+func (d *decider) needsCompensation(j int) bool {
+	st := d.s.Steps[j]
+	if d.s.Definition.Steps[j].Compensation == "" || st.Compensation == CompDone {
+		return false
+	}
+	return st.Status == StepStatusCompleted || (st.Status == StepStatusFailed && st.Uncertain)
+}
+
+// compensationFailed records a failed attempt of step i's compensation and
+// schedules the next one, or fails the saga when the failure is permanent
+// or the next attempt would start past the compensation's timeout.
+func (d *decider) compensationFailed(i int, failure Failure, msg string, timedOut bool, jitter float64) {
+	st, p := d.s.Steps[i], d.policy(i)
+	if timedOut {
+		failure, msg = Transient, "attempt timed out"
+	}
+	d.emit(CompensationFailedV1, &CompensationFailed{Step: st.Name, Attempt: st.Comp.Attempt, Failure: failure,
+		Error: msg, TimedOut: timedOut, At: d.now})
+	due := d.now.Add(p.Backoff(st.Comp.Attempt-st.Comp.RoundStart+1, jitter))
+	switch {
+	case failure == Permanent:
+		d.fail(i, fmt.Sprintf("compensation of %s failed permanently: %s", st.Name, msg))
+	case due.After(st.GiveUpAt):
+		d.fail(i, fmt.Sprintf("compensation of %s kept failing for %s: %s", st.Name, p.CompensationTimeout, msg))
+	default:
+		d.emit(RetryScheduledV1, &RetryScheduled{Step: st.Name, Attempt: st.Comp.Attempt + 1, Compensation: true,
+			Due: due, At: d.now})
+	}
+}
+
+func (d *decider) fail(i int, reason string) {
+	d.emit(FailedV1, &SagaFailed{Step: d.s.Steps[i].Name, Reason: reason, At: d.now})
+}
+
+func (d *decider) fire(c Fire) {
+	d.now = c.Now.UTC()
+	t, i := c.Timer, d.s.Current
+	if t.SagaID != d.s.ID || i >= len(d.s.Steps) || d.s.Steps[i].Name != t.Step {
+		return
+	}
+	st := d.s.Steps[i]
+	running, compensating := d.s.Status == StatusRunning, d.s.Status == StatusCompensating
+	switch t.Kind {
+	case TimerAttemptTimeout:
+		if running && st.Action.InFlight && st.Action.Attempt == t.Attempt {
+			d.actionFailed(i, Transient, "", true, c.Jitter)
+		}
+	case TimerRetryDue:
+		if running && !st.Action.InFlight && !st.Action.RetryAt.IsZero() && st.Action.Attempt == t.Attempt {
+			d.startAttempt(i, t.Attempt, st.Action.RoundStart)
+		}
+	case TimerCompensationTimeout:
+		if compensating && st.Comp.InFlight && st.Comp.Attempt == t.Attempt {
+			d.compensationFailed(i, Transient, "", true, c.Jitter)
+		}
+	case TimerCompensationRetryDue:
+		if compensating && !st.Comp.InFlight && !st.Comp.RetryAt.IsZero() && st.Comp.Attempt == t.Attempt {
+			d.startCompensation(i, t.Attempt, st.Comp.RoundStart, st.GiveUpAt)
+		}
+	case TimerCompensationDeadline:
+		if compensating && st.Compensation == CompRunning && st.Comp.RoundStart == t.Attempt {
+			d.fail(i, fmt.Sprintf("compensation of %s did not succeed within %s", st.Name, d.policy(i).CompensationTimeout))
+		}
+	}
+}
+
+func (d *decider) retry(c Retry) error {
+	d.now = c.Now.UTC()
+	i := d.s.Current
+	switch d.s.Status {
+	case StatusNeedsAttention:
+		d.emit(RetriedV1, &Retried{By: c.By, Reason: c.Reason, At: d.now})
+		next := d.s.Steps[i].Action.Attempts + 1
+		d.startAttempt(i, next, next)
+	case StatusFailed:
+		d.emit(RetriedV1, &Retried{By: c.By, Reason: c.Reason, At: d.now})
+		next := d.s.Steps[i].Comp.Attempts + 1
+		d.startCompensation(i, next, next, d.now.Add(d.policy(i).CompensationTimeout))
+	default:
+		return fmt.Errorf("%w: saga %s is %s", ErrNotRetriable, d.s.ID, d.s.Status)
+	}
+	return nil
+}
+
+func (d *decider) abort(c Abort) error {
+	d.now = c.Now.UTC()
+	if d.s.Status != StatusRunning {
+		return fmt.Errorf("%w: saga %s is %s", ErrNotRunning, d.s.ID, d.s.Status)
+	}
+	if p := d.s.Definition.pivot(); p >= 0 && d.s.Steps[p].Action.Attempts > 0 {
+		return fmt.Errorf("%w: saga %s", ErrAbortRefused, d.s.ID)
+	}
+	d.emit(AbortedV1, &Aborted{By: c.By, Reason: c.Reason, At: d.now})
+	d.compensateFrom(d.s.Current)
+	return nil
+}

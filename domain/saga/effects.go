@@ -1,0 +1,139 @@
+package saga
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// TimerKind says what a timer is for.
+type TimerKind string
+
+// Timer kinds. Attempt is the attempt the timer is about (for
+// TimerCompensationDeadline: the first attempt of the compensation's round).
+const (
+	TimerAttemptTimeout       TimerKind = "attempt_timeout"
+	TimerRetryDue             TimerKind = "retry_due"
+	TimerCompensationTimeout  TimerKind = "compensation_attempt_timeout"
+	TimerCompensationRetryDue TimerKind = "compensation_retry_due"
+	TimerCompensationDeadline TimerKind = "compensation_deadline"
+)
+
+// Timer is a durable timer a saga schedules; when it fires, the process
+// manager decides Fire{Timer: t} on the saga. A timer that fires late,
+// twice or after the saga moved on decides nothing.
+type Timer struct {
+	SagaID  string    `json:"saga_id"`
+	Kind    TimerKind `json:"kind"`
+	Step    string    `json:"step"`
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+}
+
+// ID is the timer's unique, deterministic id ("<saga>:<step>:<kind>:<attempt>"),
+// fit for a publish dedupe id: scheduling the same timer twice stores it
+// once.
+func (t Timer) ID() string {
+	return t.SagaID + ":" + t.Step + ":" + string(t.Kind) + ":" + strconv.Itoa(t.Attempt)
+}
+
+// Command is a command a saga sends to a participant: an attempt of a
+// step's action or of its compensation.
+type Command struct {
+	SagaID string
+	Step   string
+	// Type is the command type: the step's Action or Compensation.
+	Type         string
+	Compensation bool
+	// Key is the idempotency key the participant dedupes on: the same for
+	// every attempt of the step's action ("<saga>:<step>"), and of its
+	// compensation ("<saga>:<step>:compensate").
+	Key     string
+	Attempt int
+	// Deadline is when the saga stops waiting for this attempt's reply.
+	Deadline time.Time
+	Payload  Payload
+}
+
+// Payload is what a command carries: the saga's input and the outputs of
+// the steps completed before it (for a compensation, its own step's
+// output too, when it completed).
+type Payload struct {
+	SagaID   string                     `json:"saga_id"`
+	SagaType string                     `json:"saga_type"`
+	Step     string                     `json:"step"`
+	Input    json.RawMessage            `json:"input"`
+	Outputs  map[string]json.RawMessage `json:"outputs,omitempty"`
+}
+
+// Key returns the idempotency key of step's action in saga sagaID, or of
+// its compensation when compensation.
+func Key(sagaID, step string, compensation bool) string {
+	if compensation {
+		return sagaID + ":" + step + ":compensate"
+	}
+	return sagaID + ":" + step
+}
+
+// Effects returns the commands to send and the timers to schedule for
+// events, which were appended to the saga whose state after them is s.
+// Decide returns them in its Decision; a process manager that recovers
+// (finds events appended whose effects may not have been carried out)
+// derives them again from the stored events. Sending a command or
+// scheduling a timer twice is harmless: participants dedupe on Key, timers
+// on ID and stale timers decide nothing.
+func Effects(s State, events []Event) ([]Command, []Timer) {
+	var cmds []Command
+	var timers []Timer
+	for _, ev := range events {
+		switch e := ev.Data.(type) {
+		case *StepStarted:
+			i := s.StepIndex(e.Step)
+			if i < 0 {
+				continue
+			}
+			cmds = append(cmds, Command{SagaID: s.ID, Step: e.Step, Type: s.Definition.Steps[i].Action,
+				Key: Key(s.ID, e.Step, false), Attempt: e.Attempt, Deadline: e.Deadline, Payload: s.payload(i, false)})
+			timers = append(timers, Timer{SagaID: s.ID, Kind: TimerAttemptTimeout, Step: e.Step, Attempt: e.Attempt, At: e.Deadline})
+		case *CompensationStarted:
+			i := s.StepIndex(e.Step)
+			if i < 0 {
+				continue
+			}
+			cmds = append(cmds, Command{SagaID: s.ID, Step: e.Step, Type: s.Definition.Steps[i].Compensation,
+				Compensation: true, Key: Key(s.ID, e.Step, true), Attempt: e.Attempt, Deadline: e.Deadline,
+				Payload: s.payload(i, true)})
+			timers = append(timers, Timer{SagaID: s.ID, Kind: TimerCompensationTimeout, Step: e.Step, Attempt: e.Attempt, At: e.Deadline})
+			if e.Attempt == e.RoundStart {
+				timers = append(timers, Timer{SagaID: s.ID, Kind: TimerCompensationDeadline, Step: e.Step,
+					Attempt: e.RoundStart, At: e.GiveUpAt})
+			}
+		case *RetryScheduled:
+			kind := TimerRetryDue
+			if e.Compensation {
+				kind = TimerCompensationRetryDue
+			}
+			timers = append(timers, Timer{SagaID: s.ID, Kind: kind, Step: e.Step, Attempt: e.Attempt, At: e.Due})
+		}
+	}
+	return cmds, timers
+}
+
+// payload is the payload of step i's action (or compensation): the input
+// and the outputs of the steps before it (and its own).
+func (s State) payload(i int, compensation bool) Payload {
+	p := Payload{SagaID: s.ID, SagaType: s.Definition.Type, Step: s.Steps[i].Name, Input: s.Input}
+	last := i - 1
+	if compensation {
+		last = i
+	}
+	for j := 0; j <= last; j++ {
+		if out := s.Steps[j].Output; out != nil {
+			if p.Outputs == nil {
+				p.Outputs = map[string]json.RawMessage{}
+			}
+			p.Outputs[s.Steps[j].Name] = out
+		}
+	}
+	return p
+}

@@ -1,0 +1,280 @@
+package saga
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// Status is a saga's status.
+type Status string
+
+// Saga statuses (the contract's).
+const (
+	StatusRunning        Status = "running"
+	StatusCompleted      Status = "completed"
+	StatusCompensating   Status = "compensating"
+	StatusCompensated    Status = "compensated"
+	StatusNeedsAttention Status = "needs_attention"
+	StatusFailed         Status = "failed"
+)
+
+// Terminal reports whether a saga in status st does nothing more by itself
+// (needs_attention and failed wait for an operator).
+func (st Status) Terminal() bool {
+	switch st {
+	case StatusCompleted, StatusCompensated, StatusNeedsAttention, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// StepStatus is a step's status.
+type StepStatus string
+
+// Step statuses (the contract's).
+const (
+	StepStatusPending      StepStatus = "pending"
+	StepStatusRunning      StepStatus = "running"
+	StepStatusCompleted    StepStatus = "completed"
+	StepStatusFailed       StepStatus = "failed"
+	StepStatusCompensating StepStatus = "compensating"
+	StepStatusCompensated  StepStatus = "compensated"
+	// StepStatusSkipped is a step that never ran because the saga compensated
+	// before reaching it.
+	StepStatusSkipped StepStatus = "skipped"
+)
+
+// CompStatus is the status of a step's compensation.
+type CompStatus string
+
+// Compensation statuses.
+const (
+	// CompNone: the step's compensation has not run.
+	CompNone    CompStatus = ""
+	CompRunning CompStatus = "running"
+	CompDone    CompStatus = "compensated"
+	// CompFailed: the compensation kept failing past its timeout (or
+	// failed permanently); the saga is failed.
+	CompFailed CompStatus = "failed"
+)
+
+// Progress is where the attempts of a step's action, or of its
+// compensation, stand.
+type Progress struct {
+	// Attempts is how many attempts were started.
+	Attempts int
+	// RoundStart is the first attempt of the current budget (an operator's
+	// retry starts a new one).
+	RoundStart int
+	// Attempt is the current attempt: sent and awaited when InFlight, or
+	// due at RetryAt.
+	Attempt  int
+	InFlight bool
+	// Deadline is when the attempt in flight times out.
+	Deadline time.Time
+	// RetryAt is when the scheduled attempt starts (zero: none scheduled).
+	RetryAt time.Time
+	// Error is the last attempt's error.
+	Error string
+}
+
+// StepState is the state of one step of a saga.
+type StepState struct {
+	Name       string
+	Status     StepStatus
+	Action     Progress
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// Output is the step's output, recorded once when it completed.
+	Output json.RawMessage
+	// Uncertain is true when an attempt timed out (or was in flight when
+	// the saga was aborted): the step may have taken effect, so it is
+	// compensated as if it had completed.
+	Uncertain bool
+	// Compensation is the status of the step's compensation.
+	Compensation CompStatus
+	Comp         Progress
+	// GiveUpAt is when the current round of the compensation gives up.
+	GiveUpAt time.Time
+}
+
+// State is a saga's state, folded from its events by Evolve.
+type State struct {
+	ID         string
+	Definition Definition
+	Input      json.RawMessage
+	Status     Status
+	Steps      []StepState
+	// Current is the index of the step running (or awaiting an operator),
+	// or of the step being compensated.
+	Current int
+	// Aborted is true when an operator aborted the saga.
+	Aborted bool
+	// Reason says why the saga needs attention or failed.
+	Reason    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Exists reports whether the saga has started.
+func (s State) Exists() bool { return s.Status != "" }
+
+// StepIndex returns the index of the step named name, -1 when none.
+func (s State) StepIndex(name string) int {
+	return slices.IndexFunc(s.Steps, func(st StepState) bool { return st.Name == name })
+}
+
+// Evolve folds one event of type eventType, decoded through Events (a
+// pointer to its payload), into s and returns the new state; s is not
+// changed (states are shared by the command loop's cache).
+func Evolve(s State, eventType string, data any) State {
+	switch e := data.(type) {
+	case *Started:
+		s = State{ID: e.SagaID, Definition: e.Definition, Input: e.Input, Status: StatusRunning, CreatedAt: e.At}
+		s.Steps = make([]StepState, len(e.Definition.Steps))
+		for i, st := range e.Definition.Steps {
+			s.Steps[i] = StepState{Name: st.Name, Status: StepStatusPending}
+		}
+	case *StepStarted:
+		s = s.step(e.Step, func(st *StepState) {
+			st.Status = StepStatusRunning
+			st.Action = Progress{Attempts: max(st.Action.Attempts, e.Attempt), RoundStart: e.RoundStart, Attempt: e.Attempt,
+				InFlight: true, Deadline: e.Deadline, Error: st.Action.Error}
+			if st.StartedAt.IsZero() {
+				st.StartedAt = e.At
+			}
+			st.FinishedAt = time.Time{}
+		})
+		s.Current, s.Status, s.Reason = s.StepIndex(e.Step), StatusRunning, ""
+	case *StepCompleted:
+		s = s.step(e.Step, func(st *StepState) {
+			st.Status, st.Output, st.FinishedAt = StepStatusCompleted, e.Output, e.At
+			st.Action.InFlight, st.Action.Error = false, ""
+		})
+	case *StepFailed:
+		s = s.step(e.Step, func(st *StepState) {
+			st.Action.InFlight, st.Action.Error = false, e.Error
+			if e.Final {
+				st.Status, st.FinishedAt = StepStatusFailed, e.At
+			}
+		})
+	case *StepTimedOut:
+		s = s.step(e.Step, func(st *StepState) {
+			st.Action.InFlight, st.Action.Error, st.Uncertain = false, "attempt timed out", true
+			if e.Final {
+				st.Status, st.FinishedAt = StepStatusFailed, e.At
+			}
+		})
+	case *RetryScheduled:
+		s = s.step(e.Step, func(st *StepState) {
+			p := &st.Action
+			if e.Compensation {
+				p = &st.Comp
+			}
+			p.Attempt, p.RetryAt, p.InFlight = e.Attempt, e.Due, false
+		})
+	case *CompensationStarted:
+		s.Steps = slices.Clone(s.Steps)
+		for i := range s.Steps {
+			if s.Steps[i].Status == StepStatusPending {
+				s.Steps[i].Status = StepStatusSkipped
+			}
+		}
+		s = s.step(e.Step, func(st *StepState) {
+			st.Status, st.Compensation, st.GiveUpAt = StepStatusCompensating, CompRunning, e.GiveUpAt
+			st.Comp = Progress{Attempts: max(st.Comp.Attempts, e.Attempt), RoundStart: e.RoundStart, Attempt: e.Attempt,
+				InFlight: true, Deadline: e.Deadline, Error: st.Comp.Error}
+		})
+		s.Current, s.Status, s.Reason = s.StepIndex(e.Step), StatusCompensating, ""
+	case *StepCompensated:
+		s = s.step(e.Step, func(st *StepState) {
+			st.Status, st.Compensation = StepStatusCompensated, CompDone
+			st.Comp.InFlight, st.Comp.Error = false, ""
+		})
+	case *CompensationFailed:
+		s = s.step(e.Step, func(st *StepState) { st.Comp.InFlight, st.Comp.Error = false, e.Error })
+	case *Completed:
+		s.Status = StatusCompleted
+	case *Compensated:
+		s.Steps = slices.Clone(s.Steps)
+		for i := range s.Steps {
+			if s.Steps[i].Status == StepStatusPending {
+				s.Steps[i].Status = StepStatusSkipped
+			}
+		}
+		s.Status = StatusCompensated
+	case *NeedsAttention:
+		s.Status, s.Reason = StatusNeedsAttention, e.Reason
+	case *SagaFailed:
+		s = s.step(e.Step, func(st *StepState) {
+			st.Compensation, st.Comp.InFlight, st.Comp.RetryAt = CompFailed, false, time.Time{}
+		})
+		s.Status, s.Reason = StatusFailed, e.Reason
+	case *Retried:
+		s.Reason = ""
+	case *Aborted:
+		s.Aborted = true
+		if s.Current < len(s.Steps) && s.Steps[s.Current].Status == StepStatusRunning {
+			s.Steps = slices.Clone(s.Steps)
+			st := &s.Steps[s.Current]
+			st.Uncertain = st.Uncertain || st.Action.InFlight
+			st.Status, st.FinishedAt, st.Action.Error = StepStatusFailed, e.At, "aborted"
+			st.Action.InFlight, st.Action.RetryAt = false, time.Time{}
+		}
+	default:
+		return s
+	}
+	if at := eventTime(data); !at.IsZero() {
+		s.UpdatedAt = at
+	}
+	return s
+}
+
+// step returns s with the step named name changed by f on a copy of the
+// steps; s is returned unchanged when it has no such step.
+func (s State) step(name string, f func(*StepState)) State {
+	i := s.StepIndex(name)
+	if i < 0 {
+		return s
+	}
+	s.Steps = slices.Clone(s.Steps)
+	f(&s.Steps[i])
+	return s
+}
+
+func eventTime(data any) time.Time {
+	switch e := data.(type) {
+	case *Started:
+		return e.At
+	case *StepStarted:
+		return e.At
+	case *StepCompleted:
+		return e.At
+	case *StepFailed:
+		return e.At
+	case *StepTimedOut:
+		return e.At
+	case *RetryScheduled:
+		return e.At
+	case *CompensationStarted:
+		return e.At
+	case *StepCompensated:
+		return e.At
+	case *CompensationFailed:
+		return e.At
+	case *Completed:
+		return e.At
+	case *Compensated:
+		return e.At
+	case *NeedsAttention:
+		return e.At
+	case *SagaFailed:
+		return e.At
+	case *Retried:
+		return e.At
+	case *Aborted:
+		return e.At
+	}
+	return time.Time{}
+}
