@@ -20,6 +20,9 @@ var (
 	ErrNotRunning = errors.New("saga: not running")
 	// ErrAbortRefused: a saga whose pivot has started goes forward only.
 	ErrAbortRefused = errors.New("saga: cannot abort after the pivot started")
+	// ErrInconsistent: the saga's stored events do not fold into a state
+	// that can be decided on (they did not come from Decide).
+	ErrInconsistent = errors.New("saga: inconsistent state")
 )
 
 // Event is one event a decision produces: its type and payload (a pointer
@@ -93,6 +96,9 @@ type Decision struct {
 func Decide(s State, in any) (Decision, error) {
 	if _, ok := in.(Start); !ok && !s.Exists() {
 		return Decision{}, ErrNoSaga
+	}
+	if s.Exists() && (len(s.Steps) == 0 || len(s.Steps) != len(s.Definition.Steps) || s.Current < 0 || s.Current >= len(s.Steps)) {
+		return Decision{}, fmt.Errorf("%w: saga %s", ErrInconsistent, s.ID)
 	}
 	d := &decider{s: s}
 	var err error
@@ -168,7 +174,7 @@ func (d *decider) startCompensation(i, attempt, roundStart int, giveUpAt time.Ti
 func (d *decider) reply(c Reply) error {
 	d.now = c.Now.UTC()
 	i := d.s.Current
-	if i >= len(d.s.Steps) || d.s.Steps[i].Name != c.Step {
+	if i < 0 || i >= len(d.s.Steps) || d.s.Steps[i].Name != c.Step {
 		return nil
 	}
 	st := d.s.Steps[i]
@@ -295,7 +301,7 @@ func (d *decider) fail(i int, reason string) {
 func (d *decider) fire(c Fire) {
 	d.now = c.Now.UTC()
 	t, i := c.Timer, d.s.Current
-	if t.SagaID != d.s.ID || i >= len(d.s.Steps) || d.s.Steps[i].Name != t.Step {
+	if t.SagaID != d.s.ID || i < 0 || i >= len(d.s.Steps) || d.s.Steps[i].Name != t.Step {
 		return
 	}
 	st := d.s.Steps[i]

@@ -23,26 +23,27 @@ const (
 	Retriable Kind = "retriable"
 )
 
-// Policy is how a step's attempts are retried and timed out. A zero field
+// Policy is how a step's attempts are retried and timed out (stored in
+// events with its durations in Go syntax, "60s"). A zero field
 // takes the value of the defaults passed to Definition.WithDefaults.
 type Policy struct {
 	// Attempts is how many attempts (the first included) a step gets for
 	// transient failures and timeouts before it fails for good.
-	Attempts int `json:"attempts"`
+	Attempts int
 	// FirstDelay is the delay before the first retry; each later retry
 	// doubles it, up to MaxDelay.
-	FirstDelay time.Duration `json:"first_delay"`
+	FirstDelay time.Duration
 	// MaxDelay caps a retry's delay (no cap when 0 after defaults).
-	MaxDelay time.Duration `json:"max_delay"`
+	MaxDelay time.Duration
 	// Jitter is the fraction (0 to 1) of a delay that is taken off at
 	// random, so that retries of many sagas spread out.
-	Jitter float64 `json:"jitter"`
+	Jitter float64
 	// AttemptTimeout is one attempt's time limit (an action's or a
 	// compensation's).
-	AttemptTimeout time.Duration `json:"attempt_timeout"`
+	AttemptTimeout time.Duration
 	// CompensationTimeout is how long a compensation keeps retrying before
 	// the saga is failed.
-	CompensationTimeout time.Duration `json:"compensation_timeout"`
+	CompensationTimeout time.Duration
 }
 
 // DefaultPolicy returns the contract's defaults (EVENTLINE_SAGA_*): 3

@@ -137,6 +137,9 @@ func Evolve(s State, eventType string, data any) State {
 			s.Steps[i] = StepState{Name: st.Name, Status: StepStatusPending}
 		}
 	case *StepStarted:
+		if s.StepIndex(e.Step) < 0 {
+			return s
+		}
 		s = s.step(e.Step, func(st *StepState) {
 			st.Status = StepStatusRunning
 			st.Action = Progress{Attempts: max(st.Action.Attempts, e.Attempt), RoundStart: e.RoundStart, Attempt: e.Attempt,
@@ -175,6 +178,9 @@ func Evolve(s State, eventType string, data any) State {
 			p.Attempt, p.RetryAt, p.InFlight = e.Attempt, e.Due, false
 		})
 	case *CompensationStarted:
+		if s.StepIndex(e.Step) < 0 {
+			return s
+		}
 		s.Steps = slices.Clone(s.Steps)
 		for i := range s.Steps {
 			if s.Steps[i].Status == StepStatusPending {
@@ -215,7 +221,7 @@ func Evolve(s State, eventType string, data any) State {
 		s.Reason = ""
 	case *Aborted:
 		s.Aborted = true
-		if s.Current < len(s.Steps) && s.Steps[s.Current].Status == StepStatusRunning {
+		if s.Current >= 0 && s.Current < len(s.Steps) && s.Steps[s.Current].Status == StepStatusRunning {
 			s.Steps = slices.Clone(s.Steps)
 			st := &s.Steps[s.Current]
 			st.Uncertain = st.Uncertain || st.Action.InFlight
