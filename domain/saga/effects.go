@@ -137,3 +137,45 @@ func (s State) payload(i int, compensation bool) Payload {
 	}
 	return p
 }
+
+// Outstanding returns what saga s is waiting on: the command of the
+// attempt in flight with its timeout timer, or the timer of the attempt
+// due later, and while compensating the compensation's deadline timer. A
+// process manager that restarts, or finds a saga whose last decision's
+// effects may have been lost between the append and the sends, issues
+// these again: participants dedupe on the key, timers on their ID. A
+// terminal saga waits on nothing.
+func Outstanding(s State) ([]Command, []Timer) {
+	if s.Current < 0 || s.Current >= len(s.Steps) || len(s.Steps) != len(s.Definition.Steps) {
+		return nil, nil
+	}
+	i, st := s.Current, s.Steps[s.Current]
+	var cmds []Command
+	var timers []Timer
+	timer := func(kind TimerKind, attempt int, at time.Time) {
+		timers = append(timers, Timer{SagaID: s.ID, Kind: kind, Step: st.Name, Attempt: attempt, At: at})
+	}
+	switch s.Status {
+	case StatusRunning:
+		switch {
+		case st.Action.InFlight:
+			cmds = append(cmds, Command{SagaID: s.ID, Step: st.Name, Type: s.Definition.Steps[i].Action,
+				Key: Key(s.ID, st.Name, false), Attempt: st.Action.Attempt, Deadline: st.Action.Deadline, Payload: s.payload(i, false)})
+			timer(TimerAttemptTimeout, st.Action.Attempt, st.Action.Deadline)
+		case !st.Action.RetryAt.IsZero():
+			timer(TimerRetryDue, st.Action.Attempt, st.Action.RetryAt)
+		}
+	case StatusCompensating:
+		switch {
+		case st.Comp.InFlight:
+			cmds = append(cmds, Command{SagaID: s.ID, Step: st.Name, Type: s.Definition.Steps[i].Compensation,
+				Compensation: true, Key: Key(s.ID, st.Name, true), Attempt: st.Comp.Attempt, Deadline: st.Comp.Deadline,
+				Payload: s.payload(i, true)})
+			timer(TimerCompensationTimeout, st.Comp.Attempt, st.Comp.Deadline)
+		case !st.Comp.RetryAt.IsZero():
+			timer(TimerCompensationRetryDue, st.Comp.Attempt, st.Comp.RetryAt)
+		}
+		timer(TimerCompensationDeadline, st.Comp.RoundStart, st.GiveUpAt)
+	}
+	return cmds, timers
+}

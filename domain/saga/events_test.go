@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,10 @@ func storedPayloads(t testing.TB) map[string]json.RawMessage {
 
 // Old payloads in testdata/ must keep decoding: events are forever.
 func TestOldPayloadsStillDecode(t *testing.T) {
+	typeName := regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[0-9]+$`) // the event store's rule
+	for typ := range saga.Events() {
+		require.Regexp(t, typeName, typ)
+	}
 	stored := storedPayloads(t)
 	require.Len(t, stored, len(saga.Events()), "one stored payload per event type")
 	for typ, data := range stored {

@@ -77,6 +77,7 @@ func (r *run) try(in any) (saga.Decision, error) {
 	r.log = append(r.log, d.Events...)
 	r.cmds = append(r.cmds, d.Commands...)
 	r.timers = append(r.timers, d.Timers...)
+	r.checkOutstanding()
 	return d, nil
 }
 
@@ -209,4 +210,23 @@ func stepOf(e saga.Event) string {
 		return d.Step
 	}
 	return ""
+}
+
+// checkOutstanding checks that a saga that is not terminal waits on
+// something, and that what it waits on was issued before, exactly so.
+func (r *run) checkOutstanding() {
+	r.t.Helper()
+	cmds, timers := saga.Outstanding(r.s)
+	if r.s.Status.Terminal() {
+		require.Empty(r.t, cmds)
+		require.Empty(r.t, timers)
+		return
+	}
+	require.NotEmpty(r.t, timers, "a %s saga waits on a timer", r.s.Status)
+	for _, c := range cmds {
+		require.Contains(r.t, r.cmds, c)
+	}
+	for _, tm := range timers {
+		require.Contains(r.t, r.timers, tm)
+	}
 }
