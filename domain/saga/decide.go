@@ -228,19 +228,21 @@ func (d *decider) actionFailed(i int, failure Failure, msg string, timedOut bool
 			Due: d.now.Add(p.Backoff(used, jitter)), At: d.now})
 		return
 	}
-	d.giveUp(i)
+	d.giveUp(i, failure == Permanent && !timedOut)
 }
 
 // giveUp decides what a step that failed for good means: after the pivot
-// (or at a pivot whose outcome is unknown) the saga needs attention;
-// before it, the saga compensates.
-func (d *decider) giveUp(i int) {
+// the saga needs attention, and so at a pivot that may have taken effect
+// (an attempt timed out and the last answer was not a permanent failure,
+// which the participant, deduping on the key, gives for the key as a
+// whole); before it, the saga compensates.
+func (d *decider) giveUp(i int, definite bool) {
 	st, kind := d.s.Steps[i], d.s.Definition.Steps[i].Kind
 	switch {
 	case kind == Retriable:
 		d.emit(NeedsAttentionV1, &NeedsAttention{Step: st.Name,
 			Reason: fmt.Sprintf("step %s failed after the pivot: %s", st.Name, st.Action.Error), At: d.now})
-	case kind == Pivot && st.Uncertain:
+	case kind == Pivot && st.Uncertain && !definite:
 		d.emit(NeedsAttentionV1, &NeedsAttention{Step: st.Name,
 			Reason: fmt.Sprintf("pivot %s has an unknown outcome: %s", st.Name, st.Action.Error), At: d.now})
 	default:

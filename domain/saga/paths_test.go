@@ -186,6 +186,19 @@ func TestPivotWithUnknownOutcomeNeedsAttention(t *testing.T) {
 	require.Equal(t, saga.StatusCompleted, r.s.Status)
 }
 
+func TestPivotDeclinedAfterATimeoutCompensates(t *testing.T) {
+	r := newRun(t)
+	r.okThrough(create)
+	r.fire(saga.TimerAttemptTimeout, pay)
+	r.fire(saga.TimerRetryDue, pay)
+	r.fail(pay, false, saga.Permanent) // the answer for the key: declined, nothing charged
+	require.Equal(t, saga.StatusCompensating, r.s.Status)
+	r.ok(create, true)
+	r.ok(reserve, true)
+	require.Equal(t, saga.StatusCompensated, r.s.Status)
+	require.Equal(t, []string{"cancel_order", "release_inventory"}, r.compCommands())
+}
+
 func TestAfterThePivotNotificationNeedsAttention(t *testing.T) {
 	tests := []struct {
 		name  string
