@@ -227,9 +227,33 @@ func (r *run) stats(a attempt) workflows.Stats {
 	return st
 }
 
-// list runs one listing, appending each page's changes as it comes.
+// pageWork is a listed page's workflows waiting to be appended.
+type pageWork struct {
+	number int
+	wfs    []workflows.Workflow
+}
+
+// list runs one listing. Pages are appended by a goroutine of their own,
+// in order, while the next pages are fetched (a few pages ahead at most),
+// so that a slow upstream and the appends overlap.
 func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
 	a := attempt{listed: map[int64]bool{}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan pageWork, 4)
+	var appendErr error
+	appended := make(chan struct{})
+	go func() {
+		defer close(appended)
+		for pw := range work {
+			if appendErr != nil {
+				continue // drain
+			}
+			if appendErr = r.apply(ctx, pw); appendErr != nil {
+				cancel()
+			}
+		}
+	}()
 	listing, err := client.ListWorkflows(ctx, func(p zuora.Page) error {
 		page := make([]workflows.Workflow, 0, len(p.Workflows))
 		for _, zw := range p.Workflows {
@@ -252,23 +276,18 @@ func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
 		if len(page) == 0 {
 			return nil
 		}
-		res, err := r.w.customers.Handle(ctx, r.customerID, workflows.Apply{SyncID: r.syncID, Listed: page, Known: r.known}, r.meta)
-		if err != nil {
-			return fmt.Errorf("append page %d: %w", p.Number, err)
+		select {
+		case work <- pageWork{number: p.Number, wfs: page}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		for _, ev := range res.Events {
-			data, err := r.w.cfg.Registry.Decode(ev.Envelope)
-			if err != nil {
-				return fmt.Errorf("page %d: %w", p.Number, err)
-			}
-			if c, ok := data.(*workflows.WorkflowChanged); ok {
-				r.known[c.Workflow.ZuoraID] = c.Workflow
-				r.changed[c.Workflow.ZuoraID] = true
-				r.w.metrics.workflows.WithLabelValues(strings.TrimSuffix(strings.TrimPrefix(ev.Envelope.Type, "workflow."), ".v1")).Inc()
-			}
-		}
-		return nil
 	})
+	close(work)
+	<-appended
+	if appendErr != nil {
+		err = appendErr // the listing stopped for it
+	}
 	if errors.Is(err, workflows.ErrNotRunning) {
 		a.stopped = true
 		return a
@@ -279,6 +298,27 @@ func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
 		a.err = errors.New("listing not complete")
 	}
 	return a
+}
+
+// apply appends the created and updated workflows of one page and keeps
+// known up to date.
+func (r *run) apply(ctx context.Context, pw pageWork) error {
+	res, err := r.w.customers.Handle(ctx, r.customerID, workflows.Apply{SyncID: r.syncID, Listed: pw.wfs, Known: r.known}, r.meta)
+	if err != nil {
+		return fmt.Errorf("append page %d: %w", pw.number, err)
+	}
+	for _, ev := range res.Events {
+		data, err := r.w.cfg.Registry.Decode(ev.Envelope)
+		if err != nil {
+			return fmt.Errorf("page %d: %w", pw.number, err)
+		}
+		if c, ok := data.(*workflows.WorkflowChanged); ok {
+			r.known[c.Workflow.ZuoraID] = c.Workflow
+			r.changed[c.Workflow.ZuoraID] = true
+			r.w.metrics.workflows.WithLabelValues(strings.TrimSuffix(strings.TrimPrefix(ev.Envelope.Type, "workflow."), ".v1")).Inc()
+		}
+	}
+	return nil
 }
 
 // unstorable says why a workflow cannot be stored ("" when it can): text

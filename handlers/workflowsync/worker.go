@@ -363,7 +363,7 @@ func (w *Worker) waitReadModel(ctx context.Context, seq uint64) error {
 		if err := sleepCtx(ctx, delay); err != nil {
 			return err
 		}
-		delay = min(delay*2, 200*time.Millisecond)
+		delay = min(delay*2, 25*time.Millisecond)
 	}
 }
 
