@@ -159,11 +159,13 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) (int, error) {
 				continue
 			}
 			syncID := ScheduledSyncID(id, slot.Name)
-			_, err := s.cfg.Customers.Handle(ctx, id, workflows.Start{SyncID: syncID, Trigger: slot.Trigger, Slot: slot.Name, Now: now},
+			res, err := s.cfg.Customers.Handle(ctx, id, workflows.Start{SyncID: syncID, Trigger: slot.Trigger, Slot: slot.Name, Now: now},
 				aggregate.Meta{CorrelationID: syncID, CausationID: slot.Name, DedupeID: syncID})
 			switch {
 			case err == nil:
-				n++
+				if len(res.Events) > 0 && !res.Events[0].Duplicate {
+					n++ // a duplicate is another scheduler's start, the same sync
+				}
 				s.take(key, slot.Name)
 			case errors.Is(err, workflows.ErrSlotTaken):
 				s.take(key, slot.Name)

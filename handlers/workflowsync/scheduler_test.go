@@ -80,17 +80,18 @@ func TestTwoSchedulersStartEachSlotOnce(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 30, 0, 0, time.UTC)
 	ctx := context.Background()
 	started := make([]int, 2)
+	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i, s := range scheds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := s.Tick(ctx, now)
-			require.NoError(t, err)
-			started[i] = n
+			started[i], errs[i] = s.Tick(ctx, now)
 		}()
 	}
 	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
 	require.Equal(t, 5, started[0]+started[1], "one sync per customer, whoever started it")
 	for _, id := range ids {
 		require.Equal(t, 1, countEvents(t, e, id, workflows.SyncStartedV1))

@@ -60,11 +60,6 @@ type attempt struct {
 // retry only (the event store unreachable); the sync's own failures are in
 // its events and the Outcome.
 func (w *Worker) RunSync(ctx context.Context, customerID, syncID string) (Outcome, error) {
-	return w.Run1(ctx, customerID, syncID)
-}
-
-// Run1 is RunSync.
-func (w *Worker) Run1(ctx context.Context, customerID, syncID string) (Outcome, error) {
 	if !w.claim(syncID) {
 		return Outcome{}, nil
 	}

@@ -243,7 +243,7 @@ func (w *Worker) handle(ctx context.Context, ev reactor.Event, _ *reactor.Effect
 	if ev.Attempt > 1 {
 		return w.failIfOrphaned(ctx, customerID, started.SyncID)
 	}
-	_, err = w.Run1(ctx, customerID, started.SyncID)
+	_, err = w.RunSync(ctx, customerID, started.SyncID)
 	return err
 }
 
