@@ -50,6 +50,9 @@ type syncEnv struct {
 	clients map[string]string // customer id → sim client id
 	secrets map[string]string // client id → secret the customer uses
 	now     time.Time         // the worker's clock, moved by tests
+	// stopWorker ends the worker's Run (as a process shutting down would),
+	// leaving the reactor running.
+	stopWorker context.CancelFunc
 	// wrap, when set, wraps the sim's handler (set before newSyncEnv returns).
 	hook func(w http.ResponseWriter, r *http.Request) bool
 }
@@ -106,7 +109,9 @@ func newSyncEnv(t *testing.T, o envOptions) *syncEnv {
 		require.NoError(t, err)
 		wg.Add(2)
 		go func() { defer wg.Done(); _ = rt.Run(ctx) }()
-		go func() { defer wg.Done(); _ = e.worker.Run(ctx) }()
+		wctx, stop := context.WithCancel(ctx)
+		e.stopWorker = stop
+		go func() { defer wg.Done(); _ = e.worker.Run(wctx) }()
 	}
 	return e
 }

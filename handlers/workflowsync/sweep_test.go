@@ -2,6 +2,8 @@ package workflowsync_test
 
 import (
 	"context"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,4 +114,33 @@ func TestOtherEventsAreIgnored(t *testing.T) {
 	require.NoError(t, e.worker.Reactor().Handler(context.Background(),
 		reactor.Event{Subject: stored[0].Subject, Attempt: 1, Envelope: stored[0].Envelope}, nil))
 	require.Equal(t, uint64(stored[0].Seq), e.lastSeq(t, id))
+}
+
+func TestShutdownFailsTheSyncInFlightAndDeletesNothing(t *testing.T) {
+	e := newSyncEnv(t, envOptions{})
+	wfs := zuorasim.GenerateWorkflows(120, simBase)
+	id := e.addCustomer(t, "tenant-a", wfs)
+	require.Equal(t, "completed", e.sync(t, id, false).Status)
+	e.putTenant(t, "tenant-a", wfs[:110])
+	reached := make(chan struct{})
+	var once sync.Once
+	e.setHook(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/workflows" && r.URL.Query().Get("page") == "3" {
+			once.Do(func() { close(reached) })
+			<-r.Context().Done() // hangs until the sync gives up
+			return true
+		}
+		return false
+	})
+	syncID := e.start(t, id, false)
+	select {
+	case <-reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sync never asked for page 3")
+	}
+	e.stopWorker()
+	r := e.wait(t, syncID)
+	require.Equal(t, "failed", r.Status)
+	require.Equal(t, workflowsync.ReasonInterrupted, r.Reason)
+	require.Len(t, e.rows(t, id), 120)
 }

@@ -99,10 +99,14 @@ func (w *Worker) RunSync(ctx context.Context, customerID, syncID string) (Outcom
 // sync runs the sync whose customer's events up to seq are known.
 func (r *run) sync(ctx context.Context, seq uint64, allowMassDelete bool) (Outcome, error) {
 	w := r.w
+	began := time.Now()
 	out := Outcome{Ran: true}
 	failWith := func(reason string, st workflows.Stats, pages int) (Outcome, error) {
-		if ctx.Err() != nil {
+		switch {
+		case w.stop.Err() != nil:
 			reason = ReasonInterrupted
+		case ctx.Err() != nil:
+			reason = fmt.Sprintf("timed out after %s (%s); nothing was deleted", time.Since(began).Round(time.Second), reason)
 		}
 		out.Reason, out.Pages = reason, pages
 		res, err := w.failRecorded(ctx, r.customerID, r.syncID, reason, st, pages)
