@@ -67,7 +67,9 @@ func newSyncEnv(t *testing.T, o envOptions) *syncEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	// Registered last below (cleanups run last first): the goroutines
+	// stop before the store, NATS and the pool close under them.
+	defer t.Cleanup(func() { cancel(); wg.Wait() })
 	srv := testenv.NATS(t)
 	store, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
 	require.NoError(t, err)
