@@ -144,3 +144,12 @@ func TestShutdownFailsTheSyncInFlightAndDeletesNothing(t *testing.T) {
 	require.Equal(t, workflowsync.ReasonInterrupted, r.Reason)
 	require.Len(t, e.rows(t, id), 120)
 }
+
+func TestNilWorkerDeclaresTheReactor(t *testing.T) {
+	var w *workflowsync.Worker
+	r := w.Reactor()
+	require.NoError(t, r.Validate())
+	require.Equal(t, "react_workflow_sync", r.Consumer())
+	require.Equal(t, workflows.Stream, r.Stream)
+	require.Error(t, r.Handler(context.Background(), reactor.Event{}, nil))
+}

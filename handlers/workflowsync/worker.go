@@ -208,8 +208,18 @@ func (w *Worker) Customers() *Customers { return w.customers }
 
 // Reactor is the reactor that runs a sync for each sync.started event of
 // stream WORKFLOWS, at most Concurrency at once (its MaxAckPending); every
-// other event is acknowledged as it comes.
+// other event is acknowledged as it comes. On a nil *Worker it is the
+// declaration alone, whose handler refuses every event: what a module
+// returns when asked for its reactors without dependencies (validation).
 func (w *Worker) Reactor() reactor.Reactor {
+	if w == nil {
+		d := WorkerConfig{}.withDefaults()
+		return reactor.Reactor{Name: ReactorName, Stream: workflows.Stream, Subjects: []string{workflows.Subjects},
+			Handler: func(context.Context, reactor.Event, *reactor.Effects) error {
+				return errors.New("workflowsync: no worker behind this reactor")
+			},
+			Policy: reactor.Policy{AckWait: d.SyncTimeout, MaxAckPending: d.Concurrency, MaxAttempts: 10}}
+	}
 	return reactor.Reactor{
 		Name:     ReactorName,
 		Stream:   workflows.Stream,
