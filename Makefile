@@ -35,6 +35,7 @@ bench: postgres-binaries build
 	@if [ -d bench/ops ]; then $(GO) run ./bench/ops; fi
 	$(GO) run ./bench/command
 	$(GO) run ./bench/reactor
+	$(GO) run ./bench/sync
 	$(GO) run ./bench/hostile --bin $(BIN)/eventline
 
 clean:

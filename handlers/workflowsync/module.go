@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/module"
 	"github.com/eventline/eventline/projections"
 	"github.com/eventline/eventline/projections/syncmodel"
+	"github.com/eventline/eventline/zuora"
 )
 
 // Role is the EVENTLINE_ROLES role whose processes run the syncs: the
@@ -68,51 +72,118 @@ func Module(cfg Config) module.Module {
 	if cfg.SecretKey != nil {
 		cfg.SecretKey = sync.OnceValues(cfg.SecretKey)
 	}
+	// The worker a sync process starts is the one its reactor runs; the
+	// operator CLI builds its own over its connections.
+	var running *Worker
 	return module.Module{
 		Name: "workflowsync",
 		Streams: []eventstore.StreamSpec{{Name: workflows.Stream, Subjects: []string{workflows.Subjects},
 			AllowAtomicPublish: true, Description: "workflow sync from Zuora: customers and their syncs"}},
 		Events:      workflows.Events(),
 		Projections: []projections.Spec{syncmodel.Spec()},
-		// WIRING(lead): Reactors: func(d module.Deps) []reactor.Reactor { ... F1's worker reactor over d and cfg ... }.
-		Reactors:    nil,
+		Reactors: func(d module.Deps) []reactor.Reactor {
+			switch {
+			case d.Store == nil: // declaration only (validation)
+				return []reactor.Reactor{(*Worker)(nil).Reactor()}
+			case running != nil:
+				return []reactor.Reactor{running.Reactor()}
+			}
+			w, err := newWorker(cfg, d.Store, d.Pool, nil, d.Log, nil)
+			if err != nil {
+				d.Log.Error("workflow sync worker", "err", err)
+				return []reactor.Reactor{(*Worker)(nil).Reactor()}
+			}
+			return []reactor.Reactor{w.Reactor()}
+		},
 		ReactorRole: Role,
-		Start:       func(h *module.Host) error { return start(h, cfg) },
+		Start: func(h *module.Host) error {
+			w, err := start(h, cfg)
+			running = w
+			return err
+		},
 	}
 }
 
 // start mounts the customers API on api processes and starts the
 // scheduler and the sweep on sync processes.
-func start(h *module.Host, cfg Config) error {
+func start(h *module.Host, cfg Config) (*Worker, error) {
 	api, syncs := h.HasRole("api"), h.HasRole(Role)
 	if !api && !syncs {
-		return nil
+		return nil, nil
 	}
 	secrets, err := cfg.Secrets(h.Pool)
 	if err != nil {
-		return fmt.Errorf("workflow sync: %w", err)
+		return nil, fmt.Errorf("workflow sync: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), keyCheckTimeout)
 	defer cancel()
 	if err := secrets.Check(ctx); errors.Is(err, ErrWrongKey) {
-		return fmt.Errorf("workflow sync: %w", err)
+		return nil, fmt.Errorf("workflow sync: %w", err)
 	} else if err != nil {
 		// PostgreSQL may be down at start; the first sync will tell.
 		h.Log.Warn("workflow sync: secret key not checked", "err", err)
 	}
 	customers, err := NewCustomers(h.Store, Registry())
 	if err != nil {
-		return fmt.Errorf("workflow sync: %w", err)
+		return nil, fmt.Errorf("workflow sync: %w", err)
 	}
 	if api {
 		NewWrites(customers, secrets, h.Idempotency, h.Log).Mount(h.Server)
 		NewReads(h.ReadPool).Mount(h.Server)
 	}
-	if syncs {
-		// WIRING(lead): F1's scheduler and sweep, e.g.
-		//   h.Go(NewScheduler(customers, h.Pool, cfg, ...).Run)
-		//   h.Go(NewSweep(customers, h.Store, ...).Run)
-		_ = customers
+	if !syncs {
+		return nil, nil
 	}
-	return nil
+	worker, err := newWorker(cfg, h.Store, h.Pool, customers, h.Log, h.Metrics, secrets)
+	if err != nil {
+		return nil, fmt.Errorf("workflow sync: %w", err)
+	}
+	sched, err := NewScheduler(SchedulerConfig{Customers: customers, Pool: h.Pool, Interval: cfg.Interval,
+		DailyAt: cfg.DailyAt, Location: time.Local, Logger: h.Log})
+	if err != nil {
+		return nil, fmt.Errorf("workflow sync: %w", err)
+	}
+	h.Go(worker.Run) // the sweep of interrupted syncs; fails those in flight at shutdown
+	h.Go(sched.Run)
+	return worker, nil
+}
+
+// newWorker builds the sync worker over the given connections; secrets,
+// when not given, are opened with the configured key on first use.
+func newWorker(cfg Config, store *eventstore.Store, pool *pgxpool.Pool, customers *Customers, log *slog.Logger,
+	metrics prometheus.Registerer, secrets ...*Secrets) (*Worker, error) {
+	var once func() (*Secrets, error)
+	if len(secrets) > 0 && secrets[0] != nil {
+		s := secrets[0]
+		once = func() (*Secrets, error) { return s, nil }
+	} else {
+		once = sync.OnceValues(func() (*Secrets, error) { return cfg.Secrets(pool) })
+	}
+	if customers == nil {
+		var err error
+		if customers, err = NewCustomers(store, Registry()); err != nil {
+			return nil, err
+		}
+	}
+	creds := func(ctx context.Context, customerID string) (zuora.Config, error) {
+		state, _, err := customers.Load(ctx, customerID)
+		if err != nil {
+			return zuora.Config{}, err
+		}
+		if !state.Exists {
+			return zuora.Config{}, workflows.ErrNoCustomer
+		}
+		sec, err := once()
+		if err != nil {
+			return zuora.Config{}, err
+		}
+		secret, err := sec.Load(ctx, customerID)
+		if err != nil {
+			return zuora.Config{}, err
+		}
+		return zuora.Config{BaseURL: state.BaseURL, ClientID: state.ClientID, ClientSecret: secret}, nil
+	}
+	return NewWorker(WorkerConfig{Store: store, Pool: pool, Registry: Registry(), Customers: customers,
+		Credentials: creds, Projection: syncmodel.Name, PageLength: cfg.PageLength,
+		RetryAttempts: cfg.RetryAttempts, RetryDelay: cfg.RetryDelay, Logger: log, Metrics: metrics})
 }

@@ -1,0 +1,348 @@
+package workflowsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/eventline/eventline/domain/workflows"
+	"github.com/eventline/eventline/eventstore/aggregate"
+	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/zuora"
+)
+
+// Outcome is how a sync run by RunSync ended.
+type Outcome struct {
+	// Ran is false when the sync was not running (finished already, or run
+	// by this process now): nothing was done.
+	Ran bool
+	// Completed is true for a completed sync, false for a failed one.
+	Completed bool
+	Reason    string
+	Stats     workflows.Stats
+	Pages     int
+	Attempts  int
+}
+
+// run is the state of one sync in progress.
+type run struct {
+	w          *Worker
+	customerID string
+	syncID     string
+	meta       aggregate.Meta
+	// known are the customer's stored workflows, kept up to date with what
+	// the sync appends.
+	known map[int64]workflows.Workflow
+	// changed are the workflows this sync created or updated (any attempt).
+	changed map[int64]bool
+}
+
+// attempt is what one listing of a sync saw.
+type attempt struct {
+	listed  map[int64]bool
+	pages   int
+	errs    []string // item errors: workflows that cannot be stored
+	err     error    // the listing's error, if it stopped
+	done    bool     // complete and error-free
+	stopped bool     // the sync is no longer running: stop at once
+}
+
+// RunSync runs sync syncID of customerID, which must be running in the
+// customer's state: it lists the customer's Zuora workflows, appends the
+// created and updated ones page by page, and ends the sync with
+// sync.completed (after the deletions of a complete, error-free listing
+// that passes the deletion guard) or sync.failed (nothing deleted). A
+// listing that fails for a transient reason is tried again, up to
+// RetryAttempts times, within the same sync. The error is for the caller's
+// retry only (the event store unreachable); the sync's own failures are in
+// its events and the Outcome.
+func (w *Worker) RunSync(ctx context.Context, customerID, syncID string) (Outcome, error) {
+	if !w.claim(syncID) {
+		return Outcome{}, nil
+	}
+	defer w.release(syncID)
+	state, seq, err := w.customers.Load(ctx, customerID)
+	if err != nil {
+		return Outcome{}, reactor.Transient(fmt.Errorf("load customer %s: %w", customerID, err))
+	}
+	if state.Running == nil || state.Running.SyncID != syncID {
+		return Outcome{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.SyncTimeout-min(w.cfg.SyncTimeout/10, time.Minute))
+	defer cancel()
+	stopAfter := context.AfterFunc(w.stop, cancel)
+	defer stopAfter()
+	began := time.Now()
+	w.metrics.started.Inc()
+	log := w.log.With("customer", customerID, "sync", syncID)
+	log.Info("sync running", "trigger", state.Running.Trigger)
+	r := &run{w: w, customerID: customerID, syncID: syncID, changed: map[int64]bool{},
+		meta: aggregate.Meta{CorrelationID: syncID, CausationID: syncID}}
+	out, err := r.sync(ctx, seq, state.Running.AllowMassDelete)
+	w.metrics.duration.Observe(time.Since(began).Seconds())
+	if err != nil {
+		log.Warn("sync not recorded", "err", err)
+		return out, err
+	}
+	if out.Completed {
+		log.Info("sync completed", "created", out.Stats.Created, "updated", out.Stats.Updated, "deleted", out.Stats.Deleted,
+			"unchanged", out.Stats.Unchanged, "total", out.Stats.Total, "pages", out.Pages, "took", time.Since(began))
+	} else if out.Ran {
+		log.Warn("sync failed", "reason", out.Reason, "errors", len(out.Stats.Errors), "took", time.Since(began))
+	}
+	return out, nil
+}
+
+// sync runs the sync whose customer's events up to seq are known.
+func (r *run) sync(ctx context.Context, seq uint64, allowMassDelete bool) (Outcome, error) {
+	w := r.w
+	began := time.Now()
+	out := Outcome{Ran: true}
+	failWith := func(reason string, st workflows.Stats, pages int) (Outcome, error) {
+		switch {
+		case w.stop.Err() != nil:
+			reason = ReasonInterrupted
+		case ctx.Err() != nil:
+			reason = fmt.Sprintf("timed out after %s (%s); nothing was deleted", time.Since(began).Round(time.Second), reason)
+		}
+		out.Reason, out.Pages = reason, pages
+		res, err := w.failRecorded(ctx, r.customerID, r.syncID, reason, st, pages)
+		out.Stats = finalStats(w, res, st)
+		return out, err
+	}
+	if err := w.waitReadModel(ctx, seq); err != nil {
+		return failWith(fmt.Sprintf("%s: %v", ReasonReadModelBehind, err), workflows.Stats{}, 0)
+	}
+	known, err := w.loadKnown(ctx, r.customerID)
+	if err != nil {
+		return failWith(err.Error(), workflows.Stats{}, 0)
+	}
+	r.known = known
+	cfg, err := w.cfg.Credentials(ctx, r.customerID)
+	if err != nil {
+		return failWith(fmt.Sprintf("credentials: %v", err), workflows.Stats{}, 0)
+	}
+	if cfg.PageLength == 0 {
+		cfg.PageLength = w.cfg.PageLength
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = w.log
+	}
+	client := zuora.New(cfg)
+	var a attempt
+	var attemptErrs []string
+	for n := 1; ; n++ {
+		out.Attempts = n
+		a = r.list(ctx, client)
+		if a.stopped {
+			return out, nil
+		}
+		if a.done || len(a.errs) > 0 && a.err == nil {
+			break // complete (item errors are not retried: the data is wrong)
+		}
+		attemptErrs = append(attemptErrs, fmt.Sprintf("attempt %d: %v", n, a.err))
+		if n >= w.cfg.RetryAttempts || !retryable(a.err) || ctx.Err() != nil {
+			break
+		}
+		delay := w.cfg.RetryDelay << (n - 1)
+		var apiErr *zuora.APIError
+		if errors.As(a.err, &apiErr) && apiErr.RetryAfter > delay {
+			delay = apiErr.RetryAfter
+		}
+		w.log.Info("sync listing failed: retrying", "customer", r.customerID, "sync", r.syncID, "attempt", n, "in", delay, "err", a.err)
+		if err := w.cfg.Sleep(ctx, delay); err != nil {
+			break
+		}
+	}
+	st := r.stats(a)
+	if !a.done {
+		st.Errors = append(append([]string{}, a.errs...), attemptErrs...)
+		reason := "listing incomplete: nothing was deleted"
+		switch {
+		case a.err != nil:
+			reason = fmt.Sprintf("listing failed after %d attempt(s): %v; nothing was deleted", out.Attempts, a.err)
+		case len(a.errs) > 0:
+			reason = fmt.Sprintf("%d workflow(s) could not be stored; nothing was deleted", len(a.errs))
+		}
+		return failWith(reason, st, a.pages)
+	}
+	gone := workflows.Gone(r.known, a.listed)
+	if err := workflows.GuardDeletion(len(r.known), len(gone), allowMassDelete); err != nil {
+		return failWith(err.Error(), st, a.pages)
+	}
+	for len(gone) > 0 {
+		chunk := gone[:min(len(gone), workflows.MaxPerCommand)]
+		gone = gone[len(chunk):]
+		if _, err := w.customers.Handle(ctx, r.customerID, workflows.Delete{SyncID: r.syncID, ZuoraIDs: chunk}, r.meta); err != nil {
+			if errors.Is(err, workflows.ErrNotRunning) {
+				return out, nil
+			}
+			return failWith(fmt.Sprintf("delete: %v", err), st, a.pages)
+		}
+		w.metrics.workflows.WithLabelValues("deleted").Add(float64(len(chunk)))
+	}
+	res, err := w.customers.Handle(ctx, r.customerID, workflows.Complete{SyncID: r.syncID, Stats: st, Pages: a.pages, Now: w.cfg.Now()}, r.meta)
+	if errors.Is(err, workflows.ErrNotRunning) {
+		return out, nil
+	}
+	if err != nil {
+		return failWith(fmt.Sprintf("complete: %v", err), st, a.pages)
+	}
+	w.metrics.completed.Inc()
+	out.Completed, out.Pages, out.Stats = true, a.pages, finalStats(w, res, st)
+	return out, nil
+}
+
+// finalStats returns the stats the finishing event of res recorded (the
+// created, updated and deleted counts come from the aggregate), or st.
+func finalStats(w *Worker, res aggregate.Result[workflows.Customer], st workflows.Stats) workflows.Stats {
+	for _, ev := range res.Events {
+		data, err := w.cfg.Registry.Decode(ev.Envelope)
+		if err != nil {
+			continue
+		}
+		switch e := data.(type) {
+		case *workflows.SyncCompleted:
+			return e.Stats
+		case *workflows.SyncFailed:
+			return e.Stats
+		}
+	}
+	return st
+}
+
+// stats are the counts of the last attempt: total distinct workflows
+// listed, of which unchanged are those this sync did not change.
+func (r *run) stats(a attempt) workflows.Stats {
+	st := workflows.Stats{Total: len(a.listed), Errors: []string{}}
+	for id := range a.listed {
+		if !r.changed[id] {
+			st.Unchanged++
+		}
+	}
+	return st
+}
+
+// pageWork is a listed page's workflows waiting to be appended.
+type pageWork struct {
+	number int
+	wfs    []workflows.Workflow
+}
+
+// list runs one listing. Pages are appended by a goroutine of their own,
+// in order, while the next pages are fetched (a few pages ahead at most),
+// so that a slow upstream and the appends overlap.
+func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
+	a := attempt{listed: map[int64]bool{}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan pageWork, 4)
+	var appendErr error
+	appended := make(chan struct{})
+	go func() {
+		defer close(appended)
+		for pw := range work {
+			if appendErr != nil {
+				continue // drain
+			}
+			if appendErr = r.apply(ctx, pw); appendErr != nil {
+				cancel()
+			}
+		}
+	}()
+	listing, err := client.ListWorkflows(ctx, func(p zuora.Page) error {
+		page := make([]workflows.Workflow, 0, len(p.Workflows))
+		for _, zw := range p.Workflows {
+			if a.listed[zw.ID] {
+				continue // listed on an earlier page: counts once
+			}
+			if msg := unstorable(zw); msg != "" {
+				a.errs = append(a.errs, fmt.Sprintf("page %d: workflow %d: %s", p.Number, zw.ID, msg))
+				a.listed[zw.ID] = true // kept, never deleted for it
+				continue
+			}
+			page = append(page, workflows.Workflow{ZuoraID: zw.ID, Name: zw.Name, Description: zw.Description,
+				Status: zw.Status, CreatedAt: zw.CreatedAt.UTC(), UpdatedAt: zw.UpdatedAt.UTC()})
+		}
+		for _, wf := range page {
+			a.listed[wf.ZuoraID] = true
+		}
+		r.w.metrics.pages.Inc()
+		a.pages = p.Number
+		if len(page) == 0 {
+			return nil
+		}
+		select {
+		case work <- pageWork{number: p.Number, wfs: page}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(work)
+	<-appended
+	if appendErr != nil {
+		err = appendErr // the listing stopped for it
+	}
+	if errors.Is(err, workflows.ErrNotRunning) {
+		a.stopped = true
+		return a
+	}
+	a.err = err
+	a.done = err == nil && listing.Complete && len(a.errs) == 0
+	if err == nil && !listing.Complete {
+		a.err = errors.New("listing not complete")
+	}
+	return a
+}
+
+// apply appends the created and updated workflows of one page and keeps
+// known up to date.
+func (r *run) apply(ctx context.Context, pw pageWork) error {
+	res, err := r.w.customers.Handle(ctx, r.customerID, workflows.Apply{SyncID: r.syncID, Listed: pw.wfs, Known: r.known}, r.meta)
+	if err != nil {
+		return fmt.Errorf("append page %d: %w", pw.number, err)
+	}
+	for _, ev := range res.Events {
+		data, err := r.w.cfg.Registry.Decode(ev.Envelope)
+		if err != nil {
+			return fmt.Errorf("page %d: %w", pw.number, err)
+		}
+		if c, ok := data.(*workflows.WorkflowChanged); ok {
+			r.known[c.Workflow.ZuoraID] = c.Workflow
+			r.changed[c.Workflow.ZuoraID] = true
+			r.w.metrics.workflows.WithLabelValues(strings.TrimSuffix(strings.TrimPrefix(ev.Envelope.Type, "workflow."), ".v1")).Inc()
+		}
+	}
+	return nil
+}
+
+// unstorable says why a workflow cannot be stored ("" when it can): text
+// PostgreSQL refuses (NUL) or that is not UTF-8.
+func unstorable(zw zuora.Workflow) string {
+	for _, f := range []struct{ name, v string }{{"name", zw.Name}, {"description", zw.Description}, {"status", zw.Status}} {
+		if strings.IndexByte(f.v, 0) >= 0 {
+			return f.name + " contains a NUL character"
+		}
+		if !utf8.ValidString(f.v) {
+			return f.name + " is not valid UTF-8"
+		}
+	}
+	return ""
+}
+
+// retryable reports whether a failed listing may succeed when tried again:
+// rate limits, unavailability and store hiccups may; refused credentials,
+// refused requests and unusable answers may not.
+func retryable(err error) bool {
+	for _, perm := range []error{zuora.ErrUnauthorized, zuora.ErrForbidden, zuora.ErrNotFound, zuora.ErrBadRequest,
+		zuora.ErrBadResponse, zuora.ErrPagination, zuora.ErrInvalidConfig, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, perm) {
+			return false
+		}
+	}
+	return err != nil
+}

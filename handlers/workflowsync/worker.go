@@ -1,0 +1,460 @@
+package workflowsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventline/eventline/domain/workflows"
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/aggregate"
+	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/zuora"
+)
+
+// ReactorName is the name of the reactor that runs the syncs; its durable
+// consumer is "react_workflow_sync".
+const ReactorName = "workflow_sync"
+
+// Reasons a sync fails for without listing anything wrong upstream.
+const (
+	// ReasonInterrupted ends a sync whose worker stopped before finishing it.
+	ReasonInterrupted = "interrupted (process stopped mid-sync); nothing was deleted"
+	// ReasonReadModelBehind ends a sync whose read model did not catch up in time.
+	ReasonReadModelBehind = "read model behind"
+)
+
+// Errors of the worker.
+var (
+	// ErrReadModelBehind means the read model did not reach a sync's start
+	// within WorkerConfig.ReadModelWait.
+	ErrReadModelBehind = errors.New("workflowsync: read model behind")
+	// ErrBadConfig means a WorkerConfig or SchedulerConfig is not usable.
+	ErrBadConfig = errors.New("workflowsync: bad config")
+)
+
+// Customers is the command loop of the customer aggregate, shared by the
+// API, the worker and the scheduler.
+type Customers = aggregate.Handler[workflows.Customer, any]
+
+// CustomerDefinition is the customer aggregate as the command loop runs it:
+// workflows.Decide and workflows.Evolve on subject customer.<id> of stream
+// WORKFLOWS.
+func CustomerDefinition() aggregate.Definition[workflows.Customer, any] {
+	return aggregate.Definition[workflows.Customer, any]{
+		Stream:  workflows.Stream,
+		Subject: workflows.Subject,
+		Initial: func() workflows.Customer { return workflows.Customer{} },
+		Evolve: func(s workflows.Customer, ev aggregate.Recorded) workflows.Customer {
+			return workflows.Evolve(s, ev.Type, ev.Data)
+		},
+		Decide: func(s workflows.Customer, cmd any) ([]aggregate.Event, error) {
+			evs, err := workflows.Decide(s, cmd)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]aggregate.Event, len(evs))
+			for i, e := range evs {
+				out[i] = aggregate.Event{Type: e.Type, Data: e.Data}
+			}
+			return out, nil
+		},
+	}
+}
+
+// NewCustomers returns the command loop of the customer aggregate over
+// store, decoding through reg (which must hold workflows.Events()).
+func NewCustomers(store aggregate.Store, reg *eventstore.Registry) (*Customers, error) {
+	h, err := aggregate.New(store, reg, CustomerDefinition(), aggregate.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("customers: %w", err)
+	}
+	return h, nil
+}
+
+// CredentialsFunc returns the Zuora connection of a customer: base URL,
+// client id and secret (the worker fills PageLength and Logger when zero).
+type CredentialsFunc func(ctx context.Context, customerID string) (zuora.Config, error)
+
+// WorkerConfig configures a Worker. Zero durations and counts take defaults.
+type WorkerConfig struct {
+	// Store appends and loads the customer events.
+	Store *eventstore.Store
+	// Pool reads the read model (workflows, sync_runs, projection checkpoints).
+	Pool *pgxpool.Pool
+	// Registry decodes events; it must hold workflows.Events().
+	Registry *eventstore.Registry
+	// Customers is the command loop to use (built from Store and Registry when nil).
+	Customers *Customers
+	// Credentials gives a customer's Zuora connection (required).
+	Credentials CredentialsFunc
+	// Projection is the name of the read model keeping the workflows table;
+	// a sync waits until its checkpoint reaches the sync's start (required).
+	Projection string
+	// PageLength is the Zuora page length (50).
+	PageLength int
+	// RetryAttempts is how many listings a sync tries, the first included (3).
+	RetryAttempts int
+	// RetryDelay is the wait before the second attempt, doubled after (60s).
+	RetryDelay time.Duration
+	// Concurrency bounds the syncs this process runs at once (4).
+	Concurrency int
+	// SyncTimeout bounds one sync; it is the reactor's AckWait (30m).
+	SyncTimeout time.Duration
+	// ReadModelWait bounds the wait for the read model at a sync's start (30s).
+	ReadModelWait time.Duration
+	// StaleAfter is how old the last event of a running sync that this
+	// process is not running must be for the sweep to fail it; it must exceed
+	// SyncTimeout, so that no process can still be running it (SyncTimeout + 5m).
+	StaleAfter time.Duration
+	// SweepEvery is the period of the sweep in Run (1m).
+	SweepEvery time.Duration
+	// Logger receives a line per sync (slog.Default when nil).
+	Logger *slog.Logger
+	// Metrics receives the sync metrics (none when nil).
+	Metrics prometheus.Registerer
+	// Now is the clock (time.Now); Sleep waits between attempts (a timer).
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// withDefaults fills the zero fields of c.
+func (c WorkerConfig) withDefaults() WorkerConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.PageLength <= 0 {
+		c.PageLength = zuora.MaxPageLength
+	}
+	if c.RetryAttempts <= 0 {
+		c.RetryAttempts = 3
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	def(&c.RetryDelay, 60*time.Second)
+	def(&c.SyncTimeout, 30*time.Minute)
+	def(&c.ReadModelWait, 30*time.Second)
+	def(&c.StaleAfter, c.SyncTimeout+5*time.Minute)
+	def(&c.SweepEvery, time.Minute)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Sleep == nil {
+		c.Sleep = sleepCtx
+	}
+	return c
+}
+
+// Worker runs workflow syncs: the reactor that reacts to sync.started, and
+// the sweep that fails syncs interrupted by a stopped process.
+type Worker struct {
+	cfg       WorkerConfig
+	customers *Customers
+	log       *slog.Logger
+	metrics   *syncMetrics
+
+	mu      sync.Mutex
+	running map[string]bool // sync ids this process runs
+	stop    context.Context // ends when Run's context does
+	stopFn  context.CancelFunc
+}
+
+// NewWorker returns a worker for cfg.
+func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	cfg = cfg.withDefaults()
+	var errs []error
+	if cfg.Store == nil || cfg.Pool == nil || cfg.Registry == nil {
+		errs = append(errs, errors.New("store, pool and registry are needed"))
+	}
+	if cfg.Credentials == nil {
+		errs = append(errs, errors.New("no credentials func"))
+	}
+	if cfg.Projection == "" {
+		errs = append(errs, errors.New("no read model projection name"))
+	}
+	if cfg.StaleAfter <= cfg.SyncTimeout {
+		errs = append(errs, fmt.Errorf("stale bound %s must exceed the sync timeout %s", cfg.StaleAfter, cfg.SyncTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: worker: %w", ErrBadConfig, err)
+	}
+	customers := cfg.Customers
+	if customers == nil {
+		var err error
+		if customers, err = NewCustomers(cfg.Store, cfg.Registry); err != nil {
+			return nil, err
+		}
+	}
+	stop, stopFn := context.WithCancel(context.Background())
+	return &Worker{cfg: cfg, customers: customers, log: cfg.Logger.With("component", "workflow-sync"),
+		metrics: newSyncMetrics(cfg.Metrics), running: map[string]bool{}, stop: stop, stopFn: stopFn}, nil
+}
+
+// Customers returns the worker's command loop.
+func (w *Worker) Customers() *Customers { return w.customers }
+
+// Reactor is the reactor that runs a sync for each sync.started event of
+// stream WORKFLOWS, at most Concurrency at once (its MaxAckPending); every
+// other event is acknowledged as it comes. On a nil *Worker it is the
+// declaration alone, whose handler refuses every event: what a module
+// returns when asked for its reactors without dependencies (validation).
+func (w *Worker) Reactor() reactor.Reactor {
+	if w == nil {
+		d := WorkerConfig{}.withDefaults()
+		return reactor.Reactor{Name: ReactorName, Stream: workflows.Stream, Subjects: []string{workflows.Subjects},
+			Handler: func(context.Context, reactor.Event, *reactor.Effects) error {
+				return errors.New("workflowsync: no worker behind this reactor")
+			},
+			Policy: reactor.Policy{AckWait: d.SyncTimeout, MaxAckPending: d.Concurrency, MaxAttempts: 10}}
+	}
+	return reactor.Reactor{
+		Name:     ReactorName,
+		Stream:   workflows.Stream,
+		Subjects: []string{workflows.Subjects},
+		Handler:  w.handle,
+		Policy: reactor.Policy{
+			AckWait:       w.cfg.SyncTimeout,
+			MaxAckPending: w.cfg.Concurrency,
+			MaxAttempts:   10,
+		},
+	}
+}
+
+// handle runs the sync a sync.started event starts. A sync that is no
+// longer running (finished, or failed by the sweep) is left alone; one
+// redelivered while still running, and not by this process, is failed as
+// interrupted: the delivery that ran it is gone.
+func (w *Worker) handle(ctx context.Context, ev reactor.Event, _ *reactor.Effects) error {
+	if ev.Envelope.Type != workflows.SyncStartedV1 {
+		return nil
+	}
+	data, err := w.cfg.Registry.Decode(ev.Envelope)
+	if err != nil {
+		return reactor.Permanent(fmt.Errorf("decode %s: %w", ev.Envelope.Type, err))
+	}
+	started, ok := data.(*workflows.SyncStarted)
+	if !ok {
+		return reactor.Permanent(fmt.Errorf("decode %s: unexpected %T", ev.Envelope.Type, data))
+	}
+	customerID := customerOf(ev.Subject)
+	if ev.Attempt > 1 {
+		return w.failIfOrphaned(ctx, customerID, started.SyncID)
+	}
+	_, err = w.RunSync(ctx, customerID, started.SyncID)
+	return err
+}
+
+// customerOf returns the customer id of subject customer.<id>.
+func customerOf(subject string) string {
+	const prefix = "customer."
+	if len(subject) > len(prefix) && subject[:len(prefix)] == prefix {
+		return subject[len(prefix):]
+	}
+	return subject
+}
+
+// failIfOrphaned fails sync syncID of customerID as interrupted when it is
+// still running and this process does not run it.
+func (w *Worker) failIfOrphaned(ctx context.Context, customerID, syncID string) error {
+	if w.isLocal(syncID) {
+		return nil
+	}
+	state, _, err := w.customers.Load(ctx, customerID)
+	if err != nil {
+		return reactor.Transient(fmt.Errorf("load customer %s: %w", customerID, err))
+	}
+	if state.Running == nil || state.Running.SyncID != syncID {
+		return nil
+	}
+	w.log.Warn("sync redelivered while running: failing it as interrupted", "customer", customerID, "sync", syncID)
+	return w.fail(ctx, customerID, syncID, ReasonInterrupted, workflows.Stats{}, 0)
+}
+
+// Run sweeps interrupted syncs at once and every SweepEvery until ctx ends;
+// then the syncs this process runs are stopped and failed as interrupted.
+func (w *Worker) Run(ctx context.Context) error {
+	defer w.stopFn()
+	t := time.NewTicker(w.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		if n, err := w.Sweep(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn("sweep of interrupted syncs", "err", err)
+		} else if n > 0 {
+			w.log.Info("sweep failed interrupted syncs", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// claim marks syncID as run by this process; false when it already is.
+func (w *Worker) claim(syncID string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running[syncID] {
+		return false
+	}
+	w.running[syncID] = true
+	return true
+}
+
+func (w *Worker) release(syncID string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.running, syncID)
+}
+
+func (w *Worker) isLocal(syncID string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.running[syncID]
+}
+
+// fail ends a sync with reason, on a context of its own when ctx is over
+// (a sync cut short must still be recorded). ErrNotRunning is success.
+func (w *Worker) fail(ctx context.Context, customerID, syncID, reason string, st workflows.Stats, pages int) error {
+	_, err := w.failRecorded(ctx, customerID, syncID, reason, st, pages)
+	return err
+}
+
+// failRecorded is fail returning what the command did.
+func (w *Worker) failRecorded(ctx context.Context, customerID, syncID, reason string, st workflows.Stats,
+	pages int) (aggregate.Result[workflows.Customer], error) {
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+	}
+	res, err := w.customers.Handle(ctx, customerID, workflows.Fail{SyncID: syncID, Reason: reason, Stats: st, Pages: pages,
+		Now: w.cfg.Now()}, aggregate.Meta{CausationID: syncID, CorrelationID: syncID})
+	if errors.Is(err, workflows.ErrNotRunning) {
+		return res, nil
+	}
+	if err != nil {
+		return res, reactor.Transient(fmt.Errorf("fail sync %s: %w", syncID, err))
+	}
+	w.metrics.failed.Inc()
+	return res, nil
+}
+
+// waitReadModel waits until the read model has applied the customer's
+// events up to seq, at most ReadModelWait.
+func (w *Worker) waitReadModel(ctx context.Context, seq uint64) error {
+	deadline := time.Now().Add(w.cfg.ReadModelWait)
+	delay := 5 * time.Millisecond
+	for {
+		cp, err := projections.LoadCheckpoint(ctx, w.cfg.Pool, w.cfg.Projection)
+		if err != nil {
+			return err
+		}
+		if cp.LastSeq >= seq {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %s at %d, sync started at %d (waited %s)", ErrReadModelBehind, w.cfg.Projection,
+				cp.LastSeq, seq, w.cfg.ReadModelWait)
+		}
+		if err := sleepCtx(ctx, delay); err != nil {
+			return err
+		}
+		delay = min(delay*2, 25*time.Millisecond)
+	}
+}
+
+// loadKnown reads the stored workflows of customerID that no sync is
+// deleting.
+func (w *Worker) loadKnown(ctx context.Context, customerID string) (map[int64]workflows.Workflow, error) {
+	rows, err := w.cfg.Pool.Query(ctx, `SELECT zuora_id, name, description, status, created_at, updated_at
+		FROM workflows WHERE customer_id = $1 AND deleting_sync IS NULL`, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("load workflows of %s: %w", customerID, err)
+	}
+	defer rows.Close()
+	known := map[int64]workflows.Workflow{}
+	for rows.Next() {
+		var wf workflows.Workflow
+		if err := rows.Scan(&wf.ZuoraID, &wf.Name, &wf.Description, &wf.Status, &wf.CreatedAt, &wf.UpdatedAt); err != nil {
+			return nil, fmt.Errorf("load workflows of %s: %w", customerID, err)
+		}
+		known[wf.ZuoraID] = wf
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load workflows of %s: %w", customerID, err)
+	}
+	return known, nil
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// syncMetrics are the workflow sync's Prometheus series.
+type syncMetrics struct {
+	started, completed, failed, pages prometheus.Counter
+	workflows                         *prometheus.CounterVec
+	duration                          prometheus.Histogram
+}
+
+func newSyncMetrics(reg prometheus.Registerer) *syncMetrics {
+	m := &syncMetrics{
+		started:   prometheus.NewCounter(prometheus.CounterOpts{Name: "eventline_sync_started_total", Help: "Workflow syncs this process began running."}),
+		completed: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventline_sync_completed_total", Help: "Workflow syncs completed."}),
+		failed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "eventline_sync_failed_total", Help: "Workflow syncs failed (nothing deleted)."}),
+		pages:     prometheus.NewCounter(prometheus.CounterOpts{Name: "eventline_sync_pages_total", Help: "Zuora workflow pages listed."}),
+		workflows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventline_sync_workflows_total",
+			Help: "Workflow events a sync appended, by change (created, updated, deleted)."}, []string{"change"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eventline_sync_duration_seconds",
+			Help: "Time a sync took, start to its last event.", Buckets: prometheus.ExponentialBuckets(0.05, 2.5, 12)}),
+	}
+	if reg == nil {
+		return m
+	}
+	m.started = registerSync(reg, m.started)
+	m.completed = registerSync(reg, m.completed)
+	m.failed = registerSync(reg, m.failed)
+	m.pages = registerSync(reg, m.pages)
+	m.workflows = registerSync(reg, m.workflows)
+	m.duration = registerSync(reg, m.duration)
+	return m
+}
+
+// registerSync registers c, or returns the collector already registered under
+// its name (several workers in one process share the series).
+func registerSync[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
