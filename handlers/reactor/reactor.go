@@ -48,8 +48,14 @@ type Policy struct {
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
 	// AckWait is how long JetStream waits for an acknowledgement before it
-	// redelivers (30s); it is also the handler's time limit.
+	// redelivers (30s); it is also the handler's time limit unless TimeLimit
+	// is longer.
 	AckWait time.Duration
+	// TimeLimit, when longer than AckWait, is the handler's time limit:
+	// while the handler runs, the message is marked in progress every third
+	// of AckWait, so that a live handler keeps it and a dead process's
+	// message is redelivered after AckWait (long work such as a sync).
+	TimeLimit time.Duration
 	// MaxAckPending bounds the messages in flight in the reactor (256).
 	MaxAckPending int
 }
@@ -67,6 +73,9 @@ func (p Policy) withDefaults() Policy {
 	}
 	if p.AckWait == 0 {
 		p.AckWait = 30 * time.Second
+	}
+	if p.TimeLimit < p.AckWait {
+		p.TimeLimit = p.AckWait
 	}
 	if p.MaxAckPending == 0 {
 		p.MaxAckPending = 256
@@ -111,7 +120,7 @@ func (r Reactor) Validate() error {
 		errs = append(errs, fmt.Errorf("reactor %q: no handler", r.Name))
 	}
 	p := r.Policy
-	if p.MaxAttempts < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 || p.AckWait < 0 || p.MaxAckPending < 0 {
+	if p.MaxAttempts < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 || p.AckWait < 0 || p.TimeLimit < 0 || p.MaxAckPending < 0 {
 		errs = append(errs, fmt.Errorf("reactor %q: negative policy value", r.Name))
 	}
 	return errors.Join(errs...)

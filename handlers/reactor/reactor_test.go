@@ -320,3 +320,34 @@ func TestParkingWithPostgresDownRedelivers(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, ci.AckFloor.Stream, "not acked")
 }
+
+// A handler that runs longer than AckWait, within its TimeLimit, keeps its
+// message: it is marked in progress while it runs and never redelivered.
+func TestLongHandlerKeepsItsMessage(t *testing.T) {
+	e := newEnv(t)
+	var calls atomic.Int64
+	inner := echo(&calls)
+	attempts := make(chan int, 10)
+	h := func(ctx context.Context, ev reactor.Event, fx *reactor.Effects) error {
+		attempts <- ev.Attempt
+		select {
+		case <-time.After(2500 * time.Millisecond): // 2.5 x AckWait
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return inner(ctx, ev, fx)
+	}
+	policy := fastPolicy
+	policy.AckWait, policy.TimeLimit = time.Second, 30*time.Second
+	r := reactor.Reactor{Name: "slow", Stream: testStream, Subjects: []string{"in.>"}, Handler: h, Policy: policy}
+	start(t, e.store, e.pool, reactor.Config{}, r)
+	publish(t, e.store, "in.slow", "")
+	eventually(t, func() bool { return len(outputs(t, e.store, "out.in.slow")) == 1 }, "handled")
+	require.Equal(t, 1, <-attempts)
+	select {
+	case n := <-attempts:
+		t.Fatalf("redelivered (attempt %d) while the handler was still running", n)
+	default:
+	}
+	require.Equal(t, int64(1), calls.Load())
+}

@@ -163,7 +163,7 @@ func (s *Subscriber) deliver(ctx context.Context, stream string, msg jetstream.M
 		id = stream + ":" + strconv.FormatUint(d.Seq, 10)
 	}
 	wm := message.NewMessage(id, msg.Data())
-	hctx, cancel := context.WithTimeout(ctx, s.policy.AckWait)
+	hctx, cancel := context.WithTimeout(ctx, s.policy.TimeLimit)
 	wm.SetContext(withDelivery(hctx, d))
 	select {
 	case out <- wm:
@@ -176,14 +176,29 @@ func (s *Subscriber) deliver(ctx context.Context, stream string, msg jetstream.M
 	go func() {
 		defer s.inflight.Done()
 		defer cancel()
+		var beat <-chan time.Time
+		if s.policy.TimeLimit > s.policy.AckWait {
+			t := time.NewTicker(s.policy.AckWait / 3)
+			defer t.Stop()
+			beat = t.C
+		}
 		var err error
-		select {
-		case <-wm.Acked():
-			err = msg.Ack()
-		case <-wm.Nacked():
-			err = msg.NakWithDelay(Backoff(s.policy, d.Attempt))
-		case <-s.abandon:
-			return
+	wait:
+		for {
+			select {
+			case <-wm.Acked():
+				err = msg.Ack()
+				break wait
+			case <-wm.Nacked():
+				err = msg.NakWithDelay(Backoff(s.policy, d.Attempt))
+				break wait
+			case <-beat:
+				if err := msg.InProgress(); err != nil {
+					s.log.Warn("reactor in-progress", "reactor", s.r.Name, "seq", d.Seq, "err", err)
+				}
+			case <-s.abandon:
+				return
+			}
 		}
 		if err != nil {
 			s.log.Warn("reactor ack", "reactor", s.r.Name, "seq", d.Seq, "err", err)

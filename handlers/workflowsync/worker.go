@@ -79,6 +79,10 @@ func NewCustomers(store aggregate.Store, reg *eventstore.Registry) (*Customers, 
 	return h, nil
 }
 
+// syncAckWait is how long a sync's message stays with a process that
+// stopped marking it in progress (killed mid-sync) before it is redelivered.
+const syncAckWait = 10 * time.Second
+
 // CredentialsFunc returns the Zuora connection of a customer: base URL,
 // client id and secret (the worker fills PageLength and Logger when zero).
 type CredentialsFunc func(ctx context.Context, customerID string) (zuora.Config, error)
@@ -106,7 +110,10 @@ type WorkerConfig struct {
 	RetryDelay time.Duration
 	// Concurrency bounds the syncs this process runs at once (4).
 	Concurrency int
-	// SyncTimeout bounds one sync; it is the reactor's AckWait (30m).
+	// SyncTimeout bounds one sync; it is the reactor's time limit (30m).
+	// While a sync runs its message is kept in progress; a process that
+	// dies mid-sync has its message redelivered after syncAckWait, and the
+	// process that gets it fails the sync as interrupted.
 	SyncTimeout time.Duration
 	// ReadModelWait bounds the wait for the read model at a sync's start (30s).
 	ReadModelWait time.Duration
@@ -218,7 +225,7 @@ func (w *Worker) Reactor() reactor.Reactor {
 			Handler: func(context.Context, reactor.Event, *reactor.Effects) error {
 				return errors.New("workflowsync: no worker behind this reactor")
 			},
-			Policy: reactor.Policy{AckWait: d.SyncTimeout, MaxAckPending: d.Concurrency, MaxAttempts: 10}}
+			Policy: reactor.Policy{AckWait: syncAckWait, TimeLimit: d.SyncTimeout, MaxAckPending: d.Concurrency, MaxAttempts: 10}}
 	}
 	return reactor.Reactor{
 		Name:     ReactorName,
@@ -226,7 +233,8 @@ func (w *Worker) Reactor() reactor.Reactor {
 		Subjects: []string{workflows.Subjects},
 		Handler:  w.handle,
 		Policy: reactor.Policy{
-			AckWait:       w.cfg.SyncTimeout,
+			AckWait:       syncAckWait,
+			TimeLimit:     w.cfg.SyncTimeout,
 			MaxAckPending: w.cfg.Concurrency,
 			MaxAttempts:   10,
 		},
