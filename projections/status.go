@@ -21,6 +21,9 @@ const (
 	// StateStalled: events are pending and the checkpoint has not moved for
 	// StatusReader.StallAfter.
 	StateStalled = "stalled"
+	// StateNoStream: the stream the projection reads does not exist (yet):
+	// serve creates it at start.
+	StateNoStream = "no_stream"
 )
 
 // Defaults of a StatusReader.
@@ -117,6 +120,10 @@ func (r *StatusReader) Status(ctx context.Context, spec Spec) (Status, error) {
 		}
 	}
 	stream, err := r.js.Stream(ctx, spec.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st.State, st.Reason = StateNoStream, fmt.Sprintf("stream %s does not exist (serve creates it at start)", spec.Stream)
+		return st, nil
+	}
 	if err != nil {
 		return st, fmt.Errorf("open stream %s: %w", spec.Stream, err)
 	}

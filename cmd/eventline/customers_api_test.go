@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -10,12 +9,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/handlers/workflowsync"
 	"github.com/eventline/eventline/internal/testenv"
-	"github.com/eventline/eventline/migrations"
 )
 
 // TestServeCustomersAPIAndSecretKey: serve mounts the customers writes,
@@ -23,15 +20,6 @@ import (
 // refuses to start with a key that does not open the stored secrets.
 func TestServeCustomersAPIAndSecretKey(t *testing.T) {
 	db := testenv.Postgres(t)
-	// Migrated first, so that once migration 00008 is merged the tables
-	// are its own and syncTablesDDL does nothing.
-	pool, err := pgxpool.New(context.Background(), db)
-	require.NoError(t, err)
-	_, err = migrations.Up(context.Background(), pool)
-	require.NoError(t, err)
-	_, err = pool.Exec(context.Background(), syncTablesDDL)
-	require.NoError(t, err)
-	pool.Close()
 	dataDir := t.TempDir()
 	env := map[string]string{"DATABASE_URL": db, "EVENTLINE_DATA_DIR": dataDir}
 	s := startServe(t, env)

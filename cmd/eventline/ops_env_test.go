@@ -27,6 +27,8 @@ type opsCLI struct {
 func newOpsCLI(t *testing.T) *opsCLI {
 	t.Helper()
 	st, srv := testenv.Store(t)
+	// The streams serve would have created.
+	require.NoError(t, st.EnsureStreams(context.Background(), modules(defaultConfig()).Streams()))
 	return &opsCLI{store: st, vars: map[string]string{
 		"NATS_URL":           srv.ClientURL(),
 		"DATABASE_URL":       testenv.Postgres(t),

@@ -20,18 +20,9 @@ import (
 	"github.com/eventline/eventline/migrations"
 )
 
-// syncTablesDDL creates the tables of migration 00008 that sync-workflows
-// reads, as far as it reads them, while that migration is on another
-// branch; IF NOT EXISTS makes it a no-op once merged.
-const syncTablesDDL = `
-CREATE TABLE IF NOT EXISTS customer_credentials (customer_id uuid PRIMARY KEY, name text NOT NULL UNIQUE,
-	nonce bytea NOT NULL, secret bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
-CREATE TABLE IF NOT EXISTS sync_runs (sync_id text PRIMARY KEY, customer_id uuid NOT NULL, status text NOT NULL,
-	trigger text, slot text, started_at timestamptz, finished_at timestamptz, created int, updated int, deleted int,
-	unchanged int, total int, errors jsonb, pages int, reason text, seq bigint NOT NULL DEFAULT 0);`
-
 // syncCLIEnv is JetStream and PostgreSQL as a serve with the sync role
-// would leave them, without the worker: the test plays it.
+// would leave them, without the worker: the test plays it (the real worker
+// runs in TestWorkflowSyncEndToEnd).
 type syncCLIEnv struct {
 	vars      map[string]string
 	pool      *pgxpool.Pool
@@ -52,8 +43,6 @@ func newSyncCLIEnv(t *testing.T) *syncCLIEnv {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	_, err = migrations.Up(ctx, pool)
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, syncTablesDDL)
 	require.NoError(t, err)
 	customers, err := workflowsync.NewCustomers(st, workflowsync.Registry())
 	require.NoError(t, err)
@@ -97,8 +86,9 @@ func (e *syncCLIEnv) finish(t *testing.T, id, syncID, status string, created, up
 	t.Helper()
 	b, err := json.Marshal(errs)
 	require.NoError(t, err)
-	_, err = e.pool.Exec(context.Background(), `INSERT INTO sync_runs (sync_id, customer_id, status, created, updated, deleted,
-		unchanged, total, errors, pages, reason) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, 2, NULLIF($9, ''))
+	_, err = e.pool.Exec(context.Background(), `INSERT INTO sync_runs (sync_id, customer_id, status, trigger, slot, started_at,
+		created, updated, deleted, unchanged, total, errors, pages, reason, seq)
+		VALUES ($1, $2, $3, 'cli', '', now(), $4, $5, $6, 0, $7, $8, 2, $9, 0)
 		ON CONFLICT (sync_id) DO UPDATE SET status = EXCLUDED.status, created = EXCLUDED.created, updated = EXCLUDED.updated,
 		deleted = EXCLUDED.deleted, total = EXCLUDED.total, errors = EXCLUDED.errors, reason = EXCLUDED.reason`,
 		syncID, id, status, created, updated, deleted, total, b, reason)

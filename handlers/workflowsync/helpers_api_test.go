@@ -24,16 +24,6 @@ import (
 	"github.com/eventline/eventline/migrations"
 )
 
-// credentialsDDL is the customer_credentials table of migration 00008
-// (helper E's), created here while that migration is on another branch;
-// IF NOT EXISTS makes it a no-op once merged.
-const credentialsDDL = `CREATE TABLE IF NOT EXISTS customer_credentials (
-	customer_id uuid PRIMARY KEY,
-	name text NOT NULL UNIQUE,
-	nonce bytea NOT NULL,
-	secret bytea NOT NULL,
-	created_at timestamptz NOT NULL DEFAULT now())`
-
 // testKey is a fixed 32-byte key.
 var testKey = bytes.Repeat([]byte{7}, KeySize)
 
@@ -46,8 +36,6 @@ func newPool(t *testing.T) *pgxpool.Pool {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	_, err = migrations.Up(ctx, pool)
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, credentialsDDL)
 	require.NoError(t, err)
 	return pool
 }
