@@ -33,14 +33,22 @@ func (o Outcome) Reply(cmd saga.Command, now time.Time) saga.Reply {
 		Failure: o.Failure, Output: o.Output, Error: o.Error, Now: now}
 }
 
-// success returns a successful outcome whose output is v as JSON.
-func success(v any) Outcome {
+// Success returns a successful outcome whose output is v as JSON (a
+// runner that combines several answers, as reserve_inventory does for an
+// order of several products, builds its own).
+func Success(v any) Outcome {
 	b, err := json.Marshal(v)
-	if err != nil { // the outputs are plain structs: cannot happen
+	if err != nil {
 		return permanent("encode output: " + err.Error())
 	}
 	return Outcome{Output: b}
 }
+
+// Fail returns a failed outcome of kind failure (saga.Transient or
+// saga.Permanent) saying msg.
+func Fail(failure saga.Failure, msg string) Outcome { return Outcome{Failure: failure, Error: msg} }
+
+func success(v any) Outcome { return Success(v) }
 
 func permanent(msg string) Outcome { return Outcome{Failure: saga.Permanent, Error: msg} }
 
