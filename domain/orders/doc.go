@@ -22,7 +22,8 @@
 // through Events) into a new state and never changes the one it is given;
 // Decide returns the events a command produces; Answer returns, from the
 // state after those events, the participant's Outcome for the command, from
-// which Outcome.Reply builds the saga.Reply. Decide returns an error only
-// for commands that come from people (CreateUser, CreateProduct): the
+// which Outcome.Reply builds the saga.Reply. Decide returns a domain error
+// only for commands that come from people (CreateUser, CreateProduct) and
+// for a command the aggregate does not handle (ErrUnknownCommand): the
 // saga's commands always get an answer, success or failure.
 package orders

@@ -8,8 +8,11 @@ import (
 // Stream is the JetStream stream of the participants' events.
 const Stream = "ORDERS"
 
-// Subjects are the stream's subject filters, one per kind of aggregate.
-var Subjects = []string{"user.>", "product.>", "order.>", "payment.>", "notification.>"}
+// Subjects returns the stream's subject filters, one per kind of
+// aggregate.
+func Subjects() []string {
+	return []string{"user.>", "product.>", "order.>", "payment.>", "notification.>"}
+}
 
 // UserSubject is the subject of user id's events.
 func UserSubject(userID string) string { return "user." + userID }
