@@ -1,0 +1,72 @@
+package orders
+
+import "sync"
+
+// ledger is an append-only record of per-key outcomes shared by the states
+// folded from one history, so that Evolve stays O(1) for an aggregate with
+// many keys (a product that took many orders) without changing the state
+// it is given: a state sees the first n entries only, and evolving a state
+// that is not the newest copies the entries it sees.
+type ledger[R any] struct {
+	mu  sync.RWMutex
+	log []R
+	idx map[string][]int
+	key []string
+}
+
+// keyed is a state's view of a ledger: its first n entries. The zero value
+// is empty.
+type keyed[R any] struct {
+	l *ledger[R]
+	n int
+}
+
+// get returns the last record of key among the entries k sees.
+func (k keyed[R]) get(key string) (R, bool) {
+	var zero R
+	if k.l == nil {
+		return zero, false
+	}
+	k.l.mu.RLock()
+	defer k.l.mu.RUnlock()
+	pos := k.l.idx[key]
+	for i := len(pos) - 1; i >= 0; i-- {
+		if pos[i] < k.n {
+			return k.l.log[pos[i]], true
+		}
+	}
+	return zero, false
+}
+
+// with returns a view that also records r for key; k is unchanged.
+func (k keyed[R]) with(key string, r R) keyed[R] {
+	if k.l != nil {
+		k.l.mu.Lock()
+		if len(k.l.log) == k.n {
+			k.l.append(key, r)
+			k.l.mu.Unlock()
+			return keyed[R]{l: k.l, n: k.n + 1}
+		}
+		k.l.mu.Unlock()
+	}
+	// A fork (or the first entry): copy what k sees.
+	l := &ledger[R]{idx: map[string][]int{}}
+	if k.l != nil {
+		k.l.mu.RLock()
+		for i := 0; i < k.n; i++ {
+			l.append(k.l.key[i], k.l.log[i])
+		}
+		k.l.mu.RUnlock()
+	}
+	l.append(key, r)
+	return keyed[R]{l: l, n: k.n + 1}
+}
+
+func (l *ledger[R]) append(key string, r R) {
+	l.idx[key] = append(l.idx[key], len(l.log))
+	l.log = append(l.log, r)
+	l.key = append(l.key, key)
+}
+
+// len returns how many entries k sees.
+func (k keyed[R]) len() int { return k.n }

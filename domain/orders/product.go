@@ -1,0 +1,225 @@
+package orders
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Reasons a product gives for a reservation it refuses.
+const (
+	// ReasonInsufficientStock starts the reason of a reservation of more
+	// units than are free.
+	ReasonInsufficientStock = "insufficient stock"
+	// ReasonReleased is the reason a reservation with a released (or
+	// tombstoned) key is refused.
+	ReasonReleased = "reservation released"
+)
+
+// ReservationStatus is where a reservation key stands.
+type ReservationStatus string
+
+// Reservation statuses.
+const (
+	ReservationHeld      ReservationStatus = "reserved"
+	ReservationRefused   ReservationStatus = "refused"
+	ReservationReleased  ReservationStatus = "released"
+	ReservationCommitted ReservationStatus = "committed"
+)
+
+// Reservation is what a key did to a product.
+type Reservation struct {
+	Key      string
+	Quantity int64
+	Status   ReservationStatus
+	// Reason is why a refused reservation was refused.
+	Reason string
+	// Tombstone is true for a key released before it reserved anything.
+	Tombstone bool
+}
+
+// Product is the folded state of one product: Stock units on hand, of
+// which Reserved are held by reservations; Sold counts the units committed.
+type Product struct {
+	ID, Name   string
+	PriceCents int64
+	Stock      int64
+	Reserved   int64
+	Sold       int64
+	Exists     bool
+	CreatedAt  time.Time
+	res        keyed[Reservation]
+}
+
+// Free returns how many units can still be reserved.
+func (p Product) Free() int64 { return p.Stock - p.Reserved }
+
+// Reservation returns what key did to p, if anything.
+func (p Product) Reservation(key string) (Reservation, bool) { return p.res.get(key) }
+
+// Commands of a product.
+type (
+	// CreateProduct registers a product: Name 1 to 200 characters,
+	// PriceCents ≥ 0, Stock ≥ 0.
+	CreateProduct struct {
+		ProductID, Name string
+		PriceCents      int64
+		Stock           int64
+		Now             time.Time
+	}
+	// Reserve holds Quantity units for Key (reserve_inventory's action,
+	// one per product of the order), or refuses for good when fewer are
+	// free. A repeated Key changes nothing and answers as the first time.
+	Reserve struct {
+		Key      string
+		Quantity int64
+		Now      time.Time
+	}
+	// Release frees what reservation Key holds (release_inventory, the
+	// compensation: Key is the reservation's key, saga.Key(id, step,
+	// false), not the compensation's). A Key that never reserved gets a
+	// tombstone, so that a late Reserve with it is refused.
+	Release struct {
+		Key string
+		Now time.Time
+	}
+	// Commit turns reservation Key into a sale, when its order completes.
+	Commit struct {
+		Key string
+		Now time.Time
+	}
+)
+
+// Decide returns the events cmd produces from p, or a domain error (only
+// for CreateProduct).
+func (p Product) Decide(cmd any) ([]Event, error) {
+	switch c := cmd.(type) {
+	case CreateProduct:
+		if p.Exists {
+			return nil, fmt.Errorf("%w: product %s", ErrExists, p.ID)
+		}
+		if c.ProductID == "" {
+			return nil, fmt.Errorf("%w: no product id", ErrInvalid)
+		}
+		if n := utf8.RuneCountInString(strings.TrimSpace(c.Name)); n < 1 || n > 200 {
+			return nil, fmt.Errorf("%w: name must have 1 to 200 characters", ErrInvalid)
+		}
+		if c.PriceCents < 0 || c.Stock < 0 {
+			return nil, fmt.Errorf("%w: price_cents and stock must not be negative", ErrInvalid)
+		}
+		return []Event{{ProductCreatedV1, &ProductCreated{ProductID: c.ProductID, Name: strings.TrimSpace(c.Name),
+			PriceCents: c.PriceCents, Stock: c.Stock, CreatedAt: c.Now.UTC()}}}, nil
+	case Reserve:
+		if _, done := p.res.get(c.Key); done || !p.Exists {
+			return nil, nil
+		}
+		at := c.Now.UTC()
+		switch {
+		case c.Quantity < 1:
+			return []Event{{ProductReserveRefusedV1, &ReserveRefused{ProductID: p.ID, Key: c.Key, Quantity: c.Quantity,
+				Reason: "quantity must be positive", At: at}}}, nil
+		case c.Quantity > p.Free():
+			return []Event{{ProductReserveRefusedV1, &ReserveRefused{ProductID: p.ID, Key: c.Key, Quantity: c.Quantity,
+				Reason: fmt.Sprintf("%s: %d requested, %d free", ReasonInsufficientStock, c.Quantity, p.Free()), At: at}}}, nil
+		}
+		return []Event{{ProductReservedV1, &Reserved{ProductID: p.ID, Key: c.Key, Quantity: c.Quantity, At: at}}}, nil
+	case Release:
+		if !p.Exists {
+			return nil, nil
+		}
+		r, ok := p.res.get(c.Key)
+		switch {
+		case !ok:
+			return []Event{{ProductReleasedV1, &Released{ProductID: p.ID, Key: c.Key, At: c.Now.UTC()}}}, nil
+		case r.Status == ReservationHeld:
+			return []Event{{ProductReleasedV1, &Released{ProductID: p.ID, Key: c.Key, Quantity: r.Quantity, At: c.Now.UTC()}}}, nil
+		}
+		return nil, nil
+	case Commit:
+		if r, ok := p.res.get(c.Key); ok && r.Status == ReservationHeld {
+			return []Event{{ProductCommittedV1, &Committed{ProductID: p.ID, Key: c.Key, Quantity: r.Quantity, At: c.Now.UTC()}}}, nil
+		}
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("%w %T for a product", ErrUnknownCommand, cmd)
+	}
+}
+
+// Answer returns the outcome of cmd for the saga, from p after cmd's
+// events. Reserve succeeds while the key holds or sold its units, and
+// fails permanently when it was refused or released. Release succeeds
+// unless the units were sold. Commit succeeds once the units are sold.
+func (p Product) Answer(cmd any) Outcome {
+	key := ""
+	switch c := cmd.(type) {
+	case Reserve:
+		key = c.Key
+	case Release:
+		key = c.Key
+	case Commit:
+		key = c.Key
+	default:
+		return permanent(fmt.Sprintf("%s %T for a product", ErrUnknownCommand, cmd))
+	}
+	r, ok := p.res.get(key)
+	out := func(status ReservationStatus, qty int64) Outcome {
+		return success(ReservationOutput{ProductID: p.ID, Key: key, Quantity: qty, PriceCents: p.PriceCents, Status: string(status)})
+	}
+	switch cmd.(type) {
+	case Reserve:
+		switch {
+		case !p.Exists:
+			return permanent("unknown product")
+		case !ok:
+			return transient("reservation not recorded yet")
+		case r.Status == ReservationHeld || r.Status == ReservationCommitted:
+			return out(r.Status, r.Quantity)
+		case r.Status == ReservationRefused:
+			return permanent(r.Reason)
+		}
+		return permanent(ReasonReleased)
+	case Release:
+		switch {
+		case !p.Exists:
+			return out(ReservationReleased, 0)
+		case !ok || r.Status == ReservationHeld:
+			return transient("release not recorded yet")
+		case r.Status == ReservationCommitted:
+			return permanent("reservation already sold")
+		case r.Status == ReservationRefused:
+			return out(ReservationRefused, 0)
+		}
+		return out(ReservationReleased, r.Quantity)
+	default: // Commit
+		if ok && r.Status == ReservationCommitted {
+			return out(r.Status, r.Quantity)
+		}
+		if ok {
+			return permanent("reservation " + string(r.Status))
+		}
+		return permanent("no reservation")
+	}
+}
+
+// Evolve folds one event into p and returns the new state; p is unchanged.
+func (p Product) Evolve(eventType string, data any) Product {
+	switch e := data.(type) {
+	case *ProductCreated:
+		p.ID, p.Name, p.PriceCents, p.Stock, p.Exists, p.CreatedAt = e.ProductID, e.Name, e.PriceCents, e.Stock, true, e.CreatedAt
+	case *Reserved:
+		p.Reserved += e.Quantity
+		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationHeld})
+	case *ReserveRefused:
+		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationRefused, Reason: e.Reason})
+	case *Released:
+		p.Reserved -= e.Quantity
+		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationReleased, Tombstone: e.Quantity == 0})
+	case *Committed:
+		p.Reserved -= e.Quantity
+		p.Stock -= e.Quantity
+		p.Sold += e.Quantity
+		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationCommitted})
+	}
+	return p
+}
