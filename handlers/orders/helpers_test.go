@@ -68,15 +68,28 @@ func newEnv(t *testing.T) *env {
 // run starts the reactors until the test ends.
 func (e *env) run(t *testing.T) {
 	t.Helper()
-	rt, err := reactor.NewRuntime(e.store, e.pool, e.runner.Reactors(fastPolicy), reactor.Config{})
+	stop := e.runWith(t, e.runner)
+	t.Cleanup(stop)
+}
+
+// runWith starts the reactors of r and returns the function that stops
+// them.
+func (e *env) runWith(t *testing.T, r *orders.Runner) (stop func()) {
+	t.Helper()
+	rt, err := reactor.NewRuntime(e.store, e.pool, r.Reactors(fastPolicy), reactor.Config{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
-	t.Cleanup(func() {
+	var stopped bool
+	return func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		require.NoError(t, <-done)
-	})
+	}
 }
 
 func input(orderID, user, token string, quantity int64) json.RawMessage {
