@@ -101,7 +101,7 @@ func input(orderID, user, token string, quantity int64) json.RawMessage {
 // start starts an order saga.
 func (e *env) start(t *testing.T, id string, in json.RawMessage) {
 	t.Helper()
-	_, err := e.manager.Start(context.Background(), id, saga.OrderSaga(policy), in)
+	_, err := e.manager.Start(context.Background(), id, saga.OrderSaga(policy), in, "")
 	require.NoError(t, err)
 }
 

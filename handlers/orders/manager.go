@@ -80,6 +80,8 @@ type Decided struct {
 	// Events is how many events the input appended (0: it decided
 	// nothing, being a duplicate or stale).
 	Events int
+	// Seq is the saga's last subject sequence after the input.
+	Seq uint64
 }
 
 // Decide decides input in (saga.Start, Reply, Fire, Retry or Abort) on
@@ -88,11 +90,15 @@ type Decided struct {
 // unchanged (wrapped); the effects' sends fail with the store's error, and
 // the caller's redelivery re-issues them (Reissue).
 func (m *Manager) Decide(ctx context.Context, sagaID string, in any) (Decided, error) {
-	res, err := m.sagas.Handle(ctx, sagaID, in, aggregate.Meta{CorrelationID: sagaID})
+	return m.decide(ctx, sagaID, in, aggregate.Meta{CorrelationID: sagaID})
+}
+
+func (m *Manager) decide(ctx context.Context, sagaID string, in any, meta aggregate.Meta) (Decided, error) {
+	res, err := m.sagas.Handle(ctx, sagaID, in, meta)
 	if err != nil {
 		return Decided{}, fmt.Errorf("saga %s: %w", sagaID, err)
 	}
-	d := Decided{State: res.State, Events: len(res.Events)}
+	d := Decided{State: res.State, Events: len(res.Events), Seq: res.Seq}
 	if d.Events == 0 {
 		return d, nil
 	}
@@ -112,10 +118,11 @@ func (m *Manager) Decide(ctx context.Context, sagaID string, in any) (Decided, e
 	return d, m.send(ctx, res.State, cmds, timers, confirm)
 }
 
-// Start starts saga sagaID of definition def with input.
-func (m *Manager) Start(ctx context.Context, sagaID string, def saga.Definition, input json.RawMessage) (saga.State, error) {
-	d, err := m.Decide(ctx, sagaID, saga.Start{SagaID: sagaID, Definition: def, Input: input, Now: m.now()})
-	return d.State, err
+// Start starts saga sagaID of definition def with input; dedupeID, when
+// set, is the publish dedupe id of its first events (an Idempotency-Key's).
+func (m *Manager) Start(ctx context.Context, sagaID string, def saga.Definition, input json.RawMessage, dedupeID string) (Decided, error) {
+	return m.decide(ctx, sagaID, saga.Start{SagaID: sagaID, Definition: def, Input: input, Now: m.now()},
+		aggregate.Meta{CorrelationID: sagaID, DedupeID: dedupeID})
 }
 
 // Reissue sends again what saga s waits on (saga.Outstanding), and the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/module"
 )
@@ -14,6 +15,9 @@ const Role = "saga"
 
 // Config is the order saga module's configuration.
 type Config struct {
+	// Policy is the order saga's step policy (EVENTLINE_SAGA_*); zero
+	// fields take saga.DefaultPolicy's.
+	Policy saga.Policy
 	// Reactor is how the saga's reactors consume and retry (the reactor
 	// package's defaults when zero).
 	Reactor reactor.Policy
@@ -22,7 +26,8 @@ type Config struct {
 // Module is the order saga as a domain module: the SAGAS, ORDERS,
 // ORDERS_CMD and SAGA_TIMERS streams, the saga's and participants' events,
 // and the reactors (participants, confirmation, timers) on saga processes,
-// which resume every running saga at start. It mounts no HTTP routes yet.
+// which resume every running saga at start; on api processes, the orders
+// API answered from the command loops (no read models yet).
 func Module(cfg Config) module.Module {
 	return module.Module{
 		Name:        "orders",
@@ -30,12 +35,25 @@ func Module(cfg Config) module.Module {
 		Events:      Events(),
 		Reactors:    func(d module.Deps) []reactor.Reactor { return NewRunner(d.Store).Reactors(cfg.Reactor) },
 		ReactorRole: Role,
-		Start:       start,
+		Start:       func(h *module.Host) error { return start(h, cfg) },
 	}
 }
 
-// start resumes every running saga on a process with the saga role.
-func start(h *module.Host) error {
+// start mounts the API on a process with the api role and resumes every
+// running saga on one with the saga role.
+func start(h *module.Host, cfg Config) error {
+	if h.HasRole("api") {
+		r := NewRunner(h.Store)
+		m, err := r.Manager()
+		if err != nil {
+			return err
+		}
+		parts, err := r.Participants()
+		if err != nil {
+			return err
+		}
+		NewAPI(m, parts, h.Idempotency, cfg.Policy.Or(saga.DefaultPolicy())).Mount(h.Server)
+	}
 	if !h.HasRole(Role) {
 		return nil
 	}

@@ -23,7 +23,7 @@ func TestSlowPaymentChargesOnceAcrossTheTimeout(t *testing.T) {
 	e.run(t)
 	p := policy
 	p.AttemptTimeout = time.Second
-	_, err := e.manager.Start(context.Background(), "s1", saga.OrderSaga(p), input("o1", "u1", order.TokenSlow, 1))
+	_, err := e.manager.Start(context.Background(), "s1", saga.OrderSaga(p), input("o1", "u1", order.TokenSlow, 1), "")
 	require.NoError(t, err)
 	s := e.finish(t, "s1")
 	require.Equal(t, saga.StatusCompleted, s.Status, s.Reason)
@@ -45,7 +45,7 @@ func TestSixtyOrdersFortyInStock(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, errs[i] = e.manager.Start(context.Background(), fmt.Sprint("s", i), saga.OrderSaga(policy),
-				input(fmt.Sprint("o", i), "u1", order.TokenOK, 1))
+				input(fmt.Sprint("o", i), "u1", order.TokenOK, 1), "")
 		}()
 	}
 	wg.Wait()
