@@ -1,0 +1,332 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	order "github.com/eventline/eventline/domain/orders"
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/eventstore/aggregate"
+	"github.com/eventline/eventline/handlers/httpapi"
+)
+
+// maxBody bounds a request body of the orders API.
+const maxBody = 1 << 20
+
+// maxWait bounds GET /api/sagas/{id}?wait=.
+const maxWait = 30 * time.Second
+
+// idNamespace derives the ids of a write from its Idempotency-Key, so that
+// a retry taking over from a crashed first attempt writes the same ids.
+var idNamespace = uuid.MustParse("0b6d3c52-8f0e-5a51-9d43-7a1c2f3e4b5d")
+
+// API answers the orders endpoints from the command loops (no read model
+// yet): users, products, orders and sagas.
+type API struct {
+	manager *Manager
+	parts   *Participants
+	idem    *httpapi.Idempotency
+	policy  saga.Policy
+}
+
+// NewAPI returns the orders API: sagas through m, participants through
+// parts, writes replayed through idem (none when nil), order sagas started
+// with step policy p.
+func NewAPI(m *Manager, parts *Participants, idem *httpapi.Idempotency, p saga.Policy) *API {
+	return &API{manager: m, parts: parts, idem: idem, policy: p}
+}
+
+// Mount mounts the endpoints on s.
+func (a *API) Mount(s *httpapi.Server) {
+	s.Handle("POST /api/users", a.write("users", a.createUser))
+	s.Handle("GET /api/users/{id}", a.getUser)
+	s.Handle("POST /api/products", a.write("products", a.createProduct))
+	s.Handle("GET /api/products/{id}", a.getProduct)
+	s.Handle("POST /api/orders", a.write("orders", a.createOrder))
+	s.Handle("GET /api/orders/{id}", a.getOrder)
+	s.Handle("GET /api/sagas/{id}", a.getSaga)
+	s.Handle("POST /api/sagas/{id}/retry", a.operate(func(now time.Time) any { return saga.Retry{Now: now} }))
+	s.Handle("POST /api/sagas/{id}/abort", a.operate(func(now time.Time) any { return saga.Abort{Now: now} }))
+}
+
+// writeFunc handles a write's body; dedupeID is the Idempotency-Key's.
+type writeFunc func(ctx context.Context, body []byte, dedupeID string) (httpapi.Response, error)
+
+// write reads a JSON body and runs h once per Idempotency-Key.
+func (a *API) write(scope string, h writeFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := httpapi.MediaType(r, "application/json"); err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		body, err := httpapi.ReadBody(w, r, maxBody)
+		if err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		run := func(ctx context.Context, dedupeID string) (httpapi.Response, error) { return h(ctx, body, dedupeID) }
+		if a.idem == nil {
+			resp, err := run(r.Context(), "")
+			respond(w, r, resp, err)
+			return
+		}
+		a.idem.Do(w, r, "orders:"+scope, body, run)
+	}
+}
+
+func respond(w http.ResponseWriter, r *http.Request, resp httpapi.Response, err error) {
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if resp.Seq > 0 {
+		w.Header().Set("X-Eventline-Seq", strconv.FormatUint(resp.Seq, 10))
+	}
+	httpapi.WriteJSON(w, resp.Status, resp.Body)
+}
+
+// decode unmarshals body into v, refusing what PostgreSQL could not store.
+func decode(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "invalid_json", "The body is not the JSON object expected: "+err.Error())
+	}
+	if strings.Contains(string(body), `\u0000`) {
+		return httpapi.Errorf(http.StatusBadRequest, "invalid_json", "Strings must not contain NUL characters.")
+	}
+	return nil
+}
+
+// newID returns a new id, or the one derived from dedupeID.
+func newID(dedupeID, kind string) string {
+	if dedupeID != "" {
+		return uuid.NewSHA1(idNamespace, []byte(kind+"\x00"+dedupeID)).String()
+	}
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// domainError maps the domain's errors to the API's.
+func domainError(err error) error {
+	switch {
+	case errors.Is(err, order.ErrInvalid), errors.Is(err, saga.ErrInvalidInput):
+		return httpapi.Errorf(http.StatusBadRequest, "invalid", err.Error())
+	case errors.Is(err, order.ErrExists), errors.Is(err, saga.ErrAlreadyStarted):
+		return httpapi.Errorf(http.StatusConflict, "already_exists", err.Error())
+	case errors.Is(err, saga.ErrNoSaga):
+		return httpapi.Errorf(http.StatusNotFound, "not_found", "No such saga.")
+	case errors.Is(err, saga.ErrNotRetriable), errors.Is(err, saga.ErrNotRunning), errors.Is(err, saga.ErrAbortRefused):
+		return httpapi.Errorf(http.StatusConflict, "conflict", err.Error())
+	}
+	return err
+}
+
+func (a *API) createUser(ctx context.Context, body []byte, dedupeID string) (httpapi.Response, error) {
+	var in struct{ Name, Email string }
+	if err := decode(body, &in); err != nil {
+		return httpapi.Response{}, err
+	}
+	id := newID(dedupeID, "user")
+	res, err := a.parts.Users.Handle(ctx, id, order.CreateUser{UserID: id, Name: in.Name, Email: in.Email, Now: time.Now()},
+		aggregate.Meta{CorrelationID: id, DedupeID: dedupeID})
+	return created(id, res.Seq, dedupeID, err)
+}
+
+func (a *API) createProduct(ctx context.Context, body []byte, dedupeID string) (httpapi.Response, error) {
+	var in struct {
+		Name       string `json:"name"`
+		PriceCents int64  `json:"price_cents"`
+		Stock      int64  `json:"stock"`
+	}
+	if err := decode(body, &in); err != nil {
+		return httpapi.Response{}, err
+	}
+	id := newID(dedupeID, "product")
+	res, err := a.parts.Products.Handle(ctx, id, order.CreateProduct{ProductID: id, Name: in.Name, PriceCents: in.PriceCents,
+		Stock: in.Stock, Now: time.Now()}, aggregate.Meta{CorrelationID: id, DedupeID: dedupeID})
+	return created(id, res.Seq, dedupeID, err)
+}
+
+// created answers a creation; with an Idempotency-Key, an id that exists
+// already was created by this key's first attempt, which crashed before
+// answering.
+func created(id string, seq uint64, dedupeID string, err error) (httpapi.Response, error) {
+	if err != nil && !(dedupeID != "" && errors.Is(err, order.ErrExists)) {
+		return httpapi.Response{}, domainError(err)
+	}
+	return httpapi.Response{Status: http.StatusCreated, Body: map[string]string{"id": id}, Seq: seq}, nil
+}
+
+// createOrder starts an order saga; the order's id is the saga's.
+func (a *API) createOrder(ctx context.Context, body []byte, dedupeID string) (httpapi.Response, error) {
+	var in order.OrderInput
+	if err := decode(body, &in); err != nil {
+		return httpapi.Response{}, err
+	}
+	id := newID(dedupeID, "order")
+	in.OrderID = id
+	if _, err := order.ParseOrderInput(mustJSON(in)); err != nil {
+		return httpapi.Response{}, domainError(err)
+	}
+	d, err := a.manager.Start(ctx, id, saga.OrderSaga(a.policy), mustJSON(in), dedupeID)
+	if err != nil && !(dedupeID != "" && errors.Is(err, saga.ErrAlreadyStarted)) {
+		return httpapi.Response{}, domainError(err)
+	}
+	return httpapi.Response{Status: http.StatusAccepted, Body: map[string]string{"saga_id": id, "order_id": id}, Seq: d.Seq}, nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func notFound(w http.ResponseWriter, r *http.Request, what string) {
+	httpapi.WriteError(w, r, httpapi.Errorf(http.StatusNotFound, "not_found", "No such "+what+"."))
+}
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
+	u, _, err := a.parts.Users.Load(r.Context(), r.PathValue("id"))
+	switch {
+	case err != nil:
+		httpapi.WriteError(w, r, err)
+	case !u.Exists:
+		notFound(w, r, "user")
+	default:
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"id": u.ID, "name": u.Name, "email": u.Email, "created_at": u.CreatedAt})
+	}
+}
+
+func (a *API) getProduct(w http.ResponseWriter, r *http.Request) {
+	p, _, err := a.parts.Products.Load(r.Context(), r.PathValue("id"))
+	switch {
+	case err != nil:
+		httpapi.WriteError(w, r, err)
+	case !p.Exists:
+		notFound(w, r, "product")
+	default:
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"id": p.ID, "name": p.Name, "price_cents": p.PriceCents,
+			"stock": p.Stock, "reserved": p.Reserved, "sold": p.Sold})
+	}
+}
+
+// getOrder answers from the order aggregate, or, before create_order ran,
+// from its saga: pending while it runs.
+func (a *API) getOrder(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	o, _, err := a.parts.Orders.Load(r.Context(), id)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if o.Exists {
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"id": o.ID, "saga_id": id, "user_id": o.UserID, "items": o.Items,
+			"status": o.Status, "total_cents": o.TotalCents, "created_at": o.CreatedAt, "updated_at": o.UpdatedAt})
+		return
+	}
+	s, _, err := a.manager.Sagas().Load(r.Context(), id)
+	switch {
+	case err != nil:
+		httpapi.WriteError(w, r, err)
+	case !s.Exists():
+		notFound(w, r, "order")
+	default:
+		status := order.StatusPending
+		if s.Status.Terminal() || s.Status == saga.StatusCompensating {
+			status = order.StatusCancelled
+		}
+		var in order.OrderInput
+		_ = json.Unmarshal(s.Input, &in)
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"id": id, "saga_id": id, "user_id": in.UserID, "items": in.Items,
+			"status": status, "created_at": s.CreatedAt, "updated_at": s.UpdatedAt})
+	}
+}
+
+// getSaga answers the saga's state; with ?wait= as soon as it is terminal
+// or the wait is over.
+func (a *API) getSaga(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			httpapi.WriteError(w, r, httpapi.FieldErr("wait", "wait must be a duration such as 10s."))
+			return
+		}
+		wait = min(d, maxWait)
+	}
+	deadline := time.Now().Add(wait)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		s, _, err := a.manager.Sagas().Load(r.Context(), id)
+		if err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		if !s.Exists() {
+			notFound(w, r, "saga")
+			return
+		}
+		if s.Status.Terminal() || !time.Now().Add(delay).Before(deadline) {
+			httpapi.WriteJSON(w, http.StatusOK, sagaView(s))
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// operate hands an operator's command (Retry or Abort) to the saga.
+func (a *API) operate(input func(now time.Time) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, err := a.manager.Decide(r.Context(), r.PathValue("id"), input(time.Now()))
+		if err != nil {
+			httpapi.WriteError(w, r, domainError(err))
+			return
+		}
+		w.Header().Set("X-Eventline-Seq", strconv.FormatUint(d.Seq, 10))
+		httpapi.WriteJSON(w, http.StatusAccepted, sagaView(d.State))
+	}
+}
+
+// stepView is a step as GET /api/sagas/{id} shows it.
+type stepView struct {
+	Name         string     `json:"name"`
+	Status       string     `json:"status"`
+	Attempts     int        `json:"attempts"`
+	StartedAt    *time.Time `json:"started_at"`
+	FinishedAt   *time.Time `json:"finished_at"`
+	Error        string     `json:"error,omitempty"`
+	Compensation string     `json:"compensation,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func sagaView(s saga.State) map[string]any {
+	steps := make([]stepView, len(s.Steps))
+	for i, st := range s.Steps {
+		steps[i] = stepView{Name: st.Name, Status: string(st.Status), Attempts: st.Action.Attempts,
+			StartedAt: timePtr(st.StartedAt), FinishedAt: timePtr(st.FinishedAt), Error: st.Action.Error,
+			Compensation: string(st.Compensation)}
+		if st.Comp.Error != "" {
+			steps[i].Error = st.Comp.Error
+		}
+	}
+	v := map[string]any{"id": s.ID, "type": s.Definition.Type, "status": s.Status, "steps": steps,
+		"created_at": s.CreatedAt, "updated_at": s.UpdatedAt}
+	if s.Reason != "" {
+		v["reason"] = s.Reason
+	}
+	return v
+}

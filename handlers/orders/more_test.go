@@ -1,0 +1,116 @@
+package orders_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	order "github.com/eventline/eventline/domain/orders"
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/handlers/orders"
+	"github.com/eventline/eventline/internal/module"
+)
+
+// tok_slow charges on the first attempt but answers after its deadline:
+// the attempt times out, the retry gets the recorded charge, and the card
+// is charged once.
+func TestSlowPaymentChargesOnceAcrossTheTimeout(t *testing.T) {
+	e := newEnv(t)
+	e.run(t)
+	p := policy
+	p.AttemptTimeout = time.Second
+	_, err := e.manager.Start(context.Background(), "s1", saga.OrderSaga(p), input("o1", "u1", order.TokenSlow, 1), "")
+	require.NoError(t, err)
+	s := e.finish(t, "s1")
+	require.Equal(t, saga.StatusCompleted, s.Status, s.Reason)
+	e.drained(t)
+	require.Equal(t, 2, s.Steps[s.StepIndex(saga.StepProcessPayment)].Action.Attempts)
+	require.Equal(t, 1, load(t, e.parts.Payments, "o1").Charges)
+	require.Equal(t, order.StatusConfirmed, load(t, e.parts.Orders, "o1").Status)
+}
+
+// Sixty concurrent orders of one unit against a stock of 40: exactly 40
+// complete and 20 compensate, and nothing is oversold.
+func TestSixtyOrdersFortyInStock(t *testing.T) {
+	e := newEnv(t)
+	e.run(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 60)
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = e.manager.Start(context.Background(), fmt.Sprint("s", i), saga.OrderSaga(policy),
+				input(fmt.Sprint("o", i), "u1", order.TokenOK, 1), "")
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	count := map[saga.Status]int{}
+	for i := range 60 {
+		s := e.finish(t, fmt.Sprint("s", i))
+		count[s.Status]++
+	}
+	require.Equal(t, map[saga.Status]int{saga.StatusCompleted: 40, saga.StatusCompensated: 20}, count)
+	e.drained(t)
+	p := load(t, e.parts.Products, "p1")
+	require.Equal(t, int64(0), p.Stock)
+	require.Equal(t, int64(40), p.Sold)
+	require.Zero(t, p.Reserved)
+	for i := range 60 {
+		charges := load(t, e.parts.Payments, fmt.Sprint("o", i)).Charges
+		require.LessOrEqual(t, charges, 1)
+	}
+}
+
+// Reactors stopped with sagas in flight, then a new process (fresh
+// caches) resumes them: every saga ends, each order is charged once.
+func TestRestartMidSagaResumes(t *testing.T) {
+	e := newEnv(t)
+	stop := e.runWith(t, e.runner)
+	tokens := []string{order.TokenOK, order.TokenFlaky, order.TokenDeclined}
+	for i := range 9 {
+		e.start(t, fmt.Sprint("s", i), input(fmt.Sprint("o", i), "u1", tokens[i%3], 1))
+	}
+	stop()
+	r := orders.NewRunner(e.store)
+	m, err := r.Manager()
+	require.NoError(t, err)
+	_, err = m.Resume(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(e.runWith(t, r))
+	sold := int64(0)
+	for i := range 9 {
+		s := e.finish(t, fmt.Sprint("s", i))
+		want := map[int]saga.Status{0: saga.StatusCompleted, 1: saga.StatusCompleted, 2: saga.StatusCompensated}[i%3]
+		require.Equal(t, want, s.Status, "saga s%d: %s", i, s.Reason)
+		if want == saga.StatusCompleted {
+			sold++
+		}
+	}
+	e.drained(t)
+	for i := range 9 {
+		want := map[bool]int{true: 1, false: 0}[i%3 != 2]
+		require.Equal(t, want, load(t, e.parts.Payments, fmt.Sprint("o", i)).Charges, "order o%d", i)
+	}
+	p := load(t, e.parts.Products, "p1")
+	require.Equal(t, sold, p.Sold)
+	require.Equal(t, 40-sold, p.Stock)
+	require.Zero(t, p.Reserved)
+}
+
+func TestModuleIsValid(t *testing.T) {
+	m := orders.Module(orders.Config{})
+	require.NoError(t, module.Set{m}.Validate())
+	require.Len(t, m.Reactors(module.Deps{}), 7)
+	reg := module.Set{m}.Events()
+	for _, typ := range []string{saga.StartedV1, order.PaymentChargedV1, orders.CommandV1, orders.TimerV1, orders.ConfirmV1} {
+		require.True(t, reg.Known(typ), typ)
+	}
+}

@@ -1,0 +1,196 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	order "github.com/eventline/eventline/domain/orders"
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/aggregate"
+)
+
+// ErrUnknownCommand reports a saga command no participant handles.
+var ErrUnknownCommand = errors.New("orders: unknown saga command")
+
+// participant is what every participant's state offers (domain/orders).
+type participant[S any] interface {
+	Decide(cmd any) ([]order.Event, error)
+	Answer(cmd any) order.Outcome
+	Evolve(eventType string, data any) S
+}
+
+// definition is participant S as the command loop runs it, on subject(id)
+// of stream ORDERS.
+func definition[S participant[S]](subject func(string) string) aggregate.Definition[S, any] {
+	return aggregate.Definition[S, any]{
+		Stream:  order.Stream,
+		Subject: subject,
+		Initial: func() S { var s S; return s },
+		Evolve:  func(s S, ev aggregate.Recorded) S { return s.Evolve(ev.Type, ev.Data) },
+		Decide: func(s S, cmd any) ([]aggregate.Event, error) {
+			evs, err := s.Decide(cmd)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]aggregate.Event, len(evs))
+			for i, e := range evs {
+				out[i] = aggregate.Event{Type: e.Type, Data: e.Data}
+			}
+			return out, nil
+		},
+	}
+}
+
+// Participants are the command loops of the order saga's participants:
+// users, products (inventory), orders, payments and notifications.
+type Participants struct {
+	Users         *aggregate.Handler[order.User, any]
+	Products      *aggregate.Handler[order.Product, any]
+	Orders        *aggregate.Handler[order.Order, any]
+	Payments      *aggregate.Handler[order.Payments, any]
+	Notifications *aggregate.Handler[order.Notifications, any]
+}
+
+// NewParticipants returns the participants' command loops over store,
+// decoding through reg (which must hold orders.Events()).
+func NewParticipants(store aggregate.Store, reg *eventstore.Registry) (*Participants, error) {
+	var p Participants
+	var errs [5]error
+	p.Users, errs[0] = aggregate.New(store, reg, definition[order.User](order.UserSubject), aggregate.Options{})
+	p.Products, errs[1] = aggregate.New(store, reg, definition[order.Product](order.ProductSubject), aggregate.Options{})
+	p.Orders, errs[2] = aggregate.New(store, reg, definition[order.Order](order.OrderSubject), aggregate.Options{})
+	p.Payments, errs[3] = aggregate.New(store, reg, definition[order.Payments](order.PaymentSubject), aggregate.Options{})
+	p.Notifications, errs[4] = aggregate.New(store, reg, definition[order.Notifications](order.NotificationSubject), aggregate.Options{})
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, fmt.Errorf("participants: %w", err)
+	}
+	return &p, nil
+}
+
+// handle runs cmd on aggregate id through h and answers from the state
+// after it.
+func handle[S participant[S]](ctx context.Context, h *aggregate.Handler[S, any], id string, cmd any, meta aggregate.Meta) (order.Outcome, error) {
+	res, err := h.Handle(ctx, id, cmd, meta)
+	if err != nil {
+		return order.Outcome{}, err
+	}
+	return res.State.Answer(cmd), nil
+}
+
+// Execute carries out saga command c at now as its participant does and
+// returns the participant's answer. The error is not the command's
+// failure (that is in the Outcome) but the event store's, or a command no
+// participant handles (ErrUnknownCommand).
+func (p *Participants) Execute(ctx context.Context, c saga.Command, now time.Time) (order.Outcome, error) {
+	in, err := order.ParseOrderInput(c.Payload.Input)
+	if err != nil {
+		return order.Fail(saga.Permanent, err.Error()), nil
+	}
+	meta := aggregate.Meta{CorrelationID: c.SagaID, CausationID: c.Key}
+	switch c.Type {
+	case saga.CommandValidateUser:
+		u, _, err := p.Users.Load(ctx, in.UserID)
+		if err != nil {
+			return order.Outcome{}, err
+		}
+		return u.Answer(order.ValidateUser{}), nil
+	case saga.CommandReserveInventory:
+		return p.reserve(ctx, c, in, now, meta)
+	case saga.CommandReleaseInventory:
+		key := saga.Key(c.SagaID, c.Step, false) // the reservation's key
+		for _, it := range in.Quantities() {
+			o, err := handle(ctx, p.Products, it.ProductID, order.Release{Key: key, Now: now}, meta)
+			if err != nil || !o.OK() {
+				return o, err
+			}
+		}
+		return order.Success(map[string]string{"status": "released"}), nil
+	case saga.CommandCreateOrder:
+		var inv order.InventoryOutput
+		if err := output(c, saga.StepReserveInventory, &inv); err != nil {
+			return order.Fail(saga.Permanent, err.Error()), nil
+		}
+		return handle(ctx, p.Orders, in.OrderID, order.CreateOrder{Key: c.Key, OrderID: in.OrderID, UserID: in.UserID,
+			Items: in.Items, TotalCents: inv.TotalCents, Now: now}, meta)
+	case saga.CommandCancelOrder:
+		return handle(ctx, p.Orders, in.OrderID, order.CancelOrder{OrderID: in.OrderID, Key: c.Key, Now: now}, meta)
+	case saga.CommandProcessPayment:
+		var ord order.OrderOutput
+		if err := output(c, saga.StepCreateOrder, &ord); err != nil {
+			return order.Fail(saga.Permanent, err.Error()), nil
+		}
+		return handle(ctx, p.Payments, in.OrderID, order.Charge{OrderID: in.OrderID, Key: c.Key, AmountCents: ord.TotalCents,
+			Token: in.Payment.Token, Attempt: c.Attempt, Now: now}, meta)
+	case saga.CommandSendNotification:
+		var u order.UserOutput
+		if err := output(c, saga.StepValidateUser, &u); err != nil {
+			return order.Fail(saga.Permanent, err.Error()), nil
+		}
+		return handle(ctx, p.Notifications, in.OrderID, order.Send{OrderID: in.OrderID, Key: c.Key, Email: u.Email, Now: now}, meta)
+	}
+	return order.Outcome{}, fmt.Errorf("%w %q", ErrUnknownCommand, c.Type)
+}
+
+// reserve holds every product's units for the step's key, in product
+// order; on a refusal it releases the key everywhere (tombstones
+// included), so that nothing stays held and a late retry is refused.
+func (p *Participants) reserve(ctx context.Context, c saga.Command, in order.OrderInput, now time.Time, meta aggregate.Meta) (order.Outcome, error) {
+	var res []order.ReservationOutput
+	for _, it := range in.Quantities() {
+		o, err := handle(ctx, p.Products, it.ProductID, order.Reserve{Key: c.Key, Quantity: it.Quantity, Now: now}, meta)
+		if err != nil {
+			return o, err
+		}
+		if !o.OK() {
+			for _, it := range in.Quantities() {
+				if _, err := p.Products.Handle(ctx, it.ProductID, order.Release{Key: c.Key, Now: now}, meta); err != nil {
+					return order.Outcome{}, err
+				}
+			}
+			return o, nil
+		}
+		var r order.ReservationOutput
+		if err := json.Unmarshal(o.Output, &r); err != nil {
+			return order.Outcome{}, fmt.Errorf("reservation output: %w", err)
+		}
+		res = append(res, r)
+	}
+	return order.Success(order.NewInventoryOutput(res)), nil
+}
+
+// Confirm confirms the order of saga sagaID, whose input is input, once
+// its payment went through, and sells its reservations. Running it again
+// changes nothing.
+func (p *Participants) Confirm(ctx context.Context, sagaID string, input json.RawMessage, now time.Time) error {
+	in, err := order.ParseOrderInput(input)
+	if err != nil {
+		return err
+	}
+	meta := aggregate.Meta{CorrelationID: sagaID, CausationID: sagaID + ":confirm"}
+	if _, err := p.Orders.Handle(ctx, in.OrderID, order.ConfirmOrder{Now: now}, meta); err != nil {
+		return fmt.Errorf("confirm order %s: %w", in.OrderID, err)
+	}
+	key := saga.Key(sagaID, saga.StepReserveInventory, false)
+	for _, it := range in.Quantities() {
+		if _, err := p.Products.Handle(ctx, it.ProductID, order.Commit{Key: key, Now: now}, meta); err != nil {
+			return fmt.Errorf("commit %s on product %s: %w", key, it.ProductID, err)
+		}
+	}
+	return nil
+}
+
+// output decodes the output of step, which c carries, into v.
+func output(c saga.Command, step string, v any) error {
+	raw, ok := c.Payload.Outputs[step]
+	if !ok {
+		return fmt.Errorf("no output of step %s", step)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("output of step %s: %w", step, err)
+	}
+	return nil
+}

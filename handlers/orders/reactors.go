@@ -1,0 +1,173 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/reactor"
+)
+
+// Names of the reactors.
+const (
+	// TimersReactor turns fired timers into saga.Fire.
+	TimersReactor = "saga_timers"
+	// ConfirmReactor confirms orders whose payment went through.
+	ConfirmReactor = "orders_confirm"
+)
+
+// participantReactors are the participant reactors: name and the command
+// types each consumes.
+var participantReactors = []struct {
+	name  string
+	types []string
+}{
+	{"orders_users", []string{saga.CommandValidateUser}},
+	{"orders_inventory", []string{saga.CommandReserveInventory, saga.CommandReleaseInventory}},
+	{"orders_orders", []string{saga.CommandCreateOrder, saga.CommandCancelOrder}},
+	{"orders_payments", []string{saga.CommandProcessPayment}},
+	{"orders_notifications", []string{saga.CommandSendNotification}},
+}
+
+// Runner holds what the reactors share: the process manager and the
+// participants' command loops, built on first use over one store.
+type Runner struct {
+	store *eventstore.Store
+	once  sync.Once
+	m     *Manager
+	parts *Participants
+	err   error
+}
+
+// NewRunner returns the runner of the order saga over store; nothing is
+// built until a reactor handles a message (the operator CLI lists the
+// reactors without a store).
+func NewRunner(store *eventstore.Store) *Runner {
+	return &Runner{store: store}
+}
+
+// build builds the manager and the participants once.
+func (r *Runner) build() (*Manager, *Participants, error) {
+	r.once.Do(func() {
+		if r.store == nil {
+			r.err = errors.New("orders: no event store")
+			return
+		}
+		reg := Registry()
+		if r.m, r.err = NewManager(r.store, reg); r.err != nil {
+			return
+		}
+		r.parts, r.err = NewParticipants(r.store, reg)
+	})
+	return r.m, r.parts, r.err
+}
+
+// Manager returns the runner's process manager.
+func (r *Runner) Manager() (*Manager, error) {
+	m, _, err := r.build()
+	return m, err
+}
+
+// Reactors returns the order saga's reactors, each consuming with policy
+// p: one per participant, the confirmation and the timers.
+func (r *Runner) Reactors(p reactor.Policy) []reactor.Reactor {
+	out := make([]reactor.Reactor, 0, len(participantReactors)+2)
+	for _, pr := range participantReactors {
+		subjects := make([]string, len(pr.types))
+		for i, t := range pr.types {
+			subjects[i] = CommandSubject(t, "*")
+		}
+		out = append(out, reactor.Reactor{Name: pr.name, Stream: CommandStream, Subjects: subjects, Handler: r.command, Policy: p})
+	}
+	return append(out,
+		reactor.Reactor{Name: ConfirmReactor, Stream: CommandStream, Subjects: []string{ConfirmSubject("*")}, Handler: r.confirm, Policy: p},
+		reactor.Reactor{Name: TimersReactor, Stream: TimerStream, Subjects: []string{FiredSubject("*")}, Handler: r.timer, Policy: p})
+}
+
+// command runs a saga command on its participant and delivers the reply
+// to the saga.
+func (r *Runner) command(ctx context.Context, ev reactor.Event, _ *reactor.Effects) error {
+	m, parts, err := r.build()
+	if err != nil {
+		return err
+	}
+	var msg CommandMessage
+	if err := json.Unmarshal(ev.Envelope.Data, &msg); err != nil {
+		return reactor.Permanent(fmt.Errorf("decode command: %w", err))
+	}
+	cmd := msg.Command()
+	now := time.Now().UTC()
+	o, err := parts.Execute(ctx, cmd, now)
+	if errors.Is(err, ErrUnknownCommand) {
+		return reactor.Permanent(err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s of saga %s: %w", cmd.Type, cmd.SagaID, err)
+	}
+	if o.Slow {
+		// The participant answers after the deadline: the attempt times
+		// out and the retry gets the recorded outcome.
+		return nil
+	}
+	reply := o.Reply(cmd, now)
+	reply.Jitter = rand.Float64()
+	return r.decide(ctx, m, ev, cmd.SagaID, reply)
+}
+
+// timer turns a fired timer into saga.Fire.
+func (r *Runner) timer(ctx context.Context, ev reactor.Event, _ *reactor.Effects) error {
+	m, _, err := r.build()
+	if err != nil {
+		return err
+	}
+	var t saga.Timer
+	if err := json.Unmarshal(ev.Envelope.Data, &t); err != nil {
+		return reactor.Permanent(fmt.Errorf("decode timer: %w", err))
+	}
+	now := time.Now().UTC()
+	if now.Before(t.At) {
+		now = t.At
+	}
+	return r.decide(ctx, m, ev, t.SagaID, saga.Fire{Timer: t, Now: now, Jitter: rand.Float64()})
+}
+
+// decide hands in to saga sagaID; when it decides nothing on a
+// redelivery, the first delivery may have died between the saga's append
+// and its sends, so what the saga waits on is sent again.
+func (r *Runner) decide(ctx context.Context, m *Manager, ev reactor.Event, sagaID string, in any) error {
+	d, err := m.Decide(ctx, sagaID, in)
+	switch {
+	case errors.Is(err, saga.ErrNoSaga), errors.Is(err, saga.ErrInconsistent), errors.Is(err, saga.ErrInvalidInput):
+		return reactor.Permanent(err)
+	case err != nil:
+		return err
+	case d.Events == 0 && ev.Attempt > 1:
+		return m.Reissue(ctx, d.State)
+	}
+	return nil
+}
+
+// confirm confirms an order whose payment went through.
+func (r *Runner) confirm(ctx context.Context, ev reactor.Event, _ *reactor.Effects) error {
+	_, parts, err := r.build()
+	if err != nil {
+		return err
+	}
+	var msg ConfirmMessage
+	if err := json.Unmarshal(ev.Envelope.Data, &msg); err != nil {
+		return reactor.Permanent(fmt.Errorf("decode confirm: %w", err))
+	}
+	return parts.Confirm(ctx, msg.SagaID, msg.Input, time.Now().UTC())
+}
+
+// Participants returns the runner's participants' command loops.
+func (r *Runner) Participants() (*Participants, error) {
+	_, p, err := r.build()
+	return p, err
+}

@@ -1,0 +1,112 @@
+package orders
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	order "github.com/eventline/eventline/domain/orders"
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/eventstore"
+)
+
+// Streams of the saga's transport, beside saga.Stream and orders.Stream.
+const (
+	// CommandStream holds the commands the saga sends to its participants
+	// and the confirm messages.
+	CommandStream = "ORDERS_CMD"
+	// TimerStream holds the saga's durable timers and the subjects they
+	// fire on: a stream of its own, since schedules can never be turned
+	// off on a stream again.
+	TimerStream = "SAGA_TIMERS"
+)
+
+// Message types of the transport.
+const (
+	// CommandV1 is a saga.Command sent to a participant.
+	CommandV1 = "orders.saga_command.v1"
+	// ConfirmV1 is the order of a saga whose payment went through, to be
+	// confirmed and its reservations sold.
+	ConfirmV1 = "orders.saga_confirm.v1"
+	// TimerV1 is a saga.Timer, scheduled and then fired.
+	TimerV1 = "orders.saga_timer.v1"
+)
+
+// Subject prefixes.
+const (
+	commandPrefix  = "ordercmd."
+	confirmSubject = "ordercmd.confirm."
+	timerAtPrefix  = "sagatimer.at."
+	timerFired     = "sagatimer.fired."
+)
+
+// Streams returns the streams of the order saga: its events, its
+// participants' events, its commands and its timers.
+func Streams() []eventstore.StreamSpec {
+	return []eventstore.StreamSpec{
+		{Name: saga.Stream, Subjects: []string{saga.Subjects}, Description: "saga events", AllowAtomicPublish: true},
+		{Name: order.Stream, Subjects: order.Subjects(), Description: "order saga participants' events", AllowAtomicPublish: true},
+		{Name: CommandStream, Subjects: []string{commandPrefix + ">"}, Description: "order saga commands to participants"},
+		{Name: TimerStream, Subjects: []string{"sagatimer.>"}, Description: "saga durable timers", AllowMsgSchedules: true},
+	}
+}
+
+// CommandSubject is the subject of saga sagaID's commands of type typ.
+func CommandSubject(typ, sagaID string) string { return commandPrefix + typ + "." + sagaID }
+
+// ConfirmSubject is the subject of saga sagaID's confirm message.
+func ConfirmSubject(sagaID string) string { return confirmSubject + sagaID }
+
+// TimerSubject is the subject timer t is scheduled on: one per timer,
+// since a stream keeps one schedule per subject.
+func TimerSubject(t saga.Timer) string {
+	return timerAtPrefix + t.SagaID + "." + t.Step + "." + string(t.Kind) + "." + strconv.Itoa(t.Attempt)
+}
+
+// FiredSubject is the subject saga sagaID's timers fire on.
+func FiredSubject(sagaID string) string { return timerFired + sagaID }
+
+// CommandMessage is the body of a CommandV1 message.
+type CommandMessage struct {
+	SagaID       string       `json:"saga_id"`
+	Step         string       `json:"step"`
+	Type         string       `json:"type"`
+	Compensation bool         `json:"compensation,omitempty"`
+	Key          string       `json:"key"`
+	Attempt      int          `json:"attempt"`
+	Deadline     time.Time    `json:"deadline"`
+	Payload      saga.Payload `json:"payload"`
+}
+
+func newCommandMessage(c saga.Command) CommandMessage {
+	return CommandMessage{SagaID: c.SagaID, Step: c.Step, Type: c.Type, Compensation: c.Compensation, Key: c.Key,
+		Attempt: c.Attempt, Deadline: c.Deadline, Payload: c.Payload}
+}
+
+// Command returns the saga.Command m carries.
+func (m CommandMessage) Command() saga.Command {
+	return saga.Command{SagaID: m.SagaID, Step: m.Step, Type: m.Type, Compensation: m.Compensation, Key: m.Key,
+		Attempt: m.Attempt, Deadline: m.Deadline, Payload: m.Payload}
+}
+
+// ConfirmMessage is the body of a ConfirmV1 message.
+type ConfirmMessage struct {
+	SagaID string          `json:"saga_id"`
+	Input  json.RawMessage `json:"input"`
+}
+
+// Events returns the decode table of the order saga's module: the saga's
+// events, the participants' and the transport's messages.
+func Events() map[string]func(data []byte) (any, error) {
+	out := map[string]func([]byte) (any, error){}
+	for k, v := range saga.Events() {
+		out[k] = v
+	}
+	for k, v := range order.Events() {
+		out[k] = v
+	}
+	out[CommandV1] = eventstore.JSON[CommandMessage]()
+	out[ConfirmV1] = eventstore.JSON[ConfirmMessage]()
+	out[TimerV1] = eventstore.JSON[saga.Timer]()
+	return out
+}
