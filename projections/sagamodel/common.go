@@ -1,0 +1,118 @@
+package sagamodel
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventline/eventline/projections"
+)
+
+// event is one decoded event of an aggregate.
+type event struct {
+	seq  uint64
+	at   time.Time
+	typ  string
+	data any
+}
+
+// group is the events of one aggregate (subject) in a batch, in stream
+// order.
+type group struct {
+	subject string
+	id      string
+	events  []event
+}
+
+// groupEvents decodes events through decode and groups them by subject,
+// aggregates in the order of their first event; idOf returns the
+// aggregate's id from its subject. An event whose subject or payload is
+// not understood is a permanent error.
+func groupEvents(events []projections.Event, decode map[string]func([]byte) (any, error),
+	idOf func(subject string) (string, bool)) ([]*group, error) {
+	var out []*group
+	bySubject := map[string]*group{}
+	for _, ev := range events {
+		id, ok := idOf(ev.Subject)
+		if !ok {
+			return nil, projections.Permanent(fmt.Errorf("event #%d: unexpected subject %q", ev.Seq, ev.Subject))
+		}
+		dec, ok := decode[ev.Envelope.Type]
+		if !ok {
+			return nil, projections.Permanent(fmt.Errorf("event #%d: unknown type %q", ev.Seq, ev.Envelope.Type))
+		}
+		data, err := dec(ev.Envelope.Data)
+		if err != nil {
+			return nil, projections.Permanent(fmt.Errorf("event #%d (%s): %w", ev.Seq, ev.Envelope.Type, err))
+		}
+		at := ev.Envelope.OccurredAt
+		if at.IsZero() {
+			at = ev.Time
+		}
+		g := bySubject[ev.Subject]
+		if g == nil {
+			g = &group{subject: ev.Subject, id: id}
+			bySubject[ev.Subject] = g
+			out = append(out, g)
+		}
+		g.events = append(g.events, event{seq: ev.Seq, at: at.UTC(), typ: ev.Envelope.Type, data: data})
+	}
+	return out, nil
+}
+
+// tableName returns the sanitized name of the table to write for live.
+func tableName(tables map[string]string, live string) string {
+	if t := tables[live]; t != "" {
+		return pgx.Identifier{t}.Sanitize()
+	}
+	return pgx.Identifier{live}.Sanitize()
+}
+
+// sendBatch sends b in tx and returns the rows its statements wrote.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, what string) (int64, error) {
+	if b.Len() == 0 {
+		return 0, nil
+	}
+	res := tx.SendBatch(ctx, b)
+	var rows int64
+	for i := 0; i < b.Len(); i++ {
+		tag, err := res.Exec()
+		if err != nil {
+			_ = res.Close()
+			return 0, fmt.Errorf("%s: statement %d of %d: %w", what, i+1, b.Len(), err)
+		}
+		rows += tag.RowsAffected()
+	}
+	if err := res.Close(); err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return rows, nil
+}
+
+// micros returns t as microseconds since the epoch (PostgreSQL's
+// precision), 0 for the zero time.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// nullTime returns t in UTC, nil for the zero time.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// orAt returns t in UTC, or at when t is zero.
+func orAt(t, at time.Time) time.Time {
+	if t.IsZero() {
+		return at
+	}
+	return t.UTC()
+}
