@@ -2,49 +2,27 @@ package orders_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventline/eventline/internal/eventtest"
+
 	"github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/domain/saga"
 )
 
-type envelope struct {
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data"`
-}
-
-func storedPayloads(t testing.TB) map[string]json.RawMessage {
-	t.Helper()
-	files, err := filepath.Glob("testdata/*.json")
-	require.NoError(t, err)
-	out := map[string]json.RawMessage{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		var env envelope
-		require.NoError(t, json.Unmarshal(b, &env), f)
-		require.Equal(t, strings.TrimSuffix(filepath.Base(f), ".json"), env.Type)
-		out[env.Type] = env.Data
-	}
-	return out
-}
-
 // Old payloads in testdata/ must keep decoding, with every stored field
 // still read: events are forever.
 func TestOldPayloadsStillDecode(t *testing.T) {
-	typeName := regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[0-9]+$`) // the event store's rule
+	typeName := eventtest.TypeName
 	for typ := range orders.Events() {
 		require.Regexp(t, typeName, typ)
 		prefix, _, _ := strings.Cut(typ, ".")
 		require.Contains(t, orders.Subjects(), prefix+".>", "%s is on a subject of the stream", typ)
 	}
-	stored := storedPayloads(t)
+	stored := eventtest.StoredPayloads(t)
 	require.Len(t, stored, len(orders.Events()), "one stored payload per event type")
 	for typ, data := range stored {
 		dec, ok := orders.Events()[typ]
@@ -59,7 +37,7 @@ func TestOldPayloadsStillDecode(t *testing.T) {
 
 // The stored payloads fold into the aggregates they belong to.
 func TestStoredPayloadsFold(t *testing.T) {
-	stored := storedPayloads(t)
+	stored := eventtest.StoredPayloads(t)
 	dec := func(typ string) any {
 		v, err := orders.Events()[typ](stored[typ])
 		require.NoError(t, err)
@@ -138,7 +116,7 @@ func FuzzDecode(f *testing.F) {
 	for typ := range orders.Events() {
 		types = append(types, typ)
 	}
-	for typ, data := range storedPayloads(f) {
+	for typ, data := range eventtest.StoredPayloads(f) {
 		f.Add(typ, []byte(data))
 	}
 	f.Add(orders.ProductReleasedV1, []byte(`{"key":"","quantity":-5}`))

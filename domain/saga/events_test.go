@@ -2,46 +2,23 @@ package saga_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventline/eventline/internal/eventtest"
+
 	"github.com/eventline/eventline/domain/saga"
 )
 
-type envelope struct {
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data"`
-}
-
-func storedPayloads(t testing.TB) map[string]json.RawMessage {
-	t.Helper()
-	files, err := filepath.Glob("testdata/*.json")
-	require.NoError(t, err)
-	out := map[string]json.RawMessage{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		var env envelope
-		require.NoError(t, json.Unmarshal(b, &env), f)
-		require.Equal(t, strings.TrimSuffix(filepath.Base(f), ".json"), env.Type)
-		out[env.Type] = env.Data
-	}
-	return out
-}
-
 // Old payloads in testdata/ must keep decoding: events are forever.
 func TestOldPayloadsStillDecode(t *testing.T) {
-	typeName := regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[0-9]+$`) // the event store's rule
+	typeName := eventtest.TypeName
 	for typ := range saga.Events() {
 		require.Regexp(t, typeName, typ)
 	}
-	stored := storedPayloads(t)
+	stored := eventtest.StoredPayloads(t)
 	require.Len(t, stored, len(saga.Events()), "one stored payload per event type")
 	for typ, data := range stored {
 		dec, ok := saga.Events()[typ]
@@ -78,7 +55,7 @@ func FuzzDecode(f *testing.F) {
 	for typ := range saga.Events() {
 		types = append(types, typ)
 	}
-	for typ, data := range storedPayloads(f) {
+	for typ, data := range eventtest.StoredPayloads(f) {
 		f.Add(typ, []byte(data))
 	}
 	f.Add(saga.StepStartedV1, []byte(`{"step":"nope","attempt":-1}`))

@@ -2,15 +2,13 @@ package workflows_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/domain/workflows"
+	"github.com/eventline/eventline/internal/eventtest"
 )
 
 var now = time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
@@ -145,21 +143,13 @@ func TestCommandsAreBounded(t *testing.T) {
 
 // Old payloads in testdata/ must keep decoding: events are forever.
 func TestOldPayloadsStillDecode(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.json")
-	require.NoError(t, err)
-	require.Len(t, files, len(workflows.Events()), "one stored payload per event type")
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		var env struct {
-			Type string          `json:"type"`
-			Data json.RawMessage `json:"data"`
-		}
-		require.NoError(t, json.Unmarshal(b, &env))
-		require.Equal(t, strings.TrimSuffix(filepath.Base(f), ".json"), env.Type)
-		dec, ok := workflows.Events()[env.Type]
-		require.True(t, ok, env.Type)
-		_, err = dec(env.Data)
-		require.NoError(t, err, f)
+	stored := eventtest.StoredPayloads(t)
+	require.Len(t, stored, len(workflows.Events()), "one stored payload per event type")
+	for typ, data := range stored {
+		require.Regexp(t, eventtest.TypeName, typ)
+		dec, ok := workflows.Events()[typ]
+		require.True(t, ok, typ)
+		_, err := dec(data)
+		require.NoError(t, err, typ)
 	}
 }
