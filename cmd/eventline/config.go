@@ -42,6 +42,16 @@ type Config struct {
 	// SecretKey is the base64 AES-256 key of the stored Zuora secrets
 	// (EVENTLINE_SECRET_KEY); empty: generated into the data dir.
 	SecretKey string
+
+	// SagaStepTimeout is one saga step attempt's time limit (EVENTLINE_SAGA_STEP_TIMEOUT).
+	SagaStepTimeout time.Duration
+	// SagaRetryAttempts is the attempts per step, the first included (EVENTLINE_SAGA_RETRY_ATTEMPTS).
+	SagaRetryAttempts int
+	// SagaRetryDelay is a step's first retry delay (EVENTLINE_SAGA_RETRY_DELAY).
+	SagaRetryDelay time.Duration
+	// SagaCompensationTimeout is how long a compensation keeps retrying
+	// before the saga is failed (EVENTLINE_SAGA_COMPENSATION_TIMEOUT).
+	SagaCompensationTimeout time.Duration
 }
 
 // knownRoles are the parts a process can run (EVENTLINE_ROLES).
@@ -58,6 +68,11 @@ func defaultConfig() Config {
 		ProjectionBatch: 1000,
 		ProjectionWait:  50 * time.Millisecond,
 		StreamReplicas:  1,
+
+		SagaStepTimeout:         300 * time.Second,
+		SagaRetryAttempts:       3,
+		SagaRetryDelay:          60 * time.Second,
+		SagaCompensationTimeout: 600 * time.Second,
 
 		SyncInterval:      time.Hour,
 		SyncDailyAt:       "02:00",
@@ -106,6 +121,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		c.ProjectionWait = d
 	}
 	errs = append(errs, c.loadSyncEnv(getenv)...)
+	errs = append(errs, c.loadSagaEnv(getenv)...)
 	return c, errors.Join(errs...)
 }
 
@@ -148,6 +164,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "replicas of every stream, 1..5; an existing stream is never lowered (EVENTLINE_STREAM_REPLICAS)")
 	fs.DurationVar(&c.ProjectionWait, "projection-wait", c.ProjectionWait, "how long a projection batch waits to fill (EVENTLINE_PROJECTION_WAIT)")
 	c.bindSyncFlags(fs)
+	c.bindSagaFlags(fs)
 }
 
 // Validate reports every problem at once.
@@ -194,6 +211,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("EVENTLINE_STREAM_REPLICAS %d: must be 1..5", c.StreamReplicas))
 	}
 	errs = append(errs, c.validateSync()...)
+	errs = append(errs, c.validateSaga()...)
 	return errors.Join(errs...)
 }
 

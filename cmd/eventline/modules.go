@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/eventline/eventline/handlers/logsapi"
+	"github.com/eventline/eventline/handlers/orders"
 	"github.com/eventline/eventline/handlers/workflowsync"
 	"github.com/eventline/eventline/internal/module"
 )
@@ -13,5 +14,6 @@ func modules(cfg Config) module.Set {
 	return module.Set{
 		logsapi.Module(),
 		workflowsync.Module(cfg.syncConfig()),
+		orders.Module(cfg.ordersConfig()),
 	}
 }

@@ -2,11 +2,13 @@ package orders
 
 import (
 	"context"
-	"fmt"
+	"time"
 
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/sagamodel"
 )
 
 // Role is the EVENTLINE_ROLES role whose processes run the saga's
@@ -33,6 +35,7 @@ func Module(cfg Config) module.Module {
 		Name:        "orders",
 		Streams:     Streams(),
 		Events:      Events(),
+		Projections: []projections.Spec{sagamodel.SagasSpec(), sagamodel.OrdersSpec()},
 		Reactors:    func(d module.Deps) []reactor.Reactor { return NewRunner(d.Store).Reactors(cfg.Reactor) },
 		ReactorRole: Role,
 		Start:       func(h *module.Host) error { return start(h, cfg) },
@@ -62,12 +65,21 @@ func start(h *module.Host, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		n, err := m.Resume(ctx)
-		if err != nil {
-			return fmt.Errorf("orders: %w", err)
+		// JetStream may be unreachable at start: resuming is retried, with
+		// backoff, until it succeeds or the process stops.
+		for delay := 500 * time.Millisecond; ; delay = min(2*delay, 30*time.Second) {
+			n, err := m.Resume(ctx)
+			if err == nil {
+				h.Log.Info("sagas resumed", "count", n)
+				return nil
+			}
+			h.Log.Warn("resuming sagas failed; retrying", "err", err, "in", delay.String())
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
 		}
-		h.Log.Info("sagas resumed", "count", n)
-		return nil
 	})
 	return nil
 }

@@ -72,19 +72,39 @@ func NewRuntime(store *eventstore.Store, pool *pgxpool.Pool, reactors []Reactor,
 
 // Run consumes and handles until ctx ends, then stops taking messages,
 // lets the handlers in flight finish and ack within CloseTimeout, and
-// returns nil. It returns an error when a consumer cannot be set up (a
-// stream missing) or the router stops on its own.
+// returns nil. A consumer that cannot be set up (JetStream unreachable, a
+// stream missing) is retried with backoff until ctx ends, and logged each
+// time; Run returns an error only when the router stops on its own.
 func (rt *Runtime) Run(ctx context.Context) error {
 	if len(rt.reactors) == 0 {
 		<-ctx.Done()
 		return nil
 	}
+	delay := 500 * time.Millisecond
+	for {
+		started, err := rt.run(ctx)
+		if err == nil || started {
+			return err
+		}
+		rt.log.Warn("reactors could not start; retrying", "err", err, "in", delay.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// run runs the router once; started reports whether every consumer was
+// set up before it ended.
+func (rt *Runtime) run(ctx context.Context) (started bool, _ error) {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(rt.log, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // router lifecycle chatter
 	})
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rt.cfg.CloseTimeout}, routerLogger{wlog})
 	if err != nil {
-		return fmt.Errorf("reactor router: %w", err)
+		return false, fmt.Errorf("reactor router: %w", err)
 	}
 	subs := make([]*Subscriber, 0, len(rt.reactors))
 	for _, r := range rt.reactors {
@@ -112,20 +132,20 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	}
 	select {
 	case err := <-runErr:
-		return failed(err)
+		return false, failed(err)
 	case <-router.Running():
 	}
 	select {
 	case err := <-runErr:
-		return failed(err)
+		return true, failed(err)
 	case <-ctx.Done():
 	}
 	closeErr := router.Close()
 	<-runErr
 	if closeErr != nil {
-		return fmt.Errorf("close reactors: %w", closeErr)
+		return true, fmt.Errorf("close reactors: %w", closeErr)
 	}
-	return nil
+	return true, nil
 }
 
 // handlerFunc adapts r's Handler to watermill.

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/handlers/orders"
+)
+
+// maxSagaDuration bounds every EVENTLINE_SAGA_* duration: a timer further
+// out than this is a typo, not a policy.
+const maxSagaDuration = 7 * 24 * time.Hour
+
+// loadSagaEnv reads the EVENTLINE_SAGA_* variables over c, returning every
+// unreadable value.
+func (c *Config) loadSagaEnv(getenv func(string) string) []error {
+	var errs []error
+	dur := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %v", name, v, err))
+				return
+			}
+			*dst = d
+		}
+	}
+	dur("EVENTLINE_SAGA_STEP_TIMEOUT", &c.SagaStepTimeout)
+	dur("EVENTLINE_SAGA_RETRY_DELAY", &c.SagaRetryDelay)
+	dur("EVENTLINE_SAGA_COMPENSATION_TIMEOUT", &c.SagaCompensationTimeout)
+	if v := getenv("EVENTLINE_SAGA_RETRY_ATTEMPTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("EVENTLINE_SAGA_RETRY_ATTEMPTS=%q: not a number", v))
+		} else {
+			c.SagaRetryAttempts = n
+		}
+	}
+	return errs
+}
+
+// bindSagaFlags registers the saga flags of serve over c.
+func (c *Config) bindSagaFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.SagaStepTimeout, "saga-step-timeout", c.SagaStepTimeout, "one saga step attempt's time limit (EVENTLINE_SAGA_STEP_TIMEOUT)")
+	fs.IntVar(&c.SagaRetryAttempts, "saga-retry-attempts", c.SagaRetryAttempts, "attempts per saga step, the first included (EVENTLINE_SAGA_RETRY_ATTEMPTS)")
+	fs.DurationVar(&c.SagaRetryDelay, "saga-retry-delay", c.SagaRetryDelay, "first retry delay of a saga step (EVENTLINE_SAGA_RETRY_DELAY)")
+	fs.DurationVar(&c.SagaCompensationTimeout, "saga-compensation-timeout", c.SagaCompensationTimeout,
+		"how long a compensation keeps retrying before the saga is failed (EVENTLINE_SAGA_COMPENSATION_TIMEOUT)")
+}
+
+// validateSaga reports every problem of the saga settings.
+func (c Config) validateSaga() []error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"EVENTLINE_SAGA_STEP_TIMEOUT", c.SagaStepTimeout},
+		{"EVENTLINE_SAGA_RETRY_DELAY", c.SagaRetryDelay},
+		{"EVENTLINE_SAGA_COMPENSATION_TIMEOUT", c.SagaCompensationTimeout},
+	} {
+		if d.v < time.Second || d.v > maxSagaDuration {
+			errs = append(errs, fmt.Errorf("%s %v: must be 1s..%v", d.name, d.v, maxSagaDuration))
+		}
+	}
+	if c.SagaRetryAttempts < 1 || c.SagaRetryAttempts > 100 {
+		errs = append(errs, fmt.Errorf("EVENTLINE_SAGA_RETRY_ATTEMPTS %d: must be 1..100", c.SagaRetryAttempts))
+	}
+	return errs
+}
+
+// sagaPolicy is the order saga's step policy: the EVENTLINE_SAGA_*
+// settings over saga.DefaultPolicy (which gives the jitter and the cap of
+// the backoff).
+func (c Config) sagaPolicy() saga.Policy {
+	p := saga.DefaultPolicy()
+	p.Attempts = c.SagaRetryAttempts
+	p.FirstDelay = c.SagaRetryDelay
+	p.MaxDelay = max(p.MaxDelay, c.SagaRetryDelay)
+	p.AttemptTimeout = c.SagaStepTimeout
+	p.CompensationTimeout = c.SagaCompensationTimeout
+	return p
+}
+
+// ordersConfig returns the order saga module's configuration.
+func (c Config) ordersConfig() orders.Config {
+	return orders.Config{Policy: c.sagaPolicy()}
+}
