@@ -183,6 +183,14 @@ type Aborted struct {
 // through it (each decoder returns a pointer to the payload type) and old
 // payloads in testdata/ must keep decoding.
 func Events() map[string]func(data []byte) (any, error) {
+	table := singleEvents()
+	table[DecidedV1] = decodeJSON[Decided]
+	return table
+}
+
+// singleEvents is the decode table of the events a decision emits (every
+// event but DecidedV1, which packs them).
+func singleEvents() map[string]func(data []byte) (any, error) {
 	return map[string]func([]byte) (any, error){
 		StartedV1:             decodeJSON[Started],
 		StepStartedV1:         decodeJSON[StepStarted],

@@ -76,3 +76,20 @@ func FuzzDecode(f *testing.F) {
 		_, _ = saga.Decide(s, saga.Abort{Now: t0})
 	})
 }
+
+func TestDecidedRefusesNestingAndBadSizes(t *testing.T) {
+	dec := saga.Events()[saga.DecidedV1]
+	for name, in := range map[string]string{
+		"empty":   `{"events":[]}`,
+		"nested":  `{"events":[{"type":"saga.decided.v1","data":{"events":[]}}]}`,
+		"unknown": `{"events":[{"type":"saga.nope.v1","data":{}}]}`,
+		"bad":     `{"events":[{"type":"saga.step_started.v1","data":{"attempt":"x"}}]}`,
+	} {
+		_, err := dec([]byte(in))
+		require.Error(t, err, name)
+	}
+	_, err := json.Marshal(saga.Decided{Events: []saga.Event{{Type: saga.DecidedV1, Data: &saga.Decided{}}}})
+	require.Error(t, err)
+	one := saga.Event{Type: saga.RetriedV1, Data: &saga.Retried{}}
+	require.Equal(t, one, saga.Pack([]saga.Event{one}))
+}

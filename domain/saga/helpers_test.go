@@ -56,6 +56,18 @@ func (r *run) try(in any) (saga.Decision, error) {
 		require.Empty(r.t, d.Events)
 		return d, err
 	}
+	// The decision as the process manager stores it: one event, packed
+	// when it has several, must fold to the same state.
+	viaPack := r.s
+	if len(d.Events) > 0 {
+		packed := saga.Pack(d.Events)
+		pb, err := json.Marshal(packed.Data)
+		require.NoError(r.t, err)
+		pv, err := saga.Events()[packed.Type](pb)
+		require.NoError(r.t, err)
+		require.Equal(r.t, d.Events, saga.Flatten(packed.Type, pv), "Flatten(Pack) gives the decision back")
+		viaPack = saga.Evolve(r.s, packed.Type, pv)
+	}
 	var decoded []saga.Event
 	for _, ev := range d.Events {
 		b, err := json.Marshal(ev.Data)
@@ -71,6 +83,7 @@ func (r *run) try(in any) (saga.Decision, error) {
 		r.s = next
 		decoded = append(decoded, saga.Event{Type: ev.Type, Data: v})
 	}
+	require.Equal(r.t, fmt.Sprintf("%#v", r.s), fmt.Sprintf("%#v", viaPack), "the packed decision folds like its events")
 	cmds, timers := saga.Effects(r.s, decoded)
 	require.Equal(r.t, cmds, d.Commands)
 	require.Equal(r.t, timers, d.Timers)

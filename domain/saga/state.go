@@ -130,6 +130,10 @@ func (s State) StepIndex(name string) int {
 // changed (states are shared by the command loop's cache).
 func Evolve(s State, eventType string, data any) State {
 	switch e := data.(type) {
+	case *Decided:
+		for _, ev := range e.Events {
+			s = Evolve(s, ev.Type, ev.Data)
+		}
 	case *Started:
 		s = State{ID: e.SagaID, Definition: e.Definition, Input: e.Input, Status: StatusRunning, CreatedAt: e.At}
 		s.Steps = make([]StepState, len(e.Definition.Steps))

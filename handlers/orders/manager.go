@@ -28,14 +28,12 @@ func SagaDefinition() aggregate.Definition[saga.State, any] {
 		Evolve:  func(s saga.State, ev aggregate.Recorded) saga.State { return saga.Evolve(s, ev.Type, ev.Data) },
 		Decide: func(s saga.State, in any) ([]aggregate.Event, error) {
 			d, err := saga.Decide(s, in)
-			if err != nil {
+			if err != nil || len(d.Events) == 0 {
 				return nil, err
 			}
-			out := make([]aggregate.Event, len(d.Events))
-			for i, e := range d.Events {
-				out[i] = aggregate.Event{Type: e.Type, Data: e.Data}
-			}
-			return out, nil
+			// One message per decision (saga.Pack): one publish, atomic.
+			e := saga.Pack(d.Events)
+			return []aggregate.Event{{Type: e.Type, Data: e.Data}}, nil
 		},
 	}
 }
@@ -109,10 +107,12 @@ func (m *Manager) decide(ctx context.Context, sagaID string, in any, meta aggreg
 		if err != nil {
 			return d, fmt.Errorf("saga %s: decode %s: %w", sagaID, a.Envelope.Type, err)
 		}
-		if c, ok := data.(*saga.StepCompleted); ok && c.Step == saga.StepProcessPayment && res.State.Definition.Type == saga.OrderSagaType {
-			confirm = true
+		for _, e := range saga.Flatten(a.Envelope.Type, data) {
+			if c, ok := e.Data.(*saga.StepCompleted); ok && c.Step == saga.StepProcessPayment && res.State.Definition.Type == saga.OrderSagaType {
+				confirm = true
+			}
+			events = append(events, e)
 		}
-		events = append(events, saga.Event{Type: a.Envelope.Type, Data: data})
 	}
 	cmds, timers := saga.Effects(res.State, events)
 	return d, m.send(ctx, res.State, cmds, timers, confirm)
