@@ -25,6 +25,10 @@ type StreamSpec struct {
 	// stream, and the setting can never be turned off again: give timers a
 	// stream of their own rather than enabling it on an event log.
 	AllowMsgSchedules bool
+	// MaxAge, when set, drops messages older than it. Only for transport
+	// streams (commands that a durable timer re-issues if lost), never for
+	// an event log, which keeps everything.
+	MaxAge time.Duration
 }
 
 // DuplicateWindow is how long JetStream remembers Nats-Msg-Id values to
@@ -40,7 +44,7 @@ func streamConfig(spec StreamSpec, replicas int) jetstream.StreamConfig {
 		Description: spec.Description,
 		Subjects:    spec.Subjects,
 		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      0,
+		MaxAge:      spec.MaxAge,
 		MaxMsgs:     -1,
 		MaxBytes:    -1,
 		Discard:     jetstream.DiscardOld,

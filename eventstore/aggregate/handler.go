@@ -23,6 +23,7 @@ type Handler[S, C any] struct {
 	reg   *eventstore.Registry
 	opts  Options
 	cache *cache[S]
+	locks keyLocks
 }
 
 // New returns a Handler for def over store, decoding events through reg.
@@ -56,11 +57,17 @@ func (h *Handler[S, C]) Load(ctx context.Context, id string) (S, uint64, error) 
 // the events decided, expecting the subject's last sequence that state was
 // folded from, all of them atomically. When another writer got there first
 // it loads what is new and decides again, at most Options.MaxAttempts times
-// with jittered backoff; then it fails with ErrTooManyConflicts. A domain
+// with jittered backoff; then it fails with ErrTooManyConflicts. Commands
+// on one aggregate through one Handler are handled one at a time. A domain
 // error from Decide is returned unchanged (nothing is appended); so is an
 // eventstore error other than a conflict (ErrUnavailable, ...).
 func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta) (Result[S], error) {
 	subject := h.def.Subject(id)
+	unlock, err := h.locks.lock(ctx, subject)
+	if err != nil {
+		return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+	}
+	defer unlock()
 	var lastErr error
 	for attempt := 1; attempt <= h.opts.MaxAttempts; attempt++ {
 		if attempt > 1 {

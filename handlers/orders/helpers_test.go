@@ -3,10 +3,12 @@ package orders_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	order "github.com/eventline/eventline/domain/orders"
@@ -52,6 +54,7 @@ func newEnv(t *testing.T) *env {
 	_, err = migrations.Up(ctx, pool)
 	require.NoError(t, err)
 	r := orders.NewRunner(st)
+	t.Cleanup(r.Close)
 	m, err := r.Manager()
 	require.NoError(t, err)
 	p, err := r.Participants()
@@ -125,9 +128,20 @@ func (e *env) drained(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
+	for e.manager.Driving() > 0 {
+		require.True(t, time.Now().Before(deadline), "sagas still driven")
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, r := range e.runner.Reactors(fastPolicy) {
 		for {
 			c, err := e.store.JetStream().Consumer(ctx, r.Stream, r.Consumer())
+			if errors.Is(err, jetstream.ErrConsumerNotFound) {
+				// The reactors are still starting; nothing was handed over
+				// to them, or it will be pending once they have.
+				require.True(t, time.Now().Before(deadline), "reactor %s never started", r.Name)
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
 			require.NoError(t, err)
 			info, err := c.Info(ctx)
 			require.NoError(t, err)

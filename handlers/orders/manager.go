@@ -3,9 +3,13 @@ package orders
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,15 +45,38 @@ func SagaDefinition() aggregate.Definition[saga.State, any] {
 // Manager is the process manager of sagas: it decides every input of a
 // saga through the saga's command loop and carries out what was decided
 // (commands, timers, the order's confirmation).
+//
+// A command runs in the process that decided it when that process has the
+// participants (the saga role, Drive): the saga's own event is the record
+// that the command was issued, so nothing else is written before it runs,
+// and the reply is decided right after. Otherwise, or when MaxDrivers
+// sagas are being driven already, the command goes on ORDERS_CMD for the
+// participant reactors. Either way, each attempt's timeout is a durable
+// timer, and a restarted process re-issues what every running saga waits
+// on (Resume): a saga never depends on the process that started it.
 type Manager struct {
-	store *eventstore.Store
-	reg   *eventstore.Registry
-	sagas *Sagas
-	now   func() time.Time
+	store   *eventstore.Store
+	reg     *eventstore.Registry
+	sagas   *Sagas
+	now     func() time.Time
+	metrics *Metrics
+	log     *slog.Logger
+
+	// Set by Drive: the participants that run commands here.
+	parts  *Participants
+	slots  chan struct{}
+	base   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	purgeOnce sync.Once
+	purges    chan string
+	mu        sync.Mutex
+	timers    jetstream.Stream
 }
 
 // NewManager returns a process manager over store, decoding through reg
-// (Events() when nil).
+// (Events() when nil); it sends every command on ORDERS_CMD until Drive.
 func NewManager(store *eventstore.Store, reg *eventstore.Registry) (*Manager, error) {
 	if reg == nil {
 		reg = Registry()
@@ -58,7 +85,31 @@ func NewManager(store *eventstore.Store, reg *eventstore.Registry) (*Manager, er
 	if err != nil {
 		return nil, fmt.Errorf("saga manager: %w", err)
 	}
-	return &Manager{store: store, reg: reg, sagas: h, now: time.Now}, nil
+	base, cancel := context.WithCancel(context.Background())
+	return &Manager{store: store, reg: reg, sagas: h, now: time.Now, metrics: NewMetrics(nil), log: slog.Default(),
+		base: base, cancel: cancel}, nil
+}
+
+// DefaultMaxDrivers bounds the sagas one process drives at once.
+const DefaultMaxDrivers = 4096
+
+// Drive makes m run the commands it decides through parts, in this
+// process, for up to maxDrivers sagas at once (DefaultMaxDrivers when 0).
+func (m *Manager) Drive(parts *Participants, maxDrivers int) {
+	if maxDrivers <= 0 {
+		maxDrivers = DefaultMaxDrivers
+	}
+	m.parts, m.slots = parts, make(chan struct{}, maxDrivers)
+}
+
+// Driving returns how many sagas this process is driving now.
+func (m *Manager) Driving() int { return len(m.slots) }
+
+// Close stops driving sagas and waits for the drivers to stop. What they
+// left undone is re-issued by the durable timers or the next Resume.
+func (m *Manager) Close() {
+	m.cancel()
+	m.wg.Wait()
 }
 
 // Registry returns a decode table of the module's events alone (Events).
@@ -71,6 +122,7 @@ func Registry() *eventstore.Registry {
 // Sagas returns the saga command loop, for reading a saga's state (Load).
 func (m *Manager) Sagas() *Sagas { return m.sagas }
 
+
 // Decided is what Decide did.
 type Decided struct {
 	// State is the saga's state after the input.
@@ -82,40 +134,21 @@ type Decided struct {
 	Seq uint64
 }
 
+// effects is what one decision leaves to carry out.
+type effects struct {
+	state   saga.State
+	cmds    []saga.Command
+	timers  []saga.Timer
+	confirm bool
+}
+
 // Decide decides input in (saga.Start, Reply, Fire, Retry or Abort) on
 // saga sagaID, appends the events decided with the expected sequence, then
-// sends their effects. A domain error of saga.Decide is returned
+// carries out their effects. A domain error of saga.Decide is returned
 // unchanged (wrapped); the effects' sends fail with the store's error, and
 // the caller's redelivery re-issues them (Reissue).
 func (m *Manager) Decide(ctx context.Context, sagaID string, in any) (Decided, error) {
 	return m.decide(ctx, sagaID, in, aggregate.Meta{CorrelationID: sagaID})
-}
-
-func (m *Manager) decide(ctx context.Context, sagaID string, in any, meta aggregate.Meta) (Decided, error) {
-	res, err := m.sagas.Handle(ctx, sagaID, in, meta)
-	if err != nil {
-		return Decided{}, fmt.Errorf("saga %s: %w", sagaID, err)
-	}
-	d := Decided{State: res.State, Events: len(res.Events), Seq: res.Seq}
-	if d.Events == 0 {
-		return d, nil
-	}
-	events := make([]saga.Event, 0, len(res.Events))
-	confirm := false
-	for _, a := range res.Events {
-		data, err := m.reg.Decode(a.Envelope)
-		if err != nil {
-			return d, fmt.Errorf("saga %s: decode %s: %w", sagaID, a.Envelope.Type, err)
-		}
-		for _, e := range saga.Flatten(a.Envelope.Type, data) {
-			if c, ok := e.Data.(*saga.StepCompleted); ok && c.Step == saga.StepProcessPayment && res.State.Definition.Type == saga.OrderSagaType {
-				confirm = true
-			}
-			events = append(events, e)
-		}
-	}
-	cmds, timers := saga.Effects(res.State, events)
-	return d, m.send(ctx, res.State, cmds, timers, confirm)
 }
 
 // Start starts saga sagaID of definition def with input; dedupeID, when
@@ -125,18 +158,61 @@ func (m *Manager) Start(ctx context.Context, sagaID string, def saga.Definition,
 		aggregate.Meta{CorrelationID: sagaID, DedupeID: dedupeID})
 }
 
-// Reissue sends again what saga s waits on (saga.Outstanding), and the
-// confirmation of an order saga past its pivot: what a lost send left
-// undone. Sending twice is harmless.
-func (m *Manager) Reissue(ctx context.Context, s saga.State) error {
-	cmds, timers := saga.Outstanding(s)
-	confirm := false
-	if s.Definition.Type == saga.OrderSagaType {
-		if i := s.StepIndex(saga.StepProcessPayment); i >= 0 && s.Steps[i].Status == saga.StepStatusCompleted {
-			confirm = true
+func (m *Manager) decide(ctx context.Context, sagaID string, in any, meta aggregate.Meta) (Decided, error) {
+	d, eff, err := m.record(ctx, sagaID, in, meta)
+	if err != nil || d.Events == 0 {
+		return d, err
+	}
+	return d, m.carry(ctx, eff)
+}
+
+// record decides in on saga sagaID and appends the decision; it returns
+// the decision's effects, which nothing has carried out yet.
+func (m *Manager) record(ctx context.Context, sagaID string, in any, meta aggregate.Meta) (Decided, effects, error) {
+	res, err := m.sagas.Handle(ctx, sagaID, in, meta)
+	if err != nil {
+		return Decided{}, effects{}, fmt.Errorf("saga %s: %w", sagaID, err)
+	}
+	d := Decided{State: res.State, Events: len(res.Events), Seq: res.Seq}
+	if d.Events == 0 {
+		return d, effects{}, nil
+	}
+	eff := effects{state: res.State}
+	var events []saga.Event
+	for _, a := range res.Events {
+		if a.Duplicate {
+			// Stored by an earlier attempt (an Idempotency-Key retried):
+			// its effects were that attempt's to carry out, and Resume's.
+			return d, effects{}, nil
+		}
+		data, err := m.reg.Decode(a.Envelope)
+		if err != nil {
+			return d, effects{}, fmt.Errorf("saga %s: decode %s: %w", sagaID, a.Envelope.Type, err)
+		}
+		for _, e := range saga.Flatten(a.Envelope.Type, data) {
+			if c, ok := e.Data.(*saga.StepCompleted); ok && c.Step == saga.StepProcessPayment && res.State.Definition.Type == saga.OrderSagaType {
+				eff.confirm = true
+			}
+			events = append(events, e)
 		}
 	}
-	return m.send(ctx, s, cmds, timers, confirm)
+	m.metrics.observe(res.State, events)
+	eff.cmds, eff.timers = saga.Effects(res.State, events)
+	return d, eff, nil
+}
+
+// Reissue carries out again what saga s waits on (saga.Outstanding), and
+// the confirmation of an order saga past its pivot: what a lost send left
+// undone. Doing it twice is harmless.
+func (m *Manager) Reissue(ctx context.Context, s saga.State) error {
+	eff := effects{state: s}
+	eff.cmds, eff.timers = saga.Outstanding(s)
+	if s.Definition.Type == saga.OrderSagaType {
+		if i := s.StepIndex(saga.StepProcessPayment); i >= 0 && s.Steps[i].Status == saga.StepStatusCompleted {
+			eff.confirm = true
+		}
+	}
+	return m.carry(ctx, eff)
 }
 
 // Resume re-issues what every saga that is not terminal waits on, so that
@@ -169,47 +245,144 @@ func (m *Manager) Resume(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// carry carries out eff: it schedules the timers, then runs the commands
+// and the confirmation in this process when it drives sagas and has a free
+// slot (a driver goroutine takes them over), or sends them on ORDERS_CMD.
+// A saga that ended has its timers cleared.
+func (m *Manager) carry(ctx context.Context, eff effects) error {
+	if eff.state.Status.Terminal() {
+		m.clearTimers(eff.state.ID)
+	}
+	if len(eff.cmds) == 0 && !eff.confirm {
+		return m.send(ctx, eff.state, nil, eff.timers, false)
+	}
+	if m.parts != nil {
+		select {
+		case m.slots <- struct{}{}:
+			pending, err := m.schedule(eff.state, eff.timers)
+			if err != nil {
+				<-m.slots
+				return err
+			}
+			m.wg.Add(1)
+			go m.drive(eff, pending)
+			return nil
+		default: // every slot busy: hand over to the reactors
+		}
+	}
+	return m.send(ctx, eff.state, eff.cmds, eff.timers, eff.confirm)
+}
+
+// drive runs eff's commands and confirmation here, decides each reply
+// and goes on with what that decides, until the saga waits on a timer, a
+// reply that comes late, or ends. A command or decision that fails on the
+// event store is handed over to the reactors (ORDERS_CMD); if that fails
+// too, the attempt's durable timer or the next Resume re-issues it.
+func (m *Manager) drive(eff effects, pending []*eventstore.Pending) {
+	defer m.wg.Done()
+	defer func() { <-m.slots }()
+	m.metrics.drivers.Inc()
+	defer m.metrics.drivers.Dec()
+	ctx := m.base
+	queue := []effects{eff}
+	for len(queue) > 0 && ctx.Err() == nil {
+		e := queue[0]
+		queue = queue[1:]
+		if e.confirm {
+			if err := m.parts.Confirm(ctx, e.state.ID, e.state.Input, m.now().UTC()); err != nil {
+				m.handOver(ctx, e.state, nil, true, err)
+			}
+		}
+		for _, c := range e.cmds {
+			next, ok := m.run(ctx, c, pending)
+			pending = nil
+			if ok {
+				queue = append(queue, next)
+			}
+		}
+	}
+	m.wait(ctx, pending)
+}
+
+// run runs command c on its participant and decides the reply; it returns
+// the reply's effects, ok false when there are none to go on with.
+func (m *Manager) run(ctx context.Context, c saga.Command, pending []*eventstore.Pending) (effects, bool) {
+	now := m.now().UTC()
+	o, err := m.parts.Execute(ctx, c, now)
+	if errors.Is(err, ErrUnknownCommand) {
+		m.log.Error("saga command no participant handles", "saga", c.SagaID, "type", c.Type)
+		return effects{}, false
+	}
+	if err != nil {
+		m.handOver(ctx, saga.State{ID: c.SagaID}, []saga.Command{c}, false, err)
+		return effects{}, false
+	}
+	if o.Slow {
+		return effects{}, false // the attempt's timer takes it on
+	}
+	// The attempt's timeout timer is stored before its reply is decided.
+	m.wait(ctx, pending)
+	reply := o.Reply(c, now)
+	reply.Jitter = rand.Float64()
+	d, eff, err := m.record(ctx, c.SagaID, reply, aggregate.Meta{CorrelationID: c.SagaID, CausationID: c.Key})
+	if err != nil {
+		m.handOver(ctx, saga.State{ID: c.SagaID}, []saga.Command{c}, false, err)
+		return effects{}, false
+	}
+	if d.Events == 0 {
+		return effects{}, false
+	}
+	if eff.state.Status.Terminal() {
+		m.clearTimers(eff.state.ID)
+	}
+	p, err := m.schedule(eff.state, eff.timers)
+	if err != nil {
+		m.log.Warn("scheduling saga timers failed; the next Resume schedules them", "saga", c.SagaID, "err", err)
+	}
+	m.wait(ctx, p)
+	return eff, len(eff.cmds) > 0 || eff.confirm
+}
+
+// handOver sends commands (and the confirmation) that could not be
+// carried out here to the reactors.
+func (m *Manager) handOver(ctx context.Context, s saga.State, cmds []saga.Command, confirm bool, cause error) {
+	if ctx.Err() != nil {
+		return
+	}
+	if err := m.send(ctx, s, cmds, nil, confirm); err != nil {
+		m.log.Warn("saga step left to its timer", "saga", s.ID, "cause", cause, "err", err)
+		return
+	}
+	m.log.Debug("saga step handed over to the reactors", "saga", s.ID, "cause", cause)
+}
+
+// wait waits for pending appends, logging a failure (the saga's timers are
+// scheduled again by Resume).
+func (m *Manager) wait(ctx context.Context, pending []*eventstore.Pending) {
+	for _, p := range pending {
+		if _, err := p.Wait(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("scheduling a saga timer failed", "err", err)
+		}
+	}
+}
+
 // send publishes the commands and timers of saga s, and its order's
-// confirmation when confirm, all in flight at once.
+// confirmation when confirm, all in flight at once, and waits for them.
 func (m *Manager) send(ctx context.Context, s saga.State, cmds []saga.Command, timers []saga.Timer, confirm bool) error {
-	var pending []*eventstore.Pending
+	pending, err := m.schedule(s, timers)
 	publish := func(subject, typ string, payload any, opts ...eventstore.AppendOption) error {
-		env, err := eventstore.NewEnvelope(typ, payload)
-		if err != nil {
-			return err
+		p, err := m.publish(s.ID, subject, typ, payload, opts...)
+		if err == nil {
+			pending = append(pending, p)
 		}
-		env.CorrelationID = s.ID
-		p, err := m.store.AppendAsync(subject, env, opts...)
-		if err != nil {
-			return err
-		}
-		pending = append(pending, p)
-		return nil
+		return err
 	}
-	var err error
 	for _, c := range cmds {
-		if err = publish(CommandSubject(c.Type, c.SagaID), CommandV1, newCommandMessage(c),
-			eventstore.WithDedupeID(c.Key+":"+strconv.Itoa(c.Attempt))); err != nil {
-			break
-		}
-	}
-	now := m.now()
-	for _, t := range timers {
 		if err != nil {
 			break
 		}
-		if !t.At.After(now) {
-			// Due already: fire it now rather than schedule it in the past.
-			err = publish(FiredSubject(t.SagaID), TimerV1, t, eventstore.WithDedupeID("fired:"+t.ID()))
-			continue
-		}
-		// Schedules have whole seconds: round up, never fire early.
-		at := t.At.Truncate(time.Second)
-		if at.Before(t.At) {
-			at = at.Add(time.Second)
-		}
-		err = publish(TimerSubject(t), TimerV1, t, eventstore.WithScheduleAt(at),
-			eventstore.WithScheduleTarget(FiredSubject(t.SagaID)), eventstore.WithDedupeID(t.ID()))
+		err = publish(CommandSubject(c.Type, c.SagaID), CommandV1, newCommandMessage(c),
+			eventstore.WithDedupeID(c.Key+":"+strconv.Itoa(c.Attempt)))
 	}
 	if confirm && err == nil {
 		err = publish(ConfirmSubject(s.ID), ConfirmV1, ConfirmMessage{SagaID: s.ID, Input: s.Input},
@@ -224,4 +397,96 @@ func (m *Manager) send(ctx context.Context, s saga.State, cmds []saga.Command, t
 		return fmt.Errorf("saga %s: send effects: %w", s.ID, err)
 	}
 	return nil
+}
+
+// schedule starts storing timers on SAGA_TIMERS; a timer due already
+// fires at once.
+func (m *Manager) schedule(s saga.State, timers []saga.Timer) ([]*eventstore.Pending, error) {
+	var pending []*eventstore.Pending
+	now := m.now()
+	for _, t := range timers {
+		var p *eventstore.Pending
+		var err error
+		if !t.At.After(now) {
+			p, err = m.publish(s.ID, FiredSubject(t.SagaID), TimerV1, t, eventstore.WithDedupeID("fired:"+t.ID()))
+		} else {
+			// Schedules have whole seconds: round up, never fire early.
+			at := t.At.Truncate(time.Second)
+			if at.Before(t.At) {
+				at = at.Add(time.Second)
+			}
+			p, err = m.publish(s.ID, TimerSubject(t), TimerV1, t, eventstore.WithScheduleAt(at),
+				eventstore.WithScheduleTarget(FiredSubject(t.SagaID)), eventstore.WithDedupeID(t.ID()))
+		}
+		if err != nil {
+			return pending, fmt.Errorf("saga %s: schedule timer: %w", s.ID, err)
+		}
+		pending = append(pending, p)
+	}
+	return pending, nil
+}
+
+func (m *Manager) publish(sagaID, subject, typ string, payload any, opts ...eventstore.AppendOption) (*eventstore.Pending, error) {
+	env, err := eventstore.NewEnvelope(typ, payload)
+	if err != nil {
+		return nil, err
+	}
+	env.CorrelationID = sagaID
+	return m.store.AppendAsync(subject, env, opts...)
+}
+
+// clearTimers has the timers of saga id, which ended, purged in the
+// background: scheduled ones would fire into a saga that decides nothing
+// with them, and fired ones were consumed or never will be. When the
+// purger is behind, the caller purges itself (backpressure); a timer it
+// misses fires later and changes nothing.
+func (m *Manager) clearTimers(id string) {
+	m.purgeOnce.Do(func() {
+		m.purges = make(chan string, 4096)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			for {
+				select {
+				case <-m.base.Done():
+					return
+				case id := <-m.purges:
+					m.purge(id)
+				}
+			}
+		}()
+	})
+	select {
+	case m.purges <- id:
+	default:
+		m.purge(id)
+	}
+}
+
+// purge purges the timers of saga id.
+func (m *Manager) purge(id string) {
+	ctx, cancel := context.WithTimeout(m.base, 10*time.Second)
+	defer cancel()
+	st, err := m.timerStream(ctx)
+	if err == nil {
+		err = st.Purge(ctx, jetstream.WithPurgeSubject(TimersOf(id)))
+	}
+	if err != nil && ctx.Err() == nil {
+		m.log.Warn("clearing the timers of an ended saga failed", "saga", id, "err", err)
+	}
+}
+
+// timerStream returns the SAGA_TIMERS stream's handle, looked up once.
+func (m *Manager) timerStream(ctx context.Context) (jetstream.Stream, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.timers != nil {
+		return m.timers, nil
+	}
+	st, err := m.store.JetStream().Stream(ctx, TimerStream)
+	if err != nil {
+		return nil, err
+	}
+	m.timers = st
+	return st, nil
 }

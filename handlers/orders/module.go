@@ -2,9 +2,15 @@ package orders
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/module"
 	"github.com/eventline/eventline/projections"
@@ -27,26 +33,64 @@ type Config struct {
 
 // Module is the order saga as a domain module: the SAGAS, ORDERS,
 // ORDERS_CMD and SAGA_TIMERS streams, the saga's and participants' events,
-// and the reactors (participants, confirmation, timers) on saga processes,
-// which resume every running saga at start; on api processes, the orders
-// API answered from the command loops (no read models yet).
+// the sagas and orders read models, and the reactors (participants,
+// confirmation, timers) on saga processes, which drive the sagas they
+// decide and resume every running saga at start; on api processes, the
+// orders API.
 func Module(cfg Config) module.Module {
+	var shared sharedRunner
 	return module.Module{
 		Name:        "orders",
 		Streams:     Streams(),
 		Events:      Events(),
 		Projections: []projections.Spec{sagamodel.SagasSpec(), sagamodel.OrdersSpec()},
-		Reactors:    func(d module.Deps) []reactor.Reactor { return NewRunner(d.Store).Reactors(cfg.Reactor) },
+		Reactors: func(d module.Deps) []reactor.Reactor {
+			if d.Store == nil {
+				return NewRunner(nil).Reactors(cfg.Reactor) // listed by the CLI
+			}
+			return shared.get(d.Store, true, nil, d.Log).Reactors(cfg.Reactor)
+		},
 		ReactorRole: Role,
-		Start:       func(h *module.Host) error { return start(h, cfg) },
+		Start:       func(h *module.Host) error { return start(h, cfg, &shared) },
 	}
 }
 
-// start mounts the API on a process with the api role and resumes every
-// running saga on one with the saga role.
-func start(h *module.Host, cfg Config) error {
+// sharedRunner is the one Runner of a process, shared by the API, the
+// reactors and the resume.
+type sharedRunner struct {
+	mu sync.Mutex
+	r  *Runner
+}
+
+// get returns the process's runner, made on first use: one that drives
+// sagas when the process has the saga role, else one that hands commands
+// over to the saga processes.
+func (s *sharedRunner) get(store *eventstore.Store, drive bool, reg prometheus.Registerer, log *slog.Logger) *Runner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.r == nil {
+		opts := []RunnerOption{WithMetrics(reg)}
+		if log != nil {
+			opts = append(opts, WithLogger(log))
+		}
+		if !drive {
+			opts = append(opts, HandOver())
+		}
+		s.r = NewRunner(store, opts...)
+	}
+	return s.r
+}
+
+// start mounts the API on a process with the api role, and on one with the
+// saga role resumes every running saga and stops the drivers at the end.
+func start(h *module.Host, cfg Config, shared *sharedRunner) error {
+	r := shared.get(h.Store, h.HasRole(Role), h.Metrics, h.Log)
+	if h.Metrics != nil {
+		if err := h.Metrics.Register(timersPending(h.Store)); err != nil {
+			return fmt.Errorf("orders metrics: %w", err)
+		}
+	}
 	if h.HasRole("api") {
-		r := NewRunner(h.Store)
 		m, err := r.Manager()
 		if err != nil {
 			return err
@@ -61,7 +105,8 @@ func start(h *module.Host, cfg Config) error {
 		return nil
 	}
 	h.Go(func(ctx context.Context) error {
-		m, err := NewManager(h.Store, nil)
+		defer r.Close()
+		m, err := r.Manager()
 		if err != nil {
 			return err
 		}
@@ -71,7 +116,7 @@ func start(h *module.Host, cfg Config) error {
 			n, err := m.Resume(ctx)
 			if err == nil {
 				h.Log.Info("sagas resumed", "count", n)
-				return nil
+				break
 			}
 			h.Log.Warn("resuming sagas failed; retrying", "err", err, "in", delay.String())
 			select {
@@ -80,6 +125,26 @@ func start(h *module.Host, cfg Config) error {
 			case <-time.After(delay):
 			}
 		}
+		<-ctx.Done()
+		return nil
 	})
 	return nil
+}
+
+// timersPending is the gauge of the messages SAGA_TIMERS holds: timers
+// scheduled and not fired yet, and fired ones of sagas still running
+// (an ended saga's are purged). Read from the stream at each scrape.
+func timersPending(store *eventstore.Store) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "eventline_saga_timers_pending",
+		Help: "Timer messages held in SAGA_TIMERS: scheduled and not fired, or fired for a saga still running (-1 when unreadable).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		st, err := store.JetStream().Stream(ctx, TimerStream)
+		if err != nil {
+			return -1
+		}
+		return float64(st.CachedInfo().State.Msgs)
+	})
 }

@@ -69,17 +69,25 @@ func TestSixtyOrdersFortyInStock(t *testing.T) {
 	}
 }
 
-// Reactors stopped with sagas in flight, then a new process (fresh
-// caches) resumes them: every saga ends, each order is charged once.
+// A process that hands every command to the reactors is stopped with
+// sagas in flight, then a new process (fresh caches, driving sagas
+// itself) resumes them: every saga ends, each order is charged once.
 func TestRestartMidSagaResumes(t *testing.T) {
 	e := newEnv(t)
-	stop := e.runWith(t, e.runner)
+	first := orders.NewRunner(e.store, orders.HandOver())
+	fm, err := first.Manager()
+	require.NoError(t, err)
+	stop := e.runWith(t, first)
 	tokens := []string{order.TokenOK, order.TokenFlaky, order.TokenDeclined}
 	for i := range 9 {
-		e.start(t, fmt.Sprint("s", i), input(fmt.Sprint("o", i), "u1", tokens[i%3], 1))
+		_, err := fm.Start(context.Background(), fmt.Sprint("s", i), saga.OrderSaga(policy),
+			input(fmt.Sprint("o", i), "u1", tokens[i%3], 1), "")
+		require.NoError(t, err)
 	}
 	stop()
+	first.Close()
 	r := orders.NewRunner(e.store)
+	t.Cleanup(r.Close)
 	m, err := r.Manager()
 	require.NoError(t, err)
 	_, err = m.Resume(context.Background())

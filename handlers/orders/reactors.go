@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
@@ -35,21 +38,52 @@ var participantReactors = []struct {
 	{"orders_notifications", []string{saga.CommandSendNotification}},
 }
 
-// Runner holds what the reactors share: the process manager and the
-// participants' command loops, built on first use over one store.
+// Runner holds what the order saga's parts in one process share: the
+// process manager and the participants' command loops, built on first use
+// over one store.
 type Runner struct {
 	store *eventstore.Store
+	opts  runnerOptions
 	once  sync.Once
 	m     *Manager
 	parts *Participants
 	err   error
 }
 
+type runnerOptions struct {
+	handOver   bool
+	maxDrivers int
+	reg        prometheus.Registerer
+	log        *slog.Logger
+}
+
+// RunnerOption configures a Runner.
+type RunnerOption func(*runnerOptions)
+
+// HandOver makes the runner send every command on ORDERS_CMD instead of
+// running it in this process: a process without the saga role.
+func HandOver() RunnerOption { return func(o *runnerOptions) { o.handOver = true } }
+
+// MaxDrivers bounds the sagas the runner drives at once (beyond it,
+// commands go on ORDERS_CMD).
+func MaxDrivers(n int) RunnerOption { return func(o *runnerOptions) { o.maxDrivers = n } }
+
+// WithMetrics registers the sagas' metrics on reg.
+func WithMetrics(reg prometheus.Registerer) RunnerOption { return func(o *runnerOptions) { o.reg = reg } }
+
+// WithLogger logs through log.
+func WithLogger(log *slog.Logger) RunnerOption { return func(o *runnerOptions) { o.log = log } }
+
 // NewRunner returns the runner of the order saga over store; nothing is
-// built until a reactor handles a message (the operator CLI lists the
-// reactors without a store).
-func NewRunner(store *eventstore.Store) *Runner {
-	return &Runner{store: store}
+// built until it is used (the operator CLI lists the reactors without a
+// store). By default the process manager runs the commands it decides in
+// this process (Manager.Drive).
+func NewRunner(store *eventstore.Store, opts ...RunnerOption) *Runner {
+	r := &Runner{store: store}
+	for _, o := range opts {
+		o(&r.opts)
+	}
+	return r
 }
 
 // build builds the manager and the participants once.
@@ -63,9 +97,25 @@ func (r *Runner) build() (*Manager, *Participants, error) {
 		if r.m, r.err = NewManager(r.store, reg); r.err != nil {
 			return
 		}
-		r.parts, r.err = NewParticipants(r.store, reg)
+		r.m.metrics = NewMetrics(r.opts.reg)
+		if r.opts.log != nil {
+			r.m.log = r.opts.log
+		}
+		if r.parts, r.err = NewParticipants(r.store, reg); r.err != nil {
+			return
+		}
+		if !r.opts.handOver {
+			r.m.Drive(r.parts, r.opts.maxDrivers)
+		}
 	})
 	return r.m, r.parts, r.err
+}
+
+// Close stops the sagas this runner drives (Manager.Close).
+func (r *Runner) Close() {
+	if m, _, err := r.build(); err == nil {
+		m.Close()
+	}
 }
 
 // Manager returns the runner's process manager.

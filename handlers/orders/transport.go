@@ -36,8 +36,7 @@ const (
 const (
 	commandPrefix  = "ordercmd."
 	confirmSubject = "ordercmd.confirm."
-	timerAtPrefix  = "sagatimer.at."
-	timerFired     = "sagatimer.fired."
+	timerPrefix    = "sagatimer."
 )
 
 // Streams returns the streams of the order saga: its events, its
@@ -46,7 +45,10 @@ func Streams() []eventstore.StreamSpec {
 	return []eventstore.StreamSpec{
 		{Name: saga.Stream, Subjects: []string{saga.Subjects}, Description: "saga events", AllowAtomicPublish: true},
 		{Name: order.Stream, Subjects: order.Subjects(), Description: "order saga participants' events", AllowAtomicPublish: true},
-		{Name: CommandStream, Subjects: []string{commandPrefix + ">"}, Description: "order saga commands to participants"},
+		// A command older than a day was handled or is lost to its saga's
+		// timeout timer, which re-issues it.
+		{Name: CommandStream, Subjects: []string{commandPrefix + ">"}, Description: "order saga commands to participants",
+			MaxAge: 24 * time.Hour},
 		{Name: TimerStream, Subjects: []string{"sagatimer.>"}, Description: "saga durable timers", AllowMsgSchedules: true},
 	}
 }
@@ -57,14 +59,20 @@ func CommandSubject(typ, sagaID string) string { return commandPrefix + typ + ".
 // ConfirmSubject is the subject of saga sagaID's confirm message.
 func ConfirmSubject(sagaID string) string { return confirmSubject + sagaID }
 
-// TimerSubject is the subject timer t is scheduled on: one per timer,
-// since a stream keeps one schedule per subject.
+// TimerSubject is the subject timer t is scheduled on,
+// sagatimer.<saga>.at.<step>.<kind>.<attempt>: one per timer, since a
+// stream keeps one schedule per subject.
 func TimerSubject(t saga.Timer) string {
-	return timerAtPrefix + t.SagaID + "." + t.Step + "." + string(t.Kind) + "." + strconv.Itoa(t.Attempt)
+	return timerPrefix + t.SagaID + ".at." + t.Step + "." + string(t.Kind) + "." + strconv.Itoa(t.Attempt)
 }
 
-// FiredSubject is the subject saga sagaID's timers fire on.
-func FiredSubject(sagaID string) string { return timerFired + sagaID }
+// FiredSubject is the subject saga sagaID's timers fire on,
+// sagatimer.<saga>.fired.
+func FiredSubject(sagaID string) string { return timerPrefix + sagaID + ".fired" }
+
+// TimersOf is the filter of every timer subject of saga sagaID, scheduled
+// or fired: what is purged when the saga ends.
+func TimersOf(sagaID string) string { return timerPrefix + sagaID + ".>" }
 
 // CommandMessage is the body of a CommandV1 message.
 type CommandMessage struct {

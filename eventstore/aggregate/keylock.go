@@ -1,0 +1,53 @@
+package aggregate
+
+import (
+	"context"
+	"sync"
+)
+
+// keyLocks serializes work per key: commands on one aggregate from one
+// Handler run one at a time, so that writers in the same process never
+// race each other to a conflict and a reload (writers in other processes
+// still do, and the expected sequence keeps them apart). A key's lock
+// exists only while someone holds or waits for it.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
+}
+
+type keyLock struct {
+	ch   chan struct{} // holds a token while locked
+	refs int           // holders and waiters
+}
+
+// lock takes key's lock, or gives up with ctx's error; the returned
+// function releases it.
+func (k *keyLocks) lock(ctx context.Context, key string) (func(), error) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyLock{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyLock{ch: make(chan struct{}, 1)}
+		k.m[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; k.release(key, l) }, nil
+	case <-ctx.Done():
+		k.release(key, l)
+		return nil, ctx.Err()
+	}
+}
+
+func (k *keyLocks) release(key string, l *keyLock) {
+	k.mu.Lock()
+	l.refs--
+	if l.refs == 0 {
+		delete(k.m, key)
+	}
+	k.mu.Unlock()
+}

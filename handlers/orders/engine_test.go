@@ -1,0 +1,92 @@
+package orders_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	order "github.com/eventline/eventline/domain/orders"
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/handlers/orders"
+)
+
+// timerMsgs returns how many messages SAGA_TIMERS holds for saga id.
+func timerMsgs(t *testing.T, e *env, id string) uint64 {
+	t.Helper()
+	st, err := e.store.JetStream().Stream(context.Background(), orders.TimerStream)
+	require.NoError(t, err)
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(orders.TimersOf(id)))
+	require.NoError(t, err)
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n
+}
+
+// An ended saga's timers, scheduled (each attempt's timeout) and fired
+// (a retry's), are purged; a running one keeps its own.
+func TestEndedSagasLeaveNoTimers(t *testing.T) {
+	e := newEnv(t)
+	e.run(t)
+	slow := saga.Policy{Attempts: 3, FirstDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
+		AttemptTimeout: time.Hour, CompensationTimeout: time.Hour}
+	for i, token := range []string{order.TokenOK, order.TokenFlaky, order.TokenDeclined} {
+		id := fmt.Sprint("s", i)
+		_, err := e.manager.Start(context.Background(), id, saga.OrderSaga(slow), input(fmt.Sprint("o", i), "u1", token, 1), "")
+		require.NoError(t, err)
+		e.finish(t, id)
+	}
+	// tok_slow's first attempt never answers: the saga waits on its
+	// hour-long timeout timer, which must stay.
+	_, err := e.manager.Start(context.Background(), "waiting", saga.OrderSaga(slow), input("o9", "u1", order.TokenSlow, 1), "")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return timerMsgs(t, e, "s0")+timerMsgs(t, e, "s1")+timerMsgs(t, e, "s2") == 0
+	}, 10*time.Second, 20*time.Millisecond, "the ended sagas' timers are purged")
+	require.Eventually(t, func() bool {
+		s := load(t, e.manager.Sagas(), "waiting")
+		i := s.StepIndex(saga.StepProcessPayment)
+		return s.Steps[i].Status == saga.StepStatusRunning && timerMsgs(t, e, "waiting") == 4
+	}, 10*time.Second, 20*time.Millisecond, "one timeout timer per step started, the slow payment's still pending")
+}
+
+// The process manager counts sagas by outcome, step latencies and retries.
+func TestMetricsCountSagas(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	r := orders.NewRunner(e.store, orders.WithMetrics(reg))
+	t.Cleanup(r.Close)
+	m, err := r.Manager()
+	require.NoError(t, err)
+	t.Cleanup(e.runWith(t, r))
+	for i, token := range []string{order.TokenOK, order.TokenFlaky, order.TokenDeclined} {
+		id := fmt.Sprint("s", i)
+		_, err := m.Start(context.Background(), id, saga.OrderSaga(policy), input(fmt.Sprint("o", i), "u1", token, 1), "")
+		require.NoError(t, err)
+		e.finish(t, id)
+	}
+	want := `
+# HELP eventline_sagas_total Sagas started and ended, by saga type and event: started, completed, compensated, needs_attention, failed, retried, aborted.
+# TYPE eventline_sagas_total counter
+eventline_sagas_total{event="compensated",type="create_order"} 1
+eventline_sagas_total{event="completed",type="create_order"} 2
+eventline_sagas_total{event="started",type="create_order"} 3
+# HELP eventline_saga_step_retries_total Retries scheduled, by step and by whether it is a compensation's.
+# TYPE eventline_saga_step_retries_total counter
+eventline_saga_step_retries_total{compensation="false",step="process_payment"} 2
+`
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "eventline_sagas_total", "eventline_saga_step_retries_total"))
+	// Every step that completed was observed: validate_user ran in all
+	// three sagas, send_notification in the two that completed.
+	n, err := testutil.GatherAndCount(reg, "eventline_saga_step_duration_seconds")
+	require.NoError(t, err)
+	require.Equal(t, 6, n, "series: five steps completed, process_payment failed once for good")
+}

@@ -1,0 +1,109 @@
+package orders
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventline/eventline/domain/saga"
+)
+
+// Metrics are the sagas' Prometheus metrics, counted by the process
+// manager as it records decisions.
+type Metrics struct {
+	sagas   *prometheus.CounterVec
+	steps   *prometheus.HistogramVec
+	retries *prometheus.CounterVec
+	drivers prometheus.Gauge
+}
+
+// NewMetrics returns the sagas' metrics registered on reg (none when nil;
+// metrics registered already by another manager are shared).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		sagas: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventline_sagas_total",
+			Help: "Sagas started and ended, by saga type and event: started, completed, compensated, needs_attention, failed, retried, aborted.",
+		}, []string{"type", "event"}),
+		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "eventline_saga_step_duration_seconds",
+			Help:    "Time from a step's first attempt to its outcome, retries included, by step and outcome (completed, failed for good).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120, 600},
+		}, []string{"step", "outcome"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventline_saga_step_retries_total",
+			Help: "Retries scheduled, by step and by whether it is a compensation's.",
+		}, []string{"step", "compensation"}),
+		drivers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "eventline_saga_drivers",
+			Help: "Sagas whose commands this process is running right now.",
+		}),
+	}
+	if reg != nil {
+		m.sagas = register(reg, m.sagas)
+		m.steps = register(reg, m.steps)
+		m.retries = register(reg, m.retries)
+		m.drivers = register(reg, m.drivers)
+	}
+	return m
+}
+
+// register registers c on reg, or returns the collector registered
+// already under its name.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
+
+// observe counts the events of one decision, whose saga is s after them.
+func (m *Metrics) observe(s saga.State, events []saga.Event) {
+	typ := s.Definition.Type
+	for _, e := range events {
+		switch d := e.Data.(type) {
+		case *saga.Started:
+			m.sagas.WithLabelValues(typ, "started").Inc()
+		case *saga.Completed:
+			m.sagas.WithLabelValues(typ, "completed").Inc()
+		case *saga.Compensated:
+			m.sagas.WithLabelValues(typ, "compensated").Inc()
+		case *saga.NeedsAttention:
+			m.sagas.WithLabelValues(typ, "needs_attention").Inc()
+		case *saga.SagaFailed:
+			m.sagas.WithLabelValues(typ, "failed").Inc()
+		case *saga.Retried:
+			m.sagas.WithLabelValues(typ, "retried").Inc()
+		case *saga.Aborted:
+			m.sagas.WithLabelValues(typ, "aborted").Inc()
+		case *saga.StepCompleted:
+			m.step(s, d.Step, "completed", d.At)
+		case *saga.StepFailed:
+			if d.Final {
+				m.step(s, d.Step, "failed", d.At)
+			}
+		case *saga.RetryScheduled:
+			m.retries.WithLabelValues(d.Step, boolLabel(d.Compensation)).Inc()
+		}
+	}
+}
+
+// step observes step name's time from its first attempt to at.
+func (m *Metrics) step(s saga.State, name, outcome string, at time.Time) {
+	if i := s.StepIndex(name); i >= 0 && !s.Steps[i].StartedAt.IsZero() && !at.Before(s.Steps[i].StartedAt) {
+		m.steps.WithLabelValues(name, outcome).Observe(at.Sub(s.Steps[i].StartedAt).Seconds())
+	}
+}
+
+func boolLabel(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
