@@ -122,7 +122,6 @@ func Registry() *eventstore.Registry {
 // Sagas returns the saga command loop, for reading a saga's state (Load).
 func (m *Manager) Sagas() *Sagas { return m.sagas }
 
-
 // Decided is what Decide did.
 type Decided struct {
 	// State is the saga's state after the input.

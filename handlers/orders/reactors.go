@@ -69,7 +69,9 @@ func HandOver() RunnerOption { return func(o *runnerOptions) { o.handOver = true
 func MaxDrivers(n int) RunnerOption { return func(o *runnerOptions) { o.maxDrivers = n } }
 
 // WithMetrics registers the sagas' metrics on reg.
-func WithMetrics(reg prometheus.Registerer) RunnerOption { return func(o *runnerOptions) { o.reg = reg } }
+func WithMetrics(reg prometheus.Registerer) RunnerOption {
+	return func(o *runnerOptions) { o.reg = reg }
+}
 
 // WithLogger logs through log.
 func WithLogger(log *slog.Logger) RunnerOption { return func(o *runnerOptions) { o.log = log } }
