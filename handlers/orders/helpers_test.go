@@ -43,7 +43,7 @@ type env struct {
 	parts   *orders.Participants
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, _ := testenv.Store(t)

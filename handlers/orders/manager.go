@@ -63,11 +63,12 @@ type Manager struct {
 	log     *slog.Logger
 
 	// Set by Drive: the participants that run commands here.
-	parts  *Participants
-	slots  chan struct{}
-	base   context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	parts   *Participants
+	slots   chan struct{}
+	base    context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	waiters chan struct{}
 
 	purgeOnce sync.Once
 	purges    chan string
@@ -87,7 +88,7 @@ func NewManager(store *eventstore.Store, reg *eventstore.Registry) (*Manager, er
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Manager{store: store, reg: reg, sagas: h, now: time.Now, metrics: NewMetrics(nil), log: slog.Default(),
-		base: base, cancel: cancel}, nil
+		base: base, cancel: cancel, waiters: make(chan struct{}, MaxWaiters)}, nil
 }
 
 // DefaultMaxDrivers bounds the sagas one process drives at once.
@@ -352,7 +353,7 @@ func (m *Manager) handOver(ctx context.Context, s saga.State, cmds []saga.Comman
 		m.log.Warn("saga step left to its timer", "saga", s.ID, "cause", cause, "err", err)
 		return
 	}
-	m.log.Debug("saga step handed over to the reactors", "saga", s.ID, "cause", cause)
+	m.log.Warn("saga step handed over to the reactors", "saga", s.ID, "cause", cause)
 }
 
 // wait waits for pending appends, logging a failure (the saga's timers are

@@ -1,0 +1,116 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/eventstore"
+)
+
+// ErrTooManyWaiters reports that MaxWaiters clients await sagas already.
+var ErrTooManyWaiters = errors.New("orders: too many clients awaiting sagas")
+
+// MaxWaiters bounds the sagas awaited at once in one process.
+const MaxWaiters = 10_000
+
+// Await returns saga id's state as soon as it is terminal, or, when ctx
+// ends first, its state then (ctx's end is not an error). It does not
+// poll: it listens on the saga's subject (core NATS, which carries every
+// event appended) and loads the state when an event that ends the saga
+// goes by. A saga that does not exist is returned as such (Exists false).
+func (m *Manager) Await(ctx context.Context, id string) (saga.State, error) {
+	select {
+	case m.waiters <- struct{}{}:
+		defer func() { <-m.waiters }()
+	default:
+		return saga.State{}, ErrTooManyWaiters
+	}
+	// Subscribed before the first load, so that no event falls between.
+	ch := make(chan *nats.Msg, 64)
+	sub, err := m.store.Conn().ChanSubscribe(saga.Subject(id), ch)
+	if err != nil {
+		return saga.State{}, fmt.Errorf("await saga %s: %w", id, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	s, _, err := m.sagas.Load(ctx, id)
+	for err == nil && s.Exists() && !s.Status.Terminal() {
+		select {
+		case <-ctx.Done():
+			return m.current(id)
+		case msg := <-ch:
+			if !m.ends(msg) {
+				continue
+			}
+			// A core subscriber may see an event a moment before the
+			// stream has stored it: load until the state shows it.
+			s, err = m.loadEnded(ctx, id)
+		}
+	}
+	if err != nil && ctx.Err() != nil {
+		return m.current(id)
+	}
+	if err != nil {
+		return saga.State{}, fmt.Errorf("await saga %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// current loads saga id's state after the caller's context ended.
+func (m *Manager) current(id string) (saga.State, error) {
+	ctx, cancel := context.WithTimeout(m.base, 5*time.Second)
+	defer cancel()
+	s, _, err := m.sagas.Load(ctx, id)
+	return s, err
+}
+
+// loadEnded loads saga id until its state is terminal (the event that
+// ended it was seen on the wire), for at most a second.
+func (m *Manager) loadEnded(ctx context.Context, id string) (saga.State, error) {
+	for delay := 100 * time.Microsecond; ; delay *= 2 {
+		s, _, err := m.sagas.Load(ctx, id)
+		if err != nil || s.Status.Terminal() || delay > time.Second {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return s, nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+// ends reports whether msg, an event of a saga, ends it (or may: a
+// message that cannot be read is taken as a reason to look).
+func (m *Manager) ends(msg *nats.Msg) bool {
+	typ := msg.Header.Get(eventstore.HeaderType)
+	if typ != saga.DecidedV1 {
+		return terminalEvent(typ)
+	}
+	env, err := eventstore.UnmarshalEnvelope(msg.Data)
+	if err != nil {
+		return true
+	}
+	data, err := m.reg.Decode(env)
+	if err != nil {
+		return true
+	}
+	for _, e := range saga.Flatten(env.Type, data) {
+		if terminalEvent(e.Type) {
+			return true
+		}
+	}
+	return false
+}
+
+func terminalEvent(typ string) bool {
+	switch typ {
+	case saga.CompletedV1, saga.CompensatedV1, saga.NeedsAttentionV1, saga.FailedV1:
+		return true
+	}
+	return false
+}
