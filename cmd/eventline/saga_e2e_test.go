@@ -14,9 +14,11 @@ import (
 )
 
 // shortSagaPolicy is the saga policy of the end-to-end tests: whole-second
-// timers (the least the program accepts) so that every path ends in seconds.
+// timers (the program accepts no less) so that every path ends in seconds,
+// with a step timeout that a loaded machine (-race, 2 cores) does not hit
+// by accident.
 var shortSagaPolicy = map[string]string{
-	"EVENTLINE_SAGA_STEP_TIMEOUT":         "2s",
+	"EVENTLINE_SAGA_STEP_TIMEOUT":         "3s",
 	"EVENTLINE_SAGA_RETRY_ATTEMPTS":       "3",
 	"EVENTLINE_SAGA_RETRY_DELAY":          "1s",
 	"EVENTLINE_SAGA_COMPENSATION_TIMEOUT": "10s",
@@ -287,7 +289,10 @@ func TestOrderSagaStockRace(t *testing.T) {
 		v := api.mustWaitSaga(t, id)
 		count[v.Status]++
 		if v.Status == "compensated" {
-			require.Equal(t, "failed", v.step("reserve_inventory").Status, "a refused order fails at the reservation: %+v", v)
+			// Refused at the reservation: failed, or compensated when an
+			// earlier attempt timed out (its effect unknown, it is released).
+			require.Contains(t, []string{"failed", "compensated"}, v.step("reserve_inventory").Status, "%+v", v)
+			require.Equal(t, "skipped", v.step("create_order").Status, "a refused order is never created: %+v", v)
 		}
 	}
 	require.Equal(t, map[string]int{"completed": 40, "compensated": 20}, count)
