@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
@@ -247,8 +249,10 @@ type stepRow struct {
 func (r readModel) saga(ctx context.Context, id string) (sagaRow, bool, error) {
 	var s sagaRow
 	err := r.pool.QueryRow(ctx, `SELECT status FROM sagas WHERE id = $1`, id).Scan(&s.Status)
-	if err != nil {
-		return s, false, nil //nolint:nilerr // not there yet
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, false, nil // not projected yet
+	} else if err != nil {
+		return s, false, err
 	}
 	rows, err := r.pool.Query(ctx, `SELECT name, status, attempts, comp_status FROM saga_steps WHERE saga_id = $1 ORDER BY position`, id)
 	if err != nil {
