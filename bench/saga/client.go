@@ -28,6 +28,9 @@ const hugeStock = int64(1) << 40
 // errEmptyAnswer is an answer of the expected status without a body.
 var errEmptyAnswer = errors.New("empty answer")
 
+// errTimeoutAnswer is a 503 answer of code "timeout".
+var errTimeoutAnswer = errors.New("503 timeout")
+
 // terminal are the saga statuses GET /api/sagas/{id}?wait= stops at.
 var terminal = map[string]bool{"completed": true, "compensated": true, "needs_attention": true, "failed": true}
 
@@ -38,10 +41,11 @@ type client struct {
 	http     *http.Client
 	users    []string
 	products []string
-	// cutWaits counts GET /api/sagas/{id}?wait=10s answered 200 with an
-	// empty body: the server cut the wait short without its state; the
-	// saga is then awaited again.
-	cutWaits atomic.Int64
+	// emptyWaits counts GET /api/sagas/{id}?wait=10s answered 200 with an
+	// empty body, timeoutWaits those answered 503 "timeout": the server
+	// cut the wait short (its 5 s limit on GETs) without the saga's state.
+	// The saga is then awaited again.
+	emptyWaits, timeoutWaits atomic.Int64
 }
 
 func newClient(base string, conns int) *client {
@@ -107,7 +111,9 @@ func (c *client) saga(ctx context.Context, worker, n int) (string, error) {
 		err := c.do(ctx, http.MethodGet, "/api/sagas/"+started.SagaID+"?wait=10s", nil, http.StatusOK, &s)
 		switch {
 		case errors.Is(err, errEmptyAnswer):
-			c.cutWaits.Add(1)
+			c.emptyWaits.Add(1)
+		case errors.Is(err, errTimeoutAnswer):
+			c.timeoutWaits.Add(1)
 		case err != nil:
 			return "", fmt.Errorf("await saga: %w", err)
 		}
@@ -149,8 +155,11 @@ func (c *client) do(ctx context.Context, method, path string, body any, want int
 	if resp.StatusCode == want && len(b) == 0 {
 		return fmt.Errorf("%s %s: %w", method, path, errEmptyAnswer)
 	}
+	if resp.StatusCode == http.StatusServiceUnavailable && bytes.Contains(b, []byte(`"code":"timeout"`)) {
+		return fmt.Errorf("%s %s: %w", method, path, errTimeoutAnswer)
+	}
 	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: status %d: %.200s", method, path, resp.StatusCode, b)
+		return fmt.Errorf("%s %s: status %d: %.200s", method, path, resp.StatusCode, bytes.TrimSpace(b))
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)

@@ -124,10 +124,25 @@ func measureMode(ctx context.Context, o options, bin, dataDir, mode string, logf
 	if err := srv.WaitReady(ctx); err != nil {
 		return res, err
 	}
+	pid, err := childPID(bin)
+	if err != nil {
+		return res, err
+	}
 	c := newClient(srv.BaseURL(), o.InFlight)
 	defer c.close()
 	if err := c.setup(ctx, o.Users, o.Products); err != nil {
 		return res, fmt.Errorf("%w (serve log: %s)", err, srv.LogTail(5))
+	}
+	// The baseline first, on the quiet server, so that no saga backlog of
+	// serve shares its figures.
+	if _, err := waitQuiet(ctx, pid); err != nil {
+		return res, err
+	}
+	if err := measureRaw(ctx, o, srv, &res, logf); err != nil {
+		return res, err
+	}
+	if _, err := waitQuiet(ctx, pid); err != nil {
+		return res, err
 	}
 	if o.Warmup > 0 {
 		logf("%s: warm-up %s, %d in flight", mode, o.Warmup, o.InFlight)
@@ -141,24 +156,29 @@ func measureMode(ctx context.Context, o options, bin, dataDir, mode string, logf
 	if res.PeakRSS, err = srv.PeakRSS(); err != nil {
 		return res, err
 	}
-	logf("%s: single saga, up to %d", mode, o.Single)
-	res.Single = drive(ctx, 1, o.SingleMax, o.Single, c.saga)
-	res.CutWaits = c.cutWaits.Load()
-	if err := ctx.Err(); err != nil {
+	if res.Settle, err = waitQuiet(ctx, pid); err != nil {
 		return res, err
 	}
-	logf("%s: raw JetStream baseline on the embedded nats-server", mode)
+	logf("%s: single saga, up to %d (serve quiet %.1f s after the throughput run)", mode, o.Single, res.Settle.Seconds())
+	res.Single = drive(ctx, 1, o.SingleMax, o.Single, c.saga)
+	res.EmptyWaits, res.TimeoutWaits = c.emptyWaits.Load(), c.timeoutWaits.Load()
+	return res, ctx.Err()
+}
+
+// measureRaw runs the raw JetStream baseline on srv's embedded nats-server.
+func measureRaw(ctx context.Context, o options, srv *benchserve.Server, res *modeResult, logf func(string, ...any)) error {
+	logf("%s: raw JetStream baseline on the embedded nats-server", res.Mode)
 	creds, err := srv.NATSCredentials()
 	if err != nil {
-		return res, err
+		return err
 	}
 	raw, err := newRawSagas(ctx, srv.NATSURL(), creds)
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer raw.close(context.WithoutCancel(ctx))
 	drive(ctx, o.InFlight, time.Second, 0, raw.saga) // warm-up
 	res.RawThroughput = drive(ctx, o.InFlight, o.RawDuration, 0, raw.saga)
 	res.RawSingle = drive(ctx, 1, o.SingleMax, o.Single, raw.saga)
-	return res, ctx.Err()
+	return ctx.Err()
 }

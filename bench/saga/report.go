@@ -15,9 +15,14 @@ type modeResult struct {
 	Throughput runResult
 	Single     runResult
 	PeakRSS    int64
-	// CutWaits counts saga waits the server answered 200 without a body
-	// (warm-up included); each saga was awaited again.
-	CutWaits      int64
+	// EmptyWaits and TimeoutWaits count saga waits the server cut short,
+	// answering 200 without a body or 503 "timeout" (warm-up included);
+	// each saga was awaited again.
+	EmptyWaits   int64
+	TimeoutWaits int64
+	// Settle is how long serve kept busy after the throughput run's last
+	// saga ended (read models catching up), before the single-saga run.
+	Settle        time.Duration
 	RawThroughput runResult
 	RawSingle     runResult
 }
@@ -67,7 +72,7 @@ func report(w io.Writer, o options, all []modeResult) error {
 		fmt.Fprintf(&b, "  peak RSS of the serve process (embedded NATS included) during the throughput run: %.1f MiB (target <= %d MiB: %s)\n",
 			float64(r.PeakRSS)/(1<<20), targetRSS>>20, verdict(r.PeakRSS > 0 && r.PeakRSS <= targetRSS))
 		s, rs := r.Single, r.RawSingle
-		fmt.Fprintf(&b, "  single saga, 1 in flight:\n")
+		fmt.Fprintf(&b, "  single saga, 1 in flight (started once serve was quiet, %.1f s after the throughput run):\n", r.Settle.Seconds())
 		fmt.Fprintf(&b, "    saga over HTTP   p50 %7.3f ms   p99 %7.3f ms   (%d sagas", ms(s.Percentile(0.50)), ms(s.Percentile(0.99)), s.Completed())
 		if r.Mode != "always" {
 			fmt.Fprintf(&b, "; target p50 <= %.0f ms: %s", ms(targetSingleP50), verdict(s.Percentile(0.50) <= targetSingleP50 && s.Completed() > 0))
@@ -75,8 +80,9 @@ func report(w io.Writer, o options, all []modeResult) error {
 		fmt.Fprintf(&b, ")\n")
 		fmt.Fprintf(&b, "    raw JetStream    p50 %7.3f ms   p99 %7.3f ms   (%d sagas)\n", ms(rs.Percentile(0.50)), ms(rs.Percentile(0.99)), rs.Completed())
 		fmt.Fprintf(&b, "  outcomes: throughput %s; single %s\n", outcomes(t), outcomes(s))
-		if r.CutWaits > 0 {
-			fmt.Fprintf(&b, "  server problem: %d GET /api/sagas/{id}?wait=10s answered 200 with an empty body (wait cut short; awaited again)\n", r.CutWaits)
+		if r.EmptyWaits+r.TimeoutWaits > 0 {
+			fmt.Fprintf(&b, "  server problem: GET /api/sagas/{id}?wait=10s cut short before 10 s %d times (%d answered 200 with an empty body, %d 503 timeout); each saga awaited again\n",
+				r.EmptyWaits+r.TimeoutWaits, r.EmptyWaits, r.TimeoutWaits)
 		}
 		if raw.Errors+rs.Errors > 0 {
 			fmt.Fprintf(&b, "  raw baseline errors: %d, first: %s\n", raw.Errors+rs.Errors, firstErr(raw, rs))
