@@ -31,6 +31,9 @@ func childPID(bin string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if real, err := filepath.EvalSymlinks(want); err == nil {
+		want = real
+	}
 	tasks, err := filepath.Glob("/proc/self/task/*/children")
 	if err != nil {
 		return 0, err
