@@ -36,6 +36,7 @@ bench: postgres-binaries build
 	$(GO) run ./bench/command
 	$(GO) run ./bench/reactor
 	$(GO) run ./bench/sync
+	$(GO) run ./bench/saga --bin $(BIN)/eventline
 	$(GO) run ./bench/hostile --bin $(BIN)/eventline
 
 clean:
