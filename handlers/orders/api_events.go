@@ -107,8 +107,8 @@ func (a *API) sagaEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // readHistory reads saga id's messages after stream sequence after,
-// flattened into at most limit entries; a message is never split across
-// pages.
+// flattened into at most limit entries (more only when the first message
+// alone holds more); a message is never split across pages.
 func (a *API) readHistory(ctx context.Context, id string, after uint64, limit int) (eventsPage, error) {
 	st, err := a.events.get(ctx, a.reads.Events)
 	if err != nil {
@@ -132,11 +132,10 @@ func (a *API) readHistory(ctx context.Context, id string, after uint64, limit in
 		if err != nil {
 			return eventsPage{}, fmt.Errorf("read %s #%d: %w", subject, m.Sequence, err)
 		}
-		if len(page.Events)+len(entries) > limit {
-			page.Truncated, page.NextAfter = true, next-1
-			if len(page.Events) > 0 {
-				page.NextAfter = page.Events[len(page.Events)-1].Seq
-			}
+		// A page holds whole messages, and at least one (a message holds
+		// at most a handful of events), so that it always moves on.
+		if len(page.Events) > 0 && len(page.Events)+len(entries) > limit {
+			page.Truncated, page.NextAfter = true, page.Events[len(page.Events)-1].Seq
 			return page, nil
 		}
 		page.Events = append(page.Events, entries...)
