@@ -17,7 +17,13 @@ import (
 // apiWith serves the orders API of e with the read side rs.
 func (e *env) apiWith(t *testing.T, rs orders.ReadSide) *httptest.Server {
 	t.Helper()
-	s := httpapi.NewServer(httpapi.ServerConfig{})
+	return e.apiServer(t, httpapi.ServerConfig{}, rs)
+}
+
+// apiServer serves the orders API of e on a server configured by cfg.
+func (e *env) apiServer(t *testing.T, cfg httpapi.ServerConfig, rs orders.ReadSide) *httptest.Server {
+	t.Helper()
+	s := httpapi.NewServer(cfg)
 	orders.NewAPI(e.manager, e.parts, nil, policy, rs).Mount(s)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
@@ -65,7 +71,7 @@ func TestAPIWaitAnswersWhenTheSagaEnds(t *testing.T) {
 
 	start := time.Now()
 	answers, _ := getAsync(t, srv.URL+"/api/sagas/w1?wait=30s")
-	e.subscriptions(t, base+1) // the waiter listens: the saga has not moved yet
+	e.subscriptions(t, base+1)     // the waiter listens: the saga has not moved yet
 	stop := e.runWith(t, e.runner) // now it runs to the end
 	t.Cleanup(stop)
 
@@ -132,5 +138,17 @@ func TestAPIWaitBeyondTheWaitersAnswersAtOnce(t *testing.T) {
 	t.Cleanup(stop)
 	require.Equal(t, "completed", (<-second)["status"])
 	stop()
+	e.subscriptions(t, base)
+}
+
+func TestAPIWaitAnswersBeforeTheServersReadTimeout(t *testing.T) {
+	e := newEnv(t)
+	srv := e.apiServer(t, httpapi.ServerConfig{ReadTimeout: time.Second}, orders.ReadSide{Notify: e.store.Conn()})
+	e.start(t, "w5", input("w5", "u1", "tok_ok", 1))
+	base := e.store.Conn().NumSubscriptions()
+
+	code, v := call(t, "GET", srv.URL+"/api/sagas/w5?wait=30s", "", "")
+	require.Equal(t, http.StatusOK, code, v)
+	require.Equal(t, "running", v["status"], "the current state, not an empty answer cut by the read timeout")
 	e.subscriptions(t, base)
 }
