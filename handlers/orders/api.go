@@ -6,13 +6,15 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 
 	order "github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/handlers/httpapi"
 )
@@ -20,27 +22,51 @@ import (
 // maxBody bounds a request body of the orders API.
 const maxBody = 1 << 20
 
-// maxWait bounds GET /api/sagas/{id}?wait=.
-const maxWait = 30 * time.Second
-
 // idNamespace derives the ids of a write from its Idempotency-Key, so that
 // a retry taking over from a crashed first attempt writes the same ids.
 var idNamespace = uuid.MustParse("0b6d3c52-8f0e-5a51-9d43-7a1c2f3e4b5d")
 
-// API answers the orders endpoints from the command loops (no read model
-// yet): users, products, orders and sagas.
+// API answers the orders endpoints: writes, and reads of one user,
+// product, order or saga, from the command loops (read your writes);
+// lists from the read models; a saga's history from its subject.
 type API struct {
 	manager *Manager
 	parts   *Participants
 	idem    *httpapi.Idempotency
 	policy  saga.Policy
+	reads   ReadSide
+	waiters chan struct{}
+	events  sagaStream
 }
+
+// ReadSide is what the API reads besides the command loops. A zero field
+// leaves out the endpoints that need it.
+type ReadSide struct {
+	// Events reads a saga's history (GET /api/sagas/{id}/events): a
+	// connection of its own for API reads of the log.
+	Events *eventstore.Store
+	// Notify is the NATS connection GET /api/sagas/{id}?wait= subscribes
+	// on to hear of a saga's new events; without it a wait answers at once.
+	Notify *nats.Conn
+	// Pool is the PostgreSQL pool of HTTP reads (lists of sagas, orders and
+	// products, an order's payments).
+	Pool *pgxpool.Pool
+	// MaxWaiters bounds the waits in progress; beyond it a wait answers at
+	// once with the current state (DefaultMaxWaiters when 0).
+	MaxWaiters int
+}
+
+// DefaultMaxWaiters is ReadSide.MaxWaiters's default.
+const DefaultMaxWaiters = 10_000
 
 // NewAPI returns the orders API: sagas through m, participants through
 // parts, writes replayed through idem (none when nil), order sagas started
-// with step policy p.
-func NewAPI(m *Manager, parts *Participants, idem *httpapi.Idempotency, p saga.Policy) *API {
-	return &API{manager: m, parts: parts, idem: idem, policy: p}
+// with step policy p, reads of the log and the read models through rs.
+func NewAPI(m *Manager, parts *Participants, idem *httpapi.Idempotency, p saga.Policy, rs ReadSide) *API {
+	if rs.MaxWaiters <= 0 {
+		rs.MaxWaiters = DefaultMaxWaiters
+	}
+	return &API{manager: m, parts: parts, idem: idem, policy: p, reads: rs, waiters: make(chan struct{}, rs.MaxWaiters)}
 }
 
 // Mount mounts the endpoints on s.
@@ -52,6 +78,14 @@ func (a *API) Mount(s *httpapi.Server) {
 	s.Handle("POST /api/orders", a.write("orders", a.createOrder))
 	s.Handle("GET /api/orders/{id}", a.getOrder)
 	s.Handle("GET /api/sagas/{id}", a.getSaga)
+	if a.reads.Events != nil {
+		s.Handle("GET /api/sagas/{id}/events", a.sagaEvents)
+	}
+	if a.reads.Pool != nil {
+		s.Handle("GET /api/sagas", a.listSagas)
+		s.Handle("GET /api/orders", a.listOrders)
+		s.Handle("GET /api/products", a.listProducts)
+	}
 	s.Handle("POST /api/sagas/{id}/retry", a.operate(func(now time.Time) any { return saga.Retry{Now: now} }))
 	s.Handle("POST /api/sagas/{id}/abort", a.operate(func(now time.Time) any { return saga.Abort{Now: now} }))
 }
@@ -92,17 +126,6 @@ func respond(w http.ResponseWriter, r *http.Request, resp httpapi.Response, err 
 	httpapi.WriteJSON(w, resp.Status, resp.Body)
 }
 
-// decode unmarshals body into v, refusing what PostgreSQL could not store.
-func decode(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
-		return httpapi.Errorf(http.StatusBadRequest, "invalid_json", "The body is not the JSON object expected: "+err.Error())
-	}
-	if strings.Contains(string(body), `\u0000`) {
-		return httpapi.Errorf(http.StatusBadRequest, "invalid_json", "Strings must not contain NUL characters.")
-	}
-	return nil
-}
-
 // newID returns a new id, or the one derived from dedupeID.
 func newID(dedupeID, kind string) string {
 	if dedupeID != "" {
@@ -127,8 +150,11 @@ func domainError(err error) error {
 }
 
 func (a *API) createUser(ctx context.Context, body []byte, dedupeID string) (httpapi.Response, error) {
-	var in struct{ Name, Email string }
+	var in userBody
 	if err := decode(body, &in); err != nil {
+		return httpapi.Response{}, err
+	}
+	if err := in.validate(); err != nil {
 		return httpapi.Response{}, err
 	}
 	id := newID(dedupeID, "user")
@@ -138,12 +164,11 @@ func (a *API) createUser(ctx context.Context, body []byte, dedupeID string) (htt
 }
 
 func (a *API) createProduct(ctx context.Context, body []byte, dedupeID string) (httpapi.Response, error) {
-	var in struct {
-		Name       string `json:"name"`
-		PriceCents int64  `json:"price_cents"`
-		Stock      int64  `json:"stock"`
-	}
+	var in productBody
 	if err := decode(body, &in); err != nil {
+		return httpapi.Response{}, err
+	}
+	if err := in.validate(); err != nil {
 		return httpapi.Response{}, err
 	}
 	id := newID(dedupeID, "product")
@@ -164,12 +189,15 @@ func created(id string, seq uint64, dedupeID string, err error) (httpapi.Respons
 
 // createOrder starts an order saga; the order's id is the saga's.
 func (a *API) createOrder(ctx context.Context, body []byte, dedupeID string) (httpapi.Response, error) {
-	var in order.OrderInput
-	if err := decode(body, &in); err != nil {
+	var b orderBody
+	if err := decode(body, &b); err != nil {
+		return httpapi.Response{}, err
+	}
+	if err := b.validate(); err != nil {
 		return httpapi.Response{}, err
 	}
 	id := newID(dedupeID, "order")
-	in.OrderID = id
+	in := order.OrderInput{OrderID: id, UserID: b.UserID, Items: b.Items, Payment: b.Payment}
 	if _, err := order.ParseOrderInput(mustJSON(in)); err != nil {
 		return httpapi.Response{}, domainError(err)
 	}
@@ -190,7 +218,12 @@ func notFound(w http.ResponseWriter, r *http.Request, what string) {
 }
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
-	u, _, err := a.parts.Users.Load(r.Context(), r.PathValue("id"))
+	id, err := pathID(r, "user")
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	u, _, err := a.parts.Users.Load(r.Context(), id)
 	switch {
 	case err != nil:
 		httpapi.WriteError(w, r, err)
@@ -202,7 +235,12 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getProduct(w http.ResponseWriter, r *http.Request) {
-	p, _, err := a.parts.Products.Load(r.Context(), r.PathValue("id"))
+	id, err := pathID(r, "product")
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	p, _, err := a.parts.Products.Load(r.Context(), id)
 	switch {
 	case err != nil:
 		httpapi.WriteError(w, r, err)
@@ -217,15 +255,21 @@ func (a *API) getProduct(w http.ResponseWriter, r *http.Request) {
 // getOrder answers from the order aggregate, or, before create_order ran,
 // from its saga: pending while it runs.
 func (a *API) getOrder(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, err := pathID(r, "order")
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
 	o, _, err := a.parts.Orders.Load(r.Context(), id)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
 	if o.Exists {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"id": o.ID, "saga_id": id, "user_id": o.UserID, "items": o.Items,
-			"status": o.Status, "total_cents": o.TotalCents, "created_at": o.CreatedAt, "updated_at": o.UpdatedAt})
+		v := map[string]any{"id": o.ID, "saga_id": id, "user_id": o.UserID, "items": o.Items,
+			"status": o.Status, "total_cents": o.TotalCents, "created_at": o.CreatedAt, "updated_at": o.UpdatedAt}
+		a.addPayments(r, v, id)
+		httpapi.WriteJSON(w, http.StatusOK, v)
 		return
 	}
 	s, _, err := a.manager.Sagas().Load(r.Context(), id)
@@ -246,46 +290,15 @@ func (a *API) getOrder(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// getSaga answers the saga's state; with ?wait= as soon as it is terminal
-// or the wait is over.
-func (a *API) getSaga(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	var wait time.Duration
-	if v := r.URL.Query().Get("wait"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			httpapi.WriteError(w, r, httpapi.FieldErr("wait", "wait must be a duration such as 10s."))
-			return
-		}
-		wait = min(d, maxWait)
-	}
-	deadline := time.Now().Add(wait)
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		s, _, err := a.manager.Sagas().Load(r.Context(), id)
+// operate hands an operator's command (Retry or Abort) to the saga.
+func (a *API) operate(input func(now time.Time) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r, "saga")
 		if err != nil {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-		if !s.Exists() {
-			notFound(w, r, "saga")
-			return
-		}
-		if s.Status.Terminal() || !time.Now().Add(delay).Before(deadline) {
-			httpapi.WriteJSON(w, http.StatusOK, sagaView(s))
-			return
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(delay):
-		}
-	}
-}
-
-// operate hands an operator's command (Retry or Abort) to the saga.
-func (a *API) operate(input func(now time.Time) any) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		d, err := a.manager.Decide(r.Context(), r.PathValue("id"), input(time.Now()))
+		d, err := a.manager.Decide(r.Context(), id, input(time.Now()))
 		if err != nil {
 			httpapi.WriteError(w, r, domainError(err))
 			return
