@@ -14,6 +14,11 @@ import (
 // model to catch up before answering anyway with X-Eventline-Stale: true.
 const MaxMinSeqWait = 5 * time.Second
 
+// MaxWait is the longest deliberate wait a GET may ask for (?wait=, as
+// GET /api/sagas/{id} takes, or ?min_seq=): it gets this much more than
+// ReadTimeout.
+const MaxWait = 30 * time.Second
+
 // WaitMinSeq implements read-your-writes on a write-behind read model: given
 // ?min_seq=N it waits until projection has applied stream sequence N, at most
 // MaxMinSeqWait, and marks the answer stale if it has not.

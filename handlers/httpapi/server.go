@@ -43,8 +43,8 @@ type ServerConfig struct {
 	ShutdownTimeout time.Duration
 	// ReadTimeout bounds every GET under /api/ (5s): reads query
 	// PostgreSQL, and an unreachable or frozen database must get a quick
-	// 503, not a hung request. A request with ?min_seq= gets MaxMinSeqWait
-	// more for its deliberate wait.
+	// 503, not a hung request. A request with ?min_seq= or ?wait= gets
+	// MaxWait more for its deliberate wait.
 	ReadTimeout time.Duration
 	Logger      *slog.Logger
 	// MaxConns bounds the open client connections (DefaultMaxConns).
@@ -203,8 +203,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), loggerKey{}, s.cfg.Logger)
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(r.URL.Path, "/api/") {
 		timeout := s.cfg.ReadTimeout
-		if r.URL.Query().Has("min_seq") {
-			timeout += MaxMinSeqWait
+		if q := r.URL.Query(); q.Has("min_seq") || q.Has("wait") {
+			timeout += MaxWait
 		}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 
 	order "github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/domain/saga"
@@ -45,9 +44,6 @@ type ReadSide struct {
 	// Events reads a saga's history (GET /api/sagas/{id}/events): a
 	// connection of its own for API reads of the log.
 	Events *eventstore.Store
-	// Notify is the NATS connection GET /api/sagas/{id}?wait= subscribes
-	// on to hear of a saga's new events; without it a wait answers at once.
-	Notify *nats.Conn
 	// Pool is the PostgreSQL pool of HTTP reads (lists of sagas, orders and
 	// products, an order's payments).
 	Pool *pgxpool.Pool

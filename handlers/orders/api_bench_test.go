@@ -146,7 +146,7 @@ func benchAPI(b *testing.B) string {
 	go func() { done <- rt.Run(runCtx) }()
 	b.Cleanup(func() { cancel(); require.NoError(b, <-done) })
 	s := httpapi.NewServer(httpapi.ServerConfig{})
-	orders.NewAPI(m, parts, nil, policy, orders.ReadSide{Events: st, Notify: st.Conn(), Pool: pool}).Mount(s)
+	orders.NewAPI(m, parts, nil, policy, orders.ReadSide{Events: st, Pool: pool}).Mount(s)
 	srv := httptest.NewServer(s)
 	b.Cleanup(srv.Close)
 	return srv.URL

@@ -20,7 +20,7 @@ func (e *env) api(t *testing.T) *httptest.Server {
 	idem, err := httpapi.NewIdempotency(context.Background(), e.store.JetStream(), 1, 0)
 	require.NoError(t, err)
 	s := httpapi.NewServer(httpapi.ServerConfig{})
-	orders.NewAPI(e.manager, e.parts, idem, policy, orders.ReadSide{Events: e.store, Notify: e.store.Conn(), Pool: e.pool}).Mount(s)
+	orders.NewAPI(e.manager, e.parts, idem, policy, orders.ReadSide{Events: e.store, Pool: e.pool}).Mount(s)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return srv

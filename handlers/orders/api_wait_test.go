@@ -64,7 +64,7 @@ func (e *env) subscriptions(t *testing.T, want int) {
 }
 
 func TestAPIWaitAnswersWhenTheSagaEnds(t *testing.T) {
-	e := newEnv(t)
+	e := newHandOverEnv(t)
 	srv := e.api(t)
 	e.start(t, "w1", input("w1", "u1", "tok_ok", 1))
 	base := e.store.Conn().NumSubscriptions()
@@ -85,7 +85,7 @@ func TestAPIWaitAnswersWhenTheSagaEnds(t *testing.T) {
 }
 
 func TestAPIWaitAnswersTheCurrentStateWhenTheWaitEnds(t *testing.T) {
-	e := newEnv(t)
+	e := newHandOverEnv(t)
 	srv := e.api(t)
 	e.start(t, "w2", input("w2", "u1", "tok_ok", 1)) // no reactors: it stays running
 	base := e.store.Conn().NumSubscriptions()
@@ -104,7 +104,7 @@ func TestAPIWaitAnswersTheCurrentStateWhenTheWaitEnds(t *testing.T) {
 }
 
 func TestAPIWaitLeavesNoSubscriptionWhenTheClientGoes(t *testing.T) {
-	e := newEnv(t)
+	e := newHandOverEnv(t)
 	srv := e.api(t)
 	e.start(t, "w3", input("w3", "u1", "tok_ok", 1))
 	base := e.store.Conn().NumSubscriptions()
@@ -117,8 +117,8 @@ func TestAPIWaitLeavesNoSubscriptionWhenTheClientGoes(t *testing.T) {
 }
 
 func TestAPIWaitBeyondTheWaitersAnswersAtOnce(t *testing.T) {
-	e := newEnv(t)
-	srv := e.apiWith(t, orders.ReadSide{Notify: e.store.Conn(), MaxWaiters: 1})
+	e := newHandOverEnv(t)
+	srv := e.apiWith(t, orders.ReadSide{MaxWaiters: 1})
 	e.start(t, "w4", input("w4", "u1", "tok_ok", 1))
 	base := e.store.Conn().NumSubscriptions()
 
@@ -142,13 +142,27 @@ func TestAPIWaitBeyondTheWaitersAnswersAtOnce(t *testing.T) {
 }
 
 func TestAPIWaitAnswersBeforeTheServersReadTimeout(t *testing.T) {
-	e := newEnv(t)
-	srv := e.apiServer(t, httpapi.ServerConfig{ReadTimeout: time.Second}, orders.ReadSide{Notify: e.store.Conn()})
+	e := newHandOverEnv(t)
+	srv := e.apiServer(t, httpapi.ServerConfig{ReadTimeout: time.Second}, orders.ReadSide{})
 	e.start(t, "w5", input("w5", "u1", "tok_ok", 1))
 	base := e.store.Conn().NumSubscriptions()
 
-	code, v := call(t, "GET", srv.URL+"/api/sagas/w5?wait=30s", "", "")
+	// The wait is deliberate: it outlasts the read timeout of other GETs.
+	code, v := call(t, "GET", srv.URL+"/api/sagas/w5?wait=2s", "", "")
 	require.Equal(t, http.StatusOK, code, v)
 	require.Equal(t, "running", v["status"], "the current state, not an empty answer cut by the read timeout")
 	e.subscriptions(t, base)
+}
+
+// newHandOverEnv is newEnv whose process manager hands every command to
+// the reactors: a saga stays where it is until the test runs them.
+func newHandOverEnv(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.runner = orders.NewRunner(e.store, orders.HandOver())
+	t.Cleanup(e.runner.Close)
+	m, err := e.runner.Manager()
+	require.NoError(t, err)
+	e.manager = m
+	return e
 }

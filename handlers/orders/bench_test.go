@@ -31,7 +31,7 @@ func BenchmarkOrderSagas(b *testing.B) {
 		n := seq.Add(1)
 		id := fmt.Sprint("b", n)
 		in, _ := json.Marshal(order.OrderInput{OrderID: id, UserID: "u1",
-			Items: []order.Item{{ProductID: fmt.Sprint("big", n%benchProducts), Quantity: 1}}, Payment: order.Payment{Token: order.TokenOK}})
+			Items: []order.Item{{ProductID: fmt.Sprint("big", n%engineProducts), Quantity: 1}}, Payment: order.Payment{Token: order.TokenOK}})
 		begin := time.Now()
 		if _, err := e.manager.Start(ctx, id, def, in, ""); err != nil {
 			b.Error(err)
@@ -64,14 +64,14 @@ func BenchmarkOrderSagas(b *testing.B) {
 	}
 }
 
-// benchProducts is how many products the benchmark's orders spread over.
-const benchProducts = 100
+// engineProducts is how many products the benchmark's orders spread over.
+const engineProducts = 100
 
 // newEnvB is newEnv for a benchmark, with products big0..big99 in ample
 // stock.
 func newEnvB(b *testing.B) *env {
 	e := newEnv(b)
-	for i := range benchProducts {
+	for i := range engineProducts {
 		id := fmt.Sprint("big", i)
 		_, err := e.parts.Products.Handle(context.Background(), id, order.CreateProduct{ProductID: id, Name: id,
 			PriceCents: 100, Stock: 1 << 40, Now: time.Now()}, aggregate.Meta{})

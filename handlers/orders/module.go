@@ -99,7 +99,7 @@ func start(h *module.Host, cfg Config, shared *sharedRunner) error {
 		if err != nil {
 			return err
 		}
-		NewAPI(m, parts, h.Idempotency, cfg.Policy.Or(saga.DefaultPolicy()), ReadSide{Events: h.Reads, Notify: h.Store.Conn(), Pool: h.ReadPool}).Mount(h.Server)
+		NewAPI(m, parts, h.Idempotency, cfg.Policy.Or(saga.DefaultPolicy()), ReadSide{Events: h.Reads, Pool: h.ReadPool}).Mount(h.Server)
 	}
 	if !h.HasRole(Role) {
 		return nil
