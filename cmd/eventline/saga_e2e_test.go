@@ -47,11 +47,21 @@ func sagaEvents(t *testing.T, c *opsCLI, id string) [][2]string {
 	var evs [][2]string
 	for _, l := range jsonLines(t, out) {
 		typ, _ := l["type"].(string)
-		var step string
-		if d, ok := l["data"].(map[string]any); ok {
-			step, _ = d["step"].(string)
+		d, _ := l["data"].(map[string]any)
+		if typ != "saga.decided.v1" {
+			step, _ := d["step"].(string)
+			evs = append(evs, [2]string{typ, step})
+			continue
 		}
-		evs = append(evs, [2]string{typ, step})
+		// One decision of several events, stored as one message.
+		inner, _ := d["events"].([]any)
+		for _, e := range inner {
+			e, _ := e.(map[string]any)
+			typ, _ := e["type"].(string)
+			data, _ := e["data"].(map[string]any)
+			step, _ := data["step"].(string)
+			evs = append(evs, [2]string{typ, step})
+		}
 	}
 	return evs
 }
