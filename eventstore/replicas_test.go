@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -110,8 +111,14 @@ func TestEnsureStreamsNeverLowersReplicas(t *testing.T) {
 
 	// An atomic batch on the replicated stream: conflicts still map to
 	// ErrConflict (the replicated error code) and store nothing.
-	acks, err := r3.AppendBatch(ctx, "orders.o1", 0, []eventstore.Envelope{newEvent(t, "order.created.v1", map[string]int{}), newEvent(t, "order.paid.v1", map[string]int{})})
-	require.NoError(t, err)
+	// The scale-up may still be electing the stream's leader: an append
+	// meanwhile finds no responder, and is retried as a client would.
+	var acks []eventstore.Ack
+	require.Eventually(t, func() bool {
+		acks, err = r3.AppendBatch(ctx, "orders.o1", 0, []eventstore.Envelope{newEvent(t, "order.created.v1", map[string]int{}), newEvent(t, "order.paid.v1", map[string]int{})})
+		require.True(t, err == nil || errors.Is(err, eventstore.ErrUnavailable), "%v", err)
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond)
 	require.Len(t, acks, 2)
 	_, err = r3.AppendBatch(ctx, "orders.o1", 0, []eventstore.Envelope{newEvent(t, "order.created.v1", map[string]int{}), newEvent(t, "order.paid.v1", map[string]int{})})
 	require.ErrorIs(t, err, eventstore.ErrConflict)

@@ -75,6 +75,8 @@ type Appended struct {
 	// Envelope is the event as stored (when Duplicate: as offered; the
 	// stored one is the first attempt's, at Seq).
 	Envelope eventstore.Envelope
+	// Data is the event's payload decoded through the registry.
+	Data any
 	// Duplicate is true when the dedupe id had been stored before and
 	// nothing new was stored for this event (Meta.DedupeID).
 	Duplicate bool

@@ -118,7 +118,7 @@ func (h *Handler[S, C]) applied(subject string, snap snapshot[S], envs []eventst
 	res := Result[S]{Attempts: attempt, Events: make([]Appended, len(envs))}
 	dup := false
 	for i, env := range envs {
-		res.Events[i] = Appended{Seq: acks[i].Seq, Envelope: env, Duplicate: acks[i].Duplicate}
+		res.Events[i] = Appended{Seq: acks[i].Seq, Envelope: env, Data: data[i], Duplicate: acks[i].Duplicate}
 		dup = dup || acks[i].Duplicate
 	}
 	res.Seq = acks[len(acks)-1].Seq

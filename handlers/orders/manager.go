@@ -70,6 +70,7 @@ type Manager struct {
 	wg      sync.WaitGroup
 	waiters chan struct{}
 
+	scheduled sync.Map // ids of sagas with timers stored by this process
 	purgeOnce sync.Once
 	purges    chan string
 	mu        sync.Mutex
@@ -185,11 +186,7 @@ func (m *Manager) record(ctx context.Context, sagaID string, in any, meta aggreg
 			// its effects were that attempt's to carry out, and Resume's.
 			return d, effects{}, nil
 		}
-		data, err := m.reg.Decode(a.Envelope)
-		if err != nil {
-			return d, effects{}, fmt.Errorf("saga %s: decode %s: %w", sagaID, a.Envelope.Type, err)
-		}
-		for _, e := range saga.Flatten(a.Envelope.Type, data) {
+		for _, e := range saga.Flatten(a.Envelope.Type, a.Data) {
 			if c, ok := e.Data.(*saga.StepCompleted); ok && c.Step == saga.StepProcessPayment && res.State.Definition.Type == saga.OrderSagaType {
 				eff.confirm = true
 			}
@@ -245,13 +242,13 @@ func (m *Manager) Resume(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// carry carries out eff: it schedules the timers, then runs the commands
-// and the confirmation in this process when it drives sagas and has a free
-// slot (a driver goroutine takes them over), or sends them on ORDERS_CMD.
-// A saga that ended has its timers cleared.
+// carry carries out eff: it runs the commands and the confirmation in
+// this process when it drives sagas and has a free slot (a driver
+// goroutine takes them over), or sends them, with the timers, on
+// ORDERS_CMD and SAGA_TIMERS. A saga that ended has its timers cleared.
 func (m *Manager) carry(ctx context.Context, eff effects) error {
 	if eff.state.Status.Terminal() {
-		m.clearTimers(eff.state.ID)
+		m.clearTimers(eff.state)
 	}
 	if len(eff.cmds) == 0 && !eff.confirm {
 		return m.send(ctx, eff.state, nil, eff.timers, false)
@@ -259,13 +256,8 @@ func (m *Manager) carry(ctx context.Context, eff effects) error {
 	if m.parts != nil {
 		select {
 		case m.slots <- struct{}{}:
-			pending, err := m.schedule(eff.state, eff.timers)
-			if err != nil {
-				<-m.slots
-				return err
-			}
 			m.wg.Add(1)
-			go m.drive(eff, pending)
+			go m.drive(eff)
 			return nil
 		default: // every slot busy: hand over to the reactors
 		}
@@ -275,10 +267,16 @@ func (m *Manager) carry(ctx context.Context, eff effects) error {
 
 // drive runs eff's commands and confirmation here, decides each reply
 // and goes on with what that decides, until the saga waits on a timer, a
-// reply that comes late, or ends. A command or decision that fails on the
-// event store is handed over to the reactors (ORDERS_CMD); if that fails
-// too, the attempt's durable timer or the next Resume re-issues it.
-func (m *Manager) drive(eff effects, pending []*eventstore.Pending) {
+// reply that comes late, or ends.
+//
+// An attempt's timeout timer is only stored when its command did not get
+// an answer here: a slow participant, or a command handed over to the
+// reactors because the event store failed (if that fails too, the next
+// Resume or the sweep of stale sagas re-issues it). A command answered at
+// once needs no timer, and the saga pays no publish and no purge for it.
+// Other timers (a retry's due time, a compensation's deadline) are stored
+// before the saga goes on.
+func (m *Manager) drive(eff effects) {
 	defer m.wg.Done()
 	defer func() { <-m.slots }()
 	m.metrics.drivers.Inc()
@@ -288,25 +286,64 @@ func (m *Manager) drive(eff effects, pending []*eventstore.Pending) {
 	for len(queue) > 0 && ctx.Err() == nil {
 		e := queue[0]
 		queue = queue[1:]
+		timeouts, others := splitTimers(e)
+		pending, err := m.schedule(e.state, others)
+		if err != nil {
+			m.log.Warn("scheduling saga timers failed; the next Resume schedules them", "saga", e.state.ID, "err", err)
+		}
 		if e.confirm {
 			if err := m.parts.Confirm(ctx, e.state.ID, e.state.Input, m.now().UTC()); err != nil {
-				m.handOver(ctx, e.state, nil, true, err)
+				m.handOver(ctx, e.state, nil, nil, true, err)
 			}
 		}
 		for _, c := range e.cmds {
-			next, ok := m.run(ctx, c, pending)
+			next, ok := m.run(ctx, e.state, c, timeouts[timerKey(c.Step, c.Attempt)], pending)
 			pending = nil
 			if ok {
 				queue = append(queue, next)
 			}
 		}
+		m.wait(ctx, pending)
 	}
-	m.wait(ctx, pending)
 }
 
-// run runs command c on its participant and decides the reply; it returns
-// the reply's effects, ok false when there are none to go on with.
-func (m *Manager) run(ctx context.Context, c saga.Command, pending []*eventstore.Pending) (effects, bool) {
+// splitTimers splits e's timers into the attempt timeouts of its commands,
+// by step and attempt, and the others.
+func splitTimers(e effects) (map[string]saga.Timer, []saga.Timer) {
+	var others []saga.Timer
+	timeouts := map[string]saga.Timer{}
+	for _, t := range e.timers {
+		if t.Kind == saga.TimerAttemptTimeout || t.Kind == saga.TimerCompensationTimeout {
+			timeouts[timerKey(t.Step, t.Attempt)] = t
+			continue
+		}
+		others = append(others, t)
+	}
+	// A timeout whose command is not in e (none should be) is stored.
+	for k, t := range timeouts {
+		found := false
+		for _, c := range e.cmds {
+			found = found || timerKey(c.Step, c.Attempt) == k
+		}
+		if !found {
+			others = append(others, t)
+			delete(timeouts, k)
+		}
+	}
+	return timeouts, others
+}
+
+func timerKey(step string, attempt int) string { return step + "\x00" + strconv.Itoa(attempt) }
+
+// run runs command c of saga s on its participant and decides the reply;
+// timeout is the attempt's timeout timer, stored only if the reply does
+// not come here. It returns the reply's effects, ok false when there are
+// none to go on with.
+func (m *Manager) run(ctx context.Context, s saga.State, c saga.Command, timeout saga.Timer, pending []*eventstore.Pending) (effects, bool) {
+	var timers []saga.Timer
+	if timeout.SagaID != "" {
+		timers = []saga.Timer{timeout}
+	}
 	now := m.now().UTC()
 	o, err := m.parts.Execute(ctx, c, now)
 	if errors.Is(err, ErrUnknownCommand) {
@@ -314,46 +351,55 @@ func (m *Manager) run(ctx context.Context, c saga.Command, pending []*eventstore
 		return effects{}, false
 	}
 	if err != nil {
-		m.handOver(ctx, saga.State{ID: c.SagaID}, []saga.Command{c}, false, err)
+		m.handOver(ctx, s, []saga.Command{c}, timers, false, err)
 		return effects{}, false
 	}
 	if o.Slow {
-		return effects{}, false // the attempt's timer takes it on
+		// The participant answers late: the attempt's timer takes it on.
+		p, err := m.schedule(s, timers)
+		if err != nil {
+			m.log.Warn("scheduling a saga timer failed; the next Resume schedules it", "saga", c.SagaID, "err", err)
+		}
+		m.wait(ctx, append(pending, p...))
+		return effects{}, false
 	}
-	// The attempt's timeout timer is stored before its reply is decided.
 	m.wait(ctx, pending)
 	reply := o.Reply(c, now)
 	reply.Jitter = rand.Float64()
 	d, eff, err := m.record(ctx, c.SagaID, reply, aggregate.Meta{CorrelationID: c.SagaID, CausationID: c.Key})
 	if err != nil {
-		m.handOver(ctx, saga.State{ID: c.SagaID}, []saga.Command{c}, false, err)
+		m.handOver(ctx, s, []saga.Command{c}, timers, false, err)
 		return effects{}, false
 	}
 	if d.Events == 0 {
 		return effects{}, false
 	}
 	if eff.state.Status.Terminal() {
-		m.clearTimers(eff.state.ID)
+		m.clearTimers(eff.state)
 	}
-	p, err := m.schedule(eff.state, eff.timers)
-	if err != nil {
-		m.log.Warn("scheduling saga timers failed; the next Resume schedules them", "saga", c.SagaID, "err", err)
+	if len(eff.cmds) == 0 && !eff.confirm {
+		// Waiting on a timer, or ended: store what it waits on.
+		p, err := m.schedule(eff.state, eff.timers)
+		if err != nil {
+			m.log.Warn("scheduling saga timers failed; the next Resume schedules them", "saga", c.SagaID, "err", err)
+		}
+		m.wait(ctx, p)
+		return effects{}, false
 	}
-	m.wait(ctx, p)
-	return eff, len(eff.cmds) > 0 || eff.confirm
+	return eff, true
 }
 
 // handOver sends commands (and the confirmation) that could not be
-// carried out here to the reactors.
-func (m *Manager) handOver(ctx context.Context, s saga.State, cmds []saga.Command, confirm bool, cause error) {
+// carried out here to the reactors, with their timers.
+func (m *Manager) handOver(ctx context.Context, s saga.State, cmds []saga.Command, timers []saga.Timer, confirm bool, cause error) {
 	if ctx.Err() != nil {
 		return
 	}
-	if err := m.send(ctx, s, cmds, nil, confirm); err != nil {
-		m.log.Warn("saga step left to its timer", "saga", s.ID, "cause", cause, "err", err)
+	if err := m.send(ctx, s, cmds, timers, confirm); err != nil {
+		m.log.Warn("saga step left to Resume and the sweep", "saga", s.ID, "cause", cause, "err", err)
 		return
 	}
-	m.log.Warn("saga step handed over to the reactors", "saga", s.ID, "cause", cause)
+	m.log.Info("saga step handed over to the reactors", "saga", s.ID, "cause", cause)
 }
 
 // wait waits for pending appends, logging a failure (the saga's timers are
@@ -402,6 +448,9 @@ func (m *Manager) send(ctx context.Context, s saga.State, cmds []saga.Command, t
 // schedule starts storing timers on SAGA_TIMERS; a timer due already
 // fires at once.
 func (m *Manager) schedule(s saga.State, timers []saga.Timer) ([]*eventstore.Pending, error) {
+	if len(timers) > 0 && !s.Status.Terminal() {
+		m.scheduled.Store(s.ID, struct{}{})
+	}
 	var pending []*eventstore.Pending
 	now := m.now()
 	for _, t := range timers {
@@ -435,12 +484,18 @@ func (m *Manager) publish(sagaID, subject, typ string, payload any, opts ...even
 	return m.store.AppendAsync(subject, env, opts...)
 }
 
-// clearTimers has the timers of saga id, which ended, purged in the
+// clearTimers has the timers of saga s, which ended, purged in the
 // background: scheduled ones would fire into a saga that decides nothing
-// with them, and fired ones were consumed or never will be. When the
-// purger is behind, the caller purges itself (backpressure); a timer it
-// misses fires later and changes nothing.
-func (m *Manager) clearTimers(id string) {
+// with them, and fired ones were consumed or never will be. A saga that
+// went straight through with no timer stored here has none to purge. When
+// the purger is behind, the caller purges itself (backpressure); a timer
+// it misses fires later and changes nothing.
+func (m *Manager) clearTimers(s saga.State) {
+	_, stored := m.scheduled.LoadAndDelete(s.ID)
+	if !stored && !mayHaveTimers(s) {
+		return
+	}
+	id := s.ID
 	m.purgeOnce.Do(func() {
 		m.purges = make(chan string, 4096)
 		m.wg.Add(1)
@@ -489,4 +544,18 @@ func (m *Manager) timerStream(ctx context.Context) (jetstream.Stream, error) {
 	}
 	m.timers = st
 	return st, nil
+}
+
+// mayHaveTimers reports whether another process may have stored timers
+// for saga s: it did not complete, or some attempt was retried.
+func mayHaveTimers(s saga.State) bool {
+	if s.Status != saga.StatusCompleted {
+		return true
+	}
+	for _, st := range s.Steps {
+		if st.Action.Attempts > 1 || st.Comp.Attempts > 0 {
+			return true
+		}
+	}
+	return false
 }

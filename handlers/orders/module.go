@@ -125,11 +125,40 @@ func start(h *module.Host, cfg Config, shared *sharedRunner) error {
 			case <-time.After(delay):
 			}
 		}
-		<-ctx.Done()
+		sweep(ctx, h, m, cfg.Policy.Or(saga.DefaultPolicy()).AttemptTimeout)
 		return nil
 	})
 	return nil
 }
+
+// sweep re-issues, every sweepEvery, the sagas idle longer than a step's
+// timeout (Manager.Sweep), until ctx ends.
+func sweep(ctx context.Context, h *module.Host, m *Manager, idle time.Duration) {
+	if h.Pool == nil {
+		<-ctx.Done()
+		return
+	}
+	every := min(idle, sweepEvery)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := m.Sweep(ctx, h.Pool, idle)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			h.Log.Warn("sweeping idle sagas failed", "err", err)
+		case n > 0:
+			h.Log.Info("idle sagas re-issued", "count", n)
+		}
+	}
+}
+
+// sweepEvery is how often idle sagas are looked for (at most).
+const sweepEvery = 30 * time.Second
 
 // timersPending is the gauge of the messages SAGA_TIMERS holds: timers
 // scheduled and not fired yet, and fired ones of sagas still running

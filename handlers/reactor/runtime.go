@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventline/eventline/eventstore"
@@ -72,9 +73,10 @@ func NewRuntime(store *eventstore.Store, pool *pgxpool.Pool, reactors []Reactor,
 
 // Run consumes and handles until ctx ends, then stops taking messages,
 // lets the handlers in flight finish and ack within CloseTimeout, and
-// returns nil. A consumer that cannot be set up (JetStream unreachable, a
-// stream missing) is retried with backoff until ctx ends, and logged each
-// time; Run returns an error only when the router stops on its own.
+// returns nil. A consumer that cannot be set up because JetStream is
+// unreachable is retried with backoff until ctx ends, and logged each
+// time; Run returns an error when a stream is missing or the router stops
+// on its own.
 func (rt *Runtime) Run(ctx context.Context) error {
 	if len(rt.reactors) == 0 {
 		<-ctx.Done()
@@ -83,8 +85,8 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	delay := 500 * time.Millisecond
 	for {
 		started, err := rt.run(ctx)
-		if err == nil || started {
-			return err
+		if err == nil || started || errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err // a missing stream is a mistake to report, not to wait out
 		}
 		rt.log.Warn("reactors could not start; retrying", "err", err, "in", delay.String())
 		select {

@@ -1,0 +1,55 @@
+package orders_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	order "github.com/eventline/eventline/domain/orders"
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/handlers/orders"
+	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/sagamodel"
+)
+
+// A saga whose process died between a step's start and its reply left no
+// command and no timer behind (a step answered at once stores none): the
+// sweep finds it idle in the sagas read model and drives it to its end.
+func TestSweepFinishesASagaThatLostItsCommand(t *testing.T) {
+	e := newHandOverEnv(t)
+	ctx := context.Background()
+	_, err := e.manager.Start(ctx, "lost", saga.OrderSaga(policy), input("lost", "u1", order.TokenOK, 1), "")
+	require.NoError(t, err)
+	// The step's timer is gone, and its command is never consumed (no
+	// reactor runs here): the saga waits on nothing.
+	st, err := e.store.JetStream().Stream(ctx, orders.TimerStream)
+	require.NoError(t, err)
+	require.NoError(t, st.Purge(ctx))
+	r := projections.NewRunner(sagamodel.SagasSpec().Live(), e.store.JetStream(), e.pool,
+		projections.Config{BatchWait: 5 * time.Millisecond}, nil, nil)
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(pctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, func() bool {
+		var status string
+		return e.pool.QueryRow(ctx, `SELECT status FROM sagas WHERE id = 'lost'`).Scan(&status) == nil && status == "running"
+	}, 10*time.Second, 10*time.Millisecond)
+
+	driver := orders.NewRunner(e.store)
+	t.Cleanup(driver.Close)
+	m, err := driver.Manager()
+	require.NoError(t, err)
+	n, err := m.Sweep(ctx, e.pool, time.Hour)
+	require.NoError(t, err)
+	require.Zero(t, n, "not idle for an hour: left alone")
+	time.Sleep(20 * time.Millisecond)
+	n, err = m.Sweep(ctx, e.pool, 10*time.Millisecond)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	s := e.finish(t, "lost")
+	require.Equal(t, saga.StatusCompleted, s.Status, s.Reason)
+	require.Equal(t, 1, load(t, e.parts.Payments, "lost").Charges)
+}
