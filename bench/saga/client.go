@@ -23,7 +23,7 @@ const sagaTimeout = time.Minute
 
 // hugeStock is every product's stock: no order of the benchmark ever runs
 // out of it.
-const hugeStock = int64(1) << 40
+const hugeStock = int64(1_000_000_000_000) // the API's bound
 
 // errEmptyAnswer is an answer of the expected status without a body.
 var errEmptyAnswer = errors.New("empty answer")
