@@ -58,7 +58,10 @@ func (h *Handler[S, C]) Load(ctx context.Context, id string) (S, uint64, error) 
 // folded from, all of them atomically. When another writer got there first
 // it loads what is new and decides again, at most Options.MaxAttempts times
 // with jittered backoff; then it fails with ErrTooManyConflicts. Commands
-// on one aggregate through one Handler are handled one at a time. A domain
+// on one aggregate through one Handler are handled one at a time. A warm
+// command costs one publish: it is first decided on the cached state,
+// which the expected sequence proves current (a decision of no events or
+// an error is checked against a state read from the store first). A domain
 // error from Decide is returned unchanged (nothing is appended); so is an
 // eventstore error other than a conflict (ErrUnavailable, ...).
 func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta) (Result[S], error) {
@@ -69,17 +72,40 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 	}
 	defer unlock()
 	var lastErr error
+	optimisticMiss := false
 	for attempt := 1; attempt <= h.opts.MaxAttempts; attempt++ {
-		if attempt > 1 {
+		if attempt > 1 && !optimisticMiss {
 			if err := h.wait(ctx, attempt); err != nil {
 				return Result[S]{}, fmt.Errorf("handle %s: %w (after %w)", subject, err, lastErr)
 			}
 		}
-		snap, err := h.load(ctx, subject)
-		if err != nil {
-			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+		// The first attempt decides on the state this process knows (its
+		// cache, else the initial state) without reading the store: the
+		// expected sequence of the append refuses a state that is behind.
+		// A decision of no events, or an error, is only trusted from a
+		// state just read.
+		var snap snapshot[S]
+		verified := false
+		if attempt == 1 {
+			if cached, ok := h.cache.get(subject); ok {
+				snap = cached
+			} else {
+				snap = snapshot[S]{state: h.def.Initial()}
+			}
+		} else {
+			if snap, err = h.load(ctx, subject); err != nil {
+				return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+			}
+			verified = true
 		}
 		decided, err := h.def.Decide(snap.state, cmd)
+		if !verified && (err != nil || len(decided) == 0) {
+			if snap, err = h.load(ctx, subject); err != nil {
+				return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+			}
+			verified = true
+			decided, err = h.def.Decide(snap.state, cmd)
+		}
 		if err != nil {
 			return Result[S]{}, err
 		}
@@ -103,6 +129,7 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 		acks, err := h.store.AppendBatch(ctx, subject, int64(snap.seq), envs, opts...)
 		if errors.Is(err, eventstore.ErrConflict) {
 			lastErr = err
+			optimisticMiss = !verified // a state behind: read it again at once
 			continue
 		}
 		if err != nil {

@@ -20,10 +20,11 @@ var ErrTooManyWaiters = errors.New("orders: too many clients awaiting sagas")
 const MaxWaiters = 10_000
 
 // Await returns saga id's state as soon as it is terminal, or, when ctx
-// ends first, its state then (ctx's end is not an error). It does not
-// poll: it listens on the saga's subject (core NATS, which carries every
-// event appended) and loads the state when an event that ends the saga
-// goes by. A saga that does not exist is returned as such (Exists false).
+// ends first, its state then (ctx's end is not an error). It listens on
+// the saga's subject (core NATS, which carries every event appended) and
+// loads the state when an event that ends the saga goes by; besides, it
+// re-loads at 2, 10, 50, 250 ms and then each second, for an event
+// published just before it listened. A saga that does not exist is returned as such (Exists false).
 func (m *Manager) Await(ctx context.Context, id string) (saga.State, error) {
 	select {
 	case m.waiters <- struct{}{}:
@@ -38,11 +39,22 @@ func (m *Manager) Await(ctx context.Context, id string) (saga.State, error) {
 		return saga.State{}, fmt.Errorf("await saga %s: %w", id, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	// An event published just before the subscription took hold is
+	// never heard, and the first load may not show it yet (the stream
+	// stores it a moment after routing it): a few spaced re-loads, then one
+	// a second, cover that gap without polling in the common case.
+	recheck := time.NewTimer(2 * time.Millisecond)
+	defer recheck.Stop()
+	next := 2 * time.Millisecond
 	s, _, err := m.sagas.Load(ctx, id)
 	for err == nil && s.Exists() && !s.Status.Terminal() {
 		select {
 		case <-ctx.Done():
 			return m.current(id)
+		case <-recheck.C:
+			next = min(5*next, time.Second)
+			recheck.Reset(next)
+			s, _, err = m.sagas.Load(ctx, id)
 		case msg := <-ch:
 			if !m.ends(msg) {
 				continue

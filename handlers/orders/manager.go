@@ -83,7 +83,9 @@ func NewManager(store *eventstore.Store, reg *eventstore.Registry) (*Manager, er
 	if reg == nil {
 		reg = Registry()
 	}
-	h, err := aggregate.New(store, reg, SagaDefinition(), aggregate.Options{})
+	// A saga is hot while it runs, then read now and then: the cache holds
+	// the sagas in flight, not every saga seen (a state is kilobytes).
+	h, err := aggregate.New(store, reg, SagaDefinition(), aggregate.Options{CacheSize: perSagaCache})
 	if err != nil {
 		return nil, fmt.Errorf("saga manager: %w", err)
 	}
@@ -91,6 +93,11 @@ func NewManager(store *eventstore.Store, reg *eventstore.Registry) (*Manager, er
 	return &Manager{store: store, reg: reg, sagas: h, now: time.Now, metrics: NewMetrics(nil), log: slog.Default(),
 		base: base, cancel: cancel, waiters: make(chan struct{}, MaxWaiters)}, nil
 }
+
+// perSagaCache is the cache size of the aggregates that live as long as
+// one saga: the sagas themselves, and each order's order, payments and
+// notifications.
+const perSagaCache = 2048
 
 // DefaultMaxDrivers bounds the sagas one process drives at once.
 const DefaultMaxDrivers = 4096

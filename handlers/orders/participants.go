@@ -62,9 +62,9 @@ func NewParticipants(store aggregate.Store, reg *eventstore.Registry) (*Particip
 	var errs [5]error
 	p.Users, errs[0] = aggregate.New(store, reg, definition[order.User](order.UserSubject), aggregate.Options{})
 	p.Products, errs[1] = aggregate.New(store, reg, definition[order.Product](order.ProductSubject), aggregate.Options{})
-	p.Orders, errs[2] = aggregate.New(store, reg, definition[order.Order](order.OrderSubject), aggregate.Options{})
-	p.Payments, errs[3] = aggregate.New(store, reg, definition[order.Payments](order.PaymentSubject), aggregate.Options{})
-	p.Notifications, errs[4] = aggregate.New(store, reg, definition[order.Notifications](order.NotificationSubject), aggregate.Options{})
+	p.Orders, errs[2] = aggregate.New(store, reg, definition[order.Order](order.OrderSubject), aggregate.Options{CacheSize: perSagaCache})
+	p.Payments, errs[3] = aggregate.New(store, reg, definition[order.Payments](order.PaymentSubject), aggregate.Options{CacheSize: perSagaCache})
+	p.Notifications, errs[4] = aggregate.New(store, reg, definition[order.Notifications](order.NotificationSubject), aggregate.Options{CacheSize: perSagaCache})
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, fmt.Errorf("participants: %w", err)
 	}
