@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,12 @@ type StreamSpec struct {
 	// streams (commands that a durable timer re-issues if lost), never for
 	// an event log, which keeps everything.
 	MaxAge time.Duration
+	// Duplicates, when set, is how long JetStream remembers message ids to
+	// drop a retried publish (DuplicateWindow when 0). JetStream keeps
+	// every id of the window in memory: a stream of many small appends that
+	// are guarded otherwise (an expected sequence, an idempotent consumer)
+	// needs only the seconds a client's own retry takes.
+	Duplicates time.Duration
 }
 
 // DuplicateWindow is how long JetStream remembers Nats-Msg-Id values to
@@ -50,7 +57,7 @@ func streamConfig(spec StreamSpec, replicas int) jetstream.StreamConfig {
 		Discard:     jetstream.DiscardOld,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
-		Duplicates:  DuplicateWindow,
+		Duplicates:  cmp.Or(spec.Duplicates, DuplicateWindow),
 		DenyDelete:  true,
 		AllowDirect: true,
 		// Schedules require roll-ups, which the server pairs with purges.

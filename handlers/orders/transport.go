@@ -43,15 +43,27 @@ const (
 // participants' events, its commands and its timers.
 func Streams() []eventstore.StreamSpec {
 	return []eventstore.StreamSpec{
-		{Name: saga.Stream, Subjects: []string{saga.Subjects}, Description: "saga events", AllowAtomicPublish: true},
-		{Name: order.Stream, Subjects: order.Subjects(), Description: "order saga participants' events", AllowAtomicPublish: true},
+		{Name: saga.Stream, Subjects: []string{saga.Subjects}, Description: "saga events", AllowAtomicPublish: true,
+			Duplicates: dedupeWindow},
+		{Name: order.Stream, Subjects: order.Subjects(), Description: "order saga participants' events", AllowAtomicPublish: true,
+			Duplicates: dedupeWindow},
 		// A command older than a day was handled or is lost to its saga's
 		// timeout timer, which re-issues it.
 		{Name: CommandStream, Subjects: []string{commandPrefix + ">"}, Description: "order saga commands to participants",
-			MaxAge: 24 * time.Hour},
-		{Name: TimerStream, Subjects: []string{"sagatimer.>"}, Description: "saga durable timers", AllowMsgSchedules: true},
+			MaxAge: 24 * time.Hour, Duplicates: dedupeWindow},
+		{Name: TimerStream, Subjects: []string{"sagatimer.>"}, Description: "saga durable timers", AllowMsgSchedules: true,
+			Duplicates: dedupeWindow},
 	}
 }
+
+// dedupeWindow is the duplicate window of the saga's streams. Every append
+// there is guarded otherwise — the saga's and the participants' events by
+// their expected sequence, commands by the participants' dedupe on the
+// key, timers by one schedule per subject and stale timers deciding
+// nothing — so message ids only need to catch a client's own publish
+// retry; JetStream holds each id of the window in memory, and a saga
+// appends a dozen.
+const dedupeWindow = 10 * time.Second
 
 // CommandSubject is the subject of saga sagaID's commands of type typ.
 func CommandSubject(typ, sagaID string) string { return commandPrefix + typ + "." + sagaID }
