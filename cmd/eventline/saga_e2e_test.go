@@ -252,11 +252,16 @@ func TestOrderSagaIdempotencyKey(t *testing.T) {
 				return p.Reserved == 0 && p.Sold == 3
 			}, 30*time.Second, 20*time.Millisecond, "product %+v", p)
 			require.Equal(t, int64(7), p.Stock, "stock taken once")
-			require.Equal(t, int64(1), rm.charged(t, id), "charged once")
+			// The payments read model is behind the product's command loop.
+			require.Eventually(t, func() bool { return rm.charged(t, id) == 1 }, 30*time.Second, 20*time.Millisecond,
+				"charged once")
 			var sagaRows, orderRows int64
-			require.NoError(t, rm.pool.QueryRow(context.Background(), `SELECT
-				(SELECT count(*) FROM sagas WHERE id IN (SELECT id FROM orders WHERE items::text LIKE '%' || $1 || '%')),
-				(SELECT count(*) FROM orders WHERE items::text LIKE '%' || $1 || '%')`, product).Scan(&sagaRows, &orderRows))
+			require.Eventually(t, func() bool { // the orders read model may be behind
+				require.NoError(t, rm.pool.QueryRow(context.Background(), `SELECT
+					(SELECT count(*) FROM sagas WHERE id IN (SELECT id FROM orders WHERE items::text LIKE '%' || $1 || '%')),
+					(SELECT count(*) FROM orders WHERE items::text LIKE '%' || $1 || '%')`, product).Scan(&sagaRows, &orderRows))
+				return orderRows >= 1
+			}, 30*time.Second, 20*time.Millisecond)
 			require.Equal(t, int64(1), orderRows, "one order for the product")
 			require.Equal(t, int64(1), sagaRows, "one saga row for it")
 			var all int64

@@ -113,7 +113,11 @@ func start(h *module.Host, cfg Config, shared *sharedRunner) error {
 		// JetStream may be unreachable at start: resuming is retried, with
 		// backoff, until it succeeds or the process stops.
 		for delay := 500 * time.Millisecond; ; delay = min(2*delay, 30*time.Second) {
-			n, err := m.Resume(ctx)
+			resume := m.Resume
+			if h.Pool != nil {
+				resume = func(ctx context.Context) (int, error) { return m.ResumeFrom(ctx, h.Pool) }
+			}
+			n, err := resume(ctx)
 			if err == nil {
 				h.Log.Info("sagas resumed", "count", n)
 				break

@@ -2,10 +2,17 @@ package orders
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/projections/sagamodel"
 )
 
 // sweepBatch bounds the sagas one sweep re-issues.
@@ -49,6 +56,61 @@ func (m *Manager) Sweep(ctx context.Context, pool *pgxpool.Pool, idle time.Durat
 		}
 		if err := m.Reissue(ctx, s); err != nil {
 			return n, fmt.Errorf("sweep saga %s: %w", id, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// ResumeFrom is Resume for a process with the sagas read model on pool: the
+// sagas to resume are the rows still running or compensating, and every
+// saga with an event past the projection's checkpoint (which the rows may
+// not show yet), read from the stream's headers; not every saga ever
+// started, as the stream's subject list would give.
+func (m *Manager) ResumeFrom(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	var checkpoint uint64
+	err := pool.QueryRow(ctx, `SELECT last_seq FROM projection_checkpoints WHERE name = $1`, sagamodel.SagasName).Scan(&checkpoint)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("resume sagas: %w", err)
+	}
+	ids := map[string]bool{}
+	rows, err := pool.Query(ctx, `SELECT id FROM sagas WHERE status IN ('running', 'compensating')`)
+	if err != nil {
+		return 0, fmt.Errorf("resume sagas: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("resume sagas: %w", err)
+		}
+		ids[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("resume sagas: %w", err)
+	}
+	err = m.store.Read(ctx, saga.Stream, eventstore.ReadOptions{FromSeq: checkpoint + 1, HeadersOnly: true},
+		func(ev eventstore.RawEvent) error {
+			if id, ok := strings.CutPrefix(ev.Subject, "saga."); ok {
+				ids[id] = true
+			}
+			return nil
+		})
+	if err != nil {
+		return 0, fmt.Errorf("resume sagas: %w", err)
+	}
+	n := 0
+	for id := range ids {
+		s, _, err := m.sagas.Load(ctx, id)
+		if err != nil {
+			return n, fmt.Errorf("resume saga %s: %w", id, err)
+		}
+		if !s.Exists() || s.Status.Terminal() {
+			continue
+		}
+		if err := m.Reissue(ctx, s); err != nil {
+			return n, fmt.Errorf("resume saga %s: %w", id, err)
 		}
 		n++
 	}
