@@ -66,7 +66,9 @@ func (r *run) try(in any) (saga.Decision, error) {
 		pv, err := saga.Events()[packed.Type](pb)
 		require.NoError(r.t, err)
 		require.Equal(r.t, d.Events, saga.Flatten(packed.Type, pv), "Flatten(Pack) gives the decision back")
+		untouched := fmt.Sprintf("%#v", r.s)
 		viaPack = saga.Evolve(r.s, packed.Type, pv)
+		require.Equal(r.t, untouched, fmt.Sprintf("%#v", r.s), "Evolve of a packed decision changed its input")
 	}
 	var decoded []saga.Event
 	for _, ev := range d.Events {

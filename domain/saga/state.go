@@ -128,11 +128,18 @@ func (s State) StepIndex(name string) int {
 // Evolve folds one event of type eventType, decoded through Events (a
 // pointer to its payload), into s and returns the new state; s is not
 // changed (states are shared by the command loop's cache).
-func Evolve(s State, eventType string, data any) State {
+func Evolve(s State, eventType string, data any) State { return evolve(s, eventType, data, true) }
+
+// evolve is Evolve; with clone false it changes the steps of s in place,
+// which the caller owns (a decision's events, after one copy).
+func evolve(s State, eventType string, data any, clone bool) State {
 	switch e := data.(type) {
 	case *Decided:
+		if clone {
+			s.Steps = slices.Clone(s.Steps) // one copy for the whole decision
+		}
 		for _, ev := range e.Events {
-			s = Evolve(s, ev.Type, ev.Data)
+			s = evolve(s, ev.Type, ev.Data, false)
 		}
 	case *Started:
 		s = State{ID: e.SagaID, Definition: e.Definition, Input: e.Input, Status: StatusRunning, CreatedAt: e.At}
@@ -144,7 +151,7 @@ func Evolve(s State, eventType string, data any) State {
 		if s.StepIndex(e.Step) < 0 {
 			return s
 		}
-		s = s.step(e.Step, func(st *StepState) {
+		s = s.step(clone, e.Step, func(st *StepState) {
 			st.Status = StepStatusRunning
 			st.Action = Progress{Attempts: max(st.Action.Attempts, e.Attempt), RoundStart: e.RoundStart, Attempt: e.Attempt,
 				InFlight: true, Deadline: e.Deadline, Error: st.Action.Error}
@@ -155,26 +162,26 @@ func Evolve(s State, eventType string, data any) State {
 		})
 		s.Current, s.Status, s.Reason = s.StepIndex(e.Step), StatusRunning, ""
 	case *StepCompleted:
-		s = s.step(e.Step, func(st *StepState) {
+		s = s.step(clone, e.Step, func(st *StepState) {
 			st.Status, st.Output, st.FinishedAt = StepStatusCompleted, e.Output, e.At
 			st.Action.InFlight, st.Action.Error = false, ""
 		})
 	case *StepFailed:
-		s = s.step(e.Step, func(st *StepState) {
+		s = s.step(clone, e.Step, func(st *StepState) {
 			st.Action.InFlight, st.Action.Error = false, e.Error
 			if e.Final {
 				st.Status, st.FinishedAt = StepStatusFailed, e.At
 			}
 		})
 	case *StepTimedOut:
-		s = s.step(e.Step, func(st *StepState) {
+		s = s.step(clone, e.Step, func(st *StepState) {
 			st.Action.InFlight, st.Action.Error, st.Uncertain = false, "attempt timed out", true
 			if e.Final {
 				st.Status, st.FinishedAt = StepStatusFailed, e.At
 			}
 		})
 	case *RetryScheduled:
-		s = s.step(e.Step, func(st *StepState) {
+		s = s.step(clone, e.Step, func(st *StepState) {
 			p := &st.Action
 			if e.Compensation {
 				p = &st.Comp
@@ -185,29 +192,33 @@ func Evolve(s State, eventType string, data any) State {
 		if s.StepIndex(e.Step) < 0 {
 			return s
 		}
-		s.Steps = slices.Clone(s.Steps)
+		if clone {
+			s.Steps = slices.Clone(s.Steps)
+		}
 		for i := range s.Steps {
 			if s.Steps[i].Status == StepStatusPending {
 				s.Steps[i].Status = StepStatusSkipped
 			}
 		}
-		s = s.step(e.Step, func(st *StepState) {
+		s = s.step(clone, e.Step, func(st *StepState) {
 			st.Status, st.Compensation, st.GiveUpAt = StepStatusCompensating, CompRunning, e.GiveUpAt
 			st.Comp = Progress{Attempts: max(st.Comp.Attempts, e.Attempt), RoundStart: e.RoundStart, Attempt: e.Attempt,
 				InFlight: true, Deadline: e.Deadline, Error: st.Comp.Error}
 		})
 		s.Current, s.Status, s.Reason = s.StepIndex(e.Step), StatusCompensating, ""
 	case *StepCompensated:
-		s = s.step(e.Step, func(st *StepState) {
+		s = s.step(clone, e.Step, func(st *StepState) {
 			st.Status, st.Compensation = StepStatusCompensated, CompDone
 			st.Comp.InFlight, st.Comp.Error = false, ""
 		})
 	case *CompensationFailed:
-		s = s.step(e.Step, func(st *StepState) { st.Comp.InFlight, st.Comp.Error = false, e.Error })
+		s = s.step(clone, e.Step, func(st *StepState) { st.Comp.InFlight, st.Comp.Error = false, e.Error })
 	case *Completed:
 		s.Status = StatusCompleted
 	case *Compensated:
-		s.Steps = slices.Clone(s.Steps)
+		if clone {
+			s.Steps = slices.Clone(s.Steps)
+		}
 		for i := range s.Steps {
 			if s.Steps[i].Status == StepStatusPending {
 				s.Steps[i].Status = StepStatusSkipped
@@ -217,7 +228,7 @@ func Evolve(s State, eventType string, data any) State {
 	case *NeedsAttention:
 		s.Status, s.Reason = StatusNeedsAttention, e.Reason
 	case *SagaFailed:
-		s = s.step(e.Step, func(st *StepState) {
+		s = s.step(clone, e.Step, func(st *StepState) {
 			st.Compensation, st.Comp.InFlight, st.Comp.RetryAt = CompFailed, false, time.Time{}
 		})
 		s.Status, s.Reason = StatusFailed, e.Reason
@@ -226,7 +237,9 @@ func Evolve(s State, eventType string, data any) State {
 	case *Aborted:
 		s.Aborted = true
 		if s.Current >= 0 && s.Current < len(s.Steps) && s.Steps[s.Current].Status == StepStatusRunning {
-			s.Steps = slices.Clone(s.Steps)
+			if clone {
+				s.Steps = slices.Clone(s.Steps)
+			}
 			st := &s.Steps[s.Current]
 			st.Uncertain = st.Uncertain || st.Action.InFlight
 			st.Status, st.FinishedAt, st.Action.Error = StepStatusFailed, e.At, "aborted"
@@ -241,14 +254,16 @@ func Evolve(s State, eventType string, data any) State {
 	return s
 }
 
-// step returns s with the step named name changed by f on a copy of the
-// steps; s is returned unchanged when it has no such step.
-func (s State) step(name string, f func(*StepState)) State {
+// step returns s with the step named name changed by f, on a copy of the
+// steps when clone; s is returned unchanged when it has no such step.
+func (s State) step(clone bool, name string, f func(*StepState)) State {
 	i := s.StepIndex(name)
 	if i < 0 {
 		return s
 	}
-	s.Steps = slices.Clone(s.Steps)
+	if clone {
+		s.Steps = slices.Clone(s.Steps)
+	}
 	f(&s.Steps[i])
 	return s
 }

@@ -108,6 +108,12 @@ type Options struct {
 	// CacheSize is how many aggregates' folded states are kept (10,000
 	// when 0; negative: none, every command loads the whole history).
 	CacheSize int
+	// DecidedAsDecoded says Decide returns each event's Data exactly as the
+	// registry decodes it (the same pointer types, the same values after a
+	// JSON round trip), so the appended events are folded from it without
+	// decoding their envelopes again. Only for definitions whose tests
+	// prove the round trip (domain/saga's do, for every decision).
+	DecidedAsDecoded bool
 }
 
 func (o Options) withDefaults() Options {

@@ -118,7 +118,7 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 		}
 		// Decoded before appending: an event this aggregate could not fold
 		// back (a type missing from the registry) is never stored.
-		data, err := decodeAll(h.reg, envs)
+		data, err := h.decoded(decided, envs)
 		if err != nil {
 			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
 		}
@@ -166,6 +166,23 @@ func (h *Handler[S, C]) applied(subject string, snap snapshot[S], envs []eventst
 }
 
 // decodeAll decodes each envelope's payload through reg.
+// decoded returns the decoded form of the events decided: their own data
+// when the definition says Decide returns it (DecidedAsDecoded) and the
+// registry knows every type, else the events decoded from their envelopes.
+func (h *Handler[S, C]) decoded(decided []Event, envs []eventstore.Envelope) ([]any, error) {
+	if !h.opts.DecidedAsDecoded {
+		return decodeAll(h.reg, envs)
+	}
+	out := make([]any, len(decided))
+	for i, ev := range decided {
+		if !h.reg.Known(ev.Type) {
+			return nil, fmt.Errorf("%w: %q", eventstore.ErrUnknownType, ev.Type)
+		}
+		out[i] = ev.Data
+	}
+	return out, nil
+}
+
 func decodeAll(reg *eventstore.Registry, envs []eventstore.Envelope) ([]any, error) {
 	out := make([]any, len(envs))
 	for i, env := range envs {

@@ -85,7 +85,7 @@ func NewManager(store *eventstore.Store, reg *eventstore.Registry) (*Manager, er
 	}
 	// A saga is hot while it runs, then read now and then: the cache holds
 	// the sagas in flight, not every saga seen (a state is kilobytes).
-	h, err := aggregate.New(store, reg, SagaDefinition(), aggregate.Options{CacheSize: perSagaCache})
+	h, err := aggregate.New(store, reg, SagaDefinition(), aggregate.Options{CacheSize: perSagaCache, DecidedAsDecoded: true})
 	if err != nil {
 		return nil, fmt.Errorf("saga manager: %w", err)
 	}
