@@ -256,6 +256,15 @@ func (a *API) getOrder(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
+	// The saga is read before the order: a saga seen ended whose order is
+	// then not found never created it (create_order runs before the saga
+	// can end), whereas the other way round an order created between the
+	// two reads would be taken for a cancelled one.
+	s, _, err := a.manager.Sagas().Load(r.Context(), id)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
 	o, _, err := a.parts.Orders.Load(r.Context(), id)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
@@ -268,10 +277,7 @@ func (a *API) getOrder(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, v)
 		return
 	}
-	s, _, err := a.manager.Sagas().Load(r.Context(), id)
 	switch {
-	case err != nil:
-		httpapi.WriteError(w, r, err)
 	case !s.Exists():
 		notFound(w, r, "order")
 	default:
