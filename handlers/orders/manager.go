@@ -231,15 +231,25 @@ func (m *Manager) Resume(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("resume sagas: %w", err)
 	}
-	n := 0
+	ids := make([]string, 0, len(info.State.Subjects))
 	for subject := range info.State.Subjects {
-		id := strings.TrimPrefix(subject, "saga.")
+		ids = append(ids, strings.TrimPrefix(subject, "saga."))
+	}
+	return m.reissueAll(ctx, ids, 0)
+}
+
+// reissueAll re-issues what each saga of ids that is still running (and,
+// with idle set, has had no event for that long) waits on; it returns how
+// many it re-issued.
+func (m *Manager) reissueAll(ctx context.Context, ids []string, idle time.Duration) (int, error) {
+	n := 0
+	for _, id := range ids {
 		s, _, err := m.sagas.Load(ctx, id)
 		if err != nil {
 			return n, fmt.Errorf("resume saga %s: %w", id, err)
 		}
-		if !s.Exists() || s.Status.Terminal() {
-			continue
+		if !s.Exists() || s.Status.Terminal() || (idle > 0 && time.Since(s.UpdatedAt) < idle) {
+			continue // ended, or the read model that named it was behind
 		}
 		if err := m.Reissue(ctx, s); err != nil {
 			return n, fmt.Errorf("resume saga %s: %w", id, err)

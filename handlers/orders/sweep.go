@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,39 +29,21 @@ const sweepBatch = 1000
 // nothing. Re-issuing a saga that was only slow is harmless: participants
 // dedupe on the key, timers on their id.
 func (m *Manager) Sweep(ctx context.Context, pool *pgxpool.Pool, idle time.Duration) (int, error) {
-	rows, err := pool.Query(ctx, `SELECT id FROM sagas WHERE status IN ('running', 'compensating') AND updated_at < $1
+	ids, err := queryIDs(ctx, pool, `SELECT id FROM sagas WHERE status IN ('running', 'compensating') AND updated_at < $1
 		ORDER BY updated_at LIMIT $2`, time.Now().Add(-idle), sweepBatch)
 	if err != nil {
 		return 0, fmt.Errorf("sweep sagas: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("sweep sagas: %w", err)
-		}
-		ids = append(ids, id)
+	return m.reissueAll(ctx, ids, idle)
+}
+
+// queryIDs returns the first column of the rows of sql.
+func queryIDs(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) ([]string, error) {
+	rows, err := pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("sweep sagas: %w", err)
-	}
-	n := 0
-	for _, id := range ids {
-		s, _, err := m.sagas.Load(ctx, id)
-		if err != nil {
-			return n, fmt.Errorf("sweep saga %s: %w", id, err)
-		}
-		if !s.Exists() || s.Status.Terminal() || time.Since(s.UpdatedAt) < idle {
-			continue // the read model was behind
-		}
-		if err := m.Reissue(ctx, s); err != nil {
-			return n, fmt.Errorf("sweep saga %s: %w", id, err)
-		}
-		n++
-	}
-	return n, nil
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // ResumeFrom is Resume for a process with the sagas read model on pool: the
@@ -73,22 +57,13 @@ func (m *Manager) ResumeFrom(ctx context.Context, pool *pgxpool.Pool) (int, erro
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("resume sagas: %w", err)
 	}
-	ids := map[string]bool{}
-	rows, err := pool.Query(ctx, `SELECT id FROM sagas WHERE status IN ('running', 'compensating')`)
+	running, err := queryIDs(ctx, pool, `SELECT id FROM sagas WHERE status IN ('running', 'compensating')`)
 	if err != nil {
 		return 0, fmt.Errorf("resume sagas: %w", err)
 	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("resume sagas: %w", err)
-		}
+	ids := map[string]bool{}
+	for _, id := range running {
 		ids[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("resume sagas: %w", err)
 	}
 	err = m.store.Read(ctx, saga.Stream, eventstore.ReadOptions{FromSeq: checkpoint + 1, HeadersOnly: true},
 		func(ev eventstore.RawEvent) error {
@@ -100,19 +75,5 @@ func (m *Manager) ResumeFrom(ctx context.Context, pool *pgxpool.Pool) (int, erro
 	if err != nil {
 		return 0, fmt.Errorf("resume sagas: %w", err)
 	}
-	n := 0
-	for id := range ids {
-		s, _, err := m.sagas.Load(ctx, id)
-		if err != nil {
-			return n, fmt.Errorf("resume saga %s: %w", id, err)
-		}
-		if !s.Exists() || s.Status.Terminal() {
-			continue
-		}
-		if err := m.Reissue(ctx, s); err != nil {
-			return n, fmt.Errorf("resume saga %s: %w", id, err)
-		}
-		n++
-	}
-	return n, nil
+	return m.reissueAll(ctx, slices.Collect(maps.Keys(ids)), 0)
 }
