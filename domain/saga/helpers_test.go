@@ -3,6 +3,7 @@ package saga_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,6 +70,10 @@ func (r *run) try(in any) (saga.Decision, error) {
 		untouched := fmt.Sprintf("%#v", r.s)
 		viaPack = saga.Evolve(r.s, packed.Type, pv)
 		require.Equal(r.t, untouched, fmt.Sprintf("%#v", r.s), "Evolve of a packed decision changed its input")
+		owned := r.s
+		owned.Steps = slices.Clone(r.s.Steps)
+		owned = saga.EvolveOwned(owned, packed.Type, pv)
+		require.Equal(r.t, fmt.Sprintf("%#v", viaPack), fmt.Sprintf("%#v", owned), "EvolveOwned folds like Evolve")
 	}
 	var decoded []saga.Event
 	for _, ev := range d.Events {

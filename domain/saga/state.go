@@ -130,6 +130,11 @@ func (s State) StepIndex(name string) int {
 // changed (states are shared by the command loop's cache).
 func Evolve(s State, eventType string, data any) State { return evolve(s, eventType, data, true) }
 
+// EvolveOwned is Evolve for a caller that owns s's steps (no other state
+// shares them, e.g. a state it folds from rows it read): it changes them in
+// place instead of copying them per event.
+func EvolveOwned(s State, eventType string, data any) State { return evolve(s, eventType, data, false) }
+
 // evolve is Evolve; with clone false it changes the steps of s in place,
 // which the caller owns (a decision's events, after one copy).
 func evolve(s State, eventType string, data any, clone bool) State {

@@ -53,6 +53,15 @@ func (h *Handler[S, C]) Load(ctx context.Context, id string) (S, uint64, error) 
 	return snap.state, snap.seq, err
 }
 
+// Cached returns the state of aggregate id this Handler last knew (folded
+// or appended here), without reading the store; ok is false when it knows
+// none. Another writer may have appended since: only a process that is the
+// aggregate's writer may take it as current.
+func (h *Handler[S, C]) Cached(id string) (S, uint64, bool) {
+	snap, ok := h.cache.get(h.def.Subject(id))
+	return snap.state, snap.seq, ok
+}
+
 // Handle decides cmd against the latest state of aggregate id and appends
 // the events decided, expecting the subject's last sequence that state was
 // folded from, all of them atomically. When another writer got there first

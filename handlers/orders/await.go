@@ -20,11 +20,16 @@ var ErrTooManyWaiters = errors.New("orders: too many clients awaiting sagas")
 const MaxWaiters = 10_000
 
 // Await returns saga id's state as soon as it is terminal, or, when ctx
-// ends first, its state then (ctx's end is not an error). It listens on
-// the saga's subject (core NATS, which carries every event appended) and
-// loads the state when an event that ends the saga goes by; besides, it
-// re-loads at 2, 10, 50, 250 ms and then each second, for an event
-// published just before it listened. A saga that does not exist is returned as such (Exists false).
+// ends first, its state then (ctx's end is not an error). A saga that does
+// not exist is returned as such (Exists false).
+//
+// A saga driven by this process is awaited in memory: the decision that
+// ends it is handed over as it is recorded, and its state until then is
+// the one cached here (this process writes it). Any other saga is awaited
+// on its subject (core NATS, which carries every event appended): its state
+// is loaded when an event that ends it goes by, and, for an event
+// published just before the subscription took hold, re-loaded at 2, 10,
+// 50, 250 ms and then each second.
 func (m *Manager) Await(ctx context.Context, id string) (saga.State, error) {
 	select {
 	case m.waiters <- struct{}{}:
@@ -32,25 +37,35 @@ func (m *Manager) Await(ctx context.Context, id string) (saga.State, error) {
 	default:
 		return saga.State{}, ErrTooManyWaiters
 	}
-	// Subscribed before the first load, so that no event falls between.
-	ch := make(chan *nats.Msg, 64)
-	sub, err := m.store.Conn().ChanSubscribe(saga.Subject(id), ch)
-	if err != nil {
-		return saga.State{}, fmt.Errorf("await saga %s: %w", id, err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	// An event published just before the subscription took hold is
-	// never heard, and the first load may not show it yet (the stream
-	// stores it a moment after routing it): a few spaced re-loads, then one
-	// a second, cover that gap without polling in the common case.
-	recheck := time.NewTimer(2 * time.Millisecond)
-	defer recheck.Stop()
+	// Listening before the first look, so that no end falls between.
+	ended, stop := m.local.listen(id)
+	defer stop()
 	next := 2 * time.Millisecond
-	s, _, err := m.sagas.Load(ctx, id)
+	var ch chan *nats.Msg
+	s, _, cached := m.sagas.Cached(id)
+	var err error
+	if cached && m.local.driven(id) {
+		// Its driver here records every decision until the saga ends or
+		// waits on a timer (fired here, most likely): a check each second
+		// covers a timer that another process fires.
+		next = time.Second
+	} else {
+		ch = make(chan *nats.Msg, 64)
+		sub, serr := m.store.Conn().ChanSubscribe(saga.Subject(id), ch)
+		if serr != nil {
+			return saga.State{}, fmt.Errorf("await saga %s: %w", id, serr)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		s, _, err = m.sagas.Load(ctx, id)
+	}
+	recheck := time.NewTimer(next)
+	defer recheck.Stop()
 	for err == nil && s.Exists() && !s.Status.Terminal() {
 		select {
 		case <-ctx.Done():
 			return m.current(id)
+		case end := <-ended:
+			return end, nil
 		case <-recheck.C:
 			next = min(5*next, time.Second)
 			recheck.Reset(next)

@@ -69,6 +69,7 @@ type Manager struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	waiters chan struct{}
+	local   *local
 
 	scheduled sync.Map // ids of sagas with timers stored by this process
 	purgeOnce sync.Once
@@ -91,7 +92,7 @@ func NewManager(store *eventstore.Store, reg *eventstore.Registry) (*Manager, er
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Manager{store: store, reg: reg, sagas: h, now: time.Now, metrics: NewMetrics(nil), log: slog.Default(),
-		base: base, cancel: cancel, waiters: make(chan struct{}, MaxWaiters)}, nil
+		base: base, cancel: cancel, waiters: make(chan struct{}, MaxWaiters), local: newLocal()}, nil
 }
 
 // perSagaCache is the cache size of the aggregates that live as long as
@@ -201,6 +202,9 @@ func (m *Manager) record(ctx context.Context, sagaID string, in any, meta aggreg
 		}
 	}
 	m.metrics.observe(res.State, events)
+	if res.State.Status.Terminal() {
+		m.local.ended(res.State)
+	}
 	eff.cmds, eff.timers = saga.Effects(res.State, events)
 	return d, eff, nil
 }
@@ -274,7 +278,11 @@ func (m *Manager) carry(ctx context.Context, eff effects) error {
 		select {
 		case m.slots <- struct{}{}:
 			m.wg.Add(1)
-			go m.drive(eff)
+			done := m.local.drive(eff.state.ID)
+			go func() {
+				defer done()
+				m.drive(eff)
+			}()
 			return nil
 		default: // every slot busy: hand over to the reactors
 		}

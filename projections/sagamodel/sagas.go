@@ -148,15 +148,18 @@ func foldSaga(w *sagaWrites, g *group, row *sagaRow) {
 		s, applied, stepSeqs = row.state, row.seq, row.stepSeqs
 	}
 	var last uint64
+	var before []stepRow
 	for _, ev := range g.events {
 		if ev.seq <= applied {
 			continue
 		}
-		before := make([]stepRow, len(s.Steps))
-		for i, st := range s.Steps {
-			before[i] = rowOf(st)
+		before = before[:0]
+		for _, st := range s.Steps {
+			before = append(before, rowOf(st))
 		}
-		s = saga.Evolve(s, ev.typ, ev.data)
+		// The state is this fold's own (read from the rows, or started by
+		// the batch): its steps change in place.
+		s = saga.EvolveOwned(s, ev.typ, ev.data)
 		for len(stepSeqs) < len(s.Steps) {
 			stepSeqs = append(stepSeqs, 0)
 		}

@@ -1,0 +1,80 @@
+package orders
+
+import (
+	"sync"
+
+	"github.com/eventline/eventline/domain/saga"
+)
+
+// local is what a Manager knows of the sagas it drives in this process: which
+// ones a driver goroutine holds now, and who awaits which one's end. A
+// decision recorded here that ends a saga is handed to its waiters at once
+// (Await), with no read of the store and no subscription.
+type local struct {
+	mu      sync.Mutex
+	driving map[string]int
+	waiting map[string][]chan saga.State
+}
+
+func newLocal() *local {
+	return &local{driving: map[string]int{}, waiting: map[string][]chan saga.State{}}
+}
+
+// drive marks saga id as driven here until the returned func is called.
+func (l *local) drive(id string) (done func()) {
+	l.mu.Lock()
+	l.driving[id]++
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		if l.driving[id]--; l.driving[id] <= 0 {
+			delete(l.driving, id)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// driven reports whether a driver here holds saga id: its decisions are
+// recorded by this process, whose cached state of it is current.
+func (l *local) driven(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.driving[id] > 0
+}
+
+// listen returns a channel that receives saga id's state when a decision
+// recorded here ends it, and the func that stops listening.
+func (l *local) listen(id string) (<-chan saga.State, func()) {
+	ch := make(chan saga.State, 1)
+	l.mu.Lock()
+	l.waiting[id] = append(l.waiting[id], ch)
+	l.mu.Unlock()
+	return ch, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		list := l.waiting[id]
+		for i, c := range list {
+			if c == ch {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(l.waiting, id)
+		} else {
+			l.waiting[id] = list
+		}
+	}
+}
+
+// ended hands s, a terminal state just recorded here, to its waiters.
+func (l *local) ended(s saga.State) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ch := range l.waiting[s.ID] {
+		select {
+		case ch <- s:
+		default: // already handed an end
+		}
+	}
+}

@@ -1,0 +1,45 @@
+package orders
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventline/eventline/domain/saga"
+)
+
+func TestLocalHandsAnEndToItsWaitersOnly(t *testing.T) {
+	l := newLocal()
+	a1, stopA1 := l.listen("a")
+	a2, stopA2 := l.listen("a")
+	b, stopB := l.listen("b")
+	defer stopB()
+
+	end := saga.State{ID: "a", Status: saga.StatusCompleted}
+	l.ended(end)
+	l.ended(end) // a second end never blocks the recorder
+	require.Len(t, a1, 1)
+	require.Len(t, a2, 1)
+	assert.Equal(t, end, <-a1)
+	assert.Empty(t, b)
+
+	stopA1()
+	stopA2()
+	l.mu.Lock()
+	_, still := l.waiting["a"]
+	l.mu.Unlock()
+	assert.False(t, still, "a saga nobody awaits is forgotten")
+}
+
+func TestLocalCountsDriversOfOneSaga(t *testing.T) {
+	l := newLocal()
+	assert.False(t, l.driven("a"))
+	done1 := l.drive("a")
+	done2 := l.drive("a")
+	done1()
+	assert.True(t, l.driven("a"), "another driver still holds it")
+	done2()
+	assert.False(t, l.driven("a"))
+	assert.Empty(t, l.driving)
+}
