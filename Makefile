@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: run test build bench fuzz vet postgres-binaries clean
+.PHONY: run test build bench fuzz vet postgres-binaries chromium clean
 
 build:
 	$(GO) build -o $(BIN)/eventline ./cmd/eventline
@@ -14,10 +14,14 @@ postgres-binaries:
 	@./scripts/ensure-postgres.sh
 
 # zuora-sim serves the demo tenants on 127.0.0.1:8081 while serve runs.
+# Make sure a headless Chromium exists for the dashboard's browser tests.
+chromium:
+	@./scripts/ensure-chromium.sh
+
 run: postgres-binaries build
 	./$(BIN)/zuora-sim --demo --addr 127.0.0.1:8081 & sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT; ./$(BIN)/eventline serve
 
-test: postgres-binaries
+test: postgres-binaries chromium
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 8m ./...
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventline/eventline/eventstore/natsserver"
+	"github.com/eventline/eventline/handlers/dashboard"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/opsapi"
 	"github.com/eventline/eventline/handlers/reactor"
@@ -73,7 +74,15 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 
 	g, gctx := errgroup.WithContext(ctx)
 	// Every process serves /healthz, /readyz and /metrics; the api role adds /api/.
-	srv := httpapi.NewServer(httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Logger: log})
+	var dash *dashboard.Dashboard
+	scfg := httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Logger: log}
+	if cfg.hasRole("api") {
+		if dash, err = dashboard.New(dashboard.Config{Token: cfg.APIToken, Log: log}); err != nil {
+			return err
+		}
+		scfg.Session = dash.APIAuthorized
+	}
+	srv := httpapi.NewServer(scfg)
 	srv.AddCheck(httpapi.Check{Name: "jetstream", Fn: in.store.Ping})
 	// PostgreSQL holds read models only: while it is down a process that
 	// accepts writes is degraded, not unready.
@@ -110,7 +119,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	defer stopDrained()
 	host := &module.Host{
 		Store: in.store, Reads: in.reads, Pool: in.pool, ReadPool: in.readPool, Server: srv,
-		Idempotency: idem, Metrics: reg, Log: log, EmbeddedNATS: in.embedded != nil,
+		Idempotency: idem, Dashboard: dash, Metrics: reg, Log: log, EmbeddedNATS: in.embedded != nil,
 		HasRole: cfg.hasRole, Runners: runners,
 		Go:        func(fn func(context.Context) error) { g.Go(func() error { return fn(gctx) }) },
 		GoDrained: func(fn func(context.Context) error) { g.Go(func() error { return fn(drainCtx) }) },
@@ -143,6 +152,9 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		// process that runs it cannot do its work and is not ready.
 		srv.AddCheck(httpapi.Check{Name: "projection_streams", Fn: ops.StatusReader().StreamCheck(projs),
 			Degrades: !cfg.hasRole("projector")})
+	}
+	if dash != nil {
+		dash.Mount(srv)
 	}
 	fmt.Fprintf(stdout, "eventline: listening on http://%s\n", ln.Addr())
 	log.Info("http listening", "addr", ln.Addr().String(), "roles", cfg.Roles)

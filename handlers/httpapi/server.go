@@ -35,6 +35,9 @@ type ServerConfig struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every /api/ request.
 	Token string
+	// Session, when set, may authorize an /api/ request that has no bearer
+	// token: the dashboard's session cookie (dashboard.APIAuthorized).
+	Session func(*http.Request) bool
 	// Checks run for /readyz.
 	Checks []Check
 	// Registry serves /metrics and receives the HTTP metrics.
@@ -93,6 +96,10 @@ func NewServer(cfg ServerConfig) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	// An unknown API path gets the API's error shape, not the dashboard.
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, Errorf(http.StatusNotFound, "not_found", "No such API endpoint."))
+	})
 	return s
 }
 
@@ -221,8 +228,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) authorized(r *http.Request) bool {
 	h := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) == 1
+	if token, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) == 1
+	}
+	return h == "" && s.cfg.Session != nil && s.cfg.Session(r)
 }
 
 // Run serves on ln until ctx ends, then lets in-flight requests finish within

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/dashboard"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/projections"
 )
@@ -26,6 +27,8 @@ type Host struct {
 	ReadPool *pgxpool.Pool
 	// Server is the HTTP server to mount routes and readiness checks on.
 	Server *httpapi.Server
+	// Dashboard takes the module's pages (nil without the api role).
+	Dashboard *dashboard.Dashboard
 	// Idempotency remembers Idempotency-Key answers (nil without the api role).
 	Idempotency *httpapi.Idempotency
 	// Metrics registers the module's Prometheus collectors.

@@ -1,0 +1,137 @@
+package dashboard
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// SessionCookie is the name of the dashboard's session cookie.
+const SessionCookie = "eventline_session"
+
+// sessionTTL is how long a sign-in lasts.
+const sessionTTL = 12 * time.Hour
+
+// session returns the cookie value that proves the token was given: an
+// HMAC of a fixed label keyed by the token, so the cookie never holds the
+// token itself and changing the token signs everybody out.
+func (d *Dashboard) session() string {
+	m := hmac.New(sha256.New, []byte(d.cfg.Token))
+	m.Write([]byte("eventline dashboard session v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// SignedIn reports whether r carries a valid session cookie (always true
+// when no token is set).
+func (d *Dashboard) SignedIn(r *http.Request) bool {
+	if d.cfg.Token == "" {
+		return true
+	}
+	c, err := r.Cookie(SessionCookie)
+	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(d.session())) == 1
+}
+
+// APIAuthorized reports whether r, a request under /api/ without a bearer
+// token, may act with the person's session: it carries the cookie, and a
+// request that changes something comes from the dashboard's own pages
+// (the HX-Request header, which another site's form cannot send).
+func (d *Dashboard) APIAuthorized(r *http.Request) bool {
+	if d.cfg.Token == "" || !d.SignedIn(r) {
+		return false
+	}
+	return safeMethod(r.Method) || fromDashboard(r)
+}
+
+func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }
+
+// fromDashboard reports whether r was sent by the dashboard's scripts: the
+// HX-Request header (a cross-site form cannot set a header, and a
+// cross-origin script that does is refused by the browser's preflight),
+// and an Origin, when the browser sends one, that is this host.
+func fromDashboard(r *http.Request) bool {
+	if r.Header.Get("HX-Request") != "true" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
+}
+
+// guard puts h behind the sign-in and the same-origin rule for actions.
+func (d *Dashboard) guard(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !d.SignedIn(r) {
+			if r.Header.Get("HX-Request") != "" {
+				// htmx follows this header with a full navigation.
+				w.Header().Set("HX-Redirect", "/login?next="+url.QueryEscape(r.URL.RequestURI()))
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			if safeMethod(r.Method) {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			d.Error(w, r, http.StatusUnauthorized, "Sign in first.")
+			return
+		}
+		if !safeMethod(r.Method) && !fromDashboard(r) {
+			d.Error(w, r, http.StatusForbidden, "This action is only accepted from the dashboard's own pages.")
+			return
+		}
+		h(w, r)
+	}
+}
+
+type loginData struct {
+	Next  string
+	Error string
+}
+
+func (d *Dashboard) mountAuth() {
+	d.mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		if d.cfg.Token == "" || d.SignedIn(r) {
+			http.Redirect(w, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
+			return
+		}
+		d.Render(w, r, d.login, "Sign in", loginData{Next: localPath(r.URL.Query().Get("next"))})
+	})
+	d.mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+		next := localPath(r.FormValue("next"))
+		if d.cfg.Token == "" {
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(r.FormValue("token")), []byte(d.cfg.Token)) != 1 {
+			w.WriteHeader(http.StatusUnauthorized)
+			d.Render(w, r, d.login, "Sign in", loginData{Next: next, Error: "That token is not the API token."})
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: d.session(), Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int(sessionTTL / time.Second)})
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	})
+	d.mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, MaxAge: -1})
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	})
+}
+
+// localPath returns next when it is a path of this site, else "/": a
+// sign-in link must not send the person elsewhere.
+func localPath(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.HasPrefix(next, "/login") {
+		return "/"
+	}
+	return next
+}
