@@ -51,8 +51,11 @@ type Dashboard struct {
 	login  *template.Template
 	assets map[string]asset
 
-	mu  sync.Mutex
-	nav []NavItem
+	home *template.Template
+
+	mu    sync.Mutex
+	nav   []NavItem
+	cards []Card
 }
 
 // NavItem is an entry of the navigation bar.
@@ -100,6 +103,13 @@ func New(cfg Config) (*Dashboard, error) {
 	if d.login, err = d.Templates(templateFS, "templates/login.html"); err != nil {
 		return nil, fmt.Errorf("dashboard: login: %w", err)
 	}
+	if d.home, err = d.Templates(templateFS, "templates/overview.html"); err != nil {
+		return nil, fmt.Errorf("dashboard: overview: %w", err)
+	}
+	d.Page(Page{Pattern: "GET /{$}", Nav: "Overview", NavPath: "/", Order: 0, Handler: d.overview})
+	d.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		d.Error(w, r, http.StatusNotFound, "There is no such page.")
+	})
 	d.mux.HandleFunc("GET /static/{name}", d.static)
 	d.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, d.Asset("favicon.svg"), http.StatusMovedPermanently)
