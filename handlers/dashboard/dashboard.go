@@ -234,10 +234,10 @@ func (d *Dashboard) Nav() []NavItem {
 	return slices.Clone(d.nav)
 }
 
-// Mount serves the dashboard on s: / and every page registered, before or
-// after Mount.
+// Mount serves the dashboard on s, for every path outside /api/ that s has
+// no route for: / and every page registered, before or after Mount.
 func (d *Dashboard) Mount(s *httpapi.Server) {
-	s.Handle("/", d.serve)
+	s.Fallback(http.HandlerFunc(d.serve))
 }
 
 func (d *Dashboard) serve(w http.ResponseWriter, r *http.Request) {

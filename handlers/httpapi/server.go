@@ -63,6 +63,8 @@ type Server struct {
 
 	// failing holds each failing check's full error, logged once when it
 	// starts failing or changes: /readyz shows only a short reason.
+	fallback http.Handler
+
 	failingMu sync.Mutex
 	failing   map[string]string
 }
@@ -96,12 +98,12 @@ func NewServer(cfg ServerConfig) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
-	// An unknown API path gets the API's error shape, not the dashboard.
-	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, r, Errorf(http.StatusNotFound, "not_found", "No such API endpoint."))
-	})
 	return s
 }
+
+// Fallback serves every request outside /api/ that no route matches (the
+// dashboard); /api/ keeps its JSON 404 and 405 answers.
+func (s *Server) Fallback(h http.Handler) { s.fallback = h }
 
 // Handle mounts h on a method-and-path pattern.
 func (s *Server) Handle(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, h) }
@@ -193,6 +195,7 @@ func checkReason(err error) string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	fallback := false
 	defer func() {
 		if p := recover(); p != nil {
 			s.cfg.Logger.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
@@ -201,7 +204,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		route := r.Pattern
-		if route == "" {
+		switch {
+		case route == "" && fallback:
+			route = "fallback"
+		case route == "":
 			route = "unmatched"
 		}
 		s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
@@ -222,6 +228,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="eventline"`)
 		WriteError(rec, r, Errorf(http.StatusUnauthorized, "unauthorized", "A valid 'Authorization: Bearer <token>' header is required."))
 		return
+	}
+	if s.fallback != nil && !strings.HasPrefix(r.URL.Path, "/api/") {
+		if _, pattern := s.mux.Handler(r); pattern == "" {
+			fallback = true
+			s.fallback.ServeHTTP(rec, r)
+			return
+		}
 	}
 	s.mux.ServeHTTP(rec, r)
 }

@@ -149,3 +149,24 @@ func TestAPIReadsAreBounded(t *testing.T) {
 	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/api/deadline?min_seq=3", nil))
 	require.Greater(t, left, MaxMinSeqWait)
 }
+
+func TestFallbackServesOnlyWhatNoRouteMatchesOutsideTheAPI(t *testing.T) {
+	s := NewServer(ServerConfig{})
+	s.Handle("GET /api/things", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 200, "ok") })
+	s.Fallback(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("page " + r.URL.Path))
+	}))
+	do := func(method, path string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, httptest.NewRequest(method, path, nil))
+		return w
+	}
+	require.Equal(t, "page /sagas", do("GET", "/sagas").Body.String())
+	require.Equal(t, "page /", do("GET", "/").Body.String())
+	require.Contains(t, do("GET", "/healthz").Body.String(), `"ok"`, "a route wins over the fallback")
+	w := do("GET", "/api/nothing")
+	require.Equal(t, http.StatusNotFound, w.Code)
+	require.Contains(t, w.Body.String(), `"code":"not_found"`)
+	require.Equal(t, http.StatusMethodNotAllowed, do("PUT", "/api/things").Code)
+}
