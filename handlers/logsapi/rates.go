@@ -160,10 +160,10 @@ type chartTick struct {
 
 // Chart geometry (SVG user units).
 const (
-	chartWidth  = 720
+	chartWidth  = 1200
 	chartHeight = 200
 	chartLeft   = 56
-	chartRight  = 710
+	chartRight  = 1190
 	chartTop    = 10
 	chartBottom = 176
 )
