@@ -163,7 +163,7 @@ const (
 	chartWidth  = 1200
 	chartHeight = 200
 	chartLeft   = 56
-	chartRight  = 1190
+	chartRight  = 1180
 	chartTop    = 10
 	chartBottom = 176
 )

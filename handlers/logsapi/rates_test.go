@@ -71,8 +71,8 @@ func TestBuildChartPlacesPointsInThePlotArea(t *testing.T) {
 	}
 	c := buildChart(points[1:], now, 5*time.Minute)
 	assert.Equal(t, 200.0, c.Max)
-	assert.Equal(t, "56.0,176.0 623.0,109.6 1190.0,43.2", c.Ingest)
-	assert.Equal(t, "56.0,176.0 623.0,142.8 1190.0,10.0", c.Flush)
+	assert.Equal(t, "56.0,176.0 618.0,109.6 1180.0,43.2", c.Ingest)
+	assert.Equal(t, "56.0,176.0 618.0,142.8 1180.0,10.0", c.Flush)
 	assert.Equal(t, 160.0, c.LastIngest)
 	require.Len(t, c.YTicks, 5)
 	assert.Equal(t, chartTick{Pos: chartBottom, Label: "0"}, c.YTicks[0])
