@@ -29,7 +29,8 @@ func Module() module.Module {
 	}
 }
 
-// start mounts /api/logs on a process with the api role. The ingester
+// start mounts /api/logs, and the dashboard's /logs when there is one, on a
+// process with the api role. The ingester
 // outlives the HTTP server, so that requests in flight at shutdown still get
 // their answers.
 func start(h *module.Host) error {
@@ -50,6 +51,9 @@ func start(h *module.Host) error {
 	}
 	handler := NewHandler(h.Store, h.ReadPool, ingester, h.Idempotency, stats, LookupConfig{Reads: h.Reads, Logger: h.Log})
 	handler.Mount(h.Server)
+	if h.Dashboard != nil {
+		h.Go(handler.MountDashboard(h.Dashboard, h.Log))
+	}
 	h.Go(func(ctx context.Context) error { return handler.Run(ctx) })
 	return nil
 }

@@ -1,6 +1,7 @@
 package logsapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -176,16 +177,25 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	query, args := lq.sql("log_entries")
-	rows, err := h.pool.Query(r.Context(), query, args...)
+	resp, err := h.listEntries(r.Context(), lq)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
+}
+
+// listEntries runs lq against the read model: one page, newest first, and
+// the cursor of the next one when there is more.
+func (h *Handler) listEntries(ctx context.Context, lq listQuery) (listResponse, error) {
+	query, args := lq.sql("log_entries")
+	rows, err := h.pool.Query(ctx, query, args...)
+	if err != nil {
+		return listResponse{}, err
+	}
 	items, err := pgx.CollectRows(rows, scanEntry)
 	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
+		return listResponse{}, err
 	}
 	resp := listResponse{Items: items}
 	if len(items) > lq.limit {
@@ -196,7 +206,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	if resp.Items == nil {
 		resp.Items = []entryView{}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	return resp, nil
 }
 
 func scanEntry(row pgx.CollectableRow) (entryView, error) {

@@ -43,28 +43,34 @@ type statsView struct {
 }
 
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	cp, err := projections.LoadCheckpoint(ctx, h.pool, logentries.Name)
+	v, err := h.snapshot(r.Context())
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, v)
+}
+
+// snapshot computes the stats GET /api/logs/stats shows (and the
+// dashboard, and its rate sampler).
+func (h *Handler) snapshot(ctx context.Context) (statsView, error) {
+	cp, err := projections.LoadCheckpoint(ctx, h.pool, logentries.Name)
+	if err != nil {
+		return statsView{}, err
 	}
 	parked, err := projections.CountParked(ctx, h.pool, logentries.Name)
 	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
+		return statsView{}, err
 	}
 	skipped, err := projections.CountSkipped(ctx, h.pool, logentries.Name)
 	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
+		return statsView{}, err
 	}
 	// The log is read over the lookups' connection, never the one appends use.
 	reads := h.finder.reads
 	pos, err := projections.ReadStreamPosition(ctx, reads.JetStream(), logs.Stream)
 	if err != nil {
-		httpapi.WriteError(w, r, fmt.Errorf("%w: %v", eventstore.ErrUnavailable, err))
-		return
+		return statsView{}, fmt.Errorf("%w: %v", eventstore.ErrUnavailable, err)
 	}
 	// What the projection has applied of this stream: nothing when its
 	// checkpoint counts in another one.
@@ -76,8 +82,7 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	last := pos.LastSeq
 	pending, err := h.pending.count(ctx, reads, pos.Created, applied, last)
 	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
+		return statsView{}, err
 	}
 	v := statsView{Persisted: cp.Rows, Pending: pending, Received: cp.Rows + pending + parked, Batches: cp.Batches,
 		LastFlushAt: cp.LastFlushAt, Parked: parked, Skipped: skipped, CheckpointSeq: cp.LastSeq, StreamLastSeq: last}
@@ -97,7 +102,7 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 		st := h.runner.Stats()
 		v.FailedFlushes, v.Retries = st.FailedFlushes, st.Retries
 	}
-	httpapi.WriteJSON(w, http.StatusOK, v)
+	return v, nil
 }
 
 // pendingCounter counts the entries held by events after the checkpoint. It

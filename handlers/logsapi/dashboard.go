@@ -1,0 +1,296 @@
+package logsapi
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/eventline/eventline/domain/logs"
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/dashboard"
+	"github.com/eventline/eventline/handlers/httpapi"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Dashboard sampling: one stats read a second, five minutes kept.
+const (
+	sampleInterval = time.Second
+	sampleCount    = 300
+	chartSpan      = 5 * time.Minute
+	// cardWindow is the overview card's ingest rate window.
+	cardWindow = 10 * time.Second
+	// pageSize is the entries a page of /logs shows.
+	pageSize = defaultLimit
+	// MaxBurst bounds the test entries one form post sends.
+	MaxBurst = logs.MaxBatchEntries
+)
+
+// logsDashboard is the logs module's part of the dashboard: /logs, its
+// fragments and action, and its overview card.
+type logsDashboard struct {
+	h    *Handler
+	d    *dashboard.Dashboard
+	tmpl *template.Template
+	ring *rateRing
+	log  *slog.Logger
+}
+
+// MountDashboard registers /logs and its overview card on d, and returns
+// the sampler of ingest and flush rates its chart draws: run it (with
+// host.Go) for as long as the dashboard is served.
+func (h *Handler) MountDashboard(d *dashboard.Dashboard, log *slog.Logger) func(ctx context.Context) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	ld := &logsDashboard{h: h, d: d, ring: newRateRing(sampleCount), log: log,
+		tmpl: d.MustTemplates(templateFS, "templates/logs.html")}
+	d.Page(dashboard.Page{Pattern: "GET /logs", Nav: "Logs", Order: 10, Handler: ld.page})
+	d.Handle("GET /logs/entries", ld.entries)
+	d.Handle("GET /logs/stats", ld.stats)
+	d.Handle("GET /logs/chart", ld.chart)
+	d.Handle("GET /logs/card", ld.card)
+	d.Handle("POST /logs/send", ld.send)
+	d.Card(dashboard.Card{Title: "Logs", Fragment: "/logs/card", Link: "/logs", Order: 10})
+	return func(ctx context.Context) error { return sampleRates(ctx, ld.ring, sampleInterval, h.snapshot) }
+}
+
+// filterView is the list's filters as the page shows them.
+type filterView struct {
+	Levels     []string
+	Level      string
+	Source     string
+	Q          string
+	Cursor     string
+	EntriesURL string // the list fragment with these filters
+	NewestURL  string // the first page with these filters
+	Error      string
+}
+
+// filters reads the list's filters from r with the JSON API's validation
+// (GET /api/logs): a bad one is an *httpapi.Error with a message.
+func (ld *logsDashboard) filters(r *http.Request) (listQuery, filterView, error) {
+	v := r.URL.Query()
+	f := filterView{Levels: logs.Levels, Level: v.Get("level"), Source: v.Get("source"), Q: v.Get("q"), Cursor: v.Get("cursor")}
+	q := url.Values{}
+	for _, k := range []string{"level", "source", "q", "since"} {
+		if s := v.Get(k); s != "" {
+			q.Set(k, s)
+		}
+	}
+	f.NewestURL = "/logs"
+	if len(q) > 0 {
+		f.NewestURL += "?" + q.Encode()
+	}
+	if f.Cursor != "" {
+		q.Set("cursor", f.Cursor)
+	}
+	f.EntriesURL = "/logs/entries?" + q.Encode()
+	lq, err := parseListQuery(r, ld.h.now())
+	lq.limit = pageSize // the page's size, whatever limit says
+	return lq, f, err
+}
+
+func (ld *logsDashboard) page(w http.ResponseWriter, r *http.Request) {
+	_, f, err := ld.filters(r)
+	if err != nil {
+		status, msg := ld.problem(r, err)
+		f.Error = msg
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+	}
+	ld.d.Render(w, r, ld.tmpl, "Logs", f)
+}
+
+// entriesView is one page of the list.
+type entriesView struct {
+	Items     []entryView
+	OlderURL  string
+	NewestURL string
+	Paged     bool
+	Filtered  bool
+	Now       time.Time
+}
+
+func (ld *logsDashboard) entries(w http.ResponseWriter, r *http.Request) {
+	lq, f, err := ld.filters(r)
+	if err == nil {
+		var resp listResponse
+		resp, err = ld.h.listEntries(r.Context(), lq)
+		if err == nil {
+			v := entriesView{Items: resp.Items, NewestURL: f.NewestURL, Paged: f.Cursor != "",
+				Filtered: f.Level != "" || f.Source != "" || f.Q != "", Now: time.Now()}
+			if resp.NextCursor != "" {
+				q := r.URL.Query()
+				q.Del("limit")
+				q.Set("cursor", resp.NextCursor)
+				v.OlderURL = "/logs?" + q.Encode()
+			}
+			ld.d.Fragment(w, r, ld.tmpl, "entries", v)
+			return
+		}
+	}
+	status, msg := ld.problem(r, err)
+	ld.d.Error(w, r, status, msg)
+}
+
+// statsPanel is the stats fragment's data.
+type statsPanel struct {
+	statsView
+	OldestPending time.Duration
+	LastFlushAgo  string
+}
+
+func newStatsPanel(v statsView) statsPanel {
+	p := statsPanel{statsView: v, OldestPending: time.Duration(v.OldestPendingAgeM) * time.Millisecond, LastFlushAgo: "never"}
+	if v.LastFlushAt != nil {
+		p.LastFlushAgo = dashboard.Ago(time.Since(*v.LastFlushAt)) + " ago"
+		if p.LastFlushAgo == "just now ago" {
+			p.LastFlushAgo = "just now"
+		}
+	}
+	return p
+}
+
+func (ld *logsDashboard) stats(w http.ResponseWriter, r *http.Request) {
+	v, err := ld.h.snapshot(r.Context())
+	if err != nil {
+		status, msg := ld.problem(r, err)
+		ld.d.Error(w, r, status, msg)
+		return
+	}
+	ld.d.Fragment(w, r, ld.tmpl, "stats", newStatsPanel(v))
+}
+
+func (ld *logsDashboard) chart(w http.ResponseWriter, r *http.Request) {
+	c := buildChart(rates(ld.ring.ordered()), time.Now(), chartSpan)
+	ld.d.Fragment(w, r, ld.tmpl, "chart", c)
+}
+
+// cardView is the overview card's data.
+type cardView struct {
+	Rate          string
+	HasRate       bool
+	Pending       int64
+	OldestPending time.Duration
+}
+
+func (ld *logsDashboard) card(w http.ResponseWriter, r *http.Request) {
+	v, at := ld.ring.latest()
+	if at.IsZero() || time.Since(at) > 5*sampleInterval {
+		var err error
+		if v, err = ld.h.snapshot(r.Context()); err != nil {
+			status, msg := ld.problem(r, err)
+			ld.d.Error(w, r, status, msg)
+			return
+		}
+	}
+	rate, ok := ingestRate(ld.ring.ordered(), cardWindow)
+	ld.d.Fragment(w, r, ld.tmpl, "card", cardView{Rate: formatRate(rate), HasRate: ok, Pending: v.Pending,
+		OldestPending: time.Duration(v.OldestPendingAgeM) * time.Millisecond})
+}
+
+// sentView answers the send form.
+type sentView struct {
+	Count int64
+	Seq   uint64
+}
+
+// send appends one entry, or a burst of count copies numbered in their
+// message, through the ingester POST /api/logs and /api/logs/batch use:
+// stored in the log before the answer.
+func (ld *logsDashboard) send(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxSingleBody)
+	if err := r.ParseForm(); err != nil {
+		ld.d.Error(w, r, http.StatusBadRequest, "The form could not be read (at most 1 MiB).")
+		return
+	}
+	count := 1
+	if s := r.PostForm.Get("count"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxBurst {
+			ld.d.Error(w, r, http.StatusBadRequest, "Count must be a whole number from 1 to "+strconv.Itoa(MaxBurst)+".")
+			return
+		}
+		count = n
+	}
+	msg := r.PostForm.Get("message")
+	in := logs.Input{Level: r.PostForm.Get("level"), Message: &msg, Source: r.PostForm.Get("source")}
+	now := ld.h.now()
+	first, fe := in.Validate(now)
+	if fe != nil {
+		ld.d.Error(w, r, http.StatusBadRequest, "Not sent: "+fe.Error()+".")
+		return
+	}
+	size := int64(count) * int64(len(msg)+len(in.Source)+160)
+	if size > MaxBatchBody {
+		ld.d.Error(w, r, http.StatusBadRequest, "Not sent: "+strconv.Itoa(count)+" copies of this message are over the 16 MiB a batch may hold; send fewer or a shorter message.")
+		return
+	}
+	entries := make([]logs.Entry, count)
+	entries[0] = first
+	if count > 1 {
+		entries[0].Message = msg + " (1/" + strconv.Itoa(count) + ")"
+		for i := 1; i < count; i++ {
+			m := msg + " (" + strconv.Itoa(i+1) + "/" + strconv.Itoa(count) + ")"
+			e, fe := logs.Input{Level: in.Level, Message: &m, Source: in.Source}.Validate(now)
+			if fe != nil {
+				ld.d.Error(w, r, http.StatusBadRequest, "Not sent: "+fe.Error()+".")
+				return
+			}
+			entries[i] = e
+		}
+	}
+	seq, err := ld.h.submit(r.Context(), entries, size)
+	if err != nil {
+		status, msg := ld.problem(r, err)
+		ld.d.Error(w, r, status, "Not sent: "+msg)
+		return
+	}
+	ld.d.Fragment(w, r, ld.tmpl, "sent", sentView{Count: int64(count), Seq: seq})
+}
+
+// submit appends entries (about size bytes encoded) within the ingest
+// budgets the API's batches take their share of.
+func (h *Handler) submit(ctx context.Context, entries []logs.Entry, size int64) (uint64, error) {
+	cost := BodyCostFactor * size
+	if err := h.ingester.budget.Reserve(cost); err != nil {
+		return 0, err
+	}
+	defer h.ingester.budget.Release(cost)
+	cached, err := h.ingester.cache.reserve(size)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := h.ingester.Submit(ctx, entries)
+	cached.release(err == nil)
+	return seq, err
+}
+
+// problem turns err into a status and a message for a person; what is not
+// the caller's fault is logged.
+func (ld *logsDashboard) problem(r *http.Request, err error) (int, string) {
+	var apiErr *httpapi.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr.Status, apiErr.Message
+	case errors.As(err, &pgErr) && pgErr.Code == "57014", errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "The query took too long. Narrow it with a level or a source, or a shorter time."
+	case errors.Is(err, eventstore.ErrUnavailable):
+		ld.log.Warn("dashboard: logs: event log unavailable", "path", r.URL.Path, "err", err)
+		return http.StatusServiceUnavailable, "The event log is unreachable. Retrying."
+	}
+	ld.log.Error("dashboard: logs: request failed", "path", r.URL.Path, "err", err)
+	return http.StatusServiceUnavailable, "The read model database is unreachable or failed. Retrying."
+}
