@@ -44,6 +44,19 @@ func (it timelineItem) Duration() time.Duration {
 	return it.End.Sub(it.At)
 }
 
+// Badge is the dashboard's badge class of the line's outcome.
+func (it timelineItem) Badge() string {
+	switch it.Class {
+	case "ok":
+		return "ok"
+	case "warn":
+		return "warning"
+	case "bad":
+		return "error"
+	}
+	return "running"
+}
+
 // maxTimeline bounds the lines a timeline shows (a saga's history is a few
 // dozen events; one retried for long could hold more).
 const maxTimeline = 500
