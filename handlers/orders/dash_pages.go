@@ -62,6 +62,8 @@ type statusCount struct {
 	N      int64
 	Active bool
 	Link   string
+	// Approx is true when N is an estimate (more than countCap sagas).
+	Approx bool
 }
 
 // listData is what /sagas and its fragment show.
@@ -69,6 +71,8 @@ type listData struct {
 	Status string
 	Counts []statusCount
 	Total  int64
+	// Approx is true when Total is an estimate.
+	Approx bool
 	Items  []sagaItem
 	// First is true on the first page (the one kept live); Older links to
 	// the next page ("" on the last), Self is the fragment's URL.
@@ -106,7 +110,7 @@ func (p *dashPages) readList(r *http.Request) (listData, error) {
 	if err != nil {
 		return listData{}, err
 	}
-	counts, total, err := p.a.countSagas(r.Context(), status)
+	counts, total, approx, err := p.a.countSagas(r.Context(), status)
 	if err != nil {
 		return listData{}, err
 	}
@@ -114,7 +118,7 @@ func (p *dashPages) readList(r *http.Request) (listData, error) {
 	if err != nil {
 		return listData{}, err
 	}
-	ld := listData{Status: status, Counts: counts, Total: total, First: lq.cursor == nil, Self: "/sagas/list?" + q.Encode()}
+	ld := listData{Status: status, Counts: counts, Total: total, Approx: approx, First: lq.cursor == nil, Self: "/sagas/list?" + q.Encode()}
 	if len(items) > lq.limit {
 		items = items[:lq.limit]
 		v := url.Values{}
@@ -156,40 +160,73 @@ func (p *dashPages) sagasFragment(w http.ResponseWriter, r *http.Request) {
 
 // card renders the overview's card: the sagas by status.
 func (p *dashPages) card(w http.ResponseWriter, r *http.Request) {
-	counts, total, err := p.a.countSagas(r.Context(), "")
+	counts, total, approx, err := p.a.countSagas(r.Context(), "")
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	p.d.Fragment(w, r, p.list, "card", listData{Counts: counts, Total: total})
+	p.d.Fragment(w, r, p.list, "card", listData{Counts: counts, Total: total, Approx: approx})
 }
 
+// countCap bounds the sagas counted per status: beyond it, the number is
+// the planner's estimate (pg_stats), so that the counts stay fast however
+// many sagas there are.
+const countCap = 10_000
+
 // countSagas reads the number of sagas of each status, in statusOrder,
-// and their total; active marks the status filtered on. One GROUP BY over
-// sagas_status_idx (an index-only scan).
-func (a *API) countSagas(ctx context.Context, active string) ([]statusCount, int64, error) {
+// and their total; active marks the status filtered on. A status counts at
+// most countCap rows of sagas_status_idx (index-only); one with more shows
+// the planner's estimate of its rows (its frequency in pg_stats times the
+// table's rows), marked approximate.
+func (a *API) countSagas(ctx context.Context, active string) ([]statusCount, int64, bool, error) {
 	type row struct {
 		status string
 		n      int64
 	}
-	rows, err := readRows(ctx, a, `SELECT status, count(*) FROM sagas GROUP BY status`, nil,
-		func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.status, &x.n)
-		})
+	names := make([]string, len(statusOrder))
+	for i, st := range statusOrder {
+		names[i] = string(st)
+	}
+	scan := func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.status, &x.n)
+	}
+	rows, err := readRows(ctx, a, `SELECT s, (SELECT count(*) FROM (SELECT 1 FROM sagas WHERE status = s LIMIT $2) x)
+		FROM unnest($1::text[]) s`, []any{names, countCap + 1}, scan)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	by := make(map[string]int64, len(rows))
+	capped := false
 	for _, x := range rows {
 		by[x.status] = x.n
+		capped = capped || x.n > countCap
+	}
+	est := map[string]int64{}
+	if capped {
+		ests, err := readRows(ctx, a, `SELECT v.status, (v.freq * greatest(c.reltuples, 0))::bigint
+			FROM pg_class c
+			JOIN pg_stats s ON s.schemaname = c.relnamespace::regnamespace::text AND s.tablename = c.relname AND s.attname = 'status'
+			CROSS JOIN LATERAL unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS v(status, freq)
+			WHERE c.oid = 'sagas'::regclass`, nil, scan)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		for _, x := range ests {
+			est[x.status] = x.n
+		}
 	}
 	out := make([]statusCount, len(statusOrder))
 	var total int64
-	for i, st := range statusOrder {
-		s := string(st)
-		out[i] = statusCount{Status: s, N: by[s], Active: s == active, Link: "/sagas?status=" + url.QueryEscape(s)}
-		total += by[s]
+	approx := false
+	for i, s := range names {
+		c := statusCount{Status: s, N: by[s], Active: s == active, Link: "/sagas?status=" + url.QueryEscape(s)}
+		if c.N > countCap {
+			c.N, c.Approx = max(est[s], countCap), true
+			approx = true
+		}
+		out[i] = c
+		total += c.N
 	}
-	return out, total, nil
+	return out, total, approx, nil
 }
