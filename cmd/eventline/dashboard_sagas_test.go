@@ -89,6 +89,8 @@ func TestDashboardSagasWatchEveryPathInABrowser(t *testing.T) {
 	b.WaitText("#saga-action", "Retried", 15*time.Second)
 	b.WaitText("#saga-timeline", "retried by an operator", 15*time.Second)
 	b.WaitText("#saga-status", "needs_attention", 60*time.Second) // the address still bounces
+	b.WaitText("#saga-timeline", "saga needs attention", 15*time.Second)
+	b.Screenshot("saga-needs-attention")
 
 	b.Run(15*time.Second, chromedp.Navigate(s.URL+"/sagas"))
 	b.WaitText("#count-compensated", "1", 15*time.Second)
