@@ -300,14 +300,25 @@ func (a *API) operate(input func(now time.Time) any) http.HandlerFunc {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-		d, err := a.manager.Decide(r.Context(), id, input(time.Now()))
+		d, err := a.operateSaga(r.Context(), id, input(time.Now()))
 		if err != nil {
-			httpapi.WriteError(w, r, domainError(err))
+			httpapi.WriteError(w, r, err)
 			return
 		}
 		w.Header().Set("X-Eventline-Seq", strconv.FormatUint(d.Seq, 10))
 		httpapi.WriteJSON(w, http.StatusAccepted, sagaView(d.State))
 	}
+}
+
+// operateSaga hands an operator's command (saga.Retry or saga.Abort) to
+// saga id: the API's and the dashboard's. A refusal is an API error (404,
+// 409).
+func (a *API) operateSaga(ctx context.Context, id string, in any) (Decided, error) {
+	d, err := a.manager.Decide(ctx, id, in)
+	if err != nil {
+		return Decided{}, domainError(err)
+	}
+	return d, nil
 }
 
 // stepView is a step as GET /api/sagas/{id} shows it.

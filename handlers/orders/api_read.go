@@ -110,6 +110,18 @@ func (a *API) listSagas(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
+	items, err := a.querySagas(r.Context(), status, lq)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	writePage(w, "sagas", items, lq.limit, func(s sagaItem) listCursor { return listCursor{At: s.CreatedAt, ID: s.ID} })
+}
+
+// querySagas reads a page of the sagas read model, newest first, of one
+// status when status is not "": lq.limit+1 items at most (the one more
+// tells that a next page exists). The API's list and the dashboard's.
+func (a *API) querySagas(ctx context.Context, status string, lq listQuery) ([]sagaItem, error) {
 	q := `SELECT id, type, status, current_step, reason, created_at, updated_at FROM sagas WHERE true`
 	args := []any{lq.limit + 1}
 	if status != "" {
@@ -120,17 +132,12 @@ func (a *API) listSagas(w http.ResponseWriter, r *http.Request) {
 		args = append(args, lq.cursor.At, lq.cursor.ID)
 		q += fmt.Sprintf(` AND (created_at, id) < ($%d, $%d)`, len(args)-1, len(args))
 	}
-	items, err := readRows(r.Context(), a, q+` ORDER BY created_at DESC, id DESC LIMIT $1`, args, func(row pgx.CollectableRow) (sagaItem, error) {
+	return readRows(ctx, a, q+` ORDER BY created_at DESC, id DESC LIMIT $1`, args, func(row pgx.CollectableRow) (sagaItem, error) {
 		var s sagaItem
 		err := row.Scan(&s.ID, &s.Type, &s.Status, &s.CurrentStep, &s.Reason, &s.CreatedAt, &s.UpdatedAt)
 		s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 		return s, err
 	})
-	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	writePage(w, "sagas", items, lq.limit, func(s sagaItem) listCursor { return listCursor{At: s.CreatedAt, ID: s.ID} })
 }
 
 // orderItem is an order as GET /api/orders lists it.

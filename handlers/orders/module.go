@@ -99,7 +99,11 @@ func start(h *module.Host, cfg Config, shared *sharedRunner) error {
 		if err != nil {
 			return err
 		}
-		NewAPI(m, parts, h.Idempotency, cfg.Policy.Or(saga.DefaultPolicy()), ReadSide{Events: h.Reads, Pool: h.ReadPool}).Mount(h.Server)
+		api := NewAPI(m, parts, h.Idempotency, cfg.Policy.Or(saga.DefaultPolicy()), ReadSide{Events: h.Reads, Pool: h.ReadPool})
+		api.Mount(h.Server)
+		if h.Dashboard != nil {
+			api.MountDashboard(h.Dashboard)
+		}
 	}
 	if !h.HasRole(Role) {
 		return nil

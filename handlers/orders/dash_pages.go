@@ -1,0 +1,232 @@
+package orders
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/handlers/dashboard"
+	"github.com/eventline/eventline/handlers/httpapi"
+)
+
+//go:embed templates/*.html
+var dashFS embed.FS
+
+// dashPages are the orders module's pages of the dashboard: /sagas (the
+// sagas by status, a form to place an order) and /sagas/{id} (a saga's
+// timeline, retry and abort), and the overview's sagas card.
+type dashPages struct {
+	a      *API
+	d      *dashboard.Dashboard
+	list   *template.Template
+	detail *template.Template
+}
+
+// MountDashboard registers the orders module's pages, fragments and
+// actions on d, and its card on the overview. The pages read the read
+// models, so the API needs ReadSide.Pool (and ReadSide.Events for the
+// timelines); without the pool nothing is registered.
+func (a *API) MountDashboard(d *dashboard.Dashboard) {
+	if a.reads.Pool == nil {
+		return
+	}
+	p := &dashPages{a: a, d: d,
+		list:   d.MustTemplates(dashFS, "templates/sagas.html"),
+		detail: d.MustTemplates(dashFS, "templates/saga.html")}
+	d.Page(dashboard.Page{Pattern: "GET /sagas", Nav: "Sagas", Order: 20, Handler: p.sagasPage})
+	d.Handle("GET /sagas/list", p.sagasFragment)
+	d.Handle("GET /sagas/card", p.card)
+	d.Handle("POST /sagas/order", p.placeOrder)
+	d.Handle("POST /sagas/demo", p.createDemo)
+	d.Page(dashboard.Page{Pattern: "GET /sagas/{id}", Handler: p.sagaPage})
+	d.Handle("GET /sagas/{id}/live", p.sagaFragment)
+	d.Handle("POST /sagas/{id}/retry", p.operate("retry"))
+	d.Handle("POST /sagas/{id}/abort", p.operate("abort"))
+	d.Card(dashboard.Card{Title: "Sagas", Fragment: "/sagas/card", Link: "/sagas", Order: 20})
+}
+
+// statusOrder is the order the statuses are shown in.
+var statusOrder = []saga.Status{saga.StatusRunning, saga.StatusCompensating, saga.StatusCompleted,
+	saga.StatusCompensated, saga.StatusNeedsAttention, saga.StatusFailed}
+
+// statusCount is a status with its number of sagas, and the link that
+// filters the list by it.
+type statusCount struct {
+	Status string
+	N      int64
+	Active bool
+	Link   string
+	// Approx is true when N is an estimate (more than countCap sagas).
+	Approx bool
+}
+
+// listData is what /sagas and its fragment show.
+type listData struct {
+	Status string
+	Counts []statusCount
+	Total  int64
+	// Approx is true when Total is an estimate.
+	Approx bool
+	Items  []sagaItem
+	// First is true on the first page (the one kept live); Older links to
+	// the next page ("" on the last), Self is the fragment's URL.
+	First bool
+	Older string
+	Self  string
+	Form  orderForm
+}
+
+// fail answers err as a page (or a fragment's message): an API error with
+// its status and message, any other error logged and shown as a 503
+// without its details.
+func (p *dashPages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if e, ok := errors.AsType[*httpapi.Error](err); ok {
+		p.d.Error(w, r, e.Status, e.Message)
+		return
+	}
+	httpapi.WriteErrorLog(r, "dashboard sagas", err)
+	p.d.Error(w, r, http.StatusServiceUnavailable, "The sagas could not be read; try again.")
+}
+
+// readList validates ?status= and ?cursor= and reads the counts and the
+// page of sagas.
+func (p *dashPages) readList(r *http.Request) (listData, error) {
+	q := r.URL.Query()
+	status := q.Get("status")
+	if status != "" && !sagaStatuses[status] {
+		return listData{}, httpapi.FieldErr("status",
+			"status must be one of running, compensating, completed, compensated, needs_attention, failed.")
+	}
+	if q.Has("limit") {
+		return listData{}, httpapi.FieldErr("limit", "The dashboard shows 50 sagas a page; limit is not accepted.")
+	}
+	lq, err := parseList(r, true)
+	if err != nil {
+		return listData{}, err
+	}
+	counts, total, approx, err := p.a.countSagas(r.Context(), status)
+	if err != nil {
+		return listData{}, err
+	}
+	items, err := p.a.querySagas(r.Context(), status, lq)
+	if err != nil {
+		return listData{}, err
+	}
+	ld := listData{Status: status, Counts: counts, Total: total, Approx: approx, First: lq.cursor == nil, Self: "/sagas/list?" + q.Encode()}
+	if len(items) > lq.limit {
+		items = items[:lq.limit]
+		v := url.Values{}
+		if status != "" {
+			v.Set("status", status)
+		}
+		last := items[len(items)-1]
+		v.Set("cursor", listCursor{At: last.CreatedAt, ID: last.ID}.encode())
+		ld.Older = "/sagas?" + v.Encode()
+	}
+	ld.Items = items
+	return ld, nil
+}
+
+// sagasPage renders /sagas.
+func (p *dashPages) sagasPage(w http.ResponseWriter, r *http.Request) {
+	ld, err := p.readList(r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if ld.Form, err = p.a.orderForm(r.Context(), nil, nil); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.d.Render(w, r, p.list, "Sagas", ld)
+}
+
+// sagasFragment renders the counts and the list, which the first page
+// refreshes.
+func (p *dashPages) sagasFragment(w http.ResponseWriter, r *http.Request) {
+	ld, err := p.readList(r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.d.Fragment(w, r, p.list, "list", ld)
+}
+
+// card renders the overview's card: the sagas by status.
+func (p *dashPages) card(w http.ResponseWriter, r *http.Request) {
+	counts, total, approx, err := p.a.countSagas(r.Context(), "")
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.d.Fragment(w, r, p.list, "card", listData{Counts: counts, Total: total, Approx: approx})
+}
+
+// countCap bounds the sagas counted per status: beyond it, the number is
+// the planner's estimate (pg_stats), so that the counts stay fast however
+// many sagas there are.
+const countCap = 10_000
+
+// countSagas reads the number of sagas of each status, in statusOrder,
+// and their total; active marks the status filtered on. A status counts at
+// most countCap rows of sagas_status_idx (index-only); one with more shows
+// the planner's estimate of its rows (its frequency in pg_stats times the
+// table's rows), marked approximate.
+func (a *API) countSagas(ctx context.Context, active string) ([]statusCount, int64, bool, error) {
+	type row struct {
+		status string
+		n      int64
+	}
+	names := make([]string, len(statusOrder))
+	for i, st := range statusOrder {
+		names[i] = string(st)
+	}
+	scan := func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.status, &x.n)
+	}
+	rows, err := readRows(ctx, a, `SELECT s, (SELECT count(*) FROM (SELECT 1 FROM sagas WHERE status = s LIMIT $2) x)
+		FROM unnest($1::text[]) s`, []any{names, countCap + 1}, scan)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	by := make(map[string]int64, len(rows))
+	capped := false
+	for _, x := range rows {
+		by[x.status] = x.n
+		capped = capped || x.n > countCap
+	}
+	est := map[string]int64{}
+	if capped {
+		ests, err := readRows(ctx, a, `SELECT v.status, (v.freq * greatest(c.reltuples, 0))::bigint
+			FROM pg_class c
+			JOIN pg_stats s ON s.schemaname = c.relnamespace::regnamespace::text AND s.tablename = c.relname AND s.attname = 'status'
+			CROSS JOIN LATERAL unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS v(status, freq)
+			WHERE c.oid = 'sagas'::regclass`, nil, scan)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		for _, x := range ests {
+			est[x.status] = x.n
+		}
+	}
+	out := make([]statusCount, len(statusOrder))
+	var total int64
+	approx := false
+	for i, s := range names {
+		c := statusCount{Status: s, N: by[s], Active: s == active, Link: "/sagas?status=" + url.QueryEscape(s)}
+		if c.N > countCap {
+			c.N, c.Approx = max(est[s], countCap), true
+			approx = true
+		}
+		out[i] = c
+		total += c.N
+	}
+	return out, total, approx, nil
+}
