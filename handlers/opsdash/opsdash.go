@@ -1,0 +1,127 @@
+// Package opsdash is the dashboard's operator page, /streams: the JetStream
+// streams, their consumers and the projections fed from them, with
+// checkpoints, lag and parked events — and the overview's "Consumers" card,
+// the ones furthest behind. It reads everything through opsapi's Inspector,
+// the same views as `eventline streams`, `eventline consumers` and
+// `eventline projections list`.
+//
+// Every fragment is bounded in time: a slow or dead NATS (or PostgreSQL)
+// turns into a clear message in the fragment within fragmentTimeout, never
+// a hung page, and the next poll tries again.
+package opsdash
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/dashboard"
+	"github.com/eventline/eventline/handlers/opsapi"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// fragmentTimeout bounds the JetStream and PostgreSQL calls of one fragment:
+// shorter than the 2 s poll, so that a slow server never piles requests up.
+const fragmentTimeout = 1500 * time.Millisecond
+
+// Paths of the page and its fragments.
+const (
+	PagePath        = "/streams"
+	StreamsPath     = "/streams/fragment/streams"
+	ConsumersPath   = "/streams/fragment/consumers"
+	ProjectionsPath = "/streams/fragment/projections"
+	CardPath        = "/streams/fragment/card"
+)
+
+// pages serves /streams and its fragments.
+type pages struct {
+	d    *dashboard.Dashboard
+	in   *opsapi.Inspector
+	tmpl *template.Template
+}
+
+// Mount registers /streams (navigation "Streams"), its fragments and the
+// overview's "Consumers" card on d, reading through in.
+func Mount(d *dashboard.Dashboard, in *opsapi.Inspector) {
+	p := &pages{d: d, in: in, tmpl: d.MustTemplates(templateFS, "templates/*.html")}
+	d.Page(dashboard.Page{Pattern: "GET " + PagePath, Nav: "Streams", Order: 40, Handler: p.page})
+	d.Handle("GET "+StreamsPath, p.streams)
+	d.Handle("GET "+ConsumersPath, p.consumers)
+	d.Handle("GET "+ProjectionsPath, p.projections)
+	d.Handle("GET "+CardPath, p.card)
+	d.Card(dashboard.Card{Title: "Consumers", Fragment: CardPath, Link: PagePath, Order: 40})
+}
+
+func (p *pages) page(w http.ResponseWriter, r *http.Request) {
+	p.d.Render(w, r, p.tmpl, "Streams", struct{ Streams, Consumers, Projections string }{
+		StreamsPath, ConsumersPath, ProjectionsPath})
+}
+
+func (p *pages) streams(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), fragmentTimeout)
+	defer cancel()
+	all, err := p.in.Streams(ctx)
+	if err != nil {
+		p.failed(w, r, "streams", err)
+		return
+	}
+	p.d.Fragment(w, r, p.tmpl, "streams", streamRows(all))
+}
+
+func (p *pages) consumers(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), fragmentTimeout)
+	defer cancel()
+	all, err := p.in.Consumers(ctx, "")
+	if err != nil {
+		p.failed(w, r, "consumers", err)
+		return
+	}
+	p.d.Fragment(w, r, p.tmpl, "consumers", consumerRows(all, time.Now()))
+}
+
+func (p *pages) projections(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), fragmentTimeout)
+	defer cancel()
+	all, err := p.in.Projections(ctx)
+	if err != nil {
+		p.failed(w, r, "projections", err)
+		return
+	}
+	p.d.Fragment(w, r, p.tmpl, "projections", projectionRows(all))
+}
+
+// card renders the overview's card: the consumers and projections
+// furthest behind.
+func (p *pages) card(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), fragmentTimeout)
+	defer cancel()
+	cons, err := p.in.Consumers(ctx, "")
+	if err != nil {
+		p.failed(w, r, "consumers", err)
+		return
+	}
+	projs, err := p.in.Projections(ctx)
+	if err != nil {
+		p.failed(w, r, "projections", err)
+		return
+	}
+	p.d.Fragment(w, r, p.tmpl, "card", topLag(cons, projs, cardRows))
+}
+
+// failed renders what went wrong in place of the fragment. It answers 200,
+// so that htmx swaps the message in (it keeps the old content on an error
+// status) and the next poll replaces it once the server answers again.
+func (p *pages) failed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	msg := "Could not read the " + what + ": " + err.Error()
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, eventstore.ErrUnavailable) {
+		msg = "NATS JetStream (or PostgreSQL) did not answer within " + dashboard.FormatMillis(fragmentTimeout) +
+			" while reading the " + what + ": the server is slow or down. Retrying every 2 s."
+	}
+	p.d.Fragment(w, r, p.tmpl, "failed", msg)
+}
