@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/dashboard"
 	"github.com/eventline/eventline/handlers/opsapi"
@@ -119,9 +121,21 @@ func (p *pages) card(w http.ResponseWriter, r *http.Request) {
 // status) and the next poll replaces it once the server answers again.
 func (p *pages) failed(w http.ResponseWriter, r *http.Request, what string, err error) {
 	msg := "Could not read the " + what + ": " + err.Error()
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, eventstore.ErrUnavailable) {
+	if unreachable(err) {
 		msg = "NATS JetStream (or PostgreSQL) did not answer within " + dashboard.FormatMillis(fragmentTimeout) +
-			" while reading the " + what + ": the server is slow or down. Retrying every 2 s."
+			" while reading the " + what + ": the server is slow or down (" + err.Error() + "). Retrying every 2 s."
 	}
 	p.d.Fragment(w, r, p.tmpl, "failed", msg)
+}
+
+// unreachable reports an error that means the server did not answer in
+// time or the connection to it is down (rather than a bug or a refusal).
+func unreachable(err error) bool {
+	for _, e := range []error{context.DeadlineExceeded, eventstore.ErrUnavailable, nats.ErrReconnectBufExceeded,
+		nats.ErrConnectionReconnecting, nats.ErrConnectionClosed, nats.ErrDisconnected, nats.ErrNoServers, nats.ErrTimeout} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
