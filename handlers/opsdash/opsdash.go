@@ -43,15 +43,15 @@ const (
 
 // pages serves /streams and its fragments.
 type pages struct {
-	d    *dashboard.Dashboard
-	in   *opsapi.Inspector
-	tmpl *template.Template
+	d     *dashboard.Dashboard
+	snaps *snapshots
+	tmpl  *template.Template
 }
 
 // Mount registers /streams (navigation "Streams"), its fragments and the
 // overview's "Consumers" card on d, reading through in.
 func Mount(d *dashboard.Dashboard, in *opsapi.Inspector) {
-	p := &pages{d: d, in: in, tmpl: d.MustTemplates(templateFS, "templates/*.html")}
+	p := &pages{d: d, snaps: &snapshots{in: in}, tmpl: d.MustTemplates(templateFS, "templates/*.html")}
 	d.Page(dashboard.Page{Pattern: "GET " + PagePath, Nav: "Streams", Order: 40, Handler: p.page})
 	d.Handle("GET "+StreamsPath, p.streams)
 	d.Handle("GET "+ConsumersPath, p.consumers)
@@ -66,54 +66,69 @@ func (p *pages) page(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *pages) streams(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), fragmentTimeout)
-	defer cancel()
-	all, err := p.in.Streams(ctx)
-	if err != nil {
-		p.failed(w, r, "streams", err)
+	snap, ok := p.snapshot(w, r)
+	if !ok {
 		return
 	}
-	p.d.Fragment(w, r, p.tmpl, "streams", streamRows(all))
+	if snap.streamsErr != nil {
+		p.failed(w, r, "streams", snap.streamsErr)
+		return
+	}
+	p.d.Fragment(w, r, p.tmpl, "streams", streamRows(snap.streams))
 }
 
 func (p *pages) consumers(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), fragmentTimeout)
-	defer cancel()
-	all, err := p.in.Consumers(ctx, "")
-	if err != nil {
-		p.failed(w, r, "consumers", err)
+	snap, ok := p.snapshot(w, r)
+	if !ok {
 		return
 	}
-	p.d.Fragment(w, r, p.tmpl, "consumers", consumerRows(all, time.Now()))
+	if snap.consumersErr != nil {
+		p.failed(w, r, "consumers", snap.consumersErr)
+		return
+	}
+	p.d.Fragment(w, r, p.tmpl, "consumers", consumerRows(snap.consumers, time.Now()))
 }
 
 func (p *pages) projections(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), fragmentTimeout)
-	defer cancel()
-	all, err := p.in.Projections(ctx)
-	if err != nil {
-		p.failed(w, r, "projections", err)
+	snap, ok := p.snapshot(w, r)
+	if !ok {
 		return
 	}
-	p.d.Fragment(w, r, p.tmpl, "projections", projectionRows(all))
+	if snap.projectionsErr != nil {
+		p.failed(w, r, "projections", snap.projectionsErr)
+		return
+	}
+	p.d.Fragment(w, r, p.tmpl, "projections", projectionRows(snap.projections))
 }
 
 // card renders the overview's card: the consumers and projections
 // furthest behind.
 func (p *pages) card(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), fragmentTimeout)
+	snap, ok := p.snapshot(w, r)
+	if !ok {
+		return
+	}
+	switch {
+	case snap.consumersErr != nil:
+		p.failed(w, r, "consumers", snap.consumersErr)
+	case snap.projectionsErr != nil:
+		p.failed(w, r, "projections", snap.projectionsErr)
+	default:
+		p.d.Fragment(w, r, p.tmpl, "card", topLag(snap.consumers, snap.projections, cardRows))
+	}
+}
+
+// snapshot returns the shared reading, or writes the failure and false
+// when even waiting for it took too long (the request went away).
+func (p *pages) snapshot(w http.ResponseWriter, r *http.Request) (*snapshot, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), fragmentTimeout+500*time.Millisecond)
 	defer cancel()
-	cons, err := p.in.Consumers(ctx, "")
+	snap, err := p.snaps.get(ctx)
 	if err != nil {
-		p.failed(w, r, "consumers", err)
-		return
+		p.failed(w, r, "streams, consumers and projections", err)
+		return nil, false
 	}
-	projs, err := p.in.Projections(ctx)
-	if err != nil {
-		p.failed(w, r, "projections", err)
-		return
-	}
-	p.d.Fragment(w, r, p.tmpl, "card", topLag(cons, projs, cardRows))
+	return snap, true
 }
 
 // failed renders what went wrong in place of the fragment. It answers 200,
