@@ -42,6 +42,7 @@ bench: postgres-binaries build
 	$(GO) run ./bench/sync
 	$(GO) run ./bench/saga --bin $(BIN)/eventline
 	$(GO) run ./bench/hostile --bin $(BIN)/eventline
+	$(GO) run ./bench/dashboard --bin $(BIN)/eventline
 
 clean:
 	rm -rf $(BIN)

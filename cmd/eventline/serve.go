@@ -18,6 +18,7 @@ import (
 	"github.com/eventline/eventline/handlers/dashboard"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/handlers/opsdash"
 	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/module"
 	"github.com/eventline/eventline/internal/pgcluster"
@@ -147,6 +148,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	if cfg.hasRole("api") {
 		ops := opsapi.NewInspector(in.store.JetStream(), in.readPool, projs)
 		opsapi.NewHandler(ops).Mount(srv)
+		opsdash.Mount(dash, ops) // the api role always has the dashboard
 		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projs), Degrades: true})
 		// A projection stopped on a recreated stream needs an operator: a
 		// process that runs it cannot do its work and is not ready.

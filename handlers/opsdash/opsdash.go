@@ -1,0 +1,156 @@
+// Package opsdash is the dashboard's operator page, /streams: the JetStream
+// streams, their consumers and the projections fed from them, with
+// checkpoints, lag and parked events — and the overview's "Consumers" card,
+// the ones furthest behind. It reads everything through opsapi's Inspector,
+// the same views as `eventline streams`, `eventline consumers` and
+// `eventline projections list`.
+//
+// Every fragment is bounded in time: a slow or dead NATS (or PostgreSQL)
+// turns into a clear message in the fragment within fragmentTimeout, never
+// a hung page, and the next poll tries again.
+package opsdash
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/handlers/dashboard"
+	"github.com/eventline/eventline/handlers/opsapi"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// fragmentTimeout bounds the JetStream and PostgreSQL calls of one fragment:
+// shorter than the 2 s poll, so that a slow server never piles requests up.
+const fragmentTimeout = 1500 * time.Millisecond
+
+// Paths of the page and its fragments.
+const (
+	PagePath        = "/streams"
+	StreamsPath     = "/streams/fragment/streams"
+	ConsumersPath   = "/streams/fragment/consumers"
+	ProjectionsPath = "/streams/fragment/projections"
+	CardPath        = "/streams/fragment/card"
+)
+
+// pages serves /streams and its fragments.
+type pages struct {
+	d     *dashboard.Dashboard
+	snaps *snapshots
+	tmpl  *template.Template
+}
+
+// Mount registers /streams (navigation "Streams"), its fragments and the
+// overview's "Consumers" card on d, reading through in.
+func Mount(d *dashboard.Dashboard, in *opsapi.Inspector) {
+	p := &pages{d: d, snaps: &snapshots{in: in}, tmpl: d.MustTemplates(templateFS, "templates/*.html")}
+	d.Page(dashboard.Page{Pattern: "GET " + PagePath, Nav: "Streams", Order: 40, Handler: p.page})
+	d.Handle("GET "+StreamsPath, p.streams)
+	d.Handle("GET "+ConsumersPath, p.consumers)
+	d.Handle("GET "+ProjectionsPath, p.projections)
+	d.Handle("GET "+CardPath, p.card)
+	d.Card(dashboard.Card{Title: "Consumers", Fragment: CardPath, Link: PagePath, Order: 40})
+}
+
+func (p *pages) page(w http.ResponseWriter, r *http.Request) {
+	p.d.Render(w, r, p.tmpl, "Streams", struct{ Streams, Consumers, Projections string }{
+		StreamsPath, ConsumersPath, ProjectionsPath})
+}
+
+func (p *pages) streams(w http.ResponseWriter, r *http.Request) {
+	snap, ok := p.snapshot(w, r)
+	if !ok {
+		return
+	}
+	if snap.streamsErr != nil {
+		p.failed(w, r, "streams", snap.streamsErr)
+		return
+	}
+	p.d.Fragment(w, r, p.tmpl, "streams", streamRows(snap.streams))
+}
+
+func (p *pages) consumers(w http.ResponseWriter, r *http.Request) {
+	snap, ok := p.snapshot(w, r)
+	if !ok {
+		return
+	}
+	if snap.consumersErr != nil {
+		p.failed(w, r, "consumers", snap.consumersErr)
+		return
+	}
+	p.d.Fragment(w, r, p.tmpl, "consumers", consumerRows(snap.consumers, time.Now()))
+}
+
+func (p *pages) projections(w http.ResponseWriter, r *http.Request) {
+	snap, ok := p.snapshot(w, r)
+	if !ok {
+		return
+	}
+	if snap.projectionsErr != nil {
+		p.failed(w, r, "projections", snap.projectionsErr)
+		return
+	}
+	p.d.Fragment(w, r, p.tmpl, "projections", projectionRows(snap.projections))
+}
+
+// card renders the overview's card: the consumers and projections
+// furthest behind.
+func (p *pages) card(w http.ResponseWriter, r *http.Request) {
+	snap, ok := p.snapshot(w, r)
+	if !ok {
+		return
+	}
+	switch {
+	case snap.consumersErr != nil:
+		p.failed(w, r, "consumers", snap.consumersErr)
+	case snap.projectionsErr != nil:
+		p.failed(w, r, "projections", snap.projectionsErr)
+	default:
+		p.d.Fragment(w, r, p.tmpl, "card", topLag(snap.consumers, snap.projections, cardRows))
+	}
+}
+
+// snapshot returns the shared reading, or writes the failure and false
+// when even waiting for it took too long (the request went away).
+func (p *pages) snapshot(w http.ResponseWriter, r *http.Request) (*snapshot, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), fragmentTimeout+500*time.Millisecond)
+	defer cancel()
+	snap, err := p.snaps.get(ctx)
+	if err != nil {
+		p.failed(w, r, "streams, consumers and projections", err)
+		return nil, false
+	}
+	return snap, true
+}
+
+// failed renders what went wrong in place of the fragment. It answers 200,
+// so that htmx swaps the message in (it keeps the old content on an error
+// status) and the next poll replaces it once the server answers again.
+func (p *pages) failed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	msg := "Could not read the " + what + ": " + err.Error()
+	if unreachable(err) {
+		msg = "NATS JetStream (or PostgreSQL) did not answer within " + dashboard.FormatMillis(fragmentTimeout) +
+			" while reading the " + what + ": the server is slow or down (" + err.Error() + "). Retrying every 2 s."
+	}
+	p.d.Fragment(w, r, p.tmpl, "failed", msg)
+}
+
+// unreachable reports an error that means the server did not answer in
+// time or the connection to it is down (rather than a bug or a refusal).
+func unreachable(err error) bool {
+	for _, e := range []error{context.DeadlineExceeded, eventstore.ErrUnavailable, nats.ErrReconnectBufExceeded,
+		nats.ErrConnectionReconnecting, nats.ErrConnectionClosed, nats.ErrDisconnected, nats.ErrNoServers, nats.ErrTimeout} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

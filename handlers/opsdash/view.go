@@ -1,0 +1,187 @@
+package opsdash
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eventline/eventline/handlers/dashboard"
+	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/projections"
+)
+
+// Thresholds past which a row is highlighted.
+const (
+	// HighPending is the number of messages waiting for a consumer, or
+	// events past a projection's checkpoint, that counts as high lag.
+	HighPending = 1000
+	// HighLagAge is the wait of a projection's oldest pending event that
+	// counts as high lag.
+	HighLagAge = projections.DefaultCatchingUpLag
+)
+
+// cardRows is how many rows the overview's card shows.
+const cardRows = 5
+
+// streamRow is one stream as the page shows it.
+type streamRow struct {
+	Name, Subjects, Messages, Bytes, FirstSeq, LastSeq, Consumers, Span string
+}
+
+// consumerRow is one consumer as the page shows it; Hot marks high lag.
+type consumerRow struct {
+	Stream, Name, Feeds, Pending, AckPending, Redelivered, Waiting, LastActive string
+	Hot, Redelivering                                                          bool
+}
+
+// projectionRow is one projection as the page shows it; Hot marks high
+// lag, Bad parked events or a state that needs an operator.
+type projectionRow struct {
+	Name, Stream, Checkpoint, StreamLast, Lag, LagAge, Rows, Parked, State, Reason, Moved string
+	Hot, Bad                                                                              bool
+}
+
+// lagRow is one line of the overview's card.
+type lagRow struct {
+	Kind, Name, Stream, Lag string
+	Hot                     bool
+	lag                     uint64
+}
+
+// lagCard is the overview card's data.
+type lagCard struct {
+	Rows         []lagRow
+	Consumers    int
+	Projections  int
+	Behind       int
+	Tracked      int
+	TotalPending string
+	Parked       int
+}
+
+func count[T ~int | ~int64 | ~uint64](n T) string { return dashboard.FormatCount(int64(n)) }
+
+// FormatBytes formats a size for people: 512 B, 3.2 KiB, 14.0 MiB.
+func FormatBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func streamRows(all []opsapi.StreamView) []streamRow {
+	out := make([]streamRow, 0, len(all))
+	for _, s := range all {
+		row := streamRow{Name: s.Name, Subjects: strings.Join(s.Subjects, " "), Messages: count(s.Messages),
+			Bytes: FormatBytes(s.Bytes), FirstSeq: count(s.FirstSeq), LastSeq: count(s.LastSeq),
+			Consumers: count(s.Consumers), Span: "—"}
+		if s.FirstTime != nil && s.LastTime != nil {
+			row.Span = dashboard.FormatTime(*s.FirstTime) + " → " + dashboard.FormatTime(*s.LastTime)
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+func consumerRows(all []opsapi.ConsumerView, now time.Time) []consumerRow {
+	out := make([]consumerRow, 0, len(all))
+	for _, c := range all {
+		row := consumerRow{Stream: c.Stream, Name: c.Name, Pending: count(c.Pending), AckPending: count(c.AckPending),
+			Redelivered: count(c.Redelivered), Waiting: count(c.Waiting), LastActive: "never",
+			Hot: c.Pending >= HighPending || c.AckPending >= HighPending, Redelivering: c.Redelivered > 0}
+		switch {
+		case c.Projection != "":
+			row.Feeds = "projection " + c.Projection
+		case c.Reactor != "":
+			row.Feeds = "reactor " + c.Reactor
+		}
+		if c.LastActive != nil && !c.LastActive.IsZero() {
+			row.LastActive = dashboard.Ago(now.Sub(*c.LastActive)) + " ago"
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+func projectionRows(all []projections.Status) []projectionRow {
+	out := make([]projectionRow, 0, len(all))
+	for _, s := range all {
+		row := projectionRow{Name: s.Name, Stream: s.Stream, Checkpoint: count(s.CheckpointSeq),
+			StreamLast: count(s.StreamLastSeq), Lag: count(s.LagEvents), LagAge: "", Rows: count(s.Rows),
+			Parked: count(s.Parked), State: s.State, Reason: s.Reason, Moved: "never",
+			Hot: lagging(s), Bad: s.Parked > 0 || needsOperator(s.State)}
+		if s.LagSeconds > 0 {
+			row.LagAge = dashboard.Ago(time.Duration(s.LagSeconds * float64(time.Second)))
+		}
+		if s.HeldAggregates > 0 {
+			row.Parked += fmt.Sprintf(" (%s held)", count(s.HeldAggregates))
+		}
+		if s.CheckpointAt != nil {
+			row.Moved = dashboard.Ago(time.Since(*s.CheckpointAt)) + " ago"
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// lagging reports a projection far behind its stream.
+func lagging(s projections.Status) bool {
+	return s.LagEvents >= HighPending || s.LagSeconds >= HighLagAge.Seconds()
+}
+
+// needsOperator reports a state that does not heal by itself.
+func needsOperator(state string) bool {
+	return state != projections.StateRunning && state != projections.StateCatchingUp
+}
+
+// topLag returns the card's data: the n consumers and projections with
+// the most pending events (a projection's consumer is shown once, as the
+// projection), with the totals.
+func topLag(cons []opsapi.ConsumerView, projs []projections.Status, n int) lagCard {
+	card := lagCard{Consumers: len(cons), Projections: len(projs)}
+	var rows []lagRow
+	var total uint64
+	for _, p := range projs {
+		rows = append(rows, lagRow{Kind: "projection", Name: p.Name, Stream: p.Stream, lag: p.LagEvents,
+			Hot: lagging(p) || p.Parked > 0 || needsOperator(p.State)})
+		if p.Parked > 0 {
+			card.Parked++
+		}
+	}
+	for _, c := range cons {
+		total += c.Pending
+		if c.Projection != "" {
+			continue
+		}
+		rows = append(rows, lagRow{Kind: "consumer", Name: c.Name, Stream: c.Stream, lag: c.Pending,
+			Hot: c.Pending >= HighPending})
+	}
+	card.Tracked = len(rows)
+	for _, r := range rows {
+		if r.lag > 0 {
+			card.Behind++
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b lagRow) int {
+		if c := cmp.Compare(b.lag, a.lag); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	if len(rows) > n {
+		rows = rows[:n]
+	}
+	for i := range rows {
+		rows[i].Lag = count(rows[i].lag)
+	}
+	card.Rows, card.TotalPending = rows, count(total)
+	return card
+}
