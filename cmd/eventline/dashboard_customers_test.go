@@ -28,9 +28,9 @@ func TestDashboardCustomersSyncNowInABrowser(t *testing.T) {
 	require.NoError(t, err)
 	zs := httptest.NewServer(sim)
 	t.Cleanup(zs.Close)
-	// No scheduled sync in the middle of the test: only those it starts.
 	s := startServe(t, map[string]string{"EVENTLINE_SYNC_RETRY_ATTEMPTS": "1", "EVENTLINE_SYNC_RETRY_DELAY": "10ms",
 		"EVENTLINE_SYNC_INTERVAL": "24h"})
+	awaitSchedulerQuiet(t)
 
 	var created struct {
 		ID     string `json:"id"`
@@ -117,4 +117,21 @@ func TestDashboardCustomersSyncNowInABrowser(t *testing.T) {
 			require.Contains(t, text, `class="error"`, path)
 		}
 	}
+}
+
+// awaitSchedulerQuiet returns when the next scheduler tick is far enough
+// away for the test to run without a scheduled sync: the scheduler starts
+// each customer's interval sync at the first minute boundary after the
+// customer is created, which would change "the last sync" under the test.
+func awaitSchedulerQuiet(t *testing.T) {
+	t.Helper()
+	const need = 25 * time.Second // the test takes about 10 s
+	now := time.Now()
+	next := now.Truncate(time.Minute).Add(time.Minute)
+	if next.Sub(now) >= need {
+		return
+	}
+	wait := next.Sub(now) + 2*time.Second // past the tick, with a margin
+	t.Logf("waiting %s for the scheduler's minute tick to pass", wait.Round(time.Second))
+	<-time.After(wait)
 }
