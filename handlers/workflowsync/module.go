@@ -128,8 +128,12 @@ func start(h *module.Host, cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("workflow sync: %w", err)
 	}
 	if api {
-		NewWrites(customers, secrets, h.Idempotency, h.Log).Mount(h.Server)
+		writes := NewWrites(customers, secrets, h.Idempotency, h.Log)
+		writes.Mount(h.Server)
 		NewReads(h.ReadPool).Mount(h.Server)
+		if h.Dashboard != nil {
+			mountDashboard(h.Dashboard, h.ReadPool, writes, h.Log)
+		}
 	}
 	if !syncs {
 		return nil, nil
