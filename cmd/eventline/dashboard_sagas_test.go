@@ -54,6 +54,9 @@ func TestDashboardSagasWatchEveryPathInABrowser(t *testing.T) {
 	b := browsertest.New(t)
 	b.Run(30*time.Second, chromedp.EmulateViewport(1366, 900), chromedp.Navigate(s.URL+"/sagas"))
 	b.WaitText("h1", "Sagas", 10*time.Second)
+	// The counts and the list come as a fragment after the page: settled
+	// before the form is used.
+	b.WaitText("#sagas-list", "all", 10*time.Second)
 
 	createDemo(t, b, false)
 	declined := placeFromForm(t, b, "tok_declined")

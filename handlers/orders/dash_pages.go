@@ -80,6 +80,10 @@ type listData struct {
 	Older string
 	Self  string
 	Form  orderForm
+	// Pending is true on the page itself: the counts and the list come as
+	// a fragment right after, so that the page's first byte never waits
+	// on them.
+	Pending bool
 }
 
 // fail answers err as a page (or a fragment's message): an API error with
@@ -94,36 +98,48 @@ func (p *dashPages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p.d.Error(w, r, http.StatusServiceUnavailable, "The sagas could not be read; try again.")
 }
 
-// readList validates ?status= and ?cursor= and reads the counts and the
-// page of sagas.
-func (p *dashPages) readList(r *http.Request) (listData, error) {
+// sagasQuery is what ?status= and ?cursor= ask of the list.
+type sagasQuery struct {
+	status string
+	lq     listQuery
+	self   string
+}
+
+// parseListQuery validates ?status= and ?cursor= (no ?limit=: the
+// dashboard shows 50 sagas a page).
+func parseSagasQuery(r *http.Request) (sagasQuery, error) {
 	q := r.URL.Query()
 	status := q.Get("status")
 	if status != "" && !sagaStatuses[status] {
-		return listData{}, httpapi.FieldErr("status",
+		return sagasQuery{}, httpapi.FieldErr("status",
 			"status must be one of running, compensating, completed, compensated, needs_attention, failed.")
 	}
 	if q.Has("limit") {
-		return listData{}, httpapi.FieldErr("limit", "The dashboard shows 50 sagas a page; limit is not accepted.")
+		return sagasQuery{}, httpapi.FieldErr("limit", "The dashboard shows 50 sagas a page; limit is not accepted.")
 	}
 	lq, err := parseList(r, true)
 	if err != nil {
-		return listData{}, err
+		return sagasQuery{}, err
 	}
-	counts, total, approx, err := p.a.countSagas(r.Context(), status)
+	return sagasQuery{status: status, lq: lq, self: "/sagas/list?" + q.Encode()}, nil
+}
+
+// readList reads the counts and the page of sagas lq asks for.
+func (p *dashPages) readList(ctx context.Context, lq sagasQuery) (listData, error) {
+	counts, total, approx, err := p.a.countSagas(ctx, lq.status)
 	if err != nil {
 		return listData{}, err
 	}
-	items, err := p.a.querySagas(r.Context(), status, lq)
+	items, err := p.a.querySagas(ctx, lq.status, lq.lq)
 	if err != nil {
 		return listData{}, err
 	}
-	ld := listData{Status: status, Counts: counts, Total: total, Approx: approx, First: lq.cursor == nil, Self: "/sagas/list?" + q.Encode()}
-	if len(items) > lq.limit {
-		items = items[:lq.limit]
+	ld := listData{Status: lq.status, Counts: counts, Total: total, Approx: approx, First: lq.lq.cursor == nil, Self: lq.self}
+	if len(items) > lq.lq.limit {
+		items = items[:lq.lq.limit]
 		v := url.Values{}
-		if status != "" {
-			v.Set("status", status)
+		if lq.status != "" {
+			v.Set("status", lq.status)
 		}
 		last := items[len(items)-1]
 		v.Set("cursor", listCursor{At: last.CreatedAt, ID: last.ID}.encode())
@@ -135,11 +151,12 @@ func (p *dashPages) readList(r *http.Request) (listData, error) {
 
 // sagasPage renders /sagas.
 func (p *dashPages) sagasPage(w http.ResponseWriter, r *http.Request) {
-	ld, err := p.readList(r)
+	lq, err := parseSagasQuery(r)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
+	ld := listData{Status: lq.status, First: lq.lq.cursor == nil, Self: lq.self, Pending: true}
 	if ld.Form, err = p.a.orderForm(r.Context(), nil, nil); err != nil {
 		p.fail(w, r, err)
 		return
@@ -150,7 +167,12 @@ func (p *dashPages) sagasPage(w http.ResponseWriter, r *http.Request) {
 // sagasFragment renders the counts and the list, which the first page
 // refreshes.
 func (p *dashPages) sagasFragment(w http.ResponseWriter, r *http.Request) {
-	ld, err := p.readList(r)
+	lq, err := parseSagasQuery(r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	ld, err := p.readList(r.Context(), lq)
 	if err != nil {
 		p.fail(w, r, err)
 		return
