@@ -34,7 +34,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePage$$' -fuzztime $(FUZZTIME) ./zuora
 
 # Prints our figures beside same-run baselines; see docs/BENCHMARKS.md.
-bench: postgres-binaries build
+bench: postgres-binaries chromium build
 	$(GO) run ./bench/ingest
 	@if [ -d bench/ops ]; then $(GO) run ./bench/ops; fi
 	$(GO) run ./bench/command
