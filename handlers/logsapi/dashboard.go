@@ -47,19 +47,30 @@ type logsDashboard struct {
 
 // MountDashboard registers /logs and its overview card on d, and returns
 // the sampler of ingest and flush rates its chart draws: run it (with
-// host.Go) for as long as the dashboard is served.
+// host.Go) for as long as the dashboard is served. It samples only while
+// the pages or the card were requested in the chart's window (watch), so
+// that a process nobody looks at never reads its log for them.
 func (h *Handler) MountDashboard(d *dashboard.Dashboard, log *slog.Logger) func(ctx context.Context) error {
 	if log == nil {
 		log = slog.Default()
 	}
 	ld := &logsDashboard{h: h, d: d, ring: newRateRing(sampleCount), log: log,
 		tmpl: d.MustTemplates(templateFS, "templates/logs.html")}
-	d.Page(dashboard.Page{Pattern: "GET /logs", Nav: "Logs", Order: 10, Handler: ld.page})
-	d.Handle("GET /logs/entries", ld.entries)
-	d.Handle("GET /logs/stats", ld.stats)
-	d.Handle("GET /logs/chart", ld.chart)
-	d.Handle("GET /logs/card", ld.card)
-	d.Handle("POST /logs/send", ld.send)
+	// The sampler reads the log only while someone looks at these pages
+	// (it counts new entries through a consumer): each request marks them
+	// watched.
+	w := func(fn http.HandlerFunc) http.HandlerFunc {
+		return func(rw http.ResponseWriter, r *http.Request) {
+			ld.ring.watch(time.Now())
+			fn(rw, r)
+		}
+	}
+	d.Page(dashboard.Page{Pattern: "GET /logs", Nav: "Logs", Order: 10, Handler: w(ld.page)})
+	d.Handle("GET /logs/entries", w(ld.entries))
+	d.Handle("GET /logs/stats", w(ld.stats))
+	d.Handle("GET /logs/chart", w(ld.chart))
+	d.Handle("GET /logs/card", w(ld.card))
+	d.Handle("POST /logs/send", w(ld.send))
 	d.Card(dashboard.Card{Title: "Logs", Fragment: "/logs/card", Link: "/logs", Order: 10})
 	return func(ctx context.Context) error { return sampleRates(ctx, ld.ring, sampleInterval, h.snapshot) }
 }

@@ -27,6 +27,21 @@ type rateRing struct {
 	full    bool
 	last    statsView // the latest stats the sampler read
 	lastAt  time.Time
+	watched time.Time // when a page or card that shows the rates was last requested
+}
+
+// watch marks the rates as looked at, at now.
+func (r *rateRing) watch(now time.Time) {
+	r.mu.Lock()
+	r.watched = now
+	r.mu.Unlock()
+}
+
+// watchedSince reports whether the rates were looked at after t.
+func (r *rateRing) watchedSince(t time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.watched.After(t)
 }
 
 // newRateRing returns a ring of n samples.
@@ -119,12 +134,15 @@ func ingestRate(samples []rateSample, window time.Duration) (float64, bool) {
 func sampleRates(ctx context.Context, ring *rateRing, interval time.Duration, read func(context.Context) (statsView, error)) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	window := time.Duration(len(ring.samples)) * interval
 	for {
-		rctx, cancel := context.WithTimeout(ctx, interval)
-		v, err := read(rctx)
-		cancel()
-		if err == nil {
-			ring.add(rateSample{at: time.Now(), received: v.Received, persisted: v.Persisted}, v)
+		if ring.watchedSince(time.Now().Add(-window)) {
+			rctx, cancel := context.WithTimeout(ctx, interval)
+			v, err := read(rctx)
+			cancel()
+			if err == nil {
+				ring.add(rateSample{at: time.Now(), received: v.Received, persisted: v.Persisted}, v)
+			}
 		}
 		select {
 		case <-ctx.Done():

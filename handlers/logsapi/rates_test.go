@@ -1,7 +1,9 @@
 package logsapi
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,4 +101,36 @@ func TestNiceCeilAndFormatRate(t *testing.T) {
 	for in, want := range map[float64]string{0: "0", 2.5: "2.5", 750: "750", 123.4: "123", 12_345: "12k", 1_250_000: "1.3M"} {
 		assert.Equal(t, want, formatRate(in), "formatRate(%v)", in)
 	}
+}
+
+// The sampler reads the log only while the rates are looked at.
+func TestSamplerReadsOnlyWhileWatched(t *testing.T) {
+	ring := newRateRing(10)
+	var reads atomic.Int64
+	read := func(context.Context) (statsView, error) {
+		reads.Add(1)
+		return statsView{Received: 1}, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sampleRates(ctx, ring, time.Millisecond, read) }()
+
+	// Nobody looks: many ticks go by without a read. The ticks are
+	// observed through a second, watched ring fed at the same pace.
+	probe := newRateRing(10)
+	probe.watch(time.Now().Add(time.Hour))
+	var probeTicks atomic.Int64
+	go func() {
+		_ = sampleRates(ctx, probe, time.Millisecond, func(context.Context) (statsView, error) {
+			probeTicks.Add(1)
+			return statsView{}, nil
+		})
+	}()
+	require.Eventually(t, func() bool { return probeTicks.Load() >= 20 }, 10*time.Second, time.Millisecond)
+	require.Zero(t, reads.Load(), "read while nobody looked")
+
+	ring.watch(time.Now())
+	require.Eventually(t, func() bool { return reads.Load() > 0 }, 10*time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
 }
