@@ -55,7 +55,7 @@ func (c *Config) loadSyncEnv(getenv func(string) string) []error {
 // has no flag: a command line is visible to every user of the machine.
 func (c *Config) bindSyncFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SyncInterval, "sync-interval", c.SyncInterval, "every customer is synced this often (EVENTLINE_SYNC_INTERVAL)")
-	fs.StringVar(&c.SyncDailyAt, "sync-daily-at", c.SyncDailyAt, "local time HH:MM of the daily full sync (EVENTLINE_SYNC_DAILY_AT)")
+	fs.StringVar(&c.SyncDailyAt, "sync-daily-at", c.SyncDailyAt, "local time HH:MM of the daily full sync, - for none (EVENTLINE_SYNC_DAILY_AT)")
 	fs.IntVar(&c.SyncPageLength, "sync-page-length", c.SyncPageLength, "Zuora page length, 1..50 (EVENTLINE_SYNC_PAGE_LENGTH)")
 	fs.IntVar(&c.SyncRetryAttempts, "sync-retry-attempts", c.SyncRetryAttempts, "retries of a failed sync (EVENTLINE_SYNC_RETRY_ATTEMPTS)")
 	fs.DurationVar(&c.SyncRetryDelay, "sync-retry-delay", c.SyncRetryDelay, "first retry delay of a failed sync (EVENTLINE_SYNC_RETRY_DELAY)")
@@ -67,8 +67,8 @@ func (c Config) validateSync() []error {
 	if c.SyncInterval <= 0 {
 		errs = append(errs, fmt.Errorf("EVENTLINE_SYNC_INTERVAL %v: must be positive", c.SyncInterval))
 	}
-	if _, err := time.Parse("15:04", c.SyncDailyAt); err != nil {
-		errs = append(errs, fmt.Errorf("EVENTLINE_SYNC_DAILY_AT %q: must be a time of day HH:MM (00:00..23:59)", c.SyncDailyAt))
+	if _, err := time.Parse("15:04", c.SyncDailyAt); err != nil && c.SyncDailyAt != "-" {
+		errs = append(errs, fmt.Errorf("EVENTLINE_SYNC_DAILY_AT %q: must be a time of day HH:MM (00:00..23:59), or - for none", c.SyncDailyAt))
 	}
 	if c.SyncPageLength < 1 || c.SyncPageLength > maxSyncPageLength {
 		errs = append(errs, fmt.Errorf("EVENTLINE_SYNC_PAGE_LENGTH %d: must be 1..%d", c.SyncPageLength, maxSyncPageLength))

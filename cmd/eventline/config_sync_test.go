@@ -51,6 +51,10 @@ func TestSyncConfig(t *testing.T) {
 			`EVENTLINE_SYNC_DAILY_AT "24:00"`, "EVENTLINE_SYNC_PAGE_LENGTH 51: must be 1..50", "EVENTLINE_SYNC_RETRY_ATTEMPTS -1",
 			"EVENTLINE_SYNC_RETRY_DELAY -1s: must be positive", "EVENTLINE_SECRET_KEY: secret key must be 32 bytes"}},
 		{name: "page length zero", env: map[string]string{"EVENTLINE_SYNC_PAGE_LENGTH": "0"}, errs: []string{"EVENTLINE_SYNC_PAGE_LENGTH 0"}},
+		{name: "no daily sync", env: map[string]string{"EVENTLINE_SYNC_DAILY_AT": "-"}, check: func(t *testing.T, c Config) {
+			require.Equal(t, "-", c.SyncDailyAt)
+			require.Empty(t, c.validateSync(), "- turns the daily sync off, as the scheduler takes it")
+		}},
 		{name: "daily at not a time", env: map[string]string{"EVENTLINE_SYNC_DAILY_AT": "2am"}, errs: []string{"EVENTLINE_SYNC_DAILY_AT"}},
 		{name: "no key and no data dir", env: map[string]string{"EVENTLINE_DATA_DIR": "", "NATS_URL": "nats://x:4222",
 			"DATABASE_URL": "postgres://x/y"}, check: func(t *testing.T, c Config) {
