@@ -53,9 +53,15 @@ type pages struct {
 func Mount(d *dashboard.Dashboard, in *opsapi.Inspector) {
 	p := &pages{d: d, snaps: &snapshots{in: in}, tmpl: d.MustTemplates(templateFS, "templates/*.html")}
 	d.Page(dashboard.Page{Pattern: "GET " + PagePath, Nav: "Streams", Order: 40, Handler: p.page})
-	d.Handle("GET "+StreamsPath, p.streams)
-	d.Handle("GET "+ConsumersPath, p.consumers)
-	d.Handle("GET "+ProjectionsPath, p.projections)
+	d.Handle("GET "+StreamsPath, p.fragment("streams", func(s *snapshot) (any, error) {
+		return streamRows(s.streams), s.streamsErr
+	}))
+	d.Handle("GET "+ConsumersPath, p.fragment("consumers", func(s *snapshot) (any, error) {
+		return consumerRows(s.consumers, time.Now()), s.consumersErr
+	}))
+	d.Handle("GET "+ProjectionsPath, p.fragment("projections", func(s *snapshot) (any, error) {
+		return projectionRows(s.projections), s.projectionsErr
+	}))
 	d.Handle("GET "+CardPath, p.card)
 	d.Card(dashboard.Card{Title: "Consumers", Fragment: CardPath, Link: PagePath, Order: 40})
 }
@@ -65,40 +71,21 @@ func (p *pages) page(w http.ResponseWriter, r *http.Request) {
 		StreamsPath, ConsumersPath, ProjectionsPath})
 }
 
-func (p *pages) streams(w http.ResponseWriter, r *http.Request) {
-	snap, ok := p.snapshot(w, r)
-	if !ok {
-		return
+// fragment returns the handler of fragment name: the rows rows draws from
+// the shared reading, or the reason that part of it failed.
+func (p *pages) fragment(name string, rows func(s *snapshot) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		snap, ok := p.snapshot(w, r)
+		if !ok {
+			return
+		}
+		v, err := rows(snap)
+		if err != nil {
+			p.failed(w, r, name, err)
+			return
+		}
+		p.d.Fragment(w, r, p.tmpl, name, v)
 	}
-	if snap.streamsErr != nil {
-		p.failed(w, r, "streams", snap.streamsErr)
-		return
-	}
-	p.d.Fragment(w, r, p.tmpl, "streams", streamRows(snap.streams))
-}
-
-func (p *pages) consumers(w http.ResponseWriter, r *http.Request) {
-	snap, ok := p.snapshot(w, r)
-	if !ok {
-		return
-	}
-	if snap.consumersErr != nil {
-		p.failed(w, r, "consumers", snap.consumersErr)
-		return
-	}
-	p.d.Fragment(w, r, p.tmpl, "consumers", consumerRows(snap.consumers, time.Now()))
-}
-
-func (p *pages) projections(w http.ResponseWriter, r *http.Request) {
-	snap, ok := p.snapshot(w, r)
-	if !ok {
-		return
-	}
-	if snap.projectionsErr != nil {
-		p.failed(w, r, "projections", snap.projectionsErr)
-		return
-	}
-	p.d.Fragment(w, r, p.tmpl, "projections", projectionRows(snap.projections))
 }
 
 // card renders the overview's card: the consumers and projections
