@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +14,9 @@ import (
 
 // SessionCookie is the name of the dashboard's session cookie.
 const SessionCookie = "eventline_session"
+
+// MaxFormBytes bounds the body of a dashboard action (a form's fields).
+const MaxFormBytes = 1 << 20
 
 // sessionTTL is how long a sign-in lasts.
 const sessionTTL = 12 * time.Hour
@@ -82,9 +86,23 @@ func (d *Dashboard) guard(h http.HandlerFunc) http.HandlerFunc {
 			d.Error(w, r, http.StatusUnauthorized, "Sign in first.")
 			return
 		}
-		if !safeMethod(r.Method) && !fromDashboard(r) {
-			d.Error(w, r, http.StatusForbidden, "This action is only accepted from the dashboard's own pages.")
-			return
+		if !safeMethod(r.Method) {
+			if !fromDashboard(r) {
+				d.Error(w, r, http.StatusForbidden, "This action is only accepted from the dashboard's own pages.")
+				return
+			}
+			// A form of the dashboard is a few fields: its body is read
+			// here, bounded, so that no action reads an unbounded one.
+			r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+			if err := r.ParseForm(); err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					d.Error(w, r, http.StatusRequestEntityTooLarge, "The form is too large.")
+					return
+				}
+				d.Error(w, r, http.StatusBadRequest, "The form could not be read.")
+				return
+			}
 		}
 		h(w, r)
 	}

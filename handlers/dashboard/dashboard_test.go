@@ -130,6 +130,18 @@ func TestTokenGuardsPagesFragmentsAndActions(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, res.StatusCode, "a script of another origin")
 	assert.Zero(t, acted.Load())
 
+	// A form body beyond MaxFormBytes is refused before the action reads it.
+	req, _ = http.NewRequest(http.MethodPost, ts.URL+"/hello/act",
+		strings.NewReader("x="+strings.Repeat("a", dashboard.MaxFormBytes)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(session)
+	req.Header.Set("HX-Request", "true")
+	res, err = noRedirect.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+	assert.Zero(t, acted.Load())
+
 	// The browser signs in through the form and then sees the page live.
 	b := browsertest.New(t)
 	b.Run(15*time.Second, chromedp.Navigate(ts.URL+"/hello"))

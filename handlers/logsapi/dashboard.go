@@ -221,11 +221,7 @@ type sentView struct {
 // message, through the ingester POST /api/logs and /api/logs/batch use:
 // stored in the log before the answer.
 func (ld *logsDashboard) send(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxSingleBody)
-	if err := r.ParseForm(); err != nil {
-		ld.d.Error(w, r, http.StatusBadRequest, "The form could not be read (at most 1 MiB).")
-		return
-	}
+	// The dashboard read the form already, bounded (dashboard.MaxFormBytes).
 	count := 1
 	if s := r.PostForm.Get("count"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -21,8 +21,6 @@ const (
 	// formOptions bounds the users and the products the form offers (the
 	// newest).
 	formOptions = 100
-	// maxForm bounds a form's body.
-	maxForm = 16 << 10
 	// demoStock and demoPriceCents are a demo product's.
 	demoStock      = 1000
 	demoPriceCents = 1999
@@ -102,9 +100,9 @@ func pick(opts []option, o *option) []option {
 	return append([]option{sel}, opts...)
 }
 
-// formValues reads the posted form, bounded.
+// formValues reads the posted form (the dashboard bounded and parsed it
+// already: dashboard.MaxFormBytes).
 func formValues(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "invalid_form", "The form could not be read.")
 	}

@@ -329,8 +329,7 @@ func (p *dashPages) syncNow(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxSyncBody)
-	allow := false
+	allow := false // the form was read, bounded, by the dashboard (dashboard.MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		p.fail(w, r, httpapi.FieldErr("body", "The form could not be read."))
 		return
