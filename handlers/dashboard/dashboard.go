@@ -13,6 +13,7 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -41,7 +42,18 @@ type Config struct {
 	Token string
 	// Log receives render errors.
 	Log *slog.Logger
+	// ReadTimeout bounds a page or fragment (DefaultReadTimeout), and
+	// ActionTimeout a form's action (DefaultActionTimeout): a frozen
+	// database gets a page its message, not a request that never ends
+	// while the page keeps polling.
+	ReadTimeout, ActionTimeout time.Duration
 }
+
+// Default bounds of a dashboard request.
+const (
+	DefaultReadTimeout   = 5 * time.Second
+	DefaultActionTimeout = 15 * time.Second
+)
 
 // Dashboard is the set of pages a serve process shows.
 type Dashboard struct {
@@ -90,6 +102,12 @@ type asset struct {
 func New(cfg Config) (*Dashboard, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.ActionTimeout <= 0 {
+		cfg.ActionTimeout = DefaultActionTimeout
 	}
 	d := &Dashboard{cfg: cfg, mux: http.NewServeMux(), assets: map[string]asset{}}
 	if err := d.loadAssets(); err != nil {
@@ -249,7 +267,13 @@ func (d *Dashboard) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
-	d.mux.ServeHTTP(w, r)
+	timeout := d.cfg.ReadTimeout
+	if !safeMethod(r.Method) {
+		timeout = d.cfg.ActionTimeout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	d.mux.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // View is what a page template is executed with.

@@ -152,3 +152,25 @@ func TestTokenGuardsPagesFragmentsAndActions(t *testing.T) {
 	b.WaitText("#acted", "acted 1", 10*time.Second)
 	b.NoProblems()
 }
+
+// A page whose reading hangs (a frozen database) ends with the request's
+// bound, with a message, instead of holding the request while the page
+// keeps polling.
+func TestAHangingReadEndsWithItsBound(t *testing.T) {
+	d, err := dashboard.New(dashboard.Config{ReadTimeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+	d.Handle("GET /stuck", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // what a query on a frozen database does
+		d.Error(w, r, http.StatusServiceUnavailable, "The database did not answer in time.")
+	})
+	srv := httpapi.NewServer(httpapi.ServerConfig{})
+	d.Mount(srv)
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/stuck", nil)
+	req.Header.Set("HX-Request", "true")
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	require.NoError(t, err, "the request ended on its own bound, long before the client's")
+	defer res.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+}
