@@ -293,6 +293,10 @@ func (ld *logsDashboard) problem(r *http.Request, err error) (int, string) {
 	case errors.As(err, &apiErr):
 		return apiErr.Status, apiErr.Message
 	case errors.As(err, &pgErr) && pgErr.Code == "57014", errors.Is(err, context.DeadlineExceeded):
+		if r.URL.Path != "/logs" && r.URL.Path != "/logs/entries" {
+			// Counts and rates: nothing to narrow, the database is slow.
+			return http.StatusServiceUnavailable, "The read model database did not answer in time. Retrying."
+		}
 		return http.StatusServiceUnavailable, "The query took too long. Narrow it with a level or a source, or a shorter time."
 	case errors.Is(err, eventstore.ErrUnavailable):
 		ld.log.Warn("dashboard: logs: event log unavailable", "path", r.URL.Path, "err", err)
