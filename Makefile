@@ -21,9 +21,13 @@ chromium:
 run: postgres-binaries build
 	./$(BIN)/zuora-sim --demo --addr 127.0.0.1:8081 & sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT; ./$(BIN)/eventline serve
 
+# The dashboard's browser tests save screenshots; their paths are printed at the end.
+SCREENSHOTS := $(or $(TMPDIR),/tmp)/eventline-screenshots.txt
 test: postgres-binaries chromium
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 8m ./...
+	@rm -f $(SCREENSHOTS)
+	EVENTLINE_SCREENSHOT_LIST=$(SCREENSHOTS) $(GO) test -count=1 -timeout 8m ./...
+	@if [ -s $(SCREENSHOTS) ]; then echo "screenshots of the dashboard's browser tests:"; sort $(SCREENSHOTS); fi
 
 # Every fuzz target, FUZZTIME each (go test runs one fuzz target at a time).
 FUZZTIME ?= 20s

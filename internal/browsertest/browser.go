@@ -214,9 +214,17 @@ func (b *Browser) Screenshot(name string) string {
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
-	// Printed, not only logged: `go test` without -v still shows it.
+	// Printed, not only logged, and listed in $EVENTLINE_SCREENSHOT_LIST
+	// when set: `make test` prints that list, since `go test` shows nothing
+	// of a package that passed.
 	fmt.Printf("screenshot %s: %s\n", name, path)
 	b.t.Logf("screenshot %s: %s", name, path)
+	if list := os.Getenv("EVENTLINE_SCREENSHOT_LIST"); list != "" {
+		if f, err := os.OpenFile(list, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			_, _ = fmt.Fprintf(f, "%-22s %s\n", name, path) // one small append: whole lines from concurrent tests
+			_ = f.Close()
+		}
+	}
 	return path
 }
 
