@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/eventline/eventline/handlers/dashboard"
 )
 
 // streamsCmd is `eventline streams [--json]`: every stream with its
@@ -35,7 +37,7 @@ func streamsCmd(ctx context.Context, cfg Config, args []string, stdout, stderr i
 	rows := make([][]string, 0, len(streams))
 	for _, st := range streams {
 		rows = append(rows, []string{st.Name, strings.Join(st.Subjects, ","), fmt.Sprint(st.Messages),
-			humanBytes(st.Bytes), fmt.Sprint(st.FirstSeq), fmt.Sprint(st.LastSeq), fmt.Sprint(st.Deleted),
+			dashboard.FormatBytes(st.Bytes), fmt.Sprint(st.FirstSeq), fmt.Sprint(st.LastSeq), fmt.Sprint(st.Deleted),
 			fmt.Sprint(st.Consumers), when(st.LastTime)})
 	}
 	return table(stdout, []string{"STREAM", "SUBJECTS", "MESSAGES", "BYTES", "FIRST SEQ", "LAST SEQ", "DELETED", "CONSUMERS", "LAST MESSAGE"}, rows)

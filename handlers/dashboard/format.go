@@ -62,3 +62,17 @@ func FormatCount(n int64) string {
 	}
 	return string(out)
 }
+
+// FormatBytes formats a size for people: 512 B, 3.2 KiB, 14.0 MiB.
+func FormatBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -63,25 +63,11 @@ type lagCard struct {
 
 func count[T ~int | ~int64 | ~uint64](n T) string { return dashboard.FormatCount(int64(n)) }
 
-// FormatBytes formats a size for people: 512 B, 3.2 KiB, 14.0 MiB.
-func FormatBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 func streamRows(all []opsapi.StreamView) []streamRow {
 	out := make([]streamRow, 0, len(all))
 	for _, s := range all {
 		row := streamRow{Name: s.Name, Subjects: strings.Join(s.Subjects, " "), Messages: count(s.Messages),
-			Bytes: FormatBytes(s.Bytes), FirstSeq: count(s.FirstSeq), LastSeq: count(s.LastSeq),
+			Bytes: dashboard.FormatBytes(s.Bytes), FirstSeq: count(s.FirstSeq), LastSeq: count(s.LastSeq),
 			Consumers: count(s.Consumers), Span: "—"}
 		if s.FirstTime != nil && s.LastTime != nil {
 			row.Span = dashboard.FormatTime(*s.FirstTime) + " → " + dashboard.FormatTime(*s.LastTime)

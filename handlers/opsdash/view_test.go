@@ -46,9 +46,3 @@ func TestProjectionRowsHighlightLagParkedAndStoppedStates(t *testing.T) {
 	assert.Equal(t, "1 (1 held)", rows[2].Parked)
 	assert.True(t, rows[3].Bad)
 }
-
-func TestFormatBytes(t *testing.T) {
-	assert.Equal(t, "512 B", FormatBytes(512))
-	assert.Equal(t, "1.5 KiB", FormatBytes(1536))
-	assert.Equal(t, "3.0 MiB", FormatBytes(3<<20))
-}

@@ -198,34 +198,26 @@ func (a *API) readOrder(ctx context.Context, sd *sagaData) error {
 	return nil
 }
 
-// sagaPage renders /sagas/{id}.
-func (p *dashPages) sagaPage(w http.ResponseWriter, r *http.Request) {
-	id, err := dashID(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
+// sagaPage renders /sagas/{id}, and with live its live part (the
+// fragment the page refreshes).
+func (p *dashPages) sagaPage(live bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := dashID(r)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		sd, err := p.a.readSaga(r.Context(), id)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		if live {
+			p.d.Fragment(w, r, p.detail, "live", sd)
+			return
+		}
+		p.d.Render(w, r, p.detail, "Saga "+id, sd)
 	}
-	sd, err := p.a.readSaga(r.Context(), id)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.d.Render(w, r, p.detail, "Saga "+id, sd)
-}
-
-// sagaFragment renders the live part of /sagas/{id}.
-func (p *dashPages) sagaFragment(w http.ResponseWriter, r *http.Request) {
-	id, err := dashID(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	sd, err := p.a.readSaga(r.Context(), id)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.d.Fragment(w, r, p.detail, "live", sd)
 }
 
 // operate is the dashboard's retry or abort button: the same call as POST
