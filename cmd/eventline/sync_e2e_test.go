@@ -162,7 +162,7 @@ func TestWorkflowSyncSurvivesKill9(t *testing.T) {
 	resp = call(t, "POST", p.URL+"/api/customers/"+created.ID+"/sync", "application/json", []byte(`{}`), nil, &started)
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, readAll(resp))
 	before := sim.Stats().PageRequests
-	require.Eventually(t, func() bool { return sim.Stats().PageRequests >= before+3 }, 20*time.Second, 10*time.Millisecond, "the sync is listing")
+	require.Eventually(t, func() bool { return sim.Stats().PageRequests >= before+3 }, 60*time.Second, 10*time.Millisecond, "the sync is listing")
 	require.NoError(t, p.cmd.Process.Kill()) // kill -9 mid-listing
 	_ = p.cmd.Wait()
 
