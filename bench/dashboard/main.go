@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -66,19 +65,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logf := benchserve.Logger(stderr, "bench/dashboard")
 	logf("GOMAXPROCS %d, %s/%s; %d GETs and %d loads per page", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, o.Gets, o.Loads)
-	root, err := benchserve.TempDir("eventline-bench-dashboard-*")
+	root, bin, cleanup, err := benchserve.Workdir(ctx, "eventline-bench-dashboard-*", o.Bin, o.Keep, logf)
 	if err != nil {
 		return err
 	}
-	if o.Keep {
-		logf("data and log kept in %s", root)
-	} else {
-		defer os.RemoveAll(root)
-	}
-	bin, err := benchserve.Binary(ctx, o.Bin, root, logf)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	var env []string
 	if o.Token != "" {
 		env = append(env, "EVENTLINE_API_TOKEN="+o.Token)

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -82,19 +81,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logf := benchserve.Logger(stderr, "bench/saga")
 	logf("%d in flight for %s after %s warm-up; single %d (max %s); modes %v; GOMAXPROCS %d, %s/%s", o.InFlight,
 		o.Duration, o.Warmup, o.Single, o.SingleMax, o.Modes, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
-	root, err := benchserve.TempDir("eventline-bench-saga-*")
+	root, bin, cleanup, err := benchserve.Workdir(ctx, "eventline-bench-saga-*", o.Bin, o.Keep, logf)
 	if err != nil {
 		return err
 	}
-	if o.Keep {
-		logf("data and logs kept in %s", root)
-	} else {
-		defer os.RemoveAll(root)
-	}
-	bin, err := benchserve.Binary(ctx, o.Bin, root, logf)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	var all []modeResult
 	for _, mode := range o.Modes {
 		res, err := measureMode(ctx, o, bin, filepath.Join(root, mode), mode, logf)

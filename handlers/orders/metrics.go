@@ -1,12 +1,12 @@
 package orders
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/internal/promreg"
 )
 
 // Metrics are the sagas' Prometheus metrics, counted by the process
@@ -41,26 +41,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		m.sagas = register(reg, m.sagas)
-		m.steps = register(reg, m.steps)
-		m.retries = register(reg, m.retries)
-		m.drivers = register(reg, m.drivers)
+		m.sagas = promreg.Register(reg, m.sagas)
+		m.steps = promreg.Register(reg, m.steps)
+		m.retries = promreg.Register(reg, m.retries)
+		m.drivers = promreg.Register(reg, m.drivers)
 	}
 	return m
-}
-
-// register registers c on reg, or returns the collector registered
-// already under its name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
 
 // observe counts the events of one decision, whose saga is s after them.

@@ -1,8 +1,7 @@
 package reactor
 
 import (
-	"errors"
-
+	"github.com/eventline/eventline/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,23 +32,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	m.handled = register(reg, m.handled)
-	m.failed = register(reg, m.failed)
-	m.parked = register(reg, m.parked)
-	m.duration = register(reg, m.duration)
+	m.handled = promreg.Register(reg, m.handled)
+	m.failed = promreg.Register(reg, m.failed)
+	m.parked = promreg.Register(reg, m.parked)
+	m.duration = promreg.Register(reg, m.duration)
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// its name (several runtimes in one process share the series).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }

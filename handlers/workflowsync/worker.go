@@ -15,6 +15,7 @@ import (
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/internal/promreg"
 	"github.com/eventline/eventline/projections"
 	"github.com/eventline/eventline/zuora"
 )
@@ -444,25 +445,11 @@ func newSyncMetrics(reg prometheus.Registerer) *syncMetrics {
 	if reg == nil {
 		return m
 	}
-	m.started = registerSync(reg, m.started)
-	m.completed = registerSync(reg, m.completed)
-	m.failed = registerSync(reg, m.failed)
-	m.pages = registerSync(reg, m.pages)
-	m.workflows = registerSync(reg, m.workflows)
-	m.duration = registerSync(reg, m.duration)
+	m.started = promreg.Register(reg, m.started)
+	m.completed = promreg.Register(reg, m.completed)
+	m.failed = promreg.Register(reg, m.failed)
+	m.pages = promreg.Register(reg, m.pages)
+	m.workflows = promreg.Register(reg, m.workflows)
+	m.duration = promreg.Register(reg, m.duration)
 	return m
-}
-
-// registerSync registers c, or returns the collector already registered under
-// its name (several workers in one process share the series).
-func registerSync[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }

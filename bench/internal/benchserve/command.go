@@ -71,6 +71,26 @@ func Binary(ctx context.Context, bin, dir string, logf func(string, ...any)) (st
 	return bin, nil
 }
 
+// Workdir makes a benchmark's temporary directory (TempDir) and finds or
+// builds its eventline binary there (Binary). cleanup removes the
+// directory, unless keep (then it is logged for a person to look in).
+func Workdir(ctx context.Context, pattern, bin string, keep bool, logf func(string, ...any)) (root, binary string, cleanup func(), err error) {
+	root, err = TempDir(pattern)
+	if err != nil {
+		return "", "", nil, err
+	}
+	cleanup = func() { _ = os.RemoveAll(root) }
+	if keep {
+		logf("data and logs kept in %s", root)
+		cleanup = func() {}
+	}
+	if binary, err = Binary(ctx, bin, root, logf); err != nil {
+		cleanup()
+		return "", "", nil, err
+	}
+	return root, binary, cleanup, nil
+}
+
 // NewClient is a keep-alive HTTP client, without compression or proxy, for
 // conns concurrent connections to one host, each request bounded by
 // timeout.
