@@ -141,13 +141,34 @@ func (b *Browser) NoProblems() {
 func (b *Browser) Context() context.Context { return b.ctx }
 
 // Run runs actions in the tab within timeout, failing the test on error.
+//
+// Pages swap fragments under the test (htmx polling), so a node chromedp
+// just found can be gone by the time it acts on it. chromedp reports that
+// before it sends any input to the page, so Run starts the actions over
+// when that is the error: a click is never sent twice.
 func (b *Browser) Run(timeout time.Duration, actions ...chromedp.Action) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
-	if err := chromedp.Run(ctx, actions...); err != nil {
-		b.t.Fatalf("browser: %v (problems so far: %v)", err, b.Problems())
+	for {
+		err := chromedp.Run(ctx, actions...)
+		if err == nil {
+			return
+		}
+		if !staleNode(err) || ctx.Err() != nil {
+			b.t.Fatalf("browser: %v (problems so far: %v)", err, b.Problems())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// staleNode reports whether err says a node the actions had found was
+// replaced before they used it.
+func staleNode(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "No node with given id found") ||
+		strings.Contains(msg, "Could not find node with given id") ||
+		strings.Contains(msg, "Node is detached from document")
 }
 
 // Try runs actions within timeout and returns their error.
