@@ -151,6 +151,7 @@ func accountRows(t *testing.T, pool *pgxpool.Pool, table string) []string {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `SELECT id || ' ' || balance || ' ' || history FROM `+pgx.Identifier{table}.Sanitize()+` ORDER BY id`)
 	require.NoError(t, err)
+	defer rows.Close()
 	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	return out

@@ -61,6 +61,7 @@ func TestRebuild(t *testing.T) {
 			var idx []string
 			rows, err := env.pool.Query(ctx, `SELECT indexname FROM pg_indexes WHERE tablename = 'log_entries' ORDER BY 1`)
 			require.NoError(t, err)
+			defer rows.Close()
 			for rows.Next() {
 				var s string
 				require.NoError(t, rows.Scan(&s))

@@ -161,6 +161,7 @@ func TestPoisonEventsAreParkedNotBlocking(t *testing.T) {
 	var seqs []int64
 	rows, err := pool.Query(ctx, `SELECT seq FROM projection_parked WHERE projection = 'logs' ORDER BY seq`)
 	require.NoError(t, err)
+	defer rows.Close()
 	seqs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 	require.NoError(t, err)
 	require.Equal(t, []int64{2, 3}, seqs)

@@ -51,6 +51,7 @@ func TestDashboardLogsMillionRows(t *testing.T) {
 	} {
 		rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF) "+q)
 		require.NoError(t, err)
+		defer rows.Close()
 		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		require.NoError(t, err)
 		t.Logf("%s\n    %s", q, strings.Join(plan, "\n    "))

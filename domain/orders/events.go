@@ -155,12 +155,14 @@ type Charged struct {
 	At          time.Time `json:"at"`
 }
 
-// Declined is the payload of PaymentDeclinedV1: Key is refused for good.
+// Declined is the payload of PaymentDeclinedV1: Key is refused for good
+// by attempt Attempt (0 in events recorded before it was kept).
 type Declined struct {
 	OrderID     string    `json:"order_id"`
 	Key         string    `json:"key"`
 	AmountCents int64     `json:"amount_cents"`
 	Token       string    `json:"token"`
+	Attempt     int       `json:"attempt,omitempty"`
 	Reason      string    `json:"reason"`
 	At          time.Time `json:"at"`
 }

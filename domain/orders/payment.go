@@ -40,7 +40,8 @@ type PaymentRecord struct {
 	Status      PaymentStatus
 	AmountCents int64
 	Token       string
-	// Attempt is the attempt that charged; Late when its answer is slow.
+	// Attempt is the attempt that charged or was declined; Late when its
+	// answer is slow.
 	Attempt int
 	Late    bool
 	Reason  string
@@ -93,7 +94,7 @@ func (p Payments) Decide(cmd any) ([]Event, error) {
 		}
 		declined := func(reason string) ([]Event, error) {
 			return []Event{{PaymentDeclinedV1, &Declined{OrderID: c.OrderID, Key: c.Key, AmountCents: c.AmountCents,
-				Token: c.Token, Reason: reason, At: c.Now.UTC()}}}, nil
+				Token: c.Token, Attempt: c.Attempt, Reason: reason, At: c.Now.UTC()}}}, nil
 		}
 		switch {
 		case c.AmountCents < 0:
@@ -168,7 +169,7 @@ func (p Payments) Evolve(eventType string, data any) Payments {
 	case *Declined:
 		p.OrderID = e.OrderID
 		p.recs = p.recs.with(e.Key, PaymentRecord{Key: e.Key, Status: PaymentDeclined, AmountCents: e.AmountCents,
-			Token: e.Token, Reason: e.Reason})
+			Token: e.Token, Attempt: e.Attempt, Reason: e.Reason})
 	case *Refunded:
 		p.ChargedCents -= e.AmountCents
 		r, _ := p.recs.get(e.Key)

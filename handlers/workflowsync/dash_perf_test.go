@@ -183,6 +183,7 @@ func explain(t *testing.T, pool *pgxpool.Pool, q loggedQuery) plan {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), "EXPLAIN (ANALYZE, BUFFERS) "+q.sql, q.args...)
 	require.NoError(t, err)
+	defer rows.Close()
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	text := strings.Join(lines, "\n")

@@ -140,6 +140,7 @@ func dump(t *testing.T, db interface {
 	} {
 		rows, err := db.Query(context.Background(), q)
 		require.NoError(t, err)
+		defer rows.Close()
 		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		require.NoError(t, err)
 		out = append(out, got...)

@@ -130,7 +130,7 @@ func foldPayments(w *orderWrites, g *group, rows map[string]*paymentRow) {
 				token: e.Token, attempt: e.Attempt, chargedAt: orAt(e.At, ev.at)}
 		case *orders.Declined:
 			*r = paymentRow{orderID: g.id, key: key, status: orders.PaymentDeclined, amountCents: e.AmountCents,
-				token: e.Token, reason: e.Reason}
+				token: e.Token, attempt: e.Attempt, reason: e.Reason}
 		case *orders.Refunded:
 			r.status, r.amountCents = orders.PaymentRefunded, e.AmountCents
 		case *orders.Voided:

@@ -152,6 +152,7 @@ func TestParticipantRowsShowTheFolds(t *testing.T) {
 
 	rows, err := e.pool.Query(ctx, `SELECT order_id, key, status, amount_cents, token, attempt, reason FROM payments`)
 	require.NoError(t, err)
+	defer rows.Close()
 	n := 0
 	for rows.Next() {
 		var order, key string
@@ -167,6 +168,8 @@ func TestParticipantRowsShowTheFolds(t *testing.T) {
 	var attempt int
 	require.NoError(t, e.pool.QueryRow(ctx, `SELECT attempt FROM payments WHERE key = 's1:pay' AND status = 'charged'`).Scan(&attempt))
 	require.Equal(t, 3, attempt, "tok_flaky charges on its third attempt")
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT attempt FROM payments WHERE key = 's2:pay' AND status = 'declined'`).Scan(&attempt))
+	require.Equal(t, 1, attempt, "tok_declined is refused on the first attempt")
 }
 
 func TestApplyingParticipantEventsAgainChangesNothing(t *testing.T) {

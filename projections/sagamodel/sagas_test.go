@@ -164,6 +164,7 @@ func readSaga(t *testing.T, pool *pgxpool.Pool, id string) sagaRow {
 	rows, err := pool.Query(ctx, `SELECT name, status, attempts, started_at, finished_at, error, comp_status, comp_attempts,
 		comp_error FROM saga_steps WHERE saga_id = $1 ORDER BY position`, id)
 	require.NoError(t, err)
+	defer rows.Close()
 	r.Steps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (stepRow, error) {
 		var s stepRow
 		err := row.Scan(&s.Name, &s.Status, &s.Attempts, &s.StartedAt, &s.FinishedAt, &s.Error, &s.CompStatus,

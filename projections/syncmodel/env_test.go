@@ -142,6 +142,7 @@ func dump(t *testing.T, db interface {
 	} {
 		rows, err := db.Query(context.Background(), q)
 		require.NoError(t, err)
+		defer rows.Close()
 		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		require.NoError(t, err)
 		out = append(out, got...)
@@ -164,6 +165,7 @@ func workflowRows(t *testing.T, pool *pgxpool.Pool, c uuid.UUID) []workflowRow {
 	rows, err := pool.Query(context.Background(), `SELECT zuora_id, name, status, last_synced_at, deleting_sync
 		FROM workflows WHERE customer_id = $1 ORDER BY zuora_id`, c)
 	require.NoError(t, err)
+	defer rows.Close()
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (workflowRow, error) {
 		var w workflowRow
 		err := r.Scan(&w.ZuoraID, &w.Name, &w.Status, &w.LastSyncedAt, &w.DeletingSync)
