@@ -29,11 +29,8 @@ func (k keyed[R]) get(key string) (R, bool) {
 	}
 	k.l.mu.RLock()
 	defer k.l.mu.RUnlock()
-	pos := k.l.idx[key]
-	for i := len(pos) - 1; i >= 0; i-- {
-		if pos[i] < k.n {
-			return k.l.log[pos[i]], true
-		}
+	if i := k.lastBelow(key); i >= 0 {
+		return k.l.log[i], true
 	}
 	return zero, false
 }
@@ -70,3 +67,34 @@ func (l *ledger[R]) append(key string, r R) {
 
 // len returns how many entries k sees.
 func (k keyed[R]) len() int { return k.n }
+
+// compact returns a view of a new ledger holding, for each key k sees,
+// its last record when keep accepts it, in the order they were recorded;
+// k is unchanged. It costs one pass over what k sees.
+func (k keyed[R]) compact(keep func(R) bool) keyed[R] {
+	if k.l == nil {
+		return k
+	}
+	l := &ledger[R]{idx: map[string][]int{}}
+	k.l.mu.RLock()
+	for i := 0; i < k.n; i++ {
+		key := k.l.key[i]
+		if last := k.lastBelow(key); last == i && keep(k.l.log[i]) {
+			l.append(key, k.l.log[i])
+		}
+	}
+	k.l.mu.RUnlock()
+	return keyed[R]{l: l, n: len(l.log)}
+}
+
+// lastBelow returns the position of key's last entry among those k sees,
+// or -1; the caller holds the ledger's lock.
+func (k keyed[R]) lastBelow(key string) int {
+	pos := k.l.idx[key]
+	for i := len(pos) - 1; i >= 0; i-- {
+		if pos[i] < k.n {
+			return pos[i]
+		}
+	}
+	return -1
+}

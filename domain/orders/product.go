@@ -37,7 +37,23 @@ type Reservation struct {
 	Reason string
 	// Tombstone is true for a key released before it reserved anything.
 	Tombstone bool
+	// Ended is when the reservation was committed, released or refused;
+	// zero while it holds units.
+	Ended time.Time
 }
+
+// ReservationMemory is how long a product remembers a reservation key
+// after the reservation ended (committed, released or refused): as long
+// as a command with that key can still arrive (the command stream keeps a
+// command 24 h), so that a redelivery or a late attempt is answered as the
+// first time. A reservation that holds units is remembered until it ends.
+// Older keys are forgotten, so that a product's memory is bounded by its
+// last day of orders rather than growing with every order it ever took.
+const ReservationMemory = 24 * time.Hour
+
+// compactMin is the number of remembered keys under which a product does
+// not look for keys to forget.
+const compactMin = 1024
 
 // Product is the folded state of one product: Stock units on hand, of
 // which Reserved are held by reservations; Sold counts the units committed.
@@ -50,13 +66,22 @@ type Product struct {
 	Exists     bool
 	CreatedAt  time.Time
 	res        keyed[Reservation]
+	// compactAt is the number of remembered keys at which the next event
+	// forgets the ended reservations older than ReservationMemory: twice
+	// what the last compaction kept, so that forgetting costs O(1) per
+	// event amortized.
+	compactAt int
 }
 
 // Free returns how many units can still be reserved.
 func (p Product) Free() int64 { return p.Stock - p.Reserved }
 
-// Reservation returns what key did to p, if anything.
+// Reservation returns what key did to p, if anything (see
+// ReservationMemory).
 func (p Product) Reservation(key string) (Reservation, bool) { return p.res.get(key) }
+
+// Remembered returns how many reservation records p keeps.
+func (p Product) Remembered() int { return p.res.len() }
 
 // Commands of a product.
 type (
@@ -211,15 +236,33 @@ func (p Product) Evolve(eventType string, data any) Product {
 		p.Reserved += e.Quantity
 		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationHeld})
 	case *ReserveRefused:
-		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationRefused, Reason: e.Reason})
+		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationRefused, Reason: e.Reason, Ended: e.At})
+		p = p.forget(e.At)
 	case *Released:
 		p.Reserved -= e.Quantity
-		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationReleased, Tombstone: e.Quantity == 0})
+		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationReleased, Tombstone: e.Quantity == 0, Ended: e.At})
+		p = p.forget(e.At)
 	case *Committed:
 		p.Reserved -= e.Quantity
 		p.Stock -= e.Quantity
 		p.Sold += e.Quantity
-		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationCommitted})
+		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationCommitted, Ended: e.At})
+		p = p.forget(e.At)
 	}
+	return p
+}
+
+// forget drops the reservations that ended more than ReservationMemory
+// before now (the time of the event being folded, so that every fold of
+// one history forgets the same keys), once p remembers compactAt keys.
+func (p Product) forget(now time.Time) Product {
+	if p.res.len() < max(compactMin, p.compactAt) {
+		return p
+	}
+	horizon := now.Add(-ReservationMemory)
+	p.res = p.res.compact(func(r Reservation) bool {
+		return r.Status == ReservationHeld || r.Ended.After(horizon)
+	})
+	p.compactAt = 2 * p.res.len()
 	return p
 }

@@ -1,8 +1,10 @@
 package orders_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -161,4 +163,49 @@ func TestProductEvolveDoesNotMutate(t *testing.T) {
 	require.Equal(t, saga.Permanent, right2.Answer(orders.Reserve{Key: "b", Quantity: 1}).Failure)
 	ra, _ := left.Reservation("a")
 	require.Equal(t, orders.ReservationHeld, ra.Status, "left unchanged by its successor")
+}
+
+// A product forgets the reservations that ended more than a day before
+// the event it folds, keeps the ones that hold units however old, and
+// still answers a redelivery of a recent key as the first time.
+func TestProductForgetsEndedReservationsAfterADay(t *testing.T) {
+	p := newProduct(t, 1<<40)
+	p = handle(t, p, orders.Reserve{Key: "held", Quantity: 1, Now: t0}).state
+	const days, perDay = 5, 4000
+	key := func(d, i int) string { return fmt.Sprintf("d%d-%d:reserve_inventory", d, i) }
+	for d := range days {
+		for i := range perDay {
+			at := t0.Add(time.Duration(d)*24*time.Hour + time.Duration(i)*15*time.Second)
+			r := handle(t, p, orders.Reserve{Key: key(d, i), Quantity: 1, Now: at})
+			require.Len(t, r.events, 1)
+			r = handle(t, r.state, orders.Commit{Key: key(d, i), Now: at.Add(time.Second)})
+			require.Len(t, r.events, 1)
+			p = r.state
+		}
+	}
+	require.Equal(t, int64(1), p.Reserved, "only the held reservation holds units")
+	require.Equal(t, int64(days*perDay), p.Sold)
+
+	// Every order left two records (reserved, committed): 40,000 without
+	// forgetting. The last day's keys (and the held one) stay.
+	require.Less(t, p.Remembered(), 4*perDay+2, "ended reservations older than a day are forgotten")
+	_, ok := p.Reservation(key(0, 0))
+	require.False(t, ok, "a reservation that ended four days ago is forgotten")
+	held, ok := p.Reservation("held")
+	require.True(t, ok, "a reservation holding units is never forgotten")
+	require.Equal(t, orders.ReservationHeld, held.Status)
+	last, ok := p.Reservation(key(days-1, perDay-1))
+	require.True(t, ok)
+	require.Equal(t, orders.ReservationCommitted, last.Status)
+
+	// A redelivery of a recent key changes nothing and answers as before.
+	again := handle(t, p, orders.Reserve{Key: key(days-1, 0), Quantity: 1, Now: t0.Add(days * 24 * time.Hour)})
+	require.Empty(t, again.events)
+	require.Equal(t, string(orders.ReservationCommitted), output[orders.ReservationOutput](t, again.outcome).Status)
+
+	// A late release of a forgotten key frees nothing.
+	late := handle(t, p, orders.Release{Key: key(0, 1), Now: t0.Add(days * 24 * time.Hour)})
+	require.Equal(t, []string{orders.ProductReleasedV1}, types(late.events))
+	require.Equal(t, int64(1), late.state.Reserved)
+	require.Equal(t, int64(days*perDay), late.state.Sold)
 }
