@@ -174,6 +174,7 @@ type Worker struct {
 	log       *slog.Logger
 	metrics   *syncMetrics
 
+	slots   chan struct{} // one per sync the reactor runs at once
 	mu      sync.Mutex
 	running map[string]bool // sync ids this process runs
 	stop    context.Context // ends when Run's context does
@@ -208,15 +209,25 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	stop, stopFn := context.WithCancel(context.Background())
 	return &Worker{cfg: cfg, customers: customers, log: cfg.Logger.With("component", "workflow-sync"),
-		metrics: newSyncMetrics(cfg.Metrics), running: map[string]bool{}, stop: stop, stopFn: stopFn}, nil
+		metrics: newSyncMetrics(cfg.Metrics), slots: make(chan struct{}, cfg.Concurrency),
+		running: map[string]bool{}, stop: stop, stopFn: stopFn}, nil
 }
 
 // Customers returns the worker's command loop.
 func (w *Worker) Customers() *Customers { return w.customers }
 
+// reactorWindow is the sync reactor's MaxAckPending. The reactor sees
+// every event of stream WORKFLOWS (a customer's events share one subject,
+// so the server cannot filter out the rest) and acknowledges all but
+// sync.started at once: a window as small as Concurrency made it work
+// through the workflow events of a large sync a few at a time, and on a
+// busy machine the next sync.started waited seconds behind them.
+const reactorWindow = 64
+
 // Reactor is the reactor that runs a sync for each sync.started event of
-// stream WORKFLOWS, at most Concurrency at once (its MaxAckPending); every
-// other event is acknowledged as it comes. On a nil *Worker it is the
+// stream WORKFLOWS, at most Concurrency at once (the others wait for a
+// slot, kept in progress, within the sync's time limit); every other event
+// is acknowledged as it comes. On a nil *Worker it is the
 // declaration alone, whose handler refuses every event: what a module
 // returns when asked for its reactors without dependencies (validation).
 func (w *Worker) Reactor() reactor.Reactor {
@@ -226,7 +237,7 @@ func (w *Worker) Reactor() reactor.Reactor {
 			Handler: func(context.Context, reactor.Event, *reactor.Effects) error {
 				return errors.New("workflowsync: no worker behind this reactor")
 			},
-			Policy: reactor.Policy{AckWait: syncAckWait, TimeLimit: d.SyncTimeout, MaxAckPending: d.Concurrency, MaxAttempts: 10}}
+			Policy: reactor.Policy{AckWait: syncAckWait, TimeLimit: d.SyncTimeout, MaxAckPending: reactorWindow, MaxAttempts: 10}}
 	}
 	return reactor.Reactor{
 		Name:     ReactorName,
@@ -236,7 +247,7 @@ func (w *Worker) Reactor() reactor.Reactor {
 		Policy: reactor.Policy{
 			AckWait:       syncAckWait,
 			TimeLimit:     w.cfg.SyncTimeout,
-			MaxAckPending: w.cfg.Concurrency,
+			MaxAckPending: reactorWindow,
 			MaxAttempts:   10,
 		},
 	}
@@ -261,6 +272,12 @@ func (w *Worker) handle(ctx context.Context, ev reactor.Event, _ *reactor.Effect
 	customerID := customerOf(ev.Subject)
 	if ev.Attempt > 1 {
 		return w.failIfOrphaned(ctx, customerID, started.SyncID)
+	}
+	select {
+	case w.slots <- struct{}{}:
+		defer func() { <-w.slots }()
+	case <-ctx.Done():
+		return reactor.Transient(fmt.Errorf("sync %s of customer %s: no free slot: %w", started.SyncID, customerID, ctx.Err()))
 	}
 	_, err = w.RunSync(ctx, customerID, started.SyncID)
 	return err

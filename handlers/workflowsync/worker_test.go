@@ -4,12 +4,16 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventline/eventline/domain/workflows"
+	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/handlers/workflowsync"
 	"github.com/eventline/eventline/zuora/zuorasim"
 )
 
@@ -214,4 +218,46 @@ func (c *simClock) Now() time.Time {
 func (c *simClock) Advance(d time.Duration) {
 	t := c.Now().Add(d)
 	c.mu.Store(&t)
+}
+
+// With one slot, a second customer's sync.started is taken while the
+// first sync runs (the reactor's window is not the number of slots, so the
+// events behind a running sync keep flowing) but it waits for the slot:
+// never two listings at once.
+func TestSyncsWaitForAFreeSlotWhileEventsFlow(t *testing.T) {
+	e := newSyncEnv(t, envOptions{worker: func(c *workflowsync.WorkerConfig) { c.Concurrency = 1 }})
+	gate := make(chan struct{})
+	open := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(open) // before the sim closes: a failed test must not hang on it
+	var listing, most atomic.Int64
+	e.setHook(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/workflows" {
+			return false
+		}
+		n := listing.Add(1)
+		defer listing.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-gate
+		return false
+	})
+	a := e.addCustomer(t, "tenant-a", zuorasim.GenerateWorkflows(60, simBase))
+	b := e.addCustomer(t, "tenant-b", zuorasim.GenerateWorkflows(60, simBase))
+	syncA := e.start(t, a, false)
+	require.Eventually(t, func() bool { return listing.Load() == 1 }, 20*time.Second, 5*time.Millisecond, "A lists")
+	syncB := e.start(t, b, false)
+
+	ctx := context.Background()
+	cons, err := e.store.JetStream().Consumer(ctx, workflows.Stream, reactor.Reactor{Name: workflowsync.ReactorName}.Consumer())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending == 2 && info.NumPending == 0
+	}, 20*time.Second, 10*time.Millisecond, "B's sync.started is taken while A's sync runs")
+	require.Equal(t, int64(1), listing.Load(), "B waits for the slot")
+
+	open()
+	require.Equal(t, "completed", e.wait(t, syncA).Status)
+	require.Equal(t, "completed", e.wait(t, syncB).Status)
+	require.Equal(t, int64(1), most.Load(), "never two listings at once")
 }
