@@ -42,6 +42,7 @@ bench: postgres-binaries chromium build
 	$(GO) run ./bench/ingest
 	@if [ -d bench/ops ]; then $(GO) run ./bench/ops; fi
 	$(GO) run ./bench/command
+	$(GO) test -run '^$$' -bench BenchmarkLoadLongHistory -benchtime 3x ./eventstore
 	$(GO) run ./bench/reactor
 	$(GO) run ./bench/sync
 	$(GO) run ./bench/saga --bin $(BIN)/eventline

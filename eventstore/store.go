@@ -305,9 +305,9 @@ func (s *Store) Get(ctx context.Context, stream string, seq uint64) (*jetstream.
 	return m, nil
 }
 
-// Load reads every event of one aggregate's subject in order, using direct
-// gets (no consumer is created), and returns them with the subject's last
-// stream sequence to pass as the next Append's expectation (0 when empty).
+// Load reads every event of one aggregate's subject in order and returns
+// them with the subject's last stream sequence to pass as the next
+// Append's expectation (0 when empty).
 func (s *Store) Load(ctx context.Context, stream, subject string) ([]Stored, int64, error) {
 	return s.LoadAfter(ctx, stream, subject, 0)
 }
@@ -317,32 +317,72 @@ func (s *Store) Load(ctx context.Context, stream, subject string) ([]Stored, int
 // missing. The sequence returned is the subject's last (after when nothing
 // is newer). A subject with no newer event costs one direct get.
 func (s *Store) LoadAfter(ctx context.Context, stream, subject string, after uint64) ([]Stored, int64, error) {
-	st, err := s.stream(ctx, stream)
+	var out []Stored
+	last, err := s.LoadEach(ctx, stream, subject, after, func(ev Stored) error {
+		out = append(out, ev)
+		return nil
+	})
 	if err != nil {
 		return nil, 0, err
 	}
-	var out []Stored
+	return out, last, nil
+}
+
+// directLoads is how many events LoadEach reads with direct gets before it
+// reads the rest of a long history with an ordered consumer. A direct get
+// is one round trip per event and creates nothing on the server, the
+// cheapest way to the few events of most aggregates; a stream read costs a
+// few round trips to set up, then a few µs per event (20,000 events: 1.6 s
+// by direct gets, 0.1 s read, BenchmarkLoadLongHistory).
+const directLoads = 16
+
+// LoadEach passes the events of subject with a stream sequence above after
+// to fn in order, holding none of them, and returns the subject's last
+// sequence (after when nothing is newer). The events appended to subject
+// while it reads may or may not be passed: the returned sequence says up
+// to where. An error of fn ends the load and is returned.
+func (s *Store) LoadEach(ctx context.Context, stream, subject string, after uint64, fn func(Stored) error) (int64, error) {
+	st, err := s.stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
 	last := after
-	next := after + 1
-	for {
-		m, err := st.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
+	for range directLoads {
+		m, err := st.GetMsg(ctx, last+1, jetstream.WithGetMsgSubject(subject))
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				return out, int64(last), nil
+				return int64(last), nil
 			}
 			if errors.Is(err, jetstream.ErrStreamNotFound) {
 				s.streams.Delete(stream)
 			}
-			return nil, 0, classify("load "+subject, err)
+			return 0, classify("load "+subject, err)
 		}
 		env, err := UnmarshalEnvelope(m.Data)
 		if err != nil {
-			return nil, 0, fmt.Errorf("load %s #%d: %w", subject, m.Sequence, err)
+			return 0, fmt.Errorf("load %s #%d: %w", subject, m.Sequence, err)
 		}
-		out = append(out, Stored{Stream: stream, Subject: m.Subject, Seq: m.Sequence, Time: m.Time, Header: m.Header, Envelope: env})
+		if err := fn(Stored{Stream: stream, Subject: m.Subject, Seq: m.Sequence, Time: m.Time, Header: m.Header, Envelope: env}); err != nil {
+			return 0, err
+		}
 		last = m.Sequence
-		next = m.Sequence + 1
 	}
+	// A long history: the rest in one stream read.
+	err = s.Read(ctx, stream, ReadOptions{FromSeq: last + 1, Subjects: []string{subject}}, func(ev RawEvent) error {
+		env, err := UnmarshalEnvelope(ev.Data)
+		if err != nil {
+			return fmt.Errorf("load %s #%d: %w", subject, ev.Seq, err)
+		}
+		if err := fn(Stored{Stream: stream, Subject: ev.Subject, Seq: ev.Seq, Time: ev.Time, Header: ev.Header, Envelope: env}); err != nil {
+			return err
+		}
+		last = ev.Seq
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int64(last), nil
 }
 
 // stream returns a handle on the named stream, looked up once: its cached

@@ -2,6 +2,8 @@ package eventstore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,7 +25,7 @@ func newEvent(t *testing.T, typ string, data any) eventstore.Envelope {
 // testStream is an aggregate-style stream for these tests.
 var testStream = eventstore.StreamSpec{Name: "TEST", Subjects: []string{"test.>"}}
 
-func setup(t *testing.T) (*eventstore.Store, *natsserver.Server) {
+func setup(t testing.TB) (*eventstore.Store, *natsserver.Server) {
 	t.Helper()
 	st, srv := testenv.Store(t)
 	require.NoError(t, st.EnsureStreams(context.Background(), []eventstore.StreamSpec{testStream}))
@@ -142,4 +144,54 @@ func TestAppendWhenServerIsGone(t *testing.T) {
 	_, err = st.AppendAsync("test.x", newEvent(t, "thing.happened.v1", map[string]int{}))
 	require.ErrorIs(t, err, eventstore.ErrUnavailable)
 	require.ErrorIs(t, st.Ping(ctx), eventstore.ErrUnavailable)
+}
+
+// A history longer than the direct gets LoadEach starts with is read to
+// its end, in order, from any point, among other subjects' events, and
+// leaves no consumer behind.
+func TestLoadLongHistory(t *testing.T) {
+	st, _ := setup(t)
+	ctx := context.Background()
+	subj := "test.product-hot"
+	var seqs []uint64
+	for i := range 50 {
+		ack, err := st.Append(ctx, subj, eventstore.NoExpectation, newEvent(t, "product.reserved.v1", map[string]int{"n": i}))
+		require.NoError(t, err)
+		seqs = append(seqs, ack.Seq)
+		_, err = st.Append(ctx, "test.other", eventstore.NoExpectation, newEvent(t, "other.noted.v1", map[string]int{"n": i}))
+		require.NoError(t, err)
+	}
+	for _, from := range []int{0, 5, 15, 16, 17, 30, 49, 50} {
+		after := uint64(0)
+		if from > 0 {
+			after = seqs[from-1]
+		}
+		events, last, err := st.LoadAfter(ctx, testStream.Name, subj, after)
+		require.NoError(t, err)
+		require.Len(t, events, 50-from, "after event %d", from)
+		for i, ev := range events {
+			require.Equal(t, seqs[from+i], ev.Seq)
+			require.Equal(t, subj, ev.Subject)
+			require.JSONEq(t, fmt.Sprintf(`{"n":%d}`, from+i), string(ev.Envelope.Data))
+		}
+		require.Equal(t, int64(seqs[49]), last)
+	}
+
+	stop := errors.New("stop here")
+	n := 0
+	_, err := st.LoadEach(ctx, testStream.Name, subj, 0, func(eventstore.Stored) error {
+		if n++; n == 30 {
+			return stop
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, stop, "an error of fn ends the load")
+	require.Equal(t, 30, n)
+
+	s, err := st.JetStream().Stream(ctx, testStream.Name)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Consumers == 0
+	}, 5*time.Second, 20*time.Millisecond, "the reads' consumers are deleted")
 }

@@ -12,7 +12,7 @@ import (
 
 // Store is what a Handler needs of the event store (*eventstore.Store).
 type Store interface {
-	LoadAfter(ctx context.Context, stream, subject string, after uint64) ([]eventstore.Stored, int64, error)
+	LoadEach(ctx context.Context, stream, subject string, after uint64, fn func(eventstore.Stored) error) (int64, error)
 	AppendBatch(ctx context.Context, subject string, expected int64, envs []eventstore.Envelope, opts ...eventstore.AppendOption) ([]eventstore.Ack, error)
 }
 
@@ -205,38 +205,32 @@ func decodeAll(reg *eventstore.Registry, envs []eventstore.Envelope) ([]any, err
 }
 
 // load returns the latest state of subject: the cached snapshot brought up
-// to date with the events after it, or a fold of the whole history.
+// to date with the events after it, or a fold of the whole history, folded
+// as the events are read (a long history is never held whole).
 func (h *Handler[S, C]) load(ctx context.Context, subject string) (snapshot[S], error) {
 	snap, ok := h.cache.get(subject)
 	if !ok {
 		snap = snapshot[S]{state: h.def.Initial()}
 	}
-	stored, last, err := h.store.LoadAfter(ctx, h.def.Stream, subject, snap.seq)
+	state, folded := snap.state, 0
+	last, err := h.store.LoadEach(ctx, h.def.Stream, subject, snap.seq, func(ev eventstore.Stored) error {
+		data, err := h.reg.Decode(ev.Envelope)
+		if err != nil {
+			return fmt.Errorf("load %s: event #%d: %w", subject, ev.Seq, err)
+		}
+		state = h.def.Evolve(state, Recorded{Seq: ev.Seq, Type: ev.Envelope.Type, Data: data, Envelope: ev.Envelope})
+		folded++
+		return nil
+	})
 	if err != nil {
 		return snapshot[S]{}, err
 	}
-	if len(stored) == 0 {
+	if folded == 0 {
 		return snap, nil
-	}
-	state, err := fold(h.reg, h.def.Evolve, snap.state, stored)
-	if err != nil {
-		return snapshot[S]{}, fmt.Errorf("load %s: %w", subject, err)
 	}
 	snap = snapshot[S]{state: state, seq: uint64(last)}
 	h.cache.put(subject, snap)
 	return snap, nil
-}
-
-// fold applies stored events to state in order, decoding each through reg.
-func fold[S any](reg *eventstore.Registry, evolve func(S, Recorded) S, state S, stored []eventstore.Stored) (S, error) {
-	for _, ev := range stored {
-		data, err := reg.Decode(ev.Envelope)
-		if err != nil {
-			return state, fmt.Errorf("event #%d: %w", ev.Seq, err)
-		}
-		state = evolve(state, Recorded{Seq: ev.Seq, Type: ev.Envelope.Type, Data: data, Envelope: ev.Envelope})
-	}
-	return state, nil
 }
 
 // envelopes wraps decided events with fresh ids and the command's metadata.

@@ -207,3 +207,22 @@ func TestHandleWithDedupeIDStoresOnce(t *testing.T) {
 	_, stored := history(t, sts[0], "c6")
 	require.Len(t, stored, 1)
 }
+
+// A handler that has never seen an aggregate folds its whole history,
+// however long, and appends after its last event.
+func TestColdHandlerFoldsALongHistory(t *testing.T) {
+	st := stores(t, 1)[0]
+	ctx := context.Background()
+	warm := newHandler(t, st, aggregate.Options{})
+	for range 300 {
+		_, err := warm.Handle(ctx, "long", increment{By: 2}, aggregate.Meta{})
+		require.NoError(t, err)
+	}
+	cold := newHandler(t, st, aggregate.Options{})
+	s, _, err := cold.Load(ctx, "long")
+	require.NoError(t, err)
+	require.Equal(t, counter{Value: 600, Events: 300}, s)
+	res, err := newHandler(t, st, aggregate.Options{}).Handle(ctx, "long", increment{By: 1}, aggregate.Meta{})
+	require.NoError(t, err)
+	require.Equal(t, counter{Value: 601, Events: 301}, res.State)
+}

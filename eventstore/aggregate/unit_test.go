@@ -68,8 +68,8 @@ func TestEnvelopesCarryTheCommandsMetadata(t *testing.T) {
 // conflictingStore loses every race: a pure stand-in to count attempts.
 type conflictingStore struct{ appends int }
 
-func (s *conflictingStore) LoadAfter(context.Context, string, string, uint64) ([]eventstore.Stored, int64, error) {
-	return nil, 0, nil
+func (s *conflictingStore) LoadEach(context.Context, string, string, uint64, func(eventstore.Stored) error) (int64, error) {
+	return 0, nil
 }
 
 func (s *conflictingStore) AppendBatch(context.Context, string, int64, []eventstore.Envelope, ...eventstore.AppendOption) ([]eventstore.Ack, error) {
