@@ -121,8 +121,9 @@ func TestDashboardCustomersSyncNowInABrowser(t *testing.T) {
 
 // awaitSchedulerQuiet returns when the next scheduler tick is far enough
 // away for the test to run without a scheduled sync: the scheduler starts
-// each customer's interval sync at the first minute boundary after the
-// customer is created, which would change "the last sync" under the test.
+// a customer's interval sync at the first minute boundary after the
+// customer is created when its first sync has not completed by then (still
+// running, or failed), which would change "the last sync" under the test.
 func awaitSchedulerQuiet(t *testing.T) {
 	t.Helper()
 	const need = 25 * time.Second // the test takes about 10 s

@@ -40,6 +40,9 @@ type Customer struct {
 	Slots map[Trigger]string
 	// LastSync is the outcome of the last finished sync ("" before any).
 	LastSync string
+	// LastComplete is when the last sync that completed started (zero
+	// before any): a scheduled slot it started in is filled by it.
+	LastComplete time.Time
 }
 
 // Run is a sync in progress, with what its events did so far.
@@ -63,10 +66,15 @@ type (
 		Now                                 time.Time
 	}
 	// Start begins a sync; Slot, when set, makes a scheduled sync run once.
+	// SlotStart is when the period the slot covers began: a sync of any
+	// trigger that started then or later and completed fills the slot (no
+	// interval sync a minute after the customer's first sync, nor beside
+	// the daily one).
 	Start struct {
 		SyncID          string
 		Trigger         Trigger
 		Slot            string
+		SlotStart       time.Time
 		AllowMassDelete bool
 		Now             time.Time
 	}
@@ -115,6 +123,9 @@ func Decide(s Customer, cmd any) ([]Event, error) {
 		}
 		if c.Slot != "" && s.Slots[c.Trigger] >= c.Slot {
 			return nil, ErrSlotTaken
+		}
+		if c.Slot != "" && !c.SlotStart.IsZero() && !s.LastComplete.IsZero() && !s.LastComplete.Before(c.SlotStart) {
+			return nil, fmt.Errorf("%w: a sync that started at %s completed", ErrSlotTaken, s.LastComplete.Format(time.RFC3339))
 		}
 		if s.Running != nil {
 			return nil, ErrSyncRunning
@@ -220,6 +231,9 @@ func Evolve(s Customer, eventType string, data any) Customer {
 		r.Deleting++
 		s.Running = &r
 	case *SyncCompleted:
+		if s.Running != nil && s.Running.SyncID == e.SyncID {
+			s.LastComplete = s.Running.StartedAt
+		}
 		s.Running, s.LastSync = nil, "completed"
 	case *SyncFailed:
 		s.Running, s.LastSync = nil, "failed"

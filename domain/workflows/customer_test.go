@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -60,6 +61,35 @@ func TestOneSyncAtATimeAndEachSlotOnce(t *testing.T) {
 	require.ErrorIs(t, errs[8], workflows.ErrNotRunning)
 	require.Equal(t, "s4", s.Running.SyncID)
 	require.Equal(t, "completed", s.LastSync)
+}
+
+func TestACompletedSyncFillsTheSlotItStartedIn(t *testing.T) {
+	create := workflows.Create{CustomerID: "c1", Name: "Acme", BaseURL: "http://z", ClientID: "id", Now: now}
+	hour := now.Truncate(time.Hour)
+	slot := func(id string, start time.Time) workflows.Start {
+		return workflows.Start{SyncID: id, Trigger: workflows.TriggerInterval, Slot: fmt.Sprint("interval:", start.Unix()),
+			SlotStart: start, Now: now.Add(time.Minute)}
+	}
+	s, errs := fold(t, create,
+		workflows.Start{SyncID: "first", Trigger: workflows.TriggerCreated, Now: now},
+		slot("while-running", hour), // the first sync is still running
+		workflows.Fail{SyncID: "first", Reason: "boom", Now: now},
+		slot("after-a-failure", hour), // a failed sync fills nothing
+		workflows.Complete{SyncID: "after-a-failure", Now: now.Add(2 * time.Minute)},
+		workflows.Start{SyncID: "manual", Trigger: workflows.TriggerManual, Now: now.Add(3 * time.Minute)},
+		workflows.Complete{SyncID: "manual", Now: now.Add(4 * time.Minute)},
+		slot("daily", now.Add(3*time.Minute)), // the manual sync started at the slot's start: filled
+		slot("next-hour", hour.Add(time.Hour)),
+	)
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.ErrorIs(t, errs[2], workflows.ErrSyncRunning)
+	require.NoError(t, errs[4])
+	require.NoError(t, errs[6])
+	require.ErrorIs(t, errs[8], workflows.ErrSlotTaken)
+	require.NoError(t, errs[9])
+	require.Equal(t, "next-hour", s.Running.SyncID)
+	require.Equal(t, now.Add(3*time.Minute), s.LastComplete, "the start of the last sync that completed")
 }
 
 func TestStatsComeFromTheRunsEvents(t *testing.T) {

@@ -52,7 +52,9 @@ type SchedulerConfig struct {
 // (slot "interval:<unix of the interval's start>") and daily at DailyAt
 // (slot "daily:YYYY-MM-DD"). Each slot of a customer starts once however
 // many schedulers run: the customer aggregate refuses a slot already
-// started (ErrSlotTaken), and the appends are serialised per customer.
+// started (ErrSlotTaken), and the appends are serialised per customer. An
+// interval slot in which another sync (on creation, on demand, the daily
+// one) started and completed is filled by it and starts nothing.
 type Scheduler struct {
 	cfg     SchedulerConfig
 	dailyH  int
@@ -119,11 +121,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// Slots returns the schedule slots due at now: the interval slot now falls
-// in and, from DailyAt on, today's daily slot.
+// Slots returns the schedule slots due at now: from DailyAt on, today's
+// daily slot, and the interval slot now falls in. The daily slot comes
+// first: at the daily time its sync runs and fills the interval slot
+// rather than waiting behind an interval sync.
 func (s *Scheduler) Slots(now time.Time) []Slot {
-	start := now.Truncate(s.cfg.Interval)
-	out := []Slot{{Trigger: workflows.TriggerInterval, Name: "interval:" + strconv.FormatInt(start.Unix(), 10)}}
+	var out []Slot
 	if s.daily {
 		local := now.In(s.cfg.Location)
 		at := time.Date(local.Year(), local.Month(), local.Day(), s.dailyH, s.dailyM, 0, 0, s.cfg.Location)
@@ -131,13 +134,18 @@ func (s *Scheduler) Slots(now time.Time) []Slot {
 			out = append(out, Slot{Trigger: workflows.TriggerDaily, Name: "daily:" + local.Format(time.DateOnly)})
 		}
 	}
-	return out
+	start := now.Truncate(s.cfg.Interval)
+	return append(out, Slot{Trigger: workflows.TriggerInterval, Name: "interval:" + strconv.FormatInt(start.Unix(), 10), Start: start})
 }
 
-// Slot is a schedule slot: the trigger of its syncs and its name.
+// Slot is a schedule slot: the trigger of its syncs, its name and, for an
+// interval slot, when its interval began: a sync of any trigger that
+// started then or later and completed fills it. The daily sync is run in
+// any case.
 type Slot struct {
 	Trigger workflows.Trigger
 	Name    string
+	Start   time.Time
 }
 
 // Tick starts, for every customer, the syncs of the slots due at now that
@@ -159,7 +167,7 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) (int, error) {
 				continue
 			}
 			syncID := ScheduledSyncID(id, slot.Name)
-			res, err := s.cfg.Customers.Handle(ctx, id, workflows.Start{SyncID: syncID, Trigger: slot.Trigger, Slot: slot.Name, Now: now},
+			res, err := s.cfg.Customers.Handle(ctx, id, workflows.Start{SyncID: syncID, Trigger: slot.Trigger, Slot: slot.Name, SlotStart: slot.Start, Now: now},
 				aggregate.Meta{CorrelationID: syncID, CausationID: slot.Name, DedupeID: syncID})
 			switch {
 			case err == nil:

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/domain/workflows"
+	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/handlers/workflowsync"
 )
 
@@ -23,7 +24,7 @@ func TestSlots(t *testing.T) {
 	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	hour := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
 	interval := func(at time.Time) workflowsync.Slot {
-		return workflowsync.Slot{Trigger: workflows.TriggerInterval, Name: fmt.Sprintf("interval:%d", at.Unix())}
+		return workflowsync.Slot{Trigger: workflows.TriggerInterval, Name: fmt.Sprintf("interval:%d", at.Unix()), Start: at}
 	}
 	daily := workflowsync.Slot{Trigger: workflows.TriggerDaily, Name: "daily:2026-11-25"}
 	cases := []struct {
@@ -32,8 +33,8 @@ func TestSlots(t *testing.T) {
 		want []workflowsync.Slot
 	}{
 		{"before the daily time", hour(1, 59), []workflowsync.Slot{interval(hour(1, 0))}},
-		{"at the daily time", hour(2, 0), []workflowsync.Slot{interval(hour(2, 0)), daily}},
-		{"later that day", hour(23, 10), []workflowsync.Slot{interval(hour(23, 0)), daily}},
+		{"at the daily time", hour(2, 0), []workflowsync.Slot{daily, interval(hour(2, 0))}},
+		{"later that day", hour(23, 10), []workflowsync.Slot{daily, interval(hour(23, 0))}},
 	}
 	sched := newTestScheduler(t, nil, nil, "02:00")
 	for _, c := range cases {
@@ -107,8 +108,9 @@ func TestTwoSchedulersStartEachSlotOnce(t *testing.T) {
 		require.Zero(t, n, "same slot: nothing more")
 	}
 
-	// Finish the syncs; at 12:00 the next interval slot and the daily slot
-	// are due: the interval one starts, the daily one waits for it.
+	// Finish the syncs; at 12:00 the daily slot and the next interval slot
+	// are due: the daily one starts, the interval one waits for it (and is
+	// filled by it once it completes).
 	for _, id := range ids {
 		state, _, err := e.customers.Load(ctx, id)
 		require.NoError(t, err)
@@ -120,7 +122,49 @@ func TestTwoSchedulersStartEachSlotOnce(t *testing.T) {
 	require.Equal(t, 5, n)
 	for _, id := range ids {
 		require.Equal(t, 2, countEvents(t, e, id, workflows.SyncStartedV1))
+		state, _, err := e.customers.Load(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, workflows.TriggerDaily, state.Running.Trigger)
+		_, err = e.worker.RunSync(ctx, id, state.Running.SyncID)
+		require.NoError(t, err)
 	}
+	n, err = scheds[0].Tick(ctx, now.Add(95*time.Minute))
+	require.NoError(t, err)
+	require.Zero(t, n, "the daily sync filled the 12:00 interval slot")
+}
+
+// A sync that started in a slot's period and completed fills the slot:
+// no scheduled sync right after a customer's first sync, or after one on
+// demand; one that started before the period does not.
+func TestCompletedSyncFillsTheSlotItStartedIn(t *testing.T) {
+	e := newSyncEnv(t, envOptions{noReactor: true})
+	ctx := context.Background()
+	early, late := e.addCustomer(t, "tenant-early", nil), e.addCustomer(t, "tenant-late", nil)
+	e.waitReadModel(t, early)
+	e.waitReadModel(t, late)
+	at := func(h, m int) time.Time { return time.Date(2026, 11, 25, h, m, 0, 0, time.UTC) }
+	for id, startedAt := range map[string]time.Time{early: at(9, 59), late: at(10, 5)} {
+		syncID := fmt.Sprintf("manual-%d", startedAt.Minute())
+		_, err := e.customers.Handle(ctx, id, workflows.Start{SyncID: syncID, Trigger: workflows.TriggerManual, Now: startedAt}, aggregate.Meta{})
+		require.NoError(t, err)
+		out, err := e.worker.RunSync(ctx, id, syncID)
+		require.NoError(t, err)
+		require.True(t, out.Ran && out.Completed, "%+v", out)
+	}
+	sched := newTestScheduler(t, e, e.customers, "-")
+	n, err := sched.Tick(ctx, at(10, 30))
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "only the customer whose sync started before 10:00 gets the 10:00 slot")
+	require.Equal(t, 2, countEvents(t, e, early, workflows.SyncStartedV1))
+	require.Equal(t, 1, countEvents(t, e, late, workflows.SyncStartedV1), "the 10:05 sync filled the 10:00 slot")
+
+	state, _, err := e.customers.Load(ctx, early)
+	require.NoError(t, err)
+	_, err = e.worker.RunSync(ctx, early, state.Running.SyncID)
+	require.NoError(t, err)
+	n, err = sched.Tick(ctx, at(11, 0))
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "the 11:00 slot is due for both")
 }
 
 func TestSchedulerRunTicksOnItsClock(t *testing.T) {
