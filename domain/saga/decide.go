@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -132,11 +133,20 @@ type decider struct {
 	s      State
 	now    time.Time
 	events []Event
+	// owned is true once d.s's steps are a copy of the decider's own,
+	// changed in place by the decision's further events.
+	owned bool
 }
 
+// emit records an event of the decision and folds it into d.s: the steps
+// the state was given are copied once, at the first event, not per event.
 func (d *decider) emit(typ string, data any) {
 	d.events = append(d.events, Event{Type: typ, Data: data})
-	d.s = Evolve(d.s, typ, data)
+	if !d.owned {
+		d.s.Steps = slices.Clone(d.s.Steps)
+		d.owned = true
+	}
+	d.s = EvolveOwned(d.s, typ, data)
 }
 
 func (d *decider) policy(i int) Policy { return d.s.Definition.Steps[i].Policy }

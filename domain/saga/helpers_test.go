@@ -52,7 +52,9 @@ func (r *run) do(in any) saga.Decision {
 
 func (r *run) try(in any) (saga.Decision, error) {
 	r.t.Helper()
+	given := fmt.Sprintf("%#v", r.s)
 	d, err := saga.Decide(r.s, in)
+	require.Equal(r.t, given, fmt.Sprintf("%#v", r.s), "Decide changed the state it was given")
 	if err != nil {
 		require.Empty(r.t, d.Events)
 		return d, err
