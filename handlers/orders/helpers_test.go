@@ -45,8 +45,14 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx := context.Background()
 	st, _ := testenv.Store(t)
+	return newEnvOn(t, st)
+}
+
+// newEnvOn is newEnv on the server st is connected to.
+func newEnvOn(t testing.TB, st *eventstore.Store) *env {
+	t.Helper()
+	ctx := context.Background()
 	require.NoError(t, st.EnsureStreams(ctx, orders.Streams()))
 	pool, err := pgxpool.New(ctx, testenv.Postgres(t))
 	require.NoError(t, err)

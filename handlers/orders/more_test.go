@@ -3,6 +3,7 @@ package orders_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 
 	order "github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/handlers/orders"
 	"github.com/eventline/eventline/internal/module"
 )
@@ -124,4 +127,62 @@ func TestModuleIsValid(t *testing.T) {
 	for _, typ := range []string{saga.StartedV1, order.PaymentChargedV1, orders.CommandV1, orders.TimerV1, orders.ConfirmV1} {
 		require.True(t, reg.Known(typ), typ)
 	}
+}
+
+// The NATS server stops with sagas in flight and comes back on the same
+// address and store (a restart of an external server, or of the embedded
+// one's JetStream): every saga ends, each order is charged at most once
+// and the stock balances.
+func TestNATSRestartMidSaga(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	u, err := url.Parse(srv.ClientURL())
+	require.NoError(t, err)
+	st, err := eventstore.Connect(context.Background(), eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	e := newEnvOn(t, st)
+	e.run(t)
+
+	tokens := []string{order.TokenOK, order.TokenFlaky, order.TokenDeclined, order.TokenSlow}
+	const n = 16
+	for i := range n {
+		e.start(t, fmt.Sprint("s", i), input(fmt.Sprint("o", i), "u1", tokens[i%len(tokens)], 1))
+	}
+	require.Positive(t, e.manager.Driving(), "sagas in flight when NATS stops")
+	srv.Shutdown()
+	time.Sleep(time.Second)
+	again, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: u.Host})
+	require.NoError(t, err)
+	t.Cleanup(again.Shutdown)
+	require.Eventually(t, func() bool {
+		_, err := st.JetStream().AccountInfo(context.Background())
+		return err == nil
+	}, 20*time.Second, 50*time.Millisecond, "the store reconnects")
+
+	sold := int64(0)
+	for i := range n {
+		s := e.finish(t, fmt.Sprint("s", i))
+		want := saga.StatusCompleted
+		if tokens[i%len(tokens)] == order.TokenDeclined {
+			want = saga.StatusCompensated
+		}
+		require.Equal(t, want, s.Status, "saga s%d: %s", i, s.Reason)
+		if want == saga.StatusCompleted {
+			sold++
+		}
+	}
+	e.drained(t)
+	for i := range n {
+		want := 1
+		if tokens[i%len(tokens)] == order.TokenDeclined {
+			want = 0
+		}
+		require.Equal(t, want, load(t, e.parts.Payments, fmt.Sprint("o", i)).Charges, "order o%d", i)
+	}
+	p := load(t, e.parts.Products, "p1")
+	require.Equal(t, sold, p.Sold)
+	require.Equal(t, 40-sold, p.Stock)
+	require.Zero(t, p.Reserved)
 }
