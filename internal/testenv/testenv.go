@@ -74,7 +74,7 @@ func NewCluster(t testing.TB) *pgcluster.Cluster {
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_ = c.Stop()
-		_ = os.RemoveAll(dir)
+		release(dir)
 	})
 	return c
 }
@@ -82,15 +82,20 @@ func NewCluster(t testing.TB) *pgcluster.Cluster {
 func newCluster() (*pgcluster.Cluster, string, error) {
 	// t.TempDir is 0700 and owned by root: the postgres user could not
 	// reach a cluster inside it, so the cluster gets a directory of its own.
-	dir, err := os.MkdirTemp("", "eventline-pg-*")
+	reapOnce.Do(func() { reapOrphans(os.TempDir()) })
+	dir, err := os.MkdirTemp("", clusterPattern)
 	if err != nil {
+		return nil, "", err
+	}
+	if err := claim(dir); err != nil {
+		release(dir)
 		return nil, "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := pgcluster.Start(ctx, dir, pgcluster.Options{Ephemeral: true, Database: "postgres"})
 	if err != nil {
-		os.RemoveAll(dir)
+		release(dir)
 		return nil, "", err
 	}
 	return c, dir, nil
@@ -148,7 +153,7 @@ func Main(m *testing.M) {
 	}
 	dirsMu.Lock()
 	for _, d := range dirs {
-		_ = os.RemoveAll(d)
+		release(d)
 	}
 	dirsMu.Unlock()
 	os.Exit(code)
