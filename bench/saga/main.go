@@ -119,6 +119,7 @@ func measureMode(ctx context.Context, o options, bin, dataDir, mode string, logf
 	if err != nil {
 		return res, err
 	}
+	meter := cpuMeter{serve: pid, pgDir: filepath.Join(srv.DataDir(), "pg")}
 	c := newClient(srv.BaseURL(), o.InFlight)
 	defer c.close()
 	if err := c.setup(ctx, o.Users, o.Products); err != nil {
@@ -129,7 +130,7 @@ func measureMode(ctx context.Context, o options, bin, dataDir, mode string, logf
 	if _, err := waitQuiet(ctx, pid); err != nil {
 		return res, err
 	}
-	if err := measureRaw(ctx, o, srv, &res, logf); err != nil {
+	if err := measureRaw(ctx, o, srv, meter, &res, logf); err != nil {
 		return res, err
 	}
 	if _, err := waitQuiet(ctx, pid); err != nil {
@@ -143,13 +144,24 @@ func measureMode(ctx context.Context, o options, bin, dataDir, mode string, logf
 	}
 	srv.ResetPeakRSS()
 	logf("%s: throughput %s, %d in flight", mode, o.Duration, o.InFlight)
+	before, err := meter.sample()
+	if err != nil {
+		return res, err
+	}
 	res.Throughput = drive(ctx, o.InFlight, o.Duration, 0, c.saga)
 	if res.PeakRSS, err = srv.PeakRSS(); err != nil {
 		return res, err
 	}
+	// The CPU of a run counts until serve is quiet: the read models'
+	// catching up is part of what the sagas cost.
 	if res.Settle, err = waitQuiet(ctx, pid); err != nil {
 		return res, err
 	}
+	after, err := meter.sample()
+	if err != nil {
+		return res, err
+	}
+	res.CPU = after.since(before)
 	logf("%s: single saga, up to %d (serve quiet %.1f s after the throughput run)", mode, o.Single, res.Settle.Seconds())
 	res.Single = drive(ctx, 1, o.SingleMax, o.Single, c.saga)
 	res.EmptyWaits, res.TimeoutWaits = c.emptyWaits.Load(), c.timeoutWaits.Load()
@@ -157,7 +169,7 @@ func measureMode(ctx context.Context, o options, bin, dataDir, mode string, logf
 }
 
 // measureRaw runs the raw JetStream baseline on srv's embedded nats-server.
-func measureRaw(ctx context.Context, o options, srv *benchserve.Server, res *modeResult, logf func(string, ...any)) error {
+func measureRaw(ctx context.Context, o options, srv *benchserve.Server, meter cpuMeter, res *modeResult, logf func(string, ...any)) error {
 	logf("%s: raw JetStream baseline on the embedded nats-server", res.Mode)
 	creds, err := srv.NATSCredentials()
 	if err != nil {
@@ -169,7 +181,16 @@ func measureRaw(ctx context.Context, o options, srv *benchserve.Server, res *mod
 	}
 	defer raw.close(context.WithoutCancel(ctx))
 	drive(ctx, o.InFlight, time.Second, 0, raw.saga) // warm-up
+	before, err := meter.sample()
+	if err != nil {
+		return err
+	}
 	res.RawThroughput = drive(ctx, o.InFlight, o.RawDuration, 0, raw.saga)
+	after, err := meter.sample()
+	if err != nil {
+		return err
+	}
+	res.RawCPU = after.since(before)
 	res.RawSingle = drive(ctx, 1, o.SingleMax, o.Single, raw.saga)
 	return ctx.Err()
 }

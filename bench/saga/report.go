@@ -25,6 +25,9 @@ type modeResult struct {
 	Settle        time.Duration
 	RawThroughput runResult
 	RawSingle     runResult
+	// CPU is what the throughput run cost until serve was quiet again;
+	// RawCPU what the raw baseline's throughput run cost.
+	CPU, RawCPU cpuUse
 }
 
 // Targets of issue 12.
@@ -73,6 +76,8 @@ func report(w io.Writer, o options, all []modeResult) error {
 		}
 		fmt.Fprintf(&b, "    raw JetStream    %8.0f sagas/s   p50 %7.2f ms   p99 %7.2f ms   (%d in %.2f s; saga over HTTP = %.1f%% of raw)\n",
 			raw.Rate(), ms(raw.Percentile(0.50)), ms(raw.Percentile(0.99)), raw.Completed(), raw.Elapsed.Seconds(), pct(t.Rate(), raw.Rate()))
+		fmt.Fprintf(&b, "  CPU per saga, until serve was quiet again: saga over HTTP %s\n", r.CPU.PerSaga(t.Total()))
+		fmt.Fprintf(&b, "                                         raw JetStream  %s\n", r.RawCPU.PerSaga(raw.Total()))
 		fmt.Fprintf(&b, "  peak RSS of the serve process (embedded NATS included) during the throughput run: %.1f MiB (target <= %d MiB: %s)\n",
 			float64(r.PeakRSS)/(1<<20), targetRSS>>20, verdict(r.PeakRSS > 0 && r.PeakRSS <= targetRSS))
 		s, rs := r.Single, r.RawSingle

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// cpuMeter samples the CPU time of the processes a saga costs: serve (the
+// embedded nats-server included), its PostgreSQL cluster (the postmaster
+// and its backends) and this bench process (the HTTP clients, or the raw
+// baseline's JetStream client).
+type cpuMeter struct {
+	serve int
+	pgDir string
+}
+
+// cpuSample is the CPU time each process had used at one moment.
+type cpuSample struct {
+	serve, self time.Duration
+	pg          map[int]time.Duration // by pid
+}
+
+// cpuUse is the CPU time used between two samples.
+type cpuUse struct {
+	Serve, PostgreSQL, Client time.Duration
+}
+
+// Total is the CPU time of every process measured.
+func (u cpuUse) Total() time.Duration { return u.Serve + u.PostgreSQL + u.Client }
+
+// PerSaga divides u by n sagas.
+func (u cpuUse) PerSaga(n int) cpuUse {
+	if n <= 0 {
+		return cpuUse{}
+	}
+	d := time.Duration(n)
+	return cpuUse{Serve: u.Serve / d, PostgreSQL: u.PostgreSQL / d, Client: u.Client / d}
+}
+
+func (u cpuUse) String() string {
+	return fmt.Sprintf("%.2f ms (serve %.2f, PostgreSQL %.2f, bench client %.2f)",
+		ms(u.Total()), ms(u.Serve), ms(u.PostgreSQL), ms(u.Client))
+}
+
+func (m cpuMeter) sample() (cpuSample, error) {
+	var s cpuSample
+	var err error
+	if s.serve, err = cpuTime(m.serve); err != nil {
+		return s, fmt.Errorf("cpu of serve: %w", err)
+	}
+	if s.self, err = cpuTime(os.Getpid()); err != nil {
+		return s, fmt.Errorf("cpu of the bench: %w", err)
+	}
+	s.pg = map[int]time.Duration{}
+	if m.pgDir == "" {
+		return s, nil
+	}
+	pids, err := processTree(m.pgDir)
+	if err != nil {
+		return s, err
+	}
+	for _, pid := range pids {
+		if c, err := cpuTime(pid); err == nil { // a backend may just have exited
+			s.pg[pid] = c
+		}
+	}
+	return s, nil
+}
+
+// since returns the CPU time used from earlier to s. A PostgreSQL process
+// that started in between counts whole; one that exited in between is
+// lost (the pool keeps its backends).
+func (s cpuSample) since(earlier cpuSample) cpuUse {
+	u := cpuUse{Serve: s.serve - earlier.serve, Client: s.self - earlier.self}
+	for pid, c := range s.pg {
+		u.PostgreSQL += c - earlier.pg[pid]
+	}
+	return u
+}
+
+// processTree returns the postmaster of the cluster in pgDir and its
+// children.
+func processTree(pgDir string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(pgDir, "postmaster.pid"))
+	if err != nil {
+		return nil, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		return nil, fmt.Errorf("postmaster.pid in %s: %w", pgDir, err)
+	}
+	out := []int{pid}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		c, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(c)) {
+			if child, err := strconv.Atoi(f); err == nil {
+				out = append(out, child)
+			}
+		}
+	}
+	return out, nil
+}
