@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/eventline/eventline/eventstore"
@@ -53,6 +54,12 @@ type Definition[S, C any] struct {
 	// Decide returns the events cmd produces from state (none: nothing to
 	// do), or a domain error, which Handle returns unchanged.
 	Decide func(state S, cmd C) ([]Event, error)
+	// Snapshot, when set, lets a Handler with Options.Snapshots store the
+	// folded state now and then, and load an aggregate it has not cached
+	// from its latest stored snapshot and the events after it, instead of
+	// from its first event: for aggregates whose history grows without
+	// end while their state stays bounded (a product's reservations).
+	Snapshot *Snapshot[S]
 }
 
 // Meta is what a command carries beside its payload.
@@ -114,6 +121,15 @@ type Options struct {
 	// decoding their envelopes again. Only for definitions whose tests
 	// prove the round trip (domain/saga's do, for every decision).
 	DecidedAsDecoded bool
+	// Snapshots is where snapshots of the Definition's states are stored
+	// (none when nil, or when the Definition has no Snapshot).
+	Snapshots SnapshotStore
+	// SnapshotEvery is the fewest events after which a snapshot is stored
+	// again (DefaultSnapshotEvery when 0); more when the last snapshot
+	// outweighs them (see Handler.maybeStore).
+	SnapshotEvery int
+	// Log receives what goes wrong with snapshots (slog.Default when nil).
+	Log *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -128,6 +144,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CacheSize == 0 {
 		o.CacheSize = 10_000
+	}
+	if o.SnapshotEvery <= 0 {
+		o.SnapshotEvery = DefaultSnapshotEvery
 	}
 	return o
 }

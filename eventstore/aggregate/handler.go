@@ -24,6 +24,8 @@ type Handler[S, C any] struct {
 	opts  Options
 	cache *cache[S]
 	locks keyLocks
+	// storing holds a slot while a snapshot is being stored.
+	storing chan struct{}
 }
 
 // New returns a Handler for def over store, decoding events through reg.
@@ -42,15 +44,16 @@ func New[S, C any](store Store, reg *eventstore.Registry, def Definition[S, C], 
 		return nil, fmt.Errorf("aggregate %s: %w", def.Stream, err)
 	}
 	opts = opts.withDefaults()
-	return &Handler[S, C]{def: def, store: store, reg: reg, opts: opts, cache: newCache[S](opts.CacheSize)}, nil
+	return &Handler[S, C]{def: def, store: store, reg: reg, opts: opts, cache: newCache[S](opts.CacheSize),
+		storing: make(chan struct{}, 1)}, nil
 }
 
 // Load returns the current state of aggregate id and its last subject
 // sequence.
 func (h *Handler[S, C]) Load(ctx context.Context, id string) (S, uint64, error) {
 	subject := h.def.Subject(id)
-	snap, err := h.load(ctx, subject)
-	return snap.state, snap.seq, err
+	cur, err := h.load(ctx, subject)
+	return cur.state, cur.seq, err
 }
 
 // Cached returns the state of aggregate id this Handler last knew (folded
@@ -58,8 +61,8 @@ func (h *Handler[S, C]) Load(ctx context.Context, id string) (S, uint64, error) 
 // none. Another writer may have appended since: only a process that is the
 // aggregate's writer may take it as current.
 func (h *Handler[S, C]) Cached(id string) (S, uint64, bool) {
-	snap, ok := h.cache.get(h.def.Subject(id))
-	return snap.state, snap.seq, ok
+	cur, ok := h.cache.get(h.def.Subject(id))
+	return cur.state, cur.seq, ok
 }
 
 // Handle decides cmd against the latest state of aggregate id and appends
@@ -93,33 +96,33 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 		// expected sequence of the append refuses a state that is behind.
 		// A decision of no events, or an error, is only trusted from a
 		// state just read.
-		var snap snapshot[S]
+		var cur folded[S]
 		verified := false
 		if attempt == 1 {
 			if cached, ok := h.cache.get(subject); ok {
-				snap = cached
+				cur = cached
 			} else {
-				snap = snapshot[S]{state: h.def.Initial()}
+				cur = folded[S]{state: h.def.Initial()}
 			}
 		} else {
-			if snap, err = h.load(ctx, subject); err != nil {
+			if cur, err = h.load(ctx, subject); err != nil {
 				return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
 			}
 			verified = true
 		}
-		decided, err := h.def.Decide(snap.state, cmd)
+		decided, err := h.def.Decide(cur.state, cmd)
 		if !verified && (err != nil || len(decided) == 0) {
-			if snap, err = h.load(ctx, subject); err != nil {
+			if cur, err = h.load(ctx, subject); err != nil {
 				return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
 			}
 			verified = true
-			decided, err = h.def.Decide(snap.state, cmd)
+			decided, err = h.def.Decide(cur.state, cmd)
 		}
 		if err != nil {
 			return Result[S]{}, err
 		}
 		if len(decided) == 0 {
-			return Result[S]{State: snap.state, Seq: snap.seq, Attempts: attempt}, nil
+			return Result[S]{State: cur.state, Seq: cur.seq, Attempts: attempt}, nil
 		}
 		envs, err := envelopes(decided, meta)
 		if err != nil {
@@ -135,7 +138,7 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 		if meta.DedupeID != "" {
 			opts = append(opts, eventstore.WithDedupeID(meta.DedupeID))
 		}
-		acks, err := h.store.AppendBatch(ctx, subject, int64(snap.seq), envs, opts...)
+		acks, err := h.store.AppendBatch(ctx, subject, int64(cur.seq), envs, opts...)
 		if errors.Is(err, eventstore.ErrConflict) {
 			lastErr = err
 			optimisticMiss = !verified // a state behind: read it again at once
@@ -144,13 +147,13 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 		if err != nil {
 			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
 		}
-		return h.applied(subject, snap, envs, data, acks, attempt), nil
+		return h.applied(subject, cur, envs, data, acks, attempt), nil
 	}
 	return Result[S]{}, fmt.Errorf("handle %s: %d attempts: %w: %w", subject, h.opts.MaxAttempts, ErrTooManyConflicts, lastErr)
 }
 
 // applied folds the appended events into the state and caches it.
-func (h *Handler[S, C]) applied(subject string, snap snapshot[S], envs []eventstore.Envelope, data []any, acks []eventstore.Ack, attempt int) Result[S] {
+func (h *Handler[S, C]) applied(subject string, cur folded[S], envs []eventstore.Envelope, data []any, acks []eventstore.Ack, attempt int) Result[S] {
 	res := Result[S]{Attempts: attempt, Events: make([]Appended, len(envs))}
 	dup := false
 	for i, env := range envs {
@@ -162,15 +165,19 @@ func (h *Handler[S, C]) applied(subject string, snap snapshot[S], envs []eventst
 		// A repeated dedupe id stored nothing: the events in the log are the
 		// first attempt's, which this process may not have folded.
 		h.cache.drop(subject)
-		res.State = snap.state
+		res.State = cur.state
 		return res
 	}
-	state := snap.state
+	next := cur
 	for i, env := range envs {
-		state = h.def.Evolve(state, Recorded{Seq: acks[i].Seq, Type: env.Type, Data: data[i], Envelope: env})
+		next.state = h.def.Evolve(next.state, Recorded{Seq: acks[i].Seq, Type: env.Type, Data: data[i], Envelope: env})
+		next.sinceEvents++
+		next.sinceBytes += int64(len(env.Data))
 	}
-	res.State = state
-	h.cache.put(subject, snapshot[S]{state: state, seq: res.Seq})
+	next.seq, next.eventID = res.Seq, envs[len(envs)-1].ID.String()
+	res.State = next.state
+	h.cache.put(subject, next)
+	h.maybeStore(subject, next)
 	return res
 }
 
@@ -204,33 +211,45 @@ func decodeAll(reg *eventstore.Registry, envs []eventstore.Envelope) ([]any, err
 	return out, nil
 }
 
-// load returns the latest state of subject: the cached snapshot brought up
-// to date with the events after it, or a fold of the whole history, folded
-// as the events are read (a long history is never held whole).
-func (h *Handler[S, C]) load(ctx context.Context, subject string) (snapshot[S], error) {
-	snap, ok := h.cache.get(subject)
-	if !ok {
-		snap = snapshot[S]{state: h.def.Initial()}
+// load returns the latest state of subject: the cached state brought up
+// to date with the events after it; else the latest stored snapshot (when
+// the Definition has a Snapshot) brought up to date; else a fold of the
+// whole history. Events are folded as they are read: a long history is
+// never held whole.
+func (h *Handler[S, C]) load(ctx context.Context, subject string) (folded[S], error) {
+	cur, cached := h.cache.get(subject)
+	restored := false
+	if !cached {
+		if cur, restored = h.fromSnapshot(ctx, subject); !restored {
+			cur = folded[S]{state: h.def.Initial()}
+		}
 	}
-	state, folded := snap.state, 0
-	last, err := h.store.LoadEach(ctx, h.def.Stream, subject, snap.seq, func(ev eventstore.Stored) error {
+	next, n := cur, 0
+	last, err := h.store.LoadEach(ctx, h.def.Stream, subject, cur.seq, func(ev eventstore.Stored) error {
 		data, err := h.reg.Decode(ev.Envelope)
 		if err != nil {
 			return fmt.Errorf("load %s: event #%d: %w", subject, ev.Seq, err)
 		}
-		state = h.def.Evolve(state, Recorded{Seq: ev.Seq, Type: ev.Envelope.Type, Data: data, Envelope: ev.Envelope})
-		folded++
+		next.state = h.def.Evolve(next.state, Recorded{Seq: ev.Seq, Type: ev.Envelope.Type, Data: data, Envelope: ev.Envelope})
+		next.eventID = ev.Envelope.ID.String()
+		next.sinceEvents++
+		next.sinceBytes += int64(len(ev.Envelope.Data))
+		n++
 		return nil
 	})
 	if err != nil {
-		return snapshot[S]{}, err
+		return folded[S]{}, err
 	}
-	if folded == 0 {
-		return snap, nil
+	if n == 0 {
+		if restored {
+			h.cache.put(subject, cur)
+		}
+		return cur, nil
 	}
-	snap = snapshot[S]{state: state, seq: uint64(last)}
-	h.cache.put(subject, snap)
-	return snap, nil
+	next.seq = uint64(last)
+	h.cache.put(subject, next)
+	h.maybeStore(subject, next)
+	return next, nil
 }
 
 // envelopes wraps decided events with fresh ids and the command's metadata.

@@ -32,13 +32,13 @@ func TestBackoffStaysWithinItsBounds(t *testing.T) {
 
 func TestCacheKeepsTheNewestAndStaysBounded(t *testing.T) {
 	c := newCache[int](2)
-	c.put("a", snapshot[int]{state: 1, seq: 5})
-	c.put("a", snapshot[int]{state: 0, seq: 3}) // older: ignored
+	c.put("a", folded[int]{state: 1, seq: 5})
+	c.put("a", folded[int]{state: 0, seq: 3}) // older: ignored
 	s, ok := c.get("a")
 	require.True(t, ok)
-	require.Equal(t, snapshot[int]{state: 1, seq: 5}, s)
-	c.put("b", snapshot[int]{state: 2, seq: 6})
-	c.put("c", snapshot[int]{state: 3, seq: 7})
+	require.Equal(t, folded[int]{state: 1, seq: 5}, s)
+	c.put("b", folded[int]{state: 2, seq: 6})
+	c.put("c", folded[int]{state: 3, seq: 7})
 	require.Equal(t, 2, c.len())
 	_, ok = c.get("c")
 	require.True(t, ok, "the newest entry is kept")
@@ -47,7 +47,7 @@ func TestCacheKeepsTheNewestAndStaysBounded(t *testing.T) {
 	require.False(t, ok)
 
 	off := newCache[int](-1)
-	off.put("a", snapshot[int]{state: 1, seq: 1})
+	off.put("a", folded[int]{state: 1, seq: 1})
 	require.Zero(t, off.len())
 }
 

@@ -1,0 +1,193 @@
+package eventstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SnapshotBucket is the JetStream object store bucket that holds the
+// stored snapshots of aggregates.
+const SnapshotBucket = "SNAPSHOTS"
+
+// MaxSnapshotBytes is the default bound of one stored snapshot: a state
+// that writes more is not stored (its aggregate is folded from its events,
+// as without snapshots).
+const MaxSnapshotBytes = 256 << 20
+
+// Errors of Snapshots.Get. Either way the caller folds the aggregate from
+// its first event.
+var (
+	// ErrNoSnapshot reports that no snapshot of the subject is stored.
+	ErrNoSnapshot = errors.New("eventstore: no snapshot stored")
+	// ErrStaleSnapshot reports a snapshot that does not belong to the log
+	// as it is now: the event it was taken after is not at its sequence
+	// (the stream was wiped and refilled, or restored from elsewhere).
+	ErrStaleSnapshot = errors.New("eventstore: snapshot does not match the stream")
+	// ErrSnapshotTooLarge reports a snapshot larger than its bound
+	// (Snapshots.MaxBytes).
+	ErrSnapshotTooLarge = errors.New("eventstore: snapshot too large")
+)
+
+// SnapshotInfo describes a stored snapshot: the state of the aggregate on
+// Subject of Stream folded from its events up to stream sequence Seq, whose
+// event there has id EventID. Version is the format of the state, the
+// aggregate's to check.
+type SnapshotInfo struct {
+	Stream  string
+	Subject string
+	Seq     uint64
+	EventID string
+	Version string
+	// Size is the snapshot's size in bytes (set by Get).
+	Size uint64
+}
+
+// Snapshots stores snapshots of aggregates' folded states in the object
+// store bucket SnapshotBucket, one per subject, the newest replacing the
+// one before. A snapshot is a cache: it can be lost or wiped at any time,
+// and the aggregate is then folded from its events again.
+type Snapshots struct {
+	// MaxBytes bounds one snapshot (MaxSnapshotBytes when 0).
+	MaxBytes int64
+
+	store *Store
+	mu    sync.Mutex
+	obs   jetstream.ObjectStore
+}
+
+// NewSnapshots returns the snapshot store of store. The bucket is created
+// on first use.
+func NewSnapshots(store *Store) *Snapshots { return &Snapshots{store: store} }
+
+// bucket returns the object store, created (or updated) on first use.
+func (s *Snapshots) bucket(ctx context.Context) (jetstream.ObjectStore, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.obs != nil {
+		return s.obs, nil
+	}
+	obs, err := s.store.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      SnapshotBucket,
+		Description: "Snapshots of aggregates' folded state (a cache: the event streams are the record)",
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.store.replicas,
+	})
+	if err != nil {
+		return nil, classify("snapshot bucket", err)
+	}
+	s.obs = obs
+	return obs, nil
+}
+
+func snapshotName(stream, subject string) string { return stream + ":" + subject }
+
+// Metadata keys of a stored snapshot.
+const (
+	snapshotSeq     = "seq"
+	snapshotEventID = "event-id"
+	snapshotVersion = "version"
+)
+
+// Put stores what write writes as the snapshot info describes, replacing
+// the subject's previous one. write streams the state: it is never held
+// whole in memory here. A snapshot larger than MaxSnapshotBytes is not
+// stored (ErrSnapshotTooLarge), and the previous one stays.
+func (s *Snapshots) Put(ctx context.Context, info SnapshotInfo, write func(io.Writer) error) error {
+	obs, err := s.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		w := &limitWriter{w: pw, left: cmp.Or(s.MaxBytes, MaxSnapshotBytes)}
+		pw.CloseWithError(write(w))
+	}()
+	_, err = obs.Put(ctx, jetstream.ObjectMeta{
+		Name: snapshotName(info.Stream, info.Subject),
+		Metadata: map[string]string{
+			snapshotSeq:     strconv.FormatUint(info.Seq, 10),
+			snapshotEventID: info.EventID,
+			snapshotVersion: info.Version,
+		},
+	}, pr)
+	// The writer may still be blocked on a pipe Put stopped reading.
+	_ = pr.CloseWithError(errors.New("snapshot put ended"))
+	if err != nil {
+		if errors.Is(err, ErrSnapshotTooLarge) {
+			return fmt.Errorf("snapshot of %s: %w", info.Subject, ErrSnapshotTooLarge)
+		}
+		return classify("snapshot of "+info.Subject, err)
+	}
+	return nil
+}
+
+// Get passes the stored snapshot of subject of stream to read, once it
+// checked that the event it was taken after is still at its sequence. It
+// returns ErrNoSnapshot or ErrStaleSnapshot when there is none to use, and
+// read's error unchanged.
+func (s *Snapshots) Get(ctx context.Context, stream, subject string, read func(SnapshotInfo, io.Reader) error) error {
+	obs, err := s.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := obs.Get(ctx, snapshotName(stream, subject))
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return ErrNoSnapshot
+	}
+	if err != nil {
+		return classify("snapshot of "+subject, err)
+	}
+	defer res.Close()
+	meta, err := res.Info()
+	if err != nil {
+		return classify("snapshot of "+subject, err)
+	}
+	info := SnapshotInfo{Stream: stream, Subject: subject, EventID: meta.Metadata[snapshotEventID],
+		Version: meta.Metadata[snapshotVersion], Size: meta.Size}
+	if info.Seq, err = strconv.ParseUint(meta.Metadata[snapshotSeq], 10, 64); err != nil || info.Seq == 0 || info.EventID == "" {
+		return fmt.Errorf("snapshot of %s: %w: unreadable metadata", subject, ErrStaleSnapshot)
+	}
+	m, err := s.store.Get(ctx, stream, info.Seq)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fmt.Errorf("snapshot of %s: %w: no event #%d", subject, ErrStaleSnapshot, info.Seq)
+	case err != nil:
+		return err
+	case m.Subject != subject || m.Header.Get(jetstream.MsgIDHeader) != info.EventID:
+		return fmt.Errorf("snapshot of %s: %w: event #%d is another one", subject, ErrStaleSnapshot, info.Seq)
+	}
+	return read(info, res)
+}
+
+// Delete removes the stored snapshot of subject of stream, if any.
+func (s *Snapshots) Delete(ctx context.Context, stream, subject string) error {
+	obs, err := s.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	if err := obs.Delete(ctx, snapshotName(stream, subject)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return classify("snapshot of "+subject, err)
+	}
+	return nil
+}
+
+// limitWriter fails with ErrSnapshotTooLarge past left bytes.
+type limitWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.left {
+		return 0, ErrSnapshotTooLarge
+	}
+	l.left -= int64(len(p))
+	return l.w.Write(p)
+}
