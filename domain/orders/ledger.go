@@ -98,3 +98,30 @@ func (k keyed[R]) lastBelow(key string) int {
 	}
 	return -1
 }
+
+// ledgerChunk is how many entries each reads under one read lock.
+const ledgerChunk = 4096
+
+// each passes the entries k sees to fn, oldest first. It copies them a
+// chunk at a time, so the ledger is never locked while fn runs (fn may
+// write to the network while the product takes orders).
+func (k keyed[R]) each(fn func(key string, r R) error) error {
+	if k.l == nil {
+		return nil
+	}
+	keys := make([]string, 0, min(k.n, ledgerChunk))
+	recs := make([]R, 0, min(k.n, ledgerChunk))
+	for start := 0; start < k.n; start += ledgerChunk {
+		end := min(start+ledgerChunk, k.n)
+		k.l.mu.RLock()
+		keys = append(keys[:0], k.l.key[start:end]...)
+		recs = append(recs[:0], k.l.log[start:end]...)
+		k.l.mu.RUnlock()
+		for i := range keys {
+			if err := fn(keys[i], recs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -56,12 +56,18 @@ type Participants struct {
 }
 
 // NewParticipants returns the participants' command loops over store,
-// decoding through reg (which must hold orders.Events()).
-func NewParticipants(store aggregate.Store, reg *eventstore.Registry) (*Participants, error) {
+// decoding through reg (which must hold orders.Events()). Products, whose
+// history grows with every order they take while what they remember stays
+// bounded (orders.ReservationMemory), keep stored snapshots in snaps (none
+// when nil): a product not cached here loads from its latest one.
+func NewParticipants(store aggregate.Store, reg *eventstore.Registry, snaps aggregate.SnapshotStore) (*Participants, error) {
 	var p Participants
 	var errs [5]error
+	products := definition[order.Product](order.ProductSubject)
+	products.Snapshot = &aggregate.Snapshot[order.Product]{Version: order.ProductSnapshotVersion,
+		Write: order.WriteProductSnapshot, Read: order.ReadProductSnapshot}
 	p.Users, errs[0] = aggregate.New(store, reg, definition[order.User](order.UserSubject), aggregate.Options{})
-	p.Products, errs[1] = aggregate.New(store, reg, definition[order.Product](order.ProductSubject), aggregate.Options{})
+	p.Products, errs[1] = aggregate.New(store, reg, products, aggregate.Options{Snapshots: snaps})
 	p.Orders, errs[2] = aggregate.New(store, reg, definition[order.Order](order.OrderSubject), aggregate.Options{CacheSize: perSagaCache})
 	p.Payments, errs[3] = aggregate.New(store, reg, definition[order.Payments](order.PaymentSubject), aggregate.Options{CacheSize: perSagaCache})
 	p.Notifications, errs[4] = aggregate.New(store, reg, definition[order.Notifications](order.NotificationSubject), aggregate.Options{CacheSize: perSagaCache})

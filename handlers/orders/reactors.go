@@ -103,7 +103,7 @@ func (r *Runner) build() (*Manager, *Participants, error) {
 		if r.opts.log != nil {
 			r.m.log = r.opts.log
 		}
-		if r.parts, r.err = NewParticipants(r.store, reg); r.err != nil {
+		if r.parts, r.err = NewParticipants(r.store, reg, eventstore.NewSnapshots(r.store)); r.err != nil {
 			return
 		}
 		if !r.opts.handOver {
