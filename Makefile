@@ -43,6 +43,7 @@ bench: postgres-binaries chromium build
 	@if [ -d bench/ops ]; then $(GO) run ./bench/ops; fi
 	$(GO) run ./bench/command
 	$(GO) test -run '^$$' -bench BenchmarkLoadLongHistory -benchtime 3x ./eventstore
+	$(GO) test -run '^$$' -bench BenchmarkColdProductLoad -benchtime 3x ./handlers/orders
 	$(GO) run ./bench/reactor
 	$(GO) run ./bench/sync
 	$(GO) run ./bench/saga --bin $(BIN)/eventline

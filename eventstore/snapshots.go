@@ -86,6 +86,15 @@ func (s *Snapshots) bucket(ctx context.Context) (jetstream.ObjectStore, error) {
 	return obs, nil
 }
 
+// forget drops the bucket's handle after a failure: the bucket may be gone
+// (deleted by an operator, a wiped server), and the next use creates it
+// again. Errors are rare; the next use pays one more round trip.
+func (s *Snapshots) forget() {
+	s.mu.Lock()
+	s.obs = nil
+	s.mu.Unlock()
+}
+
 func snapshotName(stream, subject string) string { return stream + ":" + subject }
 
 // Metadata keys of a stored snapshot.
@@ -123,6 +132,7 @@ func (s *Snapshots) Put(ctx context.Context, info SnapshotInfo, write func(io.Wr
 		if errors.Is(err, ErrSnapshotTooLarge) {
 			return fmt.Errorf("snapshot of %s: %w", info.Subject, ErrSnapshotTooLarge)
 		}
+		s.forget()
 		return classify("snapshot of "+info.Subject, err)
 	}
 	return nil
@@ -142,6 +152,7 @@ func (s *Snapshots) Get(ctx context.Context, stream, subject string, read func(S
 		return ErrNoSnapshot
 	}
 	if err != nil {
+		s.forget()
 		return classify("snapshot of "+subject, err)
 	}
 	defer res.Close()

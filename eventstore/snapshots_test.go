@@ -71,6 +71,17 @@ func TestSnapshotsRoundTripAndReplaceTheirPredecessor(t *testing.T) {
 	require.NoError(t, snaps.Delete(ctx, testStream.Name, "test.a"))
 	_, _, err = getSnapshot(snaps, "test.a")
 	require.ErrorIs(t, err, eventstore.ErrNoSnapshot)
+
+	// The bucket deleted under it: one call fails, the next creates it
+	// again.
+	require.NoError(t, st.JetStream().DeleteObjectStore(ctx, eventstore.SnapshotBucket))
+	_, _, err = getSnapshot(snaps, "test.a")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, eventstore.ErrNoSnapshot)
+	require.NoError(t, snaps.Put(ctx, info, func(w io.Writer) error { _, err := io.WriteString(w, "again"); return err }))
+	_, body, err = getSnapshot(snaps, "test.a")
+	require.NoError(t, err)
+	require.Equal(t, "again", body)
 }
 
 // A snapshot names the event it was taken after: one whose event is not

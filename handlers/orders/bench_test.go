@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,9 @@ import (
 
 	order "github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/domain/saga"
+	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
+	"github.com/eventline/eventline/handlers/orders"
 )
 
 // BenchmarkOrderSagas runs happy order sagas end to end through the
@@ -78,4 +81,93 @@ func newEnvB(b *testing.B) *env {
 		require.NoError(b, err)
 	}
 	return e
+}
+
+// BenchmarkColdProductLoad loads a product with a long history (a hot
+// product: 10,250 orders in a day, 20,501 events, the last 500 after its
+// latest snapshot) in a process that has
+// not cached it, as after a restart: "snapshot" from its latest stored
+// snapshot and the events after it, "events" by folding every event (no
+// snapshots), and "raw" the baseline of the same run, reading and
+// decoding every event of the subject without folding them.
+func BenchmarkColdProductLoad(b *testing.B) {
+	e := newEnvB(b)
+	ctx := context.Background()
+	const hotOrders, tailOrders = 10_000, 250
+	reg := orders.Registry()
+	snaps := eventstore.NewSnapshots(e.store)
+	// Participants with snapshots, as serve runs them, build the history.
+	parts, err := orders.NewParticipants(e.store, reg, snaps)
+	require.NoError(b, err)
+	day := time.Now().Add(-time.Hour)
+	for i := range hotOrders {
+		key := fmt.Sprintf("hot%d:reserve_inventory", i)
+		at := day.Add(time.Duration(i) * 300 * time.Millisecond)
+		_, err := parts.Products.Handle(ctx, "big0", order.Reserve{Key: key, Quantity: 1, Now: at}, aggregate.Meta{})
+		require.NoError(b, err)
+		_, err = parts.Products.Handle(ctx, "big0", order.Commit{Key: key, Now: at}, aggregate.Meta{})
+		require.NoError(b, err)
+	}
+	var snapSeq uint64
+	require.Eventually(b, func() bool { // the last snapshot stored is stable
+		var seqs [2]uint64
+		for i := range seqs {
+			_ = snaps.Get(ctx, order.Stream, order.ProductSubject("big0"), func(info eventstore.SnapshotInfo, _ io.Reader) error {
+				seqs[i] = info.Seq
+				return nil
+			})
+			time.Sleep(100 * time.Millisecond)
+		}
+		snapSeq = seqs[1]
+		return seqs[0] == seqs[1] && seqs[1] > 0
+	}, time.Minute, 10*time.Millisecond)
+	// Orders after the last snapshot, which a cold load folds on top of it
+	// (taken by a process without snapshots, so that none is stored).
+	plain, err := orders.NewParticipants(e.store, reg, nil)
+	require.NoError(b, err)
+	for i := range tailOrders {
+		key := fmt.Sprintf("tail%d:reserve_inventory", i)
+		at := time.Now()
+		_, err := plain.Products.Handle(ctx, "big0", order.Reserve{Key: key, Quantity: 1, Now: at}, aggregate.Meta{})
+		require.NoError(b, err)
+		_, err = plain.Products.Handle(ctx, "big0", order.Commit{Key: key, Now: at}, aggregate.Meta{})
+		require.NoError(b, err)
+	}
+	tail, _, err := e.store.LoadAfter(ctx, order.Stream, order.ProductSubject("big0"), snapSeq)
+	require.NoError(b, err)
+	want := load(b, plain.Products, "big0")
+	for _, mode := range []string{"snapshot", "events", "raw"} {
+		b.Run(mode, func(b *testing.B) {
+			events := 0
+			for b.Loop() {
+				switch mode {
+				case "raw":
+					events = 0
+					_, err := e.store.LoadEach(ctx, order.Stream, order.ProductSubject("big0"), 0, func(ev eventstore.Stored) error {
+						_, err := reg.Decode(ev.Envelope)
+						events++
+						return err
+					})
+					require.NoError(b, err)
+				default:
+					var s aggregate.SnapshotStore
+					if mode == "snapshot" {
+						s = snaps
+					}
+					cold, err := orders.NewParticipants(e.store, reg, s)
+					require.NoError(b, err)
+					p := load(b, cold.Products, "big0")
+					require.Equal(b, want.Sold, p.Sold)
+					require.Equal(b, want.Remembered(), p.Remembered())
+				}
+			}
+			switch mode {
+			case "snapshot":
+				events = len(tail)
+			case "events":
+				events = 2*(hotOrders+tailOrders) + 1
+			}
+			b.ReportMetric(float64(events), "events-folded")
+		})
+	}
 }

@@ -168,7 +168,7 @@ func (e *env) history(t *testing.T, id string) []eventstore.Stored {
 	return evs
 }
 
-func load[S any](t *testing.T, h *aggregate.Handler[S, any], id string) S {
+func load[S any](t testing.TB, h *aggregate.Handler[S, any], id string) S {
 	t.Helper()
 	s, _, err := h.Load(context.Background(), id)
 	require.NoError(t, err)
