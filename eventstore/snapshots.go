@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -56,11 +58,18 @@ type SnapshotInfo struct {
 type Snapshots struct {
 	// MaxBytes bounds one snapshot (MaxSnapshotBytes when 0).
 	MaxBytes int64
+	// AbandonedAfter is how old the chunks of a snapshot that was never
+	// completed must be for Sweep to purge them (SnapshotPutMax when 0).
+	AbandonedAfter time.Duration
 
 	store *Store
-	mu    sync.Mutex
-	obs   jetstream.ObjectStore
+	mu        sync.Mutex
+	obs       jetstream.ObjectStore
+	sweepOnce sync.Once
 }
+
+// SnapshotPutMax bounds the storing of one snapshot.
+const SnapshotPutMax = 2 * time.Minute
 
 // NewSnapshots returns the snapshot store of store. The bucket is created
 // on first use.
@@ -83,7 +92,60 @@ func (s *Snapshots) bucket(ctx context.Context) (jetstream.ObjectStore, error) {
 		return nil, classify("snapshot bucket", err)
 	}
 	s.obs = obs
+	s.sweepOnce.Do(func() {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, _ = s.Sweep(ctx)
+		}()
+	})
 	return obs, nil
+}
+
+// Sweep purges the chunks of snapshots that were never completed: a
+// process killed while it stored one leaves chunks no snapshot refers to.
+// Chunks written in the last SnapshotPutMax may belong to a snapshot being
+// stored and are left alone. It runs once in the background when a process
+// first uses the bucket; it returns how many snapshots' chunks it purged.
+func (s *Snapshots) Sweep(ctx context.Context) (int, error) {
+	obs, err := s.bucket(ctx)
+	if err != nil {
+		return 0, err
+	}
+	live := map[string]bool{}
+	objects, err := obs.List(ctx, jetstream.ListObjectsShowDeleted())
+	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return 0, classify("list snapshots", err)
+	}
+	for _, o := range objects {
+		if !o.Deleted {
+			live[o.NUID] = true
+		}
+	}
+	st, err := s.store.js.Stream(ctx, "OBJ_"+SnapshotBucket)
+	if err != nil {
+		return 0, classify("snapshot bucket", err)
+	}
+	prefix := "$O." + SnapshotBucket + ".C."
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return 0, classify("snapshot bucket", err)
+	}
+	purged := 0
+	for subject := range info.State.Subjects {
+		if live[strings.TrimPrefix(subject, prefix)] {
+			continue
+		}
+		last, err := st.GetLastMsgForSubject(ctx, subject)
+		if err != nil || time.Since(last.Time) < cmp.Or(s.AbandonedAfter, SnapshotPutMax) {
+			continue
+		}
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+			return purged, classify("purge abandoned snapshot chunks", err)
+		}
+		purged++
+	}
+	return purged, nil
 }
 
 // forget drops the bucket's handle after a failure: the bucket may be gone
@@ -109,6 +171,8 @@ const (
 // whole in memory here. A snapshot larger than MaxSnapshotBytes is not
 // stored (ErrSnapshotTooLarge), and the previous one stays.
 func (s *Snapshots) Put(ctx context.Context, info SnapshotInfo, write func(io.Writer) error) error {
+	ctx, cancel := context.WithTimeout(ctx, SnapshotPutMax)
+	defer cancel()
 	obs, err := s.bucket(ctx)
 	if err != nil {
 		return err

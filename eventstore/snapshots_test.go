@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -151,4 +152,43 @@ func TestSnapshotsAreBounded(t *testing.T) {
 	info2, err := s.Info(ctx, jetstream.WithSubjectFilter("$O."+eventstore.SnapshotBucket+".C.>"))
 	require.NoError(t, err)
 	require.Len(t, info2.State.Subjects, 1, "only the kept snapshot's chunks")
+}
+
+// A process killed while it stored a snapshot leaves chunks no snapshot
+// refers to: Sweep purges them once they are old enough, and nothing else.
+func TestSweepPurgesTheChunksOfUnfinishedSnapshots(t *testing.T) {
+	st, _ := setup(t)
+	ctx := context.Background()
+	snaps := eventstore.NewSnapshots(st)
+	id, seq := appendN(t, st, "test.d", 1)
+	info := eventstore.SnapshotInfo{Stream: testStream.Name, Subject: "test.d", Seq: seq, EventID: id, Version: "v1"}
+	require.NoError(t, snaps.Put(ctx, info, func(w io.Writer) error { _, err := io.WriteString(w, "kept"); return err }))
+	// What a killed Put leaves: chunks under an id no object names.
+	orphan := "$O." + eventstore.SnapshotBucket + ".C.orphanNUID"
+	for range 3 {
+		_, err := st.JetStream().Publish(ctx, orphan, []byte("partial"))
+		require.NoError(t, err)
+	}
+	chunkSubjects := func() int {
+		s, err := st.JetStream().Stream(ctx, "OBJ_"+eventstore.SnapshotBucket)
+		require.NoError(t, err)
+		i, err := s.Info(ctx, jetstream.WithSubjectFilter("$O."+eventstore.SnapshotBucket+".C.>"))
+		require.NoError(t, err)
+		return len(i.State.Subjects)
+	}
+	require.Equal(t, 2, chunkSubjects())
+
+	n, err := snaps.Sweep(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "chunks this young may belong to a snapshot being stored")
+	require.Equal(t, 2, chunkSubjects())
+
+	snaps.AbandonedAfter = time.Nanosecond
+	n, err = snaps.Sweep(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, 1, chunkSubjects())
+	_, body, err := getSnapshot(snaps, "test.d")
+	require.NoError(t, err)
+	require.Equal(t, "kept", body, "a stored snapshot's chunks stay")
 }
