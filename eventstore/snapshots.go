@@ -62,7 +62,7 @@ type Snapshots struct {
 	// completed must be for Sweep to purge them (SnapshotPutMax when 0).
 	AbandonedAfter time.Duration
 
-	store *Store
+	store     *Store
 	mu        sync.Mutex
 	obs       jetstream.ObjectStore
 	sweepOnce sync.Once
