@@ -72,22 +72,33 @@ type Snapshots struct {
 const SnapshotPutMax = 2 * time.Minute
 
 // NewSnapshots returns the snapshot store of store. The bucket is created
-// on first use.
+// when the first snapshot is stored; reading creates nothing.
 func NewSnapshots(store *Store) *Snapshots { return &Snapshots{store: store} }
 
-// bucket returns the object store, created (or updated) on first use.
-func (s *Snapshots) bucket(ctx context.Context) (jetstream.ObjectStore, error) {
+// bucket returns the object store; with create, it is created (or
+// updated) when missing, else a missing bucket is ErrNoSnapshot: reading
+// creates nothing on the server.
+func (s *Snapshots) bucket(ctx context.Context, create bool) (jetstream.ObjectStore, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.obs != nil {
 		return s.obs, nil
 	}
-	obs, err := s.store.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      SnapshotBucket,
-		Description: "Snapshots of aggregates' folded state (a cache: the event streams are the record)",
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.store.replicas,
-	})
+	var obs jetstream.ObjectStore
+	var err error
+	if create {
+		obs, err = s.store.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      SnapshotBucket,
+			Description: "Snapshots of aggregates' folded state (a cache: the event streams are the record)",
+			Storage:     jetstream.FileStorage,
+			Replicas:    s.store.replicas,
+		})
+	} else {
+		obs, err = s.store.js.ObjectStore(ctx, SnapshotBucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, ErrNoSnapshot
+		}
+	}
 	if err != nil {
 		return nil, classify("snapshot bucket", err)
 	}
@@ -108,7 +119,10 @@ func (s *Snapshots) bucket(ctx context.Context) (jetstream.ObjectStore, error) {
 // stored and are left alone. It runs once in the background when a process
 // first uses the bucket; it returns how many snapshots' chunks it purged.
 func (s *Snapshots) Sweep(ctx context.Context) (int, error) {
-	obs, err := s.bucket(ctx)
+	obs, err := s.bucket(ctx, false)
+	if errors.Is(err, ErrNoSnapshot) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -173,7 +187,7 @@ const (
 func (s *Snapshots) Put(ctx context.Context, info SnapshotInfo, write func(io.Writer) error) error {
 	ctx, cancel := context.WithTimeout(ctx, SnapshotPutMax)
 	defer cancel()
-	obs, err := s.bucket(ctx)
+	obs, err := s.bucket(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -207,7 +221,7 @@ func (s *Snapshots) Put(ctx context.Context, info SnapshotInfo, write func(io.Wr
 // returns ErrNoSnapshot or ErrStaleSnapshot when there is none to use, and
 // read's error unchanged.
 func (s *Snapshots) Get(ctx context.Context, stream, subject string, read func(SnapshotInfo, io.Reader) error) error {
-	obs, err := s.bucket(ctx)
+	obs, err := s.bucket(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -243,7 +257,10 @@ func (s *Snapshots) Get(ctx context.Context, stream, subject string, read func(S
 
 // Delete removes the stored snapshot of subject of stream, if any.
 func (s *Snapshots) Delete(ctx context.Context, stream, subject string) error {
-	obs, err := s.bucket(ctx)
+	obs, err := s.bucket(ctx, false)
+	if errors.Is(err, ErrNoSnapshot) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,8 @@ func TestSnapshotsRoundTripAndReplaceTheirPredecessor(t *testing.T) {
 	snaps := eventstore.NewSnapshots(st)
 	_, _, err := getSnapshot(snaps, "test.a")
 	require.ErrorIs(t, err, eventstore.ErrNoSnapshot)
+	_, err = st.JetStream().Stream(ctx, "OBJ_"+eventstore.SnapshotBucket)
+	require.ErrorIs(t, err, jetstream.ErrStreamNotFound, "reading creates nothing on the server")
 
 	id, seq := appendN(t, st, "test.a", 3)
 	info := eventstore.SnapshotInfo{Stream: testStream.Name, Subject: "test.a", Seq: seq, EventID: id, Version: "v1"}

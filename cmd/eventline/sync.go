@@ -95,7 +95,7 @@ func syncWorkflowsCmd(ctx context.Context, cfg Config, args []string, stdout, st
 	if missing := missingNames(names, found); len(missing) > 0 {
 		return fmt.Errorf("sync-workflows: no customer named %s", strings.Join(missing, ", "))
 	}
-	customers, err := workflowsync.NewCustomers(s.store, workflowsync.Registry())
+	customers, err := workflowsync.NewCustomers(s.store, workflowsync.Registry(), nil)
 	if err != nil {
 		return err
 	}

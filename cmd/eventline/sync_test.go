@@ -44,7 +44,7 @@ func newSyncCLIEnv(t *testing.T) *syncCLIEnv {
 	t.Cleanup(pool.Close)
 	_, err = migrations.Up(ctx, pool)
 	require.NoError(t, err)
-	customers, err := workflowsync.NewCustomers(st, workflowsync.Registry())
+	customers, err := workflowsync.NewCustomers(st, workflowsync.Registry(), nil)
 	require.NoError(t, err)
 	secrets, err := workflowsync.NewSecrets(pool, bytes.Repeat([]byte{3}, workflowsync.KeySize))
 	require.NoError(t, err)

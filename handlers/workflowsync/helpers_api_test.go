@@ -81,7 +81,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	pool := newPool(t)
 	secrets, err := NewSecrets(pool, testKey)
 	require.NoError(t, err)
-	customers, err := NewCustomers(st, Registry())
+	customers, err := NewCustomers(st, Registry(), eventstore.NewSnapshots(st))
 	require.NoError(t, err)
 	idem, err := httpapi.NewIdempotency(ctx, st.JetStream(), 1, 0)
 	require.NoError(t, err)

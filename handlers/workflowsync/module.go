@@ -123,7 +123,7 @@ func start(h *module.Host, cfg Config) (*Worker, error) {
 		// PostgreSQL may be down at start; the first sync will tell.
 		h.Log.Warn("workflow sync: secret key not checked", "err", err)
 	}
-	customers, err := NewCustomers(h.Store, Registry())
+	customers, err := NewCustomers(h.Store, Registry(), eventstore.NewSnapshots(h.Store))
 	if err != nil {
 		return nil, fmt.Errorf("workflow sync: %w", err)
 	}
@@ -165,7 +165,7 @@ func newWorker(cfg Config, store *eventstore.Store, pool *pgxpool.Pool, customer
 	}
 	if customers == nil {
 		var err error
-		if customers, err = NewCustomers(store, Registry()); err != nil {
+		if customers, err = NewCustomers(store, Registry(), eventstore.NewSnapshots(store)); err != nil {
 			return nil, err
 		}
 	}

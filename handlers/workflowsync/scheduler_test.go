@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/domain/workflows"
+	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/handlers/workflowsync"
 )
@@ -74,7 +75,7 @@ func TestTwoSchedulersStartEachSlotOnce(t *testing.T) {
 	// Two processes: each its own command loop (own cache) and scheduler.
 	var scheds []*workflowsync.Scheduler
 	for range 2 {
-		c, err := workflowsync.NewCustomers(e.store, e.reg)
+		c, err := workflowsync.NewCustomers(e.store, e.reg, eventstore.NewSnapshots(e.store))
 		require.NoError(t, err)
 		scheds = append(scheds, newTestScheduler(t, e, c, "12:00"))
 	}

@@ -67,13 +67,22 @@ func CustomerDefinition() aggregate.Definition[workflows.Customer, any] {
 			}
 			return out, nil
 		},
+		Snapshot: &aggregate.Snapshot[workflows.Customer]{
+			Version: workflows.CustomerSnapshotVersion,
+			Write:   workflows.WriteCustomerSnapshot,
+			Read:    workflows.ReadCustomerSnapshot,
+		},
 	}
 }
 
 // NewCustomers returns the command loop of the customer aggregate over
-// store, decoding through reg (which must hold workflows.Events()).
-func NewCustomers(store aggregate.Store, reg *eventstore.Registry) (*Customers, error) {
-	h, err := aggregate.New(store, reg, CustomerDefinition(), aggregate.Options{})
+// store, decoding through reg (which must hold workflows.Events()). A
+// customer's history grows with every sync that changes a workflow while
+// its state stays small: with snaps (none when nil; a CLI command passes
+// none, so as to create nothing on the server), a process that has not
+// cached a customer loads it from its latest stored snapshot.
+func NewCustomers(store aggregate.Store, reg *eventstore.Registry, snaps aggregate.SnapshotStore) (*Customers, error) {
+	h, err := aggregate.New(store, reg, CustomerDefinition(), aggregate.Options{Snapshots: snaps})
 	if err != nil {
 		return nil, fmt.Errorf("customers: %w", err)
 	}
@@ -203,7 +212,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	customers := cfg.Customers
 	if customers == nil {
 		var err error
-		if customers, err = NewCustomers(cfg.Store, cfg.Registry); err != nil {
+		if customers, err = NewCustomers(cfg.Store, cfg.Registry, eventstore.NewSnapshots(cfg.Store)); err != nil {
 			return nil, err
 		}
 	}
