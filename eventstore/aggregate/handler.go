@@ -65,6 +65,12 @@ func (h *Handler[S, C]) Cached(id string) (S, uint64, bool) {
 	return cur.state, cur.seq, ok
 }
 
+// Forget drops aggregate id's state from the cache: for an aggregate that
+// is done with (the order of a saga that ended), so that the cache holds
+// the aggregates in use rather than the last ones seen. A later command or
+// load reads it from the store.
+func (h *Handler[S, C]) Forget(id string) { h.cache.drop(h.def.Subject(id)) }
+
 // Handle decides cmd against the latest state of aggregate id and appends
 // the events decided, expecting the subject's last sequence that state was
 // folded from, all of them atomically. When another writer got there first

@@ -90,3 +90,41 @@ eventline_saga_step_retries_total{compensation="false",step="process_payment"} 2
 	require.NoError(t, err)
 	require.Equal(t, 6, n, "series: five steps completed, process_payment failed once for good")
 }
+
+// A saga that ends in the process driving it leaves its caches, and its
+// order's aggregates too: the caches hold the sagas in flight. Reads load
+// them from the store; a running saga stays cached.
+func TestEndedSagasLeaveTheCaches(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, id := range []string{"done", "declined"} {
+		token := order.TokenOK
+		if id == "declined" {
+			token = order.TokenDeclined
+		}
+		_, err := e.manager.Start(ctx, id, saga.OrderSaga(policy), input(id, "u1", token, 1), "")
+		require.NoError(t, err)
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		s, err := e.manager.Await(wctx, id)
+		cancel()
+		require.NoError(t, err)
+		require.True(t, s.Status.Terminal())
+		_, _, cached := e.manager.Sagas().Cached(id)
+		require.False(t, cached, "saga %s", id)
+		_, _, cached = e.parts.Orders.Cached(id)
+		require.False(t, cached, "order %s", id)
+		_, _, cached = e.parts.Payments.Cached(id)
+		require.False(t, cached, "payments of %s", id)
+		require.Equal(t, s.Status, load(t, e.manager.Sagas(), id).Status, "read from the store")
+	}
+	require.Equal(t, order.StatusConfirmed, load(t, e.parts.Orders, "done").Status)
+
+	slow := saga.Policy{Attempts: 3, FirstDelay: 10 * time.Millisecond, AttemptTimeout: time.Hour, CompensationTimeout: time.Hour}
+	_, err := e.manager.Start(ctx, "running", saga.OrderSaga(slow), input("running", "u1", order.TokenSlow, 1), "")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		s, _, cached := e.manager.Sagas().Cached("running")
+		i := s.StepIndex(saga.StepProcessPayment)
+		return cached && i >= 0 && s.Steps[i].Status == saga.StepStatusRunning
+	}, 10*time.Second, 10*time.Millisecond, "a saga waiting on a step stays cached")
+}

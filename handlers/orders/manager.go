@@ -85,7 +85,8 @@ func NewManager(store *eventstore.Store, reg *eventstore.Registry) (*Manager, er
 		reg = Registry()
 	}
 	// A saga is hot while it runs, then read now and then: the cache holds
-	// the sagas in flight, not every saga seen (a state is kilobytes).
+	// the sagas in flight (one that ends here is dropped, forget), and is
+	// bounded for those that end elsewhere (a state is kilobytes).
 	h, err := aggregate.New(store, reg, SagaDefinition(), aggregate.Options{CacheSize: perSagaCache, DecidedAsDecoded: true})
 	if err != nil {
 		return nil, fmt.Errorf("saga manager: %w", err)
@@ -204,9 +205,21 @@ func (m *Manager) record(ctx context.Context, sagaID string, in any, meta aggreg
 	m.metrics.observe(res.State, events)
 	if res.State.Status.Terminal() {
 		m.local.ended(res.State)
+		m.forget(res.State)
 	}
 	eff.cmds, eff.timers = saga.Effects(res.State, events)
 	return d, eff, nil
+}
+
+// forget drops saga s, which ended here, and its order's aggregates from
+// the caches: the caches hold the sagas in flight, not the last ones seen,
+// which keeps the live heap (and so the collector's work) small. Its
+// waiters got its end already (local.ended); a later read loads it.
+func (m *Manager) forget(s saga.State) {
+	m.sagas.Forget(s.ID)
+	if m.parts != nil && s.Definition.Type == saga.OrderSagaType {
+		m.parts.Forget(s.Input)
+	}
 }
 
 // Reissue carries out again what saga s waits on (saga.Outstanding), and

@@ -189,6 +189,19 @@ func (p *Participants) Confirm(ctx context.Context, sagaID string, input json.Ra
 	return nil
 }
 
+// Forget drops from the caches the aggregates of the order of a saga that
+// ended, whose input is input: its order, payments and notifications are
+// read now and then afterwards, from the store.
+func (p *Participants) Forget(input json.RawMessage) {
+	in, err := order.ParseOrderInput(input)
+	if err != nil {
+		return
+	}
+	p.Orders.Forget(in.OrderID)
+	p.Payments.Forget(in.OrderID)
+	p.Notifications.Forget(in.OrderID)
+}
+
 // output decodes the output of step, which c carries, into v.
 func output(c saga.Command, step string, v any) error {
 	raw, ok := c.Payload.Outputs[step]
