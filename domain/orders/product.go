@@ -42,14 +42,28 @@ type Reservation struct {
 	Ended time.Time
 }
 
-// ReservationMemory is how long a product remembers a reservation key
-// after the reservation ended (committed, released or refused): as long
-// as a command with that key can still arrive (the command stream keeps a
-// command 24 h), so that a redelivery or a late attempt is answered as the
-// first time. A reservation that holds units is remembered until it ends.
-// Older keys are forgotten, so that a product's memory is bounded by its
-// last day of orders rather than growing with every order it ever took.
-const ReservationMemory = 24 * time.Hour
+// A product remembers what each reservation key did for as long as a
+// command with that key can still be acted upon, so that a redelivery or a
+// retried attempt is answered as the first time, and no longer: its memory
+// is bounded by the orders of the last minutes, not by every order it ever
+// took.
+//
+//   - A Reserve issued more than CommandTTL before it is handled (its
+//     attempt's start, saga.Command.IssuedAt) reserves nothing when its key
+//     is unknown: it is answered as expired (transient), and the saga,
+//     which has retried or moved on by then, decides nothing with it or
+//     starts another attempt. Every Reserve with a key is issued before its
+//     reservation ends (committed after the pivot, released by the
+//     compensation, or a tombstone), so once it ended CommandTTL ago none
+//     can reserve again, and it is forgotten.
+//   - A refused reservation is the exception: when the refusal's answer is
+//     lost, the saga may issue another attempt after it. It is remembered
+//     ReservationMemory, as long as a command stays in the command stream.
+//   - A reservation that holds units is remembered until it ends.
+const (
+	CommandTTL        = 2 * time.Minute
+	ReservationMemory = 24 * time.Hour
+)
 
 // compactMin is the number of remembered keys under which a product does
 // not look for keys to forget.
@@ -67,7 +81,7 @@ type Product struct {
 	CreatedAt  time.Time
 	res        keyed[Reservation]
 	// compactAt is the number of remembered keys at which the next event
-	// forgets the ended reservations older than ReservationMemory: twice
+	// forgets the reservations no command can act upon (CommandTTL): twice
 	// what the last compaction kept, so that forgetting costs O(1) per
 	// event amortized.
 	compactAt int
@@ -76,8 +90,7 @@ type Product struct {
 // Free returns how many units can still be reserved.
 func (p Product) Free() int64 { return p.Stock - p.Reserved }
 
-// Reservation returns what key did to p, if anything (see
-// ReservationMemory).
+// Reservation returns what key did to p, if anything (see CommandTTL).
 func (p Product) Reservation(key string) (Reservation, bool) { return p.res.get(key) }
 
 // Remembered returns how many reservation records p keeps.
@@ -96,10 +109,13 @@ type (
 	// Reserve holds Quantity units for Key (reserve_inventory's action,
 	// one per product of the order), or refuses for good when fewer are
 	// free. A repeated Key changes nothing and answers as the first time.
+	// IssuedAt is when the saga started the attempt (zero: never expires;
+	// see CommandTTL).
 	Reserve struct {
 		Key      string
 		Quantity int64
 		Now      time.Time
+		IssuedAt time.Time
 	}
 	// Release frees what reservation Key holds (release_inventory, the
 	// compensation: Key is the reservation's key, saga.Key(id, step,
@@ -136,7 +152,7 @@ func (p Product) Decide(cmd any) ([]Event, error) {
 		return []Event{{ProductCreatedV1, &ProductCreated{ProductID: c.ProductID, Name: strings.TrimSpace(c.Name),
 			PriceCents: c.PriceCents, Stock: c.Stock, CreatedAt: c.Now.UTC()}}}, nil
 	case Reserve:
-		if _, done := p.res.get(c.Key); done || !p.Exists {
+		if _, done := p.res.get(c.Key); done || !p.Exists || c.expired() {
 			return nil, nil
 		}
 		at := c.Now.UTC()
@@ -191,11 +207,14 @@ func (p Product) Answer(cmd any) Outcome {
 	out := func(status ReservationStatus, qty int64) Outcome {
 		return success(ReservationOutput{ProductID: p.ID, Key: key, Quantity: qty, PriceCents: p.PriceCents, Status: string(status)})
 	}
-	switch cmd.(type) {
+	switch c := cmd.(type) {
 	case Reserve:
 		switch {
 		case !p.Exists:
 			return permanent("unknown product")
+		case !ok && c.expired():
+			return transient(fmt.Sprintf("reserve command expired: issued %s before it was handled (at most %s)",
+				c.Now.Sub(c.IssuedAt).Round(time.Millisecond), CommandTTL))
 		case !ok:
 			return transient("reservation not recorded yet")
 		case r.Status == ReservationHeld || r.Status == ReservationCommitted:
@@ -252,17 +271,31 @@ func (p Product) Evolve(eventType string, data any) Product {
 	return p
 }
 
-// forget drops the reservations that ended more than ReservationMemory
-// before now (the time of the event being folded, so that every fold of
-// one history forgets the same keys), once p remembers compactAt keys.
+// forget drops the reservations no command can act upon any more (see
+// CommandTTL): those that ended more than CommandTTL before now, refused
+// ones ReservationMemory before, once p remembers compactAt keys. now is
+// the time of the event being folded, so that every fold of one history
+// forgets the same keys.
 func (p Product) forget(now time.Time) Product {
 	if p.res.len() < max(compactMin, p.compactAt) {
 		return p
 	}
-	horizon := now.Add(-ReservationMemory)
+	ended, refused := now.Add(-CommandTTL), now.Add(-ReservationMemory)
 	p.res = p.res.compact(func(r Reservation) bool {
-		return r.Status == ReservationHeld || r.Ended.After(horizon)
+		switch r.Status {
+		case ReservationHeld:
+			return true
+		case ReservationRefused:
+			return r.Ended.After(refused)
+		}
+		return r.Ended.After(ended)
 	})
 	p.compactAt = 2 * p.res.len()
 	return p
+}
+
+// expired reports whether c was issued more than CommandTTL before it is
+// handled.
+func (c Reserve) expired() bool {
+	return !c.IssuedAt.IsZero() && c.Now.Sub(c.IssuedAt) > CommandTTL
 }

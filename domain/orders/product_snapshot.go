@@ -12,7 +12,7 @@ import (
 // ProductSnapshotVersion is the format of a product's stored snapshot
 // (WriteProductSnapshot). Change it whenever Product.Evolve changes what a
 // product holds.
-const ProductSnapshotVersion = "orders.product.v1"
+const ProductSnapshotVersion = "orders.product.v2"
 
 // productHeader is the first line of a product's snapshot.
 type productHeader struct {

@@ -165,47 +165,81 @@ func TestProductEvolveDoesNotMutate(t *testing.T) {
 	require.Equal(t, orders.ReservationHeld, ra.Status, "left unchanged by its successor")
 }
 
-// A product forgets the reservations that ended more than a day before
-// the event it folds, keeps the ones that hold units however old, and
-// still answers a redelivery of a recent key as the first time.
-func TestProductForgetsEndedReservationsAfterADay(t *testing.T) {
+// A product forgets a reservation once no command can act upon it any
+// more: CommandTTL after it ended, a refused one after ReservationMemory, a
+// held one never. A Reserve that arrives after that is refused as expired,
+// never reserving again.
+func TestProductForgetsEndedReservationsOnceNoCommandCanActOnThem(t *testing.T) {
 	p := newProduct(t, 1<<40)
-	p = handle(t, p, orders.Reserve{Key: "held", Quantity: 1, Now: t0}).state
-	const days, perDay = 5, 4000
-	key := func(d, i int) string { return fmt.Sprintf("d%d-%d:reserve_inventory", d, i) }
-	for d := range days {
-		for i := range perDay {
-			at := t0.Add(time.Duration(d)*24*time.Hour + time.Duration(i)*15*time.Second)
-			r := handle(t, p, orders.Reserve{Key: key(d, i), Quantity: 1, Now: at})
-			require.Len(t, r.events, 1)
-			r = handle(t, r.state, orders.Commit{Key: key(d, i), Now: at.Add(time.Second)})
-			require.Len(t, r.events, 1)
-			p = r.state
-		}
+	p = handle(t, p, orders.Reserve{Key: "held", Quantity: 1, Now: t0, IssuedAt: t0}).state
+	refused := handle(t, p, orders.Reserve{Key: "refused", Quantity: 1 << 41, Now: t0, IssuedAt: t0})
+	require.Equal(t, []string{orders.ProductReserveRefusedV1}, types(refused.events))
+	p = refused.state
+	const n = 4000 // two hours of orders, one each 1.8 s
+	key := func(i int) string { return fmt.Sprintf("o%d:reserve_inventory", i) }
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * 1800 * time.Millisecond) }
+	for i := range n {
+		r := handle(t, p, orders.Reserve{Key: key(i), Quantity: 1, Now: at(i), IssuedAt: at(i)})
+		require.Len(t, r.events, 1)
+		r = handle(t, r.state, orders.Commit{Key: key(i), Now: at(i).Add(time.Second)})
+		require.Len(t, r.events, 1)
+		p = r.state
 	}
 	require.Equal(t, int64(1), p.Reserved, "only the held reservation holds units")
-	require.Equal(t, int64(days*perDay), p.Sold)
+	require.Equal(t, int64(n), p.Sold)
 
-	// Every order left two records (reserved, committed): 40,000 without
-	// forgetting. The last day's keys (and the held one) stay.
-	require.Less(t, p.Remembered(), 4*perDay+2, "ended reservations older than a day are forgotten")
-	_, ok := p.Reservation(key(0, 0))
-	require.False(t, ok, "a reservation that ended four days ago is forgotten")
-	held, ok := p.Reservation("held")
-	require.True(t, ok, "a reservation holding units is never forgotten")
-	require.Equal(t, orders.ReservationHeld, held.Status)
-	last, ok := p.Reservation(key(days-1, perDay-1))
-	require.True(t, ok)
-	require.Equal(t, orders.ReservationCommitted, last.Status)
+	// Every order left two records (reserved, committed): 8,003 without
+	// forgetting; the last CommandTTL's stay, and compaction waits until
+	// there are twice as many as it kept (at least 1,024).
+	require.Less(t, p.Remembered(), 2*1024+2, "ended reservations are forgotten")
+	_, ok := p.Reservation(key(0))
+	require.False(t, ok, "a reservation that ended two hours ago is forgotten")
+	for _, k := range []string{"held", "refused", key(n - 1)} {
+		_, ok := p.Reservation(k)
+		require.True(t, ok, "%s is remembered", k)
+	}
+	now := at(n)
 
-	// A redelivery of a recent key changes nothing and answers as before.
-	again := handle(t, p, orders.Reserve{Key: key(days-1, 0), Quantity: 1, Now: t0.Add(days * 24 * time.Hour)})
+	// A redelivery of a recent order's Reserve answers as the first time.
+	again := handle(t, p, orders.Reserve{Key: key(n - 1), Quantity: 1, Now: now, IssuedAt: at(n - 1)})
 	require.Empty(t, again.events)
 	require.Equal(t, string(orders.ReservationCommitted), output[orders.ReservationOutput](t, again.outcome).Status)
 
-	// A late release of a forgotten key frees nothing.
-	late := handle(t, p, orders.Release{Key: key(0, 1), Now: t0.Add(days * 24 * time.Hour)})
-	require.Equal(t, []string{orders.ProductReleasedV1}, types(late.events))
+	// A late Reserve of a forgotten key reserves nothing: it expired.
+	late := handle(t, p, orders.Reserve{Key: key(0), Quantity: 1, Now: now, IssuedAt: at(0)})
+	require.Empty(t, late.events)
+	require.Equal(t, saga.Transient, late.outcome.Failure)
+	require.Contains(t, late.outcome.Error, "expired")
 	require.Equal(t, int64(1), late.state.Reserved)
-	require.Equal(t, int64(days*perDay), late.state.Sold)
+
+	// So does the refused key's, and its answer is still the refusal.
+	again = handle(t, p, orders.Reserve{Key: "refused", Quantity: 1, Now: now, IssuedAt: now})
+	require.Empty(t, again.events)
+	require.Equal(t, saga.Permanent, again.outcome.Failure)
+
+	// A late release of a forgotten key frees nothing.
+	release := handle(t, p, orders.Release{Key: key(1), Now: now})
+	require.Equal(t, []string{orders.ProductReleasedV1}, types(release.events))
+	require.Equal(t, int64(1), release.state.Reserved)
+	require.Equal(t, int64(n), release.state.Sold)
+}
+
+// A Reserve handled more than CommandTTL after its attempt started
+// reserves nothing unless its key is known; one without an issue time (a
+// command of an older version) never expires.
+func TestExpiredReserveReservesNothing(t *testing.T) {
+	p := newProduct(t, 10)
+	late := handle(t, p, orders.Reserve{Key: "k", Quantity: 1, IssuedAt: t0, Now: t0.Add(orders.CommandTTL + time.Second)})
+	require.Empty(t, late.events)
+	require.Equal(t, saga.Transient, late.outcome.Failure)
+	require.Contains(t, late.outcome.Error, "expired")
+
+	inTime := handle(t, p, orders.Reserve{Key: "k", Quantity: 1, IssuedAt: t0, Now: t0.Add(orders.CommandTTL)})
+	require.Equal(t, []string{orders.ProductReservedV1}, types(inTime.events))
+	redelivered := handle(t, inTime.state, orders.Reserve{Key: "k", Quantity: 1, IssuedAt: t0, Now: t0.Add(time.Hour)})
+	require.Empty(t, redelivered.events)
+	require.True(t, redelivered.outcome.OK(), "a known key answers as the first time, however late")
+
+	legacy := handle(t, p, orders.Reserve{Key: "old", Quantity: 1, Now: t0.Add(time.Hour)})
+	require.Equal(t, []string{orders.ProductReservedV1}, types(legacy.events))
 }

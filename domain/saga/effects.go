@@ -50,6 +50,11 @@ type Command struct {
 	// compensation ("<saga>:<step>:compensate").
 	Key     string
 	Attempt int
+	// IssuedAt is when the attempt started (its StepStarted or
+	// CompensationStarted): a participant may refuse a command that
+	// arrives long after (orders.CommandTTL), the saga having retried or
+	// moved on by then.
+	IssuedAt time.Time
 	// Deadline is when the saga stops waiting for this attempt's reply.
 	Deadline time.Time
 	Payload  Payload
@@ -93,7 +98,7 @@ func Effects(s State, events []Event) ([]Command, []Timer) {
 				continue
 			}
 			cmds = append(cmds, Command{SagaID: s.ID, Step: e.Step, Type: s.Definition.Steps[i].Action,
-				Key: Key(s.ID, e.Step, false), Attempt: e.Attempt, Deadline: e.Deadline, Payload: s.payload(i, false)})
+				Key: Key(s.ID, e.Step, false), Attempt: e.Attempt, IssuedAt: e.At, Deadline: e.Deadline, Payload: s.payload(i, false)})
 			timers = append(timers, Timer{SagaID: s.ID, Kind: TimerAttemptTimeout, Step: e.Step, Attempt: e.Attempt, At: e.Deadline})
 		case *CompensationStarted:
 			i := s.StepIndex(e.Step)
@@ -101,7 +106,7 @@ func Effects(s State, events []Event) ([]Command, []Timer) {
 				continue
 			}
 			cmds = append(cmds, Command{SagaID: s.ID, Step: e.Step, Type: s.Definition.Steps[i].Compensation,
-				Compensation: true, Key: Key(s.ID, e.Step, true), Attempt: e.Attempt, Deadline: e.Deadline,
+				Compensation: true, Key: Key(s.ID, e.Step, true), Attempt: e.Attempt, IssuedAt: e.At, Deadline: e.Deadline,
 				Payload: s.payload(i, true)})
 			timers = append(timers, Timer{SagaID: s.ID, Kind: TimerCompensationTimeout, Step: e.Step, Attempt: e.Attempt, At: e.Deadline})
 			if e.Attempt == e.RoundStart {
@@ -160,7 +165,8 @@ func Outstanding(s State) ([]Command, []Timer) {
 		switch {
 		case st.Action.InFlight:
 			cmds = append(cmds, Command{SagaID: s.ID, Step: st.Name, Type: s.Definition.Steps[i].Action,
-				Key: Key(s.ID, st.Name, false), Attempt: st.Action.Attempt, Deadline: st.Action.Deadline, Payload: s.payload(i, false)})
+				Key: Key(s.ID, st.Name, false), Attempt: st.Action.Attempt, IssuedAt: st.Action.Started, Deadline: st.Action.Deadline,
+				Payload: s.payload(i, false)})
 			timer(TimerAttemptTimeout, st.Action.Attempt, st.Action.Deadline)
 		case !st.Action.RetryAt.IsZero():
 			timer(TimerRetryDue, st.Action.Attempt, st.Action.RetryAt)
@@ -169,8 +175,8 @@ func Outstanding(s State) ([]Command, []Timer) {
 		switch {
 		case st.Comp.InFlight:
 			cmds = append(cmds, Command{SagaID: s.ID, Step: st.Name, Type: s.Definition.Steps[i].Compensation,
-				Compensation: true, Key: Key(s.ID, st.Name, true), Attempt: st.Comp.Attempt, Deadline: st.Comp.Deadline,
-				Payload: s.payload(i, true)})
+				Compensation: true, Key: Key(s.ID, st.Name, true), Attempt: st.Comp.Attempt, IssuedAt: st.Comp.Started,
+				Deadline: st.Comp.Deadline, Payload: s.payload(i, true)})
 			timer(TimerCompensationTimeout, st.Comp.Attempt, st.Comp.Deadline)
 		case !st.Comp.RetryAt.IsZero():
 			timer(TimerCompensationRetryDue, st.Comp.Attempt, st.Comp.RetryAt)

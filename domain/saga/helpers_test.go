@@ -95,6 +95,9 @@ func (r *run) try(in any) (saga.Decision, error) {
 	require.Equal(r.t, fmt.Sprintf("%#v", r.s), fmt.Sprintf("%#v", viaPack), "the packed decision folds like its events")
 	cmds, timers := saga.Effects(r.s, decoded)
 	require.Equal(r.t, cmds, d.Commands)
+	for _, c := range cmds {
+		require.True(r.t, c.IssuedAt.Equal(r.now), "a command is issued when its attempt starts: %v", c.IssuedAt)
+	}
 	require.Equal(r.t, timers, d.Timers)
 	r.log = append(r.log, d.Events...)
 	r.cmds = append(r.cmds, d.Commands...)

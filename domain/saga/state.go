@@ -71,6 +71,9 @@ type Progress struct {
 	// due at RetryAt.
 	Attempt  int
 	InFlight bool
+	// Started is when the current attempt started (its command's
+	// IssuedAt).
+	Started time.Time
 	// Deadline is when the attempt in flight times out.
 	Deadline time.Time
 	// RetryAt is when the scheduled attempt starts (zero: none scheduled).
@@ -159,7 +162,7 @@ func evolve(s State, eventType string, data any, clone bool) State {
 		s = s.step(clone, e.Step, func(st *StepState) {
 			st.Status = StepStatusRunning
 			st.Action = Progress{Attempts: max(st.Action.Attempts, e.Attempt), RoundStart: e.RoundStart, Attempt: e.Attempt,
-				InFlight: true, Deadline: e.Deadline, Error: st.Action.Error}
+				InFlight: true, Started: e.At, Deadline: e.Deadline, Error: st.Action.Error}
 			if st.StartedAt.IsZero() {
 				st.StartedAt = e.At
 			}
@@ -208,7 +211,7 @@ func evolve(s State, eventType string, data any, clone bool) State {
 		s = s.step(clone, e.Step, func(st *StepState) {
 			st.Status, st.Compensation, st.GiveUpAt = StepStatusCompensating, CompRunning, e.GiveUpAt
 			st.Comp = Progress{Attempts: max(st.Comp.Attempts, e.Attempt), RoundStart: e.RoundStart, Attempt: e.Attempt,
-				InFlight: true, Deadline: e.Deadline, Error: st.Comp.Error}
+				InFlight: true, Started: e.At, Deadline: e.Deadline, Error: st.Comp.Error}
 		})
 		s.Current, s.Status, s.Reason = s.StepIndex(e.Step), StatusCompensating, ""
 	case *StepCompensated:

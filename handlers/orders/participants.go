@@ -58,7 +58,7 @@ type Participants struct {
 // NewParticipants returns the participants' command loops over store,
 // decoding through reg (which must hold orders.Events()). Products, whose
 // history grows with every order they take while what they remember stays
-// bounded (orders.ReservationMemory), keep stored snapshots in snaps (none
+// bounded (orders.CommandTTL), keep stored snapshots in snaps (none
 // when nil): a product not cached here loads from its latest one.
 func NewParticipants(store aggregate.Store, reg *eventstore.Registry, snaps aggregate.SnapshotStore) (*Participants, error) {
 	var p Participants
@@ -147,7 +147,8 @@ func (p *Participants) Execute(ctx context.Context, c saga.Command, now time.Tim
 func (p *Participants) reserve(ctx context.Context, c saga.Command, in order.OrderInput, now time.Time, meta aggregate.Meta) (order.Outcome, error) {
 	var res []order.ReservationOutput
 	for _, it := range in.Quantities() {
-		o, err := handle(ctx, p.Products, it.ProductID, order.Reserve{Key: c.Key, Quantity: it.Quantity, Now: now}, meta)
+		o, err := handle(ctx, p.Products, it.ProductID, order.Reserve{Key: c.Key, Quantity: it.Quantity, Now: now,
+			IssuedAt: c.IssuedAt}, meta)
 		if err != nil {
 			return o, err
 		}

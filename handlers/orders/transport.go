@@ -88,25 +88,28 @@ func TimersOf(sagaID string) string { return timerPrefix + sagaID + ".>" }
 
 // CommandMessage is the body of a CommandV1 message.
 type CommandMessage struct {
-	SagaID       string       `json:"saga_id"`
-	Step         string       `json:"step"`
-	Type         string       `json:"type"`
-	Compensation bool         `json:"compensation,omitempty"`
-	Key          string       `json:"key"`
-	Attempt      int          `json:"attempt"`
-	Deadline     time.Time    `json:"deadline"`
-	Payload      saga.Payload `json:"payload"`
+	SagaID       string `json:"saga_id"`
+	Step         string `json:"step"`
+	Type         string `json:"type"`
+	Compensation bool   `json:"compensation,omitempty"`
+	Key          string `json:"key"`
+	Attempt      int    `json:"attempt"`
+	// IssuedAt is absent from the messages of older versions: such a
+	// command never expires.
+	IssuedAt time.Time    `json:"issued_at,omitzero"`
+	Deadline time.Time    `json:"deadline"`
+	Payload  saga.Payload `json:"payload"`
 }
 
 func newCommandMessage(c saga.Command) CommandMessage {
 	return CommandMessage{SagaID: c.SagaID, Step: c.Step, Type: c.Type, Compensation: c.Compensation, Key: c.Key,
-		Attempt: c.Attempt, Deadline: c.Deadline, Payload: c.Payload}
+		Attempt: c.Attempt, IssuedAt: c.IssuedAt, Deadline: c.Deadline, Payload: c.Payload}
 }
 
 // Command returns the saga.Command m carries.
 func (m CommandMessage) Command() saga.Command {
 	return saga.Command{SagaID: m.SagaID, Step: m.Step, Type: m.Type, Compensation: m.Compensation, Key: m.Key,
-		Attempt: m.Attempt, Deadline: m.Deadline, Payload: m.Payload}
+		Attempt: m.Attempt, IssuedAt: m.IssuedAt, Deadline: m.Deadline, Payload: m.Payload}
 }
 
 // ConfirmMessage is the body of a ConfirmV1 message.
