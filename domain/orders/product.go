@@ -54,8 +54,9 @@ type Reservation struct {
 //     which has retried or moved on by then, decides nothing with it or
 //     starts another attempt. Every Reserve with a key is issued before its
 //     reservation ends (committed after the pivot, released by the
-//     compensation, or a tombstone), so once it ended CommandTTL ago none
-//     can reserve again, and it is forgotten.
+//     compensation, or a tombstone), so once it ended CommandTTL ago (and
+//     a minute more for clocks that disagree) none can reserve again, and
+//     it is forgotten.
 //   - A refused reservation is the exception: when the refusal's answer is
 //     lost, the saga may issue another attempt after it. It is remembered
 //     ReservationMemory, as long as a command stays in the command stream.
@@ -63,6 +64,10 @@ type Reservation struct {
 const (
 	CommandTTL        = 2 * time.Minute
 	ReservationMemory = 24 * time.Hour
+	// clockMargin is added to CommandTTL before forgetting: the events'
+	// times and a command's IssuedAt come from the clocks of different
+	// processes.
+	clockMargin = time.Minute
 )
 
 // compactMin is the number of remembered keys under which a product does
@@ -272,7 +277,8 @@ func (p Product) Evolve(eventType string, data any) Product {
 }
 
 // forget drops the reservations no command can act upon any more (see
-// CommandTTL): those that ended more than CommandTTL before now, refused
+// CommandTTL): those that ended more than CommandTTL (and a margin for
+// clocks that disagree) before now, refused
 // ones ReservationMemory before, once p remembers compactAt keys. now is
 // the time of the event being folded, so that every fold of one history
 // forgets the same keys.
@@ -280,7 +286,7 @@ func (p Product) forget(now time.Time) Product {
 	if p.res.len() < max(compactMin, p.compactAt) {
 		return p
 	}
-	ended, refused := now.Add(-CommandTTL), now.Add(-ReservationMemory)
+	ended, refused := now.Add(-CommandTTL-clockMargin), now.Add(-ReservationMemory)
 	p.res = p.res.compact(func(r Reservation) bool {
 		switch r.Status {
 		case ReservationHeld:
