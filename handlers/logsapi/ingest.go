@@ -399,20 +399,25 @@ func decodeEntries(data []byte) ([]logs.Entry, error) {
 
 // recentIndex remembers the stream sequence of the last N accepted entries,
 // so that an entry not yet projected is found without scanning the log.
+// Its memory (about 5 MB for 100,000 entries) is taken with the first
+// entry: a process that takes no log entries (an orders-only load) keeps
+// it for its other work.
 type recentIndex struct {
 	mu   sync.Mutex
+	n    int
 	m    map[uuid.UUID]uint64
 	ring []uuid.UUID
 	next int
 }
 
-func newRecentIndex(n int) *recentIndex {
-	return &recentIndex{m: make(map[uuid.UUID]uint64, n), ring: make([]uuid.UUID, n)}
-}
+func newRecentIndex(n int) *recentIndex { return &recentIndex{n: n} }
 
 func (x *recentIndex) add(ids []uuid.UUID, seq uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.ring == nil {
+		x.m, x.ring = make(map[uuid.UUID]uint64, x.n), make([]uuid.UUID, x.n)
+	}
 	for _, id := range ids {
 		if old := x.ring[x.next]; old != uuid.Nil {
 			delete(x.m, old)

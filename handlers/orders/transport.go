@@ -63,7 +63,7 @@ func Streams() []eventstore.StreamSpec {
 // nothing — so message ids only need to catch a client's own publish
 // retry; JetStream holds each id of the window in memory, and a saga
 // appends a dozen.
-const dedupeWindow = 10 * time.Second
+const dedupeWindow = 2 * time.Second
 
 // CommandSubject is the subject of saga sagaID's commands of type typ.
 func CommandSubject(typ, sagaID string) string { return commandPrefix + typ + "." + sagaID }
