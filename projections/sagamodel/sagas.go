@@ -81,7 +81,9 @@ func (m *Sagas) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event
 	if err != nil {
 		return 0, err
 	}
-	w := &sagaWrites{}
+	// Sized for the common case (every saga of the batch and its five
+	// steps changed), so that the writes grow no slice.
+	w := &sagaWrites{sagas: make([]sagaOut, 0, len(groups)), steps: make([]stepOut, 0, 5*len(groups))}
 	for _, g := range groups {
 		foldSaga(w, g, loaded[g.id])
 	}
@@ -121,6 +123,8 @@ func rowOf(st saga.StepState) stepRow {
 type sagaWrites struct {
 	sagas []sagaOut
 	steps []stepOut
+	// before is foldSaga's scratch space, reused from saga to saga.
+	before []stepRow
 }
 
 type sagaOut struct {
@@ -148,7 +152,8 @@ func foldSaga(w *sagaWrites, g *group, row *sagaRow) {
 		s, applied, stepSeqs = row.state, row.seq, row.stepSeqs
 	}
 	var last uint64
-	var before []stepRow
+	before := w.before[:0]
+	defer func() { w.before = before }()
 	for _, ev := range g.events {
 		if ev.seq <= applied {
 			continue

@@ -68,6 +68,9 @@ func (m *Sagas) load(ctx context.Context, tx pgx.Tx, groups []*group) (map[strin
 		if finished != nil {
 			s.FinishedAt = finished.UTC()
 		}
+		if row.state.Steps == nil {
+			row.state.Steps = make([]saga.StepState, 0, 8) // one allocation for a saga's steps
+		}
 		row.state.Steps = append(row.state.Steps, s)
 		row.stepSeqs = append(row.stepSeqs, uint64(seq))
 		return nil
