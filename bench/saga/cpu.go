@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eventline/eventline/bench/internal/benchserve"
 )
 
 // cpuMeter samples the CPU time of the processes a saga costs: serve (the
@@ -85,13 +87,9 @@ func (s cpuSample) since(earlier cpuSample) cpuUse {
 // processTree returns the postmaster of the cluster in pgDir and its
 // children.
 func processTree(pgDir string) ([]int, error) {
-	b, err := os.ReadFile(filepath.Join(pgDir, "postmaster.pid"))
+	pid, err := benchserve.PostmasterPID(pgDir)
 	if err != nil {
 		return nil, err
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
-	if err != nil {
-		return nil, fmt.Errorf("postmaster.pid in %s: %w", pgDir, err)
 	}
 	out := []int{pid}
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))

@@ -20,6 +20,12 @@ func PostgresURL(pgDir string) (string, error) {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/eventline?sslmode=disable", port), nil
 }
 
+// PostmasterPID is the pid of the postmaster of the cluster in pgDir.
+func PostmasterPID(pgDir string) (int, error) {
+	pid, _, err := postmaster(pgDir)
+	return pid, err
+}
+
 // postmaster reads the pid and port of the cluster in pgDir.
 func postmaster(pgDir string) (pid, port int, err error) {
 	b, err := os.ReadFile(filepath.Join(pgDir, "postmaster.pid"))
