@@ -62,11 +62,16 @@ type Snapshots struct {
 	// completed must be for Sweep to purge them (SnapshotPutMax when 0).
 	AbandonedAfter time.Duration
 
-	store     *Store
-	mu        sync.Mutex
-	obs       jetstream.ObjectStore
-	sweepOnce sync.Once
+	store        *Store
+	mu           sync.Mutex
+	obs          jetstream.ObjectStore
+	missingUntil time.Time
+	sweepOnce    sync.Once
 }
+
+// missingFor is how long a bucket found missing is taken as missing by
+// reads.
+const missingFor = 5 * time.Second
 
 // SnapshotPutMax bounds the storing of one snapshot.
 const SnapshotPutMax = 2 * time.Minute
@@ -94,8 +99,14 @@ func (s *Snapshots) bucket(ctx context.Context, create bool) (jetstream.ObjectSt
 			Replicas:    s.store.replicas,
 		})
 	} else {
+		// Until a first snapshot is stored, every cold load asks: the
+		// answer "no bucket" is kept a few seconds.
+		if time.Now().Before(s.missingUntil) {
+			return nil, ErrNoSnapshot
+		}
 		obs, err = s.store.js.ObjectStore(ctx, SnapshotBucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			s.missingUntil = time.Now().Add(missingFor)
 			return nil, ErrNoSnapshot
 		}
 	}
