@@ -59,7 +59,8 @@ func (e Envelope) Marshal() ([]byte, error) {
 	if len(e.Data) == 0 {
 		return nil, fmt.Errorf("%w: %s has no data", ErrMalformed, e.Type)
 	}
-	b := make([]byte, 0, len(e.Data)+192)
+	// The fields around the payload, with room for escapes in the ids.
+	b := make([]byte, 0, len(e.Data)+160+len(e.Type)+2*(len(e.CorrelationID)+len(e.CausationID)))
 	b = append(b, `{"id":"`...)
 	b = append(b, e.ID.String()...)
 	b = append(b, `","type":`...)

@@ -63,6 +63,22 @@ func (r *Runner) commitInHand(ctx context.Context, batch []jetstream.Msg) error 
 	return r.commit(cctx, ctx, batch)
 }
 
+// parsedMsg is a message whose metadata (parsed from its reply subject)
+// is parsed once: the runner reads it at every stage of a batch.
+type parsedMsg struct {
+	jetstream.Msg
+	md  *jetstream.MsgMetadata
+	err error
+}
+
+func parsed(m jetstream.Msg) jetstream.Msg {
+	md, err := m.Metadata()
+	return &parsedMsg{Msg: m, md: md, err: err}
+}
+
+// Metadata implements jetstream.Msg.
+func (m *parsedMsg) Metadata() (*jetstream.MsgMetadata, error) { return m.md, m.err }
+
 // nextInOrder reports whether msg directly follows the previous delivery; a jump in
 // the consumer sequence means a message never reached us.
 func nextInOrder(msg jetstream.Msg, lastDelivery *uint64) (bool, error) {
@@ -106,6 +122,7 @@ func (r *Runner) collect(ctx context.Context, it jetstream.MessagesContext, last
 			}
 			return batch, fmt.Errorf("next message: %w", err)
 		}
+		msg = parsed(msg)
 		inOrder, err := nextInOrder(msg, lastDelivery)
 		if err != nil {
 			return batch, err
