@@ -78,7 +78,15 @@ type (
 		By, Reason string
 		Now        time.Time
 	}
+	// Batch is inputs decided one after the other, each on the state the
+	// ones before it left, into one decision: how a process manager records
+	// at once the replies it decided without recording them (Passing).
+	// Stale inputs of a batch decide nothing, as alone.
+	Batch []any
 )
+
+// ErrBadBatch reports an empty Batch, or one holding a Start or a Batch.
+var ErrBadBatch = errors.New("saga: a batch holds replies, timers, retries or aborts")
 
 // Decision is what an input makes a saga do: the events to append (with
 // the expected sequence of the state decided on), then the commands to send
@@ -87,6 +95,9 @@ type Decision struct {
 	Events   []Event
 	Commands []Command
 	Timers   []Timer
+	// State is the saga's state after Events (the zero State when there
+	// are none).
+	State State
 }
 
 // Decide returns what input in (Start, Reply, Fire, Retry or Abort)
@@ -94,12 +105,49 @@ type Decision struct {
 // an attempt that is not the current one, for a step the saga is not at,
 // or after the saga moved on, and duplicates — decide nothing (an empty
 // Decision and no error). Decide changes nothing.
+//
+// A Batch's commands and timers are those of its last input: whoever
+// batched the others carried theirs out already.
 func Decide(s State, in any) (Decision, error) {
+	batch, ok := in.(Batch)
+	if !ok {
+		d, err := decideOne(s, in)
+		if err != nil || len(d.events) == 0 {
+			return Decision{}, err
+		}
+		cmds, timers := Effects(d.s, d.events)
+		return Decision{Events: d.events, Commands: cmds, Timers: timers, State: d.s}, nil
+	}
+	if len(batch) == 0 {
+		return Decision{}, ErrBadBatch
+	}
+	var events, last []Event
+	for _, in := range batch {
+		switch in.(type) {
+		case Start, Batch:
+			return Decision{}, ErrBadBatch
+		}
+		d, err := decideOne(s, in)
+		if err != nil {
+			return Decision{}, err
+		}
+		events, last, s = append(events, d.events...), d.events, d.s
+	}
+	if len(events) == 0 {
+		return Decision{}, nil
+	}
+	cmds, timers := Effects(s, last)
+	return Decision{Events: events, Commands: cmds, Timers: timers, State: s}, nil
+}
+
+// decideOne decides one input (not a Batch); the decider holds its
+// events and the state after them.
+func decideOne(s State, in any) (*decider, error) {
 	if _, ok := in.(Start); !ok && !s.Exists() {
-		return Decision{}, ErrNoSaga
+		return nil, ErrNoSaga
 	}
 	if s.Exists() && (len(s.Steps) == 0 || len(s.Steps) != len(s.Definition.Steps) || s.Current < 0 || s.Current >= len(s.Steps)) {
-		return Decision{}, fmt.Errorf("%w: saga %s", ErrInconsistent, s.ID)
+		return nil, fmt.Errorf("%w: saga %s", ErrInconsistent, s.ID)
 	}
 	d := &decider{s: s}
 	var err error
@@ -115,16 +163,40 @@ func Decide(s State, in any) (Decision, error) {
 	case Abort:
 		err = d.abort(c)
 	default:
-		return Decision{}, fmt.Errorf("saga: unknown input %T", in)
+		return nil, fmt.Errorf("saga: unknown input %T", in)
 	}
 	if err != nil {
-		return Decision{}, err
+		return nil, err
 	}
-	if len(d.events) == 0 {
-		return Decision{}, nil
+	return d, nil
+}
+
+// Passing reports whether d only moved the saga on: it completed a step
+// before the pivot (any step, when the saga has none) and started the
+// next step's first attempt. A process manager that runs the next command
+// at once may leave such a decision unrecorded, and record it with the
+// next one (Batch). Were it to die in between, the saga resumes at the
+// last step recorded, and the participants, deduping on each command's
+// key, answer the steps done since as they did (no participant forgets a
+// key while the step that issued it is not recorded: ending a reservation,
+// say, comes after the pivot or after a failure). Anything else — a
+// failure, a retry, a timer, the pivot's completion, after which the saga
+// only goes forward, its end — is recorded before it is acted on.
+func (d Decision) Passing() bool {
+	if len(d.Events) != 2 || d.State.Status != StatusRunning {
+		return false
 	}
-	cmds, timers := Effects(d.s, d.events)
-	return Decision{Events: d.events, Commands: cmds, Timers: timers}, nil
+	done, ok1 := d.Events[0].Data.(*StepCompleted)
+	next, ok2 := d.Events[1].Data.(*StepStarted)
+	if !ok1 || !ok2 || next.Attempt != 1 {
+		return false
+	}
+	i := d.State.StepIndex(done.Step)
+	if i < 0 || d.State.StepIndex(next.Step) != i+1 {
+		return false
+	}
+	p := d.State.Definition.pivot()
+	return p < 0 || i < p
 }
 
 // decider records events and folds each into its state, so that each

@@ -17,7 +17,10 @@
 //     command loop (participants dedupe on the command's key, so a retried
 //     or re-issued command never reserves or charges twice) and decides the
 //     reply at once, step after step, until the saga ends or waits on a
-//     timer. Elsewhere, or past MaxDrivers sagas at once, or when the event
+//     timer. A reply that only moves the saga on (a step before the pivot
+//     done, the next started: saga.Decision.Passing) is held and recorded
+//     with the next one that must be (saga.Batch): a saga's steps up to
+//     the pivot cost one append of the saga. Elsewhere, or past MaxDrivers sagas at once, or when the event
 //     store failed mid-step, commands go as messages on
 //     ordercmd.<type>.<saga_id> (stream ORDERS_CMD) to the participant
 //     reactors, which do the same. Once the pivot (process_payment)
@@ -30,7 +33,8 @@
 //     nothing. An ended saga's timers are purged.
 //
 // Effects can be lost between a saga's append and their execution (a
-// process killed in between). Three things make up for it: a redelivered
+// process killed in between), and held replies with the driver that held
+// them (the participants answer those steps again as they did). Three things make up for it: a redelivered
 // message whose input decides nothing re-issues saga.Outstanding of the
 // saga; Manager.Resume, run at start, re-issues saga.Outstanding of every
 // saga that is not terminal; and Manager.Sweep, every 30s on a saga

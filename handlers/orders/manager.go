@@ -207,7 +207,13 @@ func (m *Manager) record(ctx context.Context, sagaID string, in any, meta aggreg
 		m.local.ended(res.State)
 		m.forget(res.State)
 	}
-	eff.cmds, eff.timers = saga.Effects(res.State, events)
+	if _, batch := in.(saga.Batch); batch {
+		// The batch's other inputs were carried out by the driver that
+		// held them: what is left is what the saga waits on now.
+		eff.cmds, eff.timers = saga.Outstanding(res.State)
+	} else {
+		eff.cmds, eff.timers = saga.Effects(res.State, events)
+	}
 	return d, eff, nil
 }
 
@@ -307,6 +313,16 @@ func (m *Manager) carry(ctx context.Context, eff effects) error {
 // and goes on with what that decides, until the saga waits on a timer, a
 // reply that comes late, or ends.
 //
+// A reply that only moves the saga on (saga.Decision.Passing: a step
+// before the pivot completed, the next one starts) is held, not recorded:
+// it is recorded with the next reply that must be (saga.Batch), in one
+// append. On the happy path of the order saga that is the pivot's
+// completion, so a saga's first four steps cost one append of the saga
+// instead of four. A driver that stops holding replies records them
+// first; one killed holding them leaves the saga at its last recorded
+// step, from which Resume re-issues the steps done since, and the
+// participants, deduping on each command's key, answer them as before.
+//
 // An attempt's timeout timer is only stored when its command did not get
 // an answer here: a slow participant, or a command handed over to the
 // reactors because the event store failed (if that fails too, the next
@@ -320,6 +336,8 @@ func (m *Manager) drive(eff effects) {
 	m.metrics.drivers.Inc()
 	defer m.metrics.drivers.Dec()
 	ctx := m.base
+	held := &heldReplies{sagaID: eff.state.ID}
+	defer m.recordHeld(held) // only left holding when ctx ended
 	queue := []effects{eff}
 	for len(queue) > 0 && ctx.Err() == nil {
 		e := queue[0]
@@ -334,8 +352,9 @@ func (m *Manager) drive(eff effects) {
 				m.handOver(ctx, e.state, nil, nil, true, err)
 			}
 		}
+		held.may = len(e.cmds) == 1 && len(pending) == 0
 		for _, c := range e.cmds {
-			next, ok := m.run(ctx, e.state, c, timeouts[timerKey(c.Step, c.Attempt)], pending)
+			next, ok := m.run(ctx, e.state, c, timeouts[timerKey(c.Step, c.Attempt)], pending, held)
 			pending = nil
 			if ok {
 				queue = append(queue, next)
@@ -344,6 +363,80 @@ func (m *Manager) drive(eff effects) {
 		m.wait(ctx, pending)
 	}
 }
+
+// heldReplies are the replies a driver decided on a saga and has not
+// recorded yet (saga.Decision.Passing).
+type heldReplies struct {
+	sagaID string
+	inputs []any
+	// may says whether the reply being decided may be held: its command
+	// was the decision's only one, with no timer beside.
+	may bool
+}
+
+// recordHeld records the replies held, if any, in one append, and
+// reports whether the saga's record is now as far as the driver got. It is
+// not bound to the driver's context (a driver that stops records what it
+// holds while it can), and it retries while the event store is
+// unavailable, for at most heldRecordTimeout.
+func (m *Manager) recordHeld(h *heldReplies) bool {
+	if len(h.inputs) == 0 {
+		return true
+	}
+	in := saga.Batch(h.inputs)
+	h.inputs = nil
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.base), heldRecordTimeout)
+	defer cancel()
+	err := m.retryUnavailable(ctx, func() error {
+		_, _, err := m.record(ctx, h.sagaID, in, aggregate.Meta{CorrelationID: h.sagaID})
+		return err
+	})
+	if err != nil {
+		m.log.Warn("recording a saga's held replies failed", "saga", h.sagaID, "replies", len(in), "err", err)
+		return false
+	}
+	return true
+}
+
+// handOverRecorded hands over to the reactors what saga id waits on as
+// far as it is recorded (cached here: this process recorded it last), for
+// a driver that could not record the replies it held.
+func (m *Manager) handOverRecorded(ctx context.Context, id string, cause error) {
+	s, _, ok := m.sagas.Cached(id)
+	if !ok {
+		m.log.Warn("saga step left to Resume and the sweep", "saga", id, "cause", cause)
+		return
+	}
+	cmds, timers := saga.Outstanding(s)
+	m.handOver(ctx, s, cmds, timers, false, cause)
+}
+
+// retryUnavailable runs f until it succeeds, fails otherwise than with
+// the event store unavailable, or ctx ends, waiting longer each time. A
+// manager that is closing tries once.
+func (m *Manager) retryUnavailable(ctx context.Context, f func() error) error {
+	delay := 20 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !errors.Is(err, eventstore.ErrUnavailable) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-m.base.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// heldRecordTimeout bounds the recording of held replies.
+const heldRecordTimeout = 30 * time.Second
 
 // splitTimers splits e's timers into the attempt timeouts of its commands,
 // by step and attempt, and the others.
@@ -375,9 +468,12 @@ func timerKey(step string, attempt int) string { return step + "\x00" + strconv.
 
 // run runs command c of saga s on its participant and decides the reply;
 // timeout is the attempt's timeout timer, stored only if the reply does
-// not come here. It returns the reply's effects, ok false when there are
-// none to go on with.
-func (m *Manager) run(ctx context.Context, s saga.State, c saga.Command, timeout saga.Timer, pending []*eventstore.Pending) (effects, bool) {
+// not come here. The reply is held (see drive) when held.may and it only
+// moves the saga on; otherwise it is recorded with the replies held before
+// it. It returns the reply's effects, ok false when there are none to go
+// on with.
+func (m *Manager) run(ctx context.Context, s saga.State, c saga.Command, timeout saga.Timer, pending []*eventstore.Pending,
+	held *heldReplies) (effects, bool) {
 	var timers []saga.Timer
 	if timeout.SagaID != "" {
 		timers = []saga.Timer{timeout}
@@ -385,15 +481,24 @@ func (m *Manager) run(ctx context.Context, s saga.State, c saga.Command, timeout
 	now := m.now().UTC()
 	o, err := m.parts.Execute(ctx, c, now)
 	if errors.Is(err, ErrUnknownCommand) {
+		m.recordHeld(held)
 		m.log.Error("saga command no participant handles", "saga", c.SagaID, "type", c.Type)
 		return effects{}, false
 	}
 	if err != nil {
+		if !m.recordHeld(held) {
+			m.handOverRecorded(ctx, c.SagaID, err)
+			return effects{}, false
+		}
 		m.handOver(ctx, s, []saga.Command{c}, timers, false, err)
 		return effects{}, false
 	}
 	if o.Slow {
 		// The participant answers late: the attempt's timer takes it on.
+		if !m.recordHeld(held) {
+			m.handOverRecorded(ctx, c.SagaID, errors.New("held replies not recorded"))
+			return effects{}, false
+		}
 		p, err := m.schedule(s, timers)
 		if err != nil {
 			m.log.Warn("scheduling a saga timer failed; the next Resume schedules it", "saga", c.SagaID, "err", err)
@@ -404,8 +509,23 @@ func (m *Manager) run(ctx context.Context, s saga.State, c saga.Command, timeout
 	m.wait(ctx, pending)
 	reply := o.Reply(c, now)
 	reply.Jitter = rand.Float64()
-	d, eff, err := m.record(ctx, c.SagaID, reply, aggregate.Meta{CorrelationID: c.SagaID, CausationID: c.Key})
+	if held.may {
+		if d, err := saga.Decide(s, reply); err == nil && d.Passing() && len(d.Commands) == 1 {
+			held.inputs = append(held.inputs, reply)
+			return effects{state: d.State, cmds: d.Commands, timers: d.Timers}, true
+		}
+	}
+	var in any = reply
+	if len(held.inputs) > 0 {
+		in = saga.Batch(append(held.inputs, reply))
+		held.inputs = nil
+	}
+	d, eff, err := m.record(ctx, c.SagaID, in, aggregate.Meta{CorrelationID: c.SagaID, CausationID: c.Key})
 	if err != nil {
+		if _, batch := in.(saga.Batch); batch {
+			m.handOverRecorded(ctx, c.SagaID, err)
+			return effects{}, false
+		}
 		m.handOver(ctx, s, []saga.Command{c}, timers, false, err)
 		return effects{}, false
 	}
@@ -428,17 +548,25 @@ func (m *Manager) run(ctx context.Context, s saga.State, c saga.Command, timeout
 }
 
 // handOver sends commands (and the confirmation) that could not be
-// carried out here to the reactors, with their timers.
+// carried out here to the reactors, with their timers; while the event
+// store is unavailable it tries again, for at most handOverTimeout.
 func (m *Manager) handOver(ctx context.Context, s saga.State, cmds []saga.Command, timers []saga.Timer, confirm bool, cause error) {
 	if ctx.Err() != nil {
 		return
 	}
-	if err := m.send(ctx, s, cmds, timers, confirm); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, handOverTimeout)
+	defer cancel()
+	if err := m.retryUnavailable(rctx, func() error { return m.send(rctx, s, cmds, timers, confirm) }); err != nil {
 		m.log.Warn("saga step left to Resume and the sweep", "saga", s.ID, "cause", cause, "err", err)
 		return
 	}
 	m.log.Info("saga step handed over to the reactors", "saga", s.ID, "cause", cause)
 }
+
+// handOverTimeout bounds how long a driver tries to hand a step over
+// while the event store is unavailable; then Resume and the sweep of
+// stale sagas take it on.
+const handOverTimeout = 30 * time.Second
 
 // wait waits for pending appends, logging a failure (the saga's timers are
 // scheduled again by Resume).

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	order "github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
@@ -170,24 +172,31 @@ func (p *Participants) reserve(ctx context.Context, c saga.Command, in order.Ord
 }
 
 // Confirm confirms the order of saga sagaID, whose input is input, once
-// its payment went through, and sells its reservations. Running it again
-// changes nothing.
+// its payment went through, and sells its reservations: each on its own
+// aggregate, all at once. Running it again changes nothing.
 func (p *Participants) Confirm(ctx context.Context, sagaID string, input json.RawMessage, now time.Time) error {
 	in, err := order.ParseOrderInput(input)
 	if err != nil {
 		return err
 	}
 	meta := aggregate.Meta{CorrelationID: sagaID, CausationID: sagaID + ":confirm"}
-	if _, err := p.Orders.Handle(ctx, in.OrderID, order.ConfirmOrder{Now: now}, meta); err != nil {
-		return fmt.Errorf("confirm order %s: %w", in.OrderID, err)
-	}
+	var g errgroup.Group
+	g.Go(func() error {
+		if _, err := p.Orders.Handle(ctx, in.OrderID, order.ConfirmOrder{Now: now}, meta); err != nil {
+			return fmt.Errorf("confirm order %s: %w", in.OrderID, err)
+		}
+		return nil
+	})
 	key := saga.Key(sagaID, saga.StepReserveInventory, false)
 	for _, it := range in.Quantities() {
-		if _, err := p.Products.Handle(ctx, it.ProductID, order.Commit{Key: key, Now: now}, meta); err != nil {
-			return fmt.Errorf("commit %s on product %s: %w", key, it.ProductID, err)
-		}
+		g.Go(func() error {
+			if _, err := p.Products.Handle(ctx, it.ProductID, order.Commit{Key: key, Now: now}, meta); err != nil {
+				return fmt.Errorf("commit %s on product %s: %w", key, it.ProductID, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // Forget drops from the caches the aggregates of the order of a saga that
