@@ -398,6 +398,16 @@ func (m *Manager) recordHeld(h *heldReplies) bool {
 	return true
 }
 
+// settleHeld records the replies held; when it cannot, it hands over
+// what the saga waits on as recorded, and reports false.
+func (m *Manager) settleHeld(ctx context.Context, h *heldReplies, cause error) bool {
+	if m.recordHeld(h) {
+		return true
+	}
+	m.handOverRecorded(ctx, h.sagaID, cause)
+	return false
+}
+
 // handOverRecorded hands over to the reactors what saga id waits on as
 // far as it is recorded (cached here: this process recorded it last), for
 // a driver that could not record the replies it held.
@@ -486,17 +496,14 @@ func (m *Manager) run(ctx context.Context, s saga.State, c saga.Command, timeout
 		return effects{}, false
 	}
 	if err != nil {
-		if !m.recordHeld(held) {
-			m.handOverRecorded(ctx, c.SagaID, err)
-			return effects{}, false
+		if m.settleHeld(ctx, held, err) {
+			m.handOver(ctx, s, []saga.Command{c}, timers, false, err)
 		}
-		m.handOver(ctx, s, []saga.Command{c}, timers, false, err)
 		return effects{}, false
 	}
 	if o.Slow {
 		// The participant answers late: the attempt's timer takes it on.
-		if !m.recordHeld(held) {
-			m.handOverRecorded(ctx, c.SagaID, errors.New("held replies not recorded"))
+		if !m.settleHeld(ctx, held, errors.New("held replies not recorded")) {
 			return effects{}, false
 		}
 		p, err := m.schedule(s, timers)
@@ -509,7 +516,7 @@ func (m *Manager) run(ctx context.Context, s saga.State, c saga.Command, timeout
 	m.wait(ctx, pending)
 	reply := o.Reply(c, now)
 	reply.Jitter = rand.Float64()
-	if held.may {
+	if held.may && reply.Failure == "" { // a failure is never held
 		if d, err := saga.Decide(s, reply); err == nil && d.Passing() && len(d.Commands) == 1 {
 			held.inputs = append(held.inputs, reply)
 			return effects{state: d.State, cmds: d.Commands, timers: d.Timers}, true
