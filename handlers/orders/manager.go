@@ -204,8 +204,10 @@ func (m *Manager) record(ctx context.Context, sagaID string, in any, meta aggreg
 	}
 	m.metrics.observe(res.State, events)
 	if res.State.Status.Terminal() {
-		m.local.ended(res.State)
+		// Forgotten before its waiters hear of the end: a waiter that
+		// reads on finds the store's state, not a cached one.
 		m.forget(res.State)
+		m.local.ended(res.State)
 	}
 	if _, batch := in.(saga.Batch); batch {
 		// The batch's other inputs were carried out by the driver that
