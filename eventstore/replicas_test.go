@@ -22,7 +22,26 @@ import (
 func cluster(t *testing.T) string {
 	t.Helper()
 	// Clustered JetStream needs configured routes on every server, so the
-	// route ports are picked (free now) before any server starts.
+	// route ports are picked (free now) before any server starts. Another
+	// process may take one of them before its server binds it; the server
+	// then never gets ready, and the cluster is started again on new ports.
+	for attempt := 1; ; attempt++ {
+		urls, servers, ok := startCluster(t)
+		if ok {
+			return urls
+		}
+		for _, s := range servers {
+			s.Shutdown()
+		}
+		require.Less(t, attempt, 3, "the cluster did not start in %d attempts", attempt)
+		t.Logf("attempt %d: a server did not get ready (its route port was likely taken); starting again", attempt)
+	}
+}
+
+// startCluster starts three routed servers and waits for JetStream's meta
+// group; ok is false when a server never got ready.
+func startCluster(t *testing.T) (string, []*server.Server, bool) {
+	t.Helper()
 	var routes []*url.URL
 	var ports []int
 	for range 3 {
@@ -55,8 +74,10 @@ func cluster(t *testing.T) string {
 		t.Cleanup(s.Shutdown)
 		servers = append(servers, s)
 	}
-	for i, s := range servers {
-		require.True(t, s.ReadyForConnections(20*time.Second), "server %d did not start", i+1)
+	for _, s := range servers {
+		if !s.ReadyForConnections(10 * time.Second) {
+			return "", servers, false
+		}
 		urls = append(urls, s.ClientURL())
 	}
 	require.Eventually(t, func() bool {
@@ -70,7 +91,7 @@ func cluster(t *testing.T) string {
 		}
 		return leaderSeesAll
 	}, 30*time.Second, 50*time.Millisecond, "the cluster did not form")
-	return strings.Join(urls, ",")
+	return strings.Join(urls, ","), servers, true
 }
 
 func connectReplicas(t *testing.T, urls string, replicas int) *eventstore.Store {
