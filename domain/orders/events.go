@@ -211,6 +211,7 @@ func Events() map[string]func(data []byte) (any, error) {
 		ProductReserveRefusedV1: decodeJSON[ReserveRefused],
 		ProductReleasedV1:       decodeJSON[Released],
 		ProductCommittedV1:      decodeJSON[Committed],
+		ProductBatchV1:          decodeJSON[ProductBatch],
 		OrderCreatedV1:          decodeJSON[OrderCreated],
 		OrderConfirmedV1:        decodeJSON[OrderConfirmed],
 		OrderCancelledV1:        decodeJSON[OrderCancelled],

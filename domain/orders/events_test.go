@@ -56,6 +56,16 @@ func TestStoredPayloadsFold(t *testing.T) {
 	r, ok := p.Reservation("s2:reserve_inventory")
 	require.True(t, ok)
 	require.Equal(t, orders.ReservationRefused, r.Status)
+	// A batch folds its events in order.
+	before := p.Reserved
+	p = p.Evolve(orders.ProductBatchV1, dec(orders.ProductBatchV1))
+	require.Equal(t, before+1, p.Reserved)
+	r, ok = p.Reservation("s4:reserve_inventory")
+	require.True(t, ok)
+	require.Equal(t, orders.ReservationReleased, r.Status)
+	r, ok = p.Reservation("s5:reserve_inventory")
+	require.True(t, ok)
+	require.Equal(t, orders.ReservationHeld, r.Status)
 
 	o := orders.Order{}.Evolve(orders.OrderCreatedV1, dec(orders.OrderCreatedV1))
 	require.Equal(t, orders.StatusConfirmed, o.Evolve(orders.OrderConfirmedV1, dec(orders.OrderConfirmedV1)).Status)

@@ -266,6 +266,10 @@ func (p Product) Evolve(eventType string, data any) Product {
 		p.Reserved -= e.Quantity
 		p.res = p.res.with(e.Key, Reservation{Key: e.Key, Quantity: e.Quantity, Status: ReservationReleased, Tombstone: e.Quantity == 0, Ended: e.At})
 		p = p.forget(e.At)
+	case *ProductBatch:
+		for _, ev := range e.Events {
+			p = p.Evolve(ev.Type, ev.Data)
+		}
 	case *Committed:
 		p.Reserved -= e.Quantity
 		p.Stock -= e.Quantity

@@ -60,6 +60,18 @@ type Definition[S, C any] struct {
 	// from its first event: for aggregates whose history grows without
 	// end while their state stays bounded (a product's reservations).
 	Snapshot *Snapshot[S]
+	// Pack, when set, is the group commit of a hot aggregate: commands on
+	// one aggregate that queue while an append to it is in flight are
+	// decided in turn, each on the state the ones before it leave, and
+	// their events are stored as the one event Pack returns, in one
+	// append. Pack returns the event itself for one event; an error (too
+	// many events, say) makes the Handler handle the group's commands one
+	// by one instead. Evolve must fold the packed event exactly as the
+	// events it holds, in order; while a group is decided, it folds the
+	// events of the group's earlier commands with Seq 0 (they have none
+	// yet). Commands with a Meta.DedupeID are never grouped (one message
+	// carries one dedupe id).
+	Pack func(events []Event) (Event, error)
 }
 
 // Meta is what a command carries beside its payload.
@@ -130,6 +142,9 @@ type Options struct {
 	SnapshotEvery int
 	// Log receives what goes wrong with snapshots (slog.Default when nil).
 	Log *slog.Logger
+	// MaxGroup is the most commands decided together when the Definition
+	// has Pack (32 when 0).
+	MaxGroup int
 }
 
 func (o Options) withDefaults() Options {
@@ -147,6 +162,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SnapshotEvery <= 0 {
 		o.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if o.MaxGroup <= 0 {
+		o.MaxGroup = 32
 	}
 	return o
 }

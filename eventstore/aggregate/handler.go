@@ -24,6 +24,8 @@ type Handler[S, C any] struct {
 	opts  Options
 	cache *cache[S]
 	locks keyLocks
+	// queue holds the commands waiting to be grouped (Definition.Pack).
+	queue queues[S, C]
 	// storing holds a slot while a snapshot is being stored.
 	storing chan struct{}
 }
@@ -82,13 +84,25 @@ func (h *Handler[S, C]) Forget(id string) { h.cache.drop(h.def.Subject(id)) }
 // an error is checked against a state read from the store first). A domain
 // error from Decide is returned unchanged (nothing is appended); so is an
 // eventstore error other than a conflict (ErrUnavailable, ...).
+//
+// When the Definition has Pack, commands without a Meta.DedupeID that
+// queue behind an append on the same aggregate are decided together and
+// stored in one append (see handleGrouped).
 func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta) (Result[S], error) {
 	subject := h.def.Subject(id)
+	if h.def.Pack != nil && meta.DedupeID == "" {
+		return h.handleGrouped(ctx, subject, cmd, meta)
+	}
 	unlock, err := h.locks.lock(ctx, subject)
 	if err != nil {
 		return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
 	}
 	defer unlock()
+	return h.handleOne(ctx, subject, cmd, meta)
+}
+
+// handleOne is Handle of one command, with subject's lock held.
+func (h *Handler[S, C]) handleOne(ctx context.Context, subject string, cmd C, meta Meta) (Result[S], error) {
 	var lastErr error
 	optimisticMiss := false
 	for attempt := 1; attempt <= h.opts.MaxAttempts; attempt++ {
@@ -97,24 +111,11 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 				return Result[S]{}, fmt.Errorf("handle %s: %w (after %w)", subject, err, lastErr)
 			}
 		}
-		// The first attempt decides on the state this process knows (its
-		// cache, else the initial state) without reading the store: the
-		// expected sequence of the append refuses a state that is behind.
 		// A decision of no events, or an error, is only trusted from a
 		// state just read.
-		var cur folded[S]
-		verified := false
-		if attempt == 1 {
-			if cached, ok := h.cache.get(subject); ok {
-				cur = cached
-			} else {
-				cur = folded[S]{state: h.def.Initial()}
-			}
-		} else {
-			if cur, err = h.load(ctx, subject); err != nil {
-				return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
-			}
-			verified = true
+		cur, verified, err := h.startState(ctx, subject, attempt)
+		if err != nil {
+			return Result[S]{}, err
 		}
 		decided, err := h.def.Decide(cur.state, cmd)
 		if !verified && (err != nil || len(decided) == 0) {
@@ -156,6 +157,24 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 		return h.applied(subject, cur, envs, data, acks, attempt), nil
 	}
 	return Result[S]{}, fmt.Errorf("handle %s: %d attempts: %w: %w", subject, h.opts.MaxAttempts, ErrTooManyConflicts, lastErr)
+}
+
+// startState is the state an attempt decides on: on the first, the state
+// this process knows (its cache, else the initial state) without reading
+// the store, since the expected sequence of the append refuses a state
+// that is behind; on a later one, the state read from the store
+// (verified).
+func (h *Handler[S, C]) startState(ctx context.Context, subject string, attempt int) (cur folded[S], verified bool, err error) {
+	if attempt == 1 {
+		if cached, ok := h.cache.get(subject); ok {
+			return cached, false, nil
+		}
+		return folded[S]{state: h.def.Initial()}, false, nil
+	}
+	if cur, err = h.load(ctx, subject); err != nil {
+		return cur, false, fmt.Errorf("handle %s: %w", subject, err)
+	}
+	return cur, true, nil
 }
 
 // applied folds the appended events into the state and caches it.

@@ -23,7 +23,22 @@ type keyLock struct {
 // lock takes key's lock, or gives up with ctx's error; the returned
 // function releases it.
 func (k *keyLocks) lock(ctx context.Context, key string) (func(), error) {
+	l := k.acquire(key)
+	select {
+	case l.ch <- struct{}{}:
+		return func() { k.unlock(key, l) }, nil
+	case <-ctx.Done():
+		k.release(key, l)
+		return nil, ctx.Err()
+	}
+}
+
+// acquire registers a holder or waiter of key's lock and returns the lock.
+// The caller then takes it (l.ch <- struct{}{}) and later calls unlock, or
+// gives up without taking it and calls release.
+func (k *keyLocks) acquire(key string) *keyLock {
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	if k.m == nil {
 		k.m = map[string]*keyLock{}
 	}
@@ -33,14 +48,13 @@ func (k *keyLocks) lock(ctx context.Context, key string) (func(), error) {
 		k.m[key] = l
 	}
 	l.refs++
-	k.mu.Unlock()
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; k.release(key, l) }, nil
-	case <-ctx.Done():
-		k.release(key, l)
-		return nil, ctx.Err()
-	}
+	return l
+}
+
+// unlock releases key's lock l, taken after acquire.
+func (k *keyLocks) unlock(key string, l *keyLock) {
+	<-l.ch
+	k.release(key, l)
 }
 
 func (k *keyLocks) release(key string, l *keyLock) {

@@ -102,8 +102,12 @@ func TestStepsDoneButNotRecordedAreAnsweredAgain(t *testing.T) {
 	evs, _, err := e.store.Load(ctx, order.Stream, order.ProductSubject("p1"))
 	require.NoError(t, err)
 	for _, ev := range evs {
-		if ev.Envelope.Type == order.ProductReservedV1 {
-			reserved++
+		data, err := order.Events()[ev.Envelope.Type](ev.Envelope.Data)
+		require.NoError(t, err)
+		for _, e := range order.Flatten(ev.Envelope.Type, data) {
+			if e.Type == order.ProductReservedV1 {
+				reserved++
+			}
 		}
 	}
 	require.Equal(t, 1, reserved, "reserved once")

@@ -70,6 +70,24 @@ func TestSixtyOrdersFortyInStock(t *testing.T) {
 		charges := load(t, e.parts.Payments, fmt.Sprint("o", i)).Charges
 		require.LessOrEqual(t, charges, 1)
 	}
+	// The product's history, batches of commands stored together
+	// included: each unit reserved and sold once.
+	stored, _, err := e.store.Load(context.Background(), order.Stream, order.ProductSubject("p1"))
+	require.NoError(t, err)
+	effects, batches := map[string]int{}, 0
+	for _, ev := range stored {
+		data, err := order.Events()[ev.Envelope.Type](ev.Envelope.Data)
+		require.NoError(t, err)
+		if ev.Envelope.Type == order.ProductBatchV1 {
+			batches++
+		}
+		for _, e := range order.Flatten(ev.Envelope.Type, data) {
+			effects[e.Type]++
+		}
+	}
+	require.Equal(t, 40, effects[order.ProductReservedV1])
+	require.Equal(t, 40, effects[order.ProductCommittedV1])
+	t.Logf("product history: %d messages, %d of them batches, for %v", len(stored), batches, effects)
 }
 
 // A process that hands every command to the reactors is stopped with

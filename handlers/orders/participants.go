@@ -47,6 +47,17 @@ func definition[S participant[S]](subject func(string) string) aggregate.Definit
 	}
 }
 
+// packProducts is aggregate.Definition.Pack for products
+// (order.PackProducts).
+func packProducts(events []aggregate.Event) (aggregate.Event, error) {
+	in := make([]order.Event, len(events))
+	for i, e := range events {
+		in[i] = order.Event{Type: e.Type, Data: e.Data}
+	}
+	packed, err := order.PackProducts(in)
+	return aggregate.Event{Type: packed.Type, Data: packed.Data}, err
+}
+
 // Participants are the command loops of the order saga's participants:
 // users, products (inventory), orders, payments and notifications.
 type Participants struct {
@@ -68,6 +79,10 @@ func NewParticipants(store aggregate.Store, reg *eventstore.Registry, snaps aggr
 	products := definition[order.Product](order.ProductSubject)
 	products.Snapshot = &aggregate.Snapshot[order.Product]{Version: order.ProductSnapshotVersion,
 		Write: order.WriteProductSnapshot, Read: order.ReadProductSnapshot}
+	// A product is the one participant many sagas write at once (every
+	// order of it reserves and commits): commands that queue behind an
+	// append to it are stored together in the next one.
+	products.Pack = packProducts
 	p.Users, errs[0] = aggregate.New(store, reg, definition[order.User](order.UserSubject), aggregate.Options{})
 	p.Products, errs[1] = aggregate.New(store, reg, products, aggregate.Options{Snapshots: snaps})
 	p.Orders, errs[2] = aggregate.New(store, reg, definition[order.Order](order.OrderSubject), aggregate.Options{CacheSize: perSagaCache})
