@@ -9,7 +9,10 @@
 // user.<user_id>, product.<product_id>, order.<order_id>,
 // payment.<order_id> and notification.<order_id>. A product's subject
 // serialises every reservation of it, which is why inventory never
-// oversells under concurrent orders.
+// oversells under concurrent orders. Commands on a product that queue
+// behind an append to it are decided in turn and stored together, as one
+// product.batch.v1 message holding their events (PackProducts, Flatten);
+// Product.Evolve folds it as those events.
 //
 // Participants dedupe on the saga's idempotency key (saga.Key): the first
 // final outcome of a key — reserved or refused, charged or declined, sent

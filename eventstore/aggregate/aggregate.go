@@ -67,10 +67,12 @@ type Definition[S, C any] struct {
 	// append. Pack returns the event itself for one event; an error (too
 	// many events, say) makes the Handler handle the group's commands one
 	// by one instead. Evolve must fold the packed event exactly as the
-	// events it holds, in order; while a group is decided, it folds the
-	// events of the group's earlier commands with Seq 0 (they have none
-	// yet). Commands with a Meta.DedupeID are never grouped (one message
-	// carries one dedupe id).
+	// events it holds, in order, and the state a group's decisions folded
+	// (each event with Seq 0 and its own envelope: they are not stored
+	// yet) is kept as the state after the packed event, so Evolve must not
+	// depend on Recorded.Seq or Envelope for the events Pack packs.
+	// Commands with a Meta.DedupeID are never grouped (one message carries
+	// one dedupe id).
 	Pack func(events []Event) (Event, error)
 }
 

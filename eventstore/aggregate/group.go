@@ -150,10 +150,12 @@ var errUnpackable = errors.New("aggregate: the group's events cannot be packed")
 // ones before it left.
 type groupDecision[S any] struct {
 	events []Event // every command's events, in order
-	// per command: its events (as decoded) and its domain error
-	data [][]any
-	typ  [][]string
-	errs []error
+	// per command: its events (as decoded), the state after them and its
+	// domain error
+	data   [][]any
+	states []S
+	errs   []error
+	final  S // the state after every command
 	// untrusted: some command decided nothing or failed, which is only
 	// final on a state read from the store (see handleOne)
 	untrusted bool
@@ -161,12 +163,12 @@ type groupDecision[S any] struct {
 
 // decideGroup decides group's commands in turn from cur.
 func (h *Handler[S, C]) decideGroup(cur S, group []*request[S, C]) (groupDecision[S], error) {
-	d := groupDecision[S]{data: make([][]any, len(group)), typ: make([][]string, len(group)), errs: make([]error, len(group))}
+	d := groupDecision[S]{data: make([][]any, len(group)), states: make([]S, len(group)), errs: make([]error, len(group))}
 	state := cur
 	for i, r := range group {
 		decided, err := h.def.Decide(state, r.cmd)
 		if err != nil || len(decided) == 0 {
-			d.errs[i], d.untrusted = err, true
+			d.errs[i], d.states[i], d.untrusted = err, state, true
 			continue
 		}
 		envs, err := envelopes(decided, r.meta)
@@ -179,11 +181,11 @@ func (h *Handler[S, C]) decideGroup(cur S, group []*request[S, C]) (groupDecisio
 		}
 		for j, env := range envs {
 			state = h.def.Evolve(state, Recorded{Type: env.Type, Data: data[j], Envelope: env})
-			d.typ[i] = append(d.typ[i], env.Type)
 		}
-		d.data[i] = data
+		d.data[i], d.states[i] = data, state
 		d.events = append(d.events, decided...)
 	}
+	d.final = state
 	return d, nil
 }
 
@@ -217,7 +219,7 @@ func (h *Handler[S, C]) handleGroup(ctx context.Context, subject string, group [
 			return nil, fmt.Errorf("handle %s: %w", subject, err)
 		}
 		if len(d.events) == 0 {
-			return h.groupAnswers(cur, d, nil, attempt), nil
+			return h.groupAnswers(cur, d, cur.seq, eventstore.Envelope{}, attempt), nil
 		}
 		packed, err := h.def.Pack(d.events)
 		if err != nil {
@@ -227,8 +229,9 @@ func (h *Handler[S, C]) handleGroup(ctx context.Context, subject string, group [
 		if err != nil {
 			return nil, fmt.Errorf("handle %s: %w", subject, err)
 		}
-		data, err := h.decoded([]Event{packed}, envs)
-		if err != nil {
+		// Decoded before appending, as handleOne does: a packed event this
+		// aggregate could not read back is never stored.
+		if _, err := h.decoded([]Event{packed}, envs); err != nil {
 			return nil, fmt.Errorf("handle %s: %w", subject, err)
 		}
 		acks, err := h.store.AppendBatch(ctx, subject, int64(cur.seq), envs)
@@ -240,35 +243,36 @@ func (h *Handler[S, C]) handleGroup(ctx context.Context, subject string, group [
 		if err != nil {
 			return nil, fmt.Errorf("handle %s: %w", subject, err)
 		}
-		stored := h.applied(subject, cur, envs, data, acks, attempt)
-		return h.groupAnswers(cur, d, &stored, attempt), nil
+		// The state the group's decisions folded is the state after the
+		// packed event (Pack's contract): cached as it is, not folded
+		// again from cur, which is no longer the newest view of what it
+		// shares with its successors (a product's ledger).
+		next := cur
+		next.state, next.seq, next.eventID = d.final, acks[0].Seq, envs[0].ID.String()
+		next.sinceEvents++
+		next.sinceBytes += int64(len(envs[0].Data))
+		h.cache.put(subject, next)
+		h.maybeStore(subject, next)
+		return h.groupAnswers(cur, d, acks[0].Seq, envs[0], attempt), nil
 	}
 	return nil, fmt.Errorf("handle %s: %d attempts: %w: %w", subject, h.opts.MaxAttempts, ErrTooManyConflicts, lastErr)
 }
 
-// groupAnswers answers each command of a group decided as d from cur:
-// stored is the packed event's append (nil when nothing was stored). A
-// command's State is the state after its own events (folded at the
-// packed event's sequence), its Events its own, each with the packed
-// event's sequence and envelope.
-func (h *Handler[S, C]) groupAnswers(cur folded[S], d groupDecision[S], stored *Result[S], attempt int) []answer[S] {
+// groupAnswers answers each command of a group decided as d from cur, its
+// events stored as env at seq (none stored: env is zero). A command's
+// State is the state after its own events, its Events its own, each with
+// the packed event's sequence and envelope.
+func (h *Handler[S, C]) groupAnswers(cur folded[S], d groupDecision[S], seq uint64, env eventstore.Envelope, attempt int) []answer[S] {
 	out := make([]answer[S], len(d.errs))
-	state, seq := cur.state, cur.seq
-	var env eventstore.Envelope
-	if stored != nil {
-		seq, env = stored.Seq, stored.Events[0].Envelope
-	}
 	for i := range out {
 		if d.errs[i] != nil {
 			out[i] = answer[S]{err: d.errs[i]}
 			continue
 		}
-		res := Result[S]{Seq: seq, Attempts: attempt}
-		for j, data := range d.data[i] {
-			state = h.def.Evolve(state, Recorded{Seq: seq, Type: d.typ[i][j], Data: data, Envelope: env})
+		res := Result[S]{State: d.states[i], Seq: seq, Attempts: attempt}
+		for _, data := range d.data[i] {
 			res.Events = append(res.Events, Appended{Seq: seq, Envelope: env, Data: data})
 		}
-		res.State = state
 		out[i] = answer[S]{res: res}
 	}
 	return out

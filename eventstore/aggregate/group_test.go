@@ -35,8 +35,8 @@ type add struct {
 }
 
 type tally struct {
-	Sum      int
-	Messages int // stored messages folded
+	Sum  int
+	Adds int // adds folded, packed or not
 }
 
 var errOverLimit = errors.New("tally: over the limit")
@@ -57,12 +57,13 @@ func tallyDefinition() Definition[tally, add] {
 			switch e := ev.Data.(type) {
 			case *tallyAdded:
 				s.Sum += e.N
+				s.Adds++
 			case *tallyPacked:
 				for _, n := range e.Adds {
 					s.Sum += n
+					s.Adds++
 				}
 			}
-			s.Messages++
 			return s
 		},
 		Decide: func(s tally, c add) ([]Event, error) {

@@ -87,6 +87,20 @@ func TestSixtyOrdersFortyInStock(t *testing.T) {
 	}
 	require.Equal(t, 40, effects[order.ProductReservedV1])
 	require.Equal(t, 40, effects[order.ProductCommittedV1])
+	// The state cached after the groups is the one the history folds to.
+	fr := orders.NewRunner(e.store)
+	t.Cleanup(fr.Close)
+	fresh, err := fr.Participants()
+	require.NoError(t, err)
+	cold := load(t, fresh.Products, "p1")
+	require.Equal(t, []int64{p.Stock, p.Sold, p.Reserved}, []int64{cold.Stock, cold.Sold, cold.Reserved})
+	for i := range 60 {
+		key := saga.Key(fmt.Sprint("s", i), saga.StepReserveInventory, false)
+		warm, wok := p.Reservation(key)
+		r, ok := cold.Reservation(key)
+		require.Equal(t, ok, wok, key)
+		require.Equal(t, r, warm, key)
+	}
 	t.Logf("product history: %d messages, %d of them batches, for %v", len(stored), batches, effects)
 }
 
