@@ -2,6 +2,7 @@ package pgcluster
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -122,10 +123,7 @@ func Start(ctx context.Context, dir string, o Options) (_ *Cluster, err error) {
 		c.Port = port
 		c.Reused = true
 	} else {
-		if c.Port, err = FreePort(); err != nil {
-			return nil, fmt.Errorf("pick a port for postgres: %w", err)
-		}
-		if err = c.launch(ctx); err != nil {
+		if err = c.launchOnFreePort(ctx); err != nil {
 			return nil, err
 		}
 		defer func() {
@@ -288,6 +286,29 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// errPortTaken reports that postgres could not bind its port: another
+// process took it between FreePort and the server's start.
+var errPortTaken = errors.New("the port was taken before postgres bound it")
+
+// freePort is FreePort; tests replace it to hand out a taken port.
+var freePort = FreePort
+
+// launchOnFreePort launches the server on a port FreePort picks, and on a
+// new one when another process took that one first (up to three ports).
+func (c *Cluster) launchOnFreePort(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return fmt.Errorf("pick a port for postgres: %w", err)
+		}
+		c.Port = port
+		err = c.launch(ctx)
+		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
+			return err
+		}
+	}
+}
+
 // serverOptions are the postgres options the server runs with on c.Port.
 func (c *Cluster) serverOptions() string {
 	// wal_level minimal: the cluster holds read models rebuilt from the log,
@@ -315,6 +336,10 @@ func (c *Cluster) launch(ctx context.Context) error {
 		return fmt.Errorf("start postgres: a server (pid %d) already runs in %s but does not answer on port %d", c.PID(), c.Dir, c.Port)
 	}
 	logFile := filepath.Join(c.Dir, "postgres.log")
+	var logStart int64 // what this launch logs starts there
+	if st, err := os.Stat(logFile); err == nil {
+		logStart = st.Size()
+	}
 	cmd := c.command(context.WithoutCancel(ctx), "pg_ctl", "start", "-D", c.Dir, "-l", logFile, "-w", "-t", "60", "-o", c.serverOptions())
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -341,6 +366,12 @@ func (c *Cluster) launch(ctx context.Context) error {
 	if err != nil {
 		c.stopLaunched()
 		log, _ := os.ReadFile(logFile)
+		if int64(len(log)) >= logStart {
+			log = log[logStart:]
+		}
+		if bytes.Contains(log, []byte("Address already in use")) {
+			err = fmt.Errorf("%w (port %d): %w", errPortTaken, c.Port, err)
+		}
 		return fmt.Errorf("start postgres: %w: %s %s", err, lastLines([]byte(out.String()), 3), lastLines(log, 5))
 	}
 	return nil

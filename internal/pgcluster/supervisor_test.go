@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -151,4 +152,27 @@ func TestCancelledStartLeavesNothingRunning(t *testing.T) {
 	c, err := pgcluster.Start(context.Background(), dir, pgcluster.Options{Ephemeral: true})
 	require.NoError(t, err)
 	require.NoError(t, c.Stop())
+}
+
+// A port taken between FreePort and the server's start (another process
+// got there first) costs a new port, not the start.
+func TestStartPicksAnotherPortWhenItsPortIsTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	taken := l.Addr().(*net.TCPAddr).Port
+	picks := 0
+	t.Cleanup(pgcluster.SetFreePort(func() (int, error) {
+		picks++
+		if picks == 1 {
+			return taken, nil
+		}
+		return pgcluster.FreePort()
+	}))
+	c := startCluster(t)
+	require.Equal(t, 2, picks)
+	require.NotEqual(t, taken, c.Port)
+	conn, err := pgx.Connect(context.Background(), c.URL("postgres"))
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(context.Background()))
 }
