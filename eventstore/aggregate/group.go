@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/eventline/eventline/eventstore"
 )
@@ -71,6 +72,10 @@ func (q *queues[S, C]) remove(subject string, r *request[S, C]) bool {
 	return false
 }
 
+// groupTimeout bounds the store's work for the groups one holder runs for
+// others, since it runs without the holder's cancellation.
+const groupTimeout = 30 * time.Second
+
 // handleGrouped is Handle for a Definition with Pack: the command queues on
 // its subject, then waits for the subject's lock or for an answer. Whoever
 // holds the lock handles the commands queued so far (at most MaxGroup) as
@@ -82,7 +87,7 @@ func (q *queues[S, C]) remove(subject string, r *request[S, C]) bool {
 // error and the command is not handled. Once a holder took it, it is
 // handled whatever happens to the caller (as an append in flight would
 // be), and a group is never failed by one caller's ctx: the holder works
-// on without its cancellation.
+// on without its cancellation, for at most groupTimeout.
 func (h *Handler[S, C]) handleGrouped(ctx context.Context, subject string, cmd C, meta Meta) (Result[S], error) {
 	req := &request[S, C]{cmd: cmd, meta: meta, done: make(chan answer[S], 1)}
 	h.queue.push(subject, req)
@@ -100,7 +105,8 @@ func (h *Handler[S, C]) handleGrouped(ctx context.Context, subject string, cmd C
 		return Result[S]{}, fmt.Errorf("handle %s: %w (the command was being handled; its outcome is unknown here)", subject, ctx.Err())
 	}
 	defer h.locks.unlock(subject, l)
-	work := context.WithoutCancel(ctx)
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
+	defer cancel()
 	for {
 		select {
 		case a := <-req.done:
