@@ -1,9 +1,10 @@
 package orders
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/eventline/eventline/domain/internal/packed"
 )
 
 // ProductBatchV1 is the type of an event that records, in one message, the
@@ -25,56 +26,25 @@ type ProductBatch struct {
 	Events []Event
 }
 
-// batchedJSON is an event of a ProductBatch as stored.
-type batchedJSON struct {
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data"`
-}
-
 // MarshalJSON implements json.Marshaler: {"events":[{"type","data"},…]}.
 func (b ProductBatch) MarshalJSON() ([]byte, error) {
-	if len(b.Events) == 0 || len(b.Events) > MaxProductBatch {
-		return nil, fmt.Errorf("orders: a product batch holds %d events, want 1..%d", len(b.Events), MaxProductBatch)
-	}
-	out := struct {
-		Events []batchedJSON `json:"events"`
-	}{Events: make([]batchedJSON, len(b.Events))}
+	events := make([]packed.Event, len(b.Events))
 	for i, e := range b.Events {
-		if _, ok := productDecoders[e.Type]; !ok {
-			return nil, fmt.Errorf("orders: product batch event %d: %q is not a product event", i, e.Type)
-		}
-		data, err := json.Marshal(e.Data)
-		if err != nil {
-			return nil, fmt.Errorf("orders: product batch event %d (%s): %w", i, e.Type, err)
-		}
-		out.Events[i] = batchedJSON{Type: e.Type, Data: data}
+		events[i] = packed.Event(e)
 	}
-	return json.Marshal(out)
+	return packed.Marshal("orders: product batch event", events, isProductEvent)
 }
 
 // UnmarshalJSON implements json.Unmarshaler, decoding each event as Events
 // would; only product events, and no batch, may be in a batch.
 func (b *ProductBatch) UnmarshalJSON(data []byte) error {
-	var in struct {
-		Events []batchedJSON `json:"events"`
-	}
-	if err := json.Unmarshal(data, &in); err != nil {
+	events, err := packed.Unmarshal("orders: product batch event", data, productDecoders, MaxProductBatch)
+	if err != nil {
 		return err
 	}
-	if len(in.Events) == 0 || len(in.Events) > MaxProductBatch {
-		return fmt.Errorf("orders: a product batch holds %d events, want 1..%d", len(in.Events), MaxProductBatch)
-	}
-	b.Events = make([]Event, len(in.Events))
-	for i, r := range in.Events {
-		dec, ok := productDecoders[r.Type]
-		if !ok {
-			return fmt.Errorf("orders: product batch event %d: %q is not a product event", i, r.Type)
-		}
-		v, err := dec(r.Data)
-		if err != nil {
-			return fmt.Errorf("orders: product batch event %d (%s): %w", i, r.Type, err)
-		}
-		b.Events[i] = Event{Type: r.Type, Data: v}
+	b.Events = make([]Event, len(events))
+	for i, e := range events {
+		b.Events[i] = Event(e)
 	}
 	return nil
 }
@@ -93,7 +63,7 @@ func PackProducts(events []Event) (Event, error) {
 		return Event{}, fmt.Errorf("%w: %d events, want 1..%d", ErrBadProductBatch, len(events), MaxProductBatch)
 	}
 	for i, e := range events {
-		if _, ok := productDecoders[e.Type]; !ok {
+		if !isProductEvent(e.Type) {
 			return Event{}, fmt.Errorf("%w: event %d is a %q", ErrBadProductBatch, i, e.Type)
 		}
 	}
@@ -108,6 +78,13 @@ func Flatten(eventType string, data any) []Event {
 		return b.Events
 	}
 	return []Event{{Type: eventType, Data: data}}
+}
+
+// isProductEvent reports whether a product command decides events of
+// type t (any product event but the batch).
+func isProductEvent(t string) bool {
+	_, ok := productDecoders[t]
+	return ok
 }
 
 // productDecoders is the decode table of the events a product command

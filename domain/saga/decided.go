@@ -1,10 +1,6 @@
 package saga
 
-import (
-	"encoding/json"
-	"errors"
-	"fmt"
-)
+import "github.com/eventline/eventline/domain/internal/packed"
 
 // DecidedV1 is the type of an event that records, in one message, every
 // event of one decision that decided more than one. A decision is stored
@@ -24,54 +20,25 @@ type Decided struct {
 	Events []Event
 }
 
-// recordedJSON is an event of a Decided as stored.
-type recordedJSON struct {
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data"`
-}
-
 // MarshalJSON implements json.Marshaler: {"events":[{"type","data"},…]}.
 func (d Decided) MarshalJSON() ([]byte, error) {
-	out := struct {
-		Events []recordedJSON `json:"events"`
-	}{Events: make([]recordedJSON, len(d.Events))}
+	events := make([]packed.Event, len(d.Events))
 	for i, e := range d.Events {
-		if e.Type == DecidedV1 {
-			return nil, errors.New("saga: a decided event cannot hold another")
-		}
-		data, err := json.Marshal(e.Data)
-		if err != nil {
-			return nil, fmt.Errorf("saga: decided event %d (%s): %w", i, e.Type, err)
-		}
-		out.Events[i] = recordedJSON{Type: e.Type, Data: data}
+		events[i] = packed.Event(e)
 	}
-	return json.Marshal(out)
+	return packed.Marshal("saga: decided event", events, func(t string) bool { return t != DecidedV1 })
 }
 
 // UnmarshalJSON implements json.Unmarshaler, decoding each event through
 // the decode table of the saga events (Events).
 func (d *Decided) UnmarshalJSON(b []byte) error {
-	var in struct {
-		Events []recordedJSON `json:"events"`
-	}
-	if err := json.Unmarshal(b, &in); err != nil {
+	events, err := packed.Unmarshal("saga: decided event", b, singleEvents(), maxDecided)
+	if err != nil {
 		return err
 	}
-	if len(in.Events) == 0 || len(in.Events) > maxDecided {
-		return fmt.Errorf("saga: decided event holds %d events, want 1..%d", len(in.Events), maxDecided)
-	}
-	table := singleEvents()
-	d.Events = make([]Event, len(in.Events))
-	for i, r := range in.Events {
-		dec, ok := table[r.Type]
-		if !ok {
-			return fmt.Errorf("saga: decided event %d: unknown type %q", i, r.Type)
-		}
-		data, err := dec(r.Data)
-		if err != nil {
-			return fmt.Errorf("saga: decided event %d (%s): %w", i, r.Type, err)
-		}
-		d.Events[i] = Event{Type: r.Type, Data: data}
+	d.Events = make([]Event, len(events))
+	for i, e := range events {
+		d.Events[i] = Event(e)
 	}
 	return nil
 }
