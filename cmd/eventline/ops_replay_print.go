@@ -57,7 +57,7 @@ func (p *replayPrinter) event(ev eventstore.RawEvent) error {
 				typ = env.Type
 			}
 		}
-		if !slices.Contains(p.o.types, typ) {
+		if !slices.Contains(p.o.types, typ) && !p.packs(ev.Data) {
 			return nil
 		}
 	}
@@ -72,6 +72,30 @@ func (p *replayPrinter) event(ev eventstore.RawEvent) error {
 		return eventstore.ErrStop
 	}
 	return nil
+}
+
+// packedPrefix starts the payload of an event that packs several (a saga's
+// saga.decided.v1, a product's product.batch.v1): {"events":[{"type",
+// "data"},…]}.
+var packedPrefix = []byte(`{"events":[`)
+
+// packs reports whether the event stored as data packs an event of one of
+// the types asked for: it is then printed whole.
+func (p *replayPrinter) packs(data []byte) bool {
+	env, err := eventstore.UnmarshalEnvelope(data)
+	if err != nil || !bytes.HasPrefix(env.Data, packedPrefix) {
+		return false
+	}
+	v, err := fastjson.ParseBytes(env.Data)
+	if err != nil {
+		return false
+	}
+	for _, e := range v.GetArray("events") {
+		if slices.Contains(p.o.types, string(e.GetStringBytes("type"))) {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonLine splices the stored envelope (already JSON, fields id, type,

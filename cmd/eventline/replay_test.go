@@ -82,6 +82,42 @@ func TestReplayRangesFiltersAndGaps(t *testing.T) {
 	}
 }
 
+// An event that packs several (a saga decision's, a product's commands
+// stored together) is found by the types it holds, and printed whole.
+func TestReplayTypeFindsEventsInsidePackedOnes(t *testing.T) {
+	c := newOpsCLI(t)
+	ctx := context.Background()
+	testStream(t, c.store)
+	for _, ev := range []struct {
+		typ  string
+		data any
+	}{
+		{"thing.a.v1", map[string]int{"i": 1}},
+		{"thing.packed.v1", map[string]any{"events": []map[string]any{{"type": "thing.a.v1", "data": map[string]int{"i": 2}},
+			{"type": "thing.b.v1", "data": map[string]int{"i": 3}}}}},
+		{"thing.packed.v1", map[string]any{"events": []map[string]any{{"type": "thing.a.v1", "data": map[string]int{"i": 4}}}}},
+		{"thing.b.v1", map[string]any{"events": "not a pack"}},
+	} {
+		env, err := eventstore.NewEnvelope(ev.typ, ev.data)
+		require.NoError(t, err)
+		_, err = c.store.Append(ctx, "test.x", eventstore.NoExpectation, env)
+		require.NoError(t, err)
+	}
+	for types, want := range map[string][]int{
+		"thing.a.v1":      {1, 2, 3},
+		"thing.b.v1":      {2, 4},
+		"thing.packed.v1": {2, 3},
+		"thing.c.v1":      nil,
+	} {
+		out, stderr, err := c.run(t, "replay", "--stream", "TEST", "--json", "--type", types)
+		require.NoError(t, err, stderr)
+		seqs, _ := replayed(t, out)
+		require.Equal(t, want, seqs, types)
+	}
+	out := c.mustRun(t, "replay", "--stream", "TEST", "--type", "thing.b.v1")
+	require.Contains(t, out, `{"events":[{"data":{"i":2},"type":"thing.a.v1"},{"data":{"i":3},"type":"thing.b.v1"}]}`, "printed whole")
+}
+
 func TestReplayPrintsAlignedTextAndRejectsBadFlags(t *testing.T) {
 	c := newOpsCLI(t)
 	appendLogEvents(t, c.store, 3)
