@@ -45,6 +45,10 @@ type Options struct {
 	FailFast bool
 	// Logger receives connection state changes.
 	Logger *slog.Logger
+	// InProcess, when set, connects to a server running in this process
+	// through memory instead of its TCP listener (URL is then only named
+	// in logs): no socket and no syscalls between the two.
+	InProcess nats.InProcessConnProvider
 }
 
 // Store appends events to and reads events from JetStream.
@@ -92,6 +96,9 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 			logger.Info("nats reconnected", "url", RedactURL(c.ConnectedUrl()))
 		}),
 	}, o.Credentials.natsOptions()...)
+	if o.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(o.InProcess))
+	}
 	// The first attempt fails at once on a refused login or an unreadable
 	// credentials file: waiting cannot fix those. A server that is not up
 	// yet is waited for in the background unless FailFast.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/eventline/eventline/eventstore"
 )
@@ -108,6 +109,10 @@ func (e *Server) ClientURL() string {
 	u.User = url.UserPassword(e.creds.User, e.creds.Password)
 	return u.String()
 }
+
+// InProcess connects a client of this process to the server through memory
+// (eventstore.Options.InProcess).
+func (e *Server) InProcess() nats.InProcessConnProvider { return e.srv }
 
 // Addr is the host:port the server listens (or listened) on for clients.
 func (e *Server) Addr() string { return e.addr }
