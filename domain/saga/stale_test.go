@@ -112,3 +112,50 @@ func TestStaleInputsDecideNothing(t *testing.T) {
 		})
 	}
 }
+
+// A final saga (Status.Final) decides nothing whatever comes: that is why a
+// process may answer it from a copy it kept (the process manager's waiters).
+func TestFinalSagasDecideNothing(t *testing.T) {
+	completed := newRun(t)
+	completed.okThrough(notify)
+	compensated := newRun(t)
+	compensated.okThrough(create)
+	compensated.fail(pay, false, saga.Permanent)
+	compensated.ok(create, true)
+	compensated.ok(reserve, true)
+	shortage := newRun(t)
+	shortage.okThrough(validate)
+	shortage.fail(reserve, false, saga.Permanent)
+
+	var inputs []any
+	for _, step := range []string{validate, reserve, create, pay, notify} {
+		for attempt := 1; attempt <= 4; attempt++ {
+			for _, comp := range []bool{false, true} {
+				for _, f := range []saga.Failure{"", saga.Transient, saga.Permanent} {
+					inputs = append(inputs, saga.Reply{Step: step, Attempt: attempt, Compensation: comp, Failure: f,
+						Output: json.RawMessage(`{}`), Now: t0.Add(time.Hour)})
+				}
+			}
+			for _, kind := range []saga.TimerKind{saga.TimerAttemptTimeout, saga.TimerRetryDue, saga.TimerCompensationTimeout,
+				saga.TimerCompensationRetryDue, saga.TimerCompensationDeadline} {
+				inputs = append(inputs, saga.Fire{Timer: saga.Timer{SagaID: "s1", Kind: kind, Step: step, Attempt: attempt, At: t0},
+					Now: t0.Add(time.Hour)})
+			}
+		}
+	}
+	for name, r := range map[string]*run{"completed": completed, "compensated": compensated, "shortage": shortage} {
+		require.True(t, r.s.Status.Final(), name)
+		for _, in := range inputs {
+			d, err := saga.Decide(r.s, in)
+			require.NoError(t, err, "%s: %#v", name, in)
+			require.Empty(t, d.Events, "%s: %#v", name, in)
+		}
+		_, err := saga.Decide(r.s, saga.Retry{By: "op", Now: t0})
+		require.ErrorIs(t, err, saga.ErrNotRetriable, name)
+		_, err = saga.Decide(r.s, saga.Abort{By: "op", Now: t0})
+		require.ErrorIs(t, err, saga.ErrNotRunning, name)
+	}
+	for _, st := range []saga.Status{saga.StatusRunning, saga.StatusCompensating, saga.StatusNeedsAttention, saga.StatusFailed} {
+		require.False(t, st.Final(), st)
+	}
+}

@@ -29,6 +29,11 @@ func (st Status) Terminal() bool {
 	return false
 }
 
+// Final reports whether a saga in status st can never change again: no
+// input decides anything on a completed or compensated saga (an operator
+// retries or aborts only sagas that need attention, failed or run).
+func (st Status) Final() bool { return st == StatusCompleted || st == StatusCompensated }
+
 // StepStatus is a step's status.
 type StepStatus string
 

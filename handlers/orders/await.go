@@ -25,7 +25,8 @@ const MaxWaiters = 10_000
 //
 // A saga driven by this process is awaited in memory: the decision that
 // ends it is handed over as it is recorded, and its state until then is
-// the one cached here (this process writes it). Any other saga is awaited
+// the one cached here (this process writes it); one that ended here for
+// good a moment ago is answered from memory too (local.finalState). Any other saga is awaited
 // on its subject (core NATS, which carries every event appended): its state
 // is loaded when an event that ends it goes by, and, for an event
 // published just before the subscription took hold, re-loaded at 2, 10,
@@ -40,6 +41,9 @@ func (m *Manager) Await(ctx context.Context, id string) (saga.State, error) {
 	// Listening before the first look, so that no end falls between.
 	ended, stop := m.local.listen(id)
 	defer stop()
+	if s, ok := m.local.finalState(id); ok {
+		return s, nil // ended here a moment ago
+	}
 	next := 2 * time.Millisecond
 	var ch chan *nats.Msg
 	s, _, cached := m.sagas.Cached(id)

@@ -9,15 +9,25 @@ import (
 // local is what a Manager knows of the sagas it drives in this process: which
 // ones a driver goroutine holds now, and who awaits which one's end. A
 // decision recorded here that ends a saga is handed to its waiters at once
-// (Await), with no read of the store and no subscription.
+// (Await), with no read of the store and no subscription; the last
+// recentFinal sagas that ended here for good are kept for the waiters that
+// come just after the end.
 type local struct {
 	mu      sync.Mutex
 	driving map[string]int
 	waiting map[string][]chan saga.State
+	final   map[string]saga.State
+	ring    []string // final's ids, oldest replaced first
+	next    int
 }
 
+// recentFinal bounds the final states local keeps: a second or more of
+// sagas at full load, a few MB at most.
+const recentFinal = 1024
+
 func newLocal() *local {
-	return &local{driving: map[string]int{}, waiting: map[string][]chan saga.State{}}
+	return &local{driving: map[string]int{}, waiting: map[string][]chan saga.State{},
+		final: map[string]saga.State{}, ring: make([]string, recentFinal)}
 }
 
 // drive marks saga id as driven here until the returned func is called.
@@ -67,14 +77,32 @@ func (l *local) listen(id string) (<-chan saga.State, func()) {
 	}
 }
 
-// ended hands s, a terminal state just recorded here, to its waiters.
+// ended hands s, a terminal state just recorded here, to its waiters, and
+// keeps it for a while when it is final (Status.Final: it can never change,
+// so a copy is as good as the store's).
 func (l *local) ended(s saga.State) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if s.Status.Final() {
+		if _, ok := l.final[s.ID]; !ok {
+			delete(l.final, l.ring[l.next])
+			l.ring[l.next] = s.ID
+			l.next = (l.next + 1) % len(l.ring)
+		}
+		l.final[s.ID] = s
+	}
 	for _, ch := range l.waiting[s.ID] {
 		select {
 		case ch <- s:
 		default: // already handed an end
 		}
 	}
+}
+
+// finalState returns saga id's final state if it ended here recently.
+func (l *local) finalState(id string) (saga.State, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s, ok := l.final[id]
+	return s, ok
 }

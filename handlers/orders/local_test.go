@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,4 +43,31 @@ func TestLocalCountsDriversOfOneSaga(t *testing.T) {
 	done2()
 	assert.False(t, l.driven("a"))
 	assert.Empty(t, l.driving)
+}
+
+func TestLocalKeepsTheLastFinalStatesOnly(t *testing.T) {
+	l := newLocal()
+	l.ended(saga.State{ID: "stuck", Status: saga.StatusNeedsAttention})
+	l.ended(saga.State{ID: "failed", Status: saga.StatusFailed})
+	for _, id := range []string{"stuck", "failed"} {
+		_, ok := l.finalState(id)
+		assert.False(t, ok, "%s can still be retried: not final", id)
+	}
+
+	l.ended(saga.State{ID: "first", Status: saga.StatusCompensated})
+	got, ok := l.finalState("first")
+	require.True(t, ok)
+	assert.Equal(t, saga.StatusCompensated, got.Status)
+	l.ended(saga.State{ID: "first", Status: saga.StatusCompensated}) // ended twice: one slot
+	for i := range recentFinal - 1 {
+		l.ended(saga.State{ID: fmt.Sprint("s", i), Status: saga.StatusCompleted})
+	}
+	_, ok = l.finalState("first")
+	assert.True(t, ok, "the ring holds recentFinal sagas, the first among them")
+	l.ended(saga.State{ID: "one-more", Status: saga.StatusCompleted})
+	_, ok = l.finalState("first")
+	assert.False(t, ok, "the oldest is dropped for the newest")
+	_, ok = l.finalState("one-more")
+	assert.True(t, ok)
+	assert.Len(t, l.final, recentFinal)
 }
