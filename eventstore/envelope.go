@@ -1,13 +1,14 @@
 package eventstore
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/google/uuid"
 )

@@ -1,8 +1,9 @@
 package orders
 
 import (
-	"encoding/json"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // Stream is the JetStream stream of the participants' events.

@@ -2,9 +2,10 @@ package orders
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"slices"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // OrderInput is the order saga's input, as POST /api/orders records it.

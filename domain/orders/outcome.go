@@ -1,8 +1,9 @@
 package orders
 
 import (
-	"encoding/json"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/eventline/eventline/domain/saga"
 )

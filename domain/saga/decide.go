@@ -1,11 +1,12 @@
 package saga
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // Domain errors of a saga; the HTTP layer and the process manager branch

@@ -1,9 +1,10 @@
 package saga
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // TimerKind says what a timer is for.

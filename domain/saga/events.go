@@ -1,8 +1,9 @@
 package saga
 
 import (
-	"encoding/json"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // Stream is the JetStream stream of the saga events.

@@ -1,9 +1,10 @@
 package saga
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // policyJSON is Policy as stored in events: durations in Go syntax

@@ -1,9 +1,10 @@
 package saga
 
 import (
-	"encoding/json"
 	"slices"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // Status is a saga's status.

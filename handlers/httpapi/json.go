@@ -1,13 +1,14 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // WriteJSON sends v as JSON with status.

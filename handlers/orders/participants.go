@@ -2,10 +2,11 @@ package orders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"golang.org/x/sync/errgroup"
 

@@ -1,9 +1,10 @@
 package orders
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	order "github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/domain/saga"

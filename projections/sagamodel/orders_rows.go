@@ -2,9 +2,10 @@ package sagamodel
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/jackc/pgx/v5"
 

@@ -5,8 +5,9 @@
 package packed
 
 import (
-	"encoding/json"
 	"fmt"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // Event is one packed event: its type and payload.
