@@ -154,7 +154,11 @@ func TestEnsureStreamsNeverLowersReplicas(t *testing.T) {
 // leaders (the first requests may find none yet).
 func ensureEventually(ctx context.Context, st *eventstore.Store, spec eventstore.StreamSpec) error {
 	for {
-		err := st.EnsureStreams(ctx, []eventstore.StreamSpec{spec})
+		// Each try bounded on its own: a request the cluster drops while
+		// it moves its meta leader would otherwise hold the whole ctx.
+		try, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := st.EnsureStreams(try, []eventstore.StreamSpec{spec})
+		cancel()
 		if err == nil || ctx.Err() != nil {
 			return err
 		}

@@ -36,7 +36,21 @@ type StreamSpec struct {
 	// are guarded otherwise (an expected sequence, an idempotent consumer)
 	// needs only the seconds a client's own retry takes.
 	Duplicates time.Duration
+	// MediumBlocks stores the stream in 4 MiB blocks instead of the 8 MiB
+	// JetStream gives a stream without limits. The server holds the block
+	// being written in memory, and an embedded server's memory is this
+	// process's heap: with serve's soft memory limit, every MB the server
+	// holds is one the collector has to make room for (for the saga's
+	// streams, 8 → 4 MiB cut serve's CPU per saga by a tenth, see
+	// docs/BENCHMARKS.md). JetStream has no block size setting: a limit per
+	// subject, set too high to ever be reached (maxPerSubject), makes it
+	// choose 4 MiB.
+	MediumBlocks bool
 }
+
+// maxPerSubject is the per-subject limit of a stream with MediumBlocks: 2^40
+// messages on one subject, which no aggregate reaches.
+const maxPerSubject = 1 << 40
 
 // DuplicateWindow is how long JetStream remembers Nats-Msg-Id values to
 // drop retried publishes.
@@ -46,20 +60,25 @@ const DuplicateWindow = 2 * time.Minute
 // an event log keeps everything (limits retention without limits), never
 // allows deletes or purges, and is stored on disk.
 func streamConfig(spec StreamSpec, replicas int) jetstream.StreamConfig {
+	var perSubject int64
+	if spec.MediumBlocks {
+		perSubject = maxPerSubject
+	}
 	return jetstream.StreamConfig{
-		Name:        spec.Name,
-		Description: spec.Description,
-		Subjects:    spec.Subjects,
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      spec.MaxAge,
-		MaxMsgs:     -1,
-		MaxBytes:    -1,
-		Discard:     jetstream.DiscardOld,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		Duplicates:  cmp.Or(spec.Duplicates, DuplicateWindow),
-		DenyDelete:  true,
-		AllowDirect: true,
+		MaxMsgsPerSubject: perSubject,
+		Name:              spec.Name,
+		Description:       spec.Description,
+		Subjects:          spec.Subjects,
+		Retention:         jetstream.LimitsPolicy,
+		MaxAge:            spec.MaxAge,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		Discard:           jetstream.DiscardOld,
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		Duplicates:        cmp.Or(spec.Duplicates, DuplicateWindow),
+		DenyDelete:        true,
+		AllowDirect:       true,
 		// Schedules require roll-ups, which the server pairs with purges.
 		AllowRollup:        spec.AllowMsgSchedules,
 		DenyPurge:          !spec.AllowMsgSchedules,

@@ -15,7 +15,7 @@ import (
 // acknowledgement, with plain nats.go jetstream on the serve process's own
 // embedded nats-server, into a stream of its own created with the event
 // streams' settings (eventstore.EnsureStreams: file storage, limits, the
-// duplicate window).
+// duplicate window, and the saga streams' 4 MiB blocks).
 const (
 	rawStream       = "BENCH_SAGA_RAW"
 	rawSubject      = "benchsaga."
@@ -38,7 +38,7 @@ func newRawSagas(ctx context.Context, url string, creds eventstore.Credentials) 
 		return nil, fmt.Errorf("connect to the embedded nats-server: %w", err)
 	}
 	if err := store.EnsureStreams(ctx, []eventstore.StreamSpec{{Name: rawStream, Subjects: []string{rawSubject + ">"},
-		Description: "bench/saga raw baseline"}}); err != nil {
+		Description: "bench/saga raw baseline", MediumBlocks: true}}); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("create stream %s: %w", rawStream, err)
 	}

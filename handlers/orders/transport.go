@@ -45,9 +45,9 @@ const (
 func Streams() []eventstore.StreamSpec {
 	return []eventstore.StreamSpec{
 		{Name: saga.Stream, Subjects: []string{saga.Subjects}, Description: "saga events", AllowAtomicPublish: true,
-			Duplicates: dedupeWindow},
+			Duplicates: dedupeWindow, MediumBlocks: true},
 		{Name: order.Stream, Subjects: order.Subjects(), Description: "order saga participants' events", AllowAtomicPublish: true,
-			Duplicates: dedupeWindow},
+			Duplicates: dedupeWindow, MediumBlocks: true},
 		// A command older than a day was handled or is lost to its saga's
 		// timeout timer, which re-issues it.
 		{Name: CommandStream, Subjects: []string{commandPrefix + ">"}, Description: "order saga commands to participants",
