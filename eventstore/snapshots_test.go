@@ -185,10 +185,23 @@ func TestSweepPurgesTheChunksOfUnfinishedSnapshots(t *testing.T) {
 	require.Zero(t, n, "chunks this young may belong to a snapshot being stored")
 	require.Equal(t, 2, chunkSubjects())
 
+	// Sweep skips a subject whose last chunk it cannot read (it runs
+	// again later): a loaded machine may need another pass.
 	snaps.AbandonedAfter = time.Nanosecond
-	n, err = snaps.Sweep(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	purged := 0
+	for try := 0; purged == 0; try++ {
+		n, err = snaps.Sweep(ctx)
+		require.NoError(t, err)
+		purged += n
+		if purged == 0 {
+			s, err := st.JetStream().Stream(ctx, "OBJ_"+eventstore.SnapshotBucket)
+			require.NoError(t, err)
+			last, err := s.GetLastMsgForSubject(ctx, orphan)
+			require.Less(t, try, 20, "the orphan chunks were never purged; last chunk: %v, err %v, now %v", last, err, time.Now())
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	require.Equal(t, 1, purged)
 	require.Equal(t, 1, chunkSubjects())
 	_, body, err := getSnapshot(snaps, "test.d")
 	require.NoError(t, err)

@@ -112,7 +112,7 @@ type Decision struct {
 func Decide(s State, in any) (Decision, error) {
 	batch, ok := in.(Batch)
 	if !ok {
-		d, err := decideOne(s, in)
+		d, err := decideOne(s, in, false)
 		if err != nil || len(d.events) == 0 {
 			return Decision{}, err
 		}
@@ -123,16 +123,20 @@ func Decide(s State, in any) (Decision, error) {
 		return Decision{}, ErrBadBatch
 	}
 	var events, last []Event
+	// Once an input decided events, s's steps are a copy of this call's
+	// own: the inputs after it change them in place.
+	owned := false
 	for _, in := range batch {
 		switch in.(type) {
 		case Start, Batch:
 			return Decision{}, ErrBadBatch
 		}
-		d, err := decideOne(s, in)
+		d, err := decideOne(s, in, owned)
 		if err != nil {
 			return Decision{}, err
 		}
 		events, last, s = append(events, d.events...), d.events, d.s
+		owned = owned || d.owned
 	}
 	if len(events) == 0 {
 		return Decision{}, nil
@@ -142,15 +146,16 @@ func Decide(s State, in any) (Decision, error) {
 }
 
 // decideOne decides one input (not a Batch); the decider holds its
-// events and the state after them.
-func decideOne(s State, in any) (*decider, error) {
+// events and the state after them. With owned, s's steps are the caller's
+// own copy, which the decision may change in place.
+func decideOne(s State, in any, owned bool) (*decider, error) {
 	if _, ok := in.(Start); !ok && !s.Exists() {
 		return nil, ErrNoSaga
 	}
 	if s.Exists() && (len(s.Steps) == 0 || len(s.Steps) != len(s.Definition.Steps) || s.Current < 0 || s.Current >= len(s.Steps)) {
 		return nil, fmt.Errorf("%w: saga %s", ErrInconsistent, s.ID)
 	}
-	d := &decider{s: s}
+	d := &decider{s: s, owned: owned}
 	var err error
 	switch c := in.(type) {
 	case Start:
