@@ -37,14 +37,11 @@ type StreamSpec struct {
 	// needs only the seconds a client's own retry takes.
 	Duplicates time.Duration
 	// MediumBlocks stores the stream in 4 MiB blocks instead of the 8 MiB
-	// JetStream gives a stream without limits. The server holds the block
-	// being written in memory, and an embedded server's memory is this
-	// process's heap: with serve's soft memory limit, every MB the server
-	// holds is one the collector has to make room for (for the saga's
-	// streams, 8 → 4 MiB cut serve's CPU per saga by a tenth, see
-	// docs/BENCHMARKS.md). JetStream has no block size setting: a limit per
-	// subject, set too high to ever be reached (maxPerSubject), makes it
-	// choose 4 MiB.
+	// JetStream gives a stream without limits. For the saga's streams it cut
+	// serve's CPU per saga by about a tenth under load (docs/BENCHMARKS.md,
+	// issue 12, seventh session). JetStream has no block size setting: a
+	// limit per subject, set too high to ever be reached (maxPerSubject),
+	// makes it choose 4 MiB.
 	MediumBlocks bool
 }
 
@@ -65,20 +62,21 @@ func streamConfig(spec StreamSpec, replicas int) jetstream.StreamConfig {
 		perSubject = maxPerSubject
 	}
 	return jetstream.StreamConfig{
+		Name:        spec.Name,
+		Description: spec.Description,
+		Subjects:    spec.Subjects,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      spec.MaxAge,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+		Discard:     jetstream.DiscardOld,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Duplicates:  cmp.Or(spec.Duplicates, DuplicateWindow),
+		DenyDelete:  true,
+		AllowDirect: true,
+		// Never reached; set only for the block size (MediumBlocks).
 		MaxMsgsPerSubject: perSubject,
-		Name:              spec.Name,
-		Description:       spec.Description,
-		Subjects:          spec.Subjects,
-		Retention:         jetstream.LimitsPolicy,
-		MaxAge:            spec.MaxAge,
-		MaxMsgs:           -1,
-		MaxBytes:          -1,
-		Discard:           jetstream.DiscardOld,
-		Storage:           jetstream.FileStorage,
-		Replicas:          replicas,
-		Duplicates:        cmp.Or(spec.Duplicates, DuplicateWindow),
-		DenyDelete:        true,
-		AllowDirect:       true,
 		// Schedules require roll-ups, which the server pairs with purges.
 		AllowRollup:        spec.AllowMsgSchedules,
 		DenyPurge:          !spec.AllowMsgSchedules,

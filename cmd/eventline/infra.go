@@ -94,8 +94,8 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 		natsOpts := eventstore.Options{URL: url, Credentials: creds, Name: "eventline", Logger: log, FailFast: !needs.serve,
 			Replicas: cfg.StreamReplicas}
 		if in.embedded != nil {
-			// Through memory, not loopback TCP: a saga's sequential
-			// appends add up to a single saga answering 0.5–1 ms sooner
+			// Through memory, not loopback TCP: a single saga, eight
+			// appends one after another, answers 0.5–1 ms sooner
 			// (docs/BENCHMARKS.md).
 			natsOpts.InProcess = in.embedded.InProcess()
 		}

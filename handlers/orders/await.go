@@ -26,8 +26,9 @@ const MaxWaiters = 10_000
 // A saga driven by this process is awaited in memory: the decision that
 // ends it is handed over as it is recorded, and its state until then is
 // the one cached here (this process writes it); one that ended here for
-// good a moment ago is answered from memory too (local.finalState). Any other saga is awaited
-// on its subject (core NATS, which carries every event appended): its state
+// good a moment ago is answered from memory too (local.finalState). Any
+// other saga is awaited on its subject (core NATS, which carries every
+// event appended): its state
 // is loaded when an event that ends it goes by, and, for an event
 // published just before the subscription took hold, re-loaded at 2, 10,
 // 50, 250 ms and then each second.
