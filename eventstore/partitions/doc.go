@@ -1,0 +1,34 @@
+// Package partitions gives each of a fixed number of partitions exactly one
+// live owner among the processes that take part, through a mechanism
+// JetStream provides: a consumer per partition with the pinned-client
+// priority policy (ADR-42). The server pins one puller per consumer; the
+// pinned process owns the partition for as long as it keeps pulling, and
+// the server hands the pin to another puller PinnedTTL after the owner
+// stopped (killed, hung, cut off). No lock table of our own.
+//
+// The stream PARTITIONS (in memory, the streams' replica count) carries two
+// kinds of message per partition p of group g:
+//
+//   - partition.<g>.<p>.tick: a heartbeat every Tick, published by the
+//     owner and by the processes competing for p. A pin is only handed out
+//     with a delivered message, and a tick received with our pin id is how
+//     a process knows it still owns p.
+//   - partition.<g>.<p>.note.<key>: a note for the owner of p about key (a
+//     saga to drive), published by any process (Router.Notify). One per
+//     key is kept: a newer note replaces an older one.
+//
+// Ownership is a matter of speed and liveness, never of correctness: what a
+// partition's owner writes is still guarded by each aggregate's expected
+// sequence, so two processes that both believe they own p for a moment
+// (the old owner cannot know at once that its pin was handed on) make
+// conflicts, not double effects. A process gives up a partition when no
+// tick came for Lease, shorter than the server's PinnedTTL, so that it has
+// usually stopped before the next owner starts.
+//
+// Spreading: processes announce themselves in the key-value bucket
+// EVENTLINE_PROCESSES (their id, roles and the partitions they own, every
+// Tick). A process competes for the partitions nobody announces while it
+// owns fewer than its fair share (the count over the live processes,
+// rounded up), and releases (unpins) what it owns beyond it, so partitions
+// move to a process that joins and back when one leaves.
+package partitions
