@@ -42,9 +42,13 @@ func start(t *testing.T, url, id string) *process {
 	p.owner, err = partitions.New(context.Background(), js, partitions.Config{
 		Group: "test", Count: count, ProcessID: id, Replicas: 1,
 		Tick: 100 * time.Millisecond, PinnedTTL: 600 * time.Millisecond,
-		Gained: func(_ context.Context, parts []int) { p.mu.Lock(); p.gained = append(p.gained, parts...); p.mu.Unlock() },
-		Lost:   func(parts []int) { p.mu.Lock(); p.lost = append(p.lost, parts...); p.mu.Unlock() },
-		Note:   func(_ int, key string, _ []byte) { p.mu.Lock(); p.notes = append(p.notes, key); p.mu.Unlock() },
+		Gained: func(_ context.Context, parts []int) {
+			p.mu.Lock()
+			p.gained = append(p.gained, parts...)
+			p.mu.Unlock()
+		},
+		Lost: func(parts []int) { p.mu.Lock(); p.lost = append(p.lost, parts...); p.mu.Unlock() },
+		Note: func(_ int, key string, _ []byte) { p.mu.Lock(); p.notes = append(p.notes, key); p.mu.Unlock() },
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
