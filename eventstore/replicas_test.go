@@ -3,96 +3,14 @@ package eventstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"net/url"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/internal/testenv"
 )
-
-// cluster starts three in-process JetStream servers routed to each other,
-// each storing in its own temp dir, and returns a client URL listing them
-// all once JetStream's meta group has formed.
-func cluster(t *testing.T) string {
-	t.Helper()
-	// Clustered JetStream needs configured routes on every server, so the
-	// route ports are picked (free now) before any server starts. Another
-	// process may take one of them before its server binds it; the server
-	// then never gets ready, and the cluster is started again on new ports.
-	for attempt := 1; ; attempt++ {
-		urls, servers, ok := startCluster(t)
-		if ok {
-			return urls
-		}
-		for _, s := range servers {
-			s.Shutdown()
-		}
-		require.Less(t, attempt, 3, "the cluster did not start in %d attempts", attempt)
-		t.Logf("attempt %d: a server did not get ready (its route port was likely taken); starting again", attempt)
-	}
-}
-
-// startCluster starts three routed servers and waits for JetStream's meta
-// group; ok is false when a server never got ready.
-func startCluster(t *testing.T) (string, []*server.Server, bool) {
-	t.Helper()
-	var routes []*url.URL
-	var ports []int
-	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		port := l.Addr().(*net.TCPAddr).Port
-		require.NoError(t, l.Close())
-		ports = append(ports, port)
-		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", port)})
-	}
-	var (
-		servers []*server.Server
-		urls    []string
-	)
-	for i := range 3 {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1),
-			Host:       "127.0.0.1",
-			Port:       -1,
-			NoLog:      true,
-			NoSigs:     true,
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			Cluster:    server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     routes,
-		}
-		s, err := server.NewServer(o)
-		require.NoError(t, err)
-		go s.Start()
-		t.Cleanup(s.Shutdown)
-		servers = append(servers, s)
-	}
-	for _, s := range servers {
-		if !s.ReadyForConnections(10 * time.Second) {
-			return "", servers, false
-		}
-		urls = append(urls, s.ClientURL())
-	}
-	require.Eventually(t, func() bool {
-		leaderSeesAll := false
-		for _, s := range servers {
-			if s.NumRoutes() < 2 || !s.JetStreamIsCurrent() {
-				return false
-			}
-			// Only the meta leader lists the peers.
-			leaderSeesAll = leaderSeesAll || len(s.JetStreamClusterPeers()) == 3
-		}
-		return leaderSeesAll
-	}, 30*time.Second, 50*time.Millisecond, "the cluster did not form")
-	return strings.Join(urls, ","), servers, true
-}
 
 func connectReplicas(t *testing.T, urls string, replicas int) *eventstore.Store {
 	t.Helper()
@@ -103,7 +21,7 @@ func connectReplicas(t *testing.T, urls string, replicas int) *eventstore.Store 
 }
 
 func TestEnsureStreamsNeverLowersReplicas(t *testing.T) {
-	urls := cluster(t)
+	urls := testenv.StartCluster(t, 3).URL()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	spec := eventstore.StreamSpec{Name: "ORDERS", Subjects: []string{"orders.>"}, AllowAtomicPublish: true}
