@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,6 +30,11 @@ type Config struct {
 	ProjectionWait  time.Duration
 	// StreamReplicas is every stream's replica count (EVENTLINE_STREAM_REPLICAS).
 	StreamReplicas int
+	// ProcessID names this process among the others of a deployment
+	// (EVENTLINE_PROCESS_ID; default "<short hostname>-<pid>"): in its log
+	// lines, metric labels, PostgreSQL application_name and NATS
+	// connection names, and in the names of consumers and subjects it owns.
+	ProcessID string
 
 	// SyncInterval is how often every customer is synced (EVENTLINE_SYNC_INTERVAL).
 	SyncInterval time.Duration
@@ -68,6 +75,7 @@ func defaultConfig() Config {
 		ProjectionBatch: 1000,
 		ProjectionWait:  50 * time.Millisecond,
 		StreamReplicas:  1,
+		ProcessID:       defaultProcessID(),
 
 		SagaStepTimeout:         300 * time.Second,
 		SagaRetryAttempts:       3,
@@ -100,6 +108,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	str("DATABASE_URL", &c.DatabaseURL)
 	str("EVENTLINE_NATS_SYNC", &c.NATSSync)
 	str("EVENTLINE_API_TOKEN", &c.APIToken)
+	str("EVENTLINE_PROCESS_ID", &c.ProcessID)
 	if v := getenv("EVENTLINE_ROLES"); v != "" {
 		c.Roles = parseRoles(v)
 	}
@@ -123,6 +132,32 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	errs = append(errs, c.loadSyncEnv(getenv)...)
 	errs = append(errs, c.loadSagaEnv(getenv)...)
 	return c, errors.Join(errs...)
+}
+
+// processIDPattern is what a process id may hold: it names NATS consumers
+// and subjects, so no dots, wildcards or spaces.
+var processIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// defaultProcessID returns "<short hostname>-<pid>", with any character a
+// process id may not hold replaced by "-" and the hostname shortened so
+// that the whole fits in 64 characters.
+func defaultProcessID() string {
+	host, err := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	if err != nil || host == "" {
+		host = "eventline"
+	}
+	pid := strconv.Itoa(os.Getpid())
+	host = strings.Map(func(r rune) rune {
+		if r < 128 && processIDPattern.MatchString(string(r)) {
+			return r
+		}
+		return '-'
+	}, host)
+	if n := 64 - 1 - len(pid); len(host) > n {
+		host = host[:n]
+	}
+	return host + "-" + pid
 }
 
 func parseRoles(v string) []string {
@@ -159,6 +194,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "external PostgreSQL URL; empty runs a managed cluster (DATABASE_URL)")
 	fs.StringVar(&c.NATSSync, "nats-sync", c.NATSSync, "embedded JetStream disk sync: interval or always (EVENTLINE_NATS_SYNC)")
 	fs.StringVar(&c.APIToken, "api-token", c.APIToken, "bearer token required on /api/ (EVENTLINE_API_TOKEN)")
+	fs.StringVar(&c.ProcessID, "process-id", c.ProcessID, "this process's id in logs, metrics, application_name and NATS names: [A-Za-z0-9_-]{1,64} (EVENTLINE_PROCESS_ID)")
 	fs.Var(rolesFlag{c}, "roles", "comma list of api,projector,saga,sync or all (EVENTLINE_ROLES)")
 	fs.IntVar(&c.ProjectionBatch, "projection-batch", c.ProjectionBatch, "events per projection transaction (EVENTLINE_PROJECTION_BATCH)")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "replicas of every stream, 1..5; an existing stream is never lowered (EVENTLINE_STREAM_REPLICAS)")
@@ -209,6 +245,9 @@ func (c Config) Validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, fmt.Errorf("EVENTLINE_STREAM_REPLICAS %d: must be 1..5", c.StreamReplicas))
+	}
+	if !processIDPattern.MatchString(c.ProcessID) {
+		errs = append(errs, fmt.Errorf("EVENTLINE_PROCESS_ID %q: must be 1..64 of A-Z a-z 0-9 _ -", c.ProcessID))
 	}
 	errs = append(errs, c.validateSync()...)
 	errs = append(errs, c.validateSaga()...)

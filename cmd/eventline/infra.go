@@ -93,6 +93,11 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 		}
 		natsOpts := eventstore.Options{URL: url, Credentials: creds, Name: "eventline", Logger: log, FailFast: !needs.serve,
 			Replicas: cfg.StreamReplicas}
+		if needs.serve {
+			// The process id names serve's connections in the server's
+			// monitoring (connz): "eventline/<id>" and "eventline/<id>-reads".
+			natsOpts.Name = "eventline/" + cfg.ProcessID
+		}
 		if in.embedded != nil {
 			// Through memory, not loopback TCP: a single saga, eight
 			// appends one after another, answers 0.5–1 ms sooner
@@ -138,6 +143,11 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 		}
 		pcfg.MaxConns = 16
 		pcfg.ConnConfig.ConnectTimeout = 3 * time.Second
+		if _, set := pcfg.ConnConfig.RuntimeParams["application_name"]; !set && needs.serve {
+			// pg_stat_activity tells serve's processes apart (PostgreSQL
+			// shows at most 63 bytes); one in DATABASE_URL or PGAPPNAME wins.
+			pcfg.ConnConfig.RuntimeParams["application_name"] = "eventline/" + cfg.ProcessID
+		}
 		in.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)

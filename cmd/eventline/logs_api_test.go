@@ -340,7 +340,7 @@ func TestListFiltersAndCursor(t *testing.T) {
 }
 
 func TestOperationsEndpoints(t *testing.T) {
-	s := startServe(t, nil)
+	s := startServe(t, map[string]string{"EVENTLINE_PROCESS_ID": "ops"})
 	postLog(t, s.URL, `{"message":"m"}`)
 	resp := call(t, "GET", s.URL+"/healthz", "", nil, nil, nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -364,8 +364,8 @@ func TestOperationsEndpoints(t *testing.T) {
 		var b strings.Builder
 		_, _ = fmt.Fprint(&b, readAll(resp))
 		m := b.String()
-		return strings.Contains(m, "eventline_logs_ingested_total 1") &&
-			strings.Contains(m, `eventline_projection_batch_size_count{projection="logs"}`) &&
+		return strings.Contains(m, `eventline_logs_ingested_total{process="ops"} 1`) &&
+			strings.Contains(m, `eventline_projection_batch_size_count{process="ops",projection="logs"}`) &&
 			strings.Contains(m, "eventline_projection_flush_seconds") &&
 			strings.Contains(m, "eventline_projection_retries_total") &&
 			strings.Contains(m, "eventline_projection_pending")

@@ -42,7 +42,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("process", cfg.ProcessID)
 	if getenv("GOMEMLIMIT") == "" {
 		// A soft limit keeps the collector ahead of bursts (a projector
 		// draining a backlog of large events) instead of letting the heap
@@ -56,9 +56,12 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	}
 	defer in.close()
 
+	// Every metric carries the process id (a constant label), so that the
+	// series of several processes stay apart wherever they are scraped.
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	pmetrics := projections.NewMetrics(reg)
+	labeled := prometheus.WrapRegistererWith(prometheus.Labels{"process": cfg.ProcessID}, reg)
+	labeled.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pmetrics := projections.NewMetrics(labeled)
 
 	var idem *httpapi.Idempotency
 	if cfg.hasRole("api") {
@@ -76,7 +79,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	g, gctx := errgroup.WithContext(ctx)
 	// Every process serves /healthz, /readyz and /metrics; the api role adds /api/.
 	var dash *dashboard.Dashboard
-	scfg := httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Logger: log}
+	scfg := httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Registerer: labeled, Logger: log}
 	if cfg.hasRole("api") {
 		if dash, err = dashboard.New(dashboard.Config{Token: cfg.APIToken, Log: log}); err != nil {
 			return err
@@ -120,7 +123,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	defer stopDrained()
 	host := &module.Host{
 		Store: in.store, Reads: in.reads, Pool: in.pool, ReadPool: in.readPool, Server: srv,
-		Idempotency: idem, Dashboard: dash, Metrics: reg, Log: log, EmbeddedNATS: in.embedded != nil,
+		Idempotency: idem, Dashboard: dash, Metrics: labeled, Log: log, ProcessID: cfg.ProcessID, EmbeddedNATS: in.embedded != nil,
 		HasRole: cfg.hasRole, Runners: runners,
 		Go:        func(fn func(context.Context) error) { g.Go(func() error { return fn(gctx) }) },
 		GoDrained: func(fn func(context.Context) error) { g.Go(func() error { return fn(drainCtx) }) },
@@ -139,7 +142,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		return err
 	}
 	if all := reactors.All(); len(all) > 0 {
-		rt, err := reactor.NewRuntime(in.store, in.pool, all, reactor.Config{Logger: log, Registerer: reg})
+		rt, err := reactor.NewRuntime(in.store, in.pool, all, reactor.Config{Logger: log, Registerer: labeled})
 		if err != nil {
 			return err
 		}

@@ -42,6 +42,9 @@ type ServerConfig struct {
 	Checks []Check
 	// Registry serves /metrics and receives the HTTP metrics.
 	Registry *prometheus.Registry
+	// Registerer, when set, receives the HTTP metrics instead of Registry
+	// (serve's wraps Registry to label every metric with the process id).
+	Registerer prometheus.Registerer
 	// ShutdownTimeout bounds how long in-flight requests may finish (15s).
 	ShutdownTimeout time.Duration
 	// ReadTimeout bounds every GET under /api/ (5s): reads query
@@ -92,7 +95,10 @@ func NewServer(cfg ServerConfig) *Server {
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
 		}, []string{"route"}),
 	}
-	cfg.Registry.MustRegister(s.requests, s.duration)
+	if cfg.Registerer == nil {
+		cfg.Registerer = cfg.Registry
+	}
+	cfg.Registerer.MustRegister(s.requests, s.duration)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

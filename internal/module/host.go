@@ -33,8 +33,12 @@ type Host struct {
 	Idempotency *httpapi.Idempotency
 	// Metrics registers the module's Prometheus collectors.
 	Metrics prometheus.Registerer
-	// Log is serve's logger.
+	// Log is serve's logger; every line carries the process id.
 	Log *slog.Logger
+	// ProcessID names this process among the others of a deployment
+	// (EVENTLINE_PROCESS_ID): fit for NATS consumer names and subject
+	// tokens ([A-Za-z0-9_-]{1,64}).
+	ProcessID string
 	// EmbeddedNATS is true when the JetStream server runs inside this
 	// process (its memory is this process's memory).
 	EmbeddedNATS bool
