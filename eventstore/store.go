@@ -149,6 +149,10 @@ func (s *Store) Conn() *nats.Conn { return s.nc }
 // MaxPayload is the largest message the connected server accepts.
 func (s *Store) MaxPayload() int64 { return s.nc.MaxPayload() }
 
+// Replicas returns the replica count this store gives the streams and
+// buckets it creates (Options.Replicas).
+func (s *Store) Replicas() int { return s.replicas }
+
 // Connected reports whether the connection is currently up.
 func (s *Store) Connected() bool { return s.nc.IsConnected() }
 
