@@ -15,6 +15,7 @@ import (
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/handlers/workflowsync"
 	"github.com/eventline/eventline/internal/testenv"
@@ -59,8 +60,11 @@ type syncEnv struct {
 
 type envOptions struct {
 	noReactor bool
-	worker    func(*workflowsync.WorkerConfig)
-	sim       zuorasim.Options
+	// nats is the server to use (a fresh testenv.NATS when nil), for tests
+	// that stop and restart it.
+	nats   *natsserver.Server
+	worker func(*workflowsync.WorkerConfig)
+	sim    zuorasim.Options
 }
 
 func newSyncEnv(t *testing.T, o envOptions) *syncEnv {
@@ -70,7 +74,10 @@ func newSyncEnv(t *testing.T, o envOptions) *syncEnv {
 	// Registered last below (cleanups run last first): the goroutines
 	// stop before the store, NATS and the pool close under them.
 	defer t.Cleanup(func() { cancel(); wg.Wait() })
-	srv := testenv.NATS(t)
+	srv := o.nats
+	if srv == nil {
+		srv = testenv.NATS(t)
+	}
 	store, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
 	require.NoError(t, err)
 	t.Cleanup(store.Close)

@@ -41,6 +41,10 @@ type SchedulerConfig struct {
 	// sync that could not start because another was running is started at
 	// the next check.
 	Check time.Duration
+	// Retry is how soon a tick that failed (JetStream or PostgreSQL
+	// unreachable, a start whose outcome is unknown) is run again (1s); the
+	// delay doubles with each tick that fails again, up to Check.
+	Retry time.Duration
 	// Now is the clock (time.Now); After waits on it (time.After).
 	Now   func() time.Time
 	After func(d time.Duration) <-chan time.Time
@@ -50,19 +54,39 @@ type SchedulerConfig struct {
 
 // Scheduler starts the scheduled syncs: every Interval for every customer
 // (slot "interval:<unix of the interval's start>") and daily at DailyAt
-// (slot "daily:YYYY-MM-DD"). Each slot of a customer starts once however
-// many schedulers run: the customer aggregate refuses a slot already
-// started (ErrSlotTaken), and the appends are serialised per customer. An
-// interval slot in which another sync (on creation, on demand, the daily
-// one) started and completed is filled by it and starts nothing.
+// (slot "daily:YYYY-MM-DD").
+//
+// Each slot of a customer starts exactly once however many schedulers run,
+// and whatever their appends meet. The customer aggregate is the only
+// judge: it refuses a slot already started or filled (ErrSlotTaken), and
+// its appends carry the expected subject sequence, so two schedulers
+// cannot both start a slot. A scheduler takes a slot for started only when
+// the aggregate says so: its own append acknowledged, ErrSlotTaken, or, for
+// an append that failed or timed out with an unknown outcome, the
+// customer's events read again. Until then the slot is owed: it is tried
+// at every tick, even after its period has passed (a start that fails at
+// the end of a slot still happens once JetStream is back; started late, it
+// fills the slot it runs in), and a tick that failed is run again within
+// seconds (Retry) rather than at the next Check, so a leader election
+// during a slot delays its sync by seconds. Owed slots are kept in memory:
+// a restarted scheduler finds the slots due at its first tick again, but
+// not one whose period ended before it started.
+//
+// An interval slot in which another sync (on creation, on demand, the
+// daily one) started and completed is filled by it and starts nothing.
 type Scheduler struct {
-	cfg     SchedulerConfig
-	dailyH  int
-	dailyM  int
-	daily   bool
-	log     *slog.Logger
-	mu      sync.Mutex
-	started map[string]string // customer + trigger → last slot known taken
+	cfg    SchedulerConfig
+	dailyH int
+	dailyM int
+	daily  bool
+	log    *slog.Logger
+	mu     sync.Mutex
+	// known holds, per customer and trigger, the latest slot the customer's
+	// aggregate showed started or filled: no slot up to it is tried again.
+	known map[string]string
+	// owed holds, per customer and trigger, the oldest slot that became due
+	// and is not known started.
+	owed map[string]Slot
 }
 
 // NewScheduler returns a scheduler for cfg.
@@ -80,6 +104,10 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		cfg.Check = time.Minute
 	}
 	cfg.Check = min(cfg.Check, cfg.Interval)
+	if cfg.Retry <= 0 {
+		cfg.Retry = time.Second
+	}
+	cfg.Retry = min(cfg.Retry, cfg.Check)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -89,7 +117,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "sync-scheduler"), started: map[string]string{}}
+	s := &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "sync-scheduler"), known: map[string]string{}, owed: map[string]Slot{}}
 	if cfg.Customers == nil || cfg.Pool == nil {
 		return nil, fmt.Errorf("%w: scheduler: customers and pool are needed", ErrBadConfig)
 	}
@@ -103,16 +131,27 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	return s, nil
 }
 
-// Run ticks every Check until ctx ends; it returns nil then.
+// Run ticks every Check until ctx ends; it returns nil then. A tick that
+// failed is run again after Retry, doubled at each failure, at most at
+// the next Check.
 func (s *Scheduler) Run(ctx context.Context) error {
+	var retry time.Duration
 	for {
-		if n, err := s.Tick(ctx, s.cfg.Now()); err != nil && ctx.Err() == nil {
-			s.log.Warn("scheduled syncs", "err", err)
-		} else if n > 0 {
-			s.log.Info("scheduled syncs started", "count", n)
-		}
+		n, err := s.Tick(ctx, s.cfg.Now())
 		now := s.cfg.Now()
 		wait := now.Truncate(s.cfg.Check).Add(s.cfg.Check).Sub(now)
+		if err != nil {
+			retry = min(max(2*retry, s.cfg.Retry), s.cfg.Check)
+			wait = min(wait, retry)
+			if ctx.Err() == nil {
+				s.log.Warn("scheduled syncs: trying again", "in", wait, "started", n, "err", err)
+			}
+		} else {
+			retry = 0
+			if n > 0 {
+				s.log.Info("scheduled syncs started", "count", n)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -148,55 +187,133 @@ type Slot struct {
 	Start   time.Time
 }
 
-// Tick starts, for every customer, the syncs of the slots due at now that
-// have not started yet, and returns how many it started. A slot another
-// process started (ErrSlotTaken) is done; one that meets a running sync
-// (ErrSyncRunning) is tried again at the next tick.
+// Tick starts, for every customer, the slots owed from earlier ticks and
+// the slots due at now that are not known started, oldest first per
+// trigger, and returns how many it started. A slot the aggregate refuses
+// as taken (ErrSlotTaken: another scheduler started it, or a completed
+// sync filled it) is done; one that meets a running sync (ErrSyncRunning)
+// stays owed, and so do the later slots of its trigger. The error joins
+// the starts that failed with their outcome unresolved: those slots are
+// owed too.
 func (s *Scheduler) Tick(ctx context.Context, now time.Time) (int, error) {
 	ids, err := s.customerIDs(ctx)
 	if err != nil {
 		return 0, err
 	}
-	slots := s.Slots(now)
+	due := s.Slots(now)
 	n := 0
 	var errs []error
 	for _, id := range ids {
-		for _, slot := range slots {
-			key := id + "\x00" + string(slot.Trigger)
-			if s.taken(key) >= slot.Name {
-				continue
-			}
-			syncID := ScheduledSyncID(id, slot.Name)
-			res, err := s.cfg.Customers.Handle(ctx, id, workflows.Start{SyncID: syncID, Trigger: slot.Trigger, Slot: slot.Name, SlotStart: slot.Start, Now: now},
-				aggregate.Meta{CorrelationID: syncID, CausationID: slot.Name, DedupeID: syncID})
-			switch {
-			case err == nil:
-				if len(res.Events) > 0 && !res.Events[0].Duplicate {
-					n++ // a duplicate is another scheduler's start, the same sync
+		for _, trigger := range []workflows.Trigger{workflows.TriggerDaily, workflows.TriggerInterval} {
+			for _, slot := range s.due(id, trigger, due) {
+				started, done, err := s.start(ctx, id, slot, now)
+				if started {
+					n++
 				}
-				s.take(key, slot.Name)
-			case errors.Is(err, workflows.ErrSlotTaken):
-				s.take(key, slot.Name)
-			case errors.Is(err, workflows.ErrSyncRunning), errors.Is(err, workflows.ErrNoCustomer):
-			default:
-				errs = append(errs, fmt.Errorf("start %s sync of %s: %w", slot.Name, id, err))
+				if err != nil {
+					errs = append(errs, err)
+				}
+				if !done {
+					s.owe(id, slot)
+					break // a later slot of the trigger waits behind this one
+				}
 			}
 		}
 	}
 	return n, errors.Join(errs...)
 }
 
-func (s *Scheduler) taken(key string) string {
+// due returns the slots of trigger to try for customer id, oldest first:
+// the slot owed from an earlier tick, then the one of trigger among now.
+func (s *Scheduler) due(id string, trigger workflows.Trigger, now []Slot) []Slot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.started[key]
+	key := slotKey(id, trigger)
+	after := s.known[key]
+	var out []Slot
+	if owed, ok := s.owed[key]; ok {
+		out, after = append(out, owed), max(after, owed.Name)
+	}
+	for _, slot := range now {
+		if slot.Trigger == trigger && slot.Name > after {
+			out = append(out, slot)
+		}
+	}
+	return out
 }
 
-func (s *Scheduler) take(key, slot string) {
+// owe records that slot of customer id is due and not known started,
+// unless an older slot of its trigger is owed already.
+func (s *Scheduler) owe(id string, slot Slot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.started[key] = slot
+	key := slotKey(id, slot.Trigger)
+	if owed, ok := s.owed[key]; !ok || slot.Name < owed.Name {
+		s.owed[key] = slot
+	}
 }
+
+// start starts slot of customer id. started says this call appended the
+// sync.started; done says the slot is started (by whomever) or filled, so
+// that it is owed no more.
+func (s *Scheduler) start(ctx context.Context, id string, slot Slot, now time.Time) (started, done bool, err error) {
+	syncID := ScheduledSyncID(id, slot.Name)
+	cmd := workflows.Start{SyncID: syncID, Trigger: slot.Trigger, Slot: slot.Name, SlotStart: slot.Start, Now: now}
+	// No dedupe id: the aggregate's refusal of a slot taken is what makes a
+	// retry harmless. A publish id would be remembered by a clustered
+	// stream's leader from the moment it proposes the message, so a retry
+	// after a lost proposal would be refused as "duplicate message id is in
+	// process" for the whole duplicate window.
+	_, err = s.cfg.Customers.Handle(ctx, id, cmd, aggregate.Meta{CorrelationID: syncID, CausationID: slot.Name})
+	switch {
+	case err == nil:
+		s.done(id, slot)
+		return true, true, nil
+	case errors.Is(err, workflows.ErrSlotTaken):
+		s.done(id, slot)
+		return false, true, nil
+	case errors.Is(err, workflows.ErrSyncRunning), errors.Is(err, workflows.ErrNoCustomer):
+		// Tried again at the next check (a customer in the read model but
+		// not found: a replica behind).
+		return false, false, nil
+	}
+	// The append failed, or timed out with its outcome unknown: the
+	// customer's events say whether the slot started.
+	if taken, lerr := s.takenInLog(ctx, id, cmd); lerr == nil && taken {
+		s.log.Info("scheduled sync: start unconfirmed, but the customer's events show the slot started",
+			"customer", id, "slot", slot.Name, "err", err)
+		s.done(id, slot)
+		return false, true, nil
+	}
+	return false, false, fmt.Errorf("start %s sync of %s: %w", slot.Name, id, err)
+}
+
+// takenInLog reads customer id's events again and reports whether the
+// aggregate refuses cmd's slot as taken.
+func (s *Scheduler) takenInLog(ctx context.Context, id string, cmd workflows.Start) (bool, error) {
+	state, _, err := s.cfg.Customers.Load(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	_, err = workflows.Decide(state, cmd)
+	return errors.Is(err, workflows.ErrSlotTaken), nil
+}
+
+// done records that slot of customer id is started or filled.
+func (s *Scheduler) done(id string, slot Slot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := slotKey(id, slot.Trigger)
+	if slot.Name > s.known[key] {
+		s.known[key] = slot.Name
+	}
+	if owed, ok := s.owed[key]; ok && owed.Name <= slot.Name {
+		delete(s.owed, key)
+	}
+}
+
+// slotKey is the key of a customer's slots of one trigger.
+func slotKey(id string, trigger workflows.Trigger) string { return id + "\x00" + string(trigger) }
 
 // customerIDs lists the customers of the read model.
 func (s *Scheduler) customerIDs(ctx context.Context) ([]string, error) {
