@@ -15,7 +15,6 @@ import (
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
-	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/handlers/workflowsync"
 	"github.com/eventline/eventline/internal/testenv"
@@ -60,11 +59,13 @@ type syncEnv struct {
 
 type envOptions struct {
 	noReactor bool
-	// nats is the server to use (a fresh testenv.NATS when nil), for tests
-	// that stop and restart it.
-	nats   *natsserver.Server
-	worker func(*workflowsync.WorkerConfig)
-	sim    zuorasim.Options
+	// natsURL is the server or cluster to use (a fresh testenv.NATS when
+	// empty), for tests that stop and restart servers; replicas is the
+	// WORKFLOWS stream's replica count on it.
+	natsURL  string
+	replicas int
+	worker   func(*workflowsync.WorkerConfig)
+	sim      zuorasim.Options
 }
 
 func newSyncEnv(t *testing.T, o envOptions) *syncEnv {
@@ -74,14 +75,22 @@ func newSyncEnv(t *testing.T, o envOptions) *syncEnv {
 	// Registered last below (cleanups run last first): the goroutines
 	// stop before the store, NATS and the pool close under them.
 	defer t.Cleanup(func() { cancel(); wg.Wait() })
-	srv := o.nats
-	if srv == nil {
-		srv = testenv.NATS(t)
+	if o.natsURL == "" {
+		o.natsURL = testenv.NATS(t).ClientURL()
 	}
-	store, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
+	store, err := eventstore.Connect(ctx, eventstore.Options{URL: o.natsURL, Name: t.Name(), Replicas: o.replicas})
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
-	require.NoError(t, store.EnsureStreams(ctx, []eventstore.StreamSpec{workflowsStream}))
+	// A cluster may still be electing the stream's leader.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := store.EnsureStreams(ctx, []eventstore.StreamSpec{workflowsStream})
+		if err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "streams not created: %v", err)
+		time.Sleep(50 * time.Millisecond)
+	}
 	pool := testenv.Pool(t, testenv.Postgres(t))
 	wg.Add(1)
 	go func() {

@@ -249,7 +249,7 @@ func (r *restartableNATS) start(t *testing.T) {
 // back starts, once.
 func TestSchedulerRetriesWithinTheSlotWhenJetStreamIsDown(t *testing.T) {
 	nats := newRestartableNATS(t)
-	e := newSyncEnv(t, envOptions{noReactor: true, nats: nats.srv})
+	e := newSyncEnv(t, envOptions{noReactor: true, natsURL: nats.srv.ClientURL()})
 	ctx, cancel := context.WithCancel(context.Background())
 	id := e.addCustomer(t, "tenant-a", nil)
 	e.waitReadModel(t, id)
