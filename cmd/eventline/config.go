@@ -59,6 +59,8 @@ type Config struct {
 	// SagaCompensationTimeout is how long a compensation keeps retrying
 	// before the saga is failed (EVENTLINE_SAGA_COMPENSATION_TIMEOUT).
 	SagaCompensationTimeout time.Duration
+	// SagaPartitions is the number of saga partitions (EVENTLINE_PARTITIONS).
+	SagaPartitions int
 }
 
 // knownRoles are the parts a process can run (EVENTLINE_ROLES).
@@ -81,6 +83,7 @@ func defaultConfig() Config {
 		SagaRetryAttempts:       3,
 		SagaRetryDelay:          60 * time.Second,
 		SagaCompensationTimeout: 600 * time.Second,
+		SagaPartitions:          16, // orders.DefaultPartitions
 
 		SyncInterval:      time.Hour,
 		SyncDailyAt:       "02:00",

@@ -14,6 +14,10 @@ import (
 // out than this is a typo, not a policy.
 const maxSagaDuration = 7 * 24 * time.Hour
 
+// maxPartitions bounds EVENTLINE_PARTITIONS: each partition is a consumer
+// every saga process pulls on while it owns or wants it.
+const maxPartitions = 256
+
 // loadSagaEnv reads the EVENTLINE_SAGA_* variables over c, returning every
 // unreadable value.
 func (c *Config) loadSagaEnv(getenv func(string) string) []error {
@@ -31,6 +35,14 @@ func (c *Config) loadSagaEnv(getenv func(string) string) []error {
 	dur("EVENTLINE_SAGA_STEP_TIMEOUT", &c.SagaStepTimeout)
 	dur("EVENTLINE_SAGA_RETRY_DELAY", &c.SagaRetryDelay)
 	dur("EVENTLINE_SAGA_COMPENSATION_TIMEOUT", &c.SagaCompensationTimeout)
+	if v := getenv("EVENTLINE_PARTITIONS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("EVENTLINE_PARTITIONS=%q: not a number", v))
+		} else {
+			c.SagaPartitions = n
+		}
+	}
 	if v := getenv("EVENTLINE_SAGA_RETRY_ATTEMPTS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -45,6 +57,8 @@ func (c *Config) loadSagaEnv(getenv func(string) string) []error {
 // bindSagaFlags registers the saga flags of serve over c.
 func (c *Config) bindSagaFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SagaStepTimeout, "saga-step-timeout", c.SagaStepTimeout, "one saga step attempt's time limit (EVENTLINE_SAGA_STEP_TIMEOUT)")
+	fs.IntVar(&c.SagaPartitions, "partitions", c.SagaPartitions,
+		"saga partitions, each owned by one saga process at a time; the same in every process (EVENTLINE_PARTITIONS)")
 	fs.IntVar(&c.SagaRetryAttempts, "saga-retry-attempts", c.SagaRetryAttempts, "attempts per saga step, the first included (EVENTLINE_SAGA_RETRY_ATTEMPTS)")
 	fs.DurationVar(&c.SagaRetryDelay, "saga-retry-delay", c.SagaRetryDelay, "first retry delay of a saga step (EVENTLINE_SAGA_RETRY_DELAY)")
 	fs.DurationVar(&c.SagaCompensationTimeout, "saga-compensation-timeout", c.SagaCompensationTimeout,
@@ -65,6 +79,9 @@ func (c Config) validateSaga() []error {
 		if d.v < time.Second || d.v > maxSagaDuration {
 			errs = append(errs, fmt.Errorf("%s %v: must be 1s..%v", d.name, d.v, maxSagaDuration))
 		}
+	}
+	if c.SagaPartitions < 1 || c.SagaPartitions > maxPartitions {
+		errs = append(errs, fmt.Errorf("EVENTLINE_PARTITIONS %d: must be 1..%d", c.SagaPartitions, maxPartitions))
 	}
 	if c.SagaRetryAttempts < 1 || c.SagaRetryAttempts > 100 {
 		errs = append(errs, fmt.Errorf("EVENTLINE_SAGA_RETRY_ATTEMPTS %d: must be 1..100", c.SagaRetryAttempts))
@@ -87,5 +104,5 @@ func (c Config) sagaPolicy() saga.Policy {
 
 // ordersConfig returns the order saga module's configuration.
 func (c Config) ordersConfig() orders.Config {
-	return orders.Config{Policy: c.sagaPolicy()}
+	return orders.Config{Policy: c.sagaPolicy(), Partitions: c.SagaPartitions}
 }

@@ -137,7 +137,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		}
 	}
 	// Reactors run on the processes whose roles their modules name.
-	reactors, err := mods.Reactors(module.Deps{Store: in.store, Pool: in.pool, Log: log}, cfg.hasRole)
+	reactors, err := mods.Reactors(module.Deps{Store: in.store, Pool: in.pool, Log: log, Serve: true}, cfg.hasRole)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	json "github.com/segmentio/encoding/json"
@@ -72,12 +73,29 @@ type Manager struct {
 	waiters chan struct{}
 	local   *local
 
-	scheduled sync.Map // ids of sagas with timers stored by this process
+	// scheduled holds the ids of sagas driven here whose timers this
+	// process stored, so that their end purges them; bounded by
+	// maxScheduled (a saga left out has its timers purged when one fires
+	// into its end, Runner.timer).
+	scheduled sync.Map
+	nsched    atomic.Int64
 	purgeOnce sync.Once
 	purges    chan string
 	mu        sync.Mutex
 	timers    jetstream.Stream
+
+	// own says which sagas this process drives (ownership.go).
+	own       ownership
+	nudgeOnce sync.Once
+	nudges    chan string
+	// closed, under closeMu, refuses new background goroutines once
+	// Close waits for them.
+	closeMu sync.Mutex
+	closed  bool
 }
+
+// maxScheduled bounds Manager.scheduled: four times the drivers.
+const maxScheduled = 4 * DefaultMaxDrivers
 
 // NewManager returns a process manager over store, decoding through reg
 // (Events() when nil); it sends every command on ORDERS_CMD until Drive.
@@ -120,6 +138,9 @@ func (m *Manager) Driving() int { return len(m.slots) }
 // Close stops driving sagas and waits for the drivers to stop. What they
 // left undone is re-issued by the durable timers or the next Resume.
 func (m *Manager) Close() {
+	m.closeMu.Lock()
+	m.closed = true
+	m.closeMu.Unlock()
 	m.cancel()
 	m.wg.Wait()
 }
@@ -296,17 +317,29 @@ func (m *Manager) carry(ctx context.Context, eff effects) error {
 	if len(eff.cmds) == 0 && !eff.confirm {
 		return m.send(ctx, eff.state, nil, eff.timers, false)
 	}
-	if m.parts != nil {
+	owns := m.ownsSaga(eff.state.ID)
+	if m.parts != nil && owns {
 		select {
 		case m.slots <- struct{}{}:
-			m.wg.Add(1)
 			done := m.local.drive(eff.state.ID)
-			go func() {
-				defer done()
-				m.drive(eff)
-			}()
-			return nil
+			if m.goBackground(func() { defer done(); m.drive(eff) }) {
+				return nil
+			}
+			done()
+			<-m.slots
+			return nil // closing: the next owner resumes it from the log
 		default: // every slot busy: hand over to the reactors
+		}
+	}
+	if !owns {
+		// Another process owns the saga's partition: it drives the saga,
+		// reading what it waits on from the log.
+		err := m.route(ctx, eff.state.ID)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errNoRoute) {
+			m.log.Warn("noting a saga to its owner failed; handing its step to the reactors", "saga", eff.state.ID, "err", err)
 		}
 	}
 	return m.send(ctx, eff.state, eff.cmds, eff.timers, eff.confirm)
@@ -334,7 +367,6 @@ func (m *Manager) carry(ctx context.Context, eff effects) error {
 // Other timers (a retry's due time, a compensation's deadline) are stored
 // before the saga goes on.
 func (m *Manager) drive(eff effects) {
-	defer m.wg.Done()
 	defer func() { <-m.slots }()
 	m.metrics.drivers.Inc()
 	defer m.metrics.drivers.Dec()
@@ -342,7 +374,9 @@ func (m *Manager) drive(eff effects) {
 	held := &heldReplies{sagaID: eff.state.ID}
 	defer m.recordHeld(held) // only left holding when ctx ended
 	queue := []effects{eff}
-	for len(queue) > 0 && ctx.Err() == nil {
+	// A partition given up (another process took it over) stops its
+	// drivers at the next step: the new owner goes on from the log.
+	for len(queue) > 0 && ctx.Err() == nil && m.ownsSaga(eff.state.ID) {
 		e := queue[0]
 		queue = queue[1:]
 		timeouts, others := splitTimers(e)
@@ -624,8 +658,10 @@ func (m *Manager) send(ctx context.Context, s saga.State, cmds []saga.Command, t
 // schedule starts storing timers on SAGA_TIMERS; a timer due already
 // fires at once.
 func (m *Manager) schedule(s saga.State, timers []saga.Timer) ([]*eventstore.Pending, error) {
-	if len(timers) > 0 && !s.Status.Terminal() {
-		m.scheduled.Store(s.ID, struct{}{})
+	if len(timers) > 0 && !s.Status.Terminal() && m.parts != nil && m.nsched.Load() < maxScheduled {
+		if _, had := m.scheduled.LoadOrStore(s.ID, struct{}{}); !had {
+			m.nsched.Add(1)
+		}
 	}
 	var pending []*eventstore.Pending
 	now := m.now()
@@ -668,15 +704,22 @@ func (m *Manager) publish(sagaID, subject, typ string, payload any, opts ...even
 // it misses fires later and changes nothing.
 func (m *Manager) clearTimers(s saga.State) {
 	_, stored := m.scheduled.LoadAndDelete(s.ID)
+	if stored {
+		m.nsched.Add(-1)
+	}
 	if !stored && !mayHaveTimers(s) {
 		return
 	}
 	id := s.ID
+	if m.parts == nil {
+		// No background work in a process that does not drive sagas
+		// (an api process, the operator CLI).
+		m.purge(id)
+		return
+	}
 	m.purgeOnce.Do(func() {
 		m.purges = make(chan string, 4096)
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
+		m.goBackground(func() {
 			for {
 				select {
 				case <-m.base.Done():
@@ -685,7 +728,7 @@ func (m *Manager) clearTimers(s saga.State) {
 					m.purge(id)
 				}
 			}
-		}()
+		})
 	})
 	select {
 	case m.purges <- id:

@@ -16,6 +16,11 @@ type Metrics struct {
 	steps   *prometheus.HistogramVec
 	retries *prometheus.CounterVec
 	drivers prometheus.Gauge
+
+	// Ownership of partitions (ownership.go) and the sweep (sweep.go).
+	takeovers    prometheus.Counter
+	notesDropped prometheus.Counter
+	sweepHits    prometheus.Counter
 }
 
 // NewMetrics returns the sagas' metrics registered on reg (none when nil;
@@ -39,12 +44,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "eventline_saga_drivers",
 			Help: "Sagas whose commands this process is running right now.",
 		}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventline_saga_partitions_taken_over_total",
+			Help: "Saga partitions this process took over, each resumed from the log.",
+		}),
+		notesDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventline_saga_notes_dropped_total",
+			Help: "Notes to drive a saga dropped because the owner's queue was full (the sweep or the next takeover resumes them).",
+		}),
+		sweepHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventline_saga_sweep_reissued_total",
+			Help: "Sagas the safety-net sweep found idle past a step's timeout and re-issued: each one is a saga the owner-driven path lost.",
+		}),
 	}
 	if reg != nil {
 		m.sagas = promreg.Register(reg, m.sagas)
 		m.steps = promreg.Register(reg, m.steps)
 		m.retries = promreg.Register(reg, m.retries)
 		m.drivers = promreg.Register(reg, m.drivers)
+		m.takeovers = promreg.Register(reg, m.takeovers)
+		m.notesDropped = promreg.Register(reg, m.notesDropped)
+		m.sweepHits = promreg.Register(reg, m.sweepHits)
 	}
 	return m
 }

@@ -1,9 +1,11 @@
 package orders
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/partitions"
 	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/module"
 	"github.com/eventline/eventline/projections"
@@ -29,6 +32,13 @@ type Config struct {
 	// Reactor is how the saga's reactors consume and retry (the reactor
 	// package's defaults when zero).
 	Reactor reactor.Policy
+	// Partitions is the number of saga partitions (EVENTLINE_PARTITIONS,
+	// DefaultPartitions when 0); every process must use the same.
+	Partitions int
+	// Ownership tunes how partitions change hands (partitions' defaults
+	// when zero: a tick every 500 ms, a dead owner's pin handed on 3 s
+	// after its last pull).
+	Tick, PinnedTTL time.Duration
 }
 
 // Module is the order saga as a domain module: the SAGAS, ORDERS,
@@ -48,7 +58,7 @@ func Module(cfg Config) module.Module {
 			if d.Store == nil {
 				return NewRunner(nil).Reactors(cfg.Reactor) // listed by the CLI
 			}
-			return shared.get(d.Store, true, nil, d.Log).Reactors(cfg.Reactor)
+			return shared.get(d.Store, d.Serve, nil, d.Log).Reactors(cfg.Reactor)
 		},
 		ReactorRole: Role,
 		Start:       func(h *module.Host) error { return start(h, cfg, &shared) },
@@ -81,20 +91,25 @@ func (s *sharedRunner) get(store *eventstore.Store, drive bool, reg prometheus.R
 	return s.r
 }
 
-// start mounts the API on a process with the api role, and on one with the
-// saga role resumes every running saga and stops the drivers at the end.
+// start mounts the API on a process with the api role. On one with the
+// saga role it takes part in the saga partitions (ownership.go): it drives
+// the sagas of the partitions it owns and resumes those of each partition
+// it takes over; it stops the drivers at the end.
 func start(h *module.Host, cfg Config, shared *sharedRunner) error {
 	r := shared.get(h.Store, h.HasRole(Role), h.Metrics, h.Log)
+	m, err := r.Manager()
+	if err != nil {
+		return err
+	}
+	// Until the owner (or the router) runs, this process owns no saga and
+	// hands what it decides to the reactors.
+	m.SetPartitions(nil, nil)
 	if h.Metrics != nil {
 		if err := h.Metrics.Register(timersPending(h.Store)); err != nil {
 			return fmt.Errorf("orders metrics: %w", err)
 		}
 	}
 	if h.HasRole("api") {
-		m, err := r.Manager()
-		if err != nil {
-			return err
-		}
 		parts, err := r.Participants()
 		if err != nil {
 			return err
@@ -105,38 +120,68 @@ func start(h *module.Host, cfg Config, shared *sharedRunner) error {
 			api.MountDashboard(h.Dashboard)
 		}
 	}
+	count := cmp.Or(cfg.Partitions, DefaultPartitions)
 	if !h.HasRole(Role) {
+		// Starts sagas (the API) but drives none: notes them to their owners.
+		h.Go(func(ctx context.Context) error {
+			router, err := untilReady(ctx, h.Log, "saga partitions", func() (*partitions.Router, error) {
+				return partitions.NewRouter(ctx, h.Store.JetStream(), PartitionGroup, count, h.Store.Replicas())
+			})
+			if err == nil {
+				m.SetPartitions(nil, router)
+			}
+			return nil
+		})
 		return nil
 	}
 	h.Go(func(ctx context.Context) error {
 		defer r.Close()
-		m, err := r.Manager()
+		host, _ := os.Hostname()
+		var roles []string
+		for _, role := range []string{"api", "projector", Role, "sync"} {
+			if h.HasRole(role) {
+				roles = append(roles, role)
+			}
+		}
+		owner, err := untilReady(ctx, h.Log, "saga partitions", func() (*partitions.Owner, error) {
+			return partitions.New(ctx, h.Store.JetStream(), partitions.Config{
+				Group: PartitionGroup, Count: count, ProcessID: cmp.Or(h.ProcessID, "eventline"), Host: host, PID: os.Getpid(),
+				Roles: roles, Replicas: h.Store.Replicas(), Tick: cfg.Tick, PinnedTTL: cfg.PinnedTTL, Log: h.Log,
+				Gained: func(ctx context.Context, parts []int) { m.ResumePartitions(ctx, h.Pool, parts) },
+				Note:   m.Noted,
+			})
+		})
 		if err != nil {
-			return err
+			return nil // stopping
 		}
-		// JetStream may be unreachable at start: resuming is retried, with
-		// backoff, until it succeeds or the process stops.
-		for delay := 500 * time.Millisecond; ; delay = min(2*delay, 30*time.Second) {
-			resume := m.Resume
-			if h.Pool != nil {
-				resume = func(ctx context.Context) (int, error) { return m.ResumeFrom(ctx, h.Pool) }
-			}
-			n, err := resume(ctx)
-			if err == nil {
-				h.Log.Info("sagas resumed", "count", n)
-				break
-			}
-			h.Log.Warn("resuming sagas failed; retrying", "err", err, "in", delay.String())
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(delay):
-			}
-		}
-		sweep(ctx, h, m, cfg.Policy.Or(saga.DefaultPolicy()).AttemptTimeout)
-		return nil
+		m.SetPartitions(owner, nil)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sweep(ctx, h, m, cfg.Policy.Or(saga.DefaultPolicy()).AttemptTimeout)
+		}()
+		err = owner.Run(ctx)
+		<-done
+		return err
 	})
 	return nil
+}
+
+// untilReady calls open until it succeeds or ctx ends, waiting longer each
+// time (JetStream may be electing its leaders at start).
+func untilReady[T any](ctx context.Context, log *slog.Logger, what string, open func() (T, error)) (T, error) {
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		v, err := open()
+		if err == nil {
+			return v, nil
+		}
+		log.Warn(what+" not ready (JetStream unreachable or electing); retrying", "err", err, "in", delay.String())
+		select {
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 // sweep re-issues, every sweepEvery, the sagas idle longer than a step's
@@ -160,7 +205,7 @@ func sweep(ctx context.Context, h *module.Host, m *Manager, idle time.Duration) 
 		case err != nil && ctx.Err() == nil:
 			h.Log.Warn("sweeping idle sagas failed", "err", err)
 		case n > 0:
-			h.Log.Info("idle sagas re-issued", "count", n)
+			h.Log.Warn("safety-net sweep re-issued sagas idle past a step's timeout (their owner lost them)", "count", n)
 		}
 	}
 }

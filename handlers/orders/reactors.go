@@ -170,7 +170,8 @@ func (r *Runner) command(ctx context.Context, ev reactor.Event, _ *reactor.Effec
 	}
 	reply := o.Reply(cmd, now)
 	reply.Jitter = rand.Float64()
-	return r.decide(ctx, m, ev, cmd.SagaID, reply)
+	_, err = r.decide(ctx, m, ev, cmd.SagaID, reply)
+	return err
 }
 
 // timer turns a fired timer into saga.Fire.
@@ -187,23 +188,36 @@ func (r *Runner) timer(ctx context.Context, ev reactor.Event, _ *reactor.Effects
 	if now.Before(t.At) {
 		now = t.At
 	}
-	return r.decide(ctx, m, ev, t.SagaID, saga.Fire{Timer: t, Now: now, Jitter: rand.Float64()})
+	d, err := r.decide(ctx, m, ev, t.SagaID, saga.Fire{Timer: t, Now: now, Jitter: rand.Float64()})
+	if err == nil && d.Events == 0 && d.State.Status.Terminal() {
+		// A timer that fired into an ended saga: whatever of its timers
+		// its end did not purge (stored by another process, or a purge
+		// that failed) goes now, so that SAGA_TIMERS holds running sagas'
+		// timers only.
+		m.purge(t.SagaID)
+	}
+	return err
 }
 
 // decide hands in to saga sagaID; when it decides nothing on a
 // redelivery, the first delivery may have died between the saga's append
 // and its sends, so what the saga waits on is sent again.
-func (r *Runner) decide(ctx context.Context, m *Manager, ev reactor.Event, sagaID string, in any) error {
+func (r *Runner) decide(ctx context.Context, m *Manager, ev reactor.Event, sagaID string, in any) (Decided, error) {
 	d, err := m.Decide(ctx, sagaID, in)
 	switch {
-	case errors.Is(err, saga.ErrNoSaga), errors.Is(err, saga.ErrInconsistent), errors.Is(err, saga.ErrInvalidInput):
-		return reactor.Permanent(err)
+	case errors.Is(err, saga.ErrNoSaga):
+		// A saga's input exists only after the saga's start was stored:
+		// "no such saga" is a read that has not seen it yet (a replica
+		// behind its leader), retried, never parked at once.
+		return d, err
+	case errors.Is(err, saga.ErrInconsistent), errors.Is(err, saga.ErrInvalidInput):
+		return d, reactor.Permanent(err)
 	case err != nil:
-		return err
+		return d, err
 	case d.Events == 0 && ev.Attempt > 1:
-		return m.Reissue(ctx, d.State)
+		return d, m.Reissue(ctx, d.State)
 	}
-	return nil
+	return d, nil
 }
 
 // confirm confirms an order whose payment went through.

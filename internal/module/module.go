@@ -118,6 +118,10 @@ type Deps struct {
 	Store *eventstore.Store
 	Pool  *pgxpool.Pool
 	Log   *slog.Logger
+	// Serve is true in a serve process, whose reactors may start
+	// background work (drive sagas); the operator CLI runs a reactor's
+	// handler once and starts nothing that outlives it.
+	Serve bool
 }
 
 // Reactors returns the reactors of every module over d, in a registry (for
