@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -143,17 +144,31 @@ func start(h *module.Host, cfg Config, shared *sharedRunner) error {
 				roles = append(roles, role)
 			}
 		}
+		parts, err := r.Participants()
+		if err != nil {
+			return err
+		}
+		// Products are written here until the owner runs.
+		var own atomic.Pointer[partitions.Owner]
+		serveProducts, stopProducts := parts.RouteProducts(h.Store.Conn(),
+			func(id string) bool { o := own.Load(); return o == nil || o.OwnsKey(id) },
+			func(id string) int { return own.Load().Of(id) }, h.Log.Warn)
 		owner, err := untilReady(ctx, h.Log, "saga partitions", func() (*partitions.Owner, error) {
 			return partitions.New(ctx, h.Store.JetStream(), partitions.Config{
 				Group: PartitionGroup, Count: count, ProcessID: cmp.Or(h.ProcessID, "eventline"), Host: host, PID: os.Getpid(),
 				Roles: roles, Replicas: h.Store.Replicas(), Tick: cfg.Tick, PinnedTTL: cfg.PinnedTTL, Log: h.Log,
-				Gained: func(ctx context.Context, parts []int) { m.ResumePartitions(ctx, h.Pool, parts) },
-				Note:   m.Noted,
+				Gained: func(ctx context.Context, parts []int) {
+					serveProducts(parts)
+					m.ResumePartitions(ctx, h.Pool, parts)
+				},
+				Lost: stopProducts,
+				Note: m.Noted,
 			})
 		})
 		if err != nil {
 			return nil // stopping
 		}
+		own.Store(owner)
 		m.SetPartitions(owner, nil)
 		done := make(chan struct{})
 		go func() {

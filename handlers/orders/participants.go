@@ -8,6 +8,7 @@ import (
 
 	json "github.com/segmentio/encoding/json"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	order "github.com/eventline/eventline/domain/orders"
@@ -67,6 +68,22 @@ type Participants struct {
 	Orders        *aggregate.Handler[order.Order, any]
 	Payments      *aggregate.Handler[order.Payments, any]
 	Notifications *aggregate.Handler[order.Notifications, any]
+
+	// routes sends product commands to their partition's owner (nil:
+	// every product is written here).
+	routes *productRoutes
+}
+
+// RouteProducts makes p send the commands on a product whose partition
+// another process owns to that owner over nc (product_route.go); owns and
+// of are the saga partitions' (partitions.Owner). It returns the hooks to
+// call as partitions are taken over and given up.
+func (p *Participants) RouteProducts(nc *nats.Conn, owns func(key string) bool, of func(key string) int,
+	log func(msg string, args ...any)) (gained, lost func(parts []int)) {
+	r := &productRoutes{nc: nc, parts: p, owns: owns, of: of, log: log, subs: map[int]*nats.Subscription{},
+		busy: make(chan struct{}, maxProductCalls)}
+	p.routes = r
+	return r.serve, r.stop
 }
 
 // NewParticipants returns the participants' command loops over store,
@@ -127,7 +144,7 @@ func (p *Participants) Execute(ctx context.Context, c saga.Command, now time.Tim
 	case saga.CommandReleaseInventory:
 		key := saga.Key(c.SagaID, c.Step, false) // the reservation's key
 		for _, it := range in.Quantities() {
-			o, err := handle(ctx, p.Products, it.ProductID, order.Release{Key: key, Now: now}, meta)
+			o, err := p.handleProduct(ctx, it.ProductID, order.Release{Key: key, Now: now}, meta)
 			if err != nil || !o.OK() {
 				return o, err
 			}
@@ -165,14 +182,14 @@ func (p *Participants) Execute(ctx context.Context, c saga.Command, now time.Tim
 func (p *Participants) reserve(ctx context.Context, c saga.Command, in order.OrderInput, now time.Time, meta aggregate.Meta) (order.Outcome, error) {
 	var res []order.ReservationOutput
 	for _, it := range in.Quantities() {
-		o, err := handle(ctx, p.Products, it.ProductID, order.Reserve{Key: c.Key, Quantity: it.Quantity, Now: now,
+		o, err := p.handleProduct(ctx, it.ProductID, order.Reserve{Key: c.Key, Quantity: it.Quantity, Now: now,
 			IssuedAt: c.IssuedAt}, meta)
 		if err != nil {
 			return o, err
 		}
 		if !o.OK() {
 			for _, it := range in.Quantities() {
-				if _, err := p.Products.Handle(ctx, it.ProductID, order.Release{Key: c.Key, Now: now}, meta); err != nil {
+				if _, err := p.handleProduct(ctx, it.ProductID, order.Release{Key: c.Key, Now: now}, meta); err != nil {
 					return order.Outcome{}, err
 				}
 			}
@@ -206,7 +223,7 @@ func (p *Participants) Confirm(ctx context.Context, sagaID string, input json.Ra
 	key := saga.Key(sagaID, saga.StepReserveInventory, false)
 	for _, it := range in.Quantities() {
 		g.Go(func() error {
-			if _, err := p.Products.Handle(ctx, it.ProductID, order.Commit{Key: key, Now: now}, meta); err != nil {
+			if _, err := p.handleProduct(ctx, it.ProductID, order.Commit{Key: key, Now: now}, meta); err != nil {
 				return fmt.Errorf("commit %s on product %s: %w", key, it.ProductID, err)
 			}
 			return nil
