@@ -74,7 +74,7 @@ func streamConfig(spec StreamSpec, replicas int) jetstream.StreamConfig {
 		Replicas:    replicas,
 		Duplicates:  cmp.Or(spec.Duplicates, DuplicateWindow),
 		DenyDelete:  true,
-		AllowDirect: true,
+		AllowDirect: directGets(replicas),
 		// Never reached; set only for the block size (MediumBlocks).
 		MaxMsgsPerSubject: perSubject,
 		// Schedules require roll-ups, which the server pairs with purges.
@@ -84,6 +84,24 @@ func streamConfig(spec StreamSpec, replicas int) jetstream.StreamConfig {
 		AllowMsgSchedules:  spec.AllowMsgSchedules,
 	}
 }
+
+// directGets reports whether a stream of replicas copies allows direct
+// gets. A direct get ($JS.API.DIRECT.GET) is answered by any replica that
+// subscribed to them, picked at random for a client's request (client.go
+// processMsgResults: a queue group's routed member is as good as a local
+// one), and a
+// follower applies a write only once the leader has told it the write is
+// committed, which may be after the writer got its acknowledgement; a
+// follower that restarts serves direct gets once 90% caught up
+// (nats-server 2.15.2, stream.go subscribeToDirect, jetstream_cluster.go
+// monitorStream). So on a replicated stream a load right after an append
+// could miss it ("no such saga"). Without direct gets, GetMsg asks
+// $JS.API.STREAM.MSG.GET, which only the stream's leader answers, and the
+// leader stored every write it acknowledged. With one replica there is no
+// one else to ask, and the direct get is the cheaper path: a get from the
+// leader costs about twice a direct get (+100–150 µs on this machine,
+// BenchmarkLoadOnCluster), the price of reading one's writes on R3.
+func directGets(replicas int) bool { return replicas <= 1 }
 
 // ErrReplicasMismatch reports an existing stream with more replicas than
 // configured: EnsureStreams never lowers a stream's replicas by itself.
@@ -109,6 +127,8 @@ func (s *Store) EnsureStreams(ctx context.Context, specs []StreamSpec) error {
 		if _, err := s.js.CreateOrUpdateStream(ctx, streamConfig(spec, s.replicas)); err != nil {
 			return classify(fmt.Sprintf("ensure stream %s", spec.Name), err)
 		}
+		// A handle cached before holds the old setting of direct gets.
+		s.streams.Delete(spec.Name)
 	}
 	return nil
 }
