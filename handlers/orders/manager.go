@@ -135,6 +135,11 @@ func (m *Manager) Drive(parts *Participants, maxDrivers int) {
 // Driving returns how many sagas this process is driving now.
 func (m *Manager) Driving() int { return len(m.slots) }
 
+// Tracked returns how many sagas this manager remembers having stored
+// timers for (to purge them at their end): never more than the sagas it
+// drives can need, and none on a process that drives no saga.
+func (m *Manager) Tracked() int { return int(m.nsched.Load()) }
+
 // Close stops driving sagas and waits for the drivers to stop. What they
 // left undone is re-issued by the durable timers or the next Resume.
 func (m *Manager) Close() {
