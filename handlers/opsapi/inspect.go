@@ -32,7 +32,46 @@ type StreamView struct {
 	LastTime  *time.Time `json:"last_time"`
 	Deleted   int        `json:"deleted"`
 	Consumers int        `json:"consumers"`
+
+	// Replicas is the configured replica count (1 on a single server).
+	Replicas int `json:"replicas"`
+	// Cluster is the NATS cluster's name ("" on a single server).
+	Cluster string `json:"cluster,omitempty"`
+	// Leader is the server that leads the stream (a single server's own
+	// name); "" when no leader answered.
+	Leader string `json:"leader"`
+	// LeaderSince is when the leader was elected (absent on a single server).
+	LeaderSince *time.Time `json:"leader_since,omitempty"`
+	// Peers are the servers holding a replica: the leader first, then the
+	// followers by name.
+	Peers []ReplicaView `json:"peers"`
+	// Unavailable says why the stream has nothing but its name: it exists
+	// but no leader answered (quorum lost, an election under way, or the
+	// server holds it offline).
+	Unavailable string `json:"unavailable,omitempty"`
 }
+
+// ReplicaView is one server holding a replica of a stream, as its leader
+// sees it.
+type ReplicaView struct {
+	// Name is the server's name.
+	Name string `json:"name"`
+	// Leader is true for the stream's leader.
+	Leader bool `json:"leader"`
+	// Current is true when the replica is caught up with the leader.
+	Current bool `json:"current"`
+	// Offline is true when the cluster counts the server as gone.
+	Offline bool `json:"offline"`
+	// ActiveSeconds is how long ago the leader last heard from the
+	// replica (0 for the leader itself).
+	ActiveSeconds float64 `json:"active_seconds"`
+	// Lag is how many replicated operations the replica is behind the leader.
+	Lag uint64 `json:"lag"`
+}
+
+// leaderlessReason is StreamView.Unavailable of a stream whose leader did
+// not answer.
+const leaderlessReason = "no leader answered: quorum lost, an election under way, or the stream is offline"
 
 // ConsumerView is one JetStream consumer, with the PostgreSQL checkpoint of
 // the projection it feeds, if any.
@@ -80,17 +119,33 @@ func (in *Inspector) StatusReader() *projections.StatusReader { return in.status
 func (in *Inspector) Streams(ctx context.Context) ([]StreamView, error) {
 	out := []StreamView{}
 	lister := in.js.ListStreams(ctx)
+	listed := map[string]bool{}
+	// A single server lists its streams without cluster info: it leads
+	// them all, and it is the server this connection reached.
+	local := in.js.Conn().ConnectedServerName()
 	for info := range lister.Info() {
-		out = append(out, streamView(info))
+		out = append(out, streamView(info, local))
+		listed[info.Config.Name] = true
 	}
 	if err := lister.Err(); err != nil {
 		return nil, unavailable("list streams", err)
+	}
+	// The list leaves out a stream whose leader did not answer (or that
+	// its server holds offline); the names come from the assignments.
+	names := in.js.StreamNames(ctx)
+	for n := range names.Name() {
+		if !listed[n] {
+			out = append(out, StreamView{Name: n, Subjects: []string{}, Peers: []ReplicaView{}, Unavailable: leaderlessReason})
+		}
+	}
+	if err := names.Err(); err != nil {
+		return nil, unavailable("list stream names", err)
 	}
 	slices.SortFunc(out, func(a, b StreamView) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
-func streamView(info *jetstream.StreamInfo) StreamView {
+func streamView(info *jetstream.StreamInfo, local string) StreamView {
 	v := StreamView{Name: info.Config.Name, Subjects: info.Config.Subjects, Messages: info.State.Msgs,
 		Bytes: info.State.Bytes, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
 		Deleted: info.State.NumDeleted, Consumers: info.State.Consumers}
@@ -100,6 +155,31 @@ func streamView(info *jetstream.StreamInfo) StreamView {
 	if !info.State.FirstTime.IsZero() && info.State.Msgs > 0 {
 		ft, lt := info.State.FirstTime, info.State.LastTime
 		v.FirstTime, v.LastTime = &ft, &lt
+	}
+	v.Replicas, v.Peers = max(info.Config.Replicas, 1), []ReplicaView{}
+	if info.Cluster == nil && local != "" {
+		v.Leader, v.Peers = local, []ReplicaView{{Name: local, Leader: true, Current: true}}
+	}
+	if ci := info.Cluster; ci != nil {
+		v.Cluster, v.Leader, v.LeaderSince = ci.Name, ci.Leader, ci.LeaderSince
+		if ci.Leader != "" {
+			v.Peers = append(v.Peers, ReplicaView{Name: ci.Leader, Leader: true, Current: true})
+		} else {
+			// Every replica offline: the cluster lists the stream from
+			// its assignment, with no state.
+			v.Unavailable = leaderlessReason
+		}
+		// The answering server is the leader and lists the others.
+		var followers []ReplicaView
+		for _, p := range ci.Replicas {
+			if p == nil {
+				continue
+			}
+			followers = append(followers, ReplicaView{Name: p.Name, Current: p.Current, Offline: p.Offline,
+				ActiveSeconds: p.Active.Seconds(), Lag: p.Lag})
+		}
+		slices.SortFunc(followers, func(a, b ReplicaView) int { return strings.Compare(a.Name, b.Name) })
+		v.Peers = append(v.Peers, followers...)
 	}
 	return v
 }

@@ -48,6 +48,7 @@ func TestFragmentsShowStreamsThenSayWhenNATSIsGone(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	assert.Contains(t, body, "LOGS")
 	assert.Contains(t, body, "EVENTS")
+	assert.Contains(t, body, "1 · leader <code>"+store.JetStream().Conn().ConnectedServerName()+"</code>", "a single server leads its R1 streams")
 	status, body = get(t, ts.URL+opsdash.ProjectionsPath)
 	require.Equal(t, http.StatusOK, status)
 	assert.Contains(t, body, "No projections are registered.")

@@ -25,9 +25,21 @@ const (
 // cardRows is how many rows the overview's card shows.
 const cardRows = 5
 
-// streamRow is one stream as the page shows it.
+// streamRow is one stream as the page shows it: Replicas and Leader, then
+// a line per follower; Bad marks a stream without a leader or with a
+// replica offline or behind.
 type streamRow struct {
 	Name, Subjects, Messages, Bytes, FirstSeq, LastSeq, Consumers, Span string
+	Replicas, Leader, Unavailable                                       string
+	Followers                                                           []followerCell
+	Bad                                                                 bool
+}
+
+// followerCell is one follower replica of a stream: its name, state
+// (current, catching up, offline) and when the leader last heard from it.
+type followerCell struct {
+	Name, State, Seen, Lag string
+	Bad                    bool
 }
 
 // consumerRow is one consumer as the page shows it; Hot marks high lag.
@@ -68,9 +80,32 @@ func streamRows(all []opsapi.StreamView) []streamRow {
 	for _, s := range all {
 		row := streamRow{Name: s.Name, Subjects: strings.Join(s.Subjects, " "), Messages: count(s.Messages),
 			Bytes: dashboard.FormatBytes(s.Bytes), FirstSeq: count(s.FirstSeq), LastSeq: count(s.LastSeq),
-			Consumers: count(s.Consumers), Span: "—"}
+			Consumers: count(s.Consumers), Span: "—", Replicas: count(s.Replicas), Leader: s.Leader,
+			Unavailable: s.Unavailable, Bad: s.Unavailable != "" || s.Leader == ""}
 		if s.FirstTime != nil && s.LastTime != nil {
 			row.Span = dashboard.FormatTime(*s.FirstTime) + " → " + dashboard.FormatTime(*s.LastTime)
+		}
+		if s.Unavailable != "" {
+			row.Subjects, row.Messages, row.Bytes, row.FirstSeq, row.LastSeq, row.Consumers, row.Replicas =
+				"—", "—", "—", "—", "—", "—", "—"
+		}
+		for _, p := range s.Peers {
+			if p.Leader {
+				continue
+			}
+			f := followerCell{Name: p.Name, State: "current", Lag: count(p.Lag),
+				Seen: dashboard.Ago(time.Duration(p.ActiveSeconds * float64(time.Second)))}
+			if f.Seen != "just now" {
+				f.Seen += " ago"
+			}
+			switch {
+			case p.Offline:
+				f.State, f.Bad = "offline", true
+			case !p.Current:
+				f.State, f.Bad = "catching up", true
+			}
+			row.Bad = row.Bad || f.Bad
+			row.Followers = append(row.Followers, f)
 		}
 		out = append(out, row)
 	}

@@ -46,3 +46,32 @@ func TestProjectionRowsHighlightLagParkedAndStoppedStates(t *testing.T) {
 	assert.Equal(t, "1 (1 held)", rows[2].Parked)
 	assert.True(t, rows[3].Bad)
 }
+
+func TestStreamRowsShowReplicasLeaderAndFollowers(t *testing.T) {
+	rows := streamRows([]opsapi.StreamView{
+		{Name: "LOGS", Replicas: 1, Leader: "srv", Peers: []opsapi.ReplicaView{{Name: "srv", Leader: true, Current: true}}},
+		{Name: "SAGAS", Replicas: 3, Leader: "n2", Peers: []opsapi.ReplicaView{
+			{Name: "n2", Leader: true, Current: true},
+			{Name: "n1", Current: true, ActiveSeconds: 0.2},
+			{Name: "n3", Offline: true, ActiveSeconds: 75, Lag: 1200},
+		}},
+		{Name: "TIMERS", Unavailable: "no leader answered"},
+	})
+	require.Len(t, rows, 3)
+	assert.Equal(t, "1", rows[0].Replicas)
+	assert.Equal(t, "srv", rows[0].Leader)
+	assert.Empty(t, rows[0].Followers)
+	assert.False(t, rows[0].Bad)
+
+	assert.Equal(t, "3", rows[1].Replicas)
+	assert.Equal(t, "n2", rows[1].Leader)
+	assert.Equal(t, []followerCell{
+		{Name: "n1", State: "current", Seen: "just now", Lag: "0"},
+		{Name: "n3", State: "offline", Seen: "1 min ago", Lag: "1,200", Bad: true},
+	}, rows[1].Followers)
+	assert.True(t, rows[1].Bad, "a replica is offline")
+
+	assert.True(t, rows[2].Bad)
+	assert.Equal(t, "no leader answered", rows[2].Unavailable)
+	assert.Equal(t, "—", rows[2].Replicas)
+}
