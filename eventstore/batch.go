@@ -70,7 +70,7 @@ func (s *Store) AppendBatch(ctx context.Context, subject string, expected int64,
 	}
 	msgs := make([]*nats.Msg, len(envs))
 	for i, env := range envs {
-		m, err := newMsg(subject, env, opts)
+		m, err := s.newMsg(subject, env, opts)
 		if err != nil {
 			return nil, fmt.Errorf("append batch to %s: event %d: %w", subject, i, err)
 		}

@@ -38,6 +38,10 @@ type Options struct {
 	Name string
 	// Replicas is the replica count for streams this store creates (1 when 0).
 	Replicas int
+	// Process, when set, names the process in a HeaderProcess header of
+	// every message it appends: a saga's history says which process drove
+	// each step.
+	Process string
 	// MaxAsyncPending bounds async publishes in flight (4096 when 0).
 	MaxAsyncPending int
 	// FailFast makes Connect fail at once when no server answers, instead
@@ -56,6 +60,7 @@ type Store struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	replicas int
+	process  string
 	guard    WriteGuard // asked before each append when set
 	// batchSlots bounds the atomic batches open at once (AppendBatch).
 	batchSlots chan struct{}
@@ -119,7 +124,7 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
-	return &Store{nc: nc, js: js, replicas: o.Replicas, batchSlots: make(chan struct{}, maxBatchesInFlight)}, nil
+	return &Store{nc: nc, js: js, replicas: o.Replicas, process: o.Process, batchSlots: make(chan struct{}, maxBatchesInFlight)}, nil
 }
 
 // isAuthError reports whether err is a refused login or a credentials
@@ -209,7 +214,10 @@ type Ack struct {
 	Duplicate bool
 }
 
-func newMsg(subject string, env Envelope, opts []AppendOption) (*nats.Msg, error) {
+// HeaderProcess names the process that appended a message (Options.Process).
+const HeaderProcess = "Eventline-Process"
+
+func (s *Store) newMsg(subject string, env Envelope, opts []AppendOption) (*nats.Msg, error) {
 	body, err := env.Marshal()
 	if err != nil {
 		return nil, err
@@ -217,6 +225,9 @@ func newMsg(subject string, env Envelope, opts []AppendOption) (*nats.Msg, error
 	m := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	m.Header.Set(jetstream.MsgIDHeader, env.ID.String())
 	m.Header.Set(HeaderType, env.Type)
+	if s.process != "" {
+		m.Header.Set(HeaderProcess, s.process)
+	}
 	for _, o := range opts {
 		o(m)
 	}
@@ -228,7 +239,7 @@ func newMsg(subject string, env Envelope, opts []AppendOption) (*nats.Msg, error
 // last message on subject has that stream sequence (0: no message yet);
 // otherwise it fails with ErrConflict.
 func (s *Store) Append(ctx context.Context, subject string, expected int64, env Envelope, opts ...AppendOption) (Ack, error) {
-	m, err := newMsg(subject, env, opts)
+	m, err := s.newMsg(subject, env, opts)
 	if err != nil {
 		return Ack{}, fmt.Errorf("append to %s: %w", subject, err)
 	}
@@ -264,7 +275,7 @@ type Pending struct {
 // result before telling anyone the event is stored. The number of appends in
 // flight is bounded (Options.MaxAsyncPending): past it, AppendAsync blocks.
 func (s *Store) AppendAsync(subject string, env Envelope, opts ...AppendOption) (*Pending, error) {
-	m, err := newMsg(subject, env, opts)
+	m, err := s.newMsg(subject, env, opts)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", subject, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -215,4 +216,41 @@ func TestTwoProcessesOnAClusterSurviveAKilledNodeAndAKilledOwner(t *testing.T) {
 		}, 30*time.Second, 20*time.Millisecond, "log entry %s", id)
 	}
 	t.Logf("%d sagas, %d log entries acknowledged and persisted", len(sagas), len(logIDs))
+
+	// Every event of a saga names the process that recorded it; the sagas
+	// b drove and a finished carry both names.
+	drivers := map[string]int{}
+	for _, s := range sagas {
+		var page struct {
+			Events []struct {
+				DrivenBy string `json:"driven_by"`
+			} `json:"events"`
+		}
+		status, raw, err := apiA.do("GET", "/api/sagas/"+s.id+"/events", nil, nil, &page)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, status, string(raw))
+		for _, e := range page.Events {
+			require.Contains(t, []string{"a", "b"}, e.DrivenBy, "saga %s: every event says who recorded it", s.id)
+			drivers[e.DrivenBy]++
+		}
+	}
+	require.Positive(t, drivers["a"])
+	require.Positive(t, drivers["b"])
+
+	// The operator's view: a alive with every partition, b gone.
+	var out syncBuffer
+	getenv := func(k string) string { return map[string]string{"NATS_URL": c.URL(), "DATABASE_URL": db}[k] }
+	require.NoError(t, run(context.Background(), []string{"cluster", "--json"}, getenv, &out, &out))
+	var rep clusterReport
+	require.NoError(t, json.Unmarshal([]byte(out.String()), &rep), out.String())
+	alive := map[string]bool{}
+	for _, p := range rep.Processes {
+		alive[p.ID] = p.Alive
+	}
+	require.Equal(t, map[string]bool{"a": true, "b": false}, alive, out.String())
+	require.Empty(t, rep.Unowned, out.String())
+	require.Len(t, rep.Partitions, 16)
+	for _, p := range rep.Partitions {
+		require.Equal(t, "a", p.Owner)
+	}
 }

@@ -97,6 +97,8 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			// The process id names serve's connections in the server's
 			// monitoring (connz): "eventline/<id>" and "eventline/<id>-reads".
 			natsOpts.Name = "eventline/" + cfg.ProcessID
+			// And every message serve appends (a saga's "driven by").
+			natsOpts.Process = cfg.ProcessID
 		}
 		if in.embedded != nil {
 			// Through memory, not loopback TCP: a single saga, eight

@@ -35,6 +35,7 @@ commands:
   reactors      list, parked, retry: the reactors and the messages they parked
   consumers     every JetStream consumer, next to the checkpoint it feeds
   streams       every JetStream stream
+  cluster       the processes that drive sagas, their heartbeats, and the owner of each saga partition
   sync-workflows  sync customers' Zuora workflows now (--customer NAME | --all) and print their stats
   version       print the version
 
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return consumersCmd(ctx, cfg, rest, stdout, stderr)
 	case "streams":
 		return streamsCmd(ctx, cfg, rest, stdout, stderr)
+	case "cluster":
+		return clusterCmd(ctx, cfg, rest, stdout, stderr)
 	case "sync-workflows":
 		return syncWorkflowsCmd(ctx, cfg, rest, stdout, stderr)
 	case "version":

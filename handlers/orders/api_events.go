@@ -41,9 +41,11 @@ type eventEntry struct {
 	Deadline     *time.Time `json:"deadline,omitempty"`
 	Due          *time.Time `json:"due,omitempty"`
 	By           string     `json:"by,omitempty"`
-	Output       any        `json:"output,omitempty"`
-	Steps        []string   `json:"steps,omitempty"`
-	Definition   string     `json:"definition,omitempty"`
+	// DrivenBy is the process that recorded the event (EVENTLINE_PROCESS_ID).
+	DrivenBy   string   `json:"driven_by,omitempty"`
+	Output     any      `json:"output,omitempty"`
+	Steps      []string `json:"steps,omitempty"`
+	Definition string   `json:"definition,omitempty"`
 }
 
 // eventsPage is the answer of GET /api/sagas/{id}/events.
@@ -153,7 +155,7 @@ func historyEntries(table map[string]func([]byte) (any, error), m *jetstream.Raw
 	if !ok {
 		// A type this process does not know (a newer writer): shown, not
 		// interpreted.
-		return []eventEntry{{Seq: m.Sequence, Type: env.Type, At: env.OccurredAt}}, nil
+		return []eventEntry{{Seq: m.Sequence, Type: env.Type, At: env.OccurredAt, DrivenBy: m.Header.Get(eventstore.HeaderProcess)}}, nil
 	}
 	data, err := decode(env.Data)
 	if err != nil {
@@ -161,8 +163,10 @@ func historyEntries(table map[string]func([]byte) (any, error), m *jetstream.Raw
 	}
 	events := saga.Flatten(env.Type, data)
 	out := make([]eventEntry, len(events))
+	by := m.Header.Get(eventstore.HeaderProcess)
 	for i, e := range events {
 		out[i] = entryOf(m.Sequence, e)
+		out[i].DrivenBy = by
 		if out[i].At.IsZero() {
 			out[i].At = env.OccurredAt
 		}
