@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,18 +11,40 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/internal/testenv"
 )
 
 // TestServeCarriesItsProcessID checks that EVENTLINE_PROCESS_ID names the
-// process in PostgreSQL's pg_stat_activity, on every /metrics sample and in
-// every log line.
+// process in PostgreSQL's pg_stat_activity, in the NATS server's connection
+// list, on every /metrics sample and in every log line.
 func TestServeCarriesItsProcessID(t *testing.T) {
 	dsn := testenv.Postgres(t)
-	s := startServe(t, map[string]string{"EVENTLINE_PROCESS_ID": "p-test", "DATABASE_URL": dsn})
+	monitor, err := pgcluster.FreePort()
+	require.NoError(t, err)
+	natsAddr := testenv.PlainNATS(t, &server.Options{HTTPHost: "127.0.0.1", HTTPPort: monitor})
+	s := startServe(t, map[string]string{"EVENTLINE_PROCESS_ID": "p-test", "DATABASE_URL": dsn, "NATS_URL": "nats://" + natsAddr})
 	postLog(t, s.URL, `{"message":"m"}`)
+
+	// The NATS server's monitoring names serve's two connections.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/connz", monitor))
+	require.NoError(t, err)
+	var connz struct {
+		Connections []struct {
+			Name string `json:"name"`
+		} `json:"connections"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&connz))
+	resp.Body.Close()
+	var conns []string
+	for _, c := range connz.Connections {
+		conns = append(conns, c.Name)
+	}
+	require.Contains(t, conns, "eventline/p-test")
+	require.Contains(t, conns, "eventline/p-test-reads")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -38,7 +62,7 @@ func TestServeCarriesItsProcessID(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, []string{"eventline/p-test"}, names, "every connection of serve to its database")
 
-	resp, err := http.Get(s.URL + "/metrics")
+	resp, err = http.Get(s.URL + "/metrics")
 	require.NoError(t, err)
 	metrics := readAll(resp)
 	resp.Body.Close()
