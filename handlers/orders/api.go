@@ -193,6 +193,9 @@ func (a *API) createOrder(ctx context.Context, body []byte, dedupeID string) (ht
 		return httpapi.Response{}, err
 	}
 	id := newID(dedupeID, "order")
+	if dedupeID == "" {
+		id = a.manager.NewSagaID() // one this process drives, when it can
+	}
 	in := order.OrderInput{OrderID: id, UserID: b.UserID, Items: b.Items, Payment: b.Payment}
 	if _, err := order.ParseOrderInput(mustJSON(in)); err != nil {
 		return httpapi.Response{}, domainError(err)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventline/eventline/eventstore/partitions"
@@ -56,6 +57,31 @@ func (m *Manager) ownsSaga(id string) bool {
 		return true
 	}
 	return m.own.owner != nil && m.own.owner.OwnsKey(id)
+}
+
+// maxIDTries bounds the ids NewSagaID draws looking for an owned
+// partition: with a fair share of 1/n of the partitions, the chance that
+// 64 draws all miss is (1-1/n)^64, about 10^-8 for n = 3.
+const maxIDTries = 64
+
+// NewSagaID returns a fresh saga id (a UUIDv7). When this process owns
+// some partitions, the id is one of them, so that the saga is driven where
+// it was started: no note to another process, no read of the saga there.
+func (m *Manager) NewSagaID() string {
+	id := uuid.Must(uuid.NewV7()).String()
+	m.own.mu.RLock()
+	owner := m.own.owner
+	m.own.mu.RUnlock()
+	if owner == nil || len(owner.Owned()) == 0 {
+		return id
+	}
+	for range maxIDTries {
+		if owner.OwnsKey(id) {
+			return id
+		}
+		id = uuid.Must(uuid.NewV7()).String()
+	}
+	return id
 }
 
 // errNoRoute reports that the owners of sagas cannot be reached yet.

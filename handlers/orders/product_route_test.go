@@ -121,3 +121,25 @@ func TestAProductCallWithNoOwnerRunsWhereItWasMade(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(2), s.Reserved)
 }
+
+// An order started without an Idempotency-Key gets an id of a partition
+// its process owns: the saga is driven where it was started.
+func TestNewSagaIDsAreOfOwnedPartitions(t *testing.T) {
+	srv := testenv.NATS(t)
+	a, b := startRouted(t, srv.ClientURL(), "a"), startRouted(t, srv.ClientURL(), "b")
+	require.Eventually(t, func() bool { return len(a.owner.Owned()) == 2 && len(b.owner.Owned()) == 2 },
+		15*time.Second, 20*time.Millisecond, "the partitions spread")
+	st, err := eventstore.Connect(context.Background(), eventstore.Options{URL: srv.ClientURL(), Name: "ids"})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	m, err := NewManager(st, nil)
+	require.NoError(t, err)
+	t.Cleanup(m.Close)
+	m.SetPartitions(a.owner, nil)
+	for range 50 {
+		id := m.NewSagaID()
+		require.True(t, a.owner.OwnsKey(id), "id %s of partition %d, a owns %v", id, a.owner.Of(id), a.owner.Owned())
+	}
+	m.SetPartitions(nil, nil) // owning nothing: any id
+	require.NotEmpty(t, m.NewSagaID())
+}
