@@ -253,4 +253,14 @@ func TestTwoProcessesOnAClusterSurviveAKilledNodeAndAKilledOwner(t *testing.T) {
 	for _, p := range rep.Partitions {
 		require.Equal(t, "a", p.Owner)
 	}
+	// And the dashboard's /streams page says the same.
+	resp, err := http.Get(a.URL + "/streams/fragment/partitions")
+	require.NoError(t, err)
+	page := readAll(resp)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, page)
+	require.Contains(t, page, `<code>a</code>`)
+	require.Contains(t, page, `<code>b</code>`)
+	require.Contains(t, page, ">gone<")
+	require.NotContains(t, page, "without a live owner")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -189,4 +190,35 @@ func Inspect(ctx context.Context, js jetstream.JetStream, group string) (View, e
 		v.Partition = append(v.Partition, part)
 	}
 	return v, nil
+}
+
+// InspectAll is Inspect for every group with an announcement in the
+// bucket, in name order (none when nobody ever took part).
+func InspectAll(ctx context.Context, js jetstream.JetStream) ([]View, error) {
+	kv, err := js.KeyValue(ctx, MembersBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", MembersBucket, err)
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	groups := map[string]bool{}
+	for key := range keys.Keys() {
+		if g, _, ok := strings.Cut(key, "."); ok {
+			groups[g] = true
+		}
+	}
+	var out []View
+	for _, g := range slices.Sorted(maps.Keys(groups)) {
+		v, err := Inspect(ctx, js, g)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/partitions"
 	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/projections"
 )
@@ -109,6 +110,13 @@ type Inspector struct {
 // NewInspector returns an inspector. pool may be nil for stream inspection only.
 func NewInspector(js jetstream.JetStream, pool *pgxpool.Pool, reg *projections.Registry) *Inspector {
 	return &Inspector{js: js, pool: pool, reg: reg, status: projections.NewStatusReader(js, pool)}
+}
+
+// Partitions reads every group of partitions (eventstore/partitions):
+// the processes that take part, with their heartbeats, and the owner of
+// each partition.
+func (i *Inspector) Partitions(ctx context.Context) ([]partitions.View, error) {
+	return partitions.InspectAll(ctx, i.js)
 }
 
 // StatusReader returns the reader behind Projections, to adjust thresholds

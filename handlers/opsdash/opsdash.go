@@ -39,6 +39,7 @@ const (
 	ConsumersPath   = "/streams/fragment/consumers"
 	ProjectionsPath = "/streams/fragment/projections"
 	CardPath        = "/streams/fragment/card"
+	PartitionsPath  = "/streams/fragment/partitions"
 )
 
 // pages serves /streams and its fragments.
@@ -62,13 +63,16 @@ func Mount(d *dashboard.Dashboard, in *opsapi.Inspector) {
 	d.Handle("GET "+ProjectionsPath, p.fragment("projections", func(s *snapshot) (any, error) {
 		return projectionRows(s.projections), s.projectionsErr
 	}))
+	d.Handle("GET "+PartitionsPath, p.fragment("partitions", func(s *snapshot) (any, error) {
+		return partitionRows(s.partitions, time.Now()), s.partitionsErr
+	}))
 	d.Handle("GET "+CardPath, p.card)
 	d.Card(dashboard.Card{Title: "Consumers", Fragment: CardPath, Link: PagePath, Order: 40})
 }
 
 func (p *pages) page(w http.ResponseWriter, r *http.Request) {
-	p.d.Render(w, r, p.tmpl, "Streams", struct{ Streams, Consumers, Projections string }{
-		StreamsPath, ConsumersPath, ProjectionsPath})
+	p.d.Render(w, r, p.tmpl, "Streams", struct{ Streams, Consumers, Projections, Partitions string }{
+		StreamsPath, ConsumersPath, ProjectionsPath, PartitionsPath})
 }
 
 // fragment returns the handler of fragment name: the rows rows draws from

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/eventline/eventline/eventstore/partitions"
 	"github.com/eventline/eventline/handlers/opsapi"
 	"github.com/eventline/eventline/projections"
 )
@@ -27,6 +28,8 @@ type snapshot struct {
 	consumersErr   error
 	projections    []projections.Status
 	projectionsErr error
+	partitions     []partitions.View
+	partitionsErr  error
 }
 
 // snapshots reads and shares snapshots.
@@ -72,6 +75,7 @@ func (s *snapshots) read(ctx context.Context) *snapshot {
 	wg.Go(func() { snap.streams, snap.streamsErr = s.in.Streams(ctx) })
 	wg.Go(func() { snap.consumers, snap.consumersErr = s.in.Consumers(ctx, "") })
 	wg.Go(func() { snap.projections, snap.projectionsErr = s.in.Projections(ctx) })
+	wg.Go(func() { snap.partitions, snap.partitionsErr = s.in.Partitions(ctx) })
 	wg.Wait()
 	snap.at = time.Now()
 	return snap

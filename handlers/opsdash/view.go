@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventline/eventline/handlers/dashboard"
+	"github.com/eventline/eventline/eventstore/partitions"
 	"github.com/eventline/eventline/handlers/opsapi"
 	"github.com/eventline/eventline/projections"
 )
@@ -125,7 +126,7 @@ func consumerRows(all []opsapi.ConsumerView, now time.Time) []consumerRow {
 			row.Feeds = "reactor " + c.Reactor
 		}
 		if c.LastActive != nil && !c.LastActive.IsZero() {
-			row.LastActive = dashboard.Ago(now.Sub(*c.LastActive)) + " ago"
+			row.LastActive = ago(now.Sub(*c.LastActive))
 		}
 		out = append(out, row)
 	}
@@ -146,7 +147,7 @@ func projectionRows(all []projections.Status) []projectionRow {
 			row.Parked += fmt.Sprintf(" (%s held)", count(s.HeldAggregates))
 		}
 		if s.CheckpointAt != nil {
-			row.Moved = dashboard.Ago(time.Since(*s.CheckpointAt)) + " ago"
+			row.Moved = ago(time.Since(*s.CheckpointAt))
 		}
 		out = append(out, row)
 	}
@@ -205,4 +206,67 @@ func topLag(cons []opsapi.ConsumerView, projs []projections.Status, n int) lagCa
 	}
 	card.Rows, card.TotalPending = rows, count(total)
 	return card
+}
+
+// partitionGroup is one group of partitions on the page: its processes and
+// the owner of each partition.
+type partitionGroup struct {
+	Group     string
+	Processes []processRow
+	Owners    []ownerCell
+	Unowned   int
+}
+
+// processRow is one process that takes part in a group.
+type processRow struct {
+	ID, Status, Host, Roles, Started, Heartbeat, Partitions string
+	Gone                                                    bool
+}
+
+// ownerCell is one partition and its owner ("" when no live process).
+type ownerCell struct {
+	Partition int
+	Owner     string
+}
+
+// liveHeartbeat is how recent a process's heartbeat must be to count as
+// alive: about when the server would hand its partitions on.
+const liveHeartbeat = partitions.DefaultPinnedTTL
+
+// partitionRows turns the groups read into the page's rows at now.
+func partitionRows(views []partitions.View, now time.Time) []partitionGroup {
+	out := make([]partitionGroup, 0, len(views))
+	for _, v := range views {
+		g := partitionGroup{Group: v.Group}
+		live := map[string]bool{}
+		for _, m := range v.Members {
+			alive := now.Sub(m.Heartbeat) <= liveHeartbeat
+			live[m.ID] = alive
+			status := "alive"
+			if !alive {
+				status = "gone"
+			}
+			g.Processes = append(g.Processes, processRow{ID: m.ID, Status: status, Host: m.Host, Roles: strings.Join(m.Roles, ", "),
+				Started: ago(now.Sub(m.Started)), Heartbeat: ago(now.Sub(m.Heartbeat)),
+				Partitions: fmt.Sprint(len(m.Owned)), Gone: !alive})
+		}
+		for _, p := range v.Partition {
+			owner := p.Owner
+			if !live[owner] {
+				owner = ""
+				g.Unowned++
+			}
+			g.Owners = append(g.Owners, ownerCell{Partition: p.Partition, Owner: owner})
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// ago says how long ago something was d: "just now", "5 s ago".
+func ago(d time.Duration) string {
+	if s := dashboard.Ago(d); s != "just now" {
+		return s + " ago"
+	}
+	return "just now"
 }

@@ -2,10 +2,12 @@ package opsdash
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventline/eventline/eventstore/partitions"
 	"github.com/eventline/eventline/handlers/opsapi"
 	"github.com/eventline/eventline/projections"
 )
@@ -74,4 +76,22 @@ func TestStreamRowsShowReplicasLeaderAndFollowers(t *testing.T) {
 	assert.True(t, rows[2].Bad)
 	assert.Equal(t, "no leader answered", rows[2].Unavailable)
 	assert.Equal(t, "—", rows[2].Replicas)
+}
+
+func TestPartitionRowsJudgeHeartbeatsAndOwners(t *testing.T) {
+	now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	views := []partitions.View{{Group: "sagas",
+		Members: []partitions.Member{
+			{ID: "a", Host: "h1", Roles: []string{"api", "saga"}, Started: now.Add(-time.Hour), Heartbeat: now.Add(-500 * time.Millisecond), Owned: []int{0, 1}},
+			{ID: "b", Host: "h2", Roles: []string{"saga"}, Started: now.Add(-time.Hour), Heartbeat: now.Add(-time.Minute), Owned: []int{2}},
+		},
+		Partition: []partitions.Partition{{Partition: 0, Owner: "a"}, {Partition: 1, Owner: "a"}, {Partition: 2, Owner: "b"}, {Partition: 3}}}}
+	rows := partitionRows(views, now)
+	require.Len(t, rows, 1)
+	g := rows[0]
+	require.Equal(t, processRow{ID: "a", Status: "alive", Host: "h1", Roles: "api, saga", Started: "1 h ago", Heartbeat: "just now", Partitions: "2"}, g.Processes[0])
+	require.True(t, g.Processes[1].Gone)
+	require.Equal(t, "1 min ago", g.Processes[1].Heartbeat)
+	require.Equal(t, []ownerCell{{0, "a"}, {1, "a"}, {2, ""}, {3, ""}}, g.Owners, "a dead process's partitions and unpinned ones have no owner")
+	require.Equal(t, 2, g.Unowned)
 }
