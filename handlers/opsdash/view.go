@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventline/eventline/handlers/dashboard"
 	"github.com/eventline/eventline/eventstore/partitions"
+	"github.com/eventline/eventline/handlers/dashboard"
 	"github.com/eventline/eventline/handlers/opsapi"
 	"github.com/eventline/eventline/projections"
 )
