@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -90,4 +91,41 @@ func classify(op string, err error) error {
 		return fmt.Errorf("%s: %w: %v", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// JetStream API error codes of a cluster that cannot serve a request yet:
+// too few servers up to place the replicas, no meta leader, a stream's
+// group without a leader, JetStream not enabled yet on a starting server.
+const (
+	codeClusterNoPeers    = 10005
+	codeClusterNotAvail   = 10008
+	codeClusterNotLeader  = 10009
+	codeStreamOffline     = 10118
+	codeNotEnabled        = 10076
+	codeNotEnabledAccount = 10039
+)
+
+// NotReady reports whether err says that JetStream cannot serve yet and may
+// soon: the server is not reached, a request found no responder or no
+// answer in time, a meta or stream leader is being elected, or too few
+// servers are up to place a stream's replicas. Start-up waits on these
+// instead of exiting.
+func NotReady(err error) bool {
+	if err == nil {
+		return false
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case codeClusterNoPeers, codeClusterNotAvail, codeClusterNotLeader, codeStreamOffline,
+			codeNotEnabled, codeNotEnabledAccount:
+			return true
+		}
+		return apiErr.Code == 503 && !isStorageFull(apiErr)
+	}
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoServers) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount)
 }

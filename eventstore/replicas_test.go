@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -86,4 +87,54 @@ func ensureEventually(ctx context.Context, st *eventstore.Store, spec eventstore
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// The snapshot bucket follows the configured replicas like a stream: raised
+// from 1 to 3, never lowered (a store configured with fewer cannot store
+// snapshots, and says why).
+func TestSnapshotBucketFollowsReplicas(t *testing.T) {
+	urls := testenv.StartCluster(t, 3).URL()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r1, r3 := connectReplicas(t, urls, 1), connectReplicas(t, urls, 3)
+	require.NoError(t, ensureEventually(ctx, r3, testStream))
+	ack, err := r3.Append(ctx, "test.snap", 0, newEvent(t, "test.created.v1", map[string]int{}))
+	require.NoError(t, err)
+	m, err := r3.Get(ctx, testStream.Name, ack.Seq)
+	require.NoError(t, err)
+	info := eventstore.SnapshotInfo{Stream: testStream.Name, Subject: "test.snap", Seq: ack.Seq,
+		EventID: m.Header.Get("Nats-Msg-Id"), Version: "v1"}
+	put := func(st *eventstore.Store) error {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		return eventstore.NewSnapshots(st).Put(ctx, info, func(w io.Writer) error {
+			_, err := w.Write([]byte("state"))
+			return err
+		})
+	}
+	replicas := func() int {
+		t.Helper()
+		s, err := r3.JetStream().Stream(ctx, "OBJ_"+eventstore.SnapshotBucket)
+		require.NoError(t, err)
+		return s.CachedInfo().Config.Replicas
+	}
+	require.NoError(t, put(r1))
+	require.Equal(t, 1, replicas())
+	// Raised; the bucket's stream may take appends again only once its new
+	// replicas have joined.
+	require.Eventually(t, func() bool {
+		err := put(r3)
+		require.True(t, err == nil || errors.Is(err, eventstore.ErrUnavailable), "%v", err)
+		return err == nil
+	}, 30*time.Second, 10*time.Millisecond)
+	require.Equal(t, 3, replicas(), "raised")
+	err = put(r1)
+	require.ErrorIs(t, err, eventstore.ErrReplicasMismatch)
+	require.ErrorContains(t, err, "3 replicas, configured 1")
+	require.Equal(t, 3, replicas(), "never lowered")
+	require.NoError(t, eventstore.NewSnapshots(r1).Get(ctx, testStream.Name, "test.snap", func(_ eventstore.SnapshotInfo, r io.Reader) error {
+		b, err := io.ReadAll(r)
+		require.Equal(t, "state", string(b))
+		return err
+	}), "reading needs no bucket change")
 }

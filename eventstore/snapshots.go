@@ -92,6 +92,11 @@ func (s *Snapshots) bucket(ctx context.Context, create bool) (jetstream.ObjectSt
 	var obs jetstream.ObjectStore
 	var err error
 	if create {
+		// Like the streams: as many replicas as configured, raised on an
+		// existing bucket, never lowered.
+		if err := CheckReplicas(ctx, s.store.js, "OBJ_"+SnapshotBucket, s.store.replicas); err != nil {
+			return nil, fmt.Errorf("snapshot bucket: %w", err)
+		}
 		obs, err = s.store.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 			Bucket:      SnapshotBucket,
 			Description: "Snapshots of aggregates' folded state (a cache: the event streams are the record)",

@@ -107,6 +107,27 @@ func directGets(replicas int) bool { return replicas <= 1 }
 // configured: EnsureStreams never lowers a stream's replicas by itself.
 var ErrReplicasMismatch = errors.New("eventstore: stream has more replicas than configured")
 
+// CheckReplicas returns ErrReplicasMismatch, naming the stream and both
+// counts, when stream exists with more replicas than configured: what
+// creates or updates a key-value or object store bucket (whose stream is
+// KV_<bucket> or OBJ_<bucket>) calls it first, so that a bucket, like a
+// stream, is raised to the configured replicas and never silently lowered.
+// A missing stream is no mismatch.
+func CheckReplicas(ctx context.Context, js jetstream.JetStream, stream string, replicas int) error {
+	st, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return classify("stream "+stream, err)
+	}
+	if cur := st.CachedInfo().Config.Replicas; cur > max(replicas, 1) {
+		return fmt.Errorf("stream %s has %d replicas, configured %d (EVENTLINE_STREAM_REPLICAS): %w",
+			stream, cur, replicas, ErrReplicasMismatch)
+	}
+	return nil
+}
+
 // EnsureStreams creates or updates every stream of specs; running it again
 // changes nothing. An existing stream keeps its replicas unless more are
 // configured (an upgrade); fewer are refused with ErrReplicasMismatch, so

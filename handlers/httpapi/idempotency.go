@@ -62,9 +62,16 @@ type Idempotency struct {
 	kv jetstream.KeyValue
 }
 
-// NewIdempotency opens (creating when needed) the idempotency bucket,
-// remembering at most maxKeys keys (DefaultIdempotencyMaxKeys when 0): past
-// it, or past IdempotencyMaxBytes, the oldest keys are dropped.
+// NewIdempotency opens (creating when needed) the idempotency bucket with
+// replicas copies (1 when 0), remembering at most maxKeys keys
+// (DefaultIdempotencyMaxKeys when 0): past it, or past IdempotencyMaxBytes,
+// the oldest keys are dropped. Like the streams, an existing bucket with
+// fewer replicas is raised and one with more is refused
+// (eventstore.ErrReplicasMismatch): a write with a key depends on the
+// bucket, which must survive what the log survives. On a replicated bucket
+// a key is read from its leader, so that a retry sees the answer stored by
+// the first request (a follower may not have it yet). Errors of a cluster
+// not ready yet satisfy eventstore.NotReady.
 func NewIdempotency(ctx context.Context, js jetstream.JetStream, replicas int, maxKeys int64) (*Idempotency, error) {
 	if replicas == 0 {
 		replicas = 1
@@ -72,26 +79,36 @@ func NewIdempotency(ctx context.Context, js jetstream.JetStream, replicas int, m
 	if maxKeys <= 0 {
 		maxKeys = DefaultIdempotencyMaxKeys
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	stream := "KV_" + IdempotencyBucket
+	if err := eventstore.CheckReplicas(ctx, js, stream, replicas); err != nil {
+		return nil, fmt.Errorf("idempotency bucket: %w", err)
+	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: IdempotencyBucket, Description: "answers to writes sent with an Idempotency-Key",
 		History: 1, TTL: IdempotencyTTL, Storage: jetstream.FileStorage, Replicas: replicas,
 		MaxBytes: IdempotencyMaxBytes,
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("idempotency bucket: %w", err)
 	}
 	// A key-value bucket refuses writes when full; a cache should forget
-	// its oldest entries instead, and bound their count too.
-	st, err := js.Stream(ctx, "KV_"+IdempotencyBucket)
+	// its oldest entries instead, and bound their count too. And a bucket
+	// always allows direct gets, answered by any replica.
+	st, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, fmt.Errorf("idempotency bucket stream: %w", err)
 	}
 	cfg := st.CachedInfo().Config
-	if cfg.MaxMsgs != maxKeys || cfg.Discard != jetstream.DiscardOld {
-		cfg.MaxMsgs, cfg.Discard = maxKeys, jetstream.DiscardOld
+	direct := replicas == 1
+	if cfg.MaxMsgs != maxKeys || cfg.Discard != jetstream.DiscardOld || cfg.AllowDirect != direct {
+		cfg.MaxMsgs, cfg.Discard, cfg.AllowDirect = maxKeys, jetstream.DiscardOld, direct
 		if _, err := js.UpdateStream(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("bound idempotency bucket: %w", err)
 		}
+	}
+	// Bound after the update: its reads follow the stream's direct gets.
+	kv, err := js.KeyValue(ctx, IdempotencyBucket)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency bucket: %w", err)
 	}
 	return &Idempotency{kv: kv}, nil
 }
