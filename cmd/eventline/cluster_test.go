@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/eventline/eventline/eventstore/partitions"
 	"github.com/eventline/eventline/handlers/orders"
 	"github.com/eventline/eventline/internal/testenv"
+	"github.com/eventline/eventline/zuora/zuorasim"
 )
 
 // clusterView reads the saga partitions' owners from the cluster.
@@ -55,6 +57,7 @@ func TestTwoProcessesOnAClusterSurviveAKilledNodeAndAKilledOwner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster and real processes")
 	}
+	const wantWorkflows = 500
 	c := testenv.StartCluster(t, 3)
 	db := testenv.Postgres(t)
 	env := func(id, roles string) map[string]string {
@@ -77,6 +80,22 @@ func TestTwoProcessesOnAClusterSurviveAKilledNodeAndAKilledOwner(t *testing.T) {
 	}, 60*time.Second, 100*time.Millisecond, "the 16 partitions spread over both processes: %v", func() map[string]int { return owners(view()) }())
 
 	apiA, apiB := newSagaClient(a.URL), newSagaClient(b.URL)
+
+	// A customer whose first sync pages through the faults (10 pages of 50,
+	// 500 ms each), on a, the process with the sync role.
+	sim, err := zuorasim.New(zuorasim.Options{Latency: 500 * time.Millisecond}, map[string]zuorasim.Tenant{
+		"acme": {ClientSecret: "acme-secret", Workflows: zuorasim.GenerateWorkflows(wantWorkflows, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))},
+	})
+	require.NoError(t, err)
+	zs := httptest.NewServer(sim)
+	t.Cleanup(zs.Close)
+	var customer struct {
+		ID     string `json:"id"`
+		SyncID string `json:"sync_id"`
+	}
+	resp := call(t, "POST", a.URL+"/api/customers", "application/json",
+		fmt.Appendf(nil, `{"name":"Acme","zuora":{"base_url":%q,"client_id":"acme","client_secret":"acme-secret"}}`, zs.URL), nil, &customer)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, readAll(resp))
 	user := apiA.user(t, "Grace", "grace@example.com")
 	const stock = 12
 	products := []string{apiA.product(t, "cluster lamp", stock), apiB.product(t, "cluster desk", stock)}
@@ -144,6 +163,9 @@ func TestTwoProcessesOnAClusterSurviveAKilledNodeAndAKilledOwner(t *testing.T) {
 	}
 	require.Positive(t, runningOfB, "b drives running sagas at the kill")
 	resumes := strings.Count(a.stderr.String(), "partitions taken over: their running sagas resumed")
+	var syncAtKill syncView
+	call(t, "GET", a.URL+"/api/syncs/"+customer.SyncID, "", nil, nil, &syncAtKill)
+	t.Logf("the customer's sync at the kill: %s, %d pages", syncAtKill.Status, syncAtKill.Pages)
 	c.Kill(1)
 	killed := time.Now()
 	require.NoError(t, b.cmd.Process.Signal(syscall.SIGKILL))
@@ -217,6 +239,12 @@ func TestTwoProcessesOnAClusterSurviveAKilledNodeAndAKilledOwner(t *testing.T) {
 	}
 	t.Logf("%d sagas, %d log entries acknowledged and persisted", len(sagas), len(logIDs))
 
+	// The sync that ran through the faults completed, once, with every workflow.
+	sync := waitSync(t, a.URL, customer.SyncID)
+	require.Equal(t, "completed", sync.Status, sync.Reason)
+	require.Equal(t, wantWorkflows, sync.Stats.Created)
+	require.Equal(t, wantWorkflows, workflowCount(t, a.URL, customer.ID))
+
 	// Every event of a saga names the process that recorded it; the sagas
 	// b drove and a finished carry both names.
 	drivers := map[string]int{}
@@ -254,7 +282,7 @@ func TestTwoProcessesOnAClusterSurviveAKilledNodeAndAKilledOwner(t *testing.T) {
 		require.Equal(t, "a", p.Owner)
 	}
 	// And the dashboard's /streams page says the same.
-	resp, err := http.Get(a.URL + "/streams/fragment/partitions")
+	resp, err = http.Get(a.URL + "/streams/fragment/partitions")
 	require.NoError(t, err)
 	page := readAll(resp)
 	resp.Body.Close()
