@@ -33,6 +33,9 @@ type timelineItem struct {
 	At, End time.Time
 	// Note adds a detail: a retry's due time, who retried or aborted.
 	Note string
+	// By is the process that recorded the line's last event (its driver;
+	// "" for events recorded before processes named themselves).
+	By string
 }
 
 // Duration is how long the attempt took (-1 while it runs or for an
@@ -77,8 +80,10 @@ type attemptKey struct {
 func buildTimeline(events []eventEntry, comps map[string]string) []timelineItem {
 	items := make([]timelineItem, 0, len(events))
 	open := map[attemptKey]int{}
+	by := "" // the process that recorded the event at hand
 	add := func(it timelineItem) {
 		if len(items) < maxTimeline {
+			it.By = by
 			items = append(items, it)
 		}
 	}
@@ -95,8 +100,10 @@ func buildTimeline(events []eventEntry, comps map[string]string) []timelineItem 
 		}
 		delete(open, k)
 		items[i].Class, items[i].Outcome, items[i].Error, items[i].End = class, outcome, errText, e.At
+		items[i].By = e.DrivenBy
 	}
 	for _, e := range events {
+		by = e.DrivenBy
 		k := attemptKey{step: e.Step, attempt: e.Attempt, comp: e.Compensation}
 		switch e.Type {
 		case saga.StartedV1:

@@ -79,3 +79,18 @@ func TestBuildTimelineShowsRunningTimedOutAndOperators(t *testing.T) {
 	assert.Equal(t, "timed out", items[4].Outcome)
 	assert.Equal(t, "saga.unknown.v9", items[5].Title)
 }
+
+// Each line names the process that recorded its outcome: an attempt
+// started by one process and finished by the one that took its partition
+// over says so.
+func TestBuildTimelineNamesTheDrivingProcess(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	items := buildTimeline([]eventEntry{
+		{Type: saga.StartedV1, At: t0, Definition: "create_order", DrivenBy: "api-1"},
+		{Type: saga.StepStartedV1, Step: "validate_user", Attempt: 1, At: t0, DrivenBy: "saga-1"},
+		{Type: saga.StepCompletedV1, Step: "validate_user", Attempt: 1, At: t0.Add(time.Second), DrivenBy: "saga-2"},
+	}, nil)
+	require.Len(t, items, 2)
+	require.Equal(t, "api-1", items[0].By)
+	require.Equal(t, "saga-2", items[1].By)
+}
