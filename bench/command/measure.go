@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/eventline/eventline/bench/internal/benchcluster"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/eventstore/natsserver"
@@ -31,7 +32,7 @@ type counter struct{ Value, Events int }
 // env is the server (or cluster) and the client the measurements share.
 type env struct {
 	srv     *natsserver.Server
-	cluster *cluster
+	cluster *benchcluster.Cluster
 	store   *eventstore.Store
 	reg     *eventstore.Registry
 }
@@ -40,11 +41,11 @@ func start(ctx context.Context, dir string, o options) (*env, error) {
 	e := &env{}
 	url, replicas := "", 1
 	if o.Cluster {
-		c, err := startCluster(dir)
+		c, err := benchcluster.Start(ctx, dir)
 		if err != nil {
 			return nil, err
 		}
-		e.cluster, url, replicas = c, c.url(), 3
+		e.cluster, url, replicas = c, c.URL(), 3
 	} else {
 		srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0", SyncAlways: o.SyncAlways})
 		if err != nil {
@@ -75,7 +76,7 @@ func (e *env) close() {
 		e.srv.Shutdown()
 	}
 	if e.cluster != nil {
-		e.cluster.shutdown()
+		e.cluster.Shutdown()
 	}
 }
 

@@ -1,0 +1,284 @@
+// Command cluster benchmarks several `eventline serve` processes on a
+// replicated NATS cluster (issue 23's targets): three nats-servers in this
+// process (a JetStream cluster routed over loopback, stores in a temporary
+// directory, replicas-3 streams), one PostgreSQL, and two serve processes
+// (p1: api,projector,saga,sync; p2: api,saga). Beside each figure it
+// prints a same-run baseline.
+//
+//  1. throughput: sagas/s and p50/p99 (POST /api/orders, then
+//     GET /api/sagas/{id}?wait=10s until terminal, tok_ok, orders spread
+//     over --products products) with p1 alone, then with p1 and p2 (the
+//     clients split over both APIs), same --in-flight and --duration; the
+//     ratio two/one (target >= 0.9) and each party's CPU per saga (serve
+//     processes, the nats-servers = this process, PostgreSQL, the load
+//     generator, which runs in a child process of its own). Baseline: raw
+//     JetStream on the same cluster, ten awaited publishes per "saga" on a
+//     replicas-3 stream of its own.
+//
+//  2. hot product: the same with every order on one product: sagas that
+//     did not complete and "too many concurrent changes" in the serve logs
+//     (target: none), p99 two/one (target <= 2).
+//
+//  3. logs: POST /api/logs (one entry) with one process and with two;
+//     baseline: one awaited raw publish per entry.
+//
+//  4. takeover: under a steady load of orders (tok_ok, tok_flaky,
+//     tok_slow) kill -9 one process, time the survivor's resume of its
+//     partitions (from its slog lines), restart it and wait until it has
+//     its share back, --rounds times; p50/p99/max (target p99 <= 10 s).
+//
+//  5. faults: the SAGAS stream leader's node killed, then PostgreSQL
+//     stopped, each for a few seconds under the same load; afterwards
+//     every saga placed must be terminal, none needs_attention or failed.
+//
+//     go run ./bench/cluster --bin bin/eventline [--duration 10s] [--rounds 5] [--phases throughput,hot,logs,takeover,faults]
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventline/eventline/bench/internal/benchcluster"
+	"github.com/eventline/eventline/bench/internal/benchserve"
+	"github.com/eventline/eventline/internal/pgcluster"
+)
+
+// options are the benchmark's flags.
+type options struct {
+	Bin          string
+	Keep         bool
+	Phases       []string
+	Duration     time.Duration
+	Warmup       time.Duration
+	InFlight     int
+	RawDuration  time.Duration
+	LogDuration  time.Duration
+	LogConns     int
+	Users        int
+	Products     int
+	Rounds       int
+	TakeoverLoad time.Duration
+	TakeoverRate int
+	Kill         string
+	NodeDown     time.Duration
+	PGDown       time.Duration
+}
+
+var allPhases = []string{"throughput", "hot", "logs", "takeover", "faults"}
+
+func main() { benchserve.Main("bench/cluster", run) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 2 && args[0] == "loadgen" {
+		return runLoadgen(ctx, args[1], stdout)
+	}
+	var o options
+	var phases string
+	fs := benchserve.NewFlagSet("cluster", stderr)
+	fs.StringVar(&o.Bin, "bin", "", "eventline binary (built from ./cmd/eventline when empty)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the data directories and serve logs")
+	fs.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run, comma-separated")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "each measured saga load (one process, two; spread and hot)")
+	fs.DurationVar(&o.Warmup, "warmup", 3*time.Second, "unmeasured load before each measured saga load")
+	fs.IntVar(&o.InFlight, "in-flight", 100, "sagas in flight (concurrent clients), split over the APIs")
+	fs.DurationVar(&o.RawDuration, "raw-duration", 5*time.Second, "the raw JetStream baselines")
+	fs.DurationVar(&o.LogDuration, "log-duration", 4*time.Second, "each measured log load")
+	fs.IntVar(&o.LogConns, "log-conns", 64, "concurrent log clients")
+	fs.IntVar(&o.Users, "users", 100, "users the orders are spread over")
+	fs.IntVar(&o.Products, "products", 50, "products (huge stock) the spread orders use; the hot load uses one more")
+	fs.IntVar(&o.Rounds, "rounds", 5, "takeover rounds (kill -9, resume, restart)")
+	fs.DurationVar(&o.TakeoverLoad, "takeover-load", 2*time.Second, "load before each kill, so that sagas are in flight")
+	fs.IntVar(&o.TakeoverRate, "takeover-rate", 40, "orders per second during the takeover and fault phases")
+	fs.StringVar(&o.Kill, "kill", "alternate", "which process each round kills: p2, p1 or alternate (p2 first)")
+	fs.DurationVar(&o.NodeDown, "node-down", 8*time.Second, "how long the killed NATS node stays down")
+	fs.DurationVar(&o.PGDown, "pg-down", 5*time.Second, "how long PostgreSQL stays down")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, p := range strings.Split(phases, ",") {
+		if p = strings.TrimSpace(p); !slices.Contains(allPhases, p) {
+			return fmt.Errorf("--phases: unknown phase %q (known: %s)", p, strings.Join(allPhases, ","))
+		}
+		o.Phases = append(o.Phases, strings.TrimSpace(p))
+	}
+	if o.InFlight < 2 || o.LogConns < 2 || o.Users < 1 || o.Products < 1 || o.Rounds < 0 || o.TakeoverRate < 1 ||
+		o.Duration <= 0 || o.RawDuration <= 0 || o.LogDuration <= 0 || o.Warmup < 0 {
+		return errors.New("counts and durations must be positive (in-flight and log-conns at least 2)")
+	}
+	if o.Kill != "p1" && o.Kill != "p2" && o.Kill != "alternate" {
+		return fmt.Errorf("--kill %q: p1, p2 or alternate", o.Kill)
+	}
+	logf := benchserve.Logger(stderr, "bench/cluster")
+	logf("phases %v; %d in flight, %s per load after %s warm-up; GOMAXPROCS %d, %s/%s", o.Phases, o.InFlight, o.Duration,
+		o.Warmup, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	root, bin, cleanup, err := benchserve.Workdir(ctx, "eventline-bench-cluster-*", o.Bin, o.Keep, logf)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	e := &env{o: o, root: root, api: newAPI(64), logf: logf, stderr: stderr}
+	logf("starting a 3-node JetStream cluster and PostgreSQL")
+	if e.cluster, err = benchcluster.Start(ctx, filepath.Join(root, "nats")); err != nil {
+		return err
+	}
+	defer e.cluster.Shutdown()
+	if e.pg, err = pgcluster.Start(ctx, filepath.Join(root, "pg"), pgcluster.Options{}); err != nil {
+		return err
+	}
+	defer e.pg.Stop()
+	if e.nc, err = nats.Connect(e.cluster.URL(), nats.Name("bench-cluster"), nats.MaxReconnects(-1)); err != nil {
+		return err
+	}
+	defer e.nc.Close()
+	if e.js, err = jetstream.New(e.nc); err != nil {
+		return err
+	}
+	if err := e.newProcs(bin); err != nil {
+		return err
+	}
+	defer e.stopAll()
+	res, err := e.runPhases(ctx)
+	if err != nil {
+		// Print what was measured before the failure.
+		_ = report(stdout, o, res)
+		return err
+	}
+	return report(stdout, o, res)
+}
+
+// results are every phase's figures.
+type results struct {
+	RawSaga, RawLogs phase
+	One, Two         phase
+	HotOne, HotTwo   phase
+	LogsOne, LogsTwo phase
+	Join             time.Duration
+	Takeovers        []takeoverRound
+	Node             *nodeFault
+	PG               *pgFault
+	Final            *finalCheck
+	PlacerRate       int
+}
+
+func (e *env) has(phase string) bool { return slices.Contains(e.o.Phases, phase) }
+
+// runPhases runs the phases in order: the raw baselines on the quiet
+// cluster, p1 alone, p1 and p2, the takeovers and the faults.
+func (e *env) runPhases(ctx context.Context) (*results, error) {
+	o := e.o
+	res := &results{PlacerRate: o.TakeoverRate}
+	var err error
+	if e.has("throughput") {
+		res.RawSaga, err = e.measure(ctx, "raw JetStream sagas", job{Kind: "raw", NATSURL: e.cluster.URL(), InFlight: o.InFlight,
+			Duration: o.RawDuration, Stream: "BENCH_CLUSTER_RAW", Subject: "benchcluster.", PerOp: 10, PerSubject: true, PayloadBytes: 256}, time.Second)
+		if err != nil {
+			return res, err
+		}
+	}
+	if e.has("logs") {
+		res.RawLogs, err = e.measure(ctx, "raw JetStream log entries", job{Kind: "raw", NATSURL: e.cluster.URL(), InFlight: o.LogConns,
+			Duration: o.LogDuration, Stream: "BENCH_CLUSTER_RAWLOGS", Subject: "benchclusterlogs.", PerOp: 1, PayloadBytes: 256}, time.Second)
+		if err != nil {
+			return res, err
+		}
+	}
+	p1, p2 := e.procs[0], e.procs[1]
+	e.logf("starting p1 (%s)", p1.roles)
+	if err := e.start(ctx, p1); err != nil {
+		return res, err
+	}
+	if err := e.setup(ctx); err != nil {
+		return res, err
+	}
+	if _, err := e.waitBalanced(ctx, time.Minute); err != nil {
+		return res, err
+	}
+	saga := func(urls []string, products []string) job {
+		return job{Kind: "saga", URLs: urls, InFlight: o.InFlight, Duration: o.Duration, Users: e.users, Products: products, Token: "tok_ok"}
+	}
+	logs := func(urls []string) job {
+		return job{Kind: "logs", URLs: urls, InFlight: o.LogConns, Duration: o.LogDuration}
+	}
+	one, two := []string{p1.base}, []string{p1.base, p2.base}
+	if e.has("throughput") {
+		if res.One, err = e.measure(ctx, "sagas, one process", saga(one, e.products), o.Warmup); err != nil {
+			return res, err
+		}
+	}
+	if e.has("hot") {
+		if res.HotOne, err = e.measure(ctx, "hot product, one process", saga(one, []string{e.hot}), o.Warmup); err != nil {
+			return res, err
+		}
+	}
+	if e.has("logs") {
+		if res.LogsOne, err = e.measure(ctx, "logs, one process", logs(one), time.Second); err != nil {
+			return res, err
+		}
+	}
+	e.logf("starting p2 (%s)", p2.roles)
+	began := time.Now()
+	if err := e.start(ctx, p2); err != nil {
+		return res, err
+	}
+	if _, err := e.waitBalanced(ctx, time.Minute); err != nil {
+		return res, err
+	}
+	res.Join = time.Since(began)
+	e.logf("p2 joined: partitions shared out %.2f s after its start", res.Join.Seconds())
+	if e.has("throughput") {
+		if res.Two, err = e.measure(ctx, "sagas, two processes", saga(two, e.products), o.Warmup); err != nil {
+			return res, err
+		}
+	}
+	if e.has("hot") {
+		if res.HotTwo, err = e.measure(ctx, "hot product, two processes", saga(two, []string{e.hot}), o.Warmup); err != nil {
+			return res, err
+		}
+	}
+	if e.has("logs") {
+		if res.LogsTwo, err = e.measure(ctx, "logs, two processes", logs(two), time.Second); err != nil {
+			return res, err
+		}
+	}
+	if !e.has("takeover") && !e.has("faults") {
+		return res, nil
+	}
+	e.logf("steady load: %d orders/s over both APIs (tok_ok, tok_flaky, tok_slow)", o.TakeoverRate)
+	pl := e.startPlacer(ctx, o.TakeoverRate)
+	if e.has("takeover") {
+		res.Takeovers = e.takeover(ctx, o.Rounds, o.TakeoverLoad, o.Kill)
+	}
+	if e.has("faults") {
+		if _, err := e.waitBalanced(ctx, time.Minute); err != nil {
+			e.logf("before the faults: %v", err)
+		}
+		sleep(ctx, o.TakeoverLoad)
+		e.logf("killing the SAGAS leader's NATS node for %s", o.NodeDown)
+		nf := e.killNode(ctx, pl, o.NodeDown)
+		res.Node = &nf
+		e.logf("node %s: new leader in %.2f s, %d of %d orders failed, slowest %.2f s, rejoined %.2f s after its restart %s",
+			nf.Node, nf.Elected.Seconds(), nf.Failed, nf.Posts, nf.MaxPost.Seconds(), nf.Rejoined.Seconds(), nf.Err)
+		sleep(ctx, o.TakeoverLoad)
+		e.logf("stopping PostgreSQL for %s", o.PGDown)
+		pf := e.stopPostgres(ctx, pl, o.PGDown)
+		res.PG = &pf
+		e.logf("PostgreSQL: %d of %d orders failed while down, p1 ready %.2f s and sagas read model caught up %.2f s after its start %s",
+			pf.Failed, pf.Posts, pf.Ready.Seconds(), pf.CaughtUp.Seconds(), pf.Err)
+		sleep(ctx, o.TakeoverLoad)
+	}
+	pl.stop()
+	e.logf("awaiting every saga placed under faults")
+	fc := e.check(ctx, pl)
+	res.Final = &fc
+	return res, ctx.Err()
+}
