@@ -47,6 +47,7 @@ bench: postgres-binaries chromium build
 	$(GO) run ./bench/reactor
 	$(GO) run ./bench/sync
 	$(GO) run ./bench/saga --bin $(BIN)/eventline
+	$(GO) run ./bench/cluster --bin $(BIN)/eventline
 	$(GO) run ./bench/hostile --bin $(BIN)/eventline
 	$(GO) run ./bench/dashboard --bin $(BIN)/eventline
 
