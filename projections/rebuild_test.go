@@ -36,6 +36,9 @@ func TestRebuild(t *testing.T) {
 			}
 			before, err := countRows(ctx, env.pool, "log_entries")
 			require.NoError(t, err)
+			var liveIndexes []string
+			require.NoError(t, env.pool.QueryRow(ctx, `SELECT array_agg(indexname::text ORDER BY indexname) FROM pg_indexes WHERE tablename = 'log_entries'`).Scan(&liveIndexes))
+			require.Contains(t, liveIndexes, "log_entries_received_idx")
 			res, err := projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{BatchSize: 64, DryRun: tt.dryRun}).Run(ctx)
 			require.NoError(t, err)
 			require.Equal(t, int64(tt.events), res.Events)
@@ -67,7 +70,7 @@ func TestRebuild(t *testing.T) {
 				require.NoError(t, rows.Scan(&s))
 				idx = append(idx, s)
 			}
-			require.Equal(t, []string{"log_entries_level_idx", "log_entries_pkey", "log_entries_received_idx", "log_entries_source_idx"}, idx)
+			require.Equal(t, liveIndexes, idx)
 			_, err = projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{}).Run(ctx)
 			require.NoError(t, err)
 		})

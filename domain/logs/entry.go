@@ -47,6 +47,15 @@ type Entry struct {
 	Context    json.RawMessage `json:"context,omitempty"`
 	Source     string          `json:"source,omitempty"`
 	ReceivedAt time.Time       `json:"received_at"`
+	// TraceID and SpanID are an OpenTelemetry record's trace context, as
+	// lower-case hex (32 and 16 digits); empty when the record had none.
+	TraceID string `json:"trace_id,omitempty"`
+	SpanID  string `json:"span_id,omitempty"`
+	// Time is when the event happened by its source's clock, and
+	// ObservedTime when a collector first saw it (OpenTelemetry's
+	// time_unix_nano and observed_time_unix_nano); zero when not given.
+	Time         time.Time `json:"time,omitzero"`
+	ObservedTime time.Time `json:"observed_time,omitzero"`
 }
 
 // Input is an entry as a client sends it.

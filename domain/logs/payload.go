@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -133,7 +134,8 @@ func decodeFast(data []byte) ([]Entry, bool) {
 	}
 }
 
-// entry reads {"id","level","message"[,"context"][,"source"],"received_at"}.
+// entry reads {"id","level","message"[,"context"][,"source"],"received_at"
+// [,"trace_id"][,"span_id"][,"time"][,"observed_time"]}.
 func (s *scanner) entry() (Entry, bool) {
 	var e Entry
 	if !s.lit(`{"id":"`) || s.i+36 > len(s.b) {
@@ -177,5 +179,35 @@ func (s *scanner) entry() (Entry, bool) {
 		return e, false
 	}
 	s.i += end + 1
+	// OpenTelemetry's fields, each only when set (EncodeEntry's order).
+	if s.lit(`,"trace_id":`) {
+		if e.TraceID, ok = s.str(); !ok {
+			return e, false
+		}
+	}
+	if s.lit(`,"span_id":`) {
+		if e.SpanID, ok = s.str(); !ok {
+			return e, false
+		}
+	}
+	if s.lit(`,"time":`) && !s.time(&e.Time) {
+		return e, false
+	}
+	if s.lit(`,"observed_time":`) && !s.time(&e.ObservedTime) {
+		return e, false
+	}
 	return e, s.lit(`}`)
+}
+
+// time reads a JSON string holding an RFC 3339 time.
+func (s *scanner) time(t *time.Time) bool {
+	if !s.lit(`"`) {
+		return false
+	}
+	end := bytes.IndexByte(s.b[s.i:], '"')
+	if end < 0 || t.UnmarshalText(s.b[s.i:s.i+end]) != nil {
+		return false
+	}
+	s.i += end + 1
+	return true
 }

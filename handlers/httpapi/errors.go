@@ -71,6 +71,10 @@ func toAPIError(err error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "Something went wrong on our side."}
 }
 
+// AsError is err as the API answers it (status, code, message), for an
+// endpoint that must send it in another shape (OTLP's).
+func AsError(err error) *Error { return toAPIError(err) }
+
 // isConnectError recognises a failed (refused, timed out) connection to
 // PostgreSQL.
 func isConnectError(err error) bool {

@@ -33,7 +33,7 @@ type Check struct {
 // ServerConfig configures a Server.
 type ServerConfig struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" on
-	// every /api/ request.
+	// every /api/ request and every OTLP (/v1/) request.
 	Token string
 	// Session, when set, may authorize an /api/ request that has no bearer
 	// token: the dashboard's session cookie (dashboard.APIAuthorized).
@@ -230,7 +230,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	r = r.WithContext(ctx)
-	if s.cfg.Token != "" && strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(r) {
+	// /v1/ is OpenTelemetry's (OTLP/HTTP): the same token applies.
+	if s.cfg.Token != "" && (strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/v1/")) && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="eventline"`)
 		WriteError(rec, r, Errorf(http.StatusUnauthorized, "unauthorized", "A valid 'Authorization: Bearer <token>' header is required."))
 		return

@@ -68,6 +68,7 @@ func (h *Handler) Mount(s *httpapi.Server) {
 	s.Handle("GET /api/logs", h.list)
 	s.Handle("GET /api/logs/stats", h.stats)
 	s.Handle("GET /api/logs/{id}", h.get)
+	s.Handle("POST /v1/logs", h.postOTLP)
 }
 
 type acceptedOne struct {

@@ -29,6 +29,21 @@ type entryView struct {
 	Source     string          `json:"source"`
 	ReceivedAt time.Time       `json:"received_at"`
 	Persisted  bool            `json:"persisted"`
+	// OpenTelemetry's fields, present only when the entry has them.
+	TraceID      string    `json:"trace_id,omitempty"`
+	SpanID       string    `json:"span_id,omitempty"`
+	Time         time.Time `json:"time,omitzero"`
+	ObservedTime time.Time `json:"observed_time,omitzero"`
+}
+
+// entryColumns are the columns scanEntry reads, in order.
+const entryColumns = "id, seq, level, message, context, source, received_at, trace_id, span_id, event_time, observed_time"
+
+// viewOf is an entry read from the log (not yet persisted) as the API shows it.
+func viewOf(e logs.Entry, seq uint64) entryView {
+	return entryView{ID: e.ID, Seq: seq, Level: e.Level, Message: e.Message, Context: e.Context,
+		Source: e.Source, ReceivedAt: e.ReceivedAt.UTC(), TraceID: e.TraceID, SpanID: e.SpanID,
+		Time: e.Time, ObservedTime: e.ObservedTime}
 }
 
 type listResponse struct {
@@ -45,6 +60,8 @@ const (
 type listQuery struct {
 	levels   []string
 	source   string
+	traceID  string
+	spanID   string
 	q        string
 	since    *time.Time
 	limit    int
@@ -66,6 +83,19 @@ func parseListQuery(r *http.Request, now time.Time) (listQuery, error) {
 		}
 	}
 	lq.source = v.Get("source")
+	for _, f := range []struct {
+		name string
+		hex  int
+		dst  *string
+	}{{"trace_id", 32, &lq.traceID}, {"span_id", 16, &lq.spanID}} {
+		if id := v.Get(f.name); id != "" {
+			id = strings.ToLower(id)
+			if !isHex(id, f.hex) {
+				return lq, httpapi.FieldErr(f.name, fmt.Sprintf("%s must be %d hexadecimal digits.", f.name, f.hex))
+			}
+			*f.dst = id
+		}
+	}
 	lq.q = v.Get("q")
 	if len(lq.q) > 1024 {
 		return lq, httpapi.FieldErr("q", "q must be at most 1024 bytes.")
@@ -93,6 +123,19 @@ func parseListQuery(r *http.Request, now time.Time) (listQuery, error) {
 		lq.cursorAt, lq.cursorID, lq.hasCur = at, id, true
 	}
 	return lq, nil
+}
+
+// isHex tells whether s is n hexadecimal digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func parseSince(s string, now time.Time) (time.Time, error) {
@@ -146,6 +189,12 @@ func (lq listQuery) sql(table string) (string, []any) {
 	if lq.source != "" {
 		where = append(where, "source = "+arg(lq.source))
 	}
+	if lq.traceID != "" {
+		where = append(where, "trace_id = "+arg(lq.traceID))
+	}
+	if lq.spanID != "" {
+		where = append(where, "span_id = "+arg(lq.spanID))
+	}
 	if lq.q != "" {
 		where = append(where, "message ILIKE "+arg("%"+escapeLike(lq.q)+"%"))
 	}
@@ -155,7 +204,7 @@ func (lq listQuery) sql(table string) (string, []any) {
 	if lq.hasCur {
 		where = append(where, "(received_at, id) < ("+arg(lq.cursorAt)+", "+arg(lq.cursorID)+")")
 	}
-	q := "SELECT id, seq, level, message, context, source, received_at FROM " + pgx.Identifier{table}.Sanitize()
+	q := "SELECT " + entryColumns + " FROM " + pgx.Identifier{table}.Sanitize()
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -213,8 +262,22 @@ func scanEntry(row pgx.CollectableRow) (entryView, error) {
 	var e entryView
 	var seq int64
 	var ctx []byte
-	err := row.Scan(&e.ID, &seq, &e.Level, &e.Message, &ctx, &e.Source, &e.ReceivedAt)
+	var trace, span *string
+	var at, observed *time.Time
+	err := row.Scan(&e.ID, &seq, &e.Level, &e.Message, &ctx, &e.Source, &e.ReceivedAt, &trace, &span, &at, &observed)
 	e.Seq = uint64(seq)
+	if trace != nil {
+		e.TraceID = *trace
+	}
+	if span != nil {
+		e.SpanID = *span
+	}
+	if at != nil {
+		e.Time = at.UTC()
+	}
+	if observed != nil {
+		e.ObservedTime = observed.UTC()
+	}
 	e.ReceivedAt = e.ReceivedAt.UTC()
 	if len(ctx) > 0 {
 		e.Context = ctx
@@ -229,7 +292,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, httpapi.FieldErr("id", "id must be a UUID."))
 		return
 	}
-	rows, dbErr := h.pool.Query(r.Context(), `SELECT id, seq, level, message, context, source, received_at FROM log_entries WHERE id = $1`, id)
+	rows, dbErr := h.pool.Query(r.Context(), `SELECT `+entryColumns+` FROM log_entries WHERE id = $1`, id)
 	if dbErr == nil {
 		var e entryView
 		e, dbErr = pgx.CollectExactlyOneRow(rows, scanEntry)
@@ -265,8 +328,7 @@ func pickEntry(data []byte, seq uint64, id uuid.UUID) (entryView, bool, error) {
 	}
 	for _, e := range entries {
 		if e.ID == id {
-			return entryView{ID: e.ID, Seq: seq, Level: e.Level, Message: e.Message, Context: e.Context,
-				Source: e.Source, ReceivedAt: e.ReceivedAt.UTC(), Persisted: false}, true, nil
+			return viewOf(e, seq), true, nil
 		}
 	}
 	return entryView{}, false, nil

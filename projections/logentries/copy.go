@@ -74,7 +74,9 @@ func (r *logCopyReader) fill() {
 }
 
 // appendLogRow appends one tuple: id uuid, seq bigint, level text, message
-// text, context jsonb (NULL when empty), source text, received_at timestamptz.
+// text, context jsonb (NULL when empty), source text, received_at
+// timestamptz, then trace_id and span_id text and event_time and
+// observed_time timestamptz (each NULL when not set).
 func appendLogRow(b []byte, e *logs.Entry, seq uint64) []byte {
 	be := binary.BigEndian
 	b = be.AppendUint16(b, uint16(len(logColumns)))
@@ -93,7 +95,28 @@ func appendLogRow(b []byte, e *logs.Entry, seq uint64) []byte {
 	}
 	b = appendCopyText(b, e.Source)
 	b = be.AppendUint32(b, 8)
-	return be.AppendUint64(b, uint64(pgMicros(e.ReceivedAt)))
+	b = be.AppendUint64(b, uint64(pgMicros(e.ReceivedAt)))
+	b = appendCopyNullText(b, e.TraceID)
+	b = appendCopyNullText(b, e.SpanID)
+	b = appendCopyNullTime(b, e.Time)
+	return appendCopyNullTime(b, e.ObservedTime)
+}
+
+// appendCopyNullText appends s as text, or NULL when empty.
+func appendCopyNullText(b []byte, s string) []byte {
+	if s == "" {
+		return binary.BigEndian.AppendUint32(b, 0xffffffff)
+	}
+	return appendCopyText(b, s)
+}
+
+// appendCopyNullTime appends t as timestamptz, or NULL when zero.
+func appendCopyNullTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.BigEndian.AppendUint32(b, 0xffffffff)
+	}
+	b = binary.BigEndian.AppendUint32(b, 8)
+	return binary.BigEndian.AppendUint64(b, uint64(pgMicros(t)))
 }
 
 func appendCopyText(b []byte, s string) []byte {

@@ -37,6 +37,9 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 			ReceivedAt: time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", -7*3600))},
 		{ID: uuid.Must(uuid.NewV7()), Level: "debug", Message: "", Source: "worker-7", Context: []byte(`[]`), ReceivedAt: time.Date(1970, 1, 1, 0, 0, 0, 1000, time.UTC)},
 		{ID: uuid.Must(uuid.NewV7()), Level: "warn", Message: "x", Source: "s", Context: []byte(`{}`), ReceivedAt: time.Date(2262, 4, 11, 23, 47, 16, 0, time.UTC)},
+		{ID: uuid.Must(uuid.NewV7()), Level: "info", Message: "otel", Source: "checkout", Context: []byte(`{"resource":{"service.name":"checkout"},"attributes":{}}`),
+			ReceivedAt: time.Date(2026, 11, 23, 4, 5, 6, 0, time.UTC), TraceID: "5b8efff798038103d269b633813fc60c", SpanID: "eee19b7ec3c1b174",
+			Time: time.Date(2018, 12, 13, 14, 51, 0, 300000123, time.UTC), ObservedTime: time.Date(2018, 12, 13, 14, 51, 1, 0, time.UTC)},
 	}
 	var events []projections.Event
 	for i, e := range entries {
@@ -58,7 +61,7 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 		require.EqualValues(t, len(entries), n)
 		return err
 	}))
-	const cols = `id, seq, level, message, context, source, received_at`
+	const cols = `id, seq, level, message, context, source, received_at, trace_id, span_id, event_time, observed_time`
 	for _, q := range []string{
 		`SELECT ` + cols + ` FROM copy_binary EXCEPT SELECT ` + cols + ` FROM copy_pgx`,
 		`SELECT ` + cols + ` FROM copy_pgx EXCEPT SELECT ` + cols + ` FROM copy_binary`,
@@ -70,4 +73,13 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 	var ctxNull bool
 	require.NoError(t, pool.QueryRow(ctx, `SELECT context IS NULL FROM copy_binary WHERE seq = 100`).Scan(&ctxNull))
 	require.True(t, ctxNull, "an entry without context stores NULL")
+	var trace, span *string
+	var at *time.Time
+	require.NoError(t, pool.QueryRow(ctx, `SELECT trace_id, span_id, event_time FROM copy_binary WHERE seq = 104`).Scan(&trace, &span, &at))
+	require.Equal(t, "5b8efff798038103d269b633813fc60c", *trace)
+	require.Equal(t, "eee19b7ec3c1b174", *span)
+	require.True(t, entries[4].Time.Truncate(time.Microsecond).Equal(*at), "event time kept to the microsecond")
+	require.NoError(t, pool.QueryRow(ctx, `SELECT trace_id, event_time FROM copy_binary WHERE seq = 100`).Scan(&trace, &at))
+	require.Nil(t, trace, "no trace id stores NULL")
+	require.Nil(t, at, "no event time stores NULL")
 }

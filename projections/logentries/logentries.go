@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,7 +38,8 @@ func Spec() projections.Spec {
 }
 
 // logColumns are the columns the projection writes, in COPY order.
-var logColumns = []string{"id", "seq", "level", "message", "context", "source", "received_at"}
+var logColumns = []string{"id", "seq", "level", "message", "context", "source", "received_at",
+	"trace_id", "span_id", "event_time", "observed_time"}
 
 // Logs projects log.entries_received.v1 events into the log_entries table.
 type Logs struct {
@@ -81,7 +83,8 @@ func collectRows(it *logEntries) ([][]any, error) {
 		if len(e.Context) > 0 {
 			ctx = []byte(e.Context)
 		}
-		rows = append(rows, []any{e.ID, int64(seq), e.Level, e.Message, ctx, e.Source, e.ReceivedAt})
+		rows = append(rows, []any{e.ID, int64(seq), e.Level, e.Message, ctx, e.Source, e.ReceivedAt,
+			nullText(e.TraceID), nullText(e.SpanID), nullTime(e.Time), nullTime(e.ObservedTime)})
 	}
 }
 
@@ -266,11 +269,28 @@ func (p *Logs) upsert(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, erro
 			cols[c][r] = v
 		}
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{p.table}.Sanitize()+` (id, seq, level, message, context, source, received_at)
-		SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::timestamptz[])
-		ON CONFLICT (id) DO NOTHING`, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6])
+	tag, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{p.table}.Sanitize()+` (`+strings.Join(logColumns, ", ")+`)
+		SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::timestamptz[],
+			$8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[])
+		ON CONFLICT (id) DO NOTHING`, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10])
 	if err != nil {
 		return 0, fmt.Errorf("upsert into %s: %w", p.table, err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// nullText is s, or NULL when empty.
+func nullText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullTime is t, or NULL when zero.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
 }
