@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/natsserver"
+	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/migrations"
 )
@@ -122,7 +123,9 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			// Only serve creates streams: a command that reads them
 			// leaves the server as it found it.
 			if err := retry(ctx, log, "create streams", func() error {
-				return in.store.EnsureStreams(ctx, modules(cfg).Streams())
+				try, cancel := context.WithTimeout(ctx, jetStreamTryTimeout)
+				defer cancel()
+				return in.store.EnsureStreams(try, modules(cfg).Streams())
 			}, true); err != nil {
 				return nil, err
 			}
@@ -192,7 +195,14 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error, 
 		if err == nil || !patient || errors.Is(err, eventstore.ErrReplicasMismatch) {
 			return err
 		}
-		log.Warn(what+" failed; retrying", "err", err, "in", delay)
+		if eventstore.NotReady(err) {
+			// A cluster electing its meta or a stream leader, or with too
+			// few servers up to place the replicas: it comes back by itself.
+			log.Warn("jetstream not ready (no meta leader / stream leader being elected, or too few servers up); retrying",
+				"step", what, "err", err, "in", delay)
+		} else {
+			log.Warn(what+" failed; retrying", "err", err, "in", delay)
+		}
 		select {
 		case <-ctx.Done():
 			return errors.Join(ctx.Err(), err)
@@ -201,6 +211,26 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error, 
 		delay = min(delay*2, 5*time.Second)
 	}
 }
+
+// openIdempotency opens the idempotency bucket with the streams' replica
+// count, waiting like the streams while the cluster is not ready: a write
+// with an Idempotency-Key depends on it as much as on the log.
+func openIdempotency(ctx context.Context, cfg Config, in *infra) (*httpapi.Idempotency, error) {
+	var idem *httpapi.Idempotency
+	err := retry(ctx, in.log, "open idempotency bucket", func() error {
+		try, cancel := context.WithTimeout(ctx, jetStreamTryTimeout)
+		defer cancel()
+		var err error
+		idem, err = httpapi.NewIdempotency(try, in.store.JetStream(), cfg.StreamReplicas, 0)
+		return err
+	}, true)
+	return idem, err
+}
+
+// jetStreamTryTimeout bounds one try of a start-up step on JetStream: a
+// cluster without a meta leader leaves requests unanswered, and a request
+// sent on a connection to a server that just died is lost.
+const jetStreamTryTimeout = 5 * time.Second
 
 // close releases everything in reverse order of opening.
 func (in *infra) close() {

@@ -65,7 +65,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 
 	var idem *httpapi.Idempotency
 	if cfg.hasRole("api") {
-		if idem, err = httpapi.NewIdempotency(ctx, in.store.JetStream(), 1, 0); err != nil {
+		if idem, err = openIdempotency(ctx, cfg, in); err != nil {
 			return err
 		}
 	}
