@@ -41,7 +41,7 @@ func start(t *testing.T, url, id string) *process {
 	p := &process{id: id, nc: nc, done: make(chan struct{})}
 	p.owner, err = partitions.New(context.Background(), js, partitions.Config{
 		Group: "test", Count: count, ProcessID: id, Replicas: 1,
-		Tick: 100 * time.Millisecond, PinnedTTL: 600 * time.Millisecond,
+		Tick: 100 * time.Millisecond, PinnedTTL: time.Second,
 		Gained: func(_ context.Context, parts []int) {
 			p.mu.Lock()
 			p.gained = append(p.gained, parts...)
@@ -138,7 +138,7 @@ func TestAKilledOwnersPartitionsAreTakenOverWithinSeconds(t *testing.T) {
 	killed := time.Now()
 	b.kill()
 	settled(t, []*process{a}, count, count, 10*time.Second)
-	t.Logf("takeover after the owner's connection died: %v (pinned TTL 600ms, tick 100ms)", time.Since(killed).Round(time.Millisecond))
+	t.Logf("takeover after the owner's connection died: %v (pinned TTL 1s, tick 100ms)", time.Since(killed).Round(time.Millisecond))
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, part := range ofB {
@@ -166,6 +166,16 @@ func TestNotesReachTheOwnerOfTheKeysPartition(t *testing.T) {
 	url := testenv.NATS(t).ClientURL()
 	a, b := start(t, url, "a"), start(t, url, "b")
 	owners := settled(t, []*process{a, b}, 4, 4, 15*time.Second)
+	moves := func() int {
+		n := 0
+		for _, p := range []*process{a, b} {
+			p.mu.Lock()
+			n += len(p.lost)
+			p.mu.Unlock()
+		}
+		return n
+	}
+	movedBefore := moves()
 	nc, err := nats.Connect(url)
 	require.NoError(t, err)
 	defer nc.Close()
@@ -177,18 +187,24 @@ func TestNotesReachTheOwnerOfTheKeysPartition(t *testing.T) {
 	for _, k := range keys {
 		require.NoError(t, r.Notify(context.Background(), k, []byte("drive")))
 	}
-	want := map[string][]string{}
-	for _, k := range keys {
-		id := owners[r.Of(k)]
-		want[id] = append(want[id], k)
-	}
-	for _, p := range []*process{a, b} {
-		require.Eventually(t, func() bool {
+	// Each note reaches one process, once: the owner of its partition
+	// (ownership can move on a loaded machine, so the owner at delivery
+	// is checked when it has not).
+	require.Eventually(t, func() bool {
+		var got []string
+		for _, p := range []*process{a, b} {
 			p.mu.Lock()
-			defer p.mu.Unlock()
-			got := slices.Clone(p.notes)
-			slices.Sort(got)
-			return slices.Equal(got, want[p.id])
-		}, 5*time.Second, 20*time.Millisecond, "process %s gets the notes of its partitions only", p.id)
+			got = append(got, p.notes...)
+			p.mu.Unlock()
+		}
+		slices.Sort(got)
+		return slices.Equal(got, keys)
+	}, 5*time.Second, 20*time.Millisecond, "every note delivered once")
+	if moves() == movedBefore { // nothing moved: each went to its partition's owner
+		for _, p := range []*process{a, b} {
+			for _, k := range p.notes {
+				require.Equal(t, p.id, owners[r.Of(k)], "note %s", k)
+			}
+		}
 	}
 }
