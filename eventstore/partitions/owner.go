@@ -67,7 +67,10 @@ type Owner struct {
 	cons    []jetstream.Consumer
 	kv      jetstream.KeyValue
 	started time.Time
-	gains   chan int
+	// gained holds the partitions taken over that Gained has not been
+	// told of yet (under mu); gainSignal wakes the dispatcher.
+	gained     map[int]bool
+	gainSignal chan struct{}
 
 	mu          sync.Mutex
 	parts       []partState
@@ -104,7 +107,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Owner, error
 	if err != nil {
 		return nil, err
 	}
-	o := &Owner{Router: r, cfg: cfg, log: cmp.Or(cfg.Log, slog.Default()), gains: make(chan int, cfg.Count),
+	o := &Owner{Router: r, cfg: cfg, log: cmp.Or(cfg.Log, slog.Default()), gained: map[int]bool{}, gainSignal: make(chan struct{}, 1),
 		parts: make([]partState, cfg.Count), members: map[string]seenMember{}}
 	if o.st, err = r.stream(ctx, max(cfg.Replicas, 1)); err != nil {
 		return nil, fmt.Errorf("partitions %s: %w", cfg.Group, err)
@@ -240,12 +243,16 @@ func (o *Owner) ticked(p int, pin string) bool {
 	gained := !s.owned
 	if gained {
 		s.owned, s.since, s.orphanSince = true, now, time.Time{}
+		o.gained[p] = true
 	}
 	s.pin, s.lastTick, s.fetch = pin, now, true
 	o.mu.Unlock()
 	if gained {
 		o.log.Info("partition taken over", "group", o.cfg.Group, "partition", p)
-		o.gains <- p // cap Count: never blocks for long
+		select { // never blocks: a pull loop must go on pulling
+		case o.gainSignal <- struct{}{}:
+		default:
+		}
 	}
 	return true
 }
@@ -286,25 +293,25 @@ func (o *Owner) lose(parts []int, why string) {
 }
 
 // dispatchGains calls Gained with the partitions taken over, coalescing
-// those that come together.
+// those that come together (or while Gained was busy), leaving out those
+// given up again meanwhile.
 func (o *Owner) dispatchGains(ctx context.Context) {
 	for {
-		var parts []int
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-o.gains:
-			parts = append(parts, p)
+		case <-o.gainSignal:
 		}
-		for more := true; more; {
-			select {
-			case p := <-o.gains:
+		var parts []int
+		o.mu.Lock()
+		for p := range o.gained {
+			if o.parts[p].owned {
 				parts = append(parts, p)
-			default:
-				more = false
 			}
 		}
-		if o.cfg.Gained != nil {
+		clear(o.gained)
+		o.mu.Unlock()
+		if len(parts) > 0 && o.cfg.Gained != nil {
 			slices.Sort(parts)
 			o.cfg.Gained(ctx, parts)
 		}
