@@ -21,9 +21,9 @@ type nodeFault struct {
 	Node string
 	// Elected runs from the kill until another server leads SAGAS.
 	Elected time.Duration
-	// Posts, Failed: orders posted while the node was down, and how many
-	// failed; MaxPost is the slowest answer among them, FirstErr the
-	// first failure.
+	// Posts, Failed: orders posted from the kill until 3 s after the
+	// node rejoined, and how many failed; MaxPost is the slowest answer
+	// among them, FirstErr the first failure.
 	Posts, Failed int
 	MaxPost       time.Duration
 	FirstErr      string
@@ -34,7 +34,9 @@ type nodeFault struct {
 
 // pgFault is PostgreSQL stopped under the placer's load, then started.
 type pgFault struct {
-	Down          time.Duration
+	Down time.Duration
+	// Posts, Failed, MaxPost, FirstErr: the orders posted from the stop
+	// until a second after the read model caught up.
 	Posts, Failed int
 	MaxPost       time.Duration
 	FirstErr      string
@@ -65,17 +67,14 @@ func (e *env) killNode(ctx context.Context, pl *placer, down time.Duration) node
 	}
 	sleep(ctx, down-time.Since(killed))
 	restarted := time.Now()
-	f.summarize(pl.postsBetween(killed, restarted))
 	if err := e.cluster.Restart(ctx, i); err != nil {
 		f.Err = err.Error()
-		return f
+	} else {
+		f.Rejoined = time.Since(restarted)
 	}
-	f.Rejoined = time.Since(restarted)
+	sleep(ctx, 3*time.Second)
+	f.Posts, f.Failed, f.MaxPost, f.FirstErr = summarizePosts(pl.postsBetween(killed, time.Now()))
 	return f
-}
-
-func (f *nodeFault) summarize(posts []post) {
-	f.Posts, f.Failed, f.MaxPost, f.FirstErr = summarizePosts(posts)
 }
 
 // summarizePosts counts posts and failures and finds the slowest answer.
@@ -96,15 +95,18 @@ func summarizePosts(posts []post) (n, failed int, slowest time.Duration, firstEr
 // stopPostgres stops PostgreSQL for down under the placer's load, starts
 // it again and measures how long p1 and the sagas read model take to
 // recover.
-func (e *env) stopPostgres(ctx context.Context, pl *placer, down time.Duration) pgFault {
-	f := pgFault{Down: down}
+func (e *env) stopPostgres(ctx context.Context, pl *placer, down time.Duration) (f pgFault) {
+	f = pgFault{Down: down}
 	stopped := time.Now()
 	if err := e.pg.Stop(); err != nil {
 		f.Err = err.Error()
 		return f
 	}
 	sleep(ctx, down-time.Since(stopped))
-	f.Posts, f.Failed, f.MaxPost, f.FirstErr = summarizePosts(pl.postsBetween(stopped, time.Now()))
+	defer func() {
+		sleep(ctx, time.Second)
+		f.Posts, f.Failed, f.MaxPost, f.FirstErr = summarizePosts(pl.postsBetween(stopped, time.Now()))
+	}()
 	if err := e.pg.StartAgain(ctx); err != nil {
 		f.Err = err.Error()
 		return f
@@ -163,10 +165,17 @@ func (e *env) checkpoint(ctx context.Context) (uint64, error) {
 // finalCheck is every saga of the fault phases awaited to its end, and
 // the read model's sagas by status.
 type finalCheck struct {
-	Placed      int
-	ByStatus    map[string]int
-	AwaitErrors int
-	FirstErr    string
+	// Posts and Failed count every order the placer posted and those
+	// that failed (the killed process's API refusing included).
+	Posts, Failed int
+	FirstPostErr  string
+	// Sweeps and Swept: the safety-net sweep's firings in the serve logs
+	// from the start of the steady load, and the sagas they re-issued.
+	Sweeps, Swept int
+	Placed        int
+	ByStatus      map[string]int
+	AwaitErrors   int
+	FirstErr      string
 	// ReadModel counts the read model's sagas (the whole run's) by status
 	// once none is running; Settled says how long that took after the
 	// load stopped.
@@ -177,9 +186,11 @@ type finalCheck struct {
 
 // check awaits every saga pl placed (through p1) and reads the read
 // model's counts once nothing runs.
-func (e *env) check(ctx context.Context, pl *placer) finalCheck {
+func (e *env) check(ctx context.Context, pl *placer, sizes map[string]int64) (c finalCheck) {
 	stopped := time.Now()
-	c := finalCheck{ByStatus: map[string]int{}, ReadModel: map[string]int{}}
+	c = finalCheck{ByStatus: map[string]int{}, ReadModel: map[string]int{}}
+	c.Posts, c.Failed, _, c.FirstPostErr = summarizePosts(pl.postsBetween(time.Time{}, stopped.Add(time.Hour)))
+	defer func() { c.Sweeps, c.Swept = e.sweepsSince(sizes) }()
 	sagas := pl.placedSagas()
 	c.Placed = len(sagas)
 	type answer struct {

@@ -70,6 +70,8 @@ type options struct {
 	TakeoverLoad time.Duration
 	TakeoverRate int
 	Kill         string
+	Pairs        int
+	Steady       time.Duration
 	NodeDown     time.Duration
 	PGDown       time.Duration
 }
@@ -88,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Bin, "bin", "", "eventline binary (built from ./cmd/eventline when empty)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the data directories and serve logs")
 	fs.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run, comma-separated")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "each measured saga load (one process, two; spread and hot)")
+	fs.DurationVar(&o.Duration, "duration", 8*time.Second, "each measured saga load (one process, two; spread and hot)")
 	fs.DurationVar(&o.Warmup, "warmup", 3*time.Second, "unmeasured load before each measured saga load")
 	fs.IntVar(&o.InFlight, "in-flight", 100, "sagas in flight (concurrent clients), split over the APIs")
 	fs.DurationVar(&o.RawDuration, "raw-duration", 5*time.Second, "the raw JetStream baselines")
@@ -96,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.LogConns, "log-conns", 64, "concurrent log clients")
 	fs.IntVar(&o.Users, "users", 100, "users the orders are spread over")
 	fs.IntVar(&o.Products, "products", 50, "products (huge stock) the spread orders use; the hot load uses one more")
+	fs.IntVar(&o.Pairs, "pairs", 2, "one-process and two-process measurements, alternated (p2 stopped in between)")
+	fs.DurationVar(&o.Steady, "steady", 6*time.Second, "steady load without faults before the first kill (the safety-net sweep counted)")
 	fs.IntVar(&o.Rounds, "rounds", 5, "takeover rounds (kill -9, resume, restart)")
 	fs.DurationVar(&o.TakeoverLoad, "takeover-load", 2*time.Second, "load before each kill, so that sagas are in flight")
 	fs.IntVar(&o.TakeoverRate, "takeover-rate", 40, "orders per second during the takeover and fault phases")
@@ -111,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		o.Phases = append(o.Phases, strings.TrimSpace(p))
 	}
-	if o.InFlight < 2 || o.LogConns < 2 || o.Users < 1 || o.Products < 1 || o.Rounds < 0 || o.TakeoverRate < 1 ||
+	if o.InFlight < 2 || o.LogConns < 2 || o.Users < 1 || o.Pairs < 1 || o.Steady < 0 || o.Products < 1 || o.Rounds < 0 || o.TakeoverRate < 1 ||
 		o.Duration <= 0 || o.RawDuration <= 0 || o.LogDuration <= 0 || o.Warmup < 0 {
 		return errors.New("counts and durations must be positive (in-flight and log-conns at least 2)")
 	}
@@ -159,15 +163,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // results are every phase's figures.
 type results struct {
 	RawSaga, RawLogs phase
+	// One, Two, HotOne, HotTwo pool the pairs' loads.
 	One, Two         phase
 	HotOne, HotTwo   phase
+	Pairs            []pair
 	LogsOne, LogsTwo phase
-	Join             time.Duration
-	Takeovers        []takeoverRound
-	Node             *nodeFault
-	PG               *pgFault
-	Final            *finalCheck
-	PlacerRate       int
+	// Joins: from p2's exec until the partitions were shared out; Leaves:
+	// from its SIGTERM until p1 owned them all.
+	Joins, Leaves []time.Duration
+	// Steady is the load without faults before the first kill: orders
+	// posted and failed, the safety-net sweep's firings and sagas.
+	Steady                    time.Duration
+	SteadyPosts, SteadyFailed int
+	SteadySweeps, SteadySwept int
+	Takeovers                 []takeoverRound
+	Node                      *nodeFault
+	PG                        *pgFault
+	Final                     *finalCheck
+	PlacerRate                int
 }
 
 func (e *env) has(phase string) bool { return slices.Contains(e.o.Phases, phase) }
@@ -210,51 +223,83 @@ func (e *env) runPhases(ctx context.Context) (*results, error) {
 		return job{Kind: "logs", URLs: urls, InFlight: o.LogConns, Duration: o.LogDuration}
 	}
 	one, two := []string{p1.base}, []string{p1.base, p2.base}
-	if e.has("throughput") {
-		if res.One, err = e.measure(ctx, "sagas, one process", saga(one, e.products), o.Warmup); err != nil {
+	// One process, then two, o.Pairs times (p2 stopped with SIGTERM in
+	// between): the pairs alternate, so that drift (a growing stream,
+	// other load on the machine) does not favour either.
+	for i := range o.Pairs {
+		var pr pair
+		if i > 0 {
+			began := time.Now()
+			p2.up.Store(false)
+			if err := p2.srv.Stop(); err != nil {
+				return res, err
+			}
+			if _, err := e.waitBalanced(ctx, time.Minute); err != nil {
+				return res, err
+			}
+			res.Leaves = append(res.Leaves, time.Since(began))
+			e.logf("p2 stopped (SIGTERM): p1 owns every partition %.2f s after the signal", time.Since(began).Seconds())
+		}
+		if e.has("throughput") {
+			if pr.One, err = e.measure(ctx, fmt.Sprintf("pair %d: sagas, one process", i+1), saga(one, e.products), o.Warmup); err != nil {
+				return res, err
+			}
+		}
+		if e.has("hot") {
+			if pr.HotOne, err = e.measure(ctx, fmt.Sprintf("pair %d: hot product, one process", i+1), saga(one, []string{e.hot}), o.Warmup); err != nil {
+				return res, err
+			}
+		}
+		if e.has("logs") && i == 0 {
+			if res.LogsOne, err = e.measure(ctx, "logs, one process", logs(one), time.Second); err != nil {
+				return res, err
+			}
+		}
+		e.logf("starting p2 (%s)", p2.roles)
+		began := time.Now()
+		if err := e.start(ctx, p2); err != nil {
 			return res, err
 		}
-	}
-	if e.has("hot") {
-		if res.HotOne, err = e.measure(ctx, "hot product, one process", saga(one, []string{e.hot}), o.Warmup); err != nil {
+		if _, err := e.waitBalanced(ctx, time.Minute); err != nil {
 			return res, err
 		}
-	}
-	if e.has("logs") {
-		if res.LogsOne, err = e.measure(ctx, "logs, one process", logs(one), time.Second); err != nil {
-			return res, err
+		res.Joins = append(res.Joins, time.Since(began))
+		e.logf("p2 joined: partitions shared out %.2f s after its start", time.Since(began).Seconds())
+		if e.has("throughput") {
+			if pr.Two, err = e.measure(ctx, fmt.Sprintf("pair %d: sagas, two processes", i+1), saga(two, e.products), o.Warmup); err != nil {
+				return res, err
+			}
 		}
-	}
-	e.logf("starting p2 (%s)", p2.roles)
-	began := time.Now()
-	if err := e.start(ctx, p2); err != nil {
-		return res, err
-	}
-	if _, err := e.waitBalanced(ctx, time.Minute); err != nil {
-		return res, err
-	}
-	res.Join = time.Since(began)
-	e.logf("p2 joined: partitions shared out %.2f s after its start", res.Join.Seconds())
-	if e.has("throughput") {
-		if res.Two, err = e.measure(ctx, "sagas, two processes", saga(two, e.products), o.Warmup); err != nil {
-			return res, err
+		if e.has("hot") {
+			if pr.HotTwo, err = e.measure(ctx, fmt.Sprintf("pair %d: hot product, two processes", i+1), saga(two, []string{e.hot}), o.Warmup); err != nil {
+				return res, err
+			}
 		}
-	}
-	if e.has("hot") {
-		if res.HotTwo, err = e.measure(ctx, "hot product, two processes", saga(two, []string{e.hot}), o.Warmup); err != nil {
-			return res, err
+		if e.has("logs") && i == 0 {
+			if res.LogsTwo, err = e.measure(ctx, "logs, two processes", logs(two), time.Second); err != nil {
+				return res, err
+			}
 		}
+		res.Pairs = append(res.Pairs, pr)
 	}
-	if e.has("logs") {
-		if res.LogsTwo, err = e.measure(ctx, "logs, two processes", logs(two), time.Second); err != nil {
-			return res, err
-		}
+	for _, pr := range res.Pairs {
+		res.One, res.Two = pool(res.One, pr.One), pool(res.Two, pr.Two)
+		res.HotOne, res.HotTwo = pool(res.HotOne, pr.HotOne), pool(res.HotTwo, pr.HotTwo)
 	}
 	if !e.has("takeover") && !e.has("faults") {
 		return res, nil
 	}
 	e.logf("steady load: %d orders/s over both APIs (tok_ok, tok_flaky, tok_slow)", o.TakeoverRate)
+	sizes := e.logSizes()
 	pl := e.startPlacer(ctx, o.TakeoverRate)
+	if o.Steady > 0 {
+		e.logf("steady load without faults for %s", o.Steady)
+		began := time.Now()
+		sleep(ctx, o.Steady)
+		res.Steady = o.Steady
+		res.SteadySweeps, res.SteadySwept = e.sweepsSince(sizes)
+		res.SteadyPosts, res.SteadyFailed, _, _ = summarizePosts(pl.postsBetween(began, time.Now()))
+	}
 	if e.has("takeover") {
 		res.Takeovers = e.takeover(ctx, o.Rounds, o.TakeoverLoad, o.Kill)
 	}
@@ -278,7 +323,7 @@ func (e *env) runPhases(ctx context.Context) (*results, error) {
 	}
 	pl.stop()
 	e.logf("awaiting every saga placed under faults")
-	fc := e.check(ctx, pl)
+	fc := e.check(ctx, pl, sizes)
 	res.Final = &fc
 	return res, ctx.Err()
 }

@@ -36,32 +36,46 @@ func report(w io.Writer, o options, r *results) error {
 		"  measured load until the processes were quiet again; \"nats\" is the bench process = the three nats-servers (the load\n"+
 		"  generator runs in a child process, \"client\").\n", partitionCount)
 	if r.RawSaga.Run.Total() > 0 || r.One.Run.Total() > 0 {
-		fmt.Fprintf(&b, "sagas over HTTP (POST /api/orders + GET /api/sagas/{id}?wait=10s, tok_ok, %d users x %d products), %d in flight, %s after %s warm-up:\n",
-			o.Users, o.Products, o.InFlight, o.Duration, o.Warmup)
+		fmt.Fprintf(&b, "sagas over HTTP (POST /api/orders + GET /api/sagas/{id}?wait=10s, tok_ok, %d users x %d products), %d in flight,\n"+
+			"  %s after %s warm-up each, one process then two, %d pairs (p2 stopped in between):\n", o.Users, o.Products, o.InFlight, o.Duration, o.Warmup, len(r.Pairs))
 		line(&b, "raw JetStream R3 (10 awaited publishes/saga)", r.RawSaga, "sagas/s")
-		line(&b, "one process (p1)", r.One, "sagas/s")
-		line(&b, "two processes (p1 + p2, clients split)", r.Two, "sagas/s")
+		for i, pr := range r.Pairs {
+			line(&b, fmt.Sprintf("pair %d: one process (p1)", i+1), pr.One, "sagas/s")
+			line(&b, fmt.Sprintf("pair %d: two processes (p1 + p2, split)", i+1), pr.Two, "sagas/s")
+		}
+		line(&b, "pooled: one process", r.One, "sagas/s")
+		line(&b, "pooled: two processes", r.Two, "sagas/s")
 		if r.One.Run.Rate() > 0 && r.Two.Run.Total() > 0 {
 			ratio := r.Two.Run.Rate() / r.One.Run.Rate()
-			fmt.Fprintf(&b, "  two / one = %.2f (target >= %.1f: %s); one = %.0f%% of raw, two = %.0f%% of raw\n", ratio, targetRatio,
-				verdict(ratio >= targetRatio), 100*r.One.Run.Rate()/max(r.RawSaga.Run.Rate(), 1e-9), 100*r.Two.Run.Rate()/max(r.RawSaga.Run.Rate(), 1e-9))
+			var each []string
+			for _, pr := range r.Pairs {
+				each = append(each, fmt.Sprintf("%.2f", pr.Two.Run.Rate()/max(pr.One.Run.Rate(), 1e-9)))
+			}
+			fmt.Fprintf(&b, "  two / one = %.2f pooled (pairs: %s) (target >= %.1f: %s); one = %.0f%% of raw, two = %.0f%% of raw\n", ratio,
+				strings.Join(each, ", "), targetRatio, verdict(ratio >= targetRatio), 100*r.One.Run.Rate()/max(r.RawSaga.Run.Rate(), 1e-9),
+				100*r.Two.Run.Rate()/max(r.RawSaga.Run.Rate(), 1e-9))
 		}
 		cpu(&b, "raw JetStream R3", r.RawSaga)
 		cpu(&b, "one process", r.One)
 		cpu(&b, "two processes", r.Two)
 	}
 	if r.HotOne.Run.Total() > 0 {
-		fmt.Fprintf(&b, "hot product (every order on one product, huge stock), %d in flight, %s after %s warm-up:\n", o.InFlight, o.Duration, o.Warmup)
-		line(&b, "one process (p1)", r.HotOne, "sagas/s")
-		line(&b, "two processes (p1 + p2, clients split)", r.HotTwo, "sagas/s")
+		fmt.Fprintf(&b, "hot product (every order on one product, huge stock), %d in flight, %s after %s warm-up each, %d pairs:\n", o.InFlight, o.Duration, o.Warmup, len(r.Pairs))
+		for i, pr := range r.Pairs {
+			line(&b, fmt.Sprintf("pair %d: one process (p1)", i+1), pr.HotOne, "sagas/s")
+			line(&b, fmt.Sprintf("pair %d: two processes (p1 + p2, split)", i+1), pr.HotTwo, "sagas/s")
+		}
+		line(&b, "pooled: one process", r.HotOne, "sagas/s")
+		line(&b, "pooled: two processes", r.HotTwo, "sagas/s")
 		for _, ph := range []phase{r.HotOne, r.HotTwo} {
-			fmt.Fprintf(&b, "  %-40s not completed %d, \"too many concurrent changes\" in the serve logs %d\n", ph.Name+":", ph.Run.Total()-ph.Run.Completed(), ph.Conflicts)
+			fmt.Fprintf(&b, "  %-40s not completed %d, \"too many concurrent changes\" in the serve logs %d\n", strings.TrimPrefix(ph.Name, "pair 1: ")+", all pairs:",
+				ph.Run.Total()-ph.Run.Completed(), ph.Conflicts)
 		}
 		if r.HotTwo.Run.Total() > 0 {
 			none := r.HotOne.Run.Total() == r.HotOne.Run.Completed() && r.HotTwo.Run.Total() == r.HotTwo.Run.Completed() &&
 				r.HotOne.Conflicts+r.HotTwo.Conflicts == 0
 			ratio := float64(r.HotTwo.Run.Percentile(0.99)) / float64(max(r.HotOne.Run.Percentile(0.99), 1))
-			fmt.Fprintf(&b, "  none failed and no conflicts: %s; p99 two / one = %.2f (target <= %.0f: %s); rate two / one = %.2f\n",
+			fmt.Fprintf(&b, "  none failed and no conflicts: %s; p99 two / one = %.2f pooled (target <= %.0f: %s); rate two / one = %.2f\n",
 				verdict(none), ratio, targetHotP99, verdict(ratio <= targetHotP99), r.HotTwo.Run.Rate()/max(r.HotOne.Run.Rate(), 1e-9))
 		}
 		cpu(&b, "hot, one process", r.HotOne)
@@ -75,8 +89,16 @@ func report(w io.Writer, o options, r *results) error {
 		cpu(&b, "logs, one process", r.LogsOne)
 		cpu(&b, "logs, two processes", r.LogsTwo)
 	}
-	if r.Join > 0 {
-		fmt.Fprintf(&b, "process added: p2 started, partitions shared 8/8 after %.2f s (from its exec)\n", r.Join.Seconds())
+	if len(r.Joins) > 0 {
+		fmt.Fprintf(&b, "process added: from p2's exec until the partitions were shared 8/8: %s\n", pcts(r.Joins))
+	}
+	if len(r.Leaves) > 0 {
+		fmt.Fprintf(&b, "process stopped (SIGTERM): from the signal until p1 owned all 16: %s\n", pcts(r.Leaves))
+	}
+	if r.Steady > 0 {
+		fmt.Fprintf(&b, "steady load without faults (%d orders/s, tok_ok, tok_flaky, tok_slow) for %s: %d orders posted, %d failed;\n"+
+			"  the safety-net sweep of idle sagas fired %d times, re-issuing %d sagas\n", r.PlacerRate, r.Steady, r.SteadyPosts, r.SteadyFailed,
+			r.SteadySweeps, r.SteadySwept)
 	}
 	if len(r.Takeovers) > 0 {
 		fmt.Fprintf(&b, "takeover: kill -9 of one process under %d orders/s (tok_ok, tok_flaky, tok_slow; step timeout 3 s), restart, %d rounds:\n",
@@ -107,8 +129,8 @@ func report(w io.Writer, o options, r *results) error {
 			"   at the kill per the read model; resumed: sagas the survivor's resume lines counted)\n")
 	}
 	if n := r.Node; n != nil {
-		fmt.Fprintf(&b, "NATS node %s (the SAGAS leader) killed for %s under %d orders/s: new leader after %.2f s; orders posted meanwhile %d, failed %d,\n"+
-			"  slowest answer %.2f s; the node rejoined %.2f s after its restart", n.Node, o.NodeDown, r.PlacerRate, n.Elected.Seconds(),
+		fmt.Fprintf(&b, "NATS node %s (the SAGAS leader) killed for %s under %d orders/s: new leader after %.2f s;\n"+
+			"  orders posted from the kill until 3 s after it rejoined %d, failed %d, slowest answer %.2f s; it rejoined %.2f s after its restart", n.Node, o.NodeDown, r.PlacerRate, n.Elected.Seconds(),
 			n.Posts, n.Failed, n.MaxPost.Seconds(), n.Rejoined.Seconds())
 		if n.FirstErr != "" {
 			fmt.Fprintf(&b, "; first failure: %.160s", n.FirstErr)
@@ -119,7 +141,8 @@ func report(w io.Writer, o options, r *results) error {
 		fmt.Fprintln(&b)
 	}
 	if p := r.PG; p != nil {
-		fmt.Fprintf(&b, "PostgreSQL stopped for %s under %d orders/s: orders posted meanwhile %d, failed %d, slowest answer %.2f s;\n"+
+		fmt.Fprintf(&b, "PostgreSQL stopped for %s under %d orders/s: orders posted from the stop until 1 s after the read model\n"+
+			"  caught up %d, failed %d, slowest answer %.2f s;\n"+
 			"  after its start p1's /readyz ok in %.2f s, sagas read model caught up in %.2f s", p.Down, r.PlacerRate, p.Posts, p.Failed,
 			p.MaxPost.Seconds(), p.Ready.Seconds(), p.CaughtUp.Seconds())
 		if p.FirstErr != "" {
@@ -132,7 +155,12 @@ func report(w io.Writer, o options, r *results) error {
 	}
 	if f := r.Final; f != nil {
 		bad := f.ByStatus["needs_attention"] + f.ByStatus["failed"] + f.ReadModel["needs_attention"] + f.ReadModel["failed"]
-		fmt.Fprintf(&b, "afterwards: %d sagas placed under takeovers and faults, awaited: %s, not terminal/errors %d", f.Placed, counts(f.ByStatus), f.AwaitErrors)
+		fmt.Fprintf(&b, "from the steady load to the end of the faults: %d orders posted, %d failed", f.Posts, f.Failed)
+		if f.FirstPostErr != "" {
+			fmt.Fprintf(&b, " (first: %.160s)", f.FirstPostErr)
+		}
+		fmt.Fprintf(&b, "; the safety-net sweep of idle sagas fired %d times, re-issuing %d sagas\n", f.Sweeps, f.Swept)
+		fmt.Fprintf(&b, "afterwards: %d sagas placed under the steady load, takeovers and faults, awaited: %s, not terminal/errors %d", f.Placed, counts(f.ByStatus), f.AwaitErrors)
 		if f.FirstErr != "" {
 			fmt.Fprintf(&b, " (first: %.160s)", f.FirstErr)
 		}
@@ -179,7 +207,11 @@ func cpu(b *strings.Builder, label string, ph phase) {
 		}
 	}
 	parts = append(parts, fmt.Sprintf("client %.3f", per(ph.Client)))
-	fmt.Fprintf(b, "  CPU ms per op, %-20s %s = %.3f (quiet %.1f s after)\n", label+":", strings.Join(parts, ", "), per(total), ph.Settle.Seconds())
+	fmt.Fprintf(b, "  CPU ms per op, %-20s %s = %.3f (quiet %.1f s after)", label+":", strings.Join(parts, ", "), per(total), ph.Settle.Seconds())
+	if ph.Sweeps > 0 {
+		fmt.Fprintf(b, "; safety-net sweep fired %d times (%d sagas)", ph.Sweeps, ph.Swept)
+	}
+	fmt.Fprintln(b)
 }
 
 // counts prints a status count map in a fixed order.
