@@ -275,6 +275,11 @@ func (m *Manager) Reissue(ctx context.Context, s saga.State) error {
 // a restarted process resumes every running saga; it returns how many it
 // resumed.
 func (m *Manager) Resume(ctx context.Context) (int, error) {
+	return m.resumeSubjects(ctx, func(string) bool { return true })
+}
+
+// resumeSubjects is Resume for the sagas whose id keep accepts.
+func (m *Manager) resumeSubjects(ctx context.Context, keep func(id string) bool) (int, error) {
 	st, err := m.store.JetStream().Stream(ctx, saga.Stream)
 	if err != nil {
 		return 0, fmt.Errorf("resume sagas: %w", err)
@@ -285,7 +290,9 @@ func (m *Manager) Resume(ctx context.Context) (int, error) {
 	}
 	ids := make([]string, 0, len(info.State.Subjects))
 	for subject := range info.State.Subjects {
-		ids = append(ids, strings.TrimPrefix(subject, "saga."))
+		if id := strings.TrimPrefix(subject, "saga."); keep(id) {
+			ids = append(ids, id)
+		}
 	}
 	return m.reissueAll(ctx, ids, 0)
 }

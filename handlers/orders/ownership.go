@@ -163,7 +163,11 @@ func (m *Manager) ResumePartitions(ctx context.Context, pool *pgxpool.Pool, part
 	}
 	mine := func(id string) bool { return in[r.Of(id)] && m.ownsSaga(id) }
 	for delay := 200 * time.Millisecond; ctx.Err() == nil; delay = min(2*delay, 10*time.Second) {
-		n, err := m.resumeWhere(ctx, pool, mine)
+		resume := func() (int, error) { return m.resumeWhere(ctx, pool, mine) }
+		if pool == nil { // no read model here: every saga the stream holds
+			resume = func() (int, error) { return m.resumeSubjects(ctx, mine) }
+		}
+		n, err := resume()
 		if err == nil {
 			m.log.Info("partitions taken over: their running sagas resumed", "partitions", parts, "sagas", n,
 				"took", time.Since(gained).Round(time.Millisecond).String())
