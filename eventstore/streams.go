@@ -30,6 +30,10 @@ type StreamSpec struct {
 	// streams (commands that a durable timer re-issues if lost), never for
 	// an event log, which keeps everything.
 	MaxAge time.Duration
+	// MaxBytes, when positive, drops the oldest messages once the stream
+	// holds more bytes than it. Like MaxAge, never for an event log; logs
+	// are insert-only read-model input and may carry both (retention).
+	MaxBytes int64
 	// Duplicates, when set, is how long JetStream remembers message ids to
 	// drop a retried publish (DuplicateWindow when 0). JetStream keeps
 	// every id of the window in memory: a stream of many small appends that
@@ -53,6 +57,14 @@ const maxPerSubject = 1 << 40
 // drop retried publishes.
 const DuplicateWindow = 2 * time.Minute
 
+// maxBytes is a spec's byte limit as JetStream takes it (-1: none).
+func maxBytes(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
 // streamConfig is the one place that turns a spec into JetStream settings:
 // an event log keeps everything (limits retention without limits), never
 // allows deletes or purges, and is stored on disk.
@@ -68,7 +80,7 @@ func streamConfig(spec StreamSpec, replicas int) jetstream.StreamConfig {
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      spec.MaxAge,
 		MaxMsgs:     -1,
-		MaxBytes:    -1,
+		MaxBytes:    maxBytes(spec.MaxBytes),
 		Discard:     jetstream.DiscardOld,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,

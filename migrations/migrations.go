@@ -69,6 +69,20 @@ func Up(ctx context.Context, pool *pgxpool.Pool) ([]Applied, error) {
 	return out, nil
 }
 
+// UpTo applies the pending migrations up to version and no further (tests
+// of a migration start from the schema before it).
+func UpTo(ctx context.Context, pool *pgxpool.Pool, version int64) error {
+	p, done, err := provider(pool, true)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("apply migrations up to %d: %w", version, err)
+	}
+	return nil
+}
+
 // ErrBehind reports a database whose schema lacks migrations this binary has.
 var ErrBehind = errors.New("database schema is behind this binary")
 

@@ -70,7 +70,12 @@ type RebuildResult struct {
 	// StreamReplaced, when not empty, says why the live model was not
 	// compared: its checkpoint counts in a stream that is gone (deleted and
 	// created again, or wiped), so the rebuild replaces it outright.
-	StreamReplaced string  `json:"stream_replaced,omitempty"`
+	StreamReplaced string `json:"stream_replaced,omitempty"`
+	// StreamFirstSeq is the first event the stream still holds: past 1,
+	// older ones expired (a stream with retention, logs), and the rebuild
+	// holds only what the stream still does; the rows of expired events
+	// are not compared.
+	StreamFirstSeq uint64  `json:"stream_first_seq"`
 	Swapped        bool    `json:"swapped"`
 	DryRun         bool    `json:"dry_run"`
 	Seconds        float64 `json:"seconds"`

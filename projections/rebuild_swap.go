@@ -152,6 +152,9 @@ func (r *Rebuilder) swap(ctx context.Context, pos *uint64, res *RebuildResult) e
 	}
 	res.LiveSeq = live.LastSeq
 	res.Compared = res.Compared[:0]
+	if now.Msgs > 0 {
+		res.StreamFirstSeq = now.FirstSeq
+	}
 	at := *pos
 	var total int64
 	var me *StreamMismatchError
@@ -192,6 +195,10 @@ func (r *Rebuilder) swap(ctx context.Context, pos *uint64, res *RebuildResult) e
 	for _, t := range r.spec.Tables {
 		if _, err := r.pool.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS `+ident(oldTable(t.Name))); err != nil {
 			r.log.Warn("drop the replaced table", "table", oldTable(t.Name), "err", err)
+			continue
+		}
+		if err := renamePartitions(context.WithoutCancel(ctx), r.pool, t.Name); err != nil {
+			r.log.Warn("rename the partitions swapped in", "table", t.Name, "err", err)
 		}
 	}
 	return nil
@@ -216,7 +223,7 @@ func (r *Rebuilder) catchUpAndCompare(ctx context.Context, tx pgx.Tx, live Check
 	}
 	var mismatch []string
 	for _, t := range r.spec.Tables {
-		c, n, err := compareTable(ctx, tx, r.pool, t, r.spec.Name, KindOf(r.proj), live.LastSeq, *at > live.LastSeq)
+		c, n, err := compareTable(ctx, tx, r.pool, t, r.spec.Name, KindOf(r.proj), live.LastSeq, *at > live.LastSeq, res.StreamFirstSeq)
 		if err != nil {
 			return err
 		}

@@ -2,12 +2,15 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Suffixes of the tables and indexes a rebuild creates next to the live ones.
@@ -78,14 +81,31 @@ func listIndexes(ctx context.Context, tx pgx.Tx, table string) ([]liveIndex, err
 // much faster than maintaining them row by row.
 func createShadow(ctx context.Context, tx pgx.Tx, t Table) ([]liveIndex, error) {
 	shadow := ShadowTable(t.Name)
+	// A partitioned live table gets a shadow partitioned the same way,
+	// with a partition for each of the live one's (same bounds; named
+	// after the shadow, and after the live table again once swapped in:
+	// renamePartitions).
+	var partKey *string
+	if err := tx.QueryRow(ctx, `SELECT pg_get_partkeydef(to_regclass($1))`, ident(t.Name)).Scan(&partKey); err != nil {
+		return nil, fmt.Errorf("create shadow of %s: %w", t.Name, err)
+	}
+	partitionBy := ""
+	if partKey != nil {
+		partitionBy = ` PARTITION BY ` + *partKey
+	}
 	for _, stmt := range []string{
 		`DROP TABLE IF EXISTS ` + ident(shadow),
 		`DROP TABLE IF EXISTS ` + ident(oldTable(t.Name)),
 		`CREATE TABLE ` + ident(shadow) + ` (LIKE ` + ident(t.Name) +
-			` INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMMENTS)`,
+			` INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMMENTS)` + partitionBy,
 	} {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create shadow of %s: %w", t.Name, err)
+		}
+	}
+	if partKey != nil {
+		if err := createShadowPartitions(ctx, tx, t.Name); err != nil {
+			return nil, err
 		}
 	}
 	idx, err := listIndexes(ctx, tx, t.Name)
@@ -104,6 +124,69 @@ func createShadow(ctx context.Context, tx pgx.Tx, t Table) ([]liveIndex, error) 
 		}
 	}
 	return later, nil
+}
+
+// createShadowPartitions gives the shadow of a partitioned table live a
+// partition for each of live's, with the same bounds.
+func createShadowPartitions(ctx context.Context, tx pgx.Tx, live string) error {
+	rows, err := tx.Query(ctx, `SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
+		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = to_regclass($1) AND NOT i.inhdetachpending ORDER BY c.relname`, ident(live))
+	if err != nil {
+		return fmt.Errorf("list partitions of %s: %w", live, err)
+	}
+	type part struct{ name, bound string }
+	parts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (part, error) {
+		var p part
+		return p, r.Scan(&p.name, &p.bound)
+	})
+	if err != nil {
+		return fmt.Errorf("list partitions of %s: %w", live, err)
+	}
+	for _, p := range parts {
+		stmt := `CREATE TABLE ` + ident(renamedPartition(p.name, live, ShadowTable(live))) + ` PARTITION OF ` +
+			ident(ShadowTable(live)) + ` ` + p.bound
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("shadow partition of %s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+// renamedPartition is the name of partition name of table from once it
+// belongs to table to: the same name with the table's name swapped, or
+// suffixed when it does not start with it.
+func renamedPartition(name, from, to string) string {
+	if rest, ok := strings.CutPrefix(name, from); ok && rest != "" {
+		return suffixed(to, rest)
+	}
+	return suffixed(name, "_"+to)
+}
+
+// renamePartitions gives the partitions of a shadow just swapped in as
+// live the live table's names again (their old owners are dropped by now).
+// A name still taken is left as it is.
+func renamePartitions(ctx context.Context, db *pgxpool.Pool, live string) error {
+	rows, err := db.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = to_regclass($1) AND c.relname LIKE $2`, ident(live), strings.ReplaceAll(ShadowTable(live), "_", `\_`)+"%")
+	if err != nil {
+		return fmt.Errorf("rename partitions of %s: %w", live, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("rename partitions of %s: %w", live, err)
+	}
+	for _, n := range names {
+		to := renamedPartition(n, ShadowTable(live), live)
+		if _, err := db.Exec(ctx, `ALTER TABLE `+ident(n)+` RENAME TO `+ident(to)); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "42P07" { // taken
+				continue
+			}
+			return fmt.Errorf("rename partition %s: %w", n, err)
+		}
+	}
+	return nil
 }
 
 // shadowIndexDDL turns a live index definition into the same index on the
@@ -198,15 +281,21 @@ func rowHash(ctx context.Context, q pgx.Tx, t Table) (string, error) {
 // as the shadow in tx: the caller holds the projection's lock, so the live
 // table does not change meanwhile. shadowRows is the shadow's whole count.
 // When the checksums differ, the rows that differ are counted by key.
-func compareTable(ctx context.Context, tx pgx.Tx, live querier, t Table, name string, kind Kind, upTo uint64, shadowAhead bool) (c TableCompare, shadowRows int64, err error) {
+func compareTable(ctx context.Context, tx pgx.Tx, live querier, t Table, name string, kind Kind, upTo uint64, shadowAhead bool, from uint64) (c TableCompare, shadowRows int64, err error) {
 	c = TableCompare{Table: t.Name}
 	hash, err := rowHash(ctx, tx, t)
 	if err != nil {
 		return c, 0, err
 	}
+	// Rows written by events the stream no longer holds (expired by its
+	// retention) cannot be rebuilt: only the rest is compared.
+	liveCond := `true`
+	if t.Seq != "" && from > 1 {
+		liveCond = ident(t.Seq) + ` >= ` + strconv.FormatUint(from, 10)
+	}
 	liveErr := make(chan error, 1)
 	go func() {
-		err := live.QueryRow(ctx, `SELECT count(*), coalesce(sum(`+hash+`), 0)::text FROM `+ident(t.Name)).Scan(&c.LiveRows, &c.LiveSum)
+		err := live.QueryRow(ctx, `SELECT count(*), coalesce(sum(`+hash+`), 0)::text FROM `+ident(t.Name)+` WHERE `+liveCond).Scan(&c.LiveRows, &c.LiveSum)
 		if err != nil {
 			err = fmt.Errorf("checksum %s: %w", t.Name, err)
 		}
@@ -239,7 +328,7 @@ func compareTable(ctx context.Context, tx pgx.Tx, live querier, t Table, name st
 	if !c.Match {
 		// Only on a mismatch: a join of both tables on the key, far slower
 		// than the sums.
-		diff := `SELECT count(*) FROM (SELECT ` + t.Key + `, ` + hash + ` AS row_hash__ FROM ` + ident(t.Name) + `) l
+		diff := `SELECT count(*) FROM (SELECT ` + t.Key + `, ` + hash + ` AS row_hash__ FROM ` + ident(t.Name) + ` WHERE ` + liveCond + `) l
 			FULL JOIN (SELECT ` + t.Key + `, ` + hash + ` AS row_hash__ FROM ` + ident(ShadowTable(t.Name)) + ` WHERE ` + cond + `) s
 			USING (` + t.Key + `) WHERE l.row_hash__ IS DISTINCT FROM s.row_hash__`
 		if err := tx.QueryRow(ctx, diff, args...).Scan(&c.DifferingRows); err != nil {

@@ -71,6 +71,16 @@ func TestRebuild(t *testing.T) {
 				idx = append(idx, s)
 			}
 			require.Equal(t, liveIndexes, idx)
+			// A partitioned read model stays partitioned, its partitions
+			// named after it again.
+			var partitioned bool
+			require.NoError(t, env.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'log_entries'::regclass)`).Scan(&partitioned))
+			require.True(t, partitioned)
+			var parts, misnamed int
+			require.NoError(t, env.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE c.relname NOT LIKE 'log\_entries\_p%')
+				FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'log_entries'::regclass`).Scan(&parts, &misnamed))
+			require.NotZero(t, parts)
+			require.Zero(t, misnamed)
 			_, err = projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{}).Run(ctx)
 			require.NoError(t, err)
 		})

@@ -1,9 +1,13 @@
 package projections
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Table describes one PostgreSQL table of a read model, as the operator
@@ -41,6 +45,10 @@ type Spec struct {
 	// New returns the projection writing into the tables named by tables,
 	// which maps each live table name to the name to write into.
 	New func(tables map[string]string) Projection
+	// Retained, when set, reads what a read model with retention still
+	// holds (the logs): its oldest row's time (nil when empty) and how
+	// many rows retention has dropped. The operator tools show it.
+	Retained func(ctx context.Context, pool *pgxpool.Pool) (oldest *time.Time, expired int64, err error)
 }
 
 // Kind returns the kind the spec's projection declares (KindOf).

@@ -61,6 +61,9 @@ type Config struct {
 	SagaCompensationTimeout time.Duration
 	// SagaPartitions is the number of saga partitions (EVENTLINE_PARTITIONS).
 	SagaPartitions int
+
+	// Logs is the logs module's retention (EVENTLINE_LOGS_*, config_logs.go).
+	Logs LogsConfig
 }
 
 // knownRoles are the parts a process can run (EVENTLINE_ROLES).
@@ -90,6 +93,8 @@ func defaultConfig() Config {
 		SyncPageLength:    50,
 		SyncRetryAttempts: 3,
 		SyncRetryDelay:    60 * time.Second,
+
+		Logs: defaultLogsConfig(),
 	}
 }
 
@@ -134,6 +139,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	errs = append(errs, c.loadSyncEnv(getenv)...)
 	errs = append(errs, c.loadSagaEnv(getenv)...)
+	errs = append(errs, c.loadLogsEnv(getenv)...)
 	return c, errors.Join(errs...)
 }
 
@@ -254,6 +260,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateSync()...)
 	errs = append(errs, c.validateSaga()...)
+	errs = append(errs, c.validateLogs()...)
 	return errors.Join(errs...)
 }
 

@@ -38,6 +38,7 @@ func TestDashboardLogsBurstConvergesAndFilters(t *testing.T) {
 	b.Run(15*time.Second, chromedp.Navigate(s.URL+"/logs"))
 	b.WaitText("#logs-stats", "received", 10*time.Second)
 	b.WaitText("#logs-entries", "disk failure 2", 10*time.Second)
+	b.WaitText("#logs-retention", "Retention: entries kept 7 days. Oldest retained entry: 20", 10*time.Second)
 
 	// A burst of 500 through the form: accepted once stored in the log,
 	// then the projection catches up while the panel polls.

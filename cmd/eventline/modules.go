@@ -12,7 +12,7 @@ import (
 // projections, routes, workers) reads this list.
 func modules(cfg Config) module.Set {
 	return module.Set{
-		logsapi.Module(),
+		logsapi.Module(cfg.logsConfig()),
 		workflowsync.Module(cfg.syncConfig()),
 		orders.Module(cfg.ordersConfig()),
 	}

@@ -76,6 +76,10 @@ func printRebuild(w io.Writer, res projections.RebuildResult) {
 	if res.StreamReplaced != "" {
 		fmt.Fprintf(w, "%s: live model not compared: %s; replaced by the rebuild\n", res.Name, res.StreamReplaced)
 	}
+	if res.StreamFirstSeq > 1 {
+		fmt.Fprintf(w, "%s: rebuilt what the stream still holds, from #%d: events #1-#%d expired (retention); rows of those are neither compared nor kept\n",
+			res.Name, res.StreamFirstSeq, res.StreamFirstSeq-1)
+	}
 	for _, c := range res.Compared {
 		verdict := "match"
 		if !c.Match {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/eventline/eventline/projections"
 )
@@ -88,8 +89,19 @@ func projectionsList(ctx context.Context, cfg Config, args []string, stdout, std
 	if err != nil {
 		return err
 	}
+	retained := map[string]retainedView{}
+	for _, spec := range s.reg.Specs() {
+		if spec.Retained == nil {
+			continue
+		}
+		oldest, expired, err := spec.Retained(ctx, s.pool)
+		if err != nil {
+			return err
+		}
+		retained[spec.Name] = retainedView{Oldest: oldest, Expired: expired}
+	}
 	if *asJSON {
-		return writeJSON(stdout, map[string]any{"projections": all})
+		return writeJSON(stdout, map[string]any{"projections": all, "retained": retained})
 	}
 	rows := make([][]string, 0, len(all))
 	for _, p := range all {
@@ -98,6 +110,15 @@ func projectionsList(ctx context.Context, cfg Config, args []string, stdout, std
 	}
 	if err := table(stdout, []string{"PROJECTION", "STREAM", "CHECKPOINT", "STREAM LAST", "LAG EVENTS", "LAG", "ROWS", "PARKED", "STATUS"}, rows); err != nil {
 		return err
+	}
+	for _, spec := range s.reg.Specs() {
+		if r, ok := retained[spec.Name]; ok {
+			oldest := "none (empty)"
+			if r.Oldest != nil {
+				oldest = r.Oldest.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(stdout, "%s: retention: oldest retained row received %s; %d rows expired\n", spec.Name, oldest, r.Expired)
+		}
 	}
 	for _, p := range all {
 		if p.HeldAggregates > 0 {
@@ -111,6 +132,12 @@ func projectionsList(ctx context.Context, cfg Config, args []string, stdout, std
 		}
 	}
 	return nil
+}
+
+// retainedView is what a read model with retention still holds.
+type retainedView struct {
+	Oldest  *time.Time `json:"oldest_retained_at"`
+	Expired int64      `json:"expired_rows"`
 }
 
 func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

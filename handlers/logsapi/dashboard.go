@@ -2,6 +2,7 @@ package logsapi
 
 import (
 	"context"
+	"fmt"
 	"embed"
 	"errors"
 	"html/template"
@@ -160,10 +161,34 @@ type statsPanel struct {
 	statsView
 	OldestPending time.Duration
 	LastFlushAgo  string
+	// RetentionPolicy and OldestRetained say what retention keeps.
+	RetentionPolicy string
+	OldestRetained  string
+}
+
+// retentionPolicy says in words what retention keeps.
+func retentionPolicy(r retentionView) string {
+	s := "entries kept forever"
+	if r.MaxAgeSeconds > 0 {
+		d := time.Duration(r.MaxAgeSeconds) * time.Second
+		if d%(24*time.Hour) == 0 {
+			s = fmt.Sprintf("entries kept %d days", d/(24*time.Hour))
+		} else {
+			s = "entries kept " + d.String()
+		}
+	}
+	if r.MaxBytes > 0 {
+		s += fmt.Sprintf(", at most %.1f MiB", float64(r.MaxBytes)/(1<<20))
+	}
+	return s
 }
 
 func newStatsPanel(v statsView) statsPanel {
-	p := statsPanel{statsView: v, OldestPending: time.Duration(v.OldestPendingAgeM) * time.Millisecond, LastFlushAgo: "never"}
+	p := statsPanel{statsView: v, OldestPending: time.Duration(v.OldestPendingAgeM) * time.Millisecond, LastFlushAgo: "never",
+		RetentionPolicy: retentionPolicy(v.Retention), OldestRetained: "none"}
+	if t := v.Retention.OldestRetained; t != nil {
+		p.OldestRetained = t.UTC().Format("2006-01-02 15:04:05 UTC") + " (" + dashboard.Ago(time.Since(*t)) + " ago)"
+	}
 	if v.LastFlushAt != nil {
 		p.LastFlushAgo = dashboard.Ago(time.Since(*v.LastFlushAt)) + " ago"
 		if p.LastFlushAgo == "just now ago" {

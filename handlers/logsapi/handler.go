@@ -41,6 +41,9 @@ type Handler struct {
 	pending  *pendingCounter
 	finder   *finder
 	now      func() time.Time
+	// Retention is the configured retention, shown by the stats and the
+	// dashboard (the module sets it; zero: keep forever).
+	Retention Config
 }
 
 // NewHandler wires the logs endpoints. runner may be nil when this process

@@ -17,15 +17,18 @@ import (
 // clients send.
 const embeddedServerCacheBytes = 96 << 20
 
-// Module is write-behind logging as a domain module: the LOGS stream, the
-// logging events, the log_entries read model and /api/logs.
-func Module() module.Module {
+// Module is write-behind logging as a domain module: the LOGS stream (with
+// cfg's retention, which an insert-only log may carry), the logging events,
+// the log_entries read model (partitioned by day; a process with the
+// projector role drops the expired days) and /api/logs and /v1/logs.
+func Module(cfg Config) module.Module {
 	return module.Module{
-		Name:        "logs",
-		Streams:     []eventstore.StreamSpec{{Name: logs.Stream, Subjects: []string{logs.Subjects}, Description: "write-behind log entries"}},
+		Name: "logs",
+		Streams: []eventstore.StreamSpec{{Name: logs.Stream, Subjects: []string{logs.Subjects}, Description: "write-behind log entries",
+			MaxAge: cfg.Retention, MaxBytes: cfg.MaxBytes}},
 		Events:      logs.Events(),
 		Projections: []projections.Spec{logentries.Spec()},
-		Start:       start,
+		Start:       func(h *module.Host) error { return start(h, cfg) },
 	}
 }
 
@@ -33,23 +36,27 @@ func Module() module.Module {
 // process with the api role. The ingester
 // outlives the HTTP server, so that requests in flight at shutdown still get
 // their answers.
-func start(h *module.Host) error {
+func start(h *module.Host, cfg Config) error {
+	if h.HasRole("projector") && h.Pool != nil {
+		h.Go(func(ctx context.Context) error { return runRetention(ctx, h.Pool, cfg.retention(), h.Log) })
+	}
 	if !h.HasRole("api") {
 		return nil
 	}
-	var cfg IngestConfig
+	var icfg IngestConfig
 	if h.EmbeddedNATS {
 		// The embedded NATS server's block caches are this process's
 		// memory: bound what large batches leave in them.
-		cfg.ServerCacheBytes = embeddedServerCacheBytes
+		icfg.ServerCacheBytes = embeddedServerCacheBytes
 	}
-	ingester := NewIngester(h.Store, cfg, h.Metrics)
+	ingester := NewIngester(h.Store, icfg, h.Metrics)
 	h.GoDrained(ingester.Run)
 	var stats RunnerStats
 	if r := h.Runner(logentries.Name); r != nil {
 		stats = r
 	}
 	handler := NewHandler(h.Store, h.ReadPool, ingester, h.Idempotency, stats, LookupConfig{Reads: h.Reads, Logger: h.Log})
+	handler.Retention = cfg
 	handler.Mount(h.Server)
 	if h.Dashboard != nil {
 		h.Go(handler.MountDashboard(h.Dashboard, h.Log))

@@ -36,10 +36,25 @@ type statsView struct {
 	Skipped           int64      `json:"skipped"`
 	CheckpointSeq     uint64     `json:"checkpoint_seq"`
 	StreamLastSeq     uint64     `json:"stream_last_seq"`
+	// Retention is what retention keeps and has dropped. Dropping changes
+	// none of the counts above: persisted counts every entry ever written,
+	// retention.expired the part of it since dropped with its day.
+	Retention retentionView `json:"retention"`
 	// StreamMismatch, when set, says why the projection applies nothing:
 	// its checkpoint counts in another stream than the one stored now.
 	// Every entry of the stream is then pending.
 	StreamMismatch string `json:"stream_mismatch,omitempty"`
+}
+
+// retentionView is the retention part of the stats.
+type retentionView struct {
+	// MaxAgeSeconds is the configured retention (0: forever).
+	MaxAgeSeconds int64 `json:"max_age_s"`
+	// MaxBytes is the configured cap (0: none).
+	MaxBytes int64 `json:"max_bytes"`
+	// StreamFirstSeq is the first event the LOGS stream still holds.
+	StreamFirstSeq uint64 `json:"stream_first_seq"`
+	logentries.RetentionState
 }
 
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
@@ -89,6 +104,12 @@ func (h *Handler) snapshot(ctx context.Context) (statsView, error) {
 	if mismatch != nil {
 		v.StreamMismatch = mismatch.Reason
 	}
+	ret, err := logentries.ReadRetention(ctx, h.pool)
+	if err != nil {
+		return statsView{}, err
+	}
+	v.Retention = retentionView{MaxAgeSeconds: int64(h.Retention.Retention / time.Second), MaxBytes: h.Retention.MaxBytes,
+		StreamFirstSeq: pos.FirstSeq, RetentionState: ret}
 	if last > applied {
 		v.LagSeq = last - applied
 		if at, err := h.finder.storedAt(ctx, max(applied+1, pos.FirstSeq)); err == nil { // headers only

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/projections"
@@ -34,6 +35,10 @@ func Spec() projections.Spec {
 		New: func(tables map[string]string) projections.Projection {
 			return New(tables[Table])
 		},
+		Retained: func(ctx context.Context, pool *pgxpool.Pool) (*time.Time, int64, error) {
+			st, err := ReadRetention(ctx, pool)
+			return st.OldestRetained, st.Expired, err
+		},
 	}
 }
 
@@ -43,8 +48,9 @@ var logColumns = []string{"id", "seq", "level", "message", "context", "source", 
 
 // Logs projects log.entries_received.v1 events into the log_entries table.
 type Logs struct {
-	table   string
-	copySQL string
+	table      string
+	copySQL    string
+	partitions partitionCache
 }
 
 // New returns the logs projection writing into table ("log_entries"
@@ -172,6 +178,46 @@ func (p *Logs) bisect(ctx context.Context, tx pgx.Tx, seq uint64, entries []logs
 // or, when an entry is stored already, an upsert that skips it. src is
 // called again for the upsert. tx is usable after a failure.
 func (p *Logs) write(ctx context.Context, tx pgx.Tx, src func() logEntries) (int64, error) {
+	n, err := p.writeOnce(ctx, tx, src)
+	if !isNoPartition(err) {
+		return n, err
+	}
+	// A day without its partition (a rebuild of older entries, a clock
+	// past the days made ahead, a partition dropped meanwhile): make them
+	// and write again.
+	p.partitions.forget(p.table)
+	days, err := entryDays(src)
+	if err != nil {
+		return 0, err
+	}
+	if err := p.partitions.ensure(ctx, tx, p.table, days); err != nil {
+		return 0, err
+	}
+	return p.writeOnce(ctx, tx, src)
+}
+
+// isNoPartition recognises a row for which the partitioned table has no
+// partition (SQLSTATE 23514, "no partition of relation … found for row").
+func isNoPartition(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514" && strings.Contains(pgErr.Message, "no partition")
+}
+
+// entryDays returns the days of the entries src yields.
+func entryDays(src func() logEntries) (map[Day]bool, error) {
+	it := src()
+	days := map[Day]bool{}
+	for {
+		e, _, ok := it.next()
+		if !ok {
+			return days, it.err
+		}
+		days[DayOf(e.ReceivedAt)] = true
+	}
+}
+
+// writeOnce is write without making missing partitions.
+func (p *Logs) writeOnce(ctx context.Context, tx pgx.Tx, src func() logEntries) (int64, error) {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("savepoint: %w", err)
@@ -193,6 +239,9 @@ func (p *Logs) write(ctx context.Context, tx pgx.Tx, src func() logEntries) (int
 	_ = sp.Rollback(ctx)
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		if isNoPartition(err) {
+			return 0, err // write makes the partitions and calls again
+		}
 		return 0, fmt.Errorf("copy into %s: %w", p.table, err)
 	}
 	it := src()
@@ -272,8 +321,11 @@ func (p *Logs) upsert(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, erro
 	tag, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{p.table}.Sanitize()+` (`+strings.Join(logColumns, ", ")+`)
 		SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::timestamptz[],
 			$8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[])
-		ON CONFLICT (id) DO NOTHING`, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10])
+		ON CONFLICT (id, received_at) DO NOTHING`, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10])
 	if err != nil {
+		if isNoPartition(err) {
+			return 0, err
+		}
 		return 0, fmt.Errorf("upsert into %s: %w", p.table, err)
 	}
 	return tag.RowsAffected(), nil
