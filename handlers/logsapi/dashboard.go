@@ -2,9 +2,9 @@ package logsapi
 
 import (
 	"context"
-	"fmt"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
