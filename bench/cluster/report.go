@@ -103,12 +103,12 @@ func report(w io.Writer, o options, r *results) error {
 	if len(r.Takeovers) > 0 {
 		fmt.Fprintf(&b, "takeover: kill -9 of one process under %d orders/s (tok_ok, tok_flaky, tok_slow; step timeout 3 s), restart, %d rounds:\n",
 			r.PlacerRate, len(r.Takeovers))
-		fmt.Fprintf(&b, "  %-5s %-6s %5s %8s %9s %12s %10s %8s %9s %11s\n", "round", "killed", "parts", "running", "pinned", "first resume", "all resumed", "resumed", "restart", "rebalanced")
+		fmt.Fprintf(&b, "  %-5s %-6s %5s %8s %9s %12s %11s %8s %8s %9s %11s\n", "round", "killed", "parts", "running", "pinned", "first resume", "all resumed", "resumed", "took", "restart", "rebalanced")
 		var first, all, rebal []time.Duration
 		failed := 0
 		for i, t := range r.Takeovers {
-			fmt.Fprintf(&b, "  %-5d %-6s %5d %8d %8.2fs %11.2fs %10.2fs %8d %8.2fs %10.2fs", i+1, t.Victim, t.Parts, t.Running,
-				t.Pinned.Seconds(), t.First.Seconds(), t.All.Seconds(), t.Resumed, t.Restart.Seconds(), t.Rebalanced.Seconds())
+			fmt.Fprintf(&b, "  %-5d %-6s %5d %8d %8.2fs %11.2fs %10.2fs %8d %7.2fs %8.2fs %10.2fs", i+1, t.Victim, t.Parts, t.Running,
+				t.Pinned.Seconds(), t.First.Seconds(), t.All.Seconds(), t.Resumed, t.Took.Seconds(), t.Restart.Seconds(), t.Rebalanced.Seconds())
 			if t.Err != "" {
 				failed++
 				fmt.Fprintf(&b, "  ERROR: %s", t.Err)
@@ -126,7 +126,8 @@ func report(w io.Writer, o options, r *results) error {
 		fmt.Fprintf(&b, "  kill -> every partition of the killed process resumed: %s\n", pcts(all))
 		fmt.Fprintf(&b, "  restart -> partitions shared 8/8 again: %s\n", pcts(rebal))
 		fmt.Fprintf(&b, "  (pinned: the survivor's last \"partition taken over\" of the killed one's partitions; running: its sagas running\n"+
-			"   at the kill per the read model; resumed: sagas the survivor's resume lines counted)\n")
+			"   at the kill per the read model; resumed: sagas the survivor's resume lines counted; took: the longest took= of those\n"+
+			"   lines, from a partition's gain until its running sagas were re-issued)\n")
 	}
 	if n := r.Node; n != nil {
 		fmt.Fprintf(&b, "NATS node %s (the SAGAS leader) killed for %s under %d orders/s: new leader after %.2f s;\n"+

@@ -29,6 +29,10 @@ type takeoverRound struct {
 	// sagas those lines counted.
 	Pinned, First, All time.Duration
 	Resumed            int
+	// Took is the longest "took=" of those lines: from the gain of a
+	// partition until its running sagas were re-issued (reading the read
+	// model and the log past its checkpoint).
+	Took time.Duration
 	// Restart runs from the restart to the victim's listening line,
 	// Rebalanced to the partitions shared out evenly again.
 	Restart, Rebalanced time.Duration
@@ -38,7 +42,7 @@ type takeoverRound struct {
 // Lines the survivor logs on a takeover (slog text, time= first).
 var (
 	reTime       = regexp.MustCompile(`^time=(\S+)`)
-	reResumed    = regexp.MustCompile(`msg="partitions taken over: their running sagas resumed".*partitions="?\[([0-9 ]*)\]"?.*sagas=([0-9]+)`)
+	reResumed    = regexp.MustCompile(`msg="partitions taken over: their running sagas resumed".*partitions="?\[([0-9 ]*)\]"?.*sagas=([0-9]+)(?:.*took=(\S+))?`)
 	reTakenOver  = regexp.MustCompile(`msg="partition taken over".*group=sagas.*partition=([0-9]+)`)
 	takeoverWait = time.Minute
 )
@@ -64,8 +68,8 @@ func (e *env) takeover(ctx context.Context, rounds int, load time.Duration, kill
 		if err := e.killAndMeasure(ctx, &round, victim, survivor); err != nil {
 			round.Err = err.Error()
 		}
-		e.logf("takeover %d: %s killed (%d partitions, %d sagas running): pinned %.2f s, first resume %.2f s, all %.2f s, %d resumed; restarted in %.2f s, rebalanced %.2f s %s",
-			r+1, round.Victim, round.Parts, round.Running, round.Pinned.Seconds(), round.First.Seconds(), round.All.Seconds(), round.Resumed,
+		e.logf("takeover %d: %s killed (%d partitions, %d sagas running): pinned %.2f s, first resume %.2f s, all %.2f s, %d resumed (longest took %.2f s); restarted in %.2f s, rebalanced %.2f s %s",
+			r+1, round.Victim, round.Parts, round.Running, round.Pinned.Seconds(), round.First.Seconds(), round.All.Seconds(), round.Resumed, round.Took.Seconds(),
 			round.Restart.Seconds(), round.Rebalanced.Seconds(), round.Err)
 		out = append(out, round)
 		if !victim.up.Load() {
@@ -123,6 +127,9 @@ func (e *env) killAndMeasure(ctx context.Context, round *takeoverRound, victim, 
 				}
 				n, _ := strconv.Atoi(t[2])
 				round.Resumed += n
+				if d, err := time.ParseDuration(t[3]); err == nil {
+					round.Took = max(round.Took, d)
+				}
 				for _, f := range strings.Fields(t[1]) {
 					p, _ := strconv.Atoi(f)
 					resumed[p] = true
