@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore/natsserver"
+	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/internal/testenv"
 )
 
@@ -126,7 +127,8 @@ func waitDrained(t *testing.T, base string, timeout time.Duration) stats {
 	return st
 }
 
-// postgresURLFromDataDir reads the managed cluster's port from postmaster.pid.
+// postgresURLFromDataDir reads the managed cluster's port from postmaster.pid
+// and the application role's password from its credentials file.
 func postgresURLFromDataDir(t *testing.T, dataDir string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dataDir, "pg", "postmaster.pid"))
@@ -135,7 +137,9 @@ func postgresURLFromDataDir(t *testing.T, dataDir string) string {
 	require.GreaterOrEqual(t, len(lines), 4)
 	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
 	require.NoError(t, err)
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/eventline?sslmode=disable", port)
+	url, err := pgcluster.AppURLOf(filepath.Join(dataDir, "pg"), port)
+	require.NoError(t, err)
+	return url
 }
 
 // TestKill9DuringIngest runs the `make run` configuration (embedded NATS,

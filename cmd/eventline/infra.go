@@ -139,7 +139,7 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 				return nil, fmt.Errorf("managed postgres in %s: %w", cfg.pgDir(), err)
 			}
 			in.stopCluster = needs.serve || !in.cluster.Reused
-			dsn = in.cluster.URL("")
+			dsn = in.cluster.AppURL() // the application role, no superuser
 			log.Info("managed postgres ready", "dir", in.cluster.Dir, "port", in.cluster.Port, "reused", in.cluster.Reused)
 		}
 		pcfg, err := pgxpool.ParseConfig(dsn)

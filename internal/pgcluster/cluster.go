@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -46,6 +47,8 @@ type Cluster struct {
 	ephemeral bool
 	cred      *syscall.Credential
 	uid, gid  int
+	// creds are the generated passwords (CredentialsFileName).
+	creds credentials
 
 	// mu serialises starting and stopping the server: a restart by the
 	// supervisor and a deliberate Stop never run at once, and after Stop
@@ -115,9 +118,14 @@ func Start(ctx context.Context, dir string, o Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	if !isFile(filepath.Join(abs, "PG_VERSION")) {
+		if c.creds, err = newCredentials(); err != nil {
+			return nil, err
+		}
 		if err := c.initdb(ctx); err != nil {
 			return nil, err
 		}
+	} else if err := c.loadCredentials(); err != nil {
+		return nil, err
 	}
 	if port, ok := c.runningPort(ctx); ok {
 		c.Port = port
@@ -209,11 +217,19 @@ func (c *Cluster) initdb(ctx context.Context) error {
 			return fmt.Errorf("chown initdb dir: %w", err)
 		}
 	}
-	args := []string{"-D", tmp, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"}
+	// The superuser's password reaches initdb through a file beside the
+	// new cluster (initdb wants an empty directory), removed at once.
+	pwFile := c.Dir + ".pwfile"
+	if err := c.writePwFile(pwFile); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	args := []string{"-D", tmp, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + pwFile, "-E", "UTF8", "--locale=C"}
 	if c.ephemeral {
 		args = append(args, "--no-sync")
 	}
 	out, err := c.command(ctx, "initdb", args...).CombinedOutput()
+	_ = os.Remove(pwFile)
 	if ctx.Err() != nil {
 		_ = os.RemoveAll(tmp)
 		return fmt.Errorf("initdb %s: %w", c.Dir, ctx.Err())
@@ -221,6 +237,12 @@ func (c *Cluster) initdb(ctx context.Context) error {
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return fmt.Errorf("initdb %s: %w: %s", c.Dir, err, lastLines(out, 5))
+	}
+	// The passwords are in the cluster before it is moved into place: a
+	// cluster without them is never left behind.
+	if err := writeCredentials(tmp, c.creds); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
 	}
 	// prepareDir made c.Dir; it is empty (it holds no PG_VERSION), and
 	// rename needs it gone.
@@ -270,6 +292,11 @@ func (c *Cluster) runningPort(ctx context.Context) (int, bool) {
 // `eventline serve`), without starting or ever stopping it.
 func Running(ctx context.Context, dir string) (*Cluster, error) {
 	c := &Cluster{Dir: dir, Reused: true, database: "eventline"}
+	if cr, err := readCredentials(dir); err == nil {
+		c.creds = cr
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	if _, ok := c.runningPort(ctx); !ok {
 		return nil, fmt.Errorf("no PostgreSQL answering for %s", dir)
 	}
@@ -315,7 +342,7 @@ func (c *Cluster) serverOptions() string {
 	// not a database to replicate or restore to a point in time; tables a
 	// transaction creates and fills (a projection rebuild's shadow) then
 	// skip the WAL. Crash safety is unchanged.
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0", c.Port, c.Dir)
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0 -c password_encryption=scram-sha-256", c.Port, c.Dir)
 	if c.ephemeral {
 		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
@@ -460,13 +487,31 @@ func processAlive(pid int) bool {
 	return comm == "postgres" && !strings.HasPrefix(state, "Z")
 }
 
+// ensureDatabase sets the generated passwords and the application role,
+// creates the database, gives the role its schema, and only then closes
+// pg_hba.conf (an older cluster trusted every local connection, and has
+// no password to log in with until this ran).
 func (c *Cluster) ensureDatabase(ctx context.Context) error {
 	conn, err := pgx.Connect(ctx, c.URL("postgres"))
 	if err != nil {
 		return fmt.Errorf("connect to managed postgres: %w", err)
 	}
 	defer conn.Close(ctx)
-	return CreateDatabase(ctx, conn, c.database)
+	if err := c.closeAuth(ctx, conn); err != nil {
+		return err
+	}
+	if err := CreateDatabase(ctx, conn, c.database); err != nil {
+		return err
+	}
+	dbConn, err := pgx.Connect(ctx, c.URL(c.database))
+	if err != nil {
+		return fmt.Errorf("connect to managed postgres: %w", err)
+	}
+	defer dbConn.Close(ctx)
+	if err := ownSchema(ctx, dbConn, c.database); err != nil {
+		return err
+	}
+	return c.closeHBA(ctx, conn)
 }
 
 // CreateDatabase creates name unless it exists.
@@ -484,12 +529,20 @@ func CreateDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
 	return nil
 }
 
-// URL is a connection string for database db of the cluster.
+// URL is a connection string for database db of the cluster as the
+// superuser, with its generated password: for administration and tests.
+// The application connects with AppURL.
 func (c *Cluster) URL(db string) string {
 	if db == "" {
 		db = c.database
 	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
+	return c.dsn("postgres", c.creds.Superuser, db)
+}
+
+// AppURL is a connection string for the cluster's database as AppRole
+// (no superuser), with its generated password.
+func (c *Cluster) AppURL() string {
+	return c.dsn(AppRole, c.creds.App, c.database)
 }
 
 // Stop shuts the server down (fast mode: open transactions roll back). After

@@ -8,16 +8,19 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/eventline/eventline/internal/pgcluster"
 )
 
 // PostgresURL is the eventline database of the cluster in pgDir, found
-// through its postmaster.pid (the fourth line is the port).
+// through its postmaster.pid (the fourth line is the port), as the
+// application role (its password is in the cluster's credentials file).
 func PostgresURL(pgDir string) (string, error) {
 	_, port, err := postmaster(pgDir)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/eventline?sslmode=disable", port), nil
+	return pgcluster.AppURLOf(pgDir, port)
 }
 
 // PostmasterPID is the pid of the postmaster of the cluster in pgDir.
