@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
@@ -86,29 +87,45 @@ func TestLoadAfterAppendOnAFollowerSeesTheAppend(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			fail := func(format string, args ...any) {
+				stale.Add(1)
+				first.CompareAndSwap(nil, fmt.Sprintf(format, args...))
+				t.Logf(format, args...)
+			}
 			for i := range rounds {
 				subject := fmt.Sprintf("test.saga-%d-%d", w, i%10)
-				fail := func(format string, args ...any) {
-					stale.Add(1)
-					first.CompareAndSwap(nil, fmt.Sprintf(format, args...))
-					t.Logf(format, args...)
-				}
-				_, last, err := st.Load(ctx, testStream.Name, subject)
-				if err != nil {
+				var last int64
+				if err := patiently(ctx, func(ctx context.Context) (err error) {
+					_, last, err = st.Load(ctx, testStream.Name, subject)
+					return err
+				}); err != nil {
 					fail("load: %v", err)
 					return
 				}
-				ack, err := st.Append(ctx, subject, last, newEvent(t, "saga.step.v1", map[string]int{"i": i}))
-				if err != nil {
+				env := newEvent(t, "saga.step.v1", map[string]int{"i": i})
+				var ack eventstore.Ack
+				if err := patiently(ctx, func(ctx context.Context) (err error) {
+					ack, err = st.Append(ctx, subject, last, env)
+					return err
+				}); err != nil {
 					fail("append after a load at #%d (a stale load conflicts): %v", last, err)
 					continue
 				}
-				evs, got, err := st.Load(ctx, testStream.Name, subject)
+				var evs []eventstore.Stored
+				var got int64
+				err := patiently(ctx, func(ctx context.Context) (err error) {
+					evs, got, err = st.Load(ctx, testStream.Name, subject)
+					return err
+				})
 				if err != nil || got != int64(ack.Seq) || len(evs) != i/10+1 {
 					fail("load of %s right after its append #%d: last #%d, %d events, err %v", subject, ack.Seq, got, len(evs), err)
 					continue
 				}
-				if m, err := st.Get(ctx, testStream.Name, ack.Seq); err != nil || m.Subject != subject {
+				var m *jetstream.RawStreamMsg
+				if err := patiently(ctx, func(ctx context.Context) (err error) {
+					m, err = st.Get(ctx, testStream.Name, ack.Seq)
+					return err
+				}); err != nil || m.Subject != subject {
 					fail("get #%d right after its append: %v", ack.Seq, err)
 				}
 			}
@@ -204,15 +221,17 @@ func TestLoadThroughARestartedFollowerFindsWhatItMissed(t *testing.T) {
 	defer cancel()
 	// A follower serves direct gets once it is 90% caught up: it misses
 	// less than a tenth here.
-	var before []*eventstore.Pending
-	for range 20_000 {
-		p, err := st.AppendAsync("test.before", newEvent(t, "saga.step.v1", map[string]int{}))
-		require.NoError(t, err)
-		before = append(before, p)
-	}
-	for _, p := range before {
-		_, err := p.Wait(ctx)
-		require.NoError(t, err)
+	for range 20 {
+		var before []*eventstore.Pending
+		for range 1000 {
+			p, err := st.AppendAsync("test.before", newEvent(t, "saga.step.v1", map[string]int{}))
+			require.NoError(t, err)
+			before = append(before, p)
+		}
+		for _, p := range before {
+			_, err := p.Wait(ctx)
+			require.NoError(t, err)
+		}
 	}
 	f := follower(t, c, testStream.Name)
 	c.Kill(f)
@@ -247,5 +266,18 @@ func appendRetrying(t *testing.T, ctx context.Context, st *eventstore.Store, sub
 		}
 		require.ErrorIs(t, err, eventstore.ErrUnavailable)
 		require.NoError(t, ctx.Err(), "append to %s: %v", subject, err)
+	}
+}
+
+// patiently runs op, each try bounded, again while JetStream is not ready
+// (a request lost or left unanswered on a busy machine is no stale read).
+func patiently(ctx context.Context, op func(context.Context) error) error {
+	for {
+		try, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := op(try)
+		cancel()
+		if err == nil || !eventstore.NotReady(err) || ctx.Err() != nil {
+			return err
+		}
 	}
 }

@@ -25,6 +25,8 @@ type Cluster struct {
 	t     testing.TB
 	mu    sync.Mutex
 	nodes []*clusterNode
+	// links[i][j] carries node i's routes to node j (nil when i == j).
+	links [][]*routeLink
 }
 
 // clusterNode is one server of a Cluster: what it needs to start again as
@@ -33,74 +35,91 @@ type clusterNode struct {
 	name       string
 	storeDir   string
 	clientPort int // picked by the first start, kept by restarts
-	routePort  int
 	srv        *server.Server
+	starting   *server.Server // between NewServer and ready
 }
 
 // ClusterName is the NATS cluster name of the servers StartCluster starts.
 const ClusterName = "eventline-test"
 
-// clusterReadyTimeout bounds how long StartCluster and Restart wait for the
-// cluster to form (a meta leader seeing every live server).
+// clusterReadyTimeout bounds how long StartCluster waits for the cluster to
+// form (a meta leader seeing every live server).
 const clusterReadyTimeout = 30 * time.Second
+
+// noRoute is the route address each server advertises: nothing listens
+// there, so servers learn no route to each other but the links'.
+const noRoute = "127.0.0.1:1"
 
 // StartCluster starts n JetStream servers (named n1, n2, …) routed to each
 // other on loopback with random ports, and returns once the cluster has
 // formed (WaitReady). They have the embedded server's max_payload, so that
 // a cluster accepts what production does. They are shut down when the test
 // ends.
+//
+// Each server routes to each other one through a link of the Cluster's (a
+// loopback listener held from the start, forwarding to the server's random
+// route port), which Crash cuts. So no port is picked free and bound later,
+// where another process could take it in between: the start cannot fail
+// on a taken route port, and a restarted server takes a new one.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	require.Positive(t, n)
 	c := &Cluster{t: t}
 	for i := range n {
-		c.nodes = append(c.nodes, &clusterNode{name: fmt.Sprintf("n%d", i+1), storeDir: t.TempDir()})
+		c.nodes = append(c.nodes, &clusterNode{name: fmt.Sprintf("n%d", i+1), storeDir: t.TempDir(), clientPort: server.RANDOM_PORT})
 	}
 	t.Cleanup(c.shutdown)
-	// Clustered JetStream needs configured routes on every server, so the
-	// route ports are picked (free now) before any server starts. Another
-	// process may take one of them before its server binds it; the server
-	// then fails to listen, and the cluster starts again on new ports.
-	for attempt := 1; ; attempt++ {
-		err := c.start()
-		if err == nil {
-			break
+	c.links = make([][]*routeLink, n)
+	for i := range n {
+		c.links[i] = make([]*routeLink, n)
+		for j := range n {
+			if i == j {
+				continue
+			}
+			k, err := newRouteLink(func() string { return c.routeAddr(j) })
+			require.NoError(t, err)
+			c.links[i][j] = k
 		}
-		c.shutdown()
-		require.Less(t, attempt, 3, "the cluster did not start in %d attempts: %v", attempt, err)
-		t.Logf("attempt %d: %v; starting again on new ports", attempt, err)
 	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { errs[i] = c.startNode(i) })
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
 	ctx, cancel := context.WithTimeout(context.Background(), clusterReadyTimeout)
 	defer cancel()
 	require.NoError(t, c.WaitReady(ctx), "the cluster did not form")
 	return c
 }
 
-// start picks route ports and starts every server on them; an error says
-// which server did not get ready.
-func (c *Cluster) start() error {
-	for _, nd := range c.nodes {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		nd.clientPort, nd.routePort = server.RANDOM_PORT, port
+// routeAddr is node i's route address, "" while it does not listen.
+func (c *Cluster) routeAddr(i int) string {
+	c.mu.Lock()
+	srv := c.nodes[i].srv
+	if srv == nil {
+		srv = c.nodes[i].starting
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(c.nodes))
-	for i, nd := range c.nodes {
-		wg.Go(func() { errs[i] = c.startNode(nd) })
+	c.mu.Unlock()
+	if srv == nil {
+		return ""
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	if a := srv.ClusterAddr(); a != nil {
+		return a.String()
+	}
+	return ""
 }
 
-// startNode starts nd's server with nd's name, store dir and ports, and
-// waits until it listens.
-func (c *Cluster) startNode(nd *clusterNode) error {
+// startNode starts node i's server with its name, store dir and client
+// port, routed through its links, and waits until it listens.
+func (c *Cluster) startNode(i int) error {
+	nd := c.nodes[i]
 	var routes []*url.URL
-	for _, other := range c.nodes {
-		routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", other.routePort)})
+	for j, k := range c.links[i] {
+		if j != i {
+			routes = append(routes, &url.URL{Scheme: "nats-route", Host: k.addr()})
+		}
 	}
 	opts := &server.Options{
 		ServerName: nd.name,
@@ -114,41 +133,45 @@ func (c *Cluster) startNode(nd *clusterNode) error {
 		MaxPayload:         natsserver.DefaultMaxPayload,
 		MaxPending:         int64(natsserver.DefaultMaxPayload) * 4,
 		JetStreamMaxMemory: 256 << 20,
-		Cluster:            server.ClusterOpts{Name: ClusterName, Host: "127.0.0.1", Port: nd.routePort},
-		Routes:             routes,
+		Cluster: server.ClusterOpts{Name: ClusterName, Host: "127.0.0.1", Port: server.RANDOM_PORT,
+			Advertise: noRoute},
+		Routes: routes,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("server %s: %w", nd.name, err)
 	}
+	c.mu.Lock()
+	nd.starting = srv
+	c.mu.Unlock()
 	srv.Start()
-	// A taken port makes this return false at once.
-	if !srv.ReadyForConnections(10 * time.Second) {
+	ready := srv.ReadyForConnections(10 * time.Second)
+	c.mu.Lock()
+	nd.starting = nil
+	if ready {
+		nd.srv = srv
+		nd.clientPort = srv.Addr().(*net.TCPAddr).Port
+	}
+	c.mu.Unlock()
+	if !ready {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return fmt.Errorf("server %s did not get ready (client port %d or route port %d taken?)", nd.name, nd.clientPort, nd.routePort)
+		return fmt.Errorf("server %s did not get ready (client port %d taken?)", nd.name, nd.clientPort)
 	}
-	c.mu.Lock()
-	nd.srv = srv
-	nd.clientPort = srv.Addr().(*net.TCPAddr).Port
-	c.mu.Unlock()
 	return nil
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// shutdown stops every running server.
+// shutdown stops every running server, then the links.
 func (c *Cluster) shutdown() {
 	for i := range c.nodes {
 		c.stop(i)
+	}
+	for _, row := range c.links {
+		for _, k := range row {
+			if k != nil {
+				k.close()
+			}
+		}
 	}
 }
 
@@ -201,22 +224,45 @@ func (c *Cluster) Name(i int) string { return c.nodes[i].name }
 
 // Kill shuts server i down at once, without lame-duck mode: its clients are
 // disconnected and its routes dropped, and the cluster runs on without it.
-// The nats-server still hands off the raft groups it leads on its way out
-// (as a SIGTERM would): it cannot be made to vanish as under kill -9 in
-// process.
+// On its way out the server hands the leadership of its raft groups (meta,
+// streams, consumers) to a peer, as on SIGTERM, so that the others need no
+// election timeout: Crash is kill -9.
 func (c *Cluster) Kill(i int) {
 	c.t.Helper()
 	require.NotNil(c.t, c.Server(i), "server %s is not running", c.nodes[i].name)
 	c.stop(i)
 }
 
-// Restart starts server i again, killed before, with the same name, store
-// dir and ports, so that it rejoins the cluster with what it stored, and
-// returns once it listens. Call WaitReady to wait until it has rejoined.
+// Crash stops server i as kill -9 would: its routes are cut first, so its
+// peers find it gone without a word and hand nothing over (the groups it
+// led elect a leader once their election timeout passes, seconds), and its
+// clients are disconnected. Restart brings it back.
+func (c *Cluster) Crash(i int) {
+	c.t.Helper()
+	require.NotNil(c.t, c.Server(i), "server %s is not running", c.nodes[i].name)
+	c.cut(i, true)
+	c.stop(i)
+}
+
+// cut cuts (or mends) every link to and from node i.
+func (c *Cluster) cut(i int, cut bool) {
+	for j := range c.nodes {
+		if j != i {
+			c.links[i][j].setCut(cut)
+			c.links[j][i].setCut(cut)
+		}
+	}
+}
+
+// Restart starts server i again, killed or crashed before, with the same
+// name, store dir and client port, so that it rejoins the cluster with what
+// it stored, and returns once it listens. Call WaitReady to wait until it
+// has rejoined.
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
 	require.Nil(c.t, c.Server(i), "server %s is running", c.nodes[i].name)
-	require.NoError(c.t, c.startNode(c.nodes[i]))
+	c.cut(i, false)
+	require.NoError(c.t, c.startNode(i))
 }
 
 // running returns the servers that run.
@@ -233,7 +279,8 @@ func (c *Cluster) running() []*server.Server {
 }
 
 // WaitReady waits until the running servers form a JetStream cluster: each
-// is routed to every other, JetStream-ready and current with the meta group,
+// is routed to every other (every route connection of the pool up),
+// JetStream-ready and current with the meta group,
 // and a meta leader is elected that counts every running server as an
 // online peer. A killed server does not count; while a majority is down,
 // no meta leader can be elected and WaitReady waits until ctx ends.
@@ -253,14 +300,19 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 	}
 }
 
+// routesPerPeer is how many route connections a server keeps to each
+// other one: a pool that accounts are spread over (a missing one drops the
+// traffic of its accounts), and one for the system account.
+const routesPerPeer = server.DEFAULT_ROUTE_POOL_SIZE + 1
+
 // notReady says why the cluster is not ready ("" when it is).
 func (c *Cluster) notReady() string {
 	live := c.running()
 	leader := false
 	for _, s := range live {
 		switch {
-		case s.NumRoutes() < len(live)-1:
-			return fmt.Sprintf("%s has %d routes of %d", s.Name(), s.NumRoutes(), len(live)-1)
+		case s.NumRoutes() < (len(live)-1)*routesPerPeer:
+			return fmt.Sprintf("%s has %d route connections of %d", s.Name(), s.NumRoutes(), (len(live)-1)*routesPerPeer)
 		case !s.JetStreamEnabled():
 			return s.Name() + " has no jetstream yet"
 		case !s.JetStreamIsCurrent():

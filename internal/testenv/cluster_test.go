@@ -93,3 +93,42 @@ func ensureStreams(ctx context.Context, st *eventstore.Store, specs ...eventstor
 		}
 	}
 }
+
+// A crashed stream leader hands nothing over: the other two elect a leader
+// once their election timeout passes, and appends resume; the time it took
+// is printed.
+func TestClusterCrashOfTheStreamLeader(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := eventstore.Connect(ctx, eventstore.Options{URL: c.URL(), Name: t.Name(), Replicas: 3})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	spec := testenv.TestStream
+	require.NoError(t, ensureStreams(ctx, st, spec))
+	require.Eventually(t, func() bool { return c.StreamLeader(spec.Name) >= 0 }, 10*time.Second, 10*time.Millisecond)
+	env, err := eventstore.NewEnvelope("test.appended.v1", map[string]int{})
+	require.NoError(t, err)
+	_, err = st.Append(ctx, testenv.TestSubject, eventstore.NoExpectation, env)
+	require.NoError(t, err)
+
+	victim := c.StreamLeader(spec.Name)
+	crashed := time.Now()
+	c.Crash(victim)
+	require.Eventually(t, func() bool {
+		env, err := eventstore.NewEnvelope("test.appended.v1", map[string]int{})
+		require.NoError(t, err)
+		try, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err = st.Append(try, testenv.TestSubject, eventstore.NoExpectation, env)
+		require.True(t, err == nil || errors.Is(err, eventstore.ErrUnavailable), "%v", err)
+		return err == nil
+	}, 60*time.Second, 10*time.Millisecond, "appends resume")
+	t.Logf("appends resumed %v after the crash of the stream leader %s", time.Since(crashed).Round(time.Millisecond), c.Name(victim))
+	leader := c.StreamLeader(spec.Name)
+	require.NotEqual(t, victim, leader)
+	require.GreaterOrEqual(t, leader, 0)
+
+	c.Restart(victim)
+	require.NoError(t, c.WaitReady(ctx))
+}
