@@ -71,6 +71,7 @@ type options struct {
 	TakeoverRate int
 	Kill         string
 	Pairs        int
+	Idle         time.Duration
 	Steady       time.Duration
 	NodeDown     time.Duration
 	PGDown       time.Duration
@@ -99,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Users, "users", 100, "users the orders are spread over")
 	fs.IntVar(&o.Products, "products", 50, "products (huge stock) the spread orders use; the hot load uses one more")
 	fs.IntVar(&o.Pairs, "pairs", 2, "one-process and two-process measurements, alternated (p2 stopped in between)")
+	fs.DurationVar(&o.Idle, "idle", 3*time.Second, "CPU measured without load, with one process and with two (0: not measured)")
 	fs.DurationVar(&o.Steady, "steady", 6*time.Second, "steady load without faults before the first kill (the safety-net sweep counted)")
 	fs.IntVar(&o.Rounds, "rounds", 5, "takeover rounds (kill -9, resume, restart)")
 	fs.DurationVar(&o.TakeoverLoad, "takeover-load", 2*time.Second, "load before each kill, so that sagas are in flight")
@@ -115,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		o.Phases = append(o.Phases, strings.TrimSpace(p))
 	}
-	if o.InFlight < 2 || o.LogConns < 2 || o.Users < 1 || o.Pairs < 1 || o.Steady < 0 || o.Products < 1 || o.Rounds < 0 || o.TakeoverRate < 1 ||
+	if o.InFlight < 2 || o.LogConns < 2 || o.Users < 1 || o.Pairs < 1 || o.Steady < 0 || o.Idle < 0 || o.Products < 1 || o.Rounds < 0 || o.TakeoverRate < 1 ||
 		o.Duration <= 0 || o.RawDuration <= 0 || o.LogDuration <= 0 || o.Warmup < 0 {
 		return errors.New("counts and durations must be positive (in-flight and log-conns at least 2)")
 	}
@@ -168,6 +170,10 @@ type results struct {
 	HotOne, HotTwo   phase
 	Pairs            []pair
 	LogsOne, LogsTwo phase
+	// IdleOne and IdleTwo are the CPU time of each party over Idle
+	// without load, with p1 alone and with both.
+	Idle             time.Duration
+	IdleOne, IdleTwo map[string]time.Duration
 	// Joins: from p2's exec until the partitions were shared out; Leaves:
 	// from its SIGTERM until p1 owned them all.
 	Joins, Leaves []time.Duration
@@ -240,6 +246,9 @@ func (e *env) runPhases(ctx context.Context) (*results, error) {
 			res.Leaves = append(res.Leaves, time.Since(began))
 			e.logf("p2 stopped (SIGTERM): p1 owns every partition %.2f s after the signal", time.Since(began).Seconds())
 		}
+		if i == 0 && o.Idle > 0 {
+			res.Idle, res.IdleOne = o.Idle, e.idleCPU(ctx, o.Idle)
+		}
 		if e.has("throughput") {
 			if pr.One, err = e.measure(ctx, fmt.Sprintf("pair %d: sagas, one process", i+1), saga(one, e.products), o.Warmup); err != nil {
 				return res, err
@@ -265,6 +274,9 @@ func (e *env) runPhases(ctx context.Context) (*results, error) {
 		}
 		res.Joins = append(res.Joins, time.Since(began))
 		e.logf("p2 joined: partitions shared out %.2f s after its start", time.Since(began).Seconds())
+		if i == 0 && o.Idle > 0 {
+			res.IdleTwo = e.idleCPU(ctx, o.Idle)
+		}
 		if e.has("throughput") {
 			if pr.Two, err = e.measure(ctx, fmt.Sprintf("pair %d: sagas, two processes", i+1), saga(two, e.products), o.Warmup); err != nil {
 				return res, err

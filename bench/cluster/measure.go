@@ -150,3 +150,13 @@ func pool(a, b phase) phase {
 	out.Swept += b.Swept
 	return out
 }
+
+// idleCPU is each party's CPU time over d without any load: the fixed cost
+// of the processes (partition ticks and pulls, heartbeats, projector
+// pulls, the sweep) and of the cluster.
+func (e *env) idleCPU(ctx context.Context, d time.Duration) map[string]time.Duration {
+	e.waitQuiet(ctx)
+	before := e.sample()
+	sleep(ctx, d)
+	return e.sample().since(before)
+}

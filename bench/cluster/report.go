@@ -89,6 +89,18 @@ func report(w io.Writer, o options, r *results) error {
 		cpu(&b, "logs, one process", r.LogsOne)
 		cpu(&b, "logs, two processes", r.LogsTwo)
 	}
+	if r.Idle > 0 {
+		share := func(m map[string]time.Duration) string {
+			var parts []string
+			for _, k := range []string{"p1", "p2", "nats", "postgres"} {
+				if d, ok := m[k]; ok {
+					parts = append(parts, fmt.Sprintf("%s %.1f%%", k, 100*d.Seconds()/r.Idle.Seconds()))
+				}
+			}
+			return strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(&b, "idle (no load, %s), CPU in %% of one core: one process: %s; two processes: %s\n", r.Idle, share(r.IdleOne), share(r.IdleTwo))
+	}
 	if len(r.Joins) > 0 {
 		fmt.Fprintf(&b, "process added: from p2's exec until the partitions were shared 8/8: %s\n", pcts(r.Joins))
 	}

@@ -10,7 +10,7 @@ import (
 // is timed from.
 func TestTakeoverLines(t *testing.T) {
 	for _, tc := range []struct {
-		line                string
+		line               string
 		parts, sagas, took string
 	}{
 		{`time=2026-12-07T02:51:08.481Z level=INFO msg="partitions taken over: their running sagas resumed" process=p1 partitions=[4] sagas=0 took=58ms`,
