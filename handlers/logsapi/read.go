@@ -63,7 +63,9 @@ type listQuery struct {
 	traceID  string
 	spanID   string
 	q        string
+	context  []contextFilter
 	since    *time.Time
+	until    *time.Time
 	limit    int
 	cursorAt time.Time
 	cursorID uuid.UUID
@@ -100,12 +102,25 @@ func parseListQuery(r *http.Request, now time.Time) (listQuery, error) {
 	if len(lq.q) > 1024 {
 		return lq, httpapi.FieldErr("q", "q must be at most 1024 bytes.")
 	}
-	if s := v.Get("since"); s != "" {
-		t, err := parseSince(s, now)
-		if err != nil {
-			return lq, httpapi.FieldErr("since", "since must be an RFC 3339 time (2026-01-02T15:04:05Z) or a duration back from now (15m, 2h).")
+	if !storableText(lq.q) || !storableText(lq.source) {
+		return lq, httpapi.FieldErr("q", "q and source must be valid UTF-8 without NUL characters.")
+	}
+	ctxFilters, err := parseContextFilters(v)
+	if err != nil {
+		return lq, err
+	}
+	lq.context = ctxFilters
+	for _, f := range []struct {
+		name string
+		dst  **time.Time
+	}{{"since", &lq.since}, {"until", &lq.until}} {
+		if s := v.Get(f.name); s != "" {
+			t, err := parseSince(s, now)
+			if err != nil {
+				return lq, httpapi.FieldErr(f.name, f.name+" must be an RFC 3339 time (2026-01-02T15:04:05Z) or a duration back from now (15m, 2h).")
+			}
+			*f.dst = &t
 		}
-		lq.since = &t
 	}
 	limit, err := httpapi.QueryInt(r, "limit", defaultLimit, maxLimit)
 	if err != nil {
@@ -198,8 +213,18 @@ func (lq listQuery) sql(table string) (string, []any) {
 	if lq.q != "" {
 		where = append(where, "message ILIKE "+arg("%"+escapeLike(lq.q)+"%"))
 	}
+	for _, f := range lq.context {
+		var any []string
+		for _, doc := range f.docs {
+			any = append(any, "context @> "+arg(doc)+"::jsonb")
+		}
+		where = append(where, "("+strings.Join(any, " OR ")+")")
+	}
 	if lq.since != nil {
 		where = append(where, "received_at >= "+arg(*lq.since))
+	}
+	if lq.until != nil {
+		where = append(where, "received_at < "+arg(*lq.until))
 	}
 	if lq.hasCur {
 		where = append(where, "(received_at, id) < ("+arg(lq.cursorAt)+", "+arg(lq.cursorID)+")")

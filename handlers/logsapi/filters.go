@@ -1,0 +1,115 @@
+package logsapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/eventline/eventline/handlers/httpapi"
+)
+
+// Context filters of GET /api/logs: attr.K=V matches an entry whose
+// context.attributes.K (OpenTelemetry) or context.K (our own API) is V;
+// resource.K=V one whose context.resource.K is V; ctx.K=V one whose
+// context.K is V. K is one key, dots included ("service.name"): OTLP's
+// attribute keys are flat. V matches the string V, and the number or
+// boolean V spells when it spells one ("42" matches 42 and "42"). Each is a
+// jsonb containment test (context @> …) that the GIN index on context
+// answers; several filters must all match.
+const (
+	maxContextFilters = 10
+	maxFilterKey      = 256
+	maxFilterValue    = 1024
+)
+
+// contextFilter is one parsed filter: the documents any of which the
+// context must contain.
+type contextFilter struct {
+	param string
+	docs  []string
+}
+
+// filterPrefixes maps a query prefix to the context paths it searches.
+var filterPrefixes = []struct {
+	prefix string
+	paths  [][]string // nil element: the top level
+}{
+	{"attr.", [][]string{{"attributes"}, nil}},
+	{"resource.", [][]string{{"resource"}}},
+	{"ctx.", [][]string{nil}},
+}
+
+// parseContextFilters reads the context filters of a query.
+func parseContextFilters(v url.Values) ([]contextFilter, error) {
+	var params []string
+	for k := range v {
+		for _, p := range filterPrefixes {
+			if strings.HasPrefix(k, p.prefix) {
+				params = append(params, k)
+			}
+		}
+	}
+	sort.Strings(params) // the same query, the same SQL
+	if len(params) > maxContextFilters {
+		return nil, httpapi.FieldErr(params[maxContextFilters], fmt.Sprintf("At most %d context filters (attr., resource., ctx.) are accepted.", maxContextFilters))
+	}
+	var out []contextFilter
+	for _, param := range params {
+		for _, p := range filterPrefixes {
+			key, ok := strings.CutPrefix(param, p.prefix)
+			if !ok {
+				continue
+			}
+			val := v.Get(param)
+			switch {
+			case key == "" || len(key) > maxFilterKey:
+				return nil, httpapi.FieldErr(param, fmt.Sprintf("A context filter names a key of 1 to %d bytes after %q.", maxFilterKey, p.prefix))
+			case len(val) > maxFilterValue:
+				return nil, httpapi.FieldErr(param, fmt.Sprintf("%s must be at most %d bytes.", param, maxFilterValue))
+			case !storableText(key) || !storableText(val):
+				return nil, httpapi.FieldErr(param, param+" must be valid UTF-8 without NUL characters.")
+			}
+			f := contextFilter{param: param}
+			for _, value := range filterValues(val) {
+				for _, path := range p.paths {
+					f.docs = append(f.docs, containment(path, key, value))
+				}
+			}
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// storableText tells whether PostgreSQL can compare s: UTF-8 without NUL.
+func storableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// filterValues are the JSON values a filter value stands for.
+func filterValues(v string) []json.RawMessage {
+	s, _ := json.Marshal(v)
+	out := []json.RawMessage{s}
+	if v == "true" || v == "false" {
+		return append(out, json.RawMessage(v))
+	}
+	if _, err := strconv.ParseFloat(v, 64); err == nil && json.Valid([]byte(v)) && strings.TrimSpace(v) == v {
+		out = append(out, json.RawMessage(v))
+	}
+	return out
+}
+
+// containment is {"path0":{…{"key":value}}}.
+func containment(path []string, key string, value json.RawMessage) string {
+	k, _ := json.Marshal(key)
+	doc := "{" + string(k) + ":" + string(value) + "}"
+	for i := len(path) - 1; i >= 0; i-- {
+		p, _ := json.Marshal(path[i])
+		doc = "{" + string(p) + ":" + doc + "}"
+	}
+	return doc
+}
