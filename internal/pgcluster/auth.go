@@ -166,6 +166,9 @@ func ownSchema(ctx context.Context, conn *pgx.Conn, db string) error {
 		`GRANT CONNECT, TEMPORARY ON DATABASE ` + dbi + ` TO ` + role,
 		`REVOKE CREATE ON SCHEMA public FROM PUBLIC`,
 		`ALTER SCHEMA public OWNER TO ` + role,
+		// The logs' search index (migration 00015) needs pg_trgm, which
+		// the application role may not create.
+		`CREATE EXTENSION IF NOT EXISTS pg_trgm`,
 	}
 	for _, s := range stmts {
 		if _, err := conn.Exec(ctx, s); err != nil {
