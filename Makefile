@@ -50,6 +50,7 @@ bench: postgres-binaries chromium build
 	$(GO) run ./bench/cluster --bin $(BIN)/eventline
 	$(GO) run ./bench/hostile --bin $(BIN)/eventline
 	$(GO) run ./bench/dashboard --bin $(BIN)/eventline
+	$(GO) run ./bench/logsearch --bin $(BIN)/eventline
 
 clean:
 	rm -rf $(BIN)
