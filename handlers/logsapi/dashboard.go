@@ -8,7 +8,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -71,6 +71,8 @@ func (h *Handler) MountDashboard(d *dashboard.Dashboard, log *slog.Logger) func(
 	d.Handle("GET /logs/stats", w(ld.stats))
 	d.Handle("GET /logs/chart", w(ld.chart))
 	d.Handle("GET /logs/card", w(ld.card))
+	d.Handle("GET /logs/histogram", w(ld.histogramFragment))
+	d.Handle("GET /logs/tail", w(ld.tail))
 	d.Handle("POST /logs/send", w(ld.send))
 	d.Card(dashboard.Card{Title: "Logs", Fragment: "/logs/card", Link: "/logs", Order: 10})
 	return func(ctx context.Context) error { return sampleRates(ctx, ld.ring, sampleInterval, h.snapshot) }
@@ -78,27 +80,47 @@ func (h *Handler) MountDashboard(d *dashboard.Dashboard, log *slog.Logger) func(
 
 // filterView is the list's filters as the page shows them.
 type filterView struct {
-	Levels     []string
-	Level      string
-	Source     string
-	Q          string
-	Cursor     string
-	EntriesURL string // the list fragment with these filters
-	NewestURL  string // the first page with these filters
-	Error      string
+	Levels []string
+	Level  string
+	Source string
+	Q      string
+	Since  string
+	Until  string
+	Ranges []string // the time range picker's choices
+	// CustomSince is set when since= is none of Ranges.
+	CustomSince bool
+	Cursor      string
+	EntriesURL  string // the list fragment with these filters
+	NewestURL   string // the first page with these filters
+	// HistogramURL is the volume histogram with these filters.
+	HistogramURL string
+	// Active are the filters in force, each removable; Hidden those the
+	// form has no field for (context filters, trace ids), kept by it.
+	Active []activeFilter
+	Hidden []activeFilter
+	Tail   tailView
+	Error  string
 }
+
+// timeRanges are the picker's choices for since= (a duration back).
+var timeRanges = []string{"15m", "1h", "6h", "24h", "168h"}
 
 // filters reads the list's filters from r with the JSON API's validation
 // (GET /api/logs): a bad one is an *httpapi.Error with a message.
 func (ld *logsDashboard) filters(r *http.Request) (listQuery, filterView, error) {
 	v := r.URL.Query()
-	f := filterView{Levels: logs.Levels, Level: v.Get("level"), Source: v.Get("source"), Q: v.Get("q"), Cursor: v.Get("cursor")}
-	q := url.Values{}
-	for _, k := range []string{"level", "source", "q", "since"} {
-		if s := v.Get(k); s != "" {
-			q.Set(k, s)
+	f := filterView{Levels: logs.Levels, Level: v.Get("level"), Source: v.Get("source"), Q: v.Get("q"), Cursor: v.Get("cursor"),
+		Since: v.Get("since"), Until: v.Get("until"), Ranges: timeRanges, Active: activeFilters(v)}
+	f.CustomSince = f.Since != "" && !slices.Contains(timeRanges, f.Since)
+	for _, a := range f.Active {
+		switch a.Name {
+		case "level", "source", "q", "since", "until":
+		default:
+			f.Hidden = append(f.Hidden, a)
 		}
 	}
+	q := filtersOf(v)
+	f.HistogramURL = "/logs/histogram?" + q.Encode()
 	f.NewestURL = "/logs"
 	if len(q) > 0 {
 		f.NewestURL += "?" + q.Encode()
@@ -107,6 +129,7 @@ func (ld *logsDashboard) filters(r *http.Request) (listQuery, filterView, error)
 		q.Set("cursor", f.Cursor)
 	}
 	f.EntriesURL = "/logs/entries?" + q.Encode()
+	f.Tail = tailFor(f, v.Get("paused") == "1")
 	lq, err := parseListQuery(r, ld.h.now())
 	lq.limit = pageSize // the page's size, whatever limit says
 	return lq, f, err
@@ -126,7 +149,7 @@ func (ld *logsDashboard) page(w http.ResponseWriter, r *http.Request) {
 
 // entriesView is one page of the list.
 type entriesView struct {
-	Items     []entryView
+	Items     []entryRow
 	OlderURL  string
 	NewestURL string
 	Paged     bool
@@ -140,8 +163,10 @@ func (ld *logsDashboard) entries(w http.ResponseWriter, r *http.Request) {
 		var resp listResponse
 		resp, err = ld.h.listEntries(r.Context(), lq)
 		if err == nil {
-			v := entriesView{Items: resp.Items, NewestURL: f.NewestURL, Paged: f.Cursor != "",
-				Filtered: f.Level != "" || f.Source != "" || f.Q != "", Now: time.Now()}
+			v := entriesView{NewestURL: f.NewestURL, Paged: f.Cursor != "", Filtered: len(f.Active) > 0, Now: time.Now()}
+			for _, e := range resp.Items {
+				v.Items = append(v.Items, rowOf(e, r.URL.Query()))
+			}
 			if resp.NextCursor != "" {
 				q := r.URL.Query()
 				q.Del("limit")

@@ -34,10 +34,12 @@ type entryView struct {
 	SpanID       string    `json:"span_id,omitempty"`
 	Time         time.Time `json:"time,omitzero"`
 	ObservedTime time.Time `json:"observed_time,omitzero"`
+	// PersistedAt is when PostgreSQL stored the entry (absent until then).
+	PersistedAt *time.Time `json:"persisted_at,omitempty"`
 }
 
 // entryColumns are the columns scanEntry reads, in order.
-const entryColumns = "id, seq, level, message, context, source, received_at, trace_id, span_id, event_time, observed_time"
+const entryColumns = "id, seq, level, message, context, source, received_at, trace_id, span_id, event_time, observed_time, persisted_at"
 
 // viewOf is an entry read from the log (not yet persisted) as the API shows it.
 func viewOf(e logs.Entry, seq uint64) entryView {
@@ -190,12 +192,27 @@ func decodeCursor(c string) (time.Time, uuid.UUID, error) {
 
 // sql builds the list query; every value is a bind parameter.
 func (lq listQuery) sql(table string) (string, []any) {
-	var where []string
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
+	where := lq.where(arg)
+	if lq.hasCur {
+		where = append(where, "(received_at, id) < ("+arg(lq.cursorAt)+", "+arg(lq.cursorID)+")")
+	}
+	q := "SELECT " + entryColumns + " FROM " + pgx.Identifier{table}.Sanitize()
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY received_at DESC, id DESC LIMIT " + arg(lq.limit+1)
+	return q, args
+}
+
+// where is lq's filters (the cursor aside) as SQL conditions, each value
+// a bind parameter made by arg.
+func (lq listQuery) where(arg func(any) string) []string {
+	var where []string
 	if len(lq.levels) == 1 {
 		where = append(where, "level = "+arg(lq.levels[0]))
 	} else if len(lq.levels) > 1 {
@@ -226,15 +243,7 @@ func (lq listQuery) sql(table string) (string, []any) {
 	if lq.until != nil {
 		where = append(where, "received_at < "+arg(*lq.until))
 	}
-	if lq.hasCur {
-		where = append(where, "(received_at, id) < ("+arg(lq.cursorAt)+", "+arg(lq.cursorID)+")")
-	}
-	q := "SELECT " + entryColumns + " FROM " + pgx.Identifier{table}.Sanitize()
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY received_at DESC, id DESC LIMIT " + arg(lq.limit+1)
-	return q, args
+	return where
 }
 
 func escapeLike(s string) string {
@@ -289,7 +298,11 @@ func scanEntry(row pgx.CollectableRow) (entryView, error) {
 	var ctx []byte
 	var trace, span *string
 	var at, observed *time.Time
-	err := row.Scan(&e.ID, &seq, &e.Level, &e.Message, &ctx, &e.Source, &e.ReceivedAt, &trace, &span, &at, &observed)
+	err := row.Scan(&e.ID, &seq, &e.Level, &e.Message, &ctx, &e.Source, &e.ReceivedAt, &trace, &span, &at, &observed, &e.PersistedAt)
+	if e.PersistedAt != nil {
+		t := e.PersistedAt.UTC()
+		e.PersistedAt = &t
+	}
 	e.Seq = uint64(seq)
 	if trace != nil {
 		e.TraceID = *trace
