@@ -8,7 +8,8 @@
 //  1. throughput: sagas/s and p50/p99 (POST /api/orders, then
 //     GET /api/sagas/{id}?wait=10s until terminal, tok_ok, orders spread
 //     over --products products) with p1 alone, then with p1 and p2 (the
-//     clients split over both APIs), same --in-flight and --duration; the
+//     clients split over both APIs), same --in-flight and --duration,
+//     alternated --pairs times (p2 stopped with SIGTERM in between); the
 //     ratio two/one (target >= 0.9) and each party's CPU per saga (serve
 //     processes, the nats-servers = this process, PostgreSQL, the load
 //     generator, which runs in a child process of its own). Baseline: raw
@@ -23,7 +24,8 @@
 //     baseline: one awaited raw publish per entry.
 //
 //  4. takeover: under a steady load of orders (tok_ok, tok_flaky,
-//     tok_slow) kill -9 one process, time the survivor's resume of its
+//     tok_slow; first --steady without faults, the safety-net sweep's
+//     firings counted) kill -9 one process, time the survivor's resume of its
 //     partitions (from its slog lines), restart it and wait until it has
 //     its share back, --rounds times; p50/p99/max (target p99 <= 10 s).
 //
