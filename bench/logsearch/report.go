@@ -33,8 +33,8 @@ func report(w io.Writer, o options, r result) {
 	if r.Projector.WithoutIndexes > 0 {
 		pr = r.Projector.WithIndexes / r.Projector.WithoutIndexes
 	}
-	fmt.Fprintf(w, "3. projector, %d entries each: with the search indexes %.0f entries/s, without (baseline) %.0f: ratio %.2f (target ≥ 0.8): %s; indexes built in %s\n",
-		r.Projector.Entries, r.Projector.WithIndexes, r.Projector.WithoutIndexes, pr, verdict(pr >= 0.8), r.Projector.IndexBuild.Round(time.Second))
+	fmt.Fprintf(w, "3. projector, %d entries each: with the search indexes (%s) %.0f entries/s, without (baseline) %.0f: ratio %.2f (target ≥ 0.8): %s; indexes built in %s\n",
+		r.Projector.Entries, o.Indexes, r.Projector.WithIndexes, r.Projector.WithoutIndexes, pr, verdict(pr >= 0.8), r.Projector.IndexBuild.Round(time.Second))
 	for _, d := range r.Drop.Dropped {
 		fmt.Fprintf(w, "4. retention dropped %s (%d entries) in %s (detach concurrently + count + drop; target ≤ 1 s: %s)\n",
 			d.Partition, d.Entries, ms(d.Took), verdict(d.Took <= time.Second))

@@ -64,6 +64,9 @@ type Config struct {
 
 	// Logs is the logs module's retention (EVENTLINE_LOGS_*, config_logs.go).
 	Logs LogsConfig
+
+	// Security is the Host allow-list (EVENTLINE_ALLOWED_HOSTS, config_security.go).
+	Security SecurityConfig
 }
 
 // knownRoles are the parts a process can run (EVENTLINE_ROLES).
@@ -140,6 +143,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	errs = append(errs, c.loadSyncEnv(getenv)...)
 	errs = append(errs, c.loadSagaEnv(getenv)...)
 	errs = append(errs, c.loadLogsEnv(getenv)...)
+	errs = append(errs, c.loadSecurityEnv(getenv)...)
 	return c, errors.Join(errs...)
 }
 
@@ -210,6 +214,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ProjectionWait, "projection-wait", c.ProjectionWait, "how long a projection batch waits to fill (EVENTLINE_PROJECTION_WAIT)")
 	c.bindSyncFlags(fs)
 	c.bindSagaFlags(fs)
+	c.bindSecurityFlags(fs)
 }
 
 // Validate reports every problem at once.
@@ -261,6 +266,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateSync()...)
 	errs = append(errs, c.validateSaga()...)
 	errs = append(errs, c.validateLogs()...)
+	errs = append(errs, c.validateSecurity()...)
 	return errors.Join(errs...)
 }
 

@@ -79,9 +79,10 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	g, gctx := errgroup.WithContext(ctx)
 	// Every process serves /healthz, /readyz and /metrics; the api role adds /api/.
 	var dash *dashboard.Dashboard
-	scfg := httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Registerer: labeled, Logger: log}
+	hosts := cfg.allowedHosts() // DNS rebinding: other Host names are refused
+	scfg := httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Registerer: labeled, Logger: log, AllowedHosts: hosts}
 	if cfg.hasRole("api") {
-		if dash, err = dashboard.New(dashboard.Config{Token: cfg.APIToken, Log: log}); err != nil {
+		if dash, err = dashboard.New(dashboard.Config{Token: cfg.APIToken, Log: log, AllowedHosts: hosts}); err != nil {
 			return err
 		}
 		scfg.Session = dash.APIAuthorized

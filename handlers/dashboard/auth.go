@@ -48,7 +48,7 @@ func (d *Dashboard) APIAuthorized(r *http.Request) bool {
 	if d.cfg.Token == "" || !d.SignedIn(r) {
 		return false
 	}
-	return safeMethod(r.Method) || fromDashboard(r)
+	return safeMethod(r.Method) || d.fromDashboard(r)
 }
 
 func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }
@@ -56,8 +56,10 @@ func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodH
 // fromDashboard reports whether r was sent by the dashboard's scripts: the
 // HX-Request header (a cross-site form cannot set a header, and a
 // cross-origin script that does is refused by the browser's preflight),
-// and an Origin, when the browser sends one, that is this host.
-func fromDashboard(r *http.Request) bool {
+// and an Origin, when the browser sends one, that is this host and one of
+// the allowed hosts: a rebound name (a page on another domain resolving to
+// this server) would otherwise match its own Host header.
+func (d *Dashboard) fromDashboard(r *http.Request) bool {
 	if r.Header.Get("HX-Request") != "true" {
 		return false
 	}
@@ -66,7 +68,7 @@ func fromDashboard(r *http.Request) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && u.Host == r.Host
+	return err == nil && u.Host == r.Host && d.cfg.AllowedHosts.Allows(u.Host)
 }
 
 // guard puts h behind the sign-in and the same-origin rule for actions.
@@ -87,7 +89,7 @@ func (d *Dashboard) guard(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if !safeMethod(r.Method) {
-			if !fromDashboard(r) {
+			if !d.fromDashboard(r) {
 				d.Error(w, r, http.StatusForbidden, "This action is only accepted from the dashboard's own pages.")
 				return
 			}

@@ -40,6 +40,9 @@ var staticFS embed.FS
 type Config struct {
 	// Token, when set, is required to see any page (the API token).
 	Token string
+	// AllowedHosts are the host names an action's Origin may name (any
+	// when nil); the server refuses other Host headers before this.
+	AllowedHosts *httpapi.HostAllowList
 	// Log receives render errors.
 	Log *slog.Logger
 	// ReadTimeout bounds a page or fragment (DefaultReadTimeout), and

@@ -55,6 +55,10 @@ type ServerConfig struct {
 	Logger      *slog.Logger
 	// MaxConns bounds the open client connections (DefaultMaxConns).
 	MaxConns int
+	// AllowedHosts are the host names the server answers to (all when
+	// nil): another name in the Host header gets 421 host_not_allowed,
+	// except on /healthz and /readyz (hosts.go).
+	AllowedHosts *HostAllowList
 }
 
 // Server is the HTTP front: API routes, health, metrics.
@@ -230,6 +234,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	r = r.WithContext(ctx)
+	if !s.cfg.AllowedHosts.Allows(r.Host) && !hostExempt(r.URL.Path) {
+		refuseHost(rec, r)
+		return
+	}
 	// /v1/ is OpenTelemetry's (OTLP/HTTP): the same token applies.
 	if s.cfg.Token != "" && (strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/v1/")) && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="eventline"`)
