@@ -310,12 +310,49 @@ func (m *Manager) reissueAll(ctx context.Context, ids []string, idle time.Durati
 		if !s.Exists() || s.Status.Terminal() || (idle > 0 && time.Since(s.UpdatedAt) < idle) {
 			continue // ended, or the read model that named it was behind
 		}
+		if idle > 0 {
+			lost, err := m.lost(ctx, s, time.Now(), idle)
+			if err != nil {
+				return n, fmt.Errorf("sweep saga %s: %w", id, err)
+			}
+			if !lost {
+				continue // waiting on a timer that is stored and not overdue
+			}
+		}
 		if err := m.Reissue(ctx, s); err != nil {
 			return n, fmt.Errorf("resume saga %s: %w", id, err)
 		}
 		n++
 	}
 	return n, nil
+}
+
+// lost reports whether saga s, idle, waits on nothing that will move it:
+// none of its timers is stored (its driver died between a step's start
+// and its reply, having stored none), or the earliest of the timers it
+// waits on was due more than margin ago (a timer lost). A saga waiting on
+// its own stored timer (a slow step, a retry's delay) is not lost.
+func (m *Manager) lost(ctx context.Context, s saga.State, now time.Time, margin time.Duration) (bool, error) {
+	if _, timers := saga.Outstanding(s); len(timers) > 0 {
+		earliest := timers[0].At
+		for _, t := range timers[1:] {
+			if t.At.Before(earliest) {
+				earliest = t.At
+			}
+		}
+		if now.Sub(earliest) > margin {
+			return true, nil
+		}
+	}
+	st, err := m.timerStream(ctx)
+	if err != nil {
+		return false, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(TimersOf(s.ID)))
+	if err != nil {
+		return false, err
+	}
+	return len(info.State.Subjects) == 0, nil
 }
 
 // carry carries out eff: it runs the commands and the confirmation in

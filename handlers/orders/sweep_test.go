@@ -53,3 +53,34 @@ func TestSweepFinishesASagaThatLostItsCommand(t *testing.T) {
 	require.Equal(t, saga.StatusCompleted, s.Status, s.Reason)
 	require.Equal(t, 1, load(t, e.parts.Payments, "lost").Charges)
 }
+
+// A saga waiting on its own stored timer (its step's timeout) is not lost,
+// however long it has been idle: the sweep leaves it to the timer. (Before,
+// a slow step was re-issued by every sweep past the step's timeout.)
+func TestSweepLeavesASagaWaitingOnItsTimer(t *testing.T) {
+	e := newHandOverEnv(t)
+	ctx := context.Background()
+	long := saga.Policy{Attempts: 3, FirstDelay: time.Second, MaxDelay: time.Second, AttemptTimeout: time.Hour, CompensationTimeout: time.Hour}
+	_, err := e.manager.Start(ctx, "waiting", saga.OrderSaga(long), input("waiting", "u1", order.TokenOK, 1), "")
+	require.NoError(t, err)
+	require.Positive(t, timerMsgs(t, e, "waiting"), "its step's timeout is stored")
+	r := projections.NewRunner(sagamodel.SagasSpec().Live(), e.store.JetStream(), e.pool,
+		projections.Config{BatchWait: 5 * time.Millisecond}, nil, nil)
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(pctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, func() bool {
+		var status string
+		return e.pool.QueryRow(ctx, `SELECT status FROM sagas WHERE id = 'waiting'`).Scan(&status) == nil && status == "running"
+	}, 10*time.Second, 10*time.Millisecond)
+
+	driver := orders.NewRunner(e.store)
+	t.Cleanup(driver.Close)
+	m, err := driver.Manager()
+	require.NoError(t, err)
+	time.Sleep(20 * time.Millisecond)
+	n, err := m.Sweep(ctx, e.pool, 10*time.Millisecond)
+	require.NoError(t, err)
+	require.Zero(t, n, "idle, but its timer is stored and not due: not lost")
+}
