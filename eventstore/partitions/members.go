@@ -24,6 +24,8 @@ type Member struct {
 	Roles     []string  `json:"roles,omitempty"`
 	Started   time.Time `json:"started"`
 	Heartbeat time.Time `json:"heartbeat"`
+	// Count is the group's number of partitions as this process has it.
+	Count int `json:"count"`
 	// Owned lists the partitions the process owns; Pins their pin ids
 	// (by partition), which the consumers' info names.
 	Owned []int          `json:"owned"`
@@ -61,7 +63,7 @@ func (o *Owner) memberKey() string { return o.cfg.Group + "." + o.cfg.ProcessID 
 // announce puts this process's announcement.
 func (o *Owner) announce(ctx context.Context) {
 	m := Member{ID: o.cfg.ProcessID, Group: o.cfg.Group, Host: o.cfg.Host, PID: o.cfg.PID, Roles: o.cfg.Roles,
-		Started: o.started.UTC(), Heartbeat: time.Now().UTC(), Owned: []int{}, Pins: map[int]string{}}
+		Started: o.started.UTC(), Heartbeat: time.Now().UTC(), Count: o.cfg.Count, Owned: []int{}, Pins: map[int]string{}}
 	o.mu.Lock()
 	for p, s := range o.parts {
 		if s.owned {
@@ -172,7 +174,16 @@ func Inspect(ctx context.Context, js jetstream.JetStream, group string) (View, e
 	if err != nil {
 		return v, fmt.Errorf("stream %s: %w", StreamName, err)
 	}
-	for p := 0; ; p++ {
+	// As many partitions as the newest process announces (a count
+	// lowered leaves consumers behind that nobody pulls on); else every
+	// consumer there is.
+	count, newest := -1, time.Time{}
+	for _, m := range v.Members {
+		if m.Count > 0 && m.Heartbeat.After(newest) {
+			count, newest = m.Count, m.Heartbeat
+		}
+	}
+	for p := 0; count < 0 || p < count; p++ {
 		c, err := st.Consumer(ctx, "partition_"+group+"_"+strconv.Itoa(p))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			break
