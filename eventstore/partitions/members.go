@@ -110,6 +110,10 @@ func (o *Owner) watchMembers(ctx context.Context) {
 			} else {
 				var m Member
 				if json.Unmarshal(e.Value(), &m) == nil {
+					if _, known := o.members[id]; !known && m.Count > 0 && m.Count != o.cfg.Count {
+						o.log.Warn("a process counts the partitions differently: give every process the same count",
+							"group", o.cfg.Group, "process", id, "its_count", m.Count, "ours", o.cfg.Count)
+					}
 					o.members[id] = seenMember{m: m, seen: time.Now()}
 				}
 			}
