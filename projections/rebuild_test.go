@@ -225,3 +225,34 @@ func TestRebuildUnderLoad(t *testing.T) {
 	require.Equal(t, int64(len(ids)), n)
 	require.Zero(t, freshDiff(t, env))
 }
+
+// TestRebuildKeepsWhatTheStreamStillHolds: once retention has dropped the
+// first events of a stream (limits a logs stream may carry), a rebuild
+// rebuilds what the stream still holds, says from where, compares only
+// the rows of those events and swaps.
+func TestRebuildKeepsWhatTheStreamStillHolds(t *testing.T) {
+	ctx := context.Background()
+	env := newOpsEnv(t)
+	appendLogs(t, env.store, 20, 2)
+	projectOnce(t, env)
+	s, err := env.store.JetStream().Stream(ctx, "LOGS")
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	cfg := info.Config
+	cfg.MaxMsgs = 15 // the oldest 5 events go, as with an age or byte limit
+	_, err = env.store.JetStream().UpdateStream(ctx, cfg)
+	require.NoError(t, err)
+
+	res, err := projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{}).Run(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 6, res.StreamFirstSeq)
+	require.True(t, res.Swapped)
+	require.EqualValues(t, 15, res.Events)
+	require.Len(t, res.Compared, 1)
+	require.True(t, res.Compared[0].Match, "rows of the expired events are not compared")
+	require.EqualValues(t, 30, res.Compared[0].LiveRows)
+	n, err := countRows(ctx, env.pool, "log_entries")
+	require.NoError(t, err)
+	require.EqualValues(t, 30, n, "the rebuilt model holds what the stream still holds")
+}
