@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/eventline/eventline/handlers/dashboard"
 	"github.com/eventline/eventline/handlers/httpapi"
 )
 
@@ -96,4 +98,22 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// openSessions opens the dashboard's sessions bucket, shared by every
+// process of the deployment, retried while JetStream is not ready (as the
+// idempotency bucket is). Without a token nobody signs in: nil.
+func openSessions(ctx context.Context, cfg Config, in *infra) (dashboard.SessionStore, error) {
+	if cfg.APIToken == "" {
+		return nil, nil
+	}
+	var store dashboard.SessionStore
+	err := retry(ctx, in.log, "open sessions bucket", func() error {
+		try, cancel := context.WithTimeout(ctx, jetStreamTryTimeout)
+		defer cancel()
+		var err error
+		store, err = dashboard.NewKVSessions(try, in.store.JetStream(), cfg.StreamReplicas)
+		return err
+	}, true)
+	return store, err
 }

@@ -82,7 +82,11 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	hosts := cfg.allowedHosts() // DNS rebinding: other Host names are refused
 	scfg := httpapi.ServerConfig{Token: cfg.APIToken, Registry: reg, Registerer: labeled, Logger: log, AllowedHosts: hosts}
 	if cfg.hasRole("api") {
-		if dash, err = dashboard.New(dashboard.Config{Token: cfg.APIToken, Log: log, AllowedHosts: hosts}); err != nil {
+		sessions, err := openSessions(ctx, cfg, in) // shared by the processes: a sign-out ends a session everywhere
+		if err != nil {
+			return err
+		}
+		if dash, err = dashboard.New(dashboard.Config{Token: cfg.APIToken, Log: log, AllowedHosts: hosts, Sessions: sessions}); err != nil {
 			return err
 		}
 		scfg.Session = dash.APIAuthorized

@@ -1,10 +1,7 @@
 package dashboard
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
@@ -18,26 +15,20 @@ const SessionCookie = "eventline_session"
 // MaxFormBytes bounds the body of a dashboard action (a form's fields).
 const MaxFormBytes = 1 << 20
 
-// sessionTTL is how long a sign-in lasts.
+// sessionTTL is how long a sign-in lasts by default (Config.SessionTTL),
+// and the longest a session bucket keeps one.
 const sessionTTL = 12 * time.Hour
 
-// session returns the cookie value that proves the token was given: an
-// HMAC of a fixed label keyed by the token, so the cookie never holds the
-// token itself and changing the token signs everybody out.
-func (d *Dashboard) session() string {
-	m := hmac.New(sha256.New, []byte(d.cfg.Token))
-	m.Write([]byte("eventline dashboard session v1"))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// SignedIn reports whether r carries a valid session cookie (always true
-// when no token is set).
+// SignedIn reports whether r carries the cookie of a live session (always
+// true when no token is set). Each sign-in gets a session of its own (a
+// random id, sessions.go) that the server ends after sessionTTL, at
+// sign-out, or when the token changes.
 func (d *Dashboard) SignedIn(r *http.Request) bool {
 	if d.cfg.Token == "" {
 		return true
 	}
 	c, err := r.Cookie(SessionCookie)
-	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(d.session())) == 1
+	return err == nil && d.validSession(r.Context(), c.Value)
 }
 
 // APIAuthorized reports whether r, a request under /api/ without a bearer
@@ -135,11 +126,26 @@ func (d *Dashboard) mountAuth() {
 			d.Render(w, r, d.login, "Sign in", loginData{Next: next, Error: "That token is not the API token."})
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: d.session(), Path: "/", HttpOnly: true,
-			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int(sessionTTL / time.Second)})
+		id, err := d.startSession(r.Context())
+		if err != nil {
+			d.cfg.Log.Error("dashboard sign-in", "err", err)
+			d.Error(w, r, http.StatusServiceUnavailable, "The session could not be stored; try again.")
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int(d.cfg.SessionTTL / time.Second)})
 		http.Redirect(w, r, next, http.StatusSeeOther)
 	})
 	d.mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		// The session ends on the server: a copy of the cookie is no
+		// longer accepted anywhere.
+		if c, err := r.Cookie(SessionCookie); err == nil && len(c.Value) == 64 {
+			if err := d.sessions.Delete(r.Context(), sessionKey(c.Value)); err != nil {
+				d.cfg.Log.Error("dashboard sign-out", "err", err)
+				d.Error(w, r, http.StatusServiceUnavailable, "The session could not be ended; try again.")
+				return
+			}
+		}
 		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true,
 			SameSite: http.SameSiteStrictMode, MaxAge: -1})
 		http.Redirect(w, r, "/login", http.StatusSeeOther)

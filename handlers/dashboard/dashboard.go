@@ -43,6 +43,11 @@ type Config struct {
 	// AllowedHosts are the host names an action's Origin may name (any
 	// when nil); the server refuses other Host headers before this.
 	AllowedHosts *httpapi.HostAllowList
+	// Sessions keeps the sign-ins (NewMemorySessions when nil; serve
+	// shares NewKVSessions between its processes).
+	Sessions SessionStore
+	// SessionTTL is how long a sign-in lasts (12 h).
+	SessionTTL time.Duration
 	// Log receives render errors.
 	Log *slog.Logger
 	// ReadTimeout bounds a page or fragment (DefaultReadTimeout), and
@@ -60,8 +65,9 @@ const (
 
 // Dashboard is the set of pages a serve process shows.
 type Dashboard struct {
-	cfg    Config
-	mux    *http.ServeMux
+	cfg      Config
+	sessions SessionStore
+	mux      *http.ServeMux
 	layout *template.Template
 	login  *template.Template
 	assets map[string]asset
@@ -112,7 +118,13 @@ func New(cfg Config) (*Dashboard, error) {
 	if cfg.ActionTimeout <= 0 {
 		cfg.ActionTimeout = DefaultActionTimeout
 	}
-	d := &Dashboard{cfg: cfg, mux: http.NewServeMux(), assets: map[string]asset{}}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = sessionTTL
+	}
+	d := &Dashboard{cfg: cfg, sessions: cfg.Sessions, mux: http.NewServeMux(), assets: map[string]asset{}}
+	if d.sessions == nil {
+		d.sessions = NewMemorySessions()
+	}
 	if err := d.loadAssets(); err != nil {
 		return nil, err
 	}
