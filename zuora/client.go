@@ -90,12 +90,25 @@ func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
 			fail.Status, fail.Err = ans.status, ErrBadResponse
 			fail.Message = fmt.Sprintf("body over %d bytes", req.limit)
 		case err != nil:
-			fail.Err, fail.Cause, retryable = ErrUnavailable, redactErr(err, c.cfg.ClientSecret, token), true
+			// A transport error names the URL, which holds neither the
+			// secret (sent in the token request's body only) nor the token
+			// (a header): nothing to cut out.
+			fail.Err, fail.Cause, retryable = ErrUnavailable, err, true
 		default:
 			fail.Status, fail.Err, retryable = ans.status, statusSentinel(ans.status), retryableStatus(ans.status)
 			fail.Code, fail.Message = errorBody(ans.body)
-			fail.Code = redact(fail.Code, c.cfg.ClientSecret, token)
-			fail.Message = redact(fail.Message, c.cfg.ClientSecret, token)
+			if !req.auth {
+				// The token endpoint got the secret: none of its free text
+				// goes into an error (it may echo what it was sent), only
+				// a standard OAuth error code.
+				fail.Code, fail.Message = oauthErrorCode(fail.Code), ""
+			} else {
+				// A page request never carries the secret; a server that
+				// quotes the token (or, knowing it, the secret) still gets
+				// them cut out.
+				fail.Code = c.scrub(fail.Code, token)
+				fail.Message = c.scrub(fail.Message, token)
+			}
 			if !req.auth && ans.status >= 400 && ans.status < 500 && ans.status != 429 {
 				fail.Err = ErrUnauthorized // the token endpoint refused the credentials
 			}
@@ -255,22 +268,29 @@ func cut(s string) string {
 	return s
 }
 
-// redact removes the secrets from a string taken from outside.
-func redact(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
+// MinClientSecretLen is the shortest client secret the API accepts: one
+// that short could not be told from ordinary text in a server's message.
+const MinClientSecretLen = 8
+
+// scrub cuts the access token, and the client secret when it is at least
+// MinClientSecretLen long (shorter ones, stored before that rule, would
+// garble the text and reveal themselves), out of text a server sent.
+func (c *Client) scrub(s, token string) string {
+	if token != "" {
+		s = strings.ReplaceAll(s, token, "[redacted]")
+	}
+	if len(c.cfg.ClientSecret) >= MinClientSecretLen {
+		s = strings.ReplaceAll(s, c.cfg.ClientSecret, "[redacted]")
 	}
 	return s
 }
 
-// redactErr returns err, or a plain error with its text redacted when the
-// text holds a secret.
-func redactErr(err error, secrets ...string) error {
-	msg := err.Error()
-	if red := redact(msg, secrets...); red != msg {
-		return errors.New(red)
+// oauthErrorCode keeps an OAuth 2.0 error code (RFC 6749 section 5.2) and
+// drops anything else a token endpoint put in its "error".
+func oauthErrorCode(code string) string {
+	switch code {
+	case "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type", "invalid_scope":
+		return code
 	}
-	return err
+	return ""
 }

@@ -79,7 +79,8 @@ func (t *tokenCache) refresh(ctx context.Context) (string, error) {
 	}
 	var ans tokenAnswer
 	if err := json.Unmarshal(body, &ans); err != nil {
-		return "", fmt.Errorf("token: %w: decode answer: %s", ErrBadResponse, redact(err.Error(), c.cfg.ClientSecret))
+		// A decoding error names a type or one character, never the body.
+		return "", fmt.Errorf("token: %w: decode answer: %v", ErrBadResponse, err)
 	}
 	secs, err := ans.ExpiresIn.Float64()
 	switch {

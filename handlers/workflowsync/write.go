@@ -19,6 +19,7 @@ import (
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/zuora"
 )
 
 // Bounds of the customer endpoints' input.
@@ -124,7 +125,13 @@ func decodeCustomer(body []byte) (NewCustomer, error) {
 	if err := checkText("zuora.client_id", c.Zuora.ClientID, MaxClientIDLen, false); err != nil {
 		return c, err
 	}
-	return c, checkText("zuora.client_secret", c.Zuora.ClientSecret, MaxClientSecretLen, false)
+	if err := checkText("zuora.client_secret", c.Zuora.ClientSecret, MaxClientSecretLen, false); err != nil {
+		return c, err
+	}
+	if utf8.RuneCountInString(c.Zuora.ClientSecret) < zuora.MinClientSecretLen {
+		return c, httpapi.FieldErr("zuora.client_secret", fmt.Sprintf("zuora.client_secret must be at least %d characters.", zuora.MinClientSecretLen))
+	}
+	return c, nil
 }
 
 // checkText refuses an empty, too long or unstorable value of field; max

@@ -44,6 +44,8 @@ func TestCreateCustomerValidation(t *testing.T) {
 		{name: "client id too long", body: body("a", u, strings.Repeat("c", MaxClientIDLen+1), "s"), status: 400, code: "invalid_field", field: "zuora.client_id"},
 		{name: "no client secret", body: body("a", u, "c", ""), status: 400, code: "invalid_field", field: "zuora.client_secret"},
 		{name: "client secret too long", body: body("a", u, "c", strings.Repeat("s", MaxClientSecretLen+1)), status: 400, code: "invalid_field", field: "zuora.client_secret"},
+		{name: "client secret too short", body: body("a", u, "c", "1234567"), status: 400, code: "invalid_field", field: "zuora.client_secret"},
+		{name: "client secret of one character", body: body("a", u, "c", "e"), status: 400, code: "invalid_field", field: "zuora.client_secret"},
 		{name: "no zuora object", body: `{"name":"a"}`, status: 400, code: "invalid_field", field: "zuora.base_url"},
 		{name: "name of the wrong type", body: `{"name":5}`, status: 400, code: "invalid_field", field: "name"},
 		{name: "not json", body: `{"name":`, status: 400, code: "invalid_json"},
@@ -74,7 +76,7 @@ func TestCreateCustomerValidation(t *testing.T) {
 func TestCreateCustomerStartsTheFirstSync(t *testing.T) {
 	e := newAPIEnv(t)
 	ctx := context.Background()
-	r := e.post(t, "/api/customers", customerBody("acme", "pw"))
+	r := e.post(t, "/api/customers", customerBody("acme", "pw-secret"))
 	require.Equal(t, http.StatusCreated, r.Status, r.Body)
 	id, syncID := r.json(t)["id"].(string), r.json(t)["sync_id"].(string)
 	_, err := uuid.Parse(id)
@@ -92,7 +94,7 @@ func TestCreateCustomerStartsTheFirstSync(t *testing.T) {
 	require.Equal(t, syncID, st.Running.SyncID)
 	require.Equal(t, workflows.TriggerCreated, st.Running.Trigger)
 
-	r = e.post(t, "/api/customers", customerBody("acme", "other"))
+	r = e.post(t, "/api/customers", customerBody("acme", "other-secret"))
 	require.Equal(t, http.StatusConflict, r.Status, r.Body)
 	code, field := r.errorCode(t)
 	require.Equal(t, "customer_exists", code)
@@ -102,7 +104,7 @@ func TestCreateCustomerStartsTheFirstSync(t *testing.T) {
 func TestStartSync(t *testing.T) {
 	e := newAPIEnv(t)
 	ctx := context.Background()
-	id := e.createCustomer(t, "acme", "pw")
+	id := e.createCustomer(t, "acme", "pw-secret")
 	path := "/api/customers/" + id + "/sync"
 
 	r := e.post(t, path, "")
@@ -168,7 +170,7 @@ func (e *apiEnv) finish(t *testing.T, id, syncID string) {
 func TestWritesAreIdempotent(t *testing.T) {
 	e := newAPIEnv(t)
 	ctx := context.Background()
-	body := customerBody("acme", "pw")
+	body := customerBody("acme", "pw-secret")
 	first := e.post(t, "/api/customers", body, "Idempotency-Key", "k1")
 	require.Equal(t, http.StatusCreated, first.Status, first.Body)
 	again := e.post(t, "/api/customers", body, "Idempotency-Key", "k1")
@@ -258,7 +260,7 @@ func TestClientSecretNeverLeaks(t *testing.T) {
 func TestCreateCustomerForgetsCredentialsWhenTheLogIsDown(t *testing.T) {
 	e := newAPIEnv(t)
 	e.nats.Shutdown()
-	r := e.post(t, "/api/customers", customerBody("acme", "pw"))
+	r := e.post(t, "/api/customers", customerBody("acme", "pw-secret"))
 	require.Equal(t, http.StatusServiceUnavailable, r.Status, r.Body)
 	code, _ := r.errorCode(t)
 	require.Equal(t, "log_unavailable", code)
