@@ -75,6 +75,10 @@ func TestTwoProcessesOnAClusterSurviveAKilledNodeAndAKilledOwner(t *testing.T) {
 		// compensation must be allowed longer than that (the default is
 		// 600 s), or a saga that compensates through it fails.
 		e["EVENTLINE_SAGA_COMPENSATION_TIMEOUT"] = "60s"
+		// tok_slow's payment waits out a step timeout: 8 s keeps the slow
+		// sagas of the last batch surely running at the owner's kill, on
+		// a loaded machine too.
+		e["EVENTLINE_SAGA_STEP_TIMEOUT"] = "8s"
 		return e
 	}
 	a := startServe(t, env("a", "api,projector,saga,sync"))
