@@ -19,6 +19,19 @@ const MaxMinSeqWait = 5 * time.Second
 // ReadTimeout.
 const MaxWait = 30 * time.Second
 
+// noWaitKey marks a request's context when the server has no wait slot
+// left for it (ServerConfig.MaxWaiting).
+type noWaitKey struct{}
+
+// MayWait reports whether the request of ctx may wait deliberately
+// (?wait=, ?min_seq=): false when the server's waiting requests are at
+// ServerConfig.MaxWaiting, so that long polls never take the connections
+// that writes and health checks need. Such a request answers at once.
+func MayWait(ctx context.Context) bool {
+	no, _ := ctx.Value(noWaitKey{}).(bool)
+	return !no
+}
+
 // WaitMinSeq implements read-your-writes on a write-behind read model: given
 // ?min_seq=N it waits until projection has applied stream sequence N, at most
 // MaxMinSeqWait, and marks the answer stale if it has not.
@@ -26,6 +39,17 @@ func WaitMinSeq(w http.ResponseWriter, r *http.Request, pool *pgxpool.Pool, proj
 	minSeq, err := QueryInt(r, "min_seq", 0, 0)
 	if err != nil || minSeq == 0 {
 		return err
+	}
+	if !MayWait(r.Context()) {
+		// No wait slot: one look, then the answer, marked stale if behind.
+		cp, err := projections.LoadCheckpoint(r.Context(), pool, projection)
+		if err != nil {
+			return err
+		}
+		if cp.LastSeq < uint64(minSeq) {
+			w.Header().Set("X-Eventline-Stale", "true")
+		}
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), MaxMinSeqWait)
 	defer cancel()

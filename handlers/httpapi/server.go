@@ -55,6 +55,11 @@ type ServerConfig struct {
 	Logger      *slog.Logger
 	// MaxConns bounds the open client connections (DefaultMaxConns).
 	MaxConns int
+	// MaxWaiting bounds the requests in a deliberate wait (?wait=,
+	// ?min_seq=) at once, below MaxConns so that writes and health checks
+	// keep connections (MaxConns/2 when 0); beyond it a request gets no
+	// wait and answers at once (MayWait).
+	MaxWaiting int
 	// AllowedHosts are the host names the server answers to (all when
 	// nil): another name in the Host header gets 421 host_not_allowed,
 	// except on /healthz and /readyz (hosts.go).
@@ -74,6 +79,9 @@ type Server struct {
 
 	failingMu sync.Mutex
 	failing   map[string]string
+
+	// waiting holds a slot per request in a deliberate wait.
+	waiting chan struct{}
 }
 
 // NewServer returns a server with /healthz, /readyz and /metrics mounted.
@@ -90,7 +98,13 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{mux: http.NewServeMux(), cfg: cfg, failing: map[string]string{},
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxWaiting <= 0 || cfg.MaxWaiting >= cfg.MaxConns {
+		cfg.MaxWaiting = max(1, cfg.MaxConns/2)
+	}
+	s := &Server{mux: http.NewServeMux(), cfg: cfg, failing: map[string]string{}, waiting: make(chan struct{}, cfg.MaxWaiting),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventline_http_requests_total", Help: "HTTP requests by route and status.",
 		}, []string{"route", "code"}),
@@ -227,7 +241,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(r.URL.Path, "/api/") {
 		timeout := s.cfg.ReadTimeout
 		if q := r.URL.Query(); q.Has("min_seq") || q.Has("wait") {
-			timeout += MaxWait
+			// A deliberate wait holds a connection: only MaxWaiting do
+			// at once, the others answer at once.
+			select {
+			case s.waiting <- struct{}{}:
+				defer func() { <-s.waiting }()
+				timeout += MaxWait
+			default:
+				ctx = context.WithValue(ctx, noWaitKey{}, true)
+			}
 		}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -271,9 +293,6 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-	}
-	if s.cfg.MaxConns <= 0 {
-		s.cfg.MaxConns = DefaultMaxConns
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(newLimitListener(ln, s.cfg.MaxConns)) }()

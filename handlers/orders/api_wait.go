@@ -19,7 +19,8 @@ const deadlineMargin = 250 * time.Millisecond
 
 // getSaga answers the saga's state; with ?wait= as soon as it is terminal
 // or the wait is over (Manager.Await: no polling). The wait ends before the
-// request's deadline, if it has one, to answer in time.
+// request's deadline, if it has one, to answer in time; a request the
+// server gave no wait slot (httpapi.MayWait) answers at once.
 func (a *API) getSaga(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "saga")
 	if err != nil {
@@ -37,6 +38,11 @@ func (a *API) getSaga(w http.ResponseWriter, r *http.Request) {
 	}
 	if dl, ok := r.Context().Deadline(); ok {
 		wait = min(wait, time.Until(dl)-deadlineMargin)
+	}
+	if !httpapi.MayWait(r.Context()) {
+		// The server's long polls are at their bound (kept below its
+		// connection cap): the current state at once.
+		wait = 0
 	}
 	if wait > 0 {
 		select {
