@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/handlers/httpapi"
@@ -272,11 +273,13 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 // the cursor of the next one when there is more.
 func (h *Handler) listEntries(ctx context.Context, lq listQuery) (listResponse, error) {
 	query, args := lq.sql("log_entries")
-	rows, err := h.pool.Query(ctx, query, args...)
-	if err != nil {
-		return listResponse{}, err
+	var items []entryView
+	var err error
+	if lq.q == "" && len(lq.context) == 0 {
+		items, err = queryEntries(ctx, h.pool, query, args)
+	} else {
+		items, err = h.searchEntries(ctx, query, args)
 	}
-	items, err := pgx.CollectRows(rows, scanEntry)
 	if err != nil {
 		return listResponse{}, err
 	}
@@ -290,6 +293,55 @@ func (h *Handler) listEntries(ctx context.Context, lq listQuery) (listResponse, 
 		resp.Items = []entryView{}
 	}
 	return resp, nil
+}
+
+// queryEntries runs a list query on q (a pool or a transaction).
+func queryEntries(ctx context.Context, q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}, query string, args []any) ([]entryView, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanEntry)
+}
+
+// orderedScanBudget is how long a search may walk the entries newest first
+// (the received_at index, testing each) before it is asked the other way.
+const orderedScanBudget = 60 * time.Millisecond
+
+// searchEntries runs a list query with a text search or context filters.
+// PostgreSQL cannot tell how many entries such a filter matches (a jsonb
+// containment or a substring), so it may walk the entries newest first
+// hoping to fill the page soon, which takes seconds for a value few
+// entries have. The query therefore runs as planned for at most
+// orderedScanBudget; if that is not enough it runs again without the
+// ordered walk, from the GIN indexes (which find rare values at once) and
+// a sort of what they match. A common value fills the page within the
+// budget; a rare one pays the budget and then the index lookup.
+func (h *Handler) searchEntries(ctx context.Context, query string, args []any) ([]entryView, error) {
+	var items []entryView
+	err := pgx.BeginFunc(ctx, h.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL statement_timeout = %d`, orderedScanBudget.Milliseconds())); err != nil {
+			return err
+		}
+		var err error
+		items, err = queryEntries(ctx, tx, query, args)
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "57014" || ctx.Err() != nil {
+		return items, err
+	}
+	err = pgx.BeginFunc(ctx, h.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_indexscan = off`); err != nil {
+			return err
+		}
+		var err error
+		items, err = queryEntries(ctx, tx, query, args)
+		return err
+	})
+	return items, err
 }
 
 func scanEntry(row pgx.CollectableRow) (entryView, error) {
