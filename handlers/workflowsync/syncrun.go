@@ -131,6 +131,9 @@ func (r *run) sync(ctx context.Context, seq uint64, allowMassDelete bool) (Outco
 	if cfg.Logger == nil {
 		cfg.Logger = w.log
 	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = w.cfg.HTTPClient // shared and bounded, never one per sync
+	}
 	client := zuora.New(cfg)
 	var a attempt
 	var attemptErrs []string

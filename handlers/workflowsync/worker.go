@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -140,6 +142,10 @@ type WorkerConfig struct {
 	// Now is the clock (time.Now); Sleep waits between attempts (a timer).
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+	// HTTPClient sends every sync's requests to Zuora (NewZuoraHTTPClient
+	// when nil): one client, so that syncs share a bounded pool of
+	// connections instead of each leaving its own behind.
+	HTTPClient *http.Client
 }
 
 // withDefaults fills the zero fields of c.
@@ -172,7 +178,31 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	if c.Sleep == nil {
 		c.Sleep = sleepCtx
 	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = NewZuoraHTTPClient(c.Concurrency)
+	}
 	return c
+}
+
+// NewZuoraHTTPClient returns the HTTP client the syncs of a worker share.
+// A sync sends one request at a time and at most concurrency run at once,
+// so concurrency connections per Zuora host suffice (tenants share hosts
+// such as rest.zuora.com); at most 2·concurrency stay idle in all, for
+// 30 s. The sockets syncs hold stay bounded however many customers there
+// are.
+func NewZuoraHTTPClient(concurrency int) *http.Client {
+	concurrency = max(concurrency, 1)
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxConnsPerHost:       concurrency,
+		MaxIdleConnsPerHost:   concurrency,
+		MaxIdleConns:          2 * concurrency,
+		IdleConnTimeout:       30 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
 }
 
 // Worker runs workflow syncs: the reactor that reacts to sync.started, and
