@@ -152,6 +152,9 @@ func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv fun
 	if err != nil {
 		return err
 	}
+	if err := skipGiven(fs, *skip); err != nil {
+		return fmt.Errorf("projections retry: %w", err)
+	}
 	if len(pos) != 1 {
 		return errors.New("projections retry: give exactly one projection name")
 	}
@@ -292,4 +295,16 @@ func parkedState(p projections.Parked) string {
 		return fmt.Sprintf("held, waiting for #%d", p.HeldBy)
 	}
 	return "cause"
+}
+
+// skipGiven refuses --skip 0: stream sequences start at 1, so it names
+// nothing, and must not quietly retry everything as if it were absent.
+func skipGiven(fs *flag.FlagSet, skip uint64) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "skip" && skip == 0 {
+			err = errors.New("--skip 0: stream sequences start at 1 (give the parked event's seq)")
+		}
+	})
+	return err
 }

@@ -151,6 +151,9 @@ func reactorsRetry(ctx context.Context, cfg Config, mods module.Set, args []stri
 	if err != nil {
 		return err
 	}
+	if err := skipGiven(fs, *skip); err != nil {
+		return fmt.Errorf("reactors retry: %w", err)
+	}
 	if len(pos) != 1 {
 		return errors.New("reactors retry: give exactly one reactor name")
 	}

@@ -406,6 +406,12 @@ func (w *Worker) failRecorded(ctx context.Context, customerID, syncID, reason st
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
 	}
+	// A sync cut short by a dead process knows nothing of its listing;
+	// the customer's state still counts what it created and updated, and
+	// the total is never fewer than those.
+	if state, _, lerr := w.customers.Load(ctx, customerID); lerr == nil && state.Running != nil && state.Running.SyncID == syncID {
+		st.Total = max(st.Total, state.Running.Created+state.Running.Updated)
+	}
 	res, err := w.customers.Handle(ctx, customerID, workflows.Fail{SyncID: syncID, Reason: reason, Stats: st, Pages: pages,
 		Now: w.cfg.Now()}, aggregate.Meta{CausationID: syncID, CorrelationID: syncID})
 	if errors.Is(err, workflows.ErrNotRunning) {
