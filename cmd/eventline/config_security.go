@@ -17,9 +17,10 @@ import (
 type SecurityConfig struct {
 	// AllowedHosts is EVENTLINE_ALLOWED_HOSTS: a comma list of the host
 	// names the HTTP server answers to ("name", ".domain" for a domain and
-	// its subdomains, "*" for any). Empty: the loopback names, the host of
-	// EVENTLINE_HTTP_ADDR and, when it listens on every interface, the
-	// machine's name and addresses.
+	// its subdomains, "*" for any), besides the loopback names, which it
+	// always answers (a rebinding page sends its own name, never these).
+	// Empty: the host of EVENTLINE_HTTP_ADDR and, when it listens on every
+	// interface, the machine's name and addresses.
 	AllowedHosts string
 }
 
@@ -58,10 +59,10 @@ func (c Config) validateSecurity() []error {
 
 // allowedHosts is the Host allow-list of serve's HTTP server.
 func (c Config) allowedHosts() *httpapi.HostAllowList {
-	if names := splitList(c.Security.AllowedHosts); len(names) > 0 {
-		return httpapi.NewHostAllowList(names)
-	}
 	names := append([]string(nil), httpapi.LoopbackHosts...)
+	if listed := splitList(c.Security.AllowedHosts); len(listed) > 0 {
+		return httpapi.NewHostAllowList(append(names, listed...))
+	}
 	host, _, _ := net.SplitHostPort(c.HTTPAddr)
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		// Every interface: the names and addresses the machine is reached by.

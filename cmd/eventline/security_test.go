@@ -77,7 +77,8 @@ func TestListeningBeyondLoopbackNeedsTheToken(t *testing.T) {
 }
 
 // TestAllowedHostsDefaults: the listen address and the loopback names by
-// default; EVENTLINE_ALLOWED_HOSTS replaces them.
+// default; EVENTLINE_ALLOWED_HOSTS replaces the listen address, and the
+// loopback names stay.
 func TestAllowedHostsDefaults(t *testing.T) {
 	c, err := loadConfig(func(k string) string {
 		return map[string]string{"EVENTLINE_HTTP_ADDR": "10.1.2.3:80", "EVENTLINE_API_TOKEN": "a-long-token"}[k]
@@ -93,10 +94,10 @@ func TestAllowedHostsDefaults(t *testing.T) {
 	})
 	require.NoError(t, err)
 	l = c.allowedHosts()
-	for _, h := range []string{"eventline.example.com:8080", "EVENTLINE.example.com", "corp.example", "a.b.corp.example:443"} {
+	for _, h := range []string{"eventline.example.com:8080", "EVENTLINE.example.com", "corp.example", "a.b.corp.example:443", "localhost:8080", "127.0.0.1"} {
 		require.True(t, l.Allows(h), h)
 	}
-	for _, h := range []string{"localhost", "evilcorp.example", "example.com", ""} {
+	for _, h := range []string{"evilcorp.example", "example.com", "10.1.2.3", ""} {
 		require.False(t, l.Allows(h), h)
 	}
 }
