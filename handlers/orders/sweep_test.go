@@ -27,16 +27,7 @@ func TestSweepFinishesASagaThatLostItsCommand(t *testing.T) {
 	st, err := e.store.JetStream().Stream(ctx, orders.TimerStream)
 	require.NoError(t, err)
 	require.NoError(t, st.Purge(ctx))
-	r := projections.NewRunner(sagamodel.SagasSpec().Live(), e.store.JetStream(), e.pool,
-		projections.Config{BatchWait: 5 * time.Millisecond}, nil, nil)
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(pctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	require.Eventually(t, func() bool {
-		var status string
-		return e.pool.QueryRow(ctx, `SELECT status FROM sagas WHERE id = 'lost'`).Scan(&status) == nil && status == "running"
-	}, 10*time.Second, 10*time.Millisecond)
+	projectSagas(t, e, "lost")
 
 	driver := orders.NewRunner(e.store)
 	t.Cleanup(driver.Close)
@@ -64,16 +55,7 @@ func TestSweepLeavesASagaWaitingOnItsTimer(t *testing.T) {
 	_, err := e.manager.Start(ctx, "waiting", saga.OrderSaga(long), input("waiting", "u1", order.TokenOK, 1), "")
 	require.NoError(t, err)
 	require.Positive(t, timerMsgs(t, e, "waiting"), "its step's timeout is stored")
-	r := projections.NewRunner(sagamodel.SagasSpec().Live(), e.store.JetStream(), e.pool,
-		projections.Config{BatchWait: 5 * time.Millisecond}, nil, nil)
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(pctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	require.Eventually(t, func() bool {
-		var status string
-		return e.pool.QueryRow(ctx, `SELECT status FROM sagas WHERE id = 'waiting'`).Scan(&status) == nil && status == "running"
-	}, 10*time.Second, 10*time.Millisecond)
+	projectSagas(t, e, "waiting")
 
 	driver := orders.NewRunner(e.store)
 	t.Cleanup(driver.Close)
@@ -83,4 +65,21 @@ func TestSweepLeavesASagaWaitingOnItsTimer(t *testing.T) {
 	n, err := m.Sweep(ctx, e.pool, 10*time.Millisecond)
 	require.NoError(t, err)
 	require.Zero(t, n, "idle, but its timer is stored and not due: not lost")
+}
+
+// projectSagas runs the sagas projection until the test ends and waits
+// until it shows saga id running.
+func projectSagas(t *testing.T, e *env, id string) {
+	t.Helper()
+	ctx := context.Background()
+	r := projections.NewRunner(sagamodel.SagasSpec().Live(), e.store.JetStream(), e.pool,
+		projections.Config{BatchWait: 5 * time.Millisecond}, nil, nil)
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(pctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, func() bool {
+		var status string
+		return e.pool.QueryRow(ctx, `SELECT status FROM sagas WHERE id = $1`, id).Scan(&status) == nil && status == "running"
+	}, 10*time.Second, 10*time.Millisecond)
 }
