@@ -50,6 +50,11 @@ type SchedulerConfig struct {
 	After func(d time.Duration) <-chan time.Time
 	// Logger receives a line per tick that started syncs (slog.Default when nil).
 	Logger *slog.Logger
+	// MaxBackoff caps how long a failing customer's scheduled syncs wait
+	// (24h): after k ≥ 2 failed syncs in a row its next scheduled sync
+	// waits Interval·2^(k-1) after the last failure, so that tenants that
+	// keep failing do not take the sync slots at every interval.
+	MaxBackoff time.Duration
 }
 
 // Scheduler starts the scheduled syncs: every Interval for every customer
@@ -116,6 +121,9 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 24 * time.Hour
 	}
 	s := &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "sync-scheduler"), known: map[string]string{}, owed: map[string]Slot{}}
 	if cfg.Customers == nil || cfg.Pool == nil {
@@ -196,14 +204,18 @@ type Slot struct {
 // the starts that failed with their outcome unresolved: those slots are
 // owed too.
 func (s *Scheduler) Tick(ctx context.Context, now time.Time) (int, error) {
-	ids, err := s.customerIDs(ctx)
+	customers, err := s.customers(ctx)
 	if err != nil {
 		return 0, err
 	}
 	due := s.Slots(now)
 	n := 0
 	var errs []error
-	for _, id := range ids {
+	for _, c := range customers {
+		if until := s.backoffUntil(c); now.Before(until) {
+			continue // failing: its slots wait (not owed) until the backoff ends
+		}
+		id := c.id
 		for _, trigger := range []workflows.Trigger{workflows.TriggerDaily, workflows.TriggerInterval} {
 			for _, slot := range s.due(id, trigger, due) {
 				started, done, err := s.start(ctx, id, slot, now)
@@ -315,20 +327,55 @@ func (s *Scheduler) done(id string, slot Slot) {
 // slotKey is the key of a customer's slots of one trigger.
 func slotKey(id string, trigger workflows.Trigger) string { return id + "\x00" + string(trigger) }
 
-// customerIDs lists the customers of the read model.
-func (s *Scheduler) customerIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.cfg.Pool.Query(ctx, `SELECT id::text FROM customers ORDER BY id`)
+// scheduledCustomer is a customer of the read model with its failed syncs
+// in a row (the newest finished first, at most 16 looked at) and when the
+// last of them finished.
+type scheduledCustomer struct {
+	id         string
+	failures   int
+	lastFailed time.Time
+}
+
+// backoffUntil is when c's scheduled syncs may start again: after k ≥ 2
+// failures in a row, Interval·2^(k-1) after the last (at most MaxBackoff).
+func (s *Scheduler) backoffUntil(c scheduledCustomer) time.Time {
+	if c.failures < 2 {
+		return time.Time{}
+	}
+	wait := s.cfg.MaxBackoff
+	if shift := c.failures - 1; shift < 30 {
+		wait = min(wait, s.cfg.Interval<<shift)
+	}
+	return c.lastFailed.Add(wait)
+}
+
+// customers lists the customers of the read model with their failures.
+func (s *Scheduler) customers(ctx context.Context) ([]scheduledCustomer, error) {
+	rows, err := s.cfg.Pool.Query(ctx, `
+		SELECT c.id::text, coalesce(f.failures, 0), f.last_failed
+		FROM customers c
+		LEFT JOIN LATERAL (
+			SELECT count(*)::int AS failures, max(finished_at) AS last_failed FROM (
+				SELECT finished_at, bool_and(status = 'failed') OVER (ORDER BY started_at DESC, sync_id DESC) AS streak
+				FROM sync_runs r WHERE r.customer_id = c.id AND r.status <> 'running'
+				ORDER BY started_at DESC, sync_id DESC LIMIT 16) recent
+			WHERE streak) f ON true
+		ORDER BY c.id`)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: customers: %w", err)
 	}
 	defer rows.Close()
-	var ids []string
+	var out []scheduledCustomer
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var c scheduledCustomer
+		var last *time.Time
+		if err := rows.Scan(&c.id, &c.failures, &last); err != nil {
 			return nil, fmt.Errorf("scheduler: customers: %w", err)
 		}
-		ids = append(ids, id)
+		if last != nil {
+			c.lastFailed = *last
+		}
+		out = append(out, c)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }

@@ -229,6 +229,16 @@ func (r *run) stats(a attempt) workflows.Stats {
 	return st
 }
 
+// ErrNoProgress reports a listing stopped for not making progress: pages
+// that bring no workflow not listed already (a tenant repeating ids), or
+// more workflows than a listing may hold (a tenant that never ends). It is
+// not retried: the next scheduled sync tries again.
+var ErrNoProgress = errors.New("listing makes no progress")
+
+// stalePages is how many pages in a row may bring no new workflow before a
+// listing stops with ErrNoProgress.
+const stalePages = 3
+
 // pageWork is a listed page's workflows waiting to be appended.
 type pageWork struct {
 	number int
@@ -256,7 +266,9 @@ func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
 			}
 		}
 	}()
+	stale := 0 // pages in a row that listed nothing new
 	listing, err := client.ListWorkflows(ctx, func(p zuora.Page) error {
+		before := len(a.listed)
 		page := make([]workflows.Workflow, 0, len(p.Workflows))
 		for _, zw := range p.Workflows {
 			if a.listed[zw.ID] {
@@ -275,6 +287,19 @@ func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
 		}
 		r.w.metrics.pages.Inc()
 		a.pages = p.Number
+		// A listing is bounded by its progress, not only by its time: a
+		// tenant serving the same ids again, or ids without end, fails
+		// fast instead of holding a sync slot until the time limit.
+		if len(a.listed) == before {
+			if stale++; stale >= stalePages {
+				return fmt.Errorf("%w: pages %d to %d listed no workflow not listed before", ErrNoProgress, p.Number-stalePages+1, p.Number)
+			}
+		} else {
+			stale = 0
+		}
+		if len(a.listed) > r.w.cfg.MaxWorkflows {
+			return fmt.Errorf("%w: more than %d workflows listed (page %d)", ErrNoProgress, r.w.cfg.MaxWorkflows, p.Number)
+		}
 		if len(page) == 0 {
 			return nil
 		}
@@ -342,7 +367,7 @@ func unstorable(zw zuora.Workflow) string {
 // refused requests and unusable answers may not.
 func retryable(err error) bool {
 	for _, perm := range []error{zuora.ErrUnauthorized, zuora.ErrForbidden, zuora.ErrNotFound, zuora.ErrBadRequest,
-		zuora.ErrBadResponse, zuora.ErrPagination, zuora.ErrInvalidConfig, context.Canceled, context.DeadlineExceeded} {
+		zuora.ErrBadResponse, zuora.ErrPagination, zuora.ErrInvalidConfig, ErrNoProgress, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, perm) {
 			return false
 		}

@@ -122,6 +122,9 @@ type WorkerConfig struct {
 	RetryDelay time.Duration
 	// Concurrency bounds the syncs this process runs at once (4).
 	Concurrency int
+	// MaxWorkflows bounds one listing (200,000): a tenant listing more
+	// fails the sync with ErrNoProgress.
+	MaxWorkflows int
 	// SyncTimeout bounds one sync; it is the reactor's time limit (30m).
 	// While a sync runs its message is kept in progress; a process that
 	// dies mid-sync has its message redelivered after syncAckWait, and the
@@ -163,6 +166,9 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
+	}
+	if c.MaxWorkflows <= 0 {
+		c.MaxWorkflows = 200_000
 	}
 	def(&c.RetryDelay, 60*time.Second)
 	def(&c.SyncTimeout, 30*time.Minute)
@@ -213,7 +219,12 @@ type Worker struct {
 	log       *slog.Logger
 	metrics   *syncMetrics
 
-	slots   chan struct{} // one per sync the reactor runs at once
+	slots   chan struct{} // one per sync the reactor runs at once, but the reserved one
+	// reserved is the slot kept for customers whose last sync did not fail
+	// (nil when Concurrency is 1): tenants that keep failing, slow or
+	// endless, hold at most Concurrency-1 slots, and a healthy or new
+	// customer's sync still starts.
+	reserved chan struct{}
 	mu      sync.Mutex
 	running map[string]bool // sync ids this process runs
 	stop    context.Context // ends when Run's context does
@@ -248,7 +259,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	stop, stopFn := context.WithCancel(context.Background())
 	return &Worker{cfg: cfg, customers: customers, log: cfg.Logger.With("component", "workflow-sync"),
-		metrics: newSyncMetrics(cfg.Metrics), slots: make(chan struct{}, cfg.Concurrency),
+		metrics: newSyncMetrics(cfg.Metrics), slots: make(chan struct{}, max(cfg.Concurrency-1, 1)), reserved: reservedSlot(cfg.Concurrency),
 		running: map[string]bool{}, stop: stop, stopFn: stopFn}, nil
 }
 
@@ -312,14 +323,47 @@ func (w *Worker) handle(ctx context.Context, ev reactor.Event, _ *reactor.Effect
 	if ev.Attempt > 1 {
 		return w.failIfOrphaned(ctx, customerID, started.SyncID)
 	}
-	select {
-	case w.slots <- struct{}{}:
-		defer func() { <-w.slots }()
-	case <-ctx.Done():
-		return reactor.Transient(fmt.Errorf("sync %s of customer %s: no free slot: %w", started.SyncID, customerID, ctx.Err()))
+	release, err := w.acquire(ctx, customerID)
+	if err != nil {
+		return reactor.Transient(fmt.Errorf("sync %s of customer %s: no free slot: %w", started.SyncID, customerID, err))
 	}
+	defer release()
 	_, err = w.RunSync(ctx, customerID, started.SyncID)
 	return err
+}
+
+// reservedSlot is the reserved slot of a worker running concurrency syncs.
+func reservedSlot(concurrency int) chan struct{} {
+	if concurrency < 2 {
+		return nil
+	}
+	return make(chan struct{}, 1)
+}
+
+// acquire waits for a sync slot for customerID and returns its release.
+// A customer whose last sync failed waits for one of the shared slots; any
+// other may also take the reserved one.
+func (w *Worker) acquire(ctx context.Context, customerID string) (func(), error) {
+	general := func() { <-w.slots }
+	reserve := w.reserved
+	if reserve != nil {
+		if state, _, err := w.customers.Load(ctx, customerID); err == nil && state.LastSync == "failed" {
+			reserve = nil // a nil channel: never ready
+		}
+	}
+	select {
+	case w.slots <- struct{}{}:
+		return general, nil
+	default:
+	}
+	select {
+	case w.slots <- struct{}{}:
+		return general, nil
+	case reserve <- struct{}{}:
+		return func() { <-w.reserved }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // customerOf returns the customer id of subject customer.<id>.
