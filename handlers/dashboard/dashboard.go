@@ -68,9 +68,9 @@ type Dashboard struct {
 	cfg      Config
 	sessions SessionStore
 	mux      *http.ServeMux
-	layout *template.Template
-	login  *template.Template
-	assets map[string]asset
+	layout   *template.Template
+	login    *template.Template
+	assets   map[string]asset
 
 	home *template.Template
 

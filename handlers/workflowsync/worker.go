@@ -219,16 +219,16 @@ type Worker struct {
 	log       *slog.Logger
 	metrics   *syncMetrics
 
-	slots   chan struct{} // one per sync the reactor runs at once, but the reserved one
+	slots chan struct{} // one per sync the reactor runs at once, but the reserved one
 	// reserved is the slot kept for customers whose last sync did not fail
 	// (nil when Concurrency is 1): tenants that keep failing, slow or
 	// endless, hold at most Concurrency-1 slots, and a healthy or new
 	// customer's sync still starts.
 	reserved chan struct{}
-	mu      sync.Mutex
-	running map[string]bool // sync ids this process runs
-	stop    context.Context // ends when Run's context does
-	stopFn  context.CancelFunc
+	mu       sync.Mutex
+	running  map[string]bool // sync ids this process runs
+	stop     context.Context // ends when Run's context does
+	stopFn   context.CancelFunc
 }
 
 // NewWorker returns a worker for cfg.
