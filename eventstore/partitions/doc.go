@@ -20,10 +20,11 @@
 // Ownership is a matter of speed and liveness, never of correctness: what a
 // partition's owner writes is still guarded by each aggregate's expected
 // sequence, so two processes that both believe they own p for a moment
-// (the old owner cannot know at once that its pin was handed on) make
-// conflicts, not double effects. A process gives up a partition when no
-// tick came for Lease, shorter than the server's PinnedTTL, so that it has
-// usually stopped before the next owner starts.
+// (the old owner learns that its pin was handed on only at its next pull,
+// which the server answers with a 423) make conflicts, not double effects.
+// A process also gives a partition up when no tick came for Lease, longer
+// than a consumer's leader election, so that a NATS node's death does not
+// make every process compete for the partitions again.
 //
 // Spreading: processes announce themselves in the key-value bucket
 // EVENTLINE_PROCESSES (their id, roles and the partitions they own, every

@@ -41,9 +41,14 @@ type Config struct {
 	Roles     []string
 	// Replicas is the replica count of the stream and the bucket.
 	Replicas int
-	// Tick, PinnedTTL and Lease (DefaultTick, DefaultPinnedTTL, and two
-	// thirds of PinnedTTL): a process that got no tick for Lease gives
-	// its partition up, before the server hands it on.
+	// Tick, PinnedTTL and Lease (DefaultTick, DefaultPinnedTTL, and four
+	// times PinnedTTL): a process that got no tick for Lease gives its
+	// partition up. An owner learns that its pin went to another process
+	// at its next pull (a 423), so the lease only matters while no pull
+	// is answered at all — the partition's consumer electing a leader
+	// after a NATS node died, or this process cut off from NATS — and it
+	// outlasts an election, so that an owner keeps its partitions through
+	// one instead of every process competing for them again.
 	Tick, PinnedTTL, Lease time.Duration
 	// Gained is called with the partitions this process just took over
 	// (from one goroutine, one call at a time, calls coalesced); Lost
@@ -99,7 +104,7 @@ type seenMember struct {
 func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Owner, error) {
 	cfg.Tick = cmp.Or(cfg.Tick, DefaultTick)
 	cfg.PinnedTTL = cmp.Or(cfg.PinnedTTL, DefaultPinnedTTL)
-	cfg.Lease = cmp.Or(cfg.Lease, cfg.PinnedTTL*2/3)
+	cfg.Lease = cmp.Or(cfg.Lease, 4*cfg.PinnedTTL)
 	if cfg.ProcessID == "" || cfg.Group == "" {
 		return nil, errors.New("partitions: a group and a process id are required")
 	}
