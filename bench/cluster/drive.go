@@ -2,117 +2,20 @@ package main
 
 import (
 	"context"
-	"slices"
-	"sync"
 	"time"
+
+	"github.com/eventline/eventline/bench/internal/loadloop"
 )
 
 // opFunc runs one operation (a saga to its end, a log entry, a raw
 // "saga") and returns its outcome: a terminal saga status, or "completed".
-type opFunc func(ctx context.Context, worker, n int) (string, error)
+type opFunc = loadloop.Op
 
-// runResult is one measured load: every operation started, how each
-// ended, and the latencies of the completed ones.
-type runResult struct {
-	// Elapsed runs from the first start until the last operation ended.
-	Elapsed time.Duration `json:"elapsed"`
-	// Outcomes counts the operations by outcome.
-	Outcomes map[string]int `json:"outcomes"`
-	// Errors counts operations that failed to run (HTTP or transport
-	// errors, no terminal status in time); FirstErr is the first one's.
-	Errors   int    `json:"errors"`
-	FirstErr string `json:"first_err,omitempty"`
-	// Latencies are the completed operations' durations, sorted.
-	Latencies []time.Duration `json:"latencies"`
-}
-
-// Completed is how many operations completed.
-func (r runResult) Completed() int { return r.Outcomes["completed"] }
-
-// Total is how many operations ran, whatever their outcome.
-func (r runResult) Total() int {
-	n := r.Errors
-	for _, v := range r.Outcomes {
-		n += v
-	}
-	return n
-}
-
-// Rate is completed operations per second.
-func (r runResult) Rate() float64 {
-	if r.Elapsed <= 0 {
-		return 0
-	}
-	return float64(r.Completed()) / r.Elapsed.Seconds()
-}
-
-// Percentile is the q-quantile (0..1) of the completed latencies, nearest
-// rank; zero without any.
-func (r runResult) Percentile(q float64) time.Duration {
-	if len(r.Latencies) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(r.Latencies))+0.5) - 1
-	return r.Latencies[min(max(i, 0), len(r.Latencies)-1)]
-}
+// runResult is one measured load (loadloop.Result).
+type runResult = loadloop.Result
 
 // drive runs inFlight workers, each running one operation after the other
 // with fn, starting new ones for d; those started in time run to their end.
 func drive(ctx context.Context, inFlight int, d time.Duration, fn opFunc) runResult {
-	type part struct {
-		lat      []time.Duration
-		outcomes map[string]int
-		errors   int
-		firstErr string
-	}
-	parts := make([]part, inFlight)
-	var mu sync.Mutex
-	started := 0
-	take := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		started++
-		return started
-	}
-	begin := time.Now()
-	deadline := begin.Add(d)
-	var wg sync.WaitGroup
-	for w := range inFlight {
-		wg.Go(func() {
-			p := &parts[w]
-			p.outcomes = map[string]int{}
-			for ctx.Err() == nil && time.Now().Before(deadline) {
-				n := take()
-				t0 := time.Now()
-				outcome, err := fn(ctx, w, n)
-				took := time.Since(t0)
-				switch {
-				case err != nil:
-					p.errors++
-					if p.firstErr == "" {
-						p.firstErr = err.Error()
-					}
-				default:
-					p.outcomes[outcome]++
-					if outcome == "completed" {
-						p.lat = append(p.lat, took)
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	res := runResult{Elapsed: time.Since(begin), Outcomes: map[string]int{}}
-	for _, p := range parts {
-		res.Latencies = append(res.Latencies, p.lat...)
-		for k, v := range p.outcomes {
-			res.Outcomes[k] += v
-		}
-		res.Errors += p.errors
-		if res.FirstErr == "" {
-			res.FirstErr = p.firstErr
-		}
-	}
-	slices.Sort(res.Latencies)
-	return res
+	return loadloop.Drive(ctx, inFlight, d, 0, fn)
 }
