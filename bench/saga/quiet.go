@@ -9,13 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eventline/eventline/bench/internal/benchserve"
 )
 
 // A measurement starts only once the serve process is quiet again: after
 // the last saga of a run ended, its read models may still be catching up
 // in PostgreSQL, which would slow the next measurement down.
 const (
-	clockTicks    = 100 // USER_HZ, as on every Linux the bench runs on
 	quietWindow   = 500 * time.Millisecond
 	quietCPUShare = 0.10 // of one core over quietWindow
 	quietMax      = 30 * time.Second
@@ -56,28 +57,8 @@ func childPID(bin string) (int, error) {
 	return 0, errNoChild
 }
 
-// cpuTime is process pid's user+system CPU time.
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces: count from its ')'.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, errors.New("unreadable /proc stat")
-	}
-	f := strings.Fields(string(b)[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
-}
+// cpuTime is process pid's user+system CPU time (benchserve.CPUTime).
+var cpuTime = benchserve.CPUTime
 
 // waitQuiet waits until process pid uses less than quietCPUShare of a core
 // over quietWindow, for at most quietMax, and returns how long it waited.
