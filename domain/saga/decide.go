@@ -22,6 +22,9 @@ var (
 	ErrNotRunning = errors.New("saga: not running")
 	// ErrAbortRefused: a saga whose pivot has started goes forward only.
 	ErrAbortRefused = errors.New("saga: cannot abort after the pivot started")
+	// ErrNotResolvable: only a step after the pivot, stopped with the saga
+	// needing attention, can be marked resolved by an operator.
+	ErrNotResolvable = errors.New("saga: only a step after the pivot whose saga needs attention can be marked resolved")
 	// ErrInconsistent: the saga's stored events do not fold into a state
 	// that can be decided on (they did not come from Decide).
 	ErrInconsistent = errors.New("saga: inconsistent state")
@@ -68,7 +71,8 @@ type (
 	}
 	// Retry is an operator's command to resume a saga that needs attention
 	// (the stopped step gets a new budget of attempts) or failed (its
-	// compensation gets a new round).
+	// compensation gets a new round), or, on a saga waiting for a retry's
+	// delay (of a step or of a compensation), to start that attempt now.
 	Retry struct {
 		By, Reason string
 		Now        time.Time
@@ -76,6 +80,15 @@ type (
 	// Abort is an operator's command to stop a running saga before its
 	// pivot started and compensate what can be compensated.
 	Abort struct {
+		By, Reason string
+		Now        time.Time
+	}
+	// Resolve is an operator's statement that step Step, after the pivot,
+	// which stopped with the saga needing attention, was done by hand: the
+	// step is resolved and the saga goes on with its next step (or
+	// completes). Reason is required.
+	Resolve struct {
+		Step       string
 		By, Reason string
 		Now        time.Time
 	}
@@ -168,6 +181,8 @@ func decideOne(s State, in any, owned bool) (*decider, error) {
 		err = d.retry(c)
 	case Abort:
 		err = d.abort(c)
+	case Resolve:
+		err = d.resolve(c)
 	default:
 		return nil, fmt.Errorf("saga: unknown input %T", in)
 	}
@@ -432,9 +447,55 @@ func (d *decider) retry(c Retry) error {
 		d.emit(RetriedV1, &Retried{By: c.By, Reason: c.Reason, At: d.now})
 		next := d.s.Steps[i].Comp.Attempts + 1
 		d.startCompensation(i, next, next, d.now.Add(d.policy(i).CompensationTimeout))
+	case StatusRunning:
+		// Retry now: the attempt due later starts at once. Its timer,
+		// firing later, finds the attempt started and decides nothing.
+		st := d.s.Steps[i]
+		if st.Action.InFlight || st.Action.RetryAt.IsZero() {
+			return fmt.Errorf("%w: saga %s is running, step %s is %s (attempt %d in flight); nothing waits to be retried",
+				ErrNotRetriable, d.s.ID, st.Name, st.Status, st.Action.Attempt)
+		}
+		d.emit(RetriedV1, &Retried{By: c.By, Reason: c.Reason, Now: true, At: d.now})
+		d.startAttempt(i, st.Action.Attempt, st.Action.RoundStart)
+	case StatusCompensating:
+		st := d.s.Steps[i]
+		if st.Comp.InFlight || st.Comp.RetryAt.IsZero() {
+			return fmt.Errorf("%w: saga %s is compensating, the compensation of %s is in flight (attempt %d); nothing waits to be retried",
+				ErrNotRetriable, d.s.ID, st.Name, st.Comp.Attempt)
+		}
+		d.emit(RetriedV1, &Retried{By: c.By, Reason: c.Reason, Now: true, At: d.now})
+		d.startCompensation(i, st.Comp.Attempt, st.Comp.RoundStart, st.GiveUpAt)
 	default:
 		return fmt.Errorf("%w: saga %s is %s", ErrNotRetriable, d.s.ID, d.s.Status)
 	}
+	return nil
+}
+
+// resolve marks the step after the pivot that stopped the saga resolved,
+// and goes on with the next step, or completes the saga.
+func (d *decider) resolve(c Resolve) error {
+	d.now = c.Now.UTC()
+	i := d.s.Current
+	st := d.s.Steps[i]
+	if c.Step != "" && c.Step != st.Name {
+		return fmt.Errorf("%w: saga %s stopped at step %s, not %s", ErrNotResolvable, d.s.ID, st.Name, c.Step)
+	}
+	if d.s.Status != StatusNeedsAttention {
+		return fmt.Errorf("%w: saga %s is %s", ErrNotResolvable, d.s.ID, d.s.Status)
+	}
+	if d.s.Definition.Steps[i].Kind != Retriable {
+		return fmt.Errorf("%w: step %s of saga %s is the %s step, not one after the pivot; retry it instead (its participant dedupes on the key)",
+			ErrNotResolvable, st.Name, d.s.ID, d.s.Definition.Steps[i].Kind)
+	}
+	if c.Reason == "" {
+		return fmt.Errorf("%w: a reason is required", ErrNotResolvable)
+	}
+	d.emit(ResolvedV1, &Resolved{Step: st.Name, By: c.By, Reason: c.Reason, At: d.now})
+	if i+1 < len(d.s.Steps) {
+		d.startAttempt(i+1, 1, 1)
+		return nil
+	}
+	d.emit(CompletedV1, &Completed{At: d.now})
 	return nil
 }
 

@@ -32,6 +32,7 @@ const (
 	FailedV1              = "saga.failed.v1"
 	RetriedV1             = "saga.retried.v1"
 	AbortedV1             = "saga.aborted.v1"
+	ResolvedV1            = "saga.resolved.v1"
 )
 
 // Started is the payload of StartedV1: the saga, the definition it runs
@@ -165,10 +166,21 @@ type SagaFailed struct {
 	At     time.Time `json:"at"`
 }
 
-// Retried is the payload of RetriedV1: an operator resumed the saga.
+// Retried is the payload of RetriedV1: an operator resumed the saga, or,
+// with Now, started at once an attempt that waited for a retry's delay.
 type Retried struct {
 	By     string    `json:"by,omitempty"`
 	Reason string    `json:"reason,omitempty"`
+	Now    bool      `json:"now,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Resolved is the payload of ResolvedV1: an operator marked step Step,
+// after the pivot, resolved (done by hand), saying why.
+type Resolved struct {
+	Step   string    `json:"step"`
+	By     string    `json:"by,omitempty"`
+	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
 }
 
@@ -208,6 +220,7 @@ func singleEvents() map[string]func(data []byte) (any, error) {
 		FailedV1:              decodeJSON[SagaFailed],
 		RetriedV1:             decodeJSON[Retried],
 		AbortedV1:             decodeJSON[Aborted],
+		ResolvedV1:            decodeJSON[Resolved],
 	}
 }
 

@@ -388,3 +388,87 @@ func eventTypes(evs []saga.Event) []string {
 	}
 	return out
 }
+
+// Retry on a running saga whose step waits for its retry's delay starts
+// that attempt now (recorded); the delay's timer, firing later, decides
+// nothing. While an attempt is in flight there is nothing to retry now.
+func TestRetryNowSkipsTheWait(t *testing.T) {
+	r := newRun(t)
+	r.okThrough(create)
+	r.fail(pay, false, saga.Transient)
+	require.False(t, r.s.Steps[3].Action.RetryAt.IsZero(), "a retry is scheduled")
+	due := r.s.Steps[3].Action.Attempt
+
+	d := r.do(saga.Retry{By: "ops", Reason: "card fixed", Now: r.now})
+	require.Equal(t, []string{saga.RetriedV1, saga.StepStartedV1}, eventTypes(d.Events))
+	require.True(t, d.Events[0].Data.(*saga.Retried).Now)
+	require.Equal(t, due, d.Commands[0].Attempt, "the attempt that was due, not a new one")
+	require.Equal(t, saga.StatusRunning, r.s.Status)
+	require.Empty(t, r.fire(saga.TimerRetryDue, pay).Events, "the delay's timer decides nothing")
+
+	_, err := r.try(saga.Retry{By: "ops", Now: r.now})
+	require.ErrorIs(t, err, saga.ErrNotRetriable)
+	require.ErrorContains(t, err, "in flight")
+	r.ok(pay, false)
+	r.ok(notify, false)
+	require.Equal(t, saga.StatusCompleted, r.s.Status)
+}
+
+// The same for a compensation waiting for its retry's delay.
+func TestRetryNowSkipsACompensationsWait(t *testing.T) {
+	r := newRun(t)
+	r.okThrough(create)
+	r.fail(pay, false, saga.Permanent)
+	r.fail(create, true, saga.Transient)
+	require.False(t, r.s.Steps[2].Comp.RetryAt.IsZero())
+	d := r.do(saga.Retry{By: "ops", Now: r.now})
+	require.Equal(t, []string{saga.RetriedV1, saga.CompensationStartedV1}, eventTypes(d.Events))
+	r.ok(create, true)
+	r.ok(reserve, true)
+	require.Equal(t, saga.StatusCompensated, r.s.Status)
+	require.Equal(t, "process_payment failed: permanent failure", r.s.Reason, "a compensated saga says why")
+	require.Equal(t, r.now, r.s.Steps[2].CompensatedAt)
+}
+
+// An operator marks a failed step after the pivot resolved, with a
+// reason: the step is resolved (who and why kept) and the saga completes.
+// Elsewhere the engine refuses, saying why.
+func TestResolveAStepAfterThePivot(t *testing.T) {
+	r := newRun(t)
+	r.okThrough(pay)
+	r.fail(notify, false, saga.Permanent)
+	require.Equal(t, saga.StatusNeedsAttention, r.s.Status)
+
+	_, err := r.try(saga.Resolve{By: "ops", Now: r.now})
+	require.ErrorIs(t, err, saga.ErrNotResolvable, "a reason is required")
+	_, err = r.try(saga.Resolve{Step: pay, By: "ops", Reason: "x", Now: r.now})
+	require.ErrorIs(t, err, saga.ErrNotResolvable, "not the step that stopped")
+
+	d := r.do(saga.Resolve{Step: notify, By: "ops", Reason: "customer called", Now: r.now})
+	require.Equal(t, []string{saga.ResolvedV1, saga.CompletedV1}, eventTypes(d.Events))
+	require.Empty(t, d.Commands)
+	require.Equal(t, saga.StatusCompleted, r.s.Status)
+	st := r.s.Steps[4]
+	require.Equal(t, saga.StepStatusResolved, st.Status)
+	require.Equal(t, "ops", st.ResolvedBy)
+	require.Equal(t, "customer called", st.Resolution)
+	require.Empty(t, r.s.Reason)
+
+	_, err = r.try(saga.Resolve{By: "ops", Reason: "again", Now: r.now})
+	require.ErrorIs(t, err, saga.ErrNotResolvable, "a completed saga")
+
+	// A pivot with an unknown outcome needs attention too, but is not
+	// after the pivot: it is retried, not resolved.
+	p := newRun(t)
+	p.okThrough(create)
+	for p.s.Status == saga.StatusRunning {
+		p.fire(saga.TimerAttemptTimeout, pay)
+		if p.s.Status == saga.StatusRunning {
+			p.fire(saga.TimerRetryDue, pay)
+		}
+	}
+	require.Equal(t, saga.StatusNeedsAttention, p.s.Status)
+	_, err = p.try(saga.Resolve{By: "ops", Reason: "paid", Now: p.now})
+	require.ErrorIs(t, err, saga.ErrNotResolvable)
+	require.ErrorContains(t, err, "pivot")
+}

@@ -49,6 +49,9 @@ const (
 	// StepStatusSkipped is a step that never ran because the saga compensated
 	// before reaching it.
 	StepStatusSkipped StepStatus = "skipped"
+	// StepStatusResolved is a step after the pivot that failed and that an
+	// operator marked resolved (done by hand), with a reason.
+	StepStatusResolved StepStatus = "resolved"
 )
 
 // CompStatus is the status of a step's compensation.
@@ -104,6 +107,10 @@ type StepState struct {
 	// Compensation is the status of the step's compensation.
 	Compensation CompStatus
 	Comp         Progress
+	// CompensatedAt is when the compensation succeeded.
+	CompensatedAt time.Time
+	// ResolvedBy and Resolution are who marked the step resolved, and why.
+	ResolvedBy, Resolution string
 	// GiveUpAt is when the current round of the compensation gives up.
 	GiveUpAt time.Time
 }
@@ -120,7 +127,8 @@ type State struct {
 	Current int
 	// Aborted is true when an operator aborted the saga.
 	Aborted bool
-	// Reason says why the saga needs attention or failed.
+	// Reason says why the saga needs attention or failed, or why it
+	// compensated (the step that failed and its error, or an abort).
 	Reason    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -222,9 +230,14 @@ func evolve(s State, eventType string, data any, clone bool) State {
 		s.Current, s.Status, s.Reason = s.StepIndex(e.Step), StatusCompensating, ""
 	case *StepCompensated:
 		s = s.step(clone, e.Step, func(st *StepState) {
-			st.Status, st.Compensation = StepStatusCompensated, CompDone
+			st.Status, st.Compensation, st.CompensatedAt = StepStatusCompensated, CompDone, e.At
 			st.Comp.InFlight, st.Comp.Error = false, ""
 		})
+	case *Resolved:
+		s = s.step(clone, e.Step, func(st *StepState) {
+			st.Status, st.FinishedAt, st.ResolvedBy, st.Resolution = StepStatusResolved, e.At, e.By, e.Reason
+		})
+		s.Reason = ""
 	case *CompensationFailed:
 		s = s.step(clone, e.Step, func(st *StepState) { st.Comp.InFlight, st.Comp.Error = false, e.Error })
 	case *Completed:
@@ -238,7 +251,7 @@ func evolve(s State, eventType string, data any, clone bool) State {
 				s.Steps[i].Status = StepStatusSkipped
 			}
 		}
-		s.Status = StatusCompensated
+		s.Status, s.Reason = StatusCompensated, compensatedReason(s)
 	case *NeedsAttention:
 		s.Status, s.Reason = StatusNeedsAttention, e.Reason
 	case *SagaFailed:
@@ -266,6 +279,23 @@ func evolve(s State, eventType string, data any, clone bool) State {
 		s.UpdatedAt = at
 	}
 	return s
+}
+
+// compensatedReason says why saga s compensated: an operator aborted it,
+// or which step failed and with what error.
+func compensatedReason(s State) string {
+	if s.Aborted {
+		return "aborted by an operator"
+	}
+	for _, st := range s.Steps {
+		if st.Status == StepStatusFailed {
+			if st.Action.Error == "" {
+				return st.Name + " failed"
+			}
+			return st.Name + " failed: " + st.Action.Error
+		}
+	}
+	return ""
 }
 
 // step returns s with the step named name changed by f, on a copy of the
@@ -313,6 +343,8 @@ func eventTime(data any) time.Time {
 	case *Retried:
 		return e.At
 	case *Aborted:
+		return e.At
+	case *Resolved:
 		return e.At
 	}
 	return time.Time{}
