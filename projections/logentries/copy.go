@@ -21,6 +21,7 @@ type logCopyReader struct {
 	started bool
 	done    bool
 	rows    int64
+	days    dayTally
 }
 
 // copyChunk is about how much the reader encodes ahead of COPY.
@@ -69,6 +70,7 @@ func (r *logCopyReader) fill() {
 		}
 		b = appendLogRow(b, e, seq)
 		r.rows++
+		r.days.add(e.ReceivedAt)
 	}
 	r.buf = b
 }

@@ -231,6 +231,10 @@ func (p *Logs) writeOnce(ctx context.Context, tx pgx.Tx, src func() logEntries) 
 		return 0, r.entries.err
 	}
 	if err == nil {
+		if err := p.countDays(ctx, sp, r.days); err != nil {
+			_ = sp.Rollback(ctx)
+			return 0, err
+		}
 		if err := sp.Commit(ctx); err != nil {
 			return 0, fmt.Errorf("release savepoint: %w", err)
 		}
@@ -318,17 +322,50 @@ func (p *Logs) upsert(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, erro
 			cols[c][r] = v
 		}
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{p.table}.Sanitize()+` (`+strings.Join(logColumns, ", ")+`)
-		SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::timestamptz[],
-			$8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[])
-		ON CONFLICT (id, received_at) DO NOTHING`, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10])
+	// The entries inserted (not those stored already) are added to their
+	// day's count in the same statement.
+	var n int64
+	err := tx.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO `+pgx.Identifier{p.table}.Sanitize()+` (`+strings.Join(logColumns, ", ")+`)
+			SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::timestamptz[],
+				$8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[])
+			ON CONFLICT (id, received_at) DO NOTHING
+			RETURNING received_at),
+		counted AS (
+			INSERT INTO log_day_entries (tbl, day, entries)
+			SELECT to_regclass($12), (received_at AT TIME ZONE 'UTC')::date, count(*) FROM ins GROUP BY 2
+			ON CONFLICT (tbl, day) DO UPDATE SET entries = log_day_entries.entries + excluded.entries)
+		SELECT count(*) FROM ins`, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
+		pgx.Identifier{p.table}.Sanitize()).Scan(&n)
 	if err != nil {
 		if isNoPartition(err) {
 			return 0, err
 		}
 		return 0, fmt.Errorf("upsert into %s: %w", p.table, err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
+}
+
+// countDays adds the entries just written to their days' counts in
+// log_day_entries, which retention reads when it drops a day.
+func (p *Logs) countDays(ctx context.Context, tx pgx.Tx, days dayTally) error {
+	if len(days.days) == 0 {
+		return nil
+	}
+	ds := make([]time.Time, 0, len(days.days))
+	ns := make([]int64, 0, len(days.days))
+	for d, n := range days.days {
+		ds = append(ds, d.Start())
+		ns = append(ns, n)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO log_day_entries (tbl, day, entries)
+		SELECT to_regclass($1), d, n FROM unnest($2::date[], $3::bigint[]) AS u(d, n)
+		ON CONFLICT (tbl, day) DO UPDATE SET entries = log_day_entries.entries + excluded.entries`,
+		pgx.Identifier{p.table}.Sanitize(), ds, ns)
+	if err != nil {
+		return fmt.Errorf("count the entries of %s by day: %w", p.table, err)
+	}
+	return nil
 }
 
 // nullText is s, or NULL when empty.

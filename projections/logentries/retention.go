@@ -2,6 +2,7 @@ package logentries
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,8 +33,8 @@ type Dropped struct {
 	Entries   int64  `json:"entries"`
 	// Took is the whole drop; Detach, Count and Drop its parts: DETACH …
 	// CONCURRENTLY (it waits for the transactions that may still read the
-	// partition), the count of its entries (for log_retention; it reads
-	// the detached table, which nothing else uses), and DROP TABLE.
+	// partition), reading how many entries it held (for log_retention,
+	// from log_day_entries), and DROP TABLE.
 	Took   time.Duration `json:"took_ns"`
 	Detach time.Duration `json:"detach_ns"`
 	Count  time.Duration `json:"count_ns"`
@@ -117,6 +118,11 @@ func Maintain(ctx context.Context, pool *pgxpool.Pool, r Retention, now time.Tim
 		total -= p.Bytes
 		res.Dropped = append(res.Dropped, dr)
 	}
+	// The day counts of tables dropped since (a rebuild's old live table,
+	// an abandoned shadow) go.
+	if _, err := c.Exec(ctx, `DELETE FROM log_day_entries l WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = l.tbl)`); err != nil {
+		return res, fmt.Errorf("logs retention: %w", err)
+	}
 	if _, err := c.Exec(ctx, `UPDATE log_retention SET last_run_at = now()`); err != nil {
 		return res, fmt.Errorf("logs retention: %w", err)
 	}
@@ -190,15 +196,31 @@ func dropPartition(ctx context.Context, c *pgx.Conn, name string) (Dropped, erro
 	return d, nil
 }
 
-// dropDetached counts the entries of a detached partition, drops it and
-// records them as expired, in one transaction.
+// dropDetached drops a detached partition and records its entries as
+// expired, in one transaction. How many it held is read from
+// log_day_entries, which the projection keeps as it writes (DETACH …
+// CONCURRENTLY has waited for every transaction that wrote into the day,
+// so the count is complete); a day it has no count for is counted.
 func dropDetached(ctx context.Context, c *pgx.Conn, name string, times *Dropped) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
 		id := pgx.Identifier{name}.Sanitize()
 		start := time.Now()
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+id).Scan(&n); err != nil {
-			return err
+		counted := false
+		if d, ok := dayOfPartition(Table, name); ok {
+			err := tx.QueryRow(ctx, `DELETE FROM log_day_entries WHERE tbl = to_regclass($1) AND day = $2 RETURNING entries`,
+				pgx.Identifier{Table}.Sanitize(), d.Start()).Scan(&n)
+			switch {
+			case err == nil:
+				counted = true
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
+		}
+		if !counted {
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+id).Scan(&n); err != nil {
+				return err
+			}
 		}
 		times.Count = time.Since(start)
 		start = time.Now()

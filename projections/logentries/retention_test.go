@@ -163,3 +163,58 @@ func TestRetentionByteCap(t *testing.T) {
 	require.NotEmpty(t, res.Dropped)
 	require.EqualValues(t, 1, countWhere(t, pool, `true`), "today's entry stays")
 }
+
+// dayCounts returns log_day_entries for log_entries and the rows each day
+// really holds.
+func dayCounts(t *testing.T, pool *pgxpool.Pool) (kept, real map[string]int64) {
+	t.Helper()
+	read := func(sql string) map[string]int64 {
+		rows, err := pool.Query(context.Background(), sql)
+		require.NoError(t, err)
+		m := map[string]int64{}
+		for rows.Next() {
+			var d time.Time
+			var n int64
+			require.NoError(t, rows.Scan(&d, &n))
+			m[d.Format(time.DateOnly)] = n
+		}
+		require.NoError(t, rows.Err())
+		return m
+	}
+	return read(`SELECT day, entries FROM log_day_entries WHERE tbl = 'log_entries'::regclass`),
+		read(`SELECT (received_at AT TIME ZONE 'UTC')::date, count(*) FROM log_entries GROUP BY 1`)
+}
+
+// TestDayCountsFollowEveryWrite: the per-day counts retention reads when it
+// drops a day match the rows, whether they came by COPY, by the upsert of
+// a batch redelivered with new entries in it, or entry by entry after a
+// failure; a drop takes its day's count and leaves the others.
+func TestDayCountsFollowEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	p := New("")
+	now := time.Now().UTC()
+	first := logEvent(t, 1, now.AddDate(0, 0, -3), now.AddDate(0, 0, -3), now.AddDate(0, 0, -1), now)
+	apply(t, pool, p, first) // COPY
+	// Redelivered together with new entries: the COPY hits the primary key
+	// and the upsert inserts only the new ones.
+	apply(t, pool, p, first, logEvent(t, 2, now.AddDate(0, 0, -3), now))
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, failed, err := p.ApplyItems(ctx, tx, logEvent(t, 3, now.AddDate(0, 0, -1)), nil)
+		require.Empty(t, failed)
+		return err
+	}))
+	kept, real := dayCounts(t, pool)
+	require.Equal(t, real, kept)
+	require.EqualValues(t, 3, kept[now.AddDate(0, 0, -3).Format(time.DateOnly)])
+
+	res, err := Maintain(ctx, pool, Retention{MaxAge: 48 * time.Hour}, now)
+	require.NoError(t, err)
+	var dropped int64
+	for _, d := range res.Dropped {
+		dropped += d.Entries
+	}
+	require.EqualValues(t, 3, dropped, "the only entries older than two days")
+	kept, real = dayCounts(t, pool)
+	require.Equal(t, real, kept, "the dropped day's count went with it")
+}
