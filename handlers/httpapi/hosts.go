@@ -93,8 +93,6 @@ func normalizeHost(h string) string {
 // page nothing it could use.
 func hostExempt(path string) bool { return path == "/healthz" || path == "/readyz" }
 
-// refuseHost answers a request whose Host is not allowed.
-func refuseHost(w http.ResponseWriter, r *http.Request) {
-	WriteError(w, r, Errorf(http.StatusMisdirectedRequest, "host_not_allowed",
-		"This server does not answer to that host name (add it to EVENTLINE_ALLOWED_HOSTS)."))
-}
+// errHostRefused answers a request for a host name not allowed.
+var errHostRefused = Errorf(http.StatusMisdirectedRequest, "host_not_allowed",
+	"This server does not answer to that host name (add it to EVENTLINE_ALLOWED_HOSTS).")

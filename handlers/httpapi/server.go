@@ -82,6 +82,35 @@ type Server struct {
 
 	// waiting holds a slot per request in a deliberate wait.
 	waiting chan struct{}
+
+	// errorWriters answer the errors the server itself raises (host
+	// refused, no token, a panic) under a path prefix in a protocol's own
+	// shape (OTLP's under /v1/); WriteError elsewhere.
+	errorWriters []errorWriter
+}
+
+type errorWriter struct {
+	prefix string
+	write  func(http.ResponseWriter, *http.Request, error)
+}
+
+// HandleErrors makes the errors the server raises itself for paths under
+// prefix (a refused host, a missing token, a panic) go through write, for
+// an API whose clients expect another error shape than the contract's.
+// Register before serving.
+func (s *Server) HandleErrors(prefix string, write func(http.ResponseWriter, *http.Request, error)) {
+	s.errorWriters = append(s.errorWriters, errorWriter{prefix, write})
+}
+
+// writeError answers err in the shape r's path expects.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	for _, ew := range s.errorWriters {
+		if strings.HasPrefix(r.URL.Path, ew.prefix) {
+			ew.write(w, r, err)
+			return
+		}
+	}
+	WriteError(w, r, err)
 }
 
 // NewServer returns a server with /healthz, /readyz and /metrics mounted.
@@ -224,7 +253,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := recover(); p != nil {
 			s.cfg.Logger.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
 			if !rec.wrote {
-				WriteError(rec, r, errors.New("panic"))
+				s.writeError(rec, r, errors.New("panic"))
 			}
 		}
 		route := r.Pattern
@@ -257,13 +286,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(ctx)
 	if !s.cfg.AllowedHosts.Allows(r.Host) && !hostExempt(r.URL.Path) {
-		refuseHost(rec, r)
+		s.writeError(rec, r, errHostRefused)
 		return
 	}
 	// /v1/ is OpenTelemetry's (OTLP/HTTP): the same token applies.
 	if s.cfg.Token != "" && (strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/v1/")) && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="eventline"`)
-		WriteError(rec, r, Errorf(http.StatusUnauthorized, "unauthorized", "A valid 'Authorization: Bearer <token>' header is required."))
+		s.writeError(rec, r, Errorf(http.StatusUnauthorized, "unauthorized", "A valid 'Authorization: Bearer <token>' header is required."))
 		return
 	}
 	if s.fallback != nil && !strings.HasPrefix(r.URL.Path, "/api/") {

@@ -72,6 +72,12 @@ func (h *Handler) Mount(s *httpapi.Server) {
 	s.Handle("GET /api/logs/stats", h.stats)
 	s.Handle("GET /api/logs/{id}", h.get)
 	s.Handle("POST /v1/logs", h.postOTLP)
+	// What the server refuses before a handler runs (no token, a host not
+	// allowed) is answered to exporters in OTLP's shape too.
+	s.HandleErrors("/v1/", func(w http.ResponseWriter, r *http.Request, err error) {
+		mt, _ := otlpMediaType(r)
+		writeOTLPError(w, r, mt, err)
+	})
 }
 
 type acceptedOne struct {

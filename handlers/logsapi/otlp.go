@@ -45,15 +45,10 @@ const (
 // request's encoding, with OTLP's status codes (400 and 413 are not
 // retried by exporters; 429 and 503 are, after Retry-After).
 func (h *Handler) postOTLP(w http.ResponseWriter, r *http.Request) {
-	mt := otlpProtobuf
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		parsed, _, err := mime.ParseMediaType(ct)
-		if err != nil || (parsed != otlpProtobuf && parsed != otlpJSON) {
-			writeOTLPError(w, r, otlpJSON, httpapi.Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
-				fmt.Sprintf("Content-Type %q is not accepted; send %s or %s.", ct, otlpProtobuf, otlpJSON)))
-			return
-		}
-		mt = parsed
+	mt, err := otlpMediaType(r)
+	if err != nil {
+		writeOTLPError(w, r, mt, err)
+		return
 	}
 	gzipped := false
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -209,6 +204,22 @@ func (s *sliceWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// otlpMediaType is the encoding of an OTLP request (protobuf when it does
+// not say), or an error and JSON, in which the error is answered, when it
+// is neither.
+func otlpMediaType(r *http.Request) (string, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return otlpProtobuf, nil
+	}
+	parsed, _, err := mime.ParseMediaType(ct)
+	if err != nil || (parsed != otlpProtobuf && parsed != otlpJSON) {
+		return otlpJSON, httpapi.Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			fmt.Sprintf("Content-Type %q is not accepted; send %s or %s.", ct, otlpProtobuf, otlpJSON))
+	}
+	return parsed, nil
+}
+
 // writeOTLPError answers err as OTLP does: a google.rpc.Status in the
 // request's encoding, with the status code (and Retry-After) the contract
 // gives the error. A full log is answered 503, which exporters retry,
@@ -257,6 +268,8 @@ func grpcCode(status int) int32 {
 		return 3 // INVALID_ARGUMENT
 	case http.StatusUnauthorized:
 		return 16 // UNAUTHENTICATED
+	case http.StatusMisdirectedRequest:
+		return 7 // PERMISSION_DENIED
 	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
 		return 8 // RESOURCE_EXHAUSTED
 	case http.StatusServiceUnavailable:

@@ -347,3 +347,57 @@ func TestOTLPPartialSuccess(t *testing.T) {
 	require.Equal(t, "error", got.Items[0].Level)
 	require.Equal(t, "billing", got.Items[0].Source)
 }
+
+// TestOTLPServerRefusalsInOTLPShape: what the server refuses before the
+// endpoint runs (no token, a host name not allowed) reaches an exporter as
+// a google.rpc.Status in the request's encoding, not the contract's JSON
+// error, which an OTLP client cannot read; /api/ keeps the contract's.
+func TestOTLPServerRefusalsInOTLPShape(t *testing.T) {
+	env := newLogsEnv(t)
+	p := env.startAPI(t, IngestConfig{}, LookupConfig{})
+	srv := httpapi.NewServer(httpapi.ServerConfig{Token: "s3cret", AllowedHosts: httpapi.NewHostAllowList(httpapi.LoopbackHosts),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p.h.Mount(srv)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	body := specExampleProto(t)
+	send := func(host, contentType, path string) (*http.Response, []byte) {
+		req, err := http.NewRequest(http.MethodPost, hs.URL+path, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Host = host
+		req.Header.Set("Content-Type", contentType)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, raw
+	}
+	for _, tt := range []struct {
+		name, host, contentType string
+		status                  int
+		code                    int32
+	}{
+		{"no token, protobuf", "127.0.0.1", otlpProtobuf, http.StatusUnauthorized, 16},
+		{"no token, JSON", "localhost", otlpJSON, http.StatusUnauthorized, 16},
+		{"rebinding host", "rebind.evil.example", otlpProtobuf, http.StatusMisdirectedRequest, 7},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, raw := send(tt.host, tt.contentType, "/v1/logs")
+			require.Equal(t, tt.status, resp.StatusCode)
+			require.Equal(t, tt.contentType, resp.Header.Get("Content-Type"))
+			st := &spb.Status{}
+			if tt.contentType == otlpJSON {
+				require.NoError(t, protojson.Unmarshal(raw, st), "body %s", raw)
+			} else {
+				require.NoError(t, proto.Unmarshal(raw, st), "body %q", raw)
+			}
+			require.Equal(t, tt.code, st.GetCode())
+			require.NotEmpty(t, st.GetMessage())
+		})
+	}
+	resp, raw := send("127.0.0.1", "application/json", "/api/logs")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Contains(t, string(raw), `"code":"unauthorized"`, "the API keeps the contract's error shape")
+	require.Zero(t, logsInStream(t, p))
+}
