@@ -53,6 +53,9 @@ type Options struct {
 	// through memory instead of its TCP listener (URL is then only named
 	// in logs): no socket and no syscalls between the two.
 	InProcess nats.InProcessConnProvider
+	// GroupCommit groups the single appends to streams that allow atomic
+	// publish (groupcommit.go).
+	GroupCommit GroupCommit
 }
 
 // Store appends events to and reads events from JetStream.
@@ -65,6 +68,10 @@ type Store struct {
 	// batchSlots bounds the atomic batches open at once (AppendBatch).
 	batchSlots chan struct{}
 	streams    sync.Map // stream name → jetstream.Stream, for loads
+	// group commit (groupcommit.go): one committer per stream.
+	group      GroupCommit
+	groupMu    sync.RWMutex
+	committers []*committer
 }
 
 // Connect dials NATS and returns a Store. The connection reconnects forever;
@@ -124,7 +131,9 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
-	return &Store{nc: nc, js: js, replicas: o.Replicas, process: o.Process, batchSlots: make(chan struct{}, maxBatchesInFlight)}, nil
+	o.GroupCommit.defaults()
+	return &Store{nc: nc, js: js, replicas: o.Replicas, process: o.Process, batchSlots: make(chan struct{}, maxBatchesInFlight),
+		group: o.GroupCommit}, nil
 }
 
 // isAuthError reports whether err is a refused login or a credentials
@@ -246,6 +255,13 @@ func (s *Store) Append(ctx context.Context, subject string, expected int64, env 
 	if err := s.admit(subject, m); err != nil {
 		return Ack{}, err
 	}
+	if c := s.committerFor(subject); c != nil {
+		it, err := c.submit(ctx, subject, m, expected)
+		if err != nil {
+			return Ack{}, err
+		}
+		return c.wait(ctx, it)
+	}
 	var popts []jetstream.PublishOpt
 	if expected != NoExpectation {
 		popts = append(popts, jetstream.WithExpectLastSequencePerSubject(uint64(expected)))
@@ -269,6 +285,9 @@ func classifyPublish(ctx context.Context, subject string, err error) error {
 type Pending struct {
 	subject string
 	f       jetstream.PubAckFuture
+	// or, under group commit, its place in a group.
+	c  *committer
+	it *groupItem
 }
 
 // AppendAsync starts storing env on subject without waiting; Wait on the
@@ -285,6 +304,13 @@ func (s *Store) AppendAsync(subject string, env Envelope, opts ...AppendOption) 
 	if err := s.admit(subject, m); err != nil {
 		return nil, err
 	}
+	if c := s.committerFor(subject); c != nil {
+		it, err := c.submit(context.Background(), subject, m, NoExpectation)
+		if err != nil {
+			return nil, err
+		}
+		return &Pending{subject: subject, c: c, it: it}, nil
+	}
 	f, err := s.js.PublishMsgAsync(m)
 	if err != nil {
 		return nil, classifyPublish(context.Background(), subject, err)
@@ -294,6 +320,9 @@ func (s *Store) AppendAsync(subject string, env Envelope, opts ...AppendOption) 
 
 // Wait blocks until the append is stored, failed, or ctx ends.
 func (p *Pending) Wait(ctx context.Context) (Ack, error) {
+	if p.c != nil {
+		return p.c.wait(ctx, p.it)
+	}
 	select {
 	case ack := <-p.f.Ok():
 		return Ack{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil

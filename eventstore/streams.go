@@ -162,6 +162,7 @@ func (s *Store) EnsureStreams(ctx context.Context, specs []StreamSpec) error {
 		}
 		// A handle cached before holds the old setting of direct gets.
 		s.streams.Delete(spec.Name)
+		s.enableGroupCommit(spec)
 	}
 	return nil
 }
