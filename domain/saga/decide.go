@@ -19,9 +19,9 @@ var (
 	// retried.
 	ErrNotRetriable = errors.New("saga: only a saga that needs attention or failed can be retried")
 	// ErrNotRunning: only a running saga can be aborted.
-	ErrNotRunning = errors.New("saga: not running")
+	ErrNotRunning = errors.New("saga: only a running saga can be aborted")
 	// ErrAbortRefused: a saga whose pivot has started goes forward only.
-	ErrAbortRefused = errors.New("saga: cannot abort after the pivot started")
+	ErrAbortRefused = errors.New("saga: cannot abort once the pivot has started (the saga only goes forward)")
 	// ErrNotResolvable: only a step after the pivot, stopped with the saga
 	// needing attention, can be marked resolved by an operator.
 	ErrNotResolvable = errors.New("saga: only a step after the pivot whose saga needs attention can be marked resolved")

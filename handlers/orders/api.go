@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -82,8 +83,9 @@ func (a *API) Mount(s *httpapi.Server) {
 		s.Handle("GET /api/orders", a.listOrders)
 		s.Handle("GET /api/products", a.listProducts)
 	}
-	s.Handle("POST /api/sagas/{id}/retry", a.operate(func(now time.Time) any { return saga.Retry{Now: now} }))
-	s.Handle("POST /api/sagas/{id}/abort", a.operate(func(now time.Time) any { return saga.Abort{Now: now} }))
+	s.Handle("POST /api/sagas/{id}/retry", a.operate(retryInput, false))
+	s.Handle("POST /api/sagas/{id}/abort", a.operate(abortInput, false))
+	s.Handle("POST /api/sagas/{id}/resolve", a.operate(resolveInput, true))
 }
 
 // writeFunc handles a write's body; dedupeID is the Idempotency-Key's.
@@ -139,8 +141,9 @@ func domainError(err error) error {
 		return httpapi.Errorf(http.StatusConflict, "already_exists", err.Error())
 	case errors.Is(err, saga.ErrNoSaga):
 		return httpapi.Errorf(http.StatusNotFound, "not_found", "No such saga.")
-	case errors.Is(err, saga.ErrNotRetriable), errors.Is(err, saga.ErrNotRunning), errors.Is(err, saga.ErrAbortRefused):
-		return httpapi.Errorf(http.StatusConflict, "conflict", err.Error())
+	}
+	if e, ok := operatorError(err); ok {
+		return e
 	}
 	return err
 }
@@ -295,44 +298,28 @@ func (a *API) getOrder(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// operate hands an operator's command (Retry or Abort) to the saga.
-func (a *API) operate(input func(now time.Time) any) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r, "saga")
-		if err != nil {
-			httpapi.WriteError(w, r, err)
-			return
-		}
-		d, err := a.operateSaga(r.Context(), id, input(time.Now()))
-		if err != nil {
-			httpapi.WriteError(w, r, err)
-			return
-		}
-		w.Header().Set("X-Eventline-Seq", strconv.FormatUint(d.Seq, 10))
-		httpapi.WriteJSON(w, http.StatusAccepted, sagaView(d.State))
-	}
-}
-
-// operateSaga hands an operator's command (saga.Retry or saga.Abort) to
-// saga id: the API's and the dashboard's. A refusal is an API error (404,
-// 409).
-func (a *API) operateSaga(ctx context.Context, id string, in any) (Decided, error) {
-	d, err := a.manager.Decide(ctx, id, in)
-	if err != nil {
-		return Decided{}, domainError(err)
-	}
-	return d, nil
-}
-
 // stepView is a step as GET /api/sagas/{id} shows it.
 type stepView struct {
-	Name         string     `json:"name"`
-	Status       string     `json:"status"`
-	Attempts     int        `json:"attempts"`
-	StartedAt    *time.Time `json:"started_at"`
-	FinishedAt   *time.Time `json:"finished_at"`
-	Error        string     `json:"error,omitempty"`
-	Compensation string     `json:"compensation,omitempty"`
+	Name          string          `json:"name"`
+	Status        string          `json:"status"`
+	Attempts      int             `json:"attempts"`
+	StartedAt     *time.Time      `json:"started_at"`
+	FinishedAt    *time.Time      `json:"finished_at"`
+	Error         string          `json:"error,omitempty"`
+	Compensation  string          `json:"compensation,omitempty"`
+	CompensatedAt *time.Time      `json:"compensated_at,omitempty"`
+	RetryAt       *time.Time      `json:"retry_at,omitempty"`
+	Output        json.RawMessage `json:"output,omitempty"`
+	ResolvedBy    string          `json:"resolved_by,omitempty"`
+	Resolution    string          `json:"resolution,omitempty"`
+}
+
+// rawOutput is a step's output to embed in a view, nil when it has none.
+func rawOutput(b []byte) json.RawMessage {
+	if t := strings.TrimSpace(string(b)); t == "" || t == "null" {
+		return nil
+	}
+	return json.RawMessage(b)
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -347,13 +334,22 @@ func sagaView(s saga.State) map[string]any {
 	for i, st := range s.Steps {
 		steps[i] = stepView{Name: st.Name, Status: string(st.Status), Attempts: st.Action.Attempts,
 			StartedAt: timePtr(st.StartedAt), FinishedAt: timePtr(st.FinishedAt), Error: st.Action.Error,
-			Compensation: string(st.Compensation)}
+			Compensation: string(st.Compensation), CompensatedAt: timePtr(st.CompensatedAt), Output: rawOutput(st.Output),
+			ResolvedBy: st.ResolvedBy, Resolution: st.Resolution}
 		if st.Comp.Error != "" {
 			steps[i].Error = st.Comp.Error
 		}
+		if i == s.Current && !s.Status.Terminal() {
+			switch {
+			case s.Status == saga.StatusRunning && !st.Action.InFlight:
+				steps[i].RetryAt = timePtr(st.Action.RetryAt)
+			case s.Status == saga.StatusCompensating && !st.Comp.InFlight:
+				steps[i].RetryAt = timePtr(st.Comp.RetryAt)
+			}
+		}
 	}
 	v := map[string]any{"id": s.ID, "type": s.Definition.Type, "status": s.Status, "steps": steps,
-		"created_at": s.CreatedAt, "updated_at": s.UpdatedAt}
+		"created_at": s.CreatedAt, "updated_at": s.UpdatedAt, "actions": actionsOf(s)}
 	if s.Reason != "" {
 		v["reason"] = s.Reason
 	}

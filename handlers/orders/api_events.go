@@ -41,6 +41,9 @@ type eventEntry struct {
 	Deadline     *time.Time `json:"deadline,omitempty"`
 	Due          *time.Time `json:"due,omitempty"`
 	By           string     `json:"by,omitempty"`
+	// RetryNow is true on an operator's retry that started an attempt
+	// waiting for its delay.
+	RetryNow bool `json:"retry_now,omitempty"`
 	// DrivenBy is the process that recorded the event (EVENTLINE_PROCESS_ID).
 	DrivenBy   string   `json:"driven_by,omitempty"`
 	Output     any      `json:"output,omitempty"`
@@ -211,7 +214,9 @@ func entryOf(seq uint64, e saga.Event) eventEntry {
 	case *saga.SagaFailed:
 		en.At, en.Step, en.Reason = d.At, d.Step, d.Reason
 	case *saga.Retried:
-		en.At, en.By, en.Reason = d.At, d.By, d.Reason
+		en.At, en.By, en.Reason, en.RetryNow = d.At, d.By, d.Reason, d.Now
+	case *saga.Resolved:
+		en.At, en.Step, en.By, en.Reason = d.At, d.Step, d.By, d.Reason
 	case *saga.Aborted:
 		en.At, en.By, en.Reason = d.At, d.By, d.Reason
 	}

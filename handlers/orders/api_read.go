@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,9 +72,10 @@ func parseList(r *http.Request, byTime bool) (listQuery, error) {
 	return q, nil
 }
 
-// listPage is a page of a list under the name key, with the cursor of the
-// next page ("" when it is the last).
-func writePage[T any](w http.ResponseWriter, key string, items []T, limit int, cursor func(T) listCursor) {
+// writePage writes a page of a list as {"items": [...], "next_cursor":
+// "..."} ("" on the last page), and the items once more under the list's
+// old key (deprecated; kept one release, see README).
+func writePage[T any](w http.ResponseWriter, oldKey string, items []T, limit int, cursor func(T) listCursor) {
 	next := ""
 	if len(items) > limit {
 		items = items[:limit]
@@ -82,27 +84,84 @@ func writePage[T any](w http.ResponseWriter, key string, items []T, limit int, c
 	if items == nil {
 		items = []T{}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{key: items, "next_cursor": next})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"items": items, oldKey: items, "next_cursor": next})
 }
 
-// sagaItem is a saga as GET /api/sagas lists it.
+// sagaItem is a saga as GET /api/sagas lists it. Reason says why a saga
+// needs attention, failed or compensated (a declined payment's error).
 type sagaItem struct {
 	ID          string    `json:"id"`
 	Type        string    `json:"type"`
 	Status      string    `json:"status"`
 	CurrentStep string    `json:"current_step"`
+	UserID      string    `json:"user_id,omitempty"`
 	Reason      string    `json:"reason"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-// listSagas answers the sagas read model, newest first, optionally of one
-// status.
+// sagaFilter is what a search of the sagas asks: a status, a user, the
+// first characters of the saga's id, and a range of creation times
+// (since included, until excluded); zero fields do not filter.
+type sagaFilter struct {
+	Status, UserID, IDPrefix string
+	Since, Until             time.Time
+}
+
+// parseSagaFilter reads ?status=, ?user_id=, ?id= (a saga id or its first
+// characters), ?since= and ?until= (RFC 3339, or a duration back from now).
+func parseSagaFilter(r *http.Request, now time.Time) (sagaFilter, error) {
+	q := r.URL.Query()
+	f := sagaFilter{Status: q.Get("status"), UserID: strings.TrimSpace(q.Get("user_id")), IDPrefix: strings.TrimSpace(q.Get("id"))}
+	if f.Status != "" && !sagaStatuses[f.Status] {
+		return f, httpapi.FieldErr("status",
+			"status must be one of running, completed, compensating, compensated, needs_attention, failed.")
+	}
+	if f.UserID != "" && !validID(f.UserID) {
+		return f, httpapi.FieldErr("user_id", "user_id is a user's id: 1 to 128 letters, digits, '-' or '_'.")
+	}
+	if f.IDPrefix != "" && !validID(f.IDPrefix) {
+		return f, httpapi.FieldErr("id", "id is a saga's id or its first characters: letters, digits, '-' or '_'.")
+	}
+	for _, b := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		v := strings.TrimSpace(q.Get(b.name))
+		if v == "" {
+			continue
+		}
+		t, ok := parseWhen(v, now)
+		if !ok {
+			return f, httpapi.FieldErr(b.name, b.name+" is a time (RFC 3339, e.g. 2026-12-07T05:00:00Z, or 2026-12-07T05:00 in UTC) or a duration back from now (15m, 2h).")
+		}
+		*b.dst = t
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return f, httpapi.FieldErr("until", "until must be after since.")
+	}
+	return f, nil
+}
+
+// parseWhen reads a time: RFC 3339, a date and time without a zone (an
+// HTML datetime-local field, taken as UTC), or a duration back from now.
+func parseWhen(v string, now time.Time) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), true
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d).UTC(), true
+	}
+	return time.Time{}, false
+}
+
+// listSagas answers a search of the sagas read model, newest first.
 func (a *API) listSagas(w http.ResponseWriter, r *http.Request) {
-	status := r.URL.Query().Get("status")
-	if status != "" && !sagaStatuses[status] {
-		httpapi.WriteError(w, r, httpapi.FieldErr("status",
-			"status must be one of running, completed, compensating, compensated, needs_attention, failed."))
+	f, err := parseSagaFilter(r, time.Now())
+	if err != nil {
+		httpapi.WriteError(w, r, err)
 		return
 	}
 	lq, err := parseList(r, true)
@@ -110,7 +169,7 @@ func (a *API) listSagas(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	items, err := a.querySagas(r.Context(), status, lq)
+	items, err := a.querySagas(r.Context(), f, lq)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -118,23 +177,39 @@ func (a *API) listSagas(w http.ResponseWriter, r *http.Request) {
 	writePage(w, "sagas", items, lq.limit, func(s sagaItem) listCursor { return listCursor{At: s.CreatedAt, ID: s.ID} })
 }
 
-// querySagas reads a page of the sagas read model, newest first, of one
-// status when status is not "": lq.limit+1 items at most (the one more
-// tells that a next page exists). The API's list and the dashboard's.
-func (a *API) querySagas(ctx context.Context, status string, lq listQuery) ([]sagaItem, error) {
-	q := `SELECT id, type, status, current_step, reason, created_at, updated_at FROM sagas WHERE true`
+// querySagas reads a page of the sagas read model, newest first, that
+// match f: lq.limit+1 items at most (the one more tells that a next page
+// exists). The API's list and the dashboard's.
+func (a *API) querySagas(ctx context.Context, f sagaFilter, lq listQuery) ([]sagaItem, error) {
+	q := `SELECT id, type, status, current_step, user_id, reason, created_at, updated_at FROM sagas WHERE true`
 	args := []any{lq.limit + 1}
-	if status != "" {
-		args = append(args, status)
-		q += fmt.Sprintf(` AND status = $%d`, len(args))
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.Status != "" {
+		q += ` AND status = ` + arg(f.Status)
+	}
+	if f.UserID != "" {
+		q += ` AND user_id = ` + arg(f.UserID)
+	}
+	if f.IDPrefix != "" {
+		// '_' is a LIKE wildcard; an id has no '%' or '\'.
+		q += ` AND id LIKE ` + arg(strings.ReplaceAll(f.IDPrefix, "_", `\_`)+"%")
+	}
+	if !f.Since.IsZero() {
+		q += ` AND created_at >= ` + arg(f.Since)
+	}
+	if !f.Until.IsZero() {
+		q += ` AND created_at < ` + arg(f.Until)
 	}
 	if lq.cursor != nil {
-		args = append(args, lq.cursor.At, lq.cursor.ID)
-		q += fmt.Sprintf(` AND (created_at, id) < ($%d, $%d)`, len(args)-1, len(args))
+		at, id := arg(lq.cursor.At), arg(lq.cursor.ID)
+		q += ` AND (created_at, id) < (` + at + `, ` + id + `)`
 	}
 	return readRows(ctx, a, q+` ORDER BY created_at DESC, id DESC LIMIT $1`, args, func(row pgx.CollectableRow) (sagaItem, error) {
 		var s sagaItem
-		err := row.Scan(&s.ID, &s.Type, &s.Status, &s.CurrentStep, &s.Reason, &s.CreatedAt, &s.UpdatedAt)
+		err := row.Scan(&s.ID, &s.Type, &s.Status, &s.CurrentStep, &s.UserID, &s.Reason, &s.CreatedAt, &s.UpdatedAt)
 		s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 		return s, err
 	})

@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -48,6 +50,7 @@ func (a *API) MountDashboard(d *dashboard.Dashboard) {
 	d.Handle("GET /sagas/{id}/live", p.sagaPage(true))
 	d.Handle("POST /sagas/{id}/retry", p.operate("retry"))
 	d.Handle("POST /sagas/{id}/abort", p.operate("abort"))
+	d.Handle("POST /sagas/{id}/resolve", p.operate("resolve"))
 	d.Card(dashboard.Card{Title: "Sagas", Fragment: "/sagas/card", Link: "/sagas", Order: 20})
 }
 
@@ -80,6 +83,10 @@ type listData struct {
 	Older string
 	Self  string
 	Form  orderForm
+	// Search is the search form's fields; AllLink lists every status
+	// with the rest of the search.
+	Search  searchForm
+	AllLink string
 	// Pending is true on the page itself: the counts and the list come as
 	// a fragment right after, so that the page's first byte never waits
 	// on them.
@@ -98,21 +105,23 @@ func (p *dashPages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p.d.Error(w, r, http.StatusServiceUnavailable, "The sagas could not be read; try again.")
 }
 
-// sagasQuery is what ?status= and ?cursor= ask of the list.
+// sagasQuery is what the search (?status=, ?user_id=, ?id=, ?since=,
+// ?until=) and ?cursor= ask of the list.
 type sagasQuery struct {
-	status string
+	filter sagaFilter
 	lq     listQuery
 	self   string
+	// form is the search as asked, to show it again in the form.
+	form url.Values
 }
 
-// parseListQuery validates ?status= and ?cursor= (no ?limit=: the
+// parseSagasQuery validates the search and ?cursor= (no ?limit=: the
 // dashboard shows 50 sagas a page).
 func parseSagasQuery(r *http.Request) (sagasQuery, error) {
 	q := r.URL.Query()
-	status := q.Get("status")
-	if status != "" && !sagaStatuses[status] {
-		return sagasQuery{}, httpapi.FieldErr("status",
-			"status must be one of running, compensating, completed, compensated, needs_attention, failed.")
+	f, err := parseSagaFilter(r, time.Now())
+	if err != nil {
+		return sagasQuery{}, err
 	}
 	if q.Has("limit") {
 		return sagasQuery{}, httpapi.FieldErr("limit", "The dashboard shows 50 sagas a page; limit is not accepted.")
@@ -121,26 +130,60 @@ func parseSagasQuery(r *http.Request) (sagasQuery, error) {
 	if err != nil {
 		return sagasQuery{}, err
 	}
-	return sagasQuery{status: status, lq: lq, self: "/sagas/list?" + q.Encode()}, nil
+	return sagasQuery{filter: f, lq: lq, self: "/sagas/list?" + q.Encode(), form: searchValues(q)}, nil
+}
+
+// searchValues are the search fields of q that are set (no cursor).
+func searchValues(q url.Values) url.Values {
+	v := url.Values{}
+	for _, k := range []string{"id", "user_id", "status", "since", "until"} {
+		if s := strings.TrimSpace(q.Get(k)); s != "" {
+			v.Set(k, s)
+		}
+	}
+	return v
+}
+
+// searchForm is the search as the form shows it.
+type searchForm struct {
+	ID, UserID, Status, Since, Until string
+	Statuses                         []string
+	// Active is true when any field filters.
+	Active bool
+}
+
+func formOf(v url.Values) searchForm {
+	f := searchForm{ID: v.Get("id"), UserID: v.Get("user_id"), Status: v.Get("status"), Since: v.Get("since"),
+		Until: v.Get("until"), Active: len(v) > 0}
+	for _, st := range statusOrder {
+		f.Statuses = append(f.Statuses, string(st))
+	}
+	return f
 }
 
 // readList reads the counts and the page of sagas lq asks for.
 func (p *dashPages) readList(ctx context.Context, lq sagasQuery) (listData, error) {
-	counts, total, approx, err := p.a.countSagas(ctx, lq.status)
+	counts, total, approx, err := p.a.countSagas(ctx, lq.filter.Status)
 	if err != nil {
 		return listData{}, err
 	}
-	items, err := p.a.querySagas(ctx, lq.status, lq.lq)
+	items, err := p.a.querySagas(ctx, lq.filter, lq.lq)
 	if err != nil {
 		return listData{}, err
 	}
-	ld := listData{Status: lq.status, Counts: counts, Total: total, Approx: approx, First: lq.lq.cursor == nil, Self: lq.self}
+	ld := listData{Status: lq.filter.Status, Counts: counts, Total: total, Approx: approx, First: lq.lq.cursor == nil,
+		Self: lq.self, Search: formOf(lq.form)}
+	for i := range ld.Counts {
+		v := searchValues(lq.form)
+		v.Set("status", ld.Counts[i].Status)
+		ld.Counts[i].Link = "/sagas?" + v.Encode()
+	}
+	all := searchValues(lq.form)
+	all.Del("status")
+	ld.AllLink = strings.TrimSuffix("/sagas?"+all.Encode(), "?")
 	if len(items) > lq.lq.limit {
 		items = items[:lq.lq.limit]
-		v := url.Values{}
-		if lq.status != "" {
-			v.Set("status", lq.status)
-		}
+		v := searchValues(lq.form)
 		last := items[len(items)-1]
 		v.Set("cursor", listCursor{At: last.CreatedAt, ID: last.ID}.encode())
 		ld.Older = "/sagas?" + v.Encode()
@@ -156,7 +199,7 @@ func (p *dashPages) sagasPage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	ld := listData{Status: lq.status, First: lq.lq.cursor == nil, Self: lq.self, Pending: true}
+	ld := listData{Status: lq.filter.Status, First: lq.lq.cursor == nil, Self: lq.self, Pending: true, Search: formOf(lq.form)}
 	if ld.Form, err = p.a.orderForm(r.Context(), nil, nil); err != nil {
 		p.fail(w, r, err)
 		return

@@ -1,10 +1,14 @@
 package orders
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,8 +34,14 @@ type sagaData struct {
 	NoHistory bool
 	Terminal  bool
 	// CanRetry and CanAbort are what POST /api/sagas/{id}/retry|abort
-	// would accept now.
+	// would accept now; Actions says so for each action, with the
+	// engine's reason when it would refuse (nil for a saga known to the
+	// read model only).
 	CanRetry, CanAbort bool
+	Actions            *sagaActions
+	// Input is the saga's input as indented JSON, the payment token
+	// hidden.
+	Input string
 	// Message is an action's answer, shown with the refreshed state.
 	Message string
 	Refused bool
@@ -49,6 +59,15 @@ type stepRow struct {
 	Compensation, CompError      string
 	CompAttempts                 int
 	CompensationCommand, Current string
+	// Input is what the step's command carries (the saga's input and the
+	// outputs of the steps before it), Output its output, as indented
+	// JSON ("" when none).
+	Input, Output string
+	// CompensatedAt is when its compensation succeeded; RetryAt when its
+	// next attempt starts (zero when none waits).
+	CompensatedAt, RetryAt time.Time
+	// ResolvedBy and Resolution say who marked it resolved and why.
+	ResolvedBy, Resolution string
 }
 
 // Duration is the step's duration (-1 when it has not finished).
@@ -111,22 +130,35 @@ func (a *API) readSaga(ctx context.Context, id string) (sagaData, error) {
 
 // fromState describes a saga from its state.
 func fromState(s saga.State) sagaData {
+	acts := actionsOf(s)
 	sd := sagaData{ID: s.ID, Type: s.Definition.Type, Status: string(s.Status), Reason: s.Reason,
 		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Terminal: s.Status.Terminal(),
-		CanRetry: s.Status == saga.StatusNeedsAttention || s.Status == saga.StatusFailed,
-		CanAbort: s.Status == saga.StatusRunning}
+		CanRetry: acts.Retry.Allowed, CanAbort: acts.Abort.Allowed, Actions: &acts, Input: prettyJSON(redactInput(s.Input))}
+	outputs := map[string]json.RawMessage{}
 	for i, st := range s.Steps {
 		row := stepRow{Name: st.Name, Status: string(st.Status), Attempts: st.Action.Attempts, StartedAt: st.StartedAt,
 			FinishedAt: st.FinishedAt, Error: st.Action.Error, Compensation: string(st.Compensation),
-			CompAttempts: st.Comp.Attempts, CompError: st.Comp.Error}
-		if i < len(s.Definition.Steps) {
-			def := s.Definition.Steps[i]
-			row.CompensationCommand = def.Compensation
-			// As the domain decides: a saga whose pivot has started goes
-			// forward only.
-			if def.Kind == saga.Pivot && st.Action.Attempts > 0 {
-				sd.CanAbort = false
+			CompAttempts: st.Comp.Attempts, CompError: st.Comp.Error, Output: prettyJSON(st.Output),
+			CompensatedAt: st.CompensatedAt, ResolvedBy: st.ResolvedBy, Resolution: st.Resolution}
+		if st.Status != saga.StepStatusPending && st.Status != saga.StepStatusSkipped {
+			in := map[string]any{"input": json.RawMessage(redactInput(s.Input))}
+			if len(outputs) > 0 {
+				in["outputs"] = maps.Clone(outputs)
 			}
+			b, _ := json.Marshal(in)
+			row.Input = prettyJSON(b)
+		}
+		if len(rawOutput(st.Output)) > 0 {
+			outputs[st.Name] = st.Output
+		}
+		if i == s.Current && s.Status == saga.StatusRunning && !st.Action.InFlight {
+			row.RetryAt = st.Action.RetryAt
+		}
+		if i == s.Current && s.Status == saga.StatusCompensating && !st.Comp.InFlight {
+			row.RetryAt = st.Comp.RetryAt
+		}
+		if i < len(s.Definition.Steps) {
+			row.CompensationCommand = s.Definition.Steps[i].Compensation
 		}
 		if i == s.Current && (!sd.Terminal || sd.CanRetry) {
 			row.Current = "current"
@@ -135,6 +167,45 @@ func fromState(s saga.State) sagaData {
 		sd.Steps = append(sd.Steps, row)
 	}
 	return sd
+}
+
+// redactInput returns a saga's input with its payment token hidden (an
+// order saga's payment.token): the page shows what each step receives,
+// not the customer's means of payment.
+func redactInput(in []byte) []byte {
+	var v map[string]any
+	if json.Unmarshal(in, &v) != nil {
+		return in
+	}
+	if p, ok := v["payment"].(map[string]any); ok {
+		if _, has := p["token"]; has {
+			p["token"] = "(hidden)"
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return in
+	}
+	return b
+}
+
+// maxShownJSON bounds a step's input or output as the page shows it.
+const maxShownJSON = 16 << 10
+
+// prettyJSON indents b for people, "" when it is empty or null; past
+// maxShownJSON it is cut, saying so.
+func prettyJSON(b []byte) string {
+	if len(rawOutput(b)) == 0 {
+		return ""
+	}
+	var buf bytes.Buffer
+	if json.Indent(&buf, b, "", "  ") != nil {
+		return string(b)
+	}
+	if buf.Len() > maxShownJSON {
+		return buf.String()[:maxShownJSON] + "\n… (cut at 16 KiB; GET /api/sagas/{id} has it whole)"
+	}
+	return buf.String()
 }
 
 // readModelSaga reads saga id and its steps from the sagas read model.
@@ -220,9 +291,10 @@ func (p *dashPages) sagaPage(live bool) http.HandlerFunc {
 	}
 }
 
-// operate is the dashboard's retry or abort button: the same call as POST
-// /api/sagas/{id}/retry|abort; it answers the refreshed live part with the
-// outcome, or a refusal, in it.
+// operate is the dashboard's retry, abort or resolve button: the same
+// call as POST /api/sagas/{id}/retry|abort|resolve, with who (the form's
+// "by", else "dashboard") and why; it answers the refreshed live part with
+// the outcome, or the engine's refusal, in it.
 func (p *dashPages) operate(action string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, err := dashID(r)
@@ -230,22 +302,32 @@ func (p *dashPages) operate(action string) http.HandlerFunc {
 			p.fail(w, r, err)
 			return
 		}
-		var in any = saga.Retry{Now: time.Now(), By: "dashboard"}
-		if action == "abort" {
-			in = saga.Abort{Now: time.Now(), By: "dashboard"}
+		if err := formValues(w, r); err != nil {
+			p.fail(w, r, err)
+			return
 		}
+		b := operateBody{By: strings.TrimSpace(r.PostFormValue("by")), Reason: strings.TrimSpace(r.PostFormValue("reason")),
+			Step: r.PostFormValue("step")}
 		msg, refused := "", false
-		if _, err := p.a.operateSaga(r.Context(), id, in); err != nil {
-			e, ok := errors.AsType[*httpapi.Error](err)
-			if !ok {
-				p.fail(w, r, err)
-				return
-			}
-			msg, refused = "Refused: "+e.Message, true
-		} else if action == "abort" {
-			msg = "Aborted: the saga compensates what it did."
+		if err := b.validate(action == "resolve"); err != nil {
+			msg, refused = "Refused: "+err.(*httpapi.Error).Message, true
 		} else {
-			msg = "Retried: the saga runs again."
+			if b.By == "" {
+				b.By = "dashboard"
+			}
+			in := map[string]operatorInput{"retry": retryInput, "abort": abortInput, "resolve": resolveInput}[action]
+			if _, err := p.a.operateSaga(r.Context(), id, in(b, time.Now())); err != nil {
+				e, ok := errors.AsType[*httpapi.Error](err)
+				if !ok {
+					p.fail(w, r, err)
+					return
+				}
+				msg, refused = "Refused: "+e.Message, true
+			} else {
+				msg = map[string]string{"retry": "Retried: the saga runs again.",
+					"abort":   "Aborted: the saga compensates what it did.",
+					"resolve": "Marked resolved by " + b.By + ": the saga goes on."}[action]
+			}
 		}
 		sd, err := p.a.readSaga(r.Context(), id)
 		if err != nil {

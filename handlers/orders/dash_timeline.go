@@ -159,7 +159,14 @@ func buildTimeline(events []eventEntry, comps map[string]string) []timelineItem 
 		case saga.FailedV1:
 			add(timelineItem{Title: "saga failed", Step: e.Step, Class: "bad", Outcome: "failed", Error: e.Reason, At: e.At})
 		case saga.RetriedV1:
-			add(timelineItem{Title: "retried by an operator", Outcome: "retried", At: e.At, Note: operatorNote(e)})
+			title := "retried by an operator"
+			if e.RetryNow {
+				title = "retried now by an operator (the delay skipped)"
+			}
+			add(timelineItem{Title: title, Outcome: "retried", At: e.At, Note: operatorNote(e)})
+		case saga.ResolvedV1:
+			add(timelineItem{Title: e.Step + " marked resolved by an operator", Step: e.Step, Class: "ok", Outcome: "resolved",
+				At: e.At, Note: operatorNote(e)})
 		case saga.AbortedV1:
 			add(timelineItem{Title: "aborted by an operator", Class: "warn", Outcome: "aborted", At: e.At, Note: operatorNote(e)})
 		default:

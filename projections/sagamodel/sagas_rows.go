@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/eventline/eventline/domain/saga"
 )
@@ -83,27 +84,45 @@ func (m *Sagas) load(ctx context.Context, tx pgx.Tx, groups []*group) (map[strin
 	return out, nil
 }
 
+// inputUser returns the user_id of a saga's input (an order saga's user;
+// "" for a saga whose input has none, or whose input is not read: a row
+// loaded from the table, whose user_id an upsert leaves as it is).
+func inputUser(input []byte) string {
+	if len(input) == 0 {
+		return ""
+	}
+	var in struct {
+		UserID string `json:"user_id"`
+	}
+	if json.Unmarshal(input, &in) != nil {
+		return ""
+	}
+	return in.UserID
+}
+
 // queue queues the writes of w: one upsert per table, each row replacing
 // only a row written by an earlier event.
 func (m *Sagas) queue(b *pgx.Batch, w *sagaWrites) {
 	if n := len(w.sagas); n > 0 {
 		ids, types, statuses, currents, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		users := make([]string, n)
 		aborted, created, updated, seqs := make([]bool, n), make([]time.Time, n), make([]time.Time, n), make([]int64, n)
 		for i, o := range w.sagas {
 			s := o.s
 			ids[i], types[i], statuses[i], reasons[i], aborted[i] = o.id, s.Definition.Type, string(s.Status), s.Reason, s.Aborted
+			users[i] = inputUser(s.Input)
 			if s.Current >= 0 && s.Current < len(s.Steps) {
 				currents[i] = s.Steps[s.Current].Name
 			}
 			created[i], updated[i], seqs[i] = s.CreatedAt.UTC(), s.UpdatedAt.UTC(), int64(o.seq)
 		}
-		b.Queue(`INSERT INTO `+m.sagas+` AS t (id, type, status, current_step, reason, aborted, created_at, updated_at, seq)
+		b.Queue(`INSERT INTO `+m.sagas+` AS t (id, type, status, current_step, reason, aborted, created_at, updated_at, seq, user_id)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[],
-				$7::timestamptz[], $8::timestamptz[], $9::bigint[])
+				$7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::text[])
 			ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, current_step = EXCLUDED.current_step,
 				reason = EXCLUDED.reason, aborted = EXCLUDED.aborted, updated_at = EXCLUDED.updated_at, seq = EXCLUDED.seq
 			WHERE t.seq < EXCLUDED.seq`,
-			ids, types, statuses, currents, reasons, aborted, created, updated, seqs)
+			ids, types, statuses, currents, reasons, aborted, created, updated, seqs, users)
 	}
 	if n := len(w.steps); n > 0 {
 		ids, positions, names, statuses := make([]string, n), make([]int32, n), make([]string, n), make([]string, n)
