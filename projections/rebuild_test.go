@@ -83,7 +83,7 @@ func TestRebuild(t *testing.T) {
 			require.Zero(t, misnamed)
 			// The day counts retention reads came along with the table.
 			var counted int64
-			require.NoError(t, env.pool.QueryRow(ctx, `SELECT coalesce(sum(entries), 0) FROM log_day_entries WHERE tbl = 'log_entries'::regclass`).Scan(&counted))
+			require.NoError(t, env.pool.QueryRow(ctx, `SELECT coalesce(sum(entries), 0) FROM log_volume WHERE tbl = 'log_entries'::regclass`).Scan(&counted))
 			require.Equal(t, int64(len(ids)), counted)
 			_, err = projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{}).Run(ctx)
 			require.NoError(t, err)

@@ -120,6 +120,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := b.searchAPI(ctx, r.Search); err != nil {
 		return withLog(err, srv)
 	}
+	if r.Histogram, err = b.histogram(ctx); err != nil {
+		return withLog(err, srv)
+	}
 	if r.Ingest, err = b.ingest(ctx); err != nil {
 		return withLog(err, srv)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -37,7 +38,14 @@ type result struct {
 	Search    []searchResult
 	Projector projectorResult
 	Drop      dropResult
+	Histogram histogramResult
 	PeakRSS   int64
+}
+
+// histogramResult is the explorer's volume histogram over the seeded week.
+type histogramResult struct {
+	P50, P95, BaseP50, BaseP95 time.Duration
+	Queries, BaseQueries       int
 }
 
 type ingestResult struct {
@@ -250,14 +258,14 @@ func (b *bench) seed(ctx context.Context) error {
 		b.logf("seed: %d of %d rows (%s)", to, b.o.Rows, time.Since(start).Round(time.Second))
 	}
 	// The seed writes around the projector (idle meanwhile): it sets the
-	// day counts the projector keeps, which retention reads when it drops
-	// a day.
+	// counts by minute and level the projector keeps, which the histogram
+	// and retention read.
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM log_day_entries WHERE tbl = 'log_entries'::regclass`); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM log_volume WHERE tbl = 'log_entries'::regclass`); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO log_day_entries (tbl, day, entries)
-			SELECT 'log_entries'::regclass, (received_at AT TIME ZONE 'UTC')::date, count(*) FROM log_entries GROUP BY 2`)
+		_, err := tx.Exec(ctx, `INSERT INTO log_volume (tbl, minute, level, entries)
+			SELECT 'log_entries'::regclass, date_trunc('minute', received_at, 'UTC'), level, count(*) FROM log_entries GROUP BY 2, 3`)
 		return err
 	})
 	if err != nil {
@@ -454,6 +462,54 @@ func (b *bench) searchAPI(ctx context.Context, out []searchResult) error {
 		b.logf("phase 2: GET /api/logs?%s: p50 %s p95 %s (%d rows)", s.query, out[i].P50, out[i].P95, out[i].Rows)
 	}
 	return nil
+}
+
+// histogram times the explorer's histogram fragment over the last 7 days
+// (counted from log_volume) against the SQL that counts the entries
+// themselves over the same range (what the fragment ran before).
+func (b *bench) histogram(ctx context.Context) (histogramResult, error) {
+	var r histogramResult
+	now := time.Now().UTC()
+	since := now.Add(-7 * 24 * time.Hour)
+	r.BaseQueries = min(5, b.o.Queries)
+	var base []time.Duration
+	for range r.BaseQueries {
+		start := time.Now()
+		rows, err := b.pool.Query(ctx, `SELECT floor(extract(epoch FROM received_at - $1::timestamptz) / $2)::int AS b, level, count(*)
+			FROM log_entries WHERE received_at >= $1 AND received_at <= $3 GROUP BY 1, 2`, since, (7 * 24 * time.Hour / 60).Seconds(), now)
+		if err != nil {
+			return r, fmt.Errorf("histogram baseline: %w", err)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return r, fmt.Errorf("histogram baseline: %w", err)
+		}
+		base = append(base, time.Since(start))
+	}
+	r.BaseP50, r.BaseP95 = percentile(base, 0.5), percentile(base, 0.95)
+	r.Queries = b.o.Queries
+	var took []time.Duration
+	u := b.base + "/logs/histogram?since=" + url.QueryEscape(since.Format(time.RFC3339)) + "&until=" + url.QueryEscape(now.Format(time.RFC3339))
+	for range r.Queries {
+		start := time.Now()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return r, err
+		}
+		resp, err := b.client.Do(req)
+		if err != nil {
+			return r, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("hist-bar")) {
+			return r, fmt.Errorf("GET /logs/histogram: status %d, %v: %.200s", resp.StatusCode, err, body)
+		}
+		took = append(took, time.Since(start))
+	}
+	r.P50, r.P95 = percentile(took, 0.5), percentile(took, 0.95)
+	b.logf("histogram over 7 days: p50 %s p95 %s; counting the entries: p50 %s p95 %s", r.P50, r.P95, r.BaseP50, r.BaseP95)
+	return r, nil
 }
 
 // dropResult is phase 4.

@@ -21,7 +21,7 @@ type logCopyReader struct {
 	started bool
 	done    bool
 	rows    int64
-	days    dayTally
+	volume  volumeTally
 }
 
 // copyChunk is about how much the reader encodes ahead of COPY.
@@ -70,7 +70,7 @@ func (r *logCopyReader) fill() {
 		}
 		b = appendLogRow(b, e, seq)
 		r.rows++
-		r.days.add(e.ReceivedAt)
+		r.volume.add(e.ReceivedAt, e.Level)
 	}
 	r.buf = b
 }

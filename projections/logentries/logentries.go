@@ -1,10 +1,13 @@
 package logentries
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -231,7 +234,7 @@ func (p *Logs) writeOnce(ctx context.Context, tx pgx.Tx, src func() logEntries) 
 		return 0, r.entries.err
 	}
 	if err == nil {
-		if err := p.countDays(ctx, sp, r.days); err != nil {
+		if err := p.countVolume(ctx, sp, &r.volume); err != nil {
 			_ = sp.Rollback(ctx)
 			return 0, err
 		}
@@ -323,18 +326,19 @@ func (p *Logs) upsert(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, erro
 		}
 	}
 	// The entries inserted (not those stored already) are added to their
-	// day's count in the same statement.
+	// minute and level's count in the same statement.
 	var n int64
 	err := tx.QueryRow(ctx, `WITH ins AS (
 			INSERT INTO `+pgx.Identifier{p.table}.Sanitize()+` (`+strings.Join(logColumns, ", ")+`)
 			SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::timestamptz[],
 				$8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[])
 			ON CONFLICT (id, received_at) DO NOTHING
-			RETURNING received_at),
+			RETURNING received_at, level),
 		counted AS (
-			INSERT INTO log_day_entries (tbl, day, entries)
-			SELECT to_regclass($12), (received_at AT TIME ZONE 'UTC')::date, count(*) FROM ins GROUP BY 2
-			ON CONFLICT (tbl, day) DO UPDATE SET entries = log_day_entries.entries + excluded.entries)
+			INSERT INTO log_volume (tbl, minute, level, entries)
+			SELECT to_regclass($12), date_trunc('minute', received_at, 'UTC') AS m, level, count(*) FROM ins
+			GROUP BY m, level ORDER BY m, level
+			ON CONFLICT (tbl, minute, level) DO UPDATE SET entries = log_volume.entries + excluded.entries)
 		SELECT count(*) FROM ins`, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
 		pgx.Identifier{p.table}.Sanitize()).Scan(&n)
 	if err != nil {
@@ -346,26 +350,58 @@ func (p *Logs) upsert(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, erro
 	return n, nil
 }
 
-// countDays adds the entries just written to their days' counts in
-// log_day_entries, which retention reads when it drops a day.
-func (p *Logs) countDays(ctx context.Context, tx pgx.Tx, days dayTally) error {
-	if len(days.days) == 0 {
+// countVolume adds the entries just written to their minute and level's
+// count in log_volume, in the order of the key, so that two writers never
+// wait on each other's rows in opposite orders.
+func (p *Logs) countVolume(ctx context.Context, tx pgx.Tx, v *volumeTally) error {
+	if len(v.counts) == 0 {
 		return nil
 	}
-	ds := make([]time.Time, 0, len(days.days))
-	ns := make([]int64, 0, len(days.days))
-	for d, n := range days.days {
-		ds = append(ds, d.Start())
-		ns = append(ns, n)
+	keys := slices.SortedFunc(maps.Keys(v.counts), func(a, b volumeKey) int {
+		return cmp.Or(cmp.Compare(a.minute, b.minute), cmp.Compare(a.level, b.level))
+	})
+	minutes := make([]time.Time, len(keys))
+	levels := make([]string, len(keys))
+	ns := make([]int64, len(keys))
+	for i, k := range keys {
+		minutes[i], levels[i], ns[i] = time.Unix(k.minute*60, 0).UTC(), k.level, v.counts[k]
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO log_day_entries (tbl, day, entries)
-		SELECT to_regclass($1), d, n FROM unnest($2::date[], $3::bigint[]) AS u(d, n)
-		ON CONFLICT (tbl, day) DO UPDATE SET entries = log_day_entries.entries + excluded.entries`,
-		pgx.Identifier{p.table}.Sanitize(), ds, ns)
+	_, err := tx.Exec(ctx, `INSERT INTO log_volume (tbl, minute, level, entries)
+		SELECT to_regclass($1), m, l, n FROM unnest($2::timestamptz[], $3::text[], $4::bigint[]) AS u(m, l, n)
+		ON CONFLICT (tbl, minute, level) DO UPDATE SET entries = log_volume.entries + excluded.entries`,
+		pgx.Identifier{p.table}.Sanitize(), minutes, levels, ns)
 	if err != nil {
-		return fmt.Errorf("count the entries of %s by day: %w", p.table, err)
+		return fmt.Errorf("count the entries of %s by minute: %w", p.table, err)
 	}
 	return nil
+}
+
+// volumeKey is one minute (since the Unix epoch) and level.
+type volumeKey struct {
+	minute int64
+	level  string
+}
+
+// volumeTally counts entries by minute and level as they are written.
+type volumeTally struct {
+	counts map[volumeKey]int64
+}
+
+// add counts an entry of level received at t.
+func (v *volumeTally) add(at time.Time, level string) {
+	if v.counts == nil {
+		v.counts = map[volumeKey]int64{}
+	}
+	v.counts[volumeKey{minute: floorDiv(at.Unix(), 60), level: level}]++
+}
+
+// floorDiv is a / b rounded down (b > 0).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
 }
 
 // nullText is s, or NULL when empty.

@@ -35,27 +35,6 @@ func (d Day) Start() time.Time { return time.Time(d) }
 // End is the first instant after the day.
 func (d Day) End() time.Time { return time.Time(d).AddDate(0, 0, 1) }
 
-// dayTally counts entries by day. The entries of a batch mostly fall in
-// one day, so the day of the last one is kept apart and DayOf runs only
-// when an entry falls outside it.
-type dayTally struct {
-	days     map[Day]int64
-	from, to time.Time // the last day's bounds
-	last     Day
-}
-
-// add counts an entry received at t.
-func (t *dayTally) add(at time.Time) {
-	if t.days == nil || at.Before(t.from) || !at.Before(t.to) {
-		if t.days == nil {
-			t.days = map[Day]int64{}
-		}
-		t.last = DayOf(at)
-		t.from, t.to = t.last.Start(), t.last.End()
-	}
-	t.days[t.last]++
-}
-
 // PartitionName is the name of table's partition for day d.
 func PartitionName(table string, d Day) string {
 	return table + "_p" + d.Start().Format("20060102")

@@ -2,7 +2,6 @@ package logentries
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -34,7 +33,7 @@ type Dropped struct {
 	// Took is the whole drop; Detach, Count and Drop its parts: DETACH …
 	// CONCURRENTLY (it waits for the transactions that may still read the
 	// partition), reading how many entries it held (for log_retention,
-	// from log_day_entries), and DROP TABLE.
+	// from log_volume), and DROP TABLE.
 	Took   time.Duration `json:"took_ns"`
 	Detach time.Duration `json:"detach_ns"`
 	Count  time.Duration `json:"count_ns"`
@@ -120,7 +119,7 @@ func Maintain(ctx context.Context, pool *pgxpool.Pool, r Retention, now time.Tim
 	}
 	// The day counts of tables dropped since (a rebuild's old live table,
 	// an abandoned shadow) go.
-	if _, err := c.Exec(ctx, `DELETE FROM log_day_entries l WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = l.tbl)`); err != nil {
+	if _, err := c.Exec(ctx, `DELETE FROM log_volume l WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = l.tbl)`); err != nil {
 		return res, fmt.Errorf("logs retention: %w", err)
 	}
 	if _, err := c.Exec(ctx, `UPDATE log_retention SET last_run_at = now()`); err != nil {
@@ -197,27 +196,25 @@ func dropPartition(ctx context.Context, c *pgx.Conn, name string) (Dropped, erro
 }
 
 // dropDetached drops a detached partition and records its entries as
-// expired, in one transaction. How many it held is read from
-// log_day_entries, which the projection keeps as it writes (DETACH …
-// CONCURRENTLY has waited for every transaction that wrote into the day,
-// so the count is complete); a day it has no count for is counted.
+// expired, in one transaction. How many it held is read from log_volume,
+// which the projection keeps as it writes (DETACH … CONCURRENTLY has waited
+// for every transaction that wrote into the day, so the count is complete);
+// a day it has no count for is counted.
 func dropDetached(ctx context.Context, c *pgx.Conn, name string, times *Dropped) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
 		id := pgx.Identifier{name}.Sanitize()
 		start := time.Now()
-		counted := false
+		var minutes int64
 		if d, ok := dayOfPartition(Table, name); ok {
-			err := tx.QueryRow(ctx, `DELETE FROM log_day_entries WHERE tbl = to_regclass($1) AND day = $2 RETURNING entries`,
-				pgx.Identifier{Table}.Sanitize(), d.Start()).Scan(&n)
-			switch {
-			case err == nil:
-				counted = true
-			case !errors.Is(err, pgx.ErrNoRows):
+			err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM log_volume WHERE tbl = to_regclass($1) AND minute >= $2 AND minute < $3 RETURNING entries)
+				SELECT count(*), coalesce(sum(entries), 0) FROM gone`,
+				pgx.Identifier{Table}.Sanitize(), d.Start(), d.End()).Scan(&minutes, &n)
+			if err != nil {
 				return err
 			}
 		}
-		if !counted {
+		if minutes == 0 {
 			if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+id).Scan(&n); err != nil {
 				return err
 			}

@@ -164,32 +164,34 @@ func TestRetentionByteCap(t *testing.T) {
 	require.EqualValues(t, 1, countWhere(t, pool, `true`), "today's entry stays")
 }
 
-// dayCounts returns log_day_entries for log_entries and the rows each day
-// really holds.
-func dayCounts(t *testing.T, pool *pgxpool.Pool) (kept, real map[string]int64) {
+// volume returns log_volume for log_entries and what it should hold: the
+// entries of each minute and level.
+func volume(t *testing.T, pool *pgxpool.Pool) (kept, real map[string]int64) {
 	t.Helper()
 	read := func(sql string) map[string]int64 {
 		rows, err := pool.Query(context.Background(), sql)
 		require.NoError(t, err)
 		m := map[string]int64{}
 		for rows.Next() {
-			var d time.Time
+			var at time.Time
+			var level string
 			var n int64
-			require.NoError(t, rows.Scan(&d, &n))
-			m[d.Format(time.DateOnly)] = n
+			require.NoError(t, rows.Scan(&at, &level, &n))
+			m[at.UTC().Format(time.RFC3339)+" "+level] = n
 		}
 		require.NoError(t, rows.Err())
 		return m
 	}
-	return read(`SELECT day, entries FROM log_day_entries WHERE tbl = 'log_entries'::regclass`),
-		read(`SELECT (received_at AT TIME ZONE 'UTC')::date, count(*) FROM log_entries GROUP BY 1`)
+	return read(`SELECT minute, level, entries FROM log_volume WHERE tbl = 'log_entries'::regclass`),
+		read(`SELECT date_trunc('minute', received_at, 'UTC'), level, count(*) FROM log_entries GROUP BY 1, 2`)
 }
 
-// TestDayCountsFollowEveryWrite: the per-day counts retention reads when it
-// drops a day match the rows, whether they came by COPY, by the upsert of
-// a batch redelivered with new entries in it, or entry by entry after a
-// failure; a drop takes its day's count and leaves the others.
-func TestDayCountsFollowEveryWrite(t *testing.T) {
+// TestVolumeFollowsEveryWrite: the counts by minute and level (the
+// explorer's histogram, and what retention reads when it drops a day)
+// match the rows, whether they came by COPY, by the upsert of a batch
+// redelivered with new entries in it, or entry by entry after a failure;
+// a drop takes its day's counts and leaves the others.
+func TestVolumeFollowsEveryWrite(t *testing.T) {
 	ctx := context.Background()
 	pool := migrated(t)
 	p := New("")
@@ -204,9 +206,13 @@ func TestDayCountsFollowEveryWrite(t *testing.T) {
 		require.Empty(t, failed)
 		return err
 	}))
-	kept, real := dayCounts(t, pool)
+	kept, real := volume(t, pool)
 	require.Equal(t, real, kept)
-	require.EqualValues(t, 3, kept[now.AddDate(0, 0, -3).Format(time.DateOnly)])
+	var total int64
+	for _, n := range kept {
+		total += n
+	}
+	require.EqualValues(t, 7, total)
 
 	res, err := Maintain(ctx, pool, Retention{MaxAge: 48 * time.Hour}, now)
 	require.NoError(t, err)
@@ -215,6 +221,6 @@ func TestDayCountsFollowEveryWrite(t *testing.T) {
 		dropped += d.Entries
 	}
 	require.EqualValues(t, 3, dropped, "the only entries older than two days")
-	kept, real = dayCounts(t, pool)
-	require.Equal(t, real, kept, "the dropped day's count went with it")
+	kept, real = volume(t, pool)
+	require.Equal(t, real, kept, "the dropped day's counts went with it")
 }
