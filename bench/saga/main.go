@@ -11,11 +11,14 @@
 //  3. a single saga at a time (--single sagas, at most --single-max): p50
 //     (target <= 2 ms) and p99.
 //
-// Beside each figure it prints the same-run baseline: raw JetStream on the
+// Beside each figure it prints the same-run baselines: raw JetStream on the
 // serve process's own embedded nats-server (a stream of its own with the
 // event streams' settings), ten sequential awaited publishes per "saga",
-// at the same in-flight count and at 1 in flight. Every saga's outcome is
-// counted: all must be completed.
+// at the same in-flight count and at 1 in flight; the same ten appends
+// through the event store's group commit; raw atomic batches of 100
+// messages (messages/s); and ten sequential single-row commits per saga on
+// serve's PostgreSQL with synchronous_commit=on (issue 27). Every saga's
+// outcome is counted: all must be completed.
 //
 //	go run ./bench/saga [--duration 10s] [--warmup 3s] [--in-flight 200] [--single 500] [--modes interval,always]
 package main
@@ -192,5 +195,48 @@ func measureRaw(ctx context.Context, o options, srv *benchserve.Server, meter cp
 	}
 	res.RawCPU = after.since(before)
 	res.RawSingle = drive(ctx, 1, o.SingleMax, o.Single, raw.saga)
+	if err := measureGroup(ctx, o, srv, raw.payload, res, logf); err != nil {
+		return err
+	}
+	return measurePostgres(ctx, o, srv, raw.payload, res, logf)
+}
+
+// measureGroup runs the group commit and atomic batch baselines (issue 27)
+// on srv's embedded nats-server.
+func measureGroup(ctx context.Context, o options, srv *benchserve.Server, payload []byte, res *modeResult, logf func(string, ...any)) error {
+	logf("%s: group commit and atomic batch baselines on the embedded nats-server", res.Mode)
+	creds, err := srv.NATSCredentials()
+	if err != nil {
+		return err
+	}
+	g, err := newGroupSagas(ctx, srv.NATSURL(), creds, payload)
+	if err != nil {
+		return err
+	}
+	defer g.close(context.WithoutCancel(ctx))
+	drive(ctx, o.InFlight, time.Second, 0, g.saga) // warm-up
+	res.GroupThroughput = drive(ctx, o.InFlight, o.RawDuration, 0, g.saga)
+	res.GroupSingle = drive(ctx, 1, o.SingleMax, o.Single, g.saga)
+	if res.BatchRate, err = g.batches(ctx, o.RawDuration); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// measurePostgres runs the PostgreSQL baseline on srv's managed cluster.
+func measurePostgres(ctx context.Context, o options, srv *benchserve.Server, payload []byte, res *modeResult, logf func(string, ...any)) error {
+	logf("%s: PostgreSQL baseline (synchronous_commit=on) on the managed cluster", res.Mode)
+	url, err := srv.PostgresURL()
+	if err != nil {
+		return err
+	}
+	p, err := newPGSagas(ctx, url, o.InFlight, payload)
+	if err != nil {
+		return err
+	}
+	defer p.close(context.WithoutCancel(ctx))
+	drive(ctx, o.InFlight, time.Second, 0, p.saga) // warm-up
+	res.PGThroughput = drive(ctx, o.InFlight, o.RawDuration, 0, p.saga)
+	res.PGSingle = drive(ctx, 1, o.SingleMax, o.Single, p.saga)
 	return ctx.Err()
 }

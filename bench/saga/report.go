@@ -28,6 +28,11 @@ type modeResult struct {
 	// CPU is what the throughput run cost until serve was quiet again;
 	// RawCPU what the raw baseline's throughput run cost.
 	CPU, RawCPU cpuUse
+	// Issue 27's baselines: the raw sagas through group commit, raw
+	// atomic batches (messages/s), and ten PostgreSQL commits per saga.
+	GroupThroughput, GroupSingle runResult
+	BatchRate                    float64
+	PGThroughput, PGSingle       runResult
 }
 
 // Targets of issue 12.
@@ -37,7 +42,17 @@ const (
 	targetP99        = 150 * time.Millisecond
 	targetSingleP50  = 2 * time.Millisecond
 	targetRSS        = 300 << 20
+	// Issue 27 (sync always).
+	targetP99Always       = 500 * time.Millisecond
+	targetSingleP50Always = 3 * time.Millisecond
 )
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
 
 func verdict(ok bool) string {
 	if ok {
@@ -76,6 +91,18 @@ func report(w io.Writer, o options, all []modeResult) error {
 		}
 		fmt.Fprintf(&b, "    raw JetStream    %8.0f sagas/s   p50 %7.2f ms   p99 %7.2f ms   (%d in %.2f s; saga over HTTP = %.1f%% of raw)\n",
 			raw.Rate(), ms(raw.Percentile(0.50)), ms(raw.Percentile(0.99)), raw.Completed(), raw.Elapsed.Seconds(), pct(t.Rate(), raw.Rate()))
+		g, pg := r.GroupThroughput, r.PGThroughput
+		fmt.Fprintf(&b, "    raw, group commit %7.0f sagas/s   p50 %7.2f ms   p99 %7.2f ms   (the same ten appends through eventstore group commit)\n",
+			g.Rate(), ms(g.Percentile(0.50)), ms(g.Percentile(0.99)))
+		fmt.Fprintf(&b, "    raw atomic batches %6.0f msgs/s   (%d senders, %d messages per batch; raw plain publishes above: %.0f msgs/s)\n",
+			r.BatchRate, rawBatchSenders, rawBatchSize, raw.Rate()*publishesPerRaw)
+		fmt.Fprintf(&b, "    raw PostgreSQL   %8.0f sagas/s   p50 %7.2f ms   p99 %7.2f ms   (ten single-row commits, synchronous_commit=on, %d connections)\n",
+			pg.Rate(), ms(pg.Percentile(0.50)), ms(pg.Percentile(0.99)), min(o.InFlight, maxPostgresConns))
+		if r.Mode == "always" {
+			fmt.Fprintf(&b, "    issue 27: saga over HTTP = %.2fx raw plain publishes (target >= 1.5x: %s), %.2fx PostgreSQL; p99 <= %.0f ms: %s\n",
+				ratio(t.Rate(), raw.Rate()), verdict(ratio(t.Rate(), raw.Rate()) >= 1.5), ratio(t.Rate(), pg.Rate()),
+				ms(targetP99Always), verdict(t.Completed() > 0 && t.Percentile(0.99) <= targetP99Always))
+		}
 		fmt.Fprintf(&b, "  CPU per saga, until serve was quiet again: saga over HTTP %s\n", r.CPU.PerSaga(t.Total()))
 		fmt.Fprintf(&b, "                                         raw JetStream  %s\n", r.RawCPU.PerSaga(raw.Total()))
 		fmt.Fprintf(&b, "  peak RSS of the serve process (embedded NATS included) during the throughput run: %.1f MiB (target <= %d MiB: %s)\n",
@@ -85,16 +112,22 @@ func report(w io.Writer, o options, all []modeResult) error {
 		fmt.Fprintf(&b, "    saga over HTTP   p50 %7.3f ms   p99 %7.3f ms   (%d sagas", ms(s.Percentile(0.50)), ms(s.Percentile(0.99)), s.Completed())
 		if r.Mode != "always" {
 			fmt.Fprintf(&b, "; target p50 <= %.0f ms: %s", ms(targetSingleP50), verdict(s.Percentile(0.50) <= targetSingleP50 && s.Completed() > 0))
+		} else {
+			fmt.Fprintf(&b, "; issue 27 target p50 <= %.0f ms: %s", ms(targetSingleP50Always), verdict(s.Percentile(0.50) <= targetSingleP50Always && s.Completed() > 0))
 		}
 		fmt.Fprintf(&b, ")\n")
 		fmt.Fprintf(&b, "    raw JetStream    p50 %7.3f ms   p99 %7.3f ms   (%d sagas)\n", ms(rs.Percentile(0.50)), ms(rs.Percentile(0.99)), rs.Completed())
+		fmt.Fprintf(&b, "    raw, group commit p50 %6.3f ms   p99 %7.3f ms   (%d sagas)\n", ms(r.GroupSingle.Percentile(0.50)),
+			ms(r.GroupSingle.Percentile(0.99)), r.GroupSingle.Completed())
+		fmt.Fprintf(&b, "    raw PostgreSQL   p50 %7.3f ms   p99 %7.3f ms   (%d sagas)\n", ms(r.PGSingle.Percentile(0.50)),
+			ms(r.PGSingle.Percentile(0.99)), r.PGSingle.Completed())
 		fmt.Fprintf(&b, "  outcomes: throughput %s; single %s\n", outcomes(t), outcomes(s))
 		if r.EmptyWaits+r.TimeoutWaits > 0 {
 			fmt.Fprintf(&b, "  server problem: GET /api/sagas/{id}?wait=10s cut short before 10 s %d times (%d answered 200 with an empty body, %d 503 timeout); each saga awaited again\n",
 				r.EmptyWaits+r.TimeoutWaits, r.EmptyWaits, r.TimeoutWaits)
 		}
-		if raw.Errors+rs.Errors > 0 {
-			fmt.Fprintf(&b, "  raw baseline errors: %d, first: %s\n", raw.Errors+rs.Errors, firstErr(raw, rs))
+		if n := raw.Errors + rs.Errors + g.Errors + r.GroupSingle.Errors + pg.Errors + r.PGSingle.Errors; n > 0 {
+			fmt.Fprintf(&b, "  raw baseline errors: %d, first: %s\n", n, firstErr(raw, rs, g, r.GroupSingle, pg, r.PGSingle))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
