@@ -9,13 +9,18 @@ import (
 	"github.com/eventline/eventline/handlers/httpapi"
 )
 
-// httpTimeout bounds one /api/ops request.
-const httpTimeout = 5 * time.Second
+// httpTimeout bounds one /api/ops request, retryTimeout a retry of parked
+// work.
+const (
+	httpTimeout  = 5 * time.Second
+	retryTimeout = 60 * time.Second
+)
 
 // Handler serves /api/ops/*: the same views as `eventline streams`,
 // `eventline consumers` and `eventline projections list`, for the dashboard.
 type Handler struct {
-	in *Inspector
+	in     *Inspector
+	parked *Parked
 }
 
 // NewHandler returns the handler over in.
@@ -26,6 +31,11 @@ func (h *Handler) Mount(s *httpapi.Server) {
 	s.Handle("GET /api/ops/streams", h.streams)
 	s.Handle("GET /api/ops/consumers", h.consumers)
 	s.Handle("GET /api/ops/projections", h.projections)
+	if h.parked != nil {
+		s.Handle("GET /api/ops/parked", h.listParked)
+		s.Handle("POST /api/ops/projections/{name}/retry", h.retry(KindProjection))
+		s.Handle("POST /api/ops/reactors/{name}/retry", h.retry(KindReactor))
+	}
 }
 
 // answer runs fn with a bounded time and writes its result as {key: [...]}.

@@ -40,19 +40,29 @@ const (
 	ProjectionsPath = "/streams/fragment/projections"
 	CardPath        = "/streams/fragment/card"
 	PartitionsPath  = "/streams/fragment/partitions"
+	ParkedPath      = "/streams/fragment/parked"
 )
 
 // pages serves /streams and its fragments.
 type pages struct {
-	d     *dashboard.Dashboard
-	snaps *snapshots
-	tmpl  *template.Template
+	d      *dashboard.Dashboard
+	snaps  *snapshots
+	tmpl   *template.Template
+	parked *opsapi.Parked
 }
 
 // Mount registers /streams (navigation "Streams"), its fragments and the
 // overview's "Consumers" card on d, reading through in.
-func Mount(d *dashboard.Dashboard, in *opsapi.Inspector) {
-	p := &pages{d: d, snaps: &snapshots{in: in}, tmpl: d.MustTemplates(templateFS, "templates/*.html")}
+func Mount(d *dashboard.Dashboard, in *opsapi.Inspector) { MountWithParked(d, in, nil) }
+
+// MountWithParked is Mount with the parked projection and reactor items
+// of parked listed on /streams, with Retry and Skip (who and why) as the
+// CLI's `projections retry` and `reactors retry`.
+func MountWithParked(d *dashboard.Dashboard, in *opsapi.Inspector, parked *opsapi.Parked) {
+	p := &pages{d: d, snaps: &snapshots{in: in}, tmpl: d.MustTemplates(templateFS, "templates/*.html"), parked: parked}
+	if parked != nil {
+		p.mountParked()
+	}
 	d.Page(dashboard.Page{Pattern: "GET " + PagePath, Nav: "Streams", Order: 40, Handler: p.page})
 	d.Handle("GET "+StreamsPath, p.fragment("streams", func(s *snapshot) (any, error) {
 		return streamRows(s.streams), s.streamsErr
@@ -71,8 +81,12 @@ func Mount(d *dashboard.Dashboard, in *opsapi.Inspector) {
 }
 
 func (p *pages) page(w http.ResponseWriter, r *http.Request) {
-	p.d.Render(w, r, p.tmpl, "Streams", struct{ Streams, Consumers, Projections, Partitions string }{
-		StreamsPath, ConsumersPath, ProjectionsPath, PartitionsPath})
+	parked := ""
+	if p.parked != nil {
+		parked = ParkedPath
+	}
+	p.d.Render(w, r, p.tmpl, "Streams", struct{ Streams, Consumers, Projections, Partitions, Parked string }{
+		StreamsPath, ConsumersPath, ProjectionsPath, PartitionsPath, parked})
 }
 
 // fragment returns the handler of fragment name: the rows rows draws from
