@@ -35,6 +35,11 @@ type Config struct {
 	// lines, metric labels, PostgreSQL application_name and NATS
 	// connection names, and in the names of consumers and subjects it owns.
 	ProcessID string
+	// GroupCommit is auto, on or off (EVENTLINE_NATS_GROUP_COMMIT): whether
+	// appends arriving together share one atomic batch (eventstore
+	// GroupCommit); auto turns it on for the embedded server with
+	// EVENTLINE_NATS_SYNC=always.
+	GroupCommit string
 
 	// SyncInterval is how often every customer is synced (EVENTLINE_SYNC_INTERVAL).
 	SyncInterval time.Duration
@@ -79,6 +84,7 @@ func defaultConfig() Config {
 		DataDir:         "./data",
 		NATSListen:      "127.0.0.1:4222",
 		NATSSync:        "interval",
+		GroupCommit:     "auto",
 		Roles:           slices.Clone(knownRoles),
 		ProjectionBatch: 1000,
 		ProjectionWait:  50 * time.Millisecond,
@@ -118,6 +124,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	str("EVENTLINE_NATS_LISTEN", &c.NATSListen)
 	str("DATABASE_URL", &c.DatabaseURL)
 	str("EVENTLINE_NATS_SYNC", &c.NATSSync)
+	str("EVENTLINE_NATS_GROUP_COMMIT", &c.GroupCommit)
 	str("EVENTLINE_API_TOKEN", &c.APIToken)
 	str("EVENTLINE_PROCESS_ID", &c.ProcessID)
 	if v := getenv("EVENTLINE_ROLES"); v != "" {
@@ -206,6 +213,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "where the embedded NATS server listens (EVENTLINE_NATS_LISTEN)")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "external PostgreSQL URL; empty runs a managed cluster (DATABASE_URL)")
 	fs.StringVar(&c.NATSSync, "nats-sync", c.NATSSync, "embedded JetStream disk sync: interval or always (EVENTLINE_NATS_SYNC)")
+	fs.StringVar(&c.GroupCommit, "nats-group-commit", c.GroupCommit, "appends arriving together share one atomic batch: auto (on with an embedded server and sync always), on or off (EVENTLINE_NATS_GROUP_COMMIT)")
 	fs.StringVar(&c.APIToken, "api-token", c.APIToken, "bearer token required on /api/ (EVENTLINE_API_TOKEN)")
 	fs.StringVar(&c.ProcessID, "process-id", c.ProcessID, "this process's id in logs, metrics, application_name and NATS names: [A-Za-z0-9_-]{1,64} (EVENTLINE_PROCESS_ID)")
 	fs.Var(rolesFlag{c}, "roles", "comma list of api,projector,saga,sync or all (EVENTLINE_ROLES)")
@@ -242,6 +250,9 @@ func (c Config) Validate() error {
 	}
 	if c.NATSSync != "interval" && c.NATSSync != "always" {
 		errs = append(errs, fmt.Errorf("EVENTLINE_NATS_SYNC %q: must be interval or always", c.NATSSync))
+	}
+	if c.GroupCommit != "auto" && c.GroupCommit != "on" && c.GroupCommit != "off" {
+		errs = append(errs, fmt.Errorf("EVENTLINE_NATS_GROUP_COMMIT %q: must be auto, on or off", c.GroupCommit))
 	}
 	if len(c.Roles) == 0 {
 		errs = append(errs, errors.New("EVENTLINE_ROLES: at least one role is needed"))

@@ -107,6 +107,11 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 			// (docs/BENCHMARKS.md).
 			natsOpts.InProcess = in.embedded.InProcess()
 		}
+		// Group commit pays where each publish costs an fsync of its own:
+		// the embedded single-replica server with sync always (an R3
+		// stream's raft log already packs many appends per fsync).
+		natsOpts.GroupCommit.Enabled = cfg.GroupCommit == "on" ||
+			(cfg.GroupCommit == "auto" && in.embedded != nil && cfg.NATSSync == "always")
 		in.store, err = eventstore.Connect(ctx, natsOpts)
 		if err == nil && needs.serve {
 			readOpts := natsOpts
