@@ -37,6 +37,9 @@ type Page struct {
 	Number int
 	// Workflows are the page's workflows in the order Zuora sent them.
 	Workflows []Workflow
+	// Bytes is the size of the page's body as received: what a listing
+	// bounds its intake by.
+	Bytes int
 }
 
 // Listing summarises a ListWorkflows call.
@@ -83,6 +86,7 @@ func (c *Client) ListWorkflows(ctx context.Context, fn func(Page) error) (Listin
 		if err != nil {
 			return listing, fmt.Errorf("list workflows: %w", err)
 		}
+		page.Bytes = len(body)
 		if pageLength <= 0 {
 			pageLength = c.cfg.PageLength
 		}

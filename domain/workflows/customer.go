@@ -15,7 +15,11 @@ var (
 	ErrSlotTaken     = errors.New("workflows: this scheduled sync has already run")
 	ErrNotRunning    = errors.New("workflows: that sync is not running")
 	ErrTooMany       = errors.New("workflows: too many workflows for one command")
+	ErrClaimed       = errors.New("workflows: that sync is already being run")
 )
+
+// ReasonCustomerDeleted ends a sync whose customer was deleted while it ran.
+const ReasonCustomerDeleted = "cancelled: the customer was deleted; nothing was deleted by the sync"
 
 // MaxPerCommand bounds the workflow events one command decides, so that
 // they fit one atomic batch (1,000 messages) with room to spare.
@@ -34,6 +38,14 @@ type Customer struct {
 	BaseURL  string
 	ClientID string
 	Exists   bool
+	// Limits are the customer's own bounds of a sync (zero: defaults).
+	Limits Limits
+	// Deleted is set once the customer was deleted (Exists is then false).
+	Deleted bool
+	// CredentialsRefused is why Zuora refused the customer's credentials
+	// at its last sync ("" when it did not): scheduled syncs back off
+	// until the credentials change.
+	CredentialsRefused string
 	// Running is the sync in progress, nil when none.
 	Running *Run
 	// Slots holds, per trigger, the last schedule slot started.
@@ -51,8 +63,14 @@ type Run struct {
 	Trigger         Trigger
 	StartedAt       time.Time
 	AllowMassDelete bool
-	Created         int
-	Updated         int
+	// Runner is the process that began running the sync ("" while it
+	// waits for one).
+	Runner  string
+	Created int
+	Updated int
+	// Pages and Listed are how far the listing has come.
+	Pages  int
+	Listed int
 	// Deleting counts the workflows marked deleted, deleted when the run
 	// completes.
 	Deleting int
@@ -63,7 +81,26 @@ type (
 	// Create registers a customer.
 	Create struct {
 		CustomerID, Name, BaseURL, ClientID string
+		Limits                              Limits
 		Now                                 time.Time
+	}
+	// Update changes a customer's profile; nil fields stay as they are.
+	// SecretRotated records that a new client secret was stored (the
+	// secret itself is never in an event).
+	Update struct {
+		Name, BaseURL, ClientID *string
+		Limits                  *Limits
+		SecretRotated           bool
+		Now                     time.Time
+	}
+	// Remove deletes a customer; a sync it runs is failed first.
+	Remove struct {
+		Now time.Time
+	}
+	// Begin claims a started sync for the process Runner, before it lists
+	// anything: one runner per sync.
+	Begin struct {
+		SyncID, Runner string
 	}
 	// Start begins a sync; Slot, when set, makes a scheduled sync run once.
 	// SlotStart is when the period the slot covers began: a sync of any
@@ -79,11 +116,13 @@ type (
 		Now             time.Time
 	}
 	// Apply records a page of the listing: each listed workflow that is
-	// new or differs from Known is created or updated.
+	// new or differs from its fingerprint in Known is created or updated.
+	// With Progress set, a sync.progressed event follows the changes.
 	Apply struct {
-		SyncID string
-		Listed []Workflow
-		Known  map[int64]Workflow
+		SyncID   string
+		Listed   []Workflow
+		Known    map[int64]Fingerprint
+		Progress *SyncProgressed
 	}
 	// Delete marks workflows gone from a complete listing (at most
 	// MaxPerCommand at once).
@@ -98,13 +137,15 @@ type (
 		Pages  int
 		Now    time.Time
 	}
-	// Fail ends a sync that deletes nothing.
+	// Fail ends a sync that deletes nothing; CredentialsRefused when
+	// Zuora refused the customer's credentials.
 	Fail struct {
-		SyncID string
-		Reason string
-		Stats  Stats
-		Pages  int
-		Now    time.Time
+		SyncID             string
+		Reason             string
+		CredentialsRefused bool
+		Stats              Stats
+		Pages              int
+		Now                time.Time
 	}
 )
 
@@ -112,11 +153,32 @@ type (
 func Decide(s Customer, cmd any) ([]Event, error) {
 	switch c := cmd.(type) {
 	case Create:
-		if s.Exists {
+		if s.Exists || s.Deleted {
 			return nil, ErrCustomerTaken
 		}
 		return []Event{{CustomerCreatedV1, CustomerCreated{CustomerID: c.CustomerID, Name: c.Name, BaseURL: c.BaseURL,
-			ClientID: c.ClientID, CreatedAt: c.Now.UTC()}}}, nil
+			ClientID: c.ClientID, Limits: c.Limits, CreatedAt: c.Now.UTC()}}}, nil
+	case Update:
+		return s.update(c)
+	case Remove:
+		if !s.Exists {
+			return nil, ErrNoCustomer
+		}
+		var out []Event
+		if s.Running != nil {
+			out = append(out, Event{SyncFailedV1, SyncFailed{SyncID: s.Running.SyncID, Reason: ReasonCustomerDeleted,
+				Stats: Stats{Created: s.Running.Created, Updated: s.Running.Updated, Total: max(s.Running.Listed,
+					s.Running.Created+s.Running.Updated), Errors: []string{}}, Pages: s.Running.Pages, FinishedAt: c.Now.UTC()}})
+		}
+		return append(out, Event{CustomerDeletedV1, CustomerDeleted{CustomerID: s.ID, DeletedAt: c.Now.UTC()}}), nil
+	case Begin:
+		if err := s.running(c.SyncID); err != nil {
+			return nil, err
+		}
+		if s.Running.Runner != "" {
+			return nil, fmt.Errorf("%w: %s by %s", ErrClaimed, c.SyncID, s.Running.Runner)
+		}
+		return []Event{{SyncProgressedV1, SyncProgressed{SyncID: c.SyncID, Runner: c.Runner}}}, nil
 	case Start:
 		if !s.Exists {
 			return nil, ErrNoCustomer
@@ -140,9 +202,12 @@ func Decide(s Customer, cmd any) ([]Event, error) {
 		if len(changes) > MaxPerCommand {
 			return nil, fmt.Errorf("%w: %d changes", ErrTooMany, len(changes))
 		}
-		out := make([]Event, 0, len(changes))
+		out := make([]Event, 0, len(changes)+1)
 		for _, ch := range changes {
 			out = append(out, Event{ch.Type, WorkflowChanged{SyncID: c.SyncID, Workflow: ch.Workflow}})
+		}
+		if p := c.Progress; p != nil {
+			out = append(out, Event{SyncProgressedV1, SyncProgressed{SyncID: c.SyncID, Pages: p.Pages, Listed: p.Listed, Bytes: p.Bytes}})
 		}
 		return out, nil
 	case Delete:
@@ -172,7 +237,8 @@ func Decide(s Customer, cmd any) ([]Event, error) {
 		st := c.Stats
 		st.Created, st.Updated, st.Deleted = s.Running.Created, s.Running.Updated, 0
 		st.Errors = nonNil(st.Errors)
-		return []Event{{SyncFailedV1, SyncFailed{SyncID: c.SyncID, Reason: c.Reason, Stats: st, Pages: c.Pages, FinishedAt: c.Now.UTC()}}}, nil
+		return []Event{{SyncFailedV1, SyncFailed{SyncID: c.SyncID, Reason: c.Reason, CredentialsRefused: c.CredentialsRefused,
+			Stats: st, Pages: c.Pages, FinishedAt: c.Now.UTC()}}}, nil
 	default:
 		return nil, fmt.Errorf("workflows: unknown command %T", cmd)
 	}
@@ -201,7 +267,24 @@ func (s Customer) running(syncID string) error {
 func Evolve(s Customer, eventType string, data any) Customer {
 	switch e := data.(type) {
 	case *CustomerCreated:
-		s.ID, s.Name, s.BaseURL, s.ClientID, s.Exists = e.CustomerID, e.Name, e.BaseURL, e.ClientID, true
+		s.ID, s.Name, s.BaseURL, s.ClientID, s.Limits, s.Exists = e.CustomerID, e.Name, e.BaseURL, e.ClientID, e.Limits, true
+	case *CustomerUpdated:
+		if e.CredentialsChanged(s.BaseURL, s.ClientID) {
+			s.CredentialsRefused = ""
+		}
+		s.Name, s.BaseURL, s.ClientID, s.Limits = e.Name, e.BaseURL, e.ClientID, e.Limits
+	case *CustomerDeleted:
+		s.Exists, s.Deleted, s.Running = false, true, nil
+	case *SyncProgressed:
+		if s.Running == nil || e.SyncID != s.Running.SyncID {
+			return s
+		}
+		r := *s.Running
+		if e.Runner != "" {
+			r.Runner = e.Runner
+		}
+		r.Pages, r.Listed = max(r.Pages, e.Pages), max(r.Listed, e.Listed)
+		s.Running = &r
 	case *SyncStarted:
 		s.Running = &Run{SyncID: e.SyncID, Trigger: e.Trigger, StartedAt: e.StartedAt, AllowMassDelete: e.AllowMassDelete}
 		if e.Slot != "" {
@@ -234,9 +317,38 @@ func Evolve(s Customer, eventType string, data any) Customer {
 		if s.Running != nil && s.Running.SyncID == e.SyncID {
 			s.LastComplete = s.Running.StartedAt
 		}
-		s.Running, s.LastSync = nil, "completed"
+		s.Running, s.LastSync, s.CredentialsRefused = nil, "completed", ""
 	case *SyncFailed:
 		s.Running, s.LastSync = nil, "failed"
+		if e.CredentialsRefused {
+			s.CredentialsRefused = e.Reason
+		}
 	}
 	return s
+}
+
+// update decides an Update: one customer.updated event with the profile
+// after it, none when nothing changes.
+func (s Customer) update(c Update) ([]Event, error) {
+	if !s.Exists {
+		return nil, ErrNoCustomer
+	}
+	e := CustomerUpdated{CustomerID: s.ID, Name: s.Name, BaseURL: s.BaseURL, ClientID: s.ClientID, Limits: s.Limits,
+		SecretRotated: c.SecretRotated, UpdatedAt: c.Now.UTC()}
+	if c.Name != nil {
+		e.Name = *c.Name
+	}
+	if c.BaseURL != nil {
+		e.BaseURL = *c.BaseURL
+	}
+	if c.ClientID != nil {
+		e.ClientID = *c.ClientID
+	}
+	if c.Limits != nil {
+		e.Limits = *c.Limits
+	}
+	if !e.SecretRotated && e.Name == s.Name && e.BaseURL == s.BaseURL && e.ClientID == s.ClientID && e.Limits == s.Limits {
+		return nil, nil
+	}
+	return []Event{{CustomerUpdatedV1, e}}, nil
 }

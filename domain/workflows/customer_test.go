@@ -92,8 +92,17 @@ func TestACompletedSyncFillsTheSlotItStartedIn(t *testing.T) {
 	require.Equal(t, now.Add(3*time.Minute), s.LastComplete, "the start of the last sync that completed")
 }
 
+// fps are the fingerprints of wfs, by Zuora id.
+func fps(wfs ...workflows.Workflow) map[int64]workflows.Fingerprint {
+	out := map[int64]workflows.Fingerprint{}
+	for _, w := range wfs {
+		out[w.ZuoraID] = w.Fingerprint()
+	}
+	return out
+}
+
 func TestStatsComeFromTheRunsEvents(t *testing.T) {
-	known := map[int64]workflows.Workflow{1: wf(1, "one"), 2: wf(2, "two"), 3: wf(3, "three")}
+	known := fps(wf(1, "one"), wf(2, "two"), wf(3, "three"))
 	listed := []workflows.Workflow{wf(1, "one"), wf(2, "TWO"), wf(4, "four"), wf(5, "five")}
 	s, errs := fold(t,
 		workflows.Create{CustomerID: "c1", Name: "Acme", Now: now},
@@ -118,7 +127,7 @@ func TestStatsComeFromTheRunsEvents(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
-	known := map[int64]workflows.Workflow{1: wf(1, "one"), 2: wf(2, "two")}
+	known := fps(wf(1, "one"), wf(2, "two"))
 	moved := wf(2, "two")
 	moved.UpdatedAt = now.Add(time.Hour)
 	tests := []struct {
@@ -138,7 +147,8 @@ func TestDiff(t *testing.T) {
 			require.Equal(t, tt.want, workflows.Diff(tt.listed, known))
 		})
 	}
-	require.Equal(t, []int64{1}, workflows.Gone(known, map[int64]bool{2: true, 9: true}))
+	listed := map[int64]bool{2: true, 9: true}
+	require.Equal(t, []int64{1, 3}, workflows.Gone([]int64{3, 2, 1}, func(id int64) bool { return listed[id] }))
 }
 
 func TestGuardDeletion(t *testing.T) {

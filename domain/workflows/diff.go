@@ -11,11 +11,12 @@ type Change struct {
 	Workflow Workflow
 }
 
-// Diff compares listed workflows with known ones (by Zuora id): a workflow
-// not known is created, one that differs is updated; the others are
+// Diff compares listed workflows with the fingerprints of the stored ones
+// (by Zuora id; known need only hold the listed ids): a workflow not known
+// is created, one whose fingerprint differs is updated; the others are
 // unchanged and produce nothing. A workflow listed twice counts once, as
 // last listed.
-func Diff(listed []Workflow, known map[int64]Workflow) []Change {
+func Diff(listed []Workflow, known map[int64]Fingerprint) []Change {
 	last := make(map[int64]int, len(listed))
 	for i, w := range listed {
 		last[w.ZuoraID] = i
@@ -28,19 +29,19 @@ func Diff(listed []Workflow, known map[int64]Workflow) []Change {
 		switch old, ok := known[w.ZuoraID]; {
 		case !ok:
 			out = append(out, Change{WorkflowCreatedV1, w})
-		case !old.Same(w):
+		case old != w.Fingerprint():
 			out = append(out, Change{WorkflowUpdatedV1, w})
 		}
 	}
 	return out
 }
 
-// Gone returns, sorted, the known workflows a complete listing did not
-// list: those a sync deletes.
-func Gone(known map[int64]Workflow, listed map[int64]bool) []int64 {
+// Gone returns, sorted, the known workflows (their Zuora ids) a complete
+// listing did not list: those a sync deletes.
+func Gone(known []int64, listed func(id int64) bool) []int64 {
 	var out []int64
-	for id := range known {
-		if !listed[id] {
+	for _, id := range known {
+		if !listed(id) {
 			out = append(out, id)
 		}
 	}

@@ -23,7 +23,19 @@ const (
 	WorkflowDeletedV1 = "workflow.deleted.v1"
 	SyncCompletedV1   = "sync.completed.v1"
 	SyncFailedV1      = "sync.failed.v1"
+	SyncProgressedV1  = "sync.progressed.v1"
+	CustomerUpdatedV1 = "customer.updated.v1"
+	CustomerDeletedV1 = "customer.deleted.v1"
 )
+
+// Limits bound what one sync of a customer may take in; zero fields take
+// the process's defaults (WorkerConfig.MaxWorkflows, MaxBytes).
+type Limits struct {
+	// MaxWorkflows bounds the distinct workflows one listing may hold.
+	MaxWorkflows int `json:"max_workflows,omitempty"`
+	// MaxBytes bounds the bytes of the pages one listing may read.
+	MaxBytes int64 `json:"max_bytes,omitempty"`
+}
 
 // CustomerCreated is the payload of CustomerCreatedV1. The Zuora client
 // secret is not in it: it is kept encrypted in PostgreSQL only.
@@ -32,7 +44,47 @@ type CustomerCreated struct {
 	Name       string    `json:"name"`
 	BaseURL    string    `json:"base_url"`
 	ClientID   string    `json:"client_id"`
+	Limits     Limits    `json:"limits,omitzero"`
 	CreatedAt  time.Time `json:"created_at"`
+}
+
+// CustomerUpdated is the payload of CustomerUpdatedV1: the customer's
+// profile after an operator's change. The client secret is never in it;
+// SecretRotated says a new one was stored.
+type CustomerUpdated struct {
+	CustomerID    string    `json:"customer_id"`
+	Name          string    `json:"name"`
+	BaseURL       string    `json:"base_url"`
+	ClientID      string    `json:"client_id"`
+	Limits        Limits    `json:"limits,omitzero"`
+	SecretRotated bool      `json:"secret_rotated,omitempty"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// CredentialsChanged reports whether the update changed what the customer
+// signs in to Zuora with (base URL, client id or secret), compared with
+// the profile before it.
+func (e CustomerUpdated) CredentialsChanged(baseURL, clientID string) bool {
+	return e.SecretRotated || e.BaseURL != baseURL || e.ClientID != clientID
+}
+
+// CustomerDeleted is the payload of CustomerDeletedV1: the customer and its
+// workflows are gone; a sync it was running failed just before.
+type CustomerDeleted struct {
+	CustomerID string    `json:"customer_id"`
+	DeletedAt  time.Time `json:"deleted_at"`
+}
+
+// SyncProgressed is the payload of SyncProgressedV1: how far the listing
+// of a running sync has come. The first one of a sync, with Pages 0,
+// names the process that began running it (Runner): a sync has one
+// runner, and one that never began is waiting, not interrupted.
+type SyncProgressed struct {
+	SyncID string `json:"sync_id"`
+	Runner string `json:"runner,omitempty"`
+	Pages  int    `json:"pages"`
+	Listed int    `json:"listed"`
+	Bytes  int64  `json:"bytes"`
 }
 
 // Trigger says why a sync started.
@@ -107,12 +159,16 @@ type SyncCompleted struct {
 }
 
 // SyncFailed is the payload of SyncFailedV1. Nothing was deleted.
+// CredentialsRefused marks a sync Zuora refused the customer's credentials
+// for: the customer is shown so and its scheduled syncs back off until its
+// credentials change.
 type SyncFailed struct {
-	SyncID     string    `json:"sync_id"`
-	Reason     string    `json:"reason"`
-	Stats      Stats     `json:"stats"`
-	Pages      int       `json:"pages"`
-	FinishedAt time.Time `json:"finished_at"`
+	SyncID             string    `json:"sync_id"`
+	Reason             string    `json:"reason"`
+	CredentialsRefused bool      `json:"credentials_refused,omitempty"`
+	Stats              Stats     `json:"stats"`
+	Pages              int       `json:"pages"`
+	FinishedAt         time.Time `json:"finished_at"`
 }
 
 // Events is the decode table of the workflow-sync events; production code
@@ -126,6 +182,9 @@ func Events() map[string]func(data []byte) (any, error) {
 		WorkflowDeletedV1: decodeJSON[WorkflowDeleted],
 		SyncCompletedV1:   decodeJSON[SyncCompleted],
 		SyncFailedV1:      decodeJSON[SyncFailed],
+		SyncProgressedV1:  decodeJSON[SyncProgressed],
+		CustomerUpdatedV1: decodeJSON[CustomerUpdated],
+		CustomerDeletedV1: decodeJSON[CustomerDeleted],
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 // CustomerSnapshotVersion is the format of a customer's stored snapshot
 // (WriteCustomerSnapshot). Change it whenever Evolve changes what a
 // customer holds.
-const CustomerSnapshotVersion = "workflows.customer.v1"
+const CustomerSnapshotVersion = "workflows.customer.v2"
 
 // WriteCustomerSnapshot writes c as JSON (every field of a Customer is
 // exported). It reads c only.

@@ -15,7 +15,7 @@ import (
 // of a history (no customer, between syncs, mid-sync with counts, after a
 // failure), and decides the next command as it does.
 func TestCustomerSnapshotRoundTrips(t *testing.T) {
-	known := map[int64]workflows.Workflow{1: wf(1, "one"), 3: wf(3, "three")}
+	known := fps(wf(1, "one"), wf(3, "three"))
 	cmds := []any{
 		workflows.Create{CustomerID: "c1", Name: "Acme", BaseURL: "http://z", ClientID: "id", Now: now},
 		workflows.Start{SyncID: "s1", Trigger: workflows.TriggerInterval, Slot: "interval:100", SlotStart: now, Now: now},

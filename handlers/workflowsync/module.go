@@ -88,7 +88,7 @@ func Module(cfg Config) module.Module {
 			case running != nil:
 				return []reactor.Reactor{running.Reactor()}
 			}
-			w, err := newWorker(cfg, d.Store, d.Pool, nil, d.Log, nil)
+			w, err := newWorker(cfg, d.Store, d.Pool, nil, d.Log, nil, "")
 			if err != nil {
 				d.Log.Error("workflow sync worker", "err", err)
 				return []reactor.Reactor{(*Worker)(nil).Reactor()}
@@ -138,7 +138,7 @@ func start(h *module.Host, cfg Config) (*Worker, error) {
 	if !syncs {
 		return nil, nil
 	}
-	worker, err := newWorker(cfg, h.Store, h.Pool, customers, h.Log, h.Metrics, secrets)
+	worker, err := newWorker(cfg, h.Store, h.Pool, customers, h.Log, h.Metrics, h.ProcessID, secrets)
 	if err != nil {
 		return nil, fmt.Errorf("workflow sync: %w", err)
 	}
@@ -155,7 +155,7 @@ func start(h *module.Host, cfg Config) (*Worker, error) {
 // newWorker builds the sync worker over the given connections; secrets,
 // when not given, are opened with the configured key on first use.
 func newWorker(cfg Config, store *eventstore.Store, pool *pgxpool.Pool, customers *Customers, log *slog.Logger,
-	metrics prometheus.Registerer, secrets ...*Secrets) (*Worker, error) {
+	metrics prometheus.Registerer, runner string, secrets ...*Secrets) (*Worker, error) {
 	var once func() (*Secrets, error)
 	if len(secrets) > 0 && secrets[0] != nil {
 		s := secrets[0]
@@ -189,5 +189,5 @@ func newWorker(cfg Config, store *eventstore.Store, pool *pgxpool.Pool, customer
 	}
 	return NewWorker(WorkerConfig{Store: store, Pool: pool, Registry: Registry(), Customers: customers,
 		Credentials: creds, Projection: syncmodel.Name, PageLength: cfg.PageLength,
-		RetryAttempts: cfg.RetryAttempts, RetryDelay: cfg.RetryDelay, Logger: log, Metrics: metrics})
+		RetryAttempts: cfg.RetryAttempts, RetryDelay: cfg.RetryDelay, Logger: log, Metrics: metrics, Runner: runner})
 }

@@ -85,7 +85,7 @@ func (w *Worker) sweepOne(ctx context.Context, customerID, syncID string) (bool,
 		return false, nil
 	}
 	w.log.Warn("failing an interrupted sync", "customer", customerID, "sync", syncID, "last_event", last.Time)
-	res, err := w.failRecorded(ctx, customerID, syncID, ReasonInterrupted, workflows.Stats{}, 0)
+	res, err := w.failRecorded(ctx, customerID, syncID, failure{reason: ReasonInterrupted}, workflows.Stats{}, 0)
 	if err != nil {
 		return false, fmt.Errorf("sweep: %w", err)
 	}

@@ -32,7 +32,8 @@ func interruptedSync(t *testing.T, e *syncEnv, id string) string {
 	require.Len(t, known, 100)
 	changed := known[1]
 	changed.Name = "changed upstream"
-	_, err = e.customers.Handle(ctx, id, workflows.Apply{SyncID: syncID, Listed: []workflows.Workflow{changed}, Known: known}, aggregate.Meta{})
+	_, err = e.customers.Handle(ctx, id, workflows.Apply{SyncID: syncID, Listed: []workflows.Workflow{changed},
+		Known: map[int64]workflows.Fingerprint{1: known[1].Fingerprint()}}, aggregate.Meta{})
 	require.NoError(t, err)
 	_, err = e.customers.Handle(ctx, id, workflows.Delete{SyncID: syncID, ZuoraIDs: []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}}, aggregate.Meta{})
 	require.NoError(t, err)

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/projections/syncmodel"
 	"github.com/eventline/eventline/zuora"
 )
 
@@ -27,24 +31,39 @@ type Outcome struct {
 	Attempts  int
 }
 
-// run is the state of one sync in progress.
+// run is the state of one sync in progress. It holds no stored workflow:
+// each listed page is compared with the fingerprints of the page's ids in
+// the read model (PostgreSQL hashes the descriptions), and the deletions
+// of a complete listing are found among the stored ids, so that a sync's
+// memory is bounded by its pages in flight and its ids, never by its
+// customer's descriptions.
 type run struct {
 	w          *Worker
 	customerID string
 	syncID     string
 	meta       aggregate.Meta
-	// known are the customer's stored workflows, kept up to date with what
-	// the sync appends.
-	known map[int64]workflows.Workflow
-	// changed are the workflows this sync created or updated (any attempt).
-	changed map[int64]bool
+	limits     workflows.Limits
+	// changed are the workflows this sync created or updated (any
+	// attempt), with their fingerprints: they overlay the read model,
+	// which may not have applied them yet.
+	changed map[int64]changedWorkflow
+	// progressAt is when the last sync.progressed was appended.
+	progressAt time.Time
+}
+
+// changedWorkflow is a workflow a sync appended.
+type changedWorkflow struct {
+	fp      workflows.Fingerprint
+	created bool
 }
 
 // attempt is what one listing of a sync saw.
 type attempt struct {
 	listed  map[int64]bool
 	pages   int
-	errs    []string // item errors: workflows that cannot be stored
+	bytes   int64
+	errs    []string // item errors: workflows that cannot be stored (the first maxItemErrors)
+	nerrs   int      // item errors in all
 	err     error    // the listing's error, if it stopped
 	done    bool     // complete and error-free
 	stopped bool     // the sync is no longer running: stop at once
@@ -75,12 +94,28 @@ func (w *Worker) RunSync(ctx context.Context, customerID, syncID string) (Outcom
 	defer cancel()
 	stopAfter := context.AfterFunc(w.stop, cancel)
 	defer stopAfter()
+	meta := aggregate.Meta{CorrelationID: syncID, CausationID: syncID}
+	// The sync is claimed in the customer's events before anything is
+	// listed: one runner per sync, and a sync without one is waiting for
+	// a slot, not interrupted.
+	if state.Running.Runner == "" {
+		res, err := w.customers.Handle(ctx, customerID, workflows.Begin{SyncID: syncID, Runner: w.cfg.Runner}, meta)
+		switch {
+		case errors.Is(err, workflows.ErrClaimed), errors.Is(err, workflows.ErrNotRunning), errors.Is(err, workflows.ErrNoCustomer):
+			return Outcome{}, nil
+		case err != nil:
+			return Outcome{}, reactor.Transient(fmt.Errorf("begin sync %s of customer %s: %w", syncID, customerID, err))
+		}
+		seq = res.Seq
+	} else if state.Running.Runner != w.cfg.Runner {
+		return Outcome{}, nil // begun by another process: that one runs it, or the sweep fails it
+	}
 	began := time.Now()
 	w.metrics.started.Inc()
 	log := w.log.With("customer", customerID, "sync", syncID)
 	log.Info("sync running", "trigger", state.Running.Trigger)
-	r := &run{w: w, customerID: customerID, syncID: syncID, changed: map[int64]bool{},
-		meta: aggregate.Meta{CorrelationID: syncID, CausationID: syncID}}
+	r := &run{w: w, customerID: customerID, syncID: syncID, changed: map[int64]changedWorkflow{}, meta: meta,
+		limits: w.limits(state.Limits), progressAt: time.Now()}
 	out, err := r.sync(ctx, seq, state.Running.AllowMassDelete)
 	w.metrics.duration.Observe(time.Since(began).Seconds())
 	if err != nil {
@@ -101,6 +136,7 @@ func (r *run) sync(ctx context.Context, seq uint64, allowMassDelete bool) (Outco
 	w := r.w
 	began := time.Now()
 	out := Outcome{Ran: true}
+	refused := false
 	failWith := func(reason string, st workflows.Stats, pages int) (Outcome, error) {
 		switch {
 		case w.stop.Err() != nil:
@@ -109,18 +145,16 @@ func (r *run) sync(ctx context.Context, seq uint64, allowMassDelete bool) (Outco
 			reason = fmt.Sprintf("timed out after %s (%s); nothing was deleted", time.Since(began).Round(time.Second), reason)
 		}
 		out.Reason, out.Pages = reason, pages
-		res, err := w.failRecorded(ctx, r.customerID, r.syncID, reason, st, pages)
+		res, err := w.failRecorded(ctx, r.customerID, r.syncID, failure{reason: reason, refused: refused}, st, pages)
 		out.Stats = finalStats(w, res, st)
 		return out, err
 	}
-	if err := w.waitReadModel(ctx, seq); err != nil {
-		return failWith(fmt.Sprintf("%s: %v", ReasonReadModelBehind, err), workflows.Stats{}, 0)
+	// Creates and deletions are decided against the read model, so it
+	// must hold every event of this customer up to the sync's start, and
+	// none of them held back (parked).
+	if err := w.waitCustomer(ctx, r.customerID, seq); err != nil {
+		return failWith(fmt.Sprintf("%s: %v; nothing was deleted", ReasonReadModelBehind, err), workflows.Stats{}, 0)
 	}
-	known, err := w.loadKnown(ctx, r.customerID)
-	if err != nil {
-		return failWith(err.Error(), workflows.Stats{}, 0)
-	}
-	r.known = known
 	cfg, err := w.cfg.Credentials(ctx, r.customerID)
 	if err != nil {
 		return failWith(fmt.Sprintf("credentials: %v", err), workflows.Stats{}, 0)
@@ -163,24 +197,33 @@ func (r *run) sync(ctx context.Context, seq uint64, allowMassDelete bool) (Outco
 	st := r.stats(a)
 	if !a.done {
 		st.Errors = append(append([]string{}, a.errs...), attemptErrs...)
+		if more := a.nerrs - len(a.errs); more > 0 {
+			st.Errors = append(st.Errors, fmt.Sprintf("and %d more workflow(s) that could not be stored", more))
+		}
 		reason := "listing incomplete: nothing was deleted"
 		switch {
 		case a.err != nil:
 			reason = fmt.Sprintf("listing failed after %d attempt(s): %v; nothing was deleted", out.Attempts, a.err)
-		case len(a.errs) > 0:
-			reason = fmt.Sprintf("%d workflow(s) could not be stored; nothing was deleted", len(a.errs))
+			refused = errors.Is(a.err, zuora.ErrUnauthorized) || errors.Is(a.err, zuora.ErrForbidden)
+		case a.nerrs > 0:
+			reason = fmt.Sprintf("%d workflow(s) could not be stored; nothing was deleted", a.nerrs)
 		}
 		return failWith(reason, st, a.pages)
 	}
-	gone := workflows.Gone(r.known, a.listed)
-	if err := workflows.GuardDeletion(len(r.known), len(gone), allowMassDelete); err != nil {
+	cid, _ := uuid.Parse(r.customerID)
+	stored, err := syncmodel.StoredIDs(ctx, w.cfg.Pool, cid)
+	if err != nil {
+		return failWith(fmt.Sprintf("%v; nothing was deleted", err), st, a.pages)
+	}
+	gone := workflows.Gone(stored, func(id int64) bool { return a.listed[id] })
+	if err := workflows.GuardDeletion(r.knownCount(stored), len(gone), allowMassDelete); err != nil {
 		return failWith(err.Error(), st, a.pages)
 	}
 	for len(gone) > 0 {
 		chunk := gone[:min(len(gone), workflows.MaxPerCommand)]
 		gone = gone[len(chunk):]
 		if _, err := w.customers.Handle(ctx, r.customerID, workflows.Delete{SyncID: r.syncID, ZuoraIDs: chunk}, r.meta); err != nil {
-			if errors.Is(err, workflows.ErrNotRunning) {
+			if stoppedBy(err) {
 				return out, nil
 			}
 			return failWith(fmt.Sprintf("delete: %v", err), st, a.pages)
@@ -188,7 +231,7 @@ func (r *run) sync(ctx context.Context, seq uint64, allowMassDelete bool) (Outco
 		w.metrics.workflows.WithLabelValues("deleted").Add(float64(len(chunk)))
 	}
 	res, err := w.customers.Handle(ctx, r.customerID, workflows.Complete{SyncID: r.syncID, Stats: st, Pages: a.pages, Now: w.cfg.Now()}, r.meta)
-	if errors.Is(err, workflows.ErrNotRunning) {
+	if stoppedBy(err) {
 		return out, nil
 	}
 	if err != nil {
@@ -222,18 +265,51 @@ func finalStats(w *Worker, res aggregate.Result[workflows.Customer], st workflow
 func (r *run) stats(a attempt) workflows.Stats {
 	st := workflows.Stats{Total: len(a.listed), Errors: []string{}}
 	for id := range a.listed {
-		if !r.changed[id] {
+		if _, ok := r.changed[id]; !ok {
 			st.Unchanged++
 		}
 	}
 	return st
 }
 
+// knownCount is how many workflows the customer had for the deletion
+// guard: those stored (sorted) and those this sync created that the read
+// model does not show yet.
+func (r *run) knownCount(stored []int64) int {
+	n := len(stored)
+	for id, c := range r.changed {
+		if _, found := slices.BinarySearch(stored, id); c.created && !found {
+			n++
+		}
+	}
+	return n
+}
+
+// stoppedBy reports an error that means the sync is no longer this run's
+// to finish: it ended (failed by the sweep, cancelled by the customer's
+// deletion) or its customer is gone.
+func stoppedBy(err error) bool {
+	return errors.Is(err, workflows.ErrNotRunning) || errors.Is(err, workflows.ErrNoCustomer)
+}
+
 // ErrNoProgress reports a listing stopped for not making progress: pages
-// that bring no workflow not listed already (a tenant repeating ids), or
-// more workflows than a listing may hold (a tenant that never ends). It is
+// that bring no workflow not listed already (a tenant repeating ids). It is
 // not retried: the next scheduled sync tries again.
 var ErrNoProgress = errors.New("listing makes no progress")
+
+// ErrOverLimit reports a listing stopped at one of its customer's bounds:
+// more workflows, or more bytes of pages, than one sync may take in (a
+// tenant that never ends, or one serving huge pages). It is not retried.
+var ErrOverLimit = errors.New("listing over the customer's bound")
+
+// maxItemErrors bounds the item errors a sync records (the others are
+// counted): a tenant of bad workflows cannot make the sync's event grow.
+const maxItemErrors = 100
+
+// progressEvery is how often a running sync records how far it has come
+// when its pages change nothing (pages that change workflows record it
+// with their changes).
+const progressEvery = time.Second
 
 // stalePages is how many pages in a row may bring no new workflow before a
 // listing stops with ErrNoProgress.
@@ -243,6 +319,9 @@ const stalePages = 3
 type pageWork struct {
 	number int
 	wfs    []workflows.Workflow
+	// listed and bytes are the listing's counts after the page.
+	listed int
+	bytes  int64
 }
 
 // list runs one listing. Pages are appended by a goroutine of their own,
@@ -269,13 +348,19 @@ func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
 	stale := 0 // pages in a row that listed nothing new
 	listing, err := client.ListWorkflows(ctx, func(p zuora.Page) error {
 		before := len(a.listed)
+		a.bytes += int64(p.Bytes)
+		if a.bytes > r.limits.MaxBytes {
+			return fmt.Errorf("%w: more than %d bytes of pages read (page %d)", ErrOverLimit, r.limits.MaxBytes, p.Number)
+		}
 		page := make([]workflows.Workflow, 0, len(p.Workflows))
 		for _, zw := range p.Workflows {
 			if a.listed[zw.ID] {
 				continue // listed on an earlier page: counts once
 			}
 			if msg := unstorable(zw); msg != "" {
-				a.errs = append(a.errs, fmt.Sprintf("page %d: workflow %d: %s", p.Number, zw.ID, msg))
+				if a.nerrs++; len(a.errs) < maxItemErrors {
+					a.errs = append(a.errs, fmt.Sprintf("page %d: workflow %d: %s", p.Number, zw.ID, msg))
+				}
 				a.listed[zw.ID] = true // kept, never deleted for it
 				continue
 			}
@@ -297,14 +382,11 @@ func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
 		} else {
 			stale = 0
 		}
-		if len(a.listed) > r.w.cfg.MaxWorkflows {
-			return fmt.Errorf("%w: more than %d workflows listed (page %d)", ErrNoProgress, r.w.cfg.MaxWorkflows, p.Number)
-		}
-		if len(page) == 0 {
-			return nil
+		if len(a.listed) > r.limits.MaxWorkflows {
+			return fmt.Errorf("%w: more than %d workflows listed (page %d)", ErrOverLimit, r.limits.MaxWorkflows, p.Number)
 		}
 		select {
-		case work <- pageWork{number: p.Number, wfs: page}:
+		case work <- pageWork{number: p.Number, wfs: page, listed: len(a.listed), bytes: a.bytes}:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -315,22 +397,37 @@ func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
 	if appendErr != nil {
 		err = appendErr // the listing stopped for it
 	}
-	if errors.Is(err, workflows.ErrNotRunning) {
+	if stoppedBy(err) {
 		a.stopped = true
 		return a
 	}
 	a.err = err
-	a.done = err == nil && listing.Complete && len(a.errs) == 0
+	a.done = err == nil && listing.Complete && a.nerrs == 0
 	if err == nil && !listing.Complete {
 		a.err = errors.New("listing not complete")
 	}
 	return a
 }
 
-// apply appends the created and updated workflows of one page and keeps
-// known up to date.
+// apply compares one page with the read model (and what this sync
+// appended), appends its created and updated workflows, and records the
+// listing's progress with them, or alone every progressEvery.
 func (r *run) apply(ctx context.Context, pw pageWork) error {
-	res, err := r.w.customers.Handle(ctx, r.customerID, workflows.Apply{SyncID: r.syncID, Listed: pw.wfs, Known: r.known}, r.meta)
+	var progress *workflows.SyncProgressed
+	known, err := r.fingerprints(ctx, pw.wfs)
+	if err != nil {
+		return fmt.Errorf("page %d: %w", pw.number, err)
+	}
+	changes := len(workflows.Diff(pw.wfs, known)) > 0
+	if changes || time.Since(r.progressAt) >= progressEvery {
+		progress = &workflows.SyncProgressed{Pages: pw.number, Listed: pw.listed, Bytes: pw.bytes}
+		r.progressAt = time.Now()
+	}
+	if !changes && progress == nil {
+		return nil
+	}
+	res, err := r.w.customers.Handle(ctx, r.customerID, workflows.Apply{SyncID: r.syncID, Listed: pw.wfs, Known: known,
+		Progress: progress}, r.meta)
 	if err != nil {
 		return fmt.Errorf("append page %d: %w", pw.number, err)
 	}
@@ -340,18 +437,52 @@ func (r *run) apply(ctx context.Context, pw pageWork) error {
 			return fmt.Errorf("page %d: %w", pw.number, err)
 		}
 		if c, ok := data.(*workflows.WorkflowChanged); ok {
-			r.known[c.Workflow.ZuoraID] = c.Workflow
-			r.changed[c.Workflow.ZuoraID] = true
+			prev, seen := r.changed[c.Workflow.ZuoraID]
+			r.changed[c.Workflow.ZuoraID] = changedWorkflow{fp: c.Workflow.Fingerprint(),
+				created: ev.Envelope.Type == workflows.WorkflowCreatedV1 || seen && prev.created}
 			r.w.metrics.workflows.WithLabelValues(strings.TrimSuffix(strings.TrimPrefix(ev.Envelope.Type, "workflow."), ".v1")).Inc()
 		}
 	}
 	return nil
 }
 
-// unstorable says why a workflow cannot be stored ("" when it can): text
-// PostgreSQL refuses (NUL) or that is not UTF-8.
+// fingerprints returns the fingerprints of the page's workflows as stored:
+// what this sync appended, else what the read model holds.
+func (r *run) fingerprints(ctx context.Context, page []workflows.Workflow) (map[int64]workflows.Fingerprint, error) {
+	ask := make([]int64, 0, len(page))
+	for _, wf := range page {
+		if _, ok := r.changed[wf.ZuoraID]; !ok {
+			ask = append(ask, wf.ZuoraID)
+		}
+	}
+	cid, err := uuid.Parse(r.customerID)
+	if err != nil {
+		return nil, fmt.Errorf("customer id %q: %w", r.customerID, err)
+	}
+	known, err := syncmodel.Fingerprints(ctx, r.w.cfg.Pool, cid, ask)
+	if err != nil {
+		return nil, err
+	}
+	for _, wf := range page {
+		if c, ok := r.changed[wf.ZuoraID]; ok {
+			known[wf.ZuoraID] = c.fp
+		}
+	}
+	return known, nil
+}
+
+// unstorable says why a workflow cannot be stored ("" when it can): a
+// field over its bound (workflows.MaxNameBytes, …), text PostgreSQL
+// refuses (NUL) or that is not UTF-8.
 func unstorable(zw zuora.Workflow) string {
-	for _, f := range []struct{ name, v string }{{"name", zw.Name}, {"description", zw.Description}, {"status", zw.Status}} {
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"name", zw.Name, workflows.MaxNameBytes}, {"description", zw.Description, workflows.MaxDescriptionBytes},
+		{"status", zw.Status, workflows.MaxStatusBytes}} {
+		if len(f.v) > f.max {
+			return fmt.Sprintf("%s is %d bytes, more than %d", f.name, len(f.v), f.max)
+		}
 		if strings.IndexByte(f.v, 0) >= 0 {
 			return f.name + " contains a NUL character"
 		}
@@ -367,7 +498,8 @@ func unstorable(zw zuora.Workflow) string {
 // refused requests and unusable answers may not.
 func retryable(err error) bool {
 	for _, perm := range []error{zuora.ErrUnauthorized, zuora.ErrForbidden, zuora.ErrNotFound, zuora.ErrBadRequest,
-		zuora.ErrBadResponse, zuora.ErrPagination, zuora.ErrInvalidConfig, ErrNoProgress, context.Canceled, context.DeadlineExceeded} {
+		zuora.ErrBadResponse, zuora.ErrPagination, zuora.ErrInvalidConfig, ErrNoProgress, ErrOverLimit, context.Canceled,
+		context.DeadlineExceeded} {
 		if errors.Is(err, perm) {
 			return false
 		}

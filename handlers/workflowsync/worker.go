@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,7 +20,7 @@ import (
 	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/promreg"
-	"github.com/eventline/eventline/projections"
+	"github.com/eventline/eventline/projections/syncmodel"
 	"github.com/eventline/eventline/zuora"
 )
 
@@ -123,8 +125,16 @@ type WorkerConfig struct {
 	// Concurrency bounds the syncs this process runs at once (4).
 	Concurrency int
 	// MaxWorkflows bounds one listing (200,000): a tenant listing more
-	// fails the sync with ErrNoProgress.
+	// fails the sync with ErrOverLimit. A customer's own bound
+	// (workflows.Limits) replaces it.
 	MaxWorkflows int
+	// MaxBytes bounds the bytes of pages one listing reads (256 MiB): a
+	// tenant serving more fails the sync with ErrOverLimit. A customer's
+	// own bound replaces it.
+	MaxBytes int64
+	// Runner names this process in the syncs it begins (the host name and
+	// process id when empty).
+	Runner string
 	// SyncTimeout bounds one sync; it is the reactor's time limit (30m).
 	// While a sync runs its message is kept in progress; a process that
 	// dies mid-sync has its message redelivered after syncAckWait, and the
@@ -151,6 +161,24 @@ type WorkerConfig struct {
 	HTTPClient *http.Client
 }
 
+// Default bounds of one sync, for a customer without its own.
+const (
+	DefaultMaxWorkflows = 200_000
+	DefaultMaxBytes     = 256 << 20
+)
+
+// limits are the bounds of a sync of a customer with own (zero fields:
+// the worker's).
+func (w *Worker) limits(own workflows.Limits) workflows.Limits {
+	if own.MaxWorkflows <= 0 {
+		own.MaxWorkflows = w.cfg.MaxWorkflows
+	}
+	if own.MaxBytes <= 0 {
+		own.MaxBytes = w.cfg.MaxBytes
+	}
+	return own
+}
+
 // withDefaults fills the zero fields of c.
 func (c WorkerConfig) withDefaults() WorkerConfig {
 	def := func(d *time.Duration, v time.Duration) {
@@ -168,7 +196,14 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 		c.Concurrency = 4
 	}
 	if c.MaxWorkflows <= 0 {
-		c.MaxWorkflows = 200_000
+		c.MaxWorkflows = DefaultMaxWorkflows
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.Runner == "" {
+		host, _ := os.Hostname()
+		c.Runner = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	def(&c.RetryDelay, 60*time.Second)
 	def(&c.SyncTimeout, 30*time.Minute)
@@ -435,15 +470,22 @@ func (w *Worker) isLocal(syncID string) bool {
 	return w.running[syncID]
 }
 
+// failure is why a sync failed: its reason, and whether Zuora refused the
+// customer's credentials.
+type failure struct {
+	reason  string
+	refused bool
+}
+
 // fail ends a sync with reason, on a context of its own when ctx is over
 // (a sync cut short must still be recorded). ErrNotRunning is success.
 func (w *Worker) fail(ctx context.Context, customerID, syncID, reason string, st workflows.Stats, pages int) error {
-	_, err := w.failRecorded(ctx, customerID, syncID, reason, st, pages)
+	_, err := w.failRecorded(ctx, customerID, syncID, failure{reason: reason}, st, pages)
 	return err
 }
 
 // failRecorded is fail returning what the command did.
-func (w *Worker) failRecorded(ctx context.Context, customerID, syncID, reason string, st workflows.Stats,
+func (w *Worker) failRecorded(ctx context.Context, customerID, syncID string, f failure, st workflows.Stats,
 	pages int) (aggregate.Result[workflows.Customer], error) {
 	if ctx.Err() != nil {
 		var cancel context.CancelFunc
@@ -454,11 +496,12 @@ func (w *Worker) failRecorded(ctx context.Context, customerID, syncID, reason st
 	// the customer's state still counts what it created and updated, and
 	// the total is never fewer than those.
 	if state, _, lerr := w.customers.Load(ctx, customerID); lerr == nil && state.Running != nil && state.Running.SyncID == syncID {
-		st.Total = max(st.Total, state.Running.Created+state.Running.Updated)
+		st.Total = max(st.Total, state.Running.Created+state.Running.Updated, state.Running.Listed)
+		pages = max(pages, state.Running.Pages)
 	}
-	res, err := w.customers.Handle(ctx, customerID, workflows.Fail{SyncID: syncID, Reason: reason, Stats: st, Pages: pages,
-		Now: w.cfg.Now()}, aggregate.Meta{CausationID: syncID, CorrelationID: syncID})
-	if errors.Is(err, workflows.ErrNotRunning) {
+	res, err := w.customers.Handle(ctx, customerID, workflows.Fail{SyncID: syncID, Reason: f.reason, CredentialsRefused: f.refused,
+		Stats: st, Pages: pages, Now: w.cfg.Now()}, aggregate.Meta{CausationID: syncID, CorrelationID: syncID})
+	if stoppedBy(err) {
 		return res, nil
 	}
 	if err != nil {
@@ -468,51 +511,34 @@ func (w *Worker) failRecorded(ctx context.Context, customerID, syncID, reason st
 	return res, nil
 }
 
-// waitReadModel waits until the read model has applied the customer's
-// events up to seq, at most ReadModelWait.
-func (w *Worker) waitReadModel(ctx context.Context, seq uint64) error {
+// waitCustomer waits until the read model has applied customer
+// customerID's events up to seq, at most ReadModelWait; it fails at once
+// when the read model holds the customer's events back (a parked event),
+// since its rows are then stale however far the checkpoint has gone.
+func (w *Worker) waitCustomer(ctx context.Context, customerID string, seq uint64) error {
+	id, err := uuid.Parse(customerID)
+	if err != nil {
+		return fmt.Errorf("customer id %q: %w", customerID, err)
+	}
 	deadline := time.Now().Add(w.cfg.ReadModelWait)
 	delay := 5 * time.Millisecond
 	for {
-		cp, err := projections.LoadCheckpoint(ctx, w.cfg.Pool, w.cfg.Projection)
+		at, err := syncmodel.CustomerSeq(ctx, w.cfg.Pool, id)
 		if err != nil {
 			return err
 		}
-		if cp.LastSeq >= seq {
+		if at >= seq {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s at %d, sync started at %d (waited %s)", ErrReadModelBehind, w.cfg.Projection,
-				cp.LastSeq, seq, w.cfg.ReadModelWait)
+			return fmt.Errorf("%w: %s has the customer's events up to #%d, the sync began at #%d (waited %s)",
+				ErrReadModelBehind, w.cfg.Projection, at, seq, w.cfg.ReadModelWait)
 		}
 		if err := sleepCtx(ctx, delay); err != nil {
 			return err
 		}
 		delay = min(delay*2, 25*time.Millisecond)
 	}
-}
-
-// loadKnown reads the stored workflows of customerID that no sync is
-// deleting.
-func (w *Worker) loadKnown(ctx context.Context, customerID string) (map[int64]workflows.Workflow, error) {
-	rows, err := w.cfg.Pool.Query(ctx, `SELECT zuora_id, name, description, status, created_at, updated_at
-		FROM workflows WHERE customer_id = $1 AND deleting_sync IS NULL`, customerID)
-	if err != nil {
-		return nil, fmt.Errorf("load workflows of %s: %w", customerID, err)
-	}
-	defer rows.Close()
-	known := map[int64]workflows.Workflow{}
-	for rows.Next() {
-		var wf workflows.Workflow
-		if err := rows.Scan(&wf.ZuoraID, &wf.Name, &wf.Description, &wf.Status, &wf.CreatedAt, &wf.UpdatedAt); err != nil {
-			return nil, fmt.Errorf("load workflows of %s: %w", customerID, err)
-		}
-		known[wf.ZuoraID] = wf
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load workflows of %s: %w", customerID, err)
-	}
-	return known, nil
 }
 
 // sleepCtx waits d or until ctx ends.

@@ -76,6 +76,38 @@ type NewCustomer struct {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 	} `json:"zuora"`
+	// Limits are the customer's own bounds of a sync (absent: defaults).
+	Limits *LimitsBody `json:"limits,omitempty"`
+}
+
+// LimitsBody is a customer's "limits" object: its own bounds of one sync;
+// an absent or zero field takes the default.
+type LimitsBody struct {
+	MaxWorkflows int   `json:"max_workflows"`
+	MaxBytes     int64 `json:"max_bytes"`
+}
+
+// Bounds of a customer's own limits.
+const (
+	maxLimitWorkflows = 10_000_000
+	minLimitBytes     = 1 << 20
+	maxLimitBytes     = 64 << 30
+)
+
+// check validates the limits and returns them as the domain holds them.
+func (l *LimitsBody) check() (workflows.Limits, error) {
+	if l == nil {
+		return workflows.Limits{}, nil
+	}
+	if l.MaxWorkflows < 0 || l.MaxWorkflows > maxLimitWorkflows {
+		return workflows.Limits{}, httpapi.FieldErr("limits.max_workflows",
+			fmt.Sprintf("limits.max_workflows must be 1..%d, or 0 for the default.", maxLimitWorkflows))
+	}
+	if l.MaxBytes != 0 && (l.MaxBytes < minLimitBytes || l.MaxBytes > maxLimitBytes) {
+		return workflows.Limits{}, httpapi.FieldErr("limits.max_bytes",
+			fmt.Sprintf("limits.max_bytes must be %d..%d, or 0 for the default.", minLimitBytes, int64(maxLimitBytes)))
+	}
+	return workflows.Limits{MaxWorkflows: l.MaxWorkflows, MaxBytes: l.MaxBytes}, nil
 }
 
 // LogValue keeps the client secret out of any log line that includes c.
@@ -130,6 +162,9 @@ func decodeCustomer(body []byte) (NewCustomer, error) {
 	}
 	if utf8.RuneCountInString(c.Zuora.ClientSecret) < zuora.MinClientSecretLen {
 		return c, httpapi.FieldErr("zuora.client_secret", fmt.Sprintf("zuora.client_secret must be at least %d characters.", zuora.MinClientSecretLen))
+	}
+	if _, err := c.Limits.check(); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -211,8 +246,9 @@ func (h *Writes) create(ctx context.Context, c NewCustomer, dedupeID string) (ht
 		return httpapi.Response{}, err
 	}
 	now := h.now()
+	limits, _ := c.Limits.check() // checked by decodeCustomer
 	res, err := h.customers.Handle(ctx, id, workflows.Create{CustomerID: id, Name: c.Name, BaseURL: c.Zuora.BaseURL,
-		ClientID: c.Zuora.ClientID, Now: now}, createMeta)
+		ClientID: c.Zuora.ClientID, Limits: limits, Now: now}, createMeta)
 	if errors.Is(err, workflows.ErrCustomerTaken) && !inserted {
 		// A retry: the first attempt stored the event.
 		_, seq, lerr := h.customers.Load(ctx, id)

@@ -182,9 +182,28 @@ func (q *queuer) queueSingle(ev event) {
 	m, b, seq := q.m, q.b, int64(ev.seq)
 	switch e := ev.data.(type) {
 	case *workflows.CustomerCreated:
-		b.Queue(`INSERT INTO `+m.customers+` (id, name, base_url, client_id, created_at, seq)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
-			q.customer, e.Name, e.BaseURL, e.ClientID, orAt(e.CreatedAt, ev.at), seq)
+		b.Queue(`INSERT INTO `+m.customers+` (id, name, base_url, client_id, created_at, max_workflows, max_bytes, seq)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+			q.customer, e.Name, e.BaseURL, e.ClientID, orAt(e.CreatedAt, ev.at), limit(int64(e.Limits.MaxWorkflows)),
+			limit(e.Limits.MaxBytes), seq)
+	case *workflows.CustomerUpdated:
+		// A change of credentials clears a refusal: the next sync tries them.
+		b.Queue(`UPDATE `+m.customers+` SET credentials_error = CASE WHEN $9 OR base_url <> $3 OR client_id <> $4
+				THEN NULL ELSE credentials_error END,
+			credentials_error_at = CASE WHEN $9 OR base_url <> $3 OR client_id <> $4 THEN NULL ELSE credentials_error_at END,
+			name = $2, base_url = $3, client_id = $4, max_workflows = $5, max_bytes = $6, updated_at = $7, seq = $8
+			WHERE id = $1 AND seq < $8`,
+			q.customer, e.Name, e.BaseURL, e.ClientID, limit(int64(e.Limits.MaxWorkflows)), limit(e.Limits.MaxBytes),
+			orAt(e.UpdatedAt, ev.at), seq, e.SecretRotated)
+	case *workflows.CustomerDeleted:
+		// Its workflows go; the row stays as a tombstone (deleted_at), so
+		// that its events are known applied.
+		b.Queue(`DELETE FROM `+m.workflows+` WHERE customer_id = $1`, q.customer)
+		b.Queue(`UPDATE `+m.customers+` SET deleted_at = $2, seq = $3 WHERE id = $1 AND seq < $3`,
+			q.customer, orAt(e.DeletedAt, ev.at), seq)
+	case *workflows.SyncProgressed:
+		b.Queue(`UPDATE `+m.syncRuns+` SET pages = greatest(pages, $2), total = greatest(total, $3), seq = $4
+			WHERE sync_id = $1 AND status = 'running' AND seq < $4`, e.SyncID, e.Pages, e.Listed, seq)
 	case *workflows.SyncStarted:
 		b.Queue(`INSERT INTO `+m.syncRuns+` (sync_id, customer_id, status, trigger, slot, started_at, finished_at,
 				created, updated, deleted, unchanged, total, errors, pages, reason, seq)
@@ -199,12 +218,17 @@ func (q *queuer) queueSingle(ev event) {
 		b.Queue(`UPDATE `+m.workflows+` SET last_synced_at = $2, seq = $3 WHERE customer_id = $1 AND seq < $3`,
 			q.customer, at, seq)
 		q.lastSync(e.SyncID, StatusCompleted, at)
+		b.Queue(`UPDATE `+m.customers+` SET credentials_error = NULL, credentials_error_at = NULL WHERE id = $1`, q.customer)
 	case *workflows.SyncFailed:
 		at := orAt(e.FinishedAt, ev.at)
 		q.finishRun(e.SyncID, StatusFailed, e.Reason, e.Stats, e.Pages, at, seq)
 		b.Queue(`UPDATE `+m.workflows+` SET deleting_sync = NULL, seq = $3
 			WHERE customer_id = $1 AND deleting_sync = $2 AND seq < $3`, q.customer, e.SyncID, seq)
 		q.lastSync(e.SyncID, StatusFailed, at)
+		if e.CredentialsRefused {
+			b.Queue(`UPDATE `+m.customers+` SET credentials_error = $2, credentials_error_at = $3 WHERE id = $1`,
+				q.customer, e.Reason, at)
+		}
 	}
 }
 
@@ -225,6 +249,14 @@ func (q *queuer) finishRun(syncID, status, reason string, st workflows.Stats, pa
 func (q *queuer) lastSync(syncID, status string, at time.Time) {
 	q.b.Queue(`UPDATE `+q.m.customers+` SET last_sync_id = $2, last_sync_status = $3, last_sync_at = $4 WHERE id = $1`,
 		q.customer, syncID, status, at)
+}
+
+// limit is a customer's bound as stored: NULL for the default (0).
+func limit(n int64) *int64 {
+	if n <= 0 {
+		return nil
+	}
+	return &n
 }
 
 // orAt returns t in UTC, or at when t is zero.
