@@ -56,6 +56,7 @@ func mountDashboard(d *dashboard.Dashboard, pool *pgxpool.Pool, writes *Writes, 
 	d.Handle("GET /customers/{id}/syncs/{sync}", p.syncLive)
 	d.Handle("POST /customers/{id}/sync", p.syncNow)
 	d.Card(dashboard.Card{Title: "Last syncs", Fragment: "/customers/last-syncs", Link: "/customers", Order: 30})
+	d.Alert(dashboard.Alert{Name: "workflow sync", Order: 30, Check: p.reads.alerts})
 }
 
 // fail shows err: a validation error's message with its status, a read
