@@ -74,9 +74,10 @@ type Dashboard struct {
 
 	home *template.Template
 
-	mu    sync.Mutex
-	nav   []NavItem
-	cards []Card
+	mu     sync.Mutex
+	nav    []NavItem
+	cards  []Card
+	alerts []Alert
 }
 
 // NavItem is an entry of the navigation bar.
@@ -140,6 +141,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, fmt.Errorf("dashboard: overview: %w", err)
 	}
 	d.Page(Page{Pattern: "GET /{$}", Nav: "Overview", NavPath: "/", Order: 0, Handler: d.overview})
+	d.Handle("GET "+BannerPath, d.banner)
 	d.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.Error(w, r, http.StatusNotFound, "There is no such page.")
 	})

@@ -75,6 +75,7 @@ func (h *Handler) MountDashboard(d *dashboard.Dashboard, log *slog.Logger) func(
 	d.Handle("GET /logs/tail", w(ld.tail))
 	d.Handle("POST /logs/send", w(ld.send))
 	d.Card(dashboard.Card{Title: "Logs", Fragment: "/logs/card", Link: "/logs", Order: 10})
+	d.Alert(dashboard.Alert{Name: "log ingest", Order: 10, Check: ld.alerts})
 	return func(ctx context.Context) error { return sampleRates(ctx, ld.ring, sampleInterval, h.snapshot) }
 }
 

@@ -190,3 +190,14 @@ func (p *Parked) Retry(ctx context.Context, kind, name string, skip uint64, item
 	}
 	return out, nil
 }
+
+// Counts returns how many items the projections and the reactors hold
+// parked, all told.
+func (p *Parked) Counts(ctx context.Context) (projectionItems, reactorMessages int64, err error) {
+	err = p.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM projection_parked), (SELECT count(*) FROM reactor_parked)`).
+		Scan(&projectionItems, &reactorMessages)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count parked: %w", err)
+	}
+	return projectionItems, reactorMessages, nil
+}

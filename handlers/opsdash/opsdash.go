@@ -78,6 +78,7 @@ func MountWithParked(d *dashboard.Dashboard, in *opsapi.Inspector, parked *opsap
 	}))
 	d.Handle("GET "+CardPath, p.card)
 	d.Card(dashboard.Card{Title: "Consumers", Fragment: CardPath, Link: PagePath, Order: 40})
+	d.Alert(dashboard.Alert{Name: "projections and reactors", Order: 40, Check: p.alerts})
 }
 
 func (p *pages) page(w http.ResponseWriter, r *http.Request) {

@@ -52,6 +52,39 @@ func (a *API) MountDashboard(d *dashboard.Dashboard) {
 	d.Handle("POST /sagas/{id}/abort", p.operate("abort"))
 	d.Handle("POST /sagas/{id}/resolve", p.operate("resolve"))
 	d.Card(dashboard.Card{Title: "Sagas", Fragment: "/sagas/card", Link: "/sagas", Order: 20})
+	d.Alert(dashboard.Alert{Name: "sagas", Order: 20, Check: a.sagaAlerts})
+}
+
+// sagaAlerts are the overview banner's lines of sagas: those that need
+// attention and those that failed (each counted up to countCap).
+func (a *API) sagaAlerts(ctx context.Context) ([]dashboard.Shout, error) {
+	type row struct {
+		status string
+		n      int64
+	}
+	rows, err := readRows(ctx, a, `SELECT s, (SELECT count(*) FROM (SELECT 1 FROM sagas WHERE status = s LIMIT $2) x)
+		FROM unnest($1::text[]) s`, []any{[]string{string(saga.StatusNeedsAttention), string(saga.StatusFailed)}, countCap + 1},
+		func(r pgx.CollectableRow) (row, error) {
+			var x row
+			return x, r.Scan(&x.status, &x.n)
+		})
+	if err != nil {
+		return nil, err
+	}
+	var out []dashboard.Shout
+	for _, x := range rows {
+		s := dashboard.Shout{Level: dashboard.ShoutBad, Count: min(x.n, countCap), Approx: x.n > countCap,
+			Link: "/sagas?status=" + x.status}
+		s.Text = "sagas need attention"
+		if x.status == string(saga.StatusFailed) {
+			s.Text = "sagas failed (compensation gave up)"
+		}
+		if x.n == 1 {
+			s.Text = map[bool]string{true: "saga failed (compensation gave up)", false: "saga needs attention"}[x.status == string(saga.StatusFailed)]
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // statusOrder is the order the statuses are shown in.

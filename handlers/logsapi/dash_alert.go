@@ -1,0 +1,29 @@
+package logsapi
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/eventline/eventline/handlers/dashboard"
+)
+
+// pendingTooLong is how long an accepted entry may wait for PostgreSQL
+// before the overview's banner says so.
+const pendingTooLong = time.Minute
+
+// alerts is the overview banner's line of ingest: entries accepted and
+// still not in PostgreSQL after pendingTooLong.
+func (ld *logsDashboard) alerts(ctx context.Context) ([]dashboard.Shout, error) {
+	v, err := ld.h.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	age := time.Duration(v.OldestPendingAgeM) * time.Millisecond
+	if v.Pending == 0 || age < pendingTooLong {
+		return nil, nil
+	}
+	return []dashboard.Shout{{Level: dashboard.ShoutBad, Count: v.Pending,
+		Text: fmt.Sprintf("log entries pending, the oldest for %s (PostgreSQL behind or down?)", dashboard.Ago(age)),
+		Link: "/logs"}}, nil
+}

@@ -1,0 +1,62 @@
+package opsdash
+
+import (
+	"context"
+	"time"
+
+	"github.com/eventline/eventline/handlers/dashboard"
+	"github.com/eventline/eventline/projections"
+)
+
+// reactorStalledAfter is how long a reactor's consumer may hold pending
+// messages without activity before the overview calls it stalled.
+const reactorStalledAfter = time.Minute
+
+// alerts are the overview banner's lines of the operator page:
+// projections stalled (or stopped on a recreated stream), reactors whose
+// consumer holds messages and has not been active for a minute, and the
+// items projections and reactors hold parked.
+func (p *pages) alerts(ctx context.Context) ([]dashboard.Shout, error) {
+	snap, err := p.snaps.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if snap.projectionsErr != nil {
+		return nil, snap.projectionsErr
+	}
+	var stalled, parkedEvents int64
+	for _, st := range snap.projections {
+		if st.State == projections.StateStalled || st.State == projections.StateStreamMismatch {
+			stalled++
+		}
+		parkedEvents += st.Parked
+	}
+	var reactors int64
+	now := time.Now()
+	for _, c := range snap.consumers {
+		if c.Reactor != "" && c.Pending > 0 && (c.LastActive == nil || now.Sub(*c.LastActive) > reactorStalledAfter) {
+			reactors++
+		}
+	}
+	var parkedMessages int64
+	if p.parked != nil {
+		if parkedEvents, parkedMessages, err = p.parked.Counts(ctx); err != nil {
+			return nil, err
+		}
+	}
+	out := []dashboard.Shout{
+		{Level: dashboard.ShoutBad, Count: stalled, Text: plural(stalled, "projection stalled", "projections stalled"), Link: PagePath + "#h-projections"},
+		{Level: dashboard.ShoutBad, Count: reactors, Text: plural(reactors, "reactor stalled (messages waiting, no activity for a minute)",
+			"reactors stalled (messages waiting, no activity for a minute)"), Link: PagePath + "#h-consumers"},
+		{Level: dashboard.ShoutWarn, Count: parkedEvents, Text: plural(parkedEvents, "projection item parked", "projection items parked"), Link: PagePath + "#h-parked"},
+		{Level: dashboard.ShoutWarn, Count: parkedMessages, Text: plural(parkedMessages, "reactor message parked", "reactor messages parked"), Link: PagePath + "#h-parked"},
+	}
+	return out, nil
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
