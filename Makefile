@@ -49,6 +49,7 @@ bench: postgres-binaries chromium build
 	$(GO) run ./bench/saga --bin $(BIN)/eventline
 	$(GO) run ./bench/cluster --bin $(BIN)/eventline
 	$(GO) run ./bench/hostile --bin $(BIN)/eventline
+	$(GO) run ./bench/synchostile --bin $(BIN)/eventline
 	$(GO) run ./bench/dashboard --bin $(BIN)/eventline
 	$(GO) run ./bench/logsearch --bin $(BIN)/eventline
 
