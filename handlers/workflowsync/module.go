@@ -72,9 +72,10 @@ func Module(cfg Config) module.Module {
 	if cfg.SecretKey != nil {
 		cfg.SecretKey = sync.OnceValues(cfg.SecretKey)
 	}
-	// The worker a sync process starts is the one its reactor runs; the
-	// operator CLI builds its own over its connections.
-	var running *Worker
+	// The worker a sync process starts is the one its reactor runs,
+	// whichever of Start and Reactors asks first; the operator CLI builds
+	// its own over its connections when the reactor first needs it.
+	workers := &workerHolder{}
 	return module.Module{
 		Name: "workflowsync",
 		Streams: []eventstore.StreamSpec{{Name: workflows.Stream, Subjects: []string{workflows.Subjects},
@@ -82,50 +83,83 @@ func Module(cfg Config) module.Module {
 		Events:      workflows.Events(),
 		Projections: []projections.Spec{syncmodel.Spec()},
 		Reactors: func(d module.Deps) []reactor.Reactor {
-			switch {
-			case d.Store == nil: // declaration only (validation)
-				return []reactor.Reactor{(*Worker)(nil).Reactor()}
-			case running != nil:
-				return []reactor.Reactor{running.Reactor()}
-			}
-			w, err := newWorker(cfg, d.Store, d.Pool, nil, d.Log, nil, "")
-			if err != nil {
-				d.Log.Error("workflow sync worker", "err", err)
+			if d.Store == nil { // declaration only (validation)
 				return []reactor.Reactor{(*Worker)(nil).Reactor()}
 			}
-			return []reactor.Reactor{w.Reactor()}
+			return []reactor.Reactor{workers.reactor(func() (*Worker, error) {
+				return newWorker(cfg, d.Store, d.Pool, nil, d.Log, nil, "")
+			})}
 		},
 		ReactorRole: Role,
 		Start: func(h *module.Host) error {
-			w, err := start(h, cfg)
-			running = w
-			return err
+			return start(h, cfg, workers)
 		},
 	}
 }
 
-// start mounts the customers API on api processes and starts the
-// scheduler and the sweep on sync processes.
-func start(h *module.Host, cfg Config) (*Worker, error) {
+// workerHolder is the worker of a process, built once: by Start on a sync
+// process (which fails the start when it cannot be built), else by the
+// reactor's first event (the operator CLI), never as a stub.
+type workerHolder struct {
+	mu sync.Mutex
+	w  *Worker
+}
+
+// get returns the worker, building it with build the first time.
+func (h *workerHolder) get(build func() (*Worker, error)) (*Worker, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.w != nil {
+		return h.w, nil
+	}
+	w, err := build()
+	if err != nil {
+		return nil, err
+	}
+	h.w = w
+	return w, nil
+}
+
+// reactor is the sync reactor whose handler runs on the held worker
+// (built with build when none is yet): Start and Reactors may come in
+// either order. A worker that cannot be built fails the event as
+// transient (the CLI reports it); serve never gets there: its Start
+// failed first.
+func (h *workerHolder) reactor(build func() (*Worker, error)) reactor.Reactor {
+	r := (*Worker)(nil).Reactor()
+	r.Handler = func(ctx context.Context, ev reactor.Event, eff *reactor.Effects) error {
+		w, err := h.get(build)
+		if err != nil {
+			return reactor.Transient(fmt.Errorf("workflow sync worker: %w", err))
+		}
+		return w.handle(ctx, ev, eff)
+	}
+	return r
+}
+
+// start mounts the customers API on api processes and starts the worker,
+// the scheduler and the sweep on sync processes; a worker that cannot be
+// built fails the start.
+func start(h *module.Host, cfg Config, workers *workerHolder) error {
 	api, syncs := h.HasRole("api"), h.HasRole(Role)
 	if !api && !syncs {
-		return nil, nil
+		return nil
 	}
 	secrets, err := cfg.Secrets(h.Pool)
 	if err != nil {
-		return nil, fmt.Errorf("workflow sync: %w", err)
+		return fmt.Errorf("workflow sync: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), keyCheckTimeout)
 	defer cancel()
 	if err := secrets.Check(ctx); errors.Is(err, ErrWrongKey) {
-		return nil, fmt.Errorf("workflow sync: %w", err)
+		return fmt.Errorf("workflow sync: %w", err)
 	} else if err != nil {
 		// PostgreSQL may be down at start; the first sync will tell.
 		h.Log.Warn("workflow sync: secret key not checked", "err", err)
 	}
 	customers, err := NewCustomers(h.Store, Registry(), eventstore.NewSnapshots(h.Store))
 	if err != nil {
-		return nil, fmt.Errorf("workflow sync: %w", err)
+		return fmt.Errorf("workflow sync: %w", err)
 	}
 	if api {
 		writes := NewWrites(customers, secrets, h.Idempotency, h.Log)
@@ -136,20 +170,22 @@ func start(h *module.Host, cfg Config) (*Worker, error) {
 		}
 	}
 	if !syncs {
-		return nil, nil
+		return nil
 	}
-	worker, err := newWorker(cfg, h.Store, h.Pool, customers, h.Log, h.Metrics, h.ProcessID, secrets)
+	worker, err := workers.get(func() (*Worker, error) {
+		return newWorker(cfg, h.Store, h.Pool, customers, h.Log, h.Metrics, h.ProcessID, secrets)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("workflow sync: %w", err)
+		return fmt.Errorf("workflow sync: %w", err)
 	}
 	sched, err := NewScheduler(SchedulerConfig{Customers: customers, Pool: h.Pool, Interval: cfg.Interval,
 		DailyAt: cfg.DailyAt, Location: time.Local, Logger: h.Log})
 	if err != nil {
-		return nil, fmt.Errorf("workflow sync: %w", err)
+		return fmt.Errorf("workflow sync: %w", err)
 	}
 	h.Go(worker.Run) // the sweep of interrupted syncs; fails those in flight at shutdown
 	h.Go(sched.Run)
-	return worker, nil
+	return nil
 }
 
 // newWorker builds the sync worker over the given connections; secrets,

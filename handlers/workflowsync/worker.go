@@ -279,6 +279,9 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Projection == "" {
 		errs = append(errs, errors.New("no read model projection name"))
 	}
+	if cfg.PageLength > zuora.MaxPageLength {
+		errs = append(errs, fmt.Errorf("page length %d: must be 1..%d", cfg.PageLength, zuora.MaxPageLength))
+	}
 	if cfg.StaleAfter <= cfg.SyncTimeout {
 		errs = append(errs, fmt.Errorf("stale bound %s must exceed the sync timeout %s", cfg.StaleAfter, cfg.SyncTimeout))
 	}
