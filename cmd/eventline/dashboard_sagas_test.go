@@ -74,8 +74,9 @@ func TestDashboardSagasWatchEveryPathInABrowser(t *testing.T) {
 	tl := b.Text("#saga-timeline")
 	assert.Contains(t, tl, "declined")
 	assert.Less(t, strings.Index(tl, "cancel_order"), strings.Index(tl, "release_inventory"), "compensations run backwards")
-	assert.Zero(t, b.Nodes("#saga-retry"), "a compensated saga cannot be retried")
-	assert.Zero(t, b.Nodes("#saga-abort"), "a compensated saga cannot be aborted")
+	assert.Zero(t, b.Nodes("#saga-retry:not([disabled])"), "a compensated saga cannot be retried")
+	assert.Zero(t, b.Nodes("#saga-abort:not([disabled])"), "a compensated saga cannot be aborted")
+	b.WaitText("#why-retry", "Only a saga that needs attention or failed can be retried", 5*time.Second)
 	b.Screenshot("saga-timeline")
 
 	b.Run(15*time.Second, chromedp.Navigate(s.URL+ok))
@@ -86,8 +87,8 @@ func TestDashboardSagasWatchEveryPathInABrowser(t *testing.T) {
 	// from the page goes through the API's code.
 	b.Run(15*time.Second, chromedp.Navigate(s.URL+bounced))
 	b.WaitText("#saga-status", "needs_attention", 60*time.Second)
-	require.Equal(t, 1, b.Nodes("#saga-retry"), "needs_attention shows Retry")
-	assert.Zero(t, b.Nodes("#saga-abort"))
+	require.Equal(t, 1, b.Nodes("#saga-retry:not([disabled])"), "needs_attention shows Retry")
+	assert.Zero(t, b.Nodes("#saga-abort:not([disabled])"))
 	b.Run(10*time.Second, chromedp.Click("#saga-retry", chromedp.ByQuery))
 	b.WaitText("#saga-action", "Retried", 15*time.Second)
 	b.WaitText("#saga-timeline", "retried by an operator", 15*time.Second)
@@ -121,6 +122,9 @@ func TestDashboardSagasRefusesBadInput(t *testing.T) {
 		"/sagas?cursor=bogus":                http.StatusBadRequest,
 		"/sagas?limit=5":                     http.StatusBadRequest,
 		"/sagas?status=running":              http.StatusOK,
+		"/sagas?user_id=a.b":                 http.StatusBadRequest,
+		"/sagas?since=yesterday":             http.StatusBadRequest,
+		"/sagas?id=abc&user_id=u1&since=1h":  http.StatusOK,
 	} {
 		res, err := http.Get(s.URL + path)
 		require.NoError(t, err)
