@@ -179,7 +179,7 @@ func start(h *module.Host, cfg Config, workers *workerHolder) error {
 		return fmt.Errorf("workflow sync: %w", err)
 	}
 	sched, err := NewScheduler(SchedulerConfig{Customers: customers, Pool: h.Pool, Interval: cfg.Interval,
-		DailyAt: cfg.DailyAt, Location: time.Local, Logger: h.Log})
+		DailyAt: cfg.DailyAt, Location: time.Local, Logger: h.Log, Spread: cfg.Interval})
 	if err != nil {
 		return fmt.Errorf("workflow sync: %w", err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -50,6 +52,11 @@ type SchedulerConfig struct {
 	After func(d time.Duration) <-chan time.Time
 	// Logger receives a line per tick that started syncs (slog.Default when nil).
 	Logger *slog.Logger
+	// Spread, when set, spreads the customers' interval slots over that
+	// much of each interval (serve: the whole Interval): each customer's
+	// slots begin at an offset of its own (a hash of its id), so that the
+	// customers of an interval do not all start in the same minute.
+	Spread time.Duration
 	// MaxBackoff caps how long a failing customer's scheduled syncs wait
 	// (24h): after k ≥ 2 failed syncs in a row its next scheduled sync
 	// waits Interval·2^(k-1) after the last failure, so that tenants that
@@ -125,6 +132,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 24 * time.Hour
 	}
+	cfg.Spread = min(max(cfg.Spread, 0), cfg.Interval)
 	s := &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "sync-scheduler"), known: map[string]string{}, owed: map[string]Slot{}}
 	if cfg.Customers == nil || cfg.Pool == nil {
 		return nil, fmt.Errorf("%w: scheduler: customers and pool are needed", ErrBadConfig)
@@ -168,6 +176,51 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
+// Offset is where in each interval customer id's interval slots begin:
+// a hash of its id within Spread (0 without one), whole seconds.
+func (s *Scheduler) Offset(id string) time.Duration {
+	if s.cfg.Spread < time.Second {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return time.Duration(h.Sum64()%uint64(s.cfg.Spread/time.Second)) * time.Second
+}
+
+// SlotsOf returns the schedule slots of customer id due at now: Slots
+// with the interval slot moved by the customer's Offset.
+func (s *Scheduler) SlotsOf(id string, now time.Time) []Slot {
+	off := s.Offset(id)
+	out := s.Slots(now.Add(-off))
+	for i := range out {
+		if out[i].Trigger == workflows.TriggerInterval && off > 0 {
+			out[i].Start = out[i].Start.Add(off)
+			out[i].Name = "interval:" + strconv.FormatInt(out[i].Start.Unix(), 10)
+		}
+	}
+	if s.daily && off > 0 {
+		// The daily slot is the customer's at the daily time itself.
+		daily := s.Slots(now)
+		out = slices.DeleteFunc(out, func(sl Slot) bool { return sl.Trigger == workflows.TriggerDaily })
+		for _, sl := range daily {
+			if sl.Trigger == workflows.TriggerDaily {
+				out = append([]Slot{sl}, out...)
+			}
+		}
+	}
+	return out
+}
+
+// Next is when customer id's next interval slot begins after now.
+func (s *Scheduler) Next(id string, now time.Time) time.Time {
+	for _, sl := range s.SlotsOf(id, now) {
+		if sl.Trigger == workflows.TriggerInterval {
+			return sl.Start.Add(s.cfg.Interval)
+		}
+	}
+	return time.Time{}
+}
+
 // Slots returns the schedule slots due at now: from DailyAt on, today's
 // daily slot, and the interval slot now falls in. The daily slot comes
 // first: at the daily time its sync runs and fills the interval slot
@@ -208,7 +261,6 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	due := s.Slots(now)
 	n := 0
 	var errs []error
 	for _, c := range customers {
@@ -216,6 +268,7 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) (int, error) {
 			continue // failing: its slots wait (not owed) until the backoff ends
 		}
 		id := c.id
+		due := s.SlotsOf(id, now)
 		for _, trigger := range []workflows.Trigger{workflows.TriggerDaily, workflows.TriggerInterval} {
 			for _, slot := range s.due(id, trigger, due) {
 				started, done, err := s.start(ctx, id, slot, now)

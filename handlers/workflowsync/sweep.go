@@ -19,6 +19,9 @@ import (
 // listing split across two processes and two points in time; failing is
 // the answer that is always safe.
 //
+// A sync that no process has begun (no runner in its events) is waiting for
+// a slot, not interrupted: the sweep leaves it alone for WaitBound.
+//
 // A running sync is taken for interrupted when this process is not running
 // it and its last event is older than StaleAfter, which exceeds SyncTimeout:
 // no process runs a sync longer than SyncTimeout (the reactor's AckWait and
@@ -78,14 +81,20 @@ func (w *Worker) sweepOne(ctx context.Context, customerID, syncID string) (bool,
 	if err != nil {
 		return false, fmt.Errorf("sweep: last event of customer %s: %w", customerID, err)
 	}
-	if age := w.cfg.Now().Sub(last.Time); age < w.cfg.StaleAfter {
+	reason, bound := ReasonInterrupted, w.cfg.StaleAfter
+	if state.Running.Runner == "" {
+		// Waiting for a slot (or for a sync process to come back): it is
+		// not interrupted, only one that no process began in WaitBound.
+		reason, bound = fmt.Sprintf("%s: no sync process began it within %s; nothing was deleted", ReasonNeverBegun, w.cfg.WaitBound), w.cfg.WaitBound
+	}
+	if age := w.cfg.Now().Sub(last.Time); age < bound {
 		return false, nil
 	}
 	if w.isLocal(syncID) {
 		return false, nil
 	}
-	w.log.Warn("failing an interrupted sync", "customer", customerID, "sync", syncID, "last_event", last.Time)
-	res, err := w.failRecorded(ctx, customerID, syncID, failure{reason: ReasonInterrupted}, workflows.Stats{}, 0)
+	w.log.Warn("failing a sync no process runs", "customer", customerID, "sync", syncID, "last_event", last.Time, "reason", reason)
+	res, err := w.failRecorded(ctx, customerID, syncID, failure{reason: reason}, workflows.Stats{}, 0)
 	if err != nil {
 		return false, fmt.Errorf("sweep: %w", err)
 	}

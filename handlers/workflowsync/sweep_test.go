@@ -30,6 +30,9 @@ func interruptedSync(t *testing.T, e *syncEnv, id string) string {
 	e.waitReadModel(t, id)
 	known := e.rows(t, id)
 	require.Len(t, known, 100)
+	// Begun by a process that then died.
+	_, err = e.customers.Handle(ctx, id, workflows.Begin{SyncID: syncID, Runner: "dead-process"}, aggregate.Meta{})
+	require.NoError(t, err)
 	changed := known[1]
 	changed.Name = "changed upstream"
 	_, err = e.customers.Handle(ctx, id, workflows.Apply{SyncID: syncID, Listed: []workflows.Workflow{changed},

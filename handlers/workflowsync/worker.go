@@ -34,6 +34,8 @@ const (
 	ReasonInterrupted = "interrupted (process stopped mid-sync); nothing was deleted"
 	// ReasonReadModelBehind ends a sync whose read model did not catch up in time.
 	ReasonReadModelBehind = "read model behind"
+	// ReasonNeverBegun ends a sync no process began within WaitBound.
+	ReasonNeverBegun = "never began"
 )
 
 // Errors of the worker.
@@ -148,6 +150,11 @@ type WorkerConfig struct {
 	StaleAfter time.Duration
 	// SweepEvery is the period of the sweep in Run (1m).
 	SweepEvery time.Duration
+	// WaitBound is how long a started sync may wait for a process to
+	// begin it (a free slot) before the sweep fails it (6h). A waiting
+	// sync is not interrupted: it waits across redeliveries of its
+	// sync.started.
+	WaitBound time.Duration
 	// Logger receives a line per sync (slog.Default when nil).
 	Logger *slog.Logger
 	// Metrics receives the sync metrics (none when nil).
@@ -210,6 +217,7 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	def(&c.ReadModelWait, 30*time.Second)
 	def(&c.StaleAfter, c.SyncTimeout+5*time.Minute)
 	def(&c.SweepEvery, time.Minute)
+	def(&c.WaitBound, 6*time.Hour)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -325,7 +333,7 @@ func (w *Worker) Reactor() reactor.Reactor {
 			Handler: func(context.Context, reactor.Event, *reactor.Effects) error {
 				return errors.New("workflowsync: no worker behind this reactor")
 			},
-			Policy: reactor.Policy{AckWait: syncAckWait, TimeLimit: d.SyncTimeout, MaxAckPending: reactorWindow, MaxAttempts: 10}}
+			Policy: reactor.Policy{AckWait: syncAckWait, TimeLimit: 2 * d.SyncTimeout, MaxAckPending: reactorWindow, MaxAttempts: 10}}
 	}
 	return reactor.Reactor{
 		Name:     ReactorName,
@@ -334,7 +342,7 @@ func (w *Worker) Reactor() reactor.Reactor {
 		Handler:  w.handle,
 		Policy: reactor.Policy{
 			AckWait:       syncAckWait,
-			TimeLimit:     w.cfg.SyncTimeout,
+			TimeLimit:     2 * w.cfg.SyncTimeout, // a slot's wait, then the sync's own time
 			MaxAckPending: reactorWindow,
 			MaxAttempts:   10,
 		},
@@ -359,9 +367,16 @@ func (w *Worker) handle(ctx context.Context, ev reactor.Event, _ *reactor.Effect
 	}
 	customerID := customerOf(ev.Subject)
 	if ev.Attempt > 1 {
-		return w.failIfOrphaned(ctx, customerID, started.SyncID)
+		if waiting, err := w.failIfOrphaned(ctx, customerID, started.SyncID); err != nil || !waiting {
+			return err
+		}
 	}
-	release, err := w.acquire(ctx, customerID)
+	// The wait for a slot is bounded apart from the sync's own time: a
+	// sync that waited its bound is redelivered and waits again (it has
+	// not begun), and one that begins has SyncTimeout to run.
+	wctx, cancel := context.WithTimeout(ctx, w.cfg.SyncTimeout)
+	release, err := w.acquire(wctx, customerID)
+	cancel()
 	if err != nil {
 		return reactor.Transient(fmt.Errorf("sync %s of customer %s: no free slot: %w", started.SyncID, customerID, err))
 	}
@@ -413,21 +428,27 @@ func customerOf(subject string) string {
 	return subject
 }
 
-// failIfOrphaned fails sync syncID of customerID as interrupted when it is
-// still running and this process does not run it.
-func (w *Worker) failIfOrphaned(ctx context.Context, customerID, syncID string) error {
+// failIfOrphaned looks at a redelivered sync.started: a sync still waiting
+// for a process to begin it (no runner) is to be run (waiting); one that
+// was begun and that this process does not run is failed as interrupted,
+// since the delivery that ran it is gone.
+func (w *Worker) failIfOrphaned(ctx context.Context, customerID, syncID string) (waiting bool, err error) {
 	if w.isLocal(syncID) {
-		return nil
+		return false, nil
 	}
 	state, _, err := w.customers.Load(ctx, customerID)
 	if err != nil {
-		return reactor.Transient(fmt.Errorf("load customer %s: %w", customerID, err))
+		return false, reactor.Transient(fmt.Errorf("load customer %s: %w", customerID, err))
 	}
 	if state.Running == nil || state.Running.SyncID != syncID {
-		return nil
+		return false, nil
 	}
-	w.log.Warn("sync redelivered while running: failing it as interrupted", "customer", customerID, "sync", syncID)
-	return w.fail(ctx, customerID, syncID, ReasonInterrupted, workflows.Stats{}, 0)
+	if state.Running.Runner == "" {
+		return true, nil
+	}
+	w.log.Warn("sync redelivered while running: failing it as interrupted", "customer", customerID, "sync", syncID,
+		"runner", state.Running.Runner)
+	return false, w.fail(ctx, customerID, syncID, ReasonInterrupted, workflows.Stats{}, 0)
 }
 
 // Run sweeps interrupted syncs at once and every SweepEvery until ctx ends;
