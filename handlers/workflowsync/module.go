@@ -164,7 +164,11 @@ func start(h *module.Host, cfg Config, workers *workerHolder) error {
 	if api {
 		writes := NewWrites(customers, secrets, h.Idempotency, h.Log)
 		writes.Mount(h.Server)
-		NewReads(h.ReadPool).Mount(h.Server)
+		logReads := h.Reads
+		if logReads == nil {
+			logReads = h.Store
+		}
+		NewReads(h.ReadPool).WithLog(logReads).Mount(h.Server)
 		if h.Dashboard != nil {
 			mountDashboard(h.Dashboard, h.ReadPool, writes, h.Log)
 		}

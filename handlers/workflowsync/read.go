@@ -1,6 +1,7 @@
 package workflowsync
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/projections/syncmodel"
 )
@@ -34,10 +36,28 @@ var readStatuses = map[string]string{"active": "Active", "inactive": "Inactive"}
 // syncmodel read model. It never reads the client secret.
 type Reads struct {
 	pool *pgxpool.Pool
+	log  StreamLog
+}
+
+// StreamLog tells how far a stream of the event log goes.
+type StreamLog interface {
+	LastSeq(ctx context.Context, stream string) (uint64, error)
 }
 
 // NewReads returns the read endpoints over pool.
 func NewReads(pool *pgxpool.Pool) *Reads { return &Reads{pool: pool} }
+
+// WithLog makes GET /api/syncs/{id} read its writes: a sync the read
+// model does not show yet is looked up again once the model has caught up
+// with the WORKFLOWS stream as it was when asked (at most syncReadWait),
+// so that the sync_id a 202 answered is found at once.
+func (r *Reads) WithLog(log StreamLog) *Reads {
+	r.log = log
+	return r
+}
+
+// syncReadWait bounds GET /api/syncs/{id}'s wait for the read model.
+const syncReadWait = 3 * time.Second
 
 // Mount registers the read endpoints on srv.
 func (r *Reads) Mount(srv *httpapi.Server) {
@@ -416,12 +436,16 @@ func (r *Reads) getSync(w http.ResponseWriter, req *http.Request) {
 		httpapi.WriteError(w, req, err)
 		return
 	}
-	rows, err := r.pool.Query(req.Context(), readSyncSelect+` WHERE sync_id = $1`, id)
-	if err != nil {
-		httpapi.WriteError(w, req, err)
-		return
+	s, err := r.readSync(req.Context(), id)
+	if errors.Is(err, pgx.ErrNoRows) && r.log != nil && httpapi.MayWait(req.Context()) {
+		// Accepted but maybe not projected yet: wait for the model to reach
+		// the stream's end as of now, then look again.
+		if last, lerr := r.log.LastSeq(req.Context(), workflows.Stream); lerr == nil {
+			if syncmodel.WaitCaughtUp(req.Context(), r.pool, last, syncReadWait) == nil {
+				s, err = r.readSync(req.Context(), id)
+			}
+		}
 	}
-	s, err := pgx.CollectExactlyOneRow(rows, scanReadSync)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = httpapi.Errorf(http.StatusNotFound, "not_found", "No sync has id "+strconv.Quote(id)+".")
 	}
@@ -430,6 +454,15 @@ func (r *Reads) getSync(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, s)
+}
+
+// readSync reads sync id (pgx.ErrNoRows when the read model has none).
+func (r *Reads) readSync(ctx context.Context, id string) (readSyncView, error) {
+	rows, err := r.pool.Query(ctx, readSyncSelect+` WHERE sync_id = $1`, id)
+	if err != nil {
+		return readSyncView{}, err
+	}
+	return pgx.CollectExactlyOneRow(rows, scanReadSync)
 }
 
 // writeReadPage answers a page of at most limit items (the query asked for
