@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: run test build bench fuzz vet postgres-binaries chromium clean
+.PHONY: run demo-profile test build bench fuzz vet postgres-binaries chromium clean
 
 build:
 	$(GO) build -o $(BIN)/eventline ./cmd/eventline
@@ -18,8 +18,16 @@ postgres-binaries:
 chromium:
 	@./scripts/ensure-chromium.sh
 
+# make run's demo profile: saga steps time out after 2 s and are retried after 250 ms (the
+# contract's defaults are 300 s and 60 s), so that tok_flaky and tok_slow finish in seconds.
+# A value set in the environment wins: EVENTLINE_SAGA_RETRY_DELAY=60s make run.
+DEMO_PROFILE := EVENTLINE_SAGA_STEP_TIMEOUT=2s EVENTLINE_SAGA_RETRY_DELAY=250ms EVENTLINE_SAGA_COMPENSATION_TIMEOUT=30s
+demo-profile:
+	@for v in $(DEMO_PROFILE); do n=$${v%%=*}; if [ -n "$${!n}" ]; then echo "$$n=$${!n}"; else echo "$$v"; fi; done
+
 run: postgres-binaries build
-	./$(BIN)/zuora-sim --demo --addr 127.0.0.1:8081 & sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT; ./$(BIN)/eventline serve
+	./$(BIN)/zuora-sim --demo --addr 127.0.0.1:8081 & sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT; \
+		env $$($(MAKE) -s demo-profile) ./$(BIN)/eventline serve
 
 # The dashboard's browser tests save screenshots; their paths are printed at the end.
 SCREENSHOTS := $(or $(TMPDIR),/tmp)/eventline-screenshots.txt

@@ -14,6 +14,12 @@ import (
 // out than this is a typo, not a policy.
 const maxSagaDuration = 7 * 24 * time.Hour
 
+// minSagaDuration bounds every EVENTLINE_SAGA_* duration from below:
+// sub-second retry delays and timeouts are allowed (Restate's first retry
+// is 50 ms); the manager fires a timer due within two seconds from memory
+// as well, since JetStream's schedules fire on whole seconds.
+const minSagaDuration = time.Millisecond
+
 // maxPartitions bounds EVENTLINE_PARTITIONS: each partition is a consumer
 // every saga process pulls on while it owns or wants it.
 const maxPartitions = 256
@@ -76,8 +82,8 @@ func (c Config) validateSaga() []error {
 		{"EVENTLINE_SAGA_RETRY_DELAY", c.SagaRetryDelay},
 		{"EVENTLINE_SAGA_COMPENSATION_TIMEOUT", c.SagaCompensationTimeout},
 	} {
-		if d.v < time.Second || d.v > maxSagaDuration {
-			errs = append(errs, fmt.Errorf("%s %v: must be 1s..%v", d.name, d.v, maxSagaDuration))
+		if d.v < minSagaDuration || d.v > maxSagaDuration {
+			errs = append(errs, fmt.Errorf("%s %v: must be %v..%v", d.name, d.v, minSagaDuration, maxSagaDuration))
 		}
 	}
 	if c.SagaPartitions < 1 || c.SagaPartitions > maxPartitions {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -26,6 +27,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // testServer is `eventline serve` running in-process through run().
 type testServer struct {
 	URL    string
+	stdout *syncBuffer
 	stderr *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
@@ -67,7 +69,7 @@ func startServe(t *testing.T, env map[string]string) *testServer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &testServer{stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &testServer{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		err := run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, pw, s.stderr)
 		pw.Close()
@@ -77,6 +79,7 @@ func startServe(t *testing.T, env map[string]string) *testServer {
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
+			fmt.Fprintln(s.stdout, sc.Text())
 			if u, ok := strings.CutPrefix(sc.Text(), "eventline: listening on "); ok {
 				urls <- u
 			}

@@ -179,6 +179,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		defer stopDrained()
 		return srv.Run(gctx, ln)
 	})
+	g.Go(func() error { announceReady(gctx, ln.Addr(), dash != nil, stdout); return nil })
 	start := time.Now()
 	err = g.Wait()
 	log.Info("eventline stopped", "uptime", time.Since(start).Round(time.Second).String())

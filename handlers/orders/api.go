@@ -250,7 +250,7 @@ func (a *API) getProduct(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r, "product")
 	default:
 		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"id": p.ID, "name": p.Name, "price_cents": p.PriceCents,
-			"stock": p.Stock, "reserved": p.Reserved, "sold": p.Sold})
+			"stock": p.Stock, "reserved": p.Reserved, "available": p.Free(), "sold": p.Sold})
 	}
 }
 

@@ -164,6 +164,12 @@ func TestAPISearchesSagas(t *testing.T) {
 	}
 
 	e.exec(t, `INSERT INTO products (id, name, price_cents, stock, reserved, sold, created_at, seq) VALUES ('pq', 'pq', 1, 5, 2, 0, $1, 1)`, base)
+	code, v = call(t, "GET", srv.URL+"/api/products?limit=1", "", "")
+	require.Equal(t, http.StatusOK, code)
+	require.EqualValues(t, 3, v["items"].([]any)[0].(map[string]any)["available"], "stock 5, 2 reserved")
+	code, v = call(t, "GET", srv.URL+"/api/products/p1", "", "")
+	require.Equal(t, http.StatusOK, code, v)
+	require.EqualValues(t, 40, v["available"])
 	for _, path := range []string{"/api/products?limit=1", "/api/orders?user_id=u1"} {
 		code, v := call(t, "GET", srv.URL+path, "", "")
 		require.Equal(t, http.StatusOK, code, path)

@@ -268,6 +268,7 @@ type productItem struct {
 	PriceCents int64     `json:"price_cents"`
 	Stock      int64     `json:"stock"`
 	Reserved   int64     `json:"reserved"`
+	Available  int64     `json:"available"`
 	Sold       int64     `json:"sold"`
 	CreatedAt  time.Time `json:"created_at"`
 }
@@ -288,7 +289,7 @@ func (a *API) listProducts(w http.ResponseWriter, r *http.Request) {
 	items, err := readRows(r.Context(), a, q+` ORDER BY id LIMIT $1`, args, func(row pgx.CollectableRow) (productItem, error) {
 		var p productItem
 		err := row.Scan(&p.ID, &p.Name, &p.PriceCents, &p.Stock, &p.Reserved, &p.Sold, &p.CreatedAt)
-		p.CreatedAt = p.CreatedAt.UTC()
+		p.CreatedAt, p.Available = p.CreatedAt.UTC(), p.Stock-p.Reserved
 		return p, err
 	})
 	if err != nil {

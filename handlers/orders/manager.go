@@ -79,6 +79,8 @@ type Manager struct {
 	// into its end, Runner.timer).
 	scheduled sync.Map
 	nsched    atomic.Int64
+	// nshort counts the timers fired from memory (fireSoon).
+	nshort    atomic.Int64
 	purgeOnce sync.Once
 	purges    chan string
 	mu        sync.Mutex
@@ -727,6 +729,9 @@ func (m *Manager) schedule(s saga.State, timers []saga.Timer) ([]*eventstore.Pen
 			}
 			p, err = m.publish(s.ID, TimerSubject(t), TimerV1, t, eventstore.WithScheduleAt(at),
 				eventstore.WithScheduleTarget(FiredSubject(t.SagaID)), eventstore.WithDedupeID(t.ID()))
+			if err == nil {
+				m.fireSoon(s, t, now) // sub-second: not on the schedule's next whole second
+			}
 		}
 		if err != nil {
 			return pending, fmt.Errorf("saga %s: schedule timer: %w", s.ID, err)
