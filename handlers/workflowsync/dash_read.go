@@ -178,9 +178,10 @@ func (r dashReads) customersPage(ctx context.Context, cursor *readCursor, limit 
 		FROM customers c
 		LEFT JOIN LATERAL (SELECT * FROM sync_runs s WHERE s.customer_id = c.id
 			ORDER BY s.started_at DESC, s.sync_id DESC LIMIT 1) s ON true`
+	q += ` WHERE c.deleted_at IS NULL`
 	args := []any{limit + 1}
 	if cursor != nil {
-		q += ` WHERE (c.created_at, c.id) < ($2, $3)`
+		q += ` AND (c.created_at, c.id) < ($2, $3)`
 		id, _ := uuid.Parse(cursor.ID) // checked by parseDashCursor
 		args = append(args, cursor.At, id)
 	}
@@ -228,7 +229,7 @@ func (r dashReads) customer(ctx context.Context, id uuid.UUID) (dashCustomer, er
 		FROM customers c
 		LEFT JOIN LATERAL (SELECT * FROM sync_runs s WHERE s.customer_id = c.id
 			ORDER BY s.started_at DESC, s.sync_id DESC LIMIT 1) s ON true
-		WHERE c.id = $1`, id).Scan(targets...)
+		WHERE c.id = $1 AND c.deleted_at IS NULL`, id).Scan(targets...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, errNoCustomer
 	}

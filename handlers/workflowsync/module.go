@@ -168,7 +168,7 @@ func start(h *module.Host, cfg Config, workers *workerHolder) error {
 		if logReads == nil {
 			logReads = h.Store
 		}
-		NewReads(h.ReadPool).WithLog(logReads).Mount(h.Server)
+		NewReads(h.ReadPool).WithLog(logReads).WithSchedule(Schedule{Interval: cfg.Interval, DailyAt: cfg.DailyAt}).Mount(h.Server)
 		if h.Dashboard != nil {
 			mountDashboard(h.Dashboard, h.ReadPool, writes, h.Log)
 		}

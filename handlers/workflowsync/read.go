@@ -35,8 +35,57 @@ var readStatuses = map[string]string{"active": "Active", "inactive": "Inactive"}
 // Reads serves the customers, workflows and syncs read endpoints from the
 // syncmodel read model. It never reads the client secret.
 type Reads struct {
-	pool *pgxpool.Pool
-	log  StreamLog
+	pool  *pgxpool.Pool
+	log   StreamLog
+	sched Schedule
+}
+
+// Schedule is the sync schedule a customer is shown with.
+type Schedule struct {
+	// Interval is how often every customer is synced (EVENTLINE_SYNC_INTERVAL).
+	Interval time.Duration
+	// DailyAt is the local time of the daily sync ("-" for none).
+	DailyAt string
+	// Backoff is how long a customer whose credentials were refused waits (24h).
+	Backoff time.Duration
+}
+
+// WithSchedule makes the customer reads show the schedule and each
+// customer's next sync time.
+func (r *Reads) WithSchedule(s Schedule) *Reads {
+	if s.Backoff <= 0 {
+		s.Backoff = 24 * time.Hour
+	}
+	r.sched = s
+	return r
+}
+
+// scheduleView is a customer's schedule as the API shows it.
+type scheduleView struct {
+	Interval   string     `json:"interval"`
+	DailyAt    string     `json:"daily_at"`
+	NextSyncAt *time.Time `json:"next_sync_at"`
+	// BackingOff says why the next sync waits longer than the interval.
+	BackingOff string `json:"backing_off,omitempty"`
+}
+
+// schedule is customer c's schedule at now (nil without a configured one).
+func (r *Reads) schedule(c readCustomerView, now time.Time) *scheduleView {
+	if r.sched.Interval <= 0 {
+		return nil
+	}
+	next := NextIntervalSync(c.ID.String(), r.sched.Interval, now)
+	v := &scheduleView{Interval: r.sched.Interval.String(), DailyAt: r.sched.DailyAt}
+	if c.CredentialsErrorAt != nil {
+		if until := c.CredentialsErrorAt.Add(r.sched.Backoff); until.After(next) {
+			next = NextIntervalSync(c.ID.String(), r.sched.Interval, until.Add(-time.Nanosecond))
+		}
+		v.BackingOff = "Zuora refused the credentials: scheduled syncs wait " + r.sched.Backoff.String() +
+			" after the refusal, or until the credentials change"
+	}
+	next = next.UTC()
+	v.NextSyncAt = &next
+	return v
 }
 
 // StreamLog tells how far a stream of the event log goes.
@@ -79,6 +128,12 @@ type readCustomerView struct {
 	LastSyncStatus *string       `json:"last_sync_status"`
 	LastSyncAt     *time.Time    `json:"last_sync_at"`
 	LastSync       *readSyncView `json:"last_sync,omitempty"`
+	Limits         limitsView    `json:"limits"`
+	// CredentialsError is why Zuora refused the customer's credentials at
+	// its last sync (null when it did not).
+	CredentialsError   *string       `json:"credentials_error"`
+	CredentialsErrorAt *time.Time    `json:"credentials_error_at"`
+	Schedule           *scheduleView `json:"schedule,omitempty"`
 }
 
 // readWorkflowView is a workflow as the API shows it.
@@ -196,7 +251,7 @@ func (r *Reads) listCustomers(w http.ResponseWriter, req *http.Request) {
 		httpapi.WriteError(w, req, err)
 		return
 	}
-	q := `SELECT id, name, base_url, client_id, created_at, last_sync_id, last_sync_status, last_sync_at FROM customers`
+	q := readCustomerSelect + ` WHERE deleted_at IS NULL`
 	args := []any{rl.limit + 1}
 	if rl.cursor != nil {
 		id, err := uuid.Parse(rl.cursor.ID)
@@ -204,7 +259,7 @@ func (r *Reads) listCustomers(w http.ResponseWriter, req *http.Request) {
 			httpapi.WriteError(w, req, httpapi.FieldErr("cursor", "cursor is not one this API returned."))
 			return
 		}
-		q += ` WHERE (name, id) > ($2, $3)`
+		q += ` AND (name, id) > ($2, $3)`
 		args = append(args, rl.cursor.Name, id)
 	}
 	rows, err := r.pool.Query(req.Context(), q+` ORDER BY name, id LIMIT $1`, args...)
@@ -217,14 +272,24 @@ func (r *Reads) listCustomers(w http.ResponseWriter, req *http.Request) {
 		httpapi.WriteError(w, req, err)
 		return
 	}
+	now := time.Now()
+	for i := range items {
+		items[i].Schedule = r.schedule(items[i], now)
+	}
 	writeReadPage(w, items, rl.limit, func(c readCustomerView) readCursor { return readCursor{Name: c.Name, ID: c.ID.String()} })
 }
 
+// readCustomerSelect selects a customer's columns in scanReadCustomer's order.
+const readCustomerSelect = `SELECT id, name, base_url, client_id, created_at, last_sync_id, last_sync_status, last_sync_at,
+	max_workflows, max_bytes, credentials_error, credentials_error_at FROM customers`
+
 func scanReadCustomer(row pgx.CollectableRow) (readCustomerView, error) {
 	var c readCustomerView
-	err := row.Scan(&c.ID, &c.Name, &c.BaseURL, &c.ClientID, &c.CreatedAt, &c.LastSyncID, &c.LastSyncStatus, &c.LastSyncAt)
+	err := row.Scan(&c.ID, &c.Name, &c.BaseURL, &c.ClientID, &c.CreatedAt, &c.LastSyncID, &c.LastSyncStatus, &c.LastSyncAt,
+		&c.Limits.MaxWorkflows, &c.Limits.MaxBytes, &c.CredentialsError, &c.CredentialsErrorAt)
 	c.CreatedAt = c.CreatedAt.UTC()
 	c.LastSyncAt = utcPtr(c.LastSyncAt)
+	c.CredentialsErrorAt = utcPtr(c.CredentialsErrorAt)
 	return c, err
 }
 
@@ -237,8 +302,7 @@ func (r *Reads) getCustomer(w http.ResponseWriter, req *http.Request) {
 		httpapi.WriteError(w, req, err)
 		return
 	}
-	rows, err := r.pool.Query(req.Context(), `SELECT id, name, base_url, client_id, created_at, last_sync_id,
-		last_sync_status, last_sync_at FROM customers WHERE id = $1`, id)
+	rows, err := r.pool.Query(req.Context(), readCustomerSelect+` WHERE id = $1 AND deleted_at IS NULL`, id)
 	if err != nil {
 		httpapi.WriteError(w, req, err)
 		return
@@ -265,13 +329,14 @@ func (r *Reads) getCustomer(w http.ResponseWriter, req *http.Request) {
 	if len(last) == 1 {
 		c.LastSync = &last[0]
 	}
+	c.Schedule = r.schedule(c, time.Now())
 	httpapi.WriteJSON(w, http.StatusOK, c)
 }
 
 // customerExists answers 404 for an unknown customer.
 func (r *Reads) customerExists(req *http.Request, id uuid.UUID) error {
 	var ok bool
-	if err := r.pool.QueryRow(req.Context(), `SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1)`, id).Scan(&ok); err != nil {
+	if err := r.pool.QueryRow(req.Context(), `SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND deleted_at IS NULL)`, id).Scan(&ok); err != nil {
 		return err
 	}
 	if !ok {

@@ -178,13 +178,25 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 // Offset is where in each interval customer id's interval slots begin:
 // a hash of its id within Spread (0 without one), whole seconds.
-func (s *Scheduler) Offset(id string) time.Duration {
-	if s.cfg.Spread < time.Second {
+func (s *Scheduler) Offset(id string) time.Duration { return spreadOffset(id, s.cfg.Spread) }
+
+// spreadOffset is customer id's offset within spread: an FNV-1a hash of
+// its id, whole seconds, the same in every process.
+func spreadOffset(id string, spread time.Duration) time.Duration {
+	if spread < time.Second {
 		return 0
 	}
 	h := fnv.New64a()
 	h.Write([]byte(id))
-	return time.Duration(h.Sum64()%uint64(s.cfg.Spread/time.Second)) * time.Second
+	return time.Duration(h.Sum64()%uint64(spread/time.Second)) * time.Second
+}
+
+// NextIntervalSync is when customer id's next interval sync is due after
+// now, its slots spread over the whole interval as serve's scheduler
+// spreads them.
+func NextIntervalSync(id string, interval time.Duration, now time.Time) time.Time {
+	off := spreadOffset(id, interval)
+	return now.Add(-off).Truncate(interval).Add(off + interval)
 }
 
 // SlotsOf returns the schedule slots of customer id due at now: Slots
@@ -381,17 +393,24 @@ func (s *Scheduler) done(id string, slot Slot) {
 func slotKey(id string, trigger workflows.Trigger) string { return id + "\x00" + string(trigger) }
 
 // scheduledCustomer is a customer of the read model with its failed syncs
-// in a row (the newest finished first, at most 16 looked at) and when the
-// last of them finished.
+// in a row (the newest finished first, at most 16 looked at), when the
+// last of them finished, and when Zuora refused its credentials (zero
+// when it did not at its last sync).
 type scheduledCustomer struct {
 	id         string
 	failures   int
 	lastFailed time.Time
+	refusedAt  time.Time
 }
 
 // backoffUntil is when c's scheduled syncs may start again: after k ≥ 2
-// failures in a row, Interval·2^(k-1) after the last (at most MaxBackoff).
+// failures in a row, Interval·2^(k-1) after the last (at most MaxBackoff);
+// a customer whose credentials Zuora refused waits MaxBackoff after the
+// refusal (or until its credentials change, which clears it).
 func (s *Scheduler) backoffUntil(c scheduledCustomer) time.Time {
+	if !c.refusedAt.IsZero() {
+		return c.refusedAt.Add(s.cfg.MaxBackoff)
+	}
 	if c.failures < 2 {
 		return time.Time{}
 	}
@@ -405,7 +424,7 @@ func (s *Scheduler) backoffUntil(c scheduledCustomer) time.Time {
 // customers lists the customers of the read model with their failures.
 func (s *Scheduler) customers(ctx context.Context) ([]scheduledCustomer, error) {
 	rows, err := s.cfg.Pool.Query(ctx, `
-		SELECT c.id::text, coalesce(f.failures, 0), f.last_failed
+		SELECT c.id::text, coalesce(f.failures, 0), f.last_failed, c.credentials_error_at
 		FROM customers c
 		LEFT JOIN LATERAL (
 			SELECT count(*)::int AS failures, max(finished_at) AS last_failed FROM (
@@ -413,6 +432,7 @@ func (s *Scheduler) customers(ctx context.Context) ([]scheduledCustomer, error) 
 				FROM sync_runs r WHERE r.customer_id = c.id AND r.status <> 'running'
 				ORDER BY started_at DESC, sync_id DESC LIMIT 16) recent
 			WHERE streak) f ON true
+		WHERE c.deleted_at IS NULL
 		ORDER BY c.id`)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: customers: %w", err)
@@ -421,12 +441,15 @@ func (s *Scheduler) customers(ctx context.Context) ([]scheduledCustomer, error) 
 	var out []scheduledCustomer
 	for rows.Next() {
 		var c scheduledCustomer
-		var last *time.Time
-		if err := rows.Scan(&c.id, &c.failures, &last); err != nil {
+		var last, refused *time.Time
+		if err := rows.Scan(&c.id, &c.failures, &last, &refused); err != nil {
 			return nil, fmt.Errorf("scheduler: customers: %w", err)
 		}
 		if last != nil {
 			c.lastFailed = *last
+		}
+		if refused != nil {
+			c.refusedAt = *refused
 		}
 		out = append(out, c)
 	}

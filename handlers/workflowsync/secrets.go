@@ -182,8 +182,36 @@ func (s *Secrets) open(customerID string, nonce, sealed []byte) (string, error) 
 	return string(plain), nil
 }
 
+// Update changes customerID's name (when name is not empty) and secret
+// (when secret is not empty). ErrNameTaken when another customer has the
+// name; ErrNoCredentials when customerID has no row.
+func (s *Secrets) Update(ctx context.Context, customerID, name, secret string) error {
+	var nonce, sealed []byte
+	if secret != "" {
+		nonce = make([]byte, s.aead.NonceSize())
+		if _, err := rand.Read(nonce); err != nil {
+			return fmt.Errorf("update credentials: %w", err)
+		}
+		sealed = s.aead.Seal(nil, nonce, []byte(secret), []byte(customerID))
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE customer_credentials SET name = coalesce(nullif($2, ''), name),
+		nonce = coalesce($3, nonce), secret = coalesce($4, secret) WHERE customer_id = $1`, customerID, name, nonce, sealed)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "23505":
+		return ErrNameTaken
+	case isInvalidUUID(err):
+		return ErrNoCredentials
+	case err != nil:
+		return fmt.Errorf("update credentials of %s: %w", customerID, err)
+	case tag.RowsAffected() == 0:
+		return ErrNoCredentials
+	}
+	return nil
+}
+
 // Delete removes customerID's credentials (a creation whose event could
-// not be stored).
+// not be stored, a deleted customer).
 func (s *Secrets) Delete(ctx context.Context, customerID string) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM customer_credentials WHERE customer_id = $1`, customerID); err != nil {
 		return fmt.Errorf("delete credentials of %s: %w", customerID, err)

@@ -66,6 +66,221 @@ func NewWrites(customers *aggregate.Handler[workflows.Customer, any], secrets *S
 func (h *Writes) Mount(s *httpapi.Server) {
 	s.Handle("POST /api/customers", h.createCustomer)
 	s.Handle("POST /api/customers/{id}/sync", h.startSync)
+	s.Handle("PATCH /api/customers/{id}", h.patchCustomer)
+	s.Handle("DELETE /api/customers/{id}", h.deleteCustomer)
+}
+
+// CustomerPatch is the body of PATCH /api/customers/{id}: every field is
+// optional; a client secret given is stored (encrypted) in place of the
+// old one and never written into an event.
+type CustomerPatch struct {
+	Name  *string `json:"name"`
+	Zuora *struct {
+		BaseURL      *string `json:"base_url"`
+		ClientID     *string `json:"client_id"`
+		ClientSecret *string `json:"client_secret"`
+	} `json:"zuora"`
+	Limits *LimitsBody `json:"limits"`
+}
+
+// String keeps the client secret out of any formatted output of p.
+func (p CustomerPatch) String() string { return "{customer patch, secret redacted}" }
+
+// LogValue keeps the client secret out of any log line that includes p.
+func (p CustomerPatch) LogValue() slog.Value { return slog.StringValue(p.String()) }
+
+// customerChange is a validated patch.
+type customerChange struct {
+	cmd    workflows.Update
+	name   string // "" when unchanged
+	secret string // "" when unchanged
+}
+
+// decodePatch parses and validates a PATCH body. Its errors never quote
+// the values sent.
+func decodePatch(body []byte) (customerChange, error) {
+	var p CustomerPatch
+	var ch customerChange
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return ch, httpapi.FieldErr(typeErr.Field, fmt.Sprintf("%s has the wrong type: a %s was expected.", typeErr.Field, typeErr.Type))
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return ch, httpapi.FieldErr(field, "Unknown field "+strconv.Quote(field)+": name, zuora (base_url, client_id, client_secret) and limits may be changed.")
+		}
+		return ch, &httpapi.Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "The body is not a valid JSON object."}
+	}
+	if dec.More() {
+		return ch, &httpapi.Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "The body must hold one JSON object."}
+	}
+	if p.Name != nil {
+		name := strings.TrimSpace(*p.Name)
+		if err := checkText("name", name, MaxNameLen, true); err != nil {
+			return ch, err
+		}
+		ch.cmd.Name, ch.name = &name, name
+	}
+	if z := p.Zuora; z != nil {
+		if z.BaseURL != nil {
+			if err := checkBaseURL(*z.BaseURL); err != nil {
+				return ch, err
+			}
+			ch.cmd.BaseURL = z.BaseURL
+		}
+		if z.ClientID != nil {
+			if err := checkText("zuora.client_id", *z.ClientID, MaxClientIDLen, false); err != nil {
+				return ch, err
+			}
+			ch.cmd.ClientID = z.ClientID
+		}
+		if z.ClientSecret != nil {
+			if err := checkText("zuora.client_secret", *z.ClientSecret, MaxClientSecretLen, false); err != nil {
+				return ch, err
+			}
+			if utf8.RuneCountInString(*z.ClientSecret) < zuora.MinClientSecretLen {
+				return ch, httpapi.FieldErr("zuora.client_secret", fmt.Sprintf("zuora.client_secret must be at least %d characters.", zuora.MinClientSecretLen))
+			}
+			ch.secret, ch.cmd.SecretRotated = *z.ClientSecret, true
+		}
+	}
+	if p.Limits != nil {
+		l, err := p.Limits.check()
+		if err != nil {
+			return ch, err
+		}
+		ch.cmd.Limits = &l
+	}
+	if ch.cmd.Name == nil && ch.cmd.BaseURL == nil && ch.cmd.ClientID == nil && ch.cmd.Limits == nil && !ch.cmd.SecretRotated {
+		return ch, httpapi.FieldErr("body", "Nothing to change: give name, zuora.base_url, zuora.client_id, zuora.client_secret or limits.")
+	}
+	return ch, nil
+}
+
+// customerProfile answers a PATCH: the customer after it (never the secret).
+type customerProfile struct {
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	BaseURL  string     `json:"base_url"`
+	ClientID string     `json:"client_id"`
+	Limits   limitsView `json:"limits"`
+}
+
+// limitsView is a customer's own limits as the API shows them (null: the
+// default).
+type limitsView struct {
+	MaxWorkflows *int64 `json:"max_workflows"`
+	MaxBytes     *int64 `json:"max_bytes"`
+}
+
+func ownLimits(l workflows.Limits) limitsView {
+	var v limitsView
+	if l.MaxWorkflows > 0 {
+		n := int64(l.MaxWorkflows)
+		v.MaxWorkflows = &n
+	}
+	if l.MaxBytes > 0 {
+		v.MaxBytes = &l.MaxBytes
+	}
+	return v
+}
+
+func (h *Writes) patchCustomer(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		httpapi.WriteError(w, r, apiError(workflows.ErrNoCustomer))
+		return
+	}
+	if _, err := httpapi.MediaType(r, "application/json"); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	body, err := httpapi.ReadBody(w, r, MaxCustomerBody)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	ch, err := decodePatch(body)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	customerID := id.String()
+	h.idem.Do(w, r, "PATCH /api/customers/"+customerID, body, func(ctx context.Context, _ string) (httpapi.Response, error) {
+		resp, err := h.update(ctx, customerID, ch)
+		return resp, apiError(err)
+	})
+}
+
+// update stores a new name or secret in the credentials table, then
+// records the change as customer.updated (the secret only as
+// secret_rotated).
+func (h *Writes) update(ctx context.Context, customerID string, ch customerChange) (httpapi.Response, error) {
+	state, _, err := h.customers.Load(ctx, customerID)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	if !state.Exists {
+		return httpapi.Response{}, workflows.ErrNoCustomer
+	}
+	if ch.name != "" || ch.secret != "" {
+		if err := h.secrets.Update(ctx, customerID, ch.name, ch.secret); err != nil {
+			return httpapi.Response{}, err
+		}
+	}
+	ch.cmd.Now = h.now()
+	res, err := h.customers.Handle(ctx, customerID, ch.cmd, aggregate.Meta{CorrelationID: customerID})
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	s := res.State
+	return httpapi.Response{Status: http.StatusOK, Seq: res.Seq, Body: customerProfile{ID: customerID, Name: s.Name,
+		BaseURL: s.BaseURL, ClientID: s.ClientID, Limits: ownLimits(s.Limits)}}, nil
+}
+
+// customerDeleted answers a DELETE.
+type customerDeleted struct {
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted"`
+	// CancelledSync is the sync that was running, failed by the deletion.
+	CancelledSync string `json:"cancelled_sync,omitempty"`
+}
+
+func (h *Writes) deleteCustomer(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		httpapi.WriteError(w, r, apiError(workflows.ErrNoCustomer))
+		return
+	}
+	customerID := id.String()
+	h.idem.Do(w, r, "DELETE /api/customers/"+customerID, nil, func(ctx context.Context, _ string) (httpapi.Response, error) {
+		resp, err := h.remove(ctx, customerID)
+		return resp, apiError(err)
+	})
+}
+
+// remove records the customer's deletion (failing a sync it runs first, in
+// the same append) and forgets its credentials.
+func (h *Writes) remove(ctx context.Context, customerID string) (httpapi.Response, error) {
+	state, _, err := h.customers.Load(ctx, customerID)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	res, err := h.customers.Handle(ctx, customerID, workflows.Remove{Now: h.now()}, aggregate.Meta{CorrelationID: customerID})
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	if err := h.secrets.Delete(ctx, customerID); err != nil {
+		h.log.WarnContext(ctx, "credentials of a deleted customer are left behind", "customer_id", customerID, "err", err)
+	}
+	out := customerDeleted{ID: customerID, Deleted: true}
+	if state.Running != nil {
+		out.CancelledSync = state.Running.SyncID
+	}
+	return httpapi.Response{Status: http.StatusOK, Seq: res.Seq, Body: out}, nil
 }
 
 // NewCustomer is the body of POST /api/customers.
@@ -389,6 +604,8 @@ func apiError(err error) error {
 		return &httpapi.Error{Status: http.StatusConflict, Code: "sync_running", Message: "A sync is already running for this customer; wait for it to finish."}
 	case errors.Is(err, ErrNameTaken), errors.Is(err, workflows.ErrCustomerTaken):
 		return &httpapi.Error{Status: http.StatusConflict, Code: "customer_exists", Message: "A customer with this name already exists.", Field: "name"}
+	case errors.Is(err, ErrNoCredentials):
+		return &httpapi.Error{Status: http.StatusNotFound, Code: "customer_not_found", Message: "No customer has this id."}
 	case errors.Is(err, workflows.ErrSlotTaken):
 		return &httpapi.Error{Status: http.StatusConflict, Code: "sync_already_run", Message: "This scheduled sync has already run."}
 	}
