@@ -166,6 +166,12 @@ func (s *Store) committerFor(subject string) *committer {
 	return nil
 }
 
+// GroupCommit reports whether this store groups appends
+// (Options.GroupCommit.Enabled): it is set where every publish costs an
+// fsync of its own (serve with the embedded server and sync always), so
+// that fewer, fuller appends pay there.
+func (s *Store) GroupCommit() bool { return s.group.Enabled }
+
 // GroupStats returns the group commit counters of stream (nil when its
 // appends are not grouped).
 func (s *Store) GroupStats(stream string) *GroupStats {

@@ -20,9 +20,15 @@ type IngestConfig struct {
 	// MaxGroupBytes bounds one grouped append (1 MiB); a request larger than
 	// this is appended on its own.
 	MaxGroupBytes int
-	// MaxInFlight bounds appends awaiting their acknowledgement (8). Fewer
-	// in flight means bigger groups: requests that arrive while all slots
-	// are taken share the next append (and, with sync always, its fsync).
+	// MaxInFlight bounds appends awaiting their acknowledgement (8; 2 on
+	// a store that groups commits, i.e. where each append costs an fsync of
+	// its own: eventstore.Store.GroupCommit). Fewer in flight means bigger
+	// groups: requests that arrive while all slots are taken share the
+	// next append (and, with sync always, its fsync). With sync always
+	// the server fsyncs one append after the other, so more in flight only
+	// makes each fsync carry fewer entries: 64 connections of single POSTs
+	// got 2,028-2,730 req/s with 8, 5,664 with 2 and 5,910 with 1
+	// (bench/ingest --phases D, docs/BENCHMARKS.md, issue 27).
 	MaxInFlight int
 	// AckTimeout bounds the wait for JetStream's acknowledgement (10s). An
 	// entry also waits at most this long for its append to start: an
@@ -68,6 +74,10 @@ func (c *IngestConfig) defaults() {
 		c.ServerCacheHold = 11 * time.Second
 	}
 }
+
+// syncedMaxInFlight is IngestConfig.MaxInFlight's default on a store that
+// groups commits (sync always).
+const syncedMaxInFlight = 2
 
 // maxStoreDelay bounds how long after its id's time an acknowledged entry
 // is stored: the wait for an append to start, the wait for its
@@ -116,6 +126,9 @@ type ingestResult struct {
 
 // NewIngester returns an ingester; start it with Run.
 func NewIngester(store *eventstore.Store, cfg IngestConfig, reg prometheus.Registerer) *Ingester {
+	if cfg.MaxInFlight <= 0 && store != nil && store.GroupCommit() {
+		cfg.MaxInFlight = syncedMaxInFlight
+	}
 	cfg.defaults()
 	g := &Ingester{
 		store:  store,
