@@ -66,6 +66,9 @@ type modeResults struct {
 	Batch    *loadResult `json:"batch"`
 	RawEntry rawResult   `json:"raw_per_entry"`
 	RawBatch rawResult   `json:"raw_per_batch"`
+	// PGRows is PostgreSQL's per-row INSERT rate at the same connections
+	// (synchronous_commit=on), measured after Single (issue 27).
+	PGRows *loadResult `json:"pg_rows,omitempty"`
 	// Accepted counts the entries answered 202; Received is what
 	// GET /api/logs/stats counts in the log afterwards (they must match).
 	Accepted int64 `json:"entries_accepted"`
@@ -320,6 +323,17 @@ func (b *bench) ingestServer(ctx context.Context, r *results, name, sync string)
 		return m, bl, err
 	}
 	bl.finalSeq = st.StreamLastSeq
+	if sync == "always" {
+		pgURL, err := s.PostgresURL()
+		if err != nil {
+			return m, bl, err
+		}
+		if m.PGRows, err = rowBaseline(ctx, pgURL, b.p.entries, b.o.Conns, b.o.Duration); err != nil {
+			return m, bl, err
+		}
+		b.logf("  %s: PostgreSQL per-row INSERT, %d connections, synchronous_commit=on: %.0f rows/s p99 %.1fms (errors %d)",
+			name, b.o.Conns, m.PGRows.RPS, m.PGRows.P99, m.PGRows.Errors)
+	}
 	// Every entry answered 202 must be in the log (an api-only server
 	// counts the log's entries from their events' headers).
 	m.Accepted = bl.batchItems + warmItems + m.Single.Items

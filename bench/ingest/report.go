@@ -113,6 +113,11 @@ func rows(r *results) []row {
 			BaseName: "GET /healthz", Unit: "req/s", Target: "-", Verdict: "info"})
 		add(row{Metric: fmt.Sprintf("(f) %s: POST /api/logs p99", mm.Sync), Ours: mm.Single.P99, Baseline: mm.Healthz.P99,
 			BaseName: "GET /healthz", Unit: "ms", Target: "-", Verdict: "info"})
+		if mm.PGRows != nil {
+			add(row{Metric: fmt.Sprintf("(f) %s: POST /api/logs vs PostgreSQL rows", mm.Sync), Ours: mm.Single.RPS, Baseline: mm.PGRows.RPS,
+				BaseName: "per-row INSERT, synchronous_commit=on, " + conns, Unit: "req/s", Target: ">= 2x (issue 27)",
+				Verdict: verdict(ratio(mm.Single.RPS, mm.PGRows.RPS) >= 2, mm.PGRows.RPS > 0)})
+		}
 		if mm.Batch != nil {
 			add(row{Metric: fmt.Sprintf("(f) %s: batch ingest", mm.Sync), Ours: mm.Batch.IPS, Baseline: mm.RawEntry.IPS,
 				BaseName: "raw PublishAsync, 1 entry/msg", Unit: "entries/s", Target: "-", Verdict: "info"})
