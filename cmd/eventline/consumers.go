@@ -27,6 +27,11 @@ func consumersCmd(ctx context.Context, cfg Config, args []string, stdout, stderr
 		return err
 	}
 	defer s.close()
+	if *stream != "" {
+		if err := knownStream(ctx, s.store.JetStream(), *stream); err != nil {
+			return fmt.Errorf("consumers: %w", err)
+		}
+	}
 	cons, err := s.inspect.Consumers(ctx, *stream)
 	if err != nil {
 		return err

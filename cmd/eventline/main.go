@@ -54,6 +54,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	err = dispatch(ctx, cfg, args, getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h asked for a command's flags: printed, not a failure
+	}
+	return err
+}
+
+// dispatch runs the command args[0] with the rest of args.
+func dispatch(ctx context.Context, cfg Config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":

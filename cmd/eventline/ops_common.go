@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/opsapi"
@@ -67,8 +70,12 @@ func writeJSON(w io.Writer, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
-// table prints rows aligned under header.
+// table prints rows aligned under header, or "none" when there are none.
 func table(w io.Writer, header []string, rows [][]string) error {
+	if len(rows) == 0 {
+		_, err := fmt.Fprintln(w, "none")
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
@@ -91,4 +98,23 @@ func ago(t *time.Time, now time.Time) string {
 		return "-"
 	}
 	return now.Sub(*t).Round(time.Second).String() + " ago"
+}
+
+// knownStream returns nil when stream exists, else one line naming it and
+// the streams there are.
+func knownStream(ctx context.Context, js jetstream.JetStream, stream string) error {
+	_, err := js.Stream(ctx, stream)
+	if err == nil || !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil // there, or unreachable: the command's own call says so
+	}
+	var names []string
+	lister := js.StreamNames(ctx)
+	for n := range lister.Name() {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		return fmt.Errorf("unknown stream %q (there are no streams: serve creates them at start)", stream)
+	}
+	return fmt.Errorf("unknown stream %q (streams: %s)", stream, strings.Join(names, ", "))
 }

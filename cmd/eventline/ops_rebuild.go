@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -91,43 +92,52 @@ func printRebuild(w io.Writer, res projections.RebuildResult) {
 	if res.DryRun {
 		outcome = "dry run, nothing swapped"
 	}
-	rate := 0.0
-	if res.Seconds > 0 {
-		rate = float64(res.Events) / res.Seconds
+	// The rate is of the events applied over the time spent applying them
+	// (the build phase and the catch-up), not over the comparison and the
+	// swap that follow.
+	applying := res.Phases["build"] + res.Phases["catch_up"]
+	rate := "-"
+	if applying > 0 {
+		rate = strconv.FormatFloat(float64(res.Events)/applying, 'f', 0, 64)
 	}
-	fmt.Fprintf(w, "%s: %s; events applied %d, rows %d, parked %d, seconds %.2f (%.0f events/s)\n",
-		res.Name, outcome, res.Events, res.Rows, res.Parked, res.Seconds, rate)
+	fmt.Fprintf(w, "%s: %s; events applied %d, rows %d, parked %d, seconds %.2f (applying %.2f s, %s events/s)\n",
+		res.Name, outcome, res.Events, res.Rows, res.Parked, res.Seconds, applying, rate)
 }
 
-// progressBar shows a rebuild's progress (events/s and ETA) on stderr.
+// progressBar shows a rebuild's progress on stderr: a bar for the build
+// phase (events applied, their rate since the build began, and the time
+// left), ended with its line, then one line per later phase.
 type progressBar struct {
 	bar   *progressbar.ProgressBar
 	w     io.Writer
 	name  string
 	max   int64
 	phase string
+	start time.Time
+	// open is true while the bar's line is not ended.
+	open   bool
+	events int64
 }
 
 func newProgressBar(w io.Writer, name string) *progressBar {
-	return &progressBar{w: w, name: name}
+	return &progressBar{w: w, name: name, start: time.Now()}
 }
 
 func (p *progressBar) update(pr projections.RebuildProgress) {
-	if pr.Phase != p.phase && pr.Phase != "build" {
-		p.phase = pr.Phase
-		if p.bar != nil {
-			p.bar.Describe(fmt.Sprintf("%s: %s", p.name, pr.Phase))
+	if pr.Phase != "build" {
+		if pr.Phase != p.phase {
+			p.endBar()
+			p.phase = pr.Phase
+			fmt.Fprintf(p.w, "%s: %s…\n", p.name, pr.Phase)
 		}
 		return
 	}
-	p.phase = pr.Phase
+	p.phase, p.events = pr.Phase, pr.Events
 	if p.bar == nil {
-		p.max = int64(pr.Target)
+		p.max, p.open = int64(pr.Target), true
 		p.bar = progressbar.NewOptions64(p.max,
 			progressbar.OptionSetWriter(p.w),
 			progressbar.OptionSetDescription(p.name+": build"),
-			progressbar.OptionSetItsString("events"),
-			progressbar.OptionShowIts(),
 			progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionSetWidth(30),
@@ -138,13 +148,34 @@ func (p *progressBar) update(pr projections.RebuildProgress) {
 		p.max = int64(pr.Target)
 		p.bar.ChangeMax64(p.max)
 	}
+	// The rate is of events applied since the build began (the bar counts
+	// stream sequences, which a filtered projection skips over).
+	p.bar.Describe(fmt.Sprintf("%s: build, %s events/s", p.name, rateOf(pr.Events, time.Since(p.start))))
 	_ = p.bar.Set64(int64(pr.Seq))
 }
 
-func (p *progressBar) finish() {
-	if p == nil || p.bar == nil {
+// rateOf formats n per second over d.
+func rateOf(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(n)/d.Seconds(), 'f', 0, 64)
+}
+
+// endBar fills and ends the build bar's line, once.
+func (p *progressBar) endBar() {
+	if p.bar == nil || !p.open {
 		return
 	}
+	p.open = false
+	p.bar.Describe(fmt.Sprintf("%s: build, %s events/s", p.name, rateOf(p.events, time.Since(p.start))))
 	_ = p.bar.Finish()
 	fmt.Fprintln(p.w)
+}
+
+func (p *progressBar) finish() {
+	if p == nil {
+		return
+	}
+	p.endBar()
 }

@@ -149,7 +149,36 @@ func (p *replayPrinter) textLine(ev eventstore.RawEvent, typ string) {
 			data = string(env.Data)
 		}
 	}
+	if !p.o.full {
+		data = cutData(data, replayDataWidth)
+	}
 	fmt.Fprintf(p.w, "%-8d  %-24s  %-20s  %-28s  %s\n", ev.Seq, ev.Time.UTC().Format("2006-01-02T15:04:05.000Z"), ev.Subject, typ, data)
+}
+
+// replayDataWidth is how many characters of an event's data a person's
+// line shows (--full: all of it).
+const replayDataWidth = 160
+
+// cutData returns data cut to width characters, saying how much is left
+// out.
+func cutData(data string, width int) string {
+	n := 0
+	for i := range data {
+		if n == width {
+			return data[:i] + fmt.Sprintf("… (%s bytes in all; --full)", groupDigits(len(data)))
+		}
+		n++
+	}
+	return data
+}
+
+// groupDigits writes n with thousands separators (2,116).
+func groupDigits(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // gap reports missing sequences from..to (an unfiltered read's OnGap).

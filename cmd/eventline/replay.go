@@ -23,7 +23,7 @@ type replayOptions struct {
 	stream, subject, since, aggregate string
 	types                             []string
 	fromSeq, toSeq, limit             uint64
-	asJSON, allowGaps                 bool
+	asJSON, allowGaps, full           bool
 }
 
 // replayCmd is `eventline replay`: print a stream's events in order, one per
@@ -44,6 +44,7 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 	fs.StringVar(&o.aggregate, "aggregate", "", "only the history of this aggregate (the last token of its subject)")
 	fs.BoolVar(&o.asJSON, "json", false, "one JSON object per line: seq, time, subject, id, type, occurred_at, correlation/causation ids, data")
 	fs.BoolVar(&o.allowGaps, "allow-gaps", false, "report missing sequences but exit 0")
+	fs.BoolVar(&o.full, "full", false, fmt.Sprintf("print each event's data whole (people's lines cut it at %d characters; --json never does)", replayDataWidth))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +66,9 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 		return err
 	}
 	defer s.close()
+	if err := knownStream(ctx, s.store.JetStream(), o.stream); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
 	// Replay allocates per message and keeps almost nothing: trade a little
 	// memory for less garbage collection.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
@@ -82,6 +86,9 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 	err = s.store.Read(ctx, o.stream, ropt, p.event)
 	if err == nil {
 		err = p.flushGaps(ropt.ToSeq, true)
+	}
+	if err == nil && !o.asJSON && p.printed == 0 && len(p.reported) == 0 {
+		fmt.Fprintln(w, "none")
 	}
 	if ferr := w.Flush(); err == nil {
 		err = ferr
