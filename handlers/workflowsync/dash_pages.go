@@ -2,12 +2,14 @@ package workflowsync
 
 import (
 	"embed"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,6 +32,7 @@ type dashPages struct {
 	d      *dashboard.Dashboard
 	reads  dashReads
 	writes *Writes
+	sched  *Reads // the schedule a customer is shown with
 	log    *slog.Logger
 	list   *template.Template
 	detail *template.Template
@@ -39,11 +42,11 @@ type dashPages struct {
 // "Sync now" action and the overview card on d. Reads go to pool (the
 // read pool); syncs start through writes, as POST
 // /api/customers/{id}/sync starts them.
-func mountDashboard(d *dashboard.Dashboard, pool *pgxpool.Pool, writes *Writes, log *slog.Logger) {
+func mountDashboard(d *dashboard.Dashboard, pool *pgxpool.Pool, writes *Writes, sched Schedule, log *slog.Logger) {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &dashPages{d: d, reads: dashReads{pool: pool}, writes: writes, log: log,
+	p := &dashPages{d: d, reads: dashReads{pool: pool}, writes: writes, sched: NewReads(pool).WithSchedule(sched), log: log,
 		list:   d.MustTemplates(dashTemplates, "templates/customers.html", "templates/dash_common.html"),
 		detail: d.MustTemplates(dashTemplates, "templates/customer.html", "templates/dash_common.html")}
 	d.Page(dashboard.Page{Pattern: "GET /customers", Nav: "Customers", Order: 30, Handler: p.customers})
@@ -55,6 +58,9 @@ func mountDashboard(d *dashboard.Dashboard, pool *pgxpool.Pool, writes *Writes, 
 	d.Handle("GET /customers/{id}/syncs", p.syncs)
 	d.Handle("GET /customers/{id}/syncs/{sync}", p.syncLive)
 	d.Handle("POST /customers/{id}/sync", p.syncNow)
+	d.Handle("POST /customers", p.addCustomer)
+	d.Handle("POST /customers/{id}/edit", p.editCustomer)
+	d.Handle("POST /customers/{id}/delete", p.deleteCustomer)
 	d.Card(dashboard.Card{Title: "Last syncs", Fragment: "/customers/last-syncs", Link: "/customers", Order: 30})
 	d.Alert(dashboard.Alert{Name: "workflow sync", Order: 30, Check: p.reads.alerts})
 }
@@ -231,6 +237,7 @@ func (p *dashPages) customer(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	p.withSchedule(&v.Customer)
 	if v.Workflows, err = p.readWorkflows(r, cq); err != nil {
 		p.fail(w, r, err)
 		return
@@ -253,6 +260,7 @@ func (p *dashPages) summary(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	p.withSchedule(&c)
 	p.d.Fragment(w, r, p.detail, "summary", c)
 }
 
@@ -382,4 +390,130 @@ func pageURL(path string, kv ...string) string {
 		return path
 	}
 	return path + "?" + q.Encode()
+}
+
+// withSchedule fills c's schedule as the API shows it.
+func (p *dashPages) withSchedule(c *dashCustomer) {
+	v := readCustomerView{ID: c.ID, CredentialsErrorAt: c.CredentialsErrorAt}
+	c.Schedule = p.sched.schedule(v, time.Now())
+}
+
+// formJSON is the dashboard form's fields as the API's JSON body: the
+// forms go through the API's own validation.
+func formJSON(r *http.Request, limitsToo bool) []byte {
+	f := r.PostForm
+	zuora := map[string]any{}
+	for _, k := range []string{"base_url", "client_id", "client_secret"} {
+		if v := f.Get(k); v != "" || (k != "client_secret" && f.Has(k)) {
+			zuora[k] = v
+		}
+	}
+	body := map[string]any{"zuora": zuora}
+	if f.Has("name") {
+		body["name"] = f.Get("name")
+	}
+	if limitsToo {
+		limits := map[string]any{}
+		for _, k := range []string{"max_workflows", "max_bytes"} {
+			if v := strings.TrimSpace(f.Get(k)); v != "" {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+					limits[k] = n
+				} else {
+					limits[k] = v // refused by the API's validation, naming the field
+				}
+			} else if f.Has(k) {
+				limits[k] = 0
+			}
+		}
+		if len(limits) > 0 {
+			body["limits"] = limits
+		}
+	}
+	b, _ := json.Marshal(body) // strings and numbers always marshal
+	return b
+}
+
+// addCustomer creates a customer from the "Add customer" form, as POST
+// /api/customers does (its first sync starts), and shows its page.
+func (p *dashPages) addCustomer(w http.ResponseWriter, r *http.Request) {
+	c, err := decodeCustomer(formJSON(r, true))
+	if err != nil {
+		p.formError(w, r, err)
+		return
+	}
+	resp, err := p.writes.create(r.Context(), c, "")
+	if err = apiError(err); err != nil {
+		p.formError(w, r, err)
+		return
+	}
+	created, _ := resp.Body.(customerCreated)
+	p.afterWrite(w, r, resp.Seq, "/customers/"+created.ID)
+}
+
+// editCustomer changes a customer from the "Edit" form, as PATCH
+// /api/customers/{id} does (a blank secret keeps the old one).
+func (p *dashPages) editCustomer(w http.ResponseWriter, r *http.Request) {
+	id, err := pathUUID(r)
+	if err != nil {
+		p.formError(w, r, err)
+		return
+	}
+	ch, err := decodePatch(formJSON(r, true))
+	if err != nil {
+		p.formError(w, r, err)
+		return
+	}
+	resp, err := p.writes.update(r.Context(), id.String(), ch)
+	if err = apiError(err); err != nil {
+		p.formError(w, r, err)
+		return
+	}
+	p.afterWrite(w, r, resp.Seq, "/customers/"+id.String())
+}
+
+// deleteCustomer deletes a customer, as DELETE /api/customers/{id} does,
+// once the form's confirmation box is ticked.
+func (p *dashPages) deleteCustomer(w http.ResponseWriter, r *http.Request) {
+	id, err := pathUUID(r)
+	if err != nil {
+		p.formError(w, r, err)
+		return
+	}
+	if r.PostForm.Get("confirm") != "yes" {
+		p.formError(w, r, httpapi.FieldErr("confirm", "Tick the box to confirm the deletion."))
+		return
+	}
+	resp, err := p.writes.remove(r.Context(), id.String())
+	if err = apiError(err); err != nil {
+		p.formError(w, r, err)
+		return
+	}
+	p.afterWrite(w, r, resp.Seq, "/customers")
+}
+
+// afterWrite waits (briefly) until the read model shows the write, then
+// sends the browser to next (htmx follows HX-Redirect with a navigation).
+func (p *dashPages) afterWrite(w http.ResponseWriter, r *http.Request, seq uint64, next string) {
+	if seq > 0 {
+		_ = syncmodel.WaitCaughtUp(r.Context(), p.reads.pool, seq, dashSyncWait)
+	}
+	w.Header().Set("HX-Redirect", next)
+	w.WriteHeader(http.StatusOK)
+}
+
+// formError answers a form's action that failed with its message, in the
+// form's result area, with 200 (htmx shows only successful answers): a
+// refused value's message, or a generic one for a failure of the log or
+// the database (logged).
+func (p *dashPages) formError(w http.ResponseWriter, r *http.Request, err error) {
+	msg := ""
+	var apiErr *httpapi.Error
+	if errors.As(err, &apiErr) && apiErr.Status < 500 {
+		msg = apiErr.Message
+	} else {
+		p.log.ErrorContext(r.Context(), "dashboard: customer form", "path", r.URL.Path, "err", err)
+		msg = "The change could not be made: " + dashStartFailure(err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write([]byte(`<p class="error" role="alert" id="form-error">` + template.HTMLEscapeString(msg) + `</p>`))
 }

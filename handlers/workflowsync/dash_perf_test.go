@@ -130,7 +130,7 @@ func TestDashboardCustomersPagesOverABigReadModel(t *testing.T) {
 
 	d, err := dashboard.New(dashboard.Config{})
 	require.NoError(t, err)
-	mountDashboard(d, pool, nil, nil)
+	mountDashboard(d, pool, nil, Schedule{Interval: time.Hour, DailyAt: "02:00"}, nil)
 	srv := httpapi.NewServer(httpapi.ServerConfig{})
 	d.Mount(srv)
 	ts := httptest.NewServer(srv)

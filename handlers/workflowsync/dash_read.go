@@ -136,7 +136,14 @@ type dashCustomer struct {
 	ID        uuid.UUID
 	Name      string
 	BaseURL   string
+	ClientID  string
 	CreatedAt time.Time
+	// CredentialsError is why Zuora refused the credentials at the last
+	// sync ("" when it did not), since CredentialsErrorAt.
+	CredentialsError   string
+	CredentialsErrorAt *time.Time
+	// Schedule is the customer's sync schedule (nil when not known).
+	Schedule *scheduleView
 	// Last is the latest sync started (running or finished), nil if none.
 	Last      *dashSync
 	Workflows dashCount
@@ -173,7 +180,7 @@ type dashReads struct {
 
 // customersPage reads a page of customers, newest first, after cursor.
 func (r dashReads) customersPage(ctx context.Context, cursor *readCursor, limit int) ([]dashCustomer, string, error) {
-	q := `SELECT c.id, c.name, c.base_url, c.created_at, ` + dashCountSQL + `, s.sync_id IS NOT NULL, ` +
+	q := `SELECT c.id, c.name, c.base_url, c.client_id, coalesce(c.credentials_error, ''), c.credentials_error_at, c.created_at, ` + dashCountSQL + `, s.sync_id IS NOT NULL, ` +
 		dashSyncColumns + `
 		FROM customers c
 		LEFT JOIN LATERAL (SELECT * FROM sync_runs s WHERE s.customer_id = c.id
@@ -193,7 +200,8 @@ func (r dashReads) customersPage(ctx context.Context, cursor *readCursor, limit 
 		var c dashCustomer
 		var has bool
 		var ns nullSync
-		targets := append([]any{&c.ID, &c.Name, &c.BaseURL, &c.CreatedAt, &c.Workflows.N, &has}, ns.targets()...)
+		targets := append([]any{&c.ID, &c.Name, &c.BaseURL, &c.ClientID, &c.CredentialsError, &c.CredentialsErrorAt, &c.CreatedAt,
+			&c.Workflows.N, &has}, ns.targets()...)
 		if err := row.Scan(targets...); err != nil {
 			return c, err
 		}
@@ -223,8 +231,10 @@ func (r dashReads) customer(ctx context.Context, id uuid.UUID) (dashCustomer, er
 	var c dashCustomer
 	var has bool
 	var ns nullSync
-	targets := append([]any{&c.ID, &c.Name, &c.BaseURL, &c.CreatedAt, &c.Workflows.N, &has}, ns.targets()...)
-	err := r.pool.QueryRow(ctx, `SELECT c.id, c.name, c.base_url, c.created_at, `+dashCountSQL+`, s.sync_id IS NOT NULL, `+
+	targets := append([]any{&c.ID, &c.Name, &c.BaseURL, &c.ClientID, &c.CredentialsError, &c.CredentialsErrorAt, &c.CreatedAt,
+		&c.Workflows.N, &has}, ns.targets()...)
+	err := r.pool.QueryRow(ctx, `SELECT c.id, c.name, c.base_url, c.client_id, coalesce(c.credentials_error, ''),
+		c.credentials_error_at, c.created_at, `+dashCountSQL+`, s.sync_id IS NOT NULL, `+
 		dashSyncColumns+`
 		FROM customers c
 		LEFT JOIN LATERAL (SELECT * FROM sync_runs s WHERE s.customer_id = c.id

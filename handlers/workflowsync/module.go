@@ -170,7 +170,7 @@ func start(h *module.Host, cfg Config, workers *workerHolder) error {
 		}
 		NewReads(h.ReadPool).WithLog(logReads).WithSchedule(Schedule{Interval: cfg.Interval, DailyAt: cfg.DailyAt}).Mount(h.Server)
 		if h.Dashboard != nil {
-			mountDashboard(h.Dashboard, h.ReadPool, writes, h.Log)
+			mountDashboard(h.Dashboard, h.ReadPool, writes, Schedule{Interval: cfg.Interval, DailyAt: cfg.DailyAt}, h.Log)
 		}
 	}
 	if !syncs {
