@@ -38,8 +38,8 @@ func report(w io.Writer, o options, r result) {
 	fmt.Fprintf(w, "3. projector, %d entries each: with the search indexes (%s) %.0f entries/s, without (baseline) %.0f: ratio %.2f (target ≥ 0.8): %s; indexes built in %s\n",
 		r.Projector.Entries, o.Indexes, r.Projector.WithIndexes, r.Projector.WithoutIndexes, pr, verdict(pr >= 0.8), r.Projector.IndexBuild.Round(time.Second))
 	for _, d := range r.Drop.Dropped {
-		fmt.Fprintf(w, "4. retention dropped %s (%d entries) in %s: detach concurrently %s + read its count %s + drop %s (target ≤ 1 s: %s)\n",
-			d.Partition, d.Entries, ms(d.Took), ms(d.Detach), ms(d.Count), ms(d.Drop), verdict(d.Took <= time.Second))
+		fmt.Fprintf(w, "4. retention dropped %s (%d entries, %.0f MiB) in %s: detach concurrently %s + read its count %s + drop %s + record %s + commit (deletes the files) %s (target ≤ 1 s: %s)\n",
+			d.Partition, d.Entries, float64(d.Bytes)/(1<<20), ms(d.Took), ms(d.Detach), ms(d.Count), ms(d.Drop), ms(d.Record), ms(d.Commit), verdict(d.Took <= time.Second))
 	}
 	fmt.Fprintf(w, "   ingest meanwhile %.0f entries/s, %d answers not 2xx (target 0): %s\n", r.Drop.IngestPerSec, r.Drop.NotOK, verdict(r.Drop.NotOK == 0))
 	fmt.Fprintf(w, "5. serve peak RSS %.0f MiB (target ≤ 300 MiB): %s\n", float64(r.PeakRSS)/(1<<20), verdict(r.PeakRSS <= 300<<20))

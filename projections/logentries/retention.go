@@ -30,14 +30,19 @@ const retentionLock = 0x6c6f6773
 type Dropped struct {
 	Partition string `json:"partition"`
 	Entries   int64  `json:"entries"`
-	// Took is the whole drop; Detach, Count and Drop its parts: DETACH …
-	// CONCURRENTLY (it waits for the transactions that may still read the
-	// partition), reading how many entries it held (for log_retention,
-	// from log_volume), and DROP TABLE.
+	// Bytes is its size on disk when the drop began.
+	Bytes int64 `json:"bytes"`
+	// Took is the whole drop; the others its parts: DETACH … CONCURRENTLY
+	// (it waits for the transactions that may still read the partition),
+	// reading how many entries it held (from log_volume), DROP TABLE,
+	// adding them to log_retention, and the commit, which deletes the
+	// table's files.
 	Took   time.Duration `json:"took_ns"`
 	Detach time.Duration `json:"detach_ns"`
 	Count  time.Duration `json:"count_ns"`
 	Drop   time.Duration `json:"drop_ns"`
+	Record time.Duration `json:"record_ns"`
+	Commit time.Duration `json:"commit_ns"`
 }
 
 // MaintainResult is what one Maintain did.
@@ -114,6 +119,7 @@ func Maintain(ctx context.Context, pool *pgxpool.Pool, r Retention, now time.Tim
 		if err != nil {
 			return res, err
 		}
+		dr.Bytes = p.Bytes
 		total -= p.Bytes
 		res.Dropped = append(res.Dropped, dr)
 	}
@@ -202,6 +208,7 @@ func dropPartition(ctx context.Context, c *pgx.Conn, name string) (Dropped, erro
 // a day it has no count for is counted.
 func dropDetached(ctx context.Context, c *pgx.Conn, name string, times *Dropped) (int64, error) {
 	var n int64
+	var commitStart time.Time
 	err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
 		id := pgx.Identifier{name}.Sanitize()
 		start := time.Now()
@@ -225,13 +232,17 @@ func dropDetached(ctx context.Context, c *pgx.Conn, name string, times *Dropped)
 			return err
 		}
 		times.Drop = time.Since(start)
+		start = time.Now()
 		_, err := tx.Exec(ctx, `UPDATE log_retention SET expired_entries = expired_entries + $1,
 			dropped_partitions = dropped_partitions + 1, last_drop_at = now()`, n)
+		times.Record = time.Since(start)
+		commitStart = time.Now()
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("logs retention: drop %s: %w", name, err)
 	}
+	times.Commit = time.Since(commitStart)
 	return n, nil
 }
 
