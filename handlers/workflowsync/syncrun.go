@@ -322,6 +322,8 @@ type pageWork struct {
 	// listed and bytes are the listing's counts after the page.
 	listed int
 	bytes  int64
+	// stored are the read model's fingerprints of the page's workflows.
+	stored map[int64]workflows.Fingerprint
 }
 
 // list runs one listing. Pages are appended by a goroutine of their own,
@@ -385,8 +387,12 @@ func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
 		if len(a.listed) > r.limits.MaxWorkflows {
 			return fmt.Errorf("%w: more than %d workflows listed (page %d)", ErrOverLimit, r.limits.MaxWorkflows, p.Number)
 		}
+		stored, err := r.stored(ctx, page)
+		if err != nil {
+			return fmt.Errorf("page %d: %w", p.Number, err)
+		}
 		select {
-		case work <- pageWork{number: p.Number, wfs: page, listed: len(a.listed), bytes: a.bytes}:
+		case work <- pageWork{number: p.Number, wfs: page, listed: len(a.listed), bytes: a.bytes, stored: stored}:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -414,10 +420,7 @@ func (r *run) list(ctx context.Context, client *zuora.Client) attempt {
 // listing's progress with them, or alone every progressEvery.
 func (r *run) apply(ctx context.Context, pw pageWork) error {
 	var progress *workflows.SyncProgressed
-	known, err := r.fingerprints(ctx, pw.wfs)
-	if err != nil {
-		return fmt.Errorf("page %d: %w", pw.number, err)
-	}
+	known := r.fingerprints(pw.wfs, pw.stored)
 	changes := len(workflows.Diff(pw.wfs, known)) > 0
 	if changes || time.Since(r.progressAt) >= progressEvery {
 		progress = &workflows.SyncProgressed{Pages: pw.number, Listed: pw.listed, Bytes: pw.bytes}
@@ -446,29 +449,30 @@ func (r *run) apply(ctx context.Context, pw pageWork) error {
 	return nil
 }
 
-// fingerprints returns the fingerprints of the page's workflows as stored:
-// what this sync appended, else what the read model holds.
-func (r *run) fingerprints(ctx context.Context, page []workflows.Workflow) (map[int64]workflows.Fingerprint, error) {
-	ask := make([]int64, 0, len(page))
-	for _, wf := range page {
-		if _, ok := r.changed[wf.ZuoraID]; !ok {
-			ask = append(ask, wf.ZuoraID)
-		}
+// stored reads the fingerprints the read model holds for the page's
+// workflows. The listing reads them while the previous page is appended;
+// apply overlays what this sync appended since.
+func (r *run) stored(ctx context.Context, page []workflows.Workflow) (map[int64]workflows.Fingerprint, error) {
+	ids := make([]int64, len(page))
+	for i, wf := range page {
+		ids[i] = wf.ZuoraID
 	}
 	cid, err := uuid.Parse(r.customerID)
 	if err != nil {
 		return nil, fmt.Errorf("customer id %q: %w", r.customerID, err)
 	}
-	known, err := syncmodel.Fingerprints(ctx, r.w.cfg.Pool, cid, ask)
-	if err != nil {
-		return nil, err
-	}
+	return syncmodel.Fingerprints(ctx, r.w.cfg.Pool, cid, ids)
+}
+
+// fingerprints returns the fingerprints of the page's workflows as stored:
+// what this sync appended, else what the read model held (stored).
+func (r *run) fingerprints(page []workflows.Workflow, stored map[int64]workflows.Fingerprint) map[int64]workflows.Fingerprint {
 	for _, wf := range page {
 		if c, ok := r.changed[wf.ZuoraID]; ok {
-			known[wf.ZuoraID] = c.fp
+			stored[wf.ZuoraID] = c.fp
 		}
 	}
-	return known, nil
+	return stored
 }
 
 // unstorable says why a workflow cannot be stored ("" when it can): a
