@@ -267,3 +267,29 @@ func TestApplyingSagaEventsAgainChangesNothing(t *testing.T) {
 		require.Equal(t, want, dump(t, e.pool), name)
 	}
 }
+
+// Issue 26: a compensated saga's row says why (the step that failed and its
+// error), the row carries the saga input's user, and a step after the
+// pivot an operator resolved is written as resolved (the CHECK of
+// saga_steps allowed no such status before migration 00018).
+func TestSagaRowsSayWhyAndWhoseAndResolved(t *testing.T) {
+	e := newEnv(t)
+	e.run(t)
+	comp := compensatedSaga(t, e)
+	attention := attentionSaga(t, e)
+	attention.emit(saga.ResolvedV1, saga.Resolved{Step: saga.StepSendNotification, By: "ops", Reason: "called", At: attention.next()})
+	attention.emit(saga.CompletedV1, saga.Completed{At: attention.next()})
+	e.wait(t)
+
+	require.Equal(t, "process_payment failed: card declined", readSaga(t, e.pool, comp.id).Reason)
+	got := readSaga(t, e.pool, attention.id)
+	require.Equal(t, attention.want(), got, "the rows show the fold")
+	require.Equal(t, "completed", got.Status)
+	require.Equal(t, "resolved", got.Steps[4].Status)
+	var user string
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT user_id FROM sagas WHERE id = $1`, comp.id).Scan(&user))
+	require.Equal(t, "u1", user)
+	var parked int
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM projection_parked`).Scan(&parked))
+	require.Zero(t, parked)
+}
