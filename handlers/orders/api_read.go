@@ -191,11 +191,17 @@ func (a *API) querySagas(ctx context.Context, f sagaFilter, lq listQuery) ([]sag
 		q += ` AND status = ` + arg(f.Status)
 	}
 	if f.UserID != "" {
-		q += ` AND user_id = ` + arg(f.UserID)
+		// The literal lets the planner use the partial index of sagas
+		// with a user whatever the parameter (a generic plan).
+		q += ` AND user_id <> '' AND user_id = ` + arg(f.UserID)
 	}
 	if f.IDPrefix != "" {
-		// '_' is a LIKE wildcard; an id has no '%' or '\'.
-		q += ` AND id LIKE ` + arg(strings.ReplaceAll(f.IDPrefix, "_", `\_`)+"%")
+		// The ids that start with the prefix, as a range in byte order
+		// (sagas_id_prefix_idx): an id's characters are ASCII letters,
+		// digits, '-' and '_', so the bound above is the prefix with its
+		// last byte incremented.
+		upper := f.IDPrefix[:len(f.IDPrefix)-1] + string(rune(f.IDPrefix[len(f.IDPrefix)-1]+1))
+		q += ` AND id COLLATE "C" >= ` + arg(f.IDPrefix) + ` AND id COLLATE "C" < ` + arg(upper)
 	}
 	if !f.Since.IsZero() {
 		q += ` AND created_at >= ` + arg(f.Since)

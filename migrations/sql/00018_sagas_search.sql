@@ -9,8 +9,9 @@
 ALTER TABLE sagas ADD COLUMN user_id text NOT NULL DEFAULT '';
 UPDATE sagas s SET user_id = o.user_id FROM orders o WHERE o.id = s.id AND s.user_id = '';
 CREATE INDEX sagas_user_idx ON sagas (user_id, created_at DESC, id DESC) WHERE user_id <> '';
--- id LIKE 'prefix%' (a saga id's first characters).
-CREATE INDEX sagas_id_prefix_idx ON sagas (id text_pattern_ops);
+-- A saga id's first characters: a range of ids in byte order (C), which a
+-- prepared statement's generic plan can use (LIKE with a parameter cannot).
+CREATE INDEX sagas_id_prefix_idx ON sagas (id COLLATE "C");
 
 -- A compensated saga says why (domain/saga: the first failed step and its
 -- error, or the operator's abort), as the projection now writes it.
