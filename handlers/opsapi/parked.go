@@ -53,7 +53,8 @@ type ParkedGroup struct {
 
 // RetryOutcome is what a retry (after a skip, when one was asked) did.
 type RetryOutcome struct {
-	Kind, Name string
+	Kind string `json:"kind"`
+	Name string `json:"name"`
 	// Skipped is the sequence skipped (0: none).
 	Skipped     uint64 `json:"skipped,omitempty"`
 	Retried     int    `json:"retried"`
