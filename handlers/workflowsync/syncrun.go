@@ -49,6 +49,11 @@ type run struct {
 	changed map[int64]changedWorkflow
 	// progressAt is when the last sync.progressed was appended.
 	progressAt time.Time
+	// storedIDs are the Zuora ids the read model held at the sync's start,
+	// sorted: with what the sync creates, the customer's workflows (only
+	// the sync changes them while it runs). A page's fingerprints are read
+	// for these ids only, so a first import reads none.
+	storedIDs []int64
 }
 
 // changedWorkflow is a workflow a sync appended.
@@ -155,6 +160,13 @@ func (r *run) sync(ctx context.Context, seq uint64, allowMassDelete bool) (Outco
 	if err := w.waitCustomer(ctx, r.customerID, seq); err != nil {
 		return failWith(fmt.Sprintf("%s: %v; nothing was deleted", ReasonReadModelBehind, err), workflows.Stats{}, 0)
 	}
+	cid, err := uuid.Parse(r.customerID)
+	if err != nil {
+		return failWith(fmt.Sprintf("customer id %q: %v", r.customerID, err), workflows.Stats{}, 0)
+	}
+	if r.storedIDs, err = syncmodel.StoredIDs(ctx, w.cfg.Pool, cid); err != nil {
+		return failWith(fmt.Sprintf("%v; nothing was deleted", err), workflows.Stats{}, 0)
+	}
 	cfg, err := w.cfg.Credentials(ctx, r.customerID)
 	if err != nil {
 		return failWith(fmt.Sprintf("credentials: %v", err), workflows.Stats{}, 0)
@@ -210,13 +222,8 @@ func (r *run) sync(ctx context.Context, seq uint64, allowMassDelete bool) (Outco
 		}
 		return failWith(reason, st, a.pages)
 	}
-	cid, _ := uuid.Parse(r.customerID)
-	stored, err := syncmodel.StoredIDs(ctx, w.cfg.Pool, cid)
-	if err != nil {
-		return failWith(fmt.Sprintf("%v; nothing was deleted", err), st, a.pages)
-	}
-	gone := workflows.Gone(stored, func(id int64) bool { return a.listed[id] })
-	if err := workflows.GuardDeletion(r.knownCount(stored), len(gone), allowMassDelete); err != nil {
+	gone := workflows.Gone(r.storedIDs, func(id int64) bool { return a.listed[id] })
+	if err := workflows.GuardDeletion(r.knownCount(r.storedIDs), len(gone), allowMassDelete); err != nil {
 		return failWith(err.Error(), st, a.pages)
 	}
 	for len(gone) > 0 {
@@ -272,9 +279,8 @@ func (r *run) stats(a attempt) workflows.Stats {
 	return st
 }
 
-// knownCount is how many workflows the customer had for the deletion
-// guard: those stored (sorted) and those this sync created that the read
-// model does not show yet.
+// knownCount is how many workflows the customer has for the deletion
+// guard: those stored at the start (sorted) and those this sync created.
 func (r *run) knownCount(stored []int64) int {
 	n := len(stored)
 	for id, c := range r.changed {
@@ -453,9 +459,14 @@ func (r *run) apply(ctx context.Context, pw pageWork) error {
 // workflows. The listing reads them while the previous page is appended;
 // apply overlays what this sync appended since.
 func (r *run) stored(ctx context.Context, page []workflows.Workflow) (map[int64]workflows.Fingerprint, error) {
-	ids := make([]int64, len(page))
-	for i, wf := range page {
-		ids[i] = wf.ZuoraID
+	ids := make([]int64, 0, len(page))
+	for _, wf := range page {
+		if _, ok := slices.BinarySearch(r.storedIDs, wf.ZuoraID); ok {
+			ids = append(ids, wf.ZuoraID)
+		}
+	}
+	if len(ids) == 0 {
+		return map[int64]workflows.Fingerprint{}, nil
 	}
 	cid, err := uuid.Parse(r.customerID)
 	if err != nil {
