@@ -103,12 +103,12 @@ func TestGroupCommitStoresConcurrentAppendsTogether(t *testing.T) {
 // stored with a few fsyncs whatever its size, where plain publishes cost
 // one each (nats-server 2.15.2; 2.14 and earlier staged a batch slower
 // than plain publishes). It stores 600 messages both ways (pipelined plain
-// publishes; two batches of 300), best of three rounds each, and wants the
-// batches at least 3 times as fast per message. A batch has a fixed cost
-// too (the server stages it in a file store of its own, about 10 ms on
-// this machine's disk, four fsyncs and a directory made and removed), so
-// only large batches pay: 300 go about 7 times as fast as plain publishes
-// here. Should an upgrade of the server lose the shared sync, this fails,
+// publishes; one batch), best of three rounds each, and wants the batch at
+// least 3 times as fast. A batch has a fixed cost too (the server stages
+// it in a file store of its own, 4-15 ms on this machine's disk: four
+// fsyncs, directories made and removed), so only large batches pay; a
+// server that fsynced each message of a batch would make it no faster than
+// the plain publishes. Should an upgrade of the server lose the shared sync, this fails,
 // and group commit must be turned off or rethought.
 func TestGroupCommitSharesDiskSyncs(t *testing.T) {
 	st, _ := groupSetup(t, true, eventstore.GroupCommit{})
@@ -117,7 +117,7 @@ func TestGroupCommitSharesDiskSyncs(t *testing.T) {
 	msg := func(i int) *nats.Msg {
 		return &nats.Msg{Subject: fmt.Sprintf("group.s%d", i), Data: make([]byte, 200), Header: nats.Header{}}
 	}
-	const n, batch = 600, 300
+	const n, batch = 600, 600
 	plain := func() time.Duration {
 		start := time.Now()
 		futures := make([]<-chan error, 0, n)
