@@ -92,6 +92,10 @@ type committer struct {
 	mu       sync.Mutex
 	queue    []*groupItem
 	inFlight int
+	// busy counts the appends in flight per subject: a later append to a
+	// subject waits for them, so that each subject keeps its order (two
+	// groups in flight may be stored in either order).
+	busy map[string]int
 	// room bounds the appends queued or in flight (cfg.MaxQueued).
 	room chan struct{}
 
@@ -247,6 +251,11 @@ func (c *committer) run(group []*groupItem) {
 	for len(group) > 0 {
 		c.store(group)
 		c.mu.Lock()
+		for _, it := range group {
+			if c.busy[it.subject]--; c.busy[it.subject] <= 0 {
+				delete(c.busy, it.subject)
+			}
+		}
 		group = c.takeLocked()
 		if len(group) == 0 {
 			c.inFlight--
@@ -258,8 +267,9 @@ func (c *committer) run(group []*groupItem) {
 // takeLocked takes the next group off the queue, in order: at most
 // MaxBatch appends and maxGroupBytes, and a subject appended with an
 // expected sequence at most once, with no other append to it (the server
-// checks an expectation against the stream before the batch). An append
-// left out keeps its place, and so does every later one to its subject.
+// checks an expectation against the stream before the batch), and no
+// subject with an append in flight in another group. An append left out
+// keeps its place, and so does every later one to its subject.
 func (c *committer) takeLocked() []*groupItem {
 	var group []*groupItem
 	type use struct{ expect, plain bool }
@@ -274,7 +284,7 @@ func (c *committer) takeLocked() []*groupItem {
 		}
 		u, seen := subjects[it.subject]
 		fits := len(group) < MaxBatch && (len(group) == 0 || size+it.size <= maxGroupBytes) && !blocked[it.subject] &&
-			(!seen || (it.expected == NoExpectation && !u.expect))
+			c.busy[it.subject] == 0 && (!seen || (it.expected == NoExpectation && !u.expect))
 		if !fits {
 			blocked[it.subject] = true
 			rest = append(rest, it)
@@ -291,6 +301,12 @@ func (c *committer) takeLocked() []*groupItem {
 	}
 	clear(c.queue[len(rest):])
 	c.queue = rest
+	if c.busy == nil {
+		c.busy = map[string]int{}
+	}
+	for _, it := range group {
+		c.busy[it.subject]++
+	}
 	return group
 }
 

@@ -168,7 +168,13 @@ func TestTakeKeepsOneExpectationPerSubjectAndOrder(t *testing.T) {
 		mk("l", NoExpectation), mk("b", 3), mk("c", 0)
 	c.queue = []*groupItem{a1, b1, a2, l1, l2, b2, c1}
 	require.Equal(t, []*groupItem{a1, b1, l1, l2, c1}, c.takeLocked())
-	require.Equal(t, []*groupItem{a2, b2}, c.takeLocked())
+	// While that group is in flight, a second one leaves its subjects
+	// alone: a later append to l waits for it.
+	l3, d1 := mk("l", NoExpectation), mk("d", 0)
+	c.queue = append(c.queue, l3, d1)
+	require.Equal(t, []*groupItem{d1}, c.takeLocked())
+	c.busy = nil // both groups stored
+	require.Equal(t, []*groupItem{a2, b2, l3}, c.takeLocked())
 	require.Empty(t, c.takeLocked())
 }
 
