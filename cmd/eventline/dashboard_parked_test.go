@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -14,13 +15,14 @@ import (
 	"github.com/eventline/eventline/internal/testenv"
 )
 
-// An operator retries and skips parked projection items from /streams, as
-// the CLI does: two log entries PostgreSQL refuses (a constraint added for
+// An operator sees in the overview's banner what is parked and which
+// customer's last sync failed, and retries and skips parked projection
+// items from /streams, as the CLI does: two log entries PostgreSQL refuses (a constraint added for
 // the test) are parked; one is skipped with who and why, the constraint is
 // dropped, and "Retry all" applies the other.
 func TestDashboardRetriesAndSkipsParkedItems(t *testing.T) {
 	db := testenv.Postgres(t)
-	s := startServe(t, map[string]string{"DATABASE_URL": db})
+	s := startServe(t, map[string]string{"DATABASE_URL": db, "EVENTLINE_SYNC_RETRY_ATTEMPTS": "0"})
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, db)
 	require.NoError(t, err)
@@ -52,8 +54,25 @@ func TestDashboardRetriesAndSkipsParkedItems(t *testing.T) {
 	require.Equal(t, "logs", listed.Items[0].Name)
 	require.Equal(t, 2, listed.Items[0].Total)
 
+	// A customer whose Zuora refuses its credentials: its first sync fails.
+	zuora := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+	}))
+	t.Cleanup(zuora.Close)
+	resp = call(t, "POST", s.URL+"/api/customers", "application/json",
+		[]byte(`{"name":"Refused","zuora":{"base_url":"`+zuora.URL+`","client_id":"gone","client_secret":"gone-secret"}}`), nil, nil)
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+
+	// The overview's banner counts both, each linking to where it is acted on.
 	b := browsertest.New(t)
-	b.Run(30*time.Second, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(s.URL+"/streams"))
+	b.Run(30*time.Second, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(s.URL+"/"))
+	b.WaitText("#overview-banner", "2 projection items parked", 15*time.Second)
+	require.Equal(t, 1, b.Nodes(`#overview-banner a[href="/streams#h-parked"]`))
+	b.WaitText("#overview-banner", "1 customer whose last sync failed", 30*time.Second)
+
+	b.Run(30*time.Second, chromedp.Navigate(s.URL+"/streams"))
 	b.WaitText("#parked", "projection logs: 2 parked", 15*time.Second)
 	require.Equal(t, 2, b.Nodes("#parked tr.parked-row"))
 	rows := b.Text("#parked tbody")
@@ -76,6 +95,9 @@ func TestDashboardRetriesAndSkipsParkedItems(t *testing.T) {
 	b.Run(10*time.Second, chromedp.Click("#retry-projection-logs", chromedp.ByQuery))
 	b.WaitText("#parked-result", "retried 1 parked: 1 done, 0 still parked", 15*time.Second)
 	b.WaitText("#parked", "Nothing is parked.", 10*time.Second)
+	b.Run(30*time.Second, chromedp.Navigate(s.URL+"/"))
+	b.WaitText("#overview-banner", "1 customer whose last sync failed", 15*time.Second)
+	require.NotContains(t, b.Text("#overview-banner"), "parked", "the parked items went from the banner")
 	b.Screenshot("streams-parked")
 	b.NoProblems()
 
