@@ -19,11 +19,16 @@ func (ld *logsDashboard) alerts(ctx context.Context) ([]dashboard.Shout, error) 
 	if err != nil {
 		return nil, err
 	}
-	age := time.Duration(v.OldestPendingAgeM) * time.Millisecond
-	if v.Pending == 0 || age < pendingTooLong {
-		return nil, nil
+	return pendingShouts(v.Pending, time.Duration(v.OldestPendingAgeM)*time.Millisecond), nil
+}
+
+// pendingShouts is the banner's line for pending entries, the oldest of
+// which waited age: none unless it waited pendingTooLong.
+func pendingShouts(pending int64, age time.Duration) []dashboard.Shout {
+	if pending == 0 || age < pendingTooLong {
+		return nil
 	}
-	return []dashboard.Shout{{Level: dashboard.ShoutBad, Count: v.Pending,
+	return []dashboard.Shout{{Level: dashboard.ShoutBad, Count: pending,
 		Text: fmt.Sprintf("log entries pending, the oldest for %s (PostgreSQL behind or down?)", dashboard.Ago(age)),
-		Link: "/logs"}}, nil
+		Link: "/logs"}}
 }

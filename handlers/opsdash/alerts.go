@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/eventline/eventline/handlers/dashboard"
+	"github.com/eventline/eventline/handlers/opsapi"
 	"github.com/eventline/eventline/projections"
 )
 
@@ -24,34 +25,47 @@ func (p *pages) alerts(ctx context.Context) ([]dashboard.Shout, error) {
 	if snap.projectionsErr != nil {
 		return nil, snap.projectionsErr
 	}
-	var stalled, parkedEvents int64
-	for _, st := range snap.projections {
+	var counted *parkedCounts
+	if p.parked != nil {
+		var c parkedCounts
+		if c.events, c.messages, err = p.parked.Counts(ctx); err != nil {
+			return nil, err
+		}
+		counted = &c
+	}
+	return shouts(snap.projections, snap.consumers, counted, time.Now()), nil
+}
+
+// parkedCounts are the items parked by every projection (events or log
+// entries) and every reactor (messages).
+type parkedCounts struct{ events, messages int64 }
+
+// shouts are the banner's lines for projs and cons at now, with the
+// parked counts when known (else the projections' own counts).
+func shouts(projs []projections.Status, cons []opsapi.ConsumerView, parked *parkedCounts, now time.Time) []dashboard.Shout {
+	var stalled, parkedEvents, parkedMessages int64
+	for _, st := range projs {
 		if st.State == projections.StateStalled || st.State == projections.StateStreamMismatch {
 			stalled++
 		}
 		parkedEvents += st.Parked
 	}
 	var reactors int64
-	now := time.Now()
-	for _, c := range snap.consumers {
+	for _, c := range cons {
 		if c.Reactor != "" && c.Pending > 0 && (c.LastActive == nil || now.Sub(*c.LastActive) > reactorStalledAfter) {
 			reactors++
 		}
 	}
-	var parkedMessages int64
-	if p.parked != nil {
-		if parkedEvents, parkedMessages, err = p.parked.Counts(ctx); err != nil {
-			return nil, err
-		}
+	if parked != nil {
+		parkedEvents, parkedMessages = parked.events, parked.messages
 	}
-	out := []dashboard.Shout{
+	return []dashboard.Shout{
 		{Level: dashboard.ShoutBad, Count: stalled, Text: plural(stalled, "projection stalled", "projections stalled"), Link: PagePath + "#h-projections"},
 		{Level: dashboard.ShoutBad, Count: reactors, Text: plural(reactors, "reactor stalled (messages waiting, no activity for a minute)",
 			"reactors stalled (messages waiting, no activity for a minute)"), Link: PagePath + "#h-consumers"},
 		{Level: dashboard.ShoutWarn, Count: parkedEvents, Text: plural(parkedEvents, "projection item parked", "projection items parked"), Link: PagePath + "#h-parked"},
 		{Level: dashboard.ShoutWarn, Count: parkedMessages, Text: plural(parkedMessages, "reactor message parked", "reactor messages parked"), Link: PagePath + "#h-parked"},
 	}
-	return out, nil
 }
 
 func plural(n int64, one, many string) string {
