@@ -15,7 +15,7 @@ import (
 // banner that the browser broke over two lines.
 const noMidWordBreakJS = `(() => {
   const broken = [];
-  for (const el of document.querySelectorAll('.card th, .card td, .card .label, .card .badge, .card a, .banner a, .banner strong')) {
+  for (const el of document.querySelectorAll('main th, main td, main .label, main .badge, main a, main button, main label, main strong, main span, main li')) {
     for (const n of el.childNodes) {
       if (n.nodeType !== 3) continue;
       for (const w of n.textContent.split(/\s+/).filter(w => w.length > 1)) {
@@ -112,6 +112,17 @@ func TestDashboardOperatorSearchesResolvesAndTheBannerGoes(t *testing.T) {
 	b.Run(15*time.Second, chromedp.Navigate(s.URL+"/"))
 	b.WaitText("#overview-banner", "All clear", 30*time.Second)
 	require.Zero(t, b.Nodes("#overview-banner .shout"))
+
+	for _, page := range []string{"/sagas", "/sagas/" + bounced.SagaID, "/streams", "/customers", "/logs"} {
+		b.Run(15*time.Second, chromedp.Navigate(s.URL+page))
+		require.Eventually(t, func() bool {
+			var loading bool
+			return b.Try(2*time.Second, chromedp.Evaluate(`document.body.textContent.includes('Loading…')`, &loading)) == nil && !loading
+		}, 15*time.Second, 100*time.Millisecond, "%s still loading", page)
+		var broken []string
+		b.Run(10*time.Second, chromedp.Evaluate(noMidWordBreakJS, &broken))
+		assert.Empty(t, broken, "%s: words broken over two lines at 1280 px", page)
+	}
 
 	b.Run(10*time.Second, chromedp.EmulateViewport(800, 900), chromedp.Navigate(s.URL+"/"))
 	waitSettled(t, b, 15*time.Second)
