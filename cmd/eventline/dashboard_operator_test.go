@@ -50,7 +50,8 @@ func TestDashboardOperatorSearchesResolvesAndTheBannerGoes(t *testing.T) {
 	bounceUser := c.user(t, "Bo", "bo@bounce.test")
 	bounced := c.mustOrder(t, orderBody(bounceUser, "tok_ok", orderItem{ProductID: c.product(t, "Pen", 10), Quantity: 1}))
 	c.mustWaitSaga(t, ok.SagaID)
-	require.Equal(t, "needs_attention", c.mustWaitSaga(t, bounced.SagaID).Status)
+	bv := c.mustWaitSaga(t, bounced.SagaID)
+	require.Equal(t, "needs_attention", bv.Status, "%+v", bv)
 
 	b := browsertest.New(t)
 	b.Run(30*time.Second, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(s.URL+"/"))
