@@ -241,6 +241,10 @@ func (r *Rebuilder) catchUpAndCompare(ctx context.Context, tx pgx.Tx, live Check
 }
 
 // moveRecords makes the shadow's checkpoint and parked events the live ones.
+// The live checkpoint's flush statistics (batches, the last flush) stay:
+// they tell what the live projector's flushes were (GET /api/logs/stats's
+// batches and average batch size), not how the rebuild wrote; a first
+// build, with no live checkpoint, starts them with its own.
 // Parked records an operator skipped stay skipped, unless the stream was
 // replaced (the skips name events of the stream that is gone).
 func (r *Rebuilder) moveRecords(ctx context.Context, tx pgx.Tx, at uint64, rows int64, replaced bool) error {
@@ -256,7 +260,7 @@ func (r *Rebuilder) moveRecords(ctx context.Context, tx pgx.Tx, at uint64, rows 
 		{`INSERT INTO projection_checkpoints (name, last_seq, events, rows, batches, last_flush_at, updated_at, stream, stream_created)
 			VALUES ($1, $2, $3, $4, $5, now(), now(), $6, $7)
 			ON CONFLICT (name) DO UPDATE SET last_seq = EXCLUDED.last_seq, events = EXCLUDED.events,
-				rows = EXCLUDED.rows, batches = EXCLUDED.batches, last_flush_at = now(), updated_at = now(),
+				rows = EXCLUDED.rows, updated_at = now(),
 				stream = EXCLUDED.stream, stream_created = EXCLUDED.stream_created`,
 			[]any{r.spec.Name, int64(at), r.events, rows, batches, r.pos.Name, r.pos.created()}},
 		{`DELETE FROM projection_checkpoints WHERE name = $1`, []any{shadow}},

@@ -260,3 +260,30 @@ func TestRebuildKeepsWhatTheStreamStillHolds(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 30, n, "the rebuilt model holds what the stream still holds")
 }
+
+// TestRebuildKeepsIngestStatistics: a rebuild replaces the rows and the
+// position, not what the live projector's flushes were: batches (and so
+// the stats' average batch size) and the last flush stay ingest's.
+func TestRebuildKeepsIngestStatistics(t *testing.T) {
+	ctx := context.Background()
+	env := newOpsEnv(t)
+	appendLogs(t, env.store, 100, 3)
+	projectOnce(t, env)
+	appendLogs(t, env.store, 100, 3)
+	projectOnce(t, env)
+	before, err := projections.LoadCheckpoint(ctx, env.pool, logentries.Name)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, before.Batches, int64(2), "two rounds of live flushes")
+	require.NotNil(t, before.LastFlushAt)
+
+	res, err := projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{}).Run(ctx)
+	require.NoError(t, err)
+	require.True(t, res.Swapped)
+	after, err := projections.LoadCheckpoint(ctx, env.pool, logentries.Name)
+	require.NoError(t, err)
+	require.Equal(t, before.Batches, after.Batches, "the rebuild's own batches are not ingest's")
+	require.NotNil(t, after.LastFlushAt)
+	require.True(t, before.LastFlushAt.Equal(*after.LastFlushAt), "last flush %s, after the rebuild %s", before.LastFlushAt, after.LastFlushAt)
+	require.Equal(t, before.Rows, after.Rows)
+	require.Equal(t, before.LastSeq, after.LastSeq)
+}
