@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -39,6 +40,19 @@ const overflowJS = `(() => {
     .slice(0, 8).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className);
 })()`
 
+// waitSearch waits until the page shown is the answer to the search form's
+// submission with query in its URL: the list of the page the form was on
+// may hold the sagas the search should find, so waiting for them alone
+// can pass before the browser has left it (and a next submission is then
+// lost with that page).
+func waitSearch(t *testing.T, b *browsertest.Browser, query string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var ready bool
+		return b.Try(2*time.Second, chromedp.Evaluate(`location.search.includes(`+strconv.Quote(query)+`) && document.readyState === 'complete'`, &ready)) == nil && ready
+	}, 15*time.Second, 50*time.Millisecond, "the search for %s was not shown", query)
+}
+
 // An operator finds a saga that needs attention through the overview's
 // banner and the search, and marks its step after the pivot resolved with
 // who and why: the saga completes and the banner goes. The overview
@@ -74,13 +88,16 @@ func TestDashboardOperatorSearchesResolvesAndTheBannerGoes(t *testing.T) {
 	b.Run(15*time.Second, chromedp.Navigate(s.URL+"/sagas"))
 	b.WaitText("#sagas-list", "all", 10*time.Second)
 	b.Run(10*time.Second, chromedp.SetValue("#ss-user", bounceUser, chromedp.ByQuery), chromedp.Click("#ss-submit", chromedp.ByQuery))
+	waitSearch(t, b, "user_id="+bounceUser)
 	b.WaitText("#sagas-list tbody", bounced.SagaID, 15*time.Second)
 	require.Equal(t, 1, b.Nodes("#sagas-list tbody tr.saga-row"), "only the user's saga: %s", b.Text("#sagas-list tbody"))
 	b.Run(15*time.Second, chromedp.Navigate(s.URL+"/sagas"))
 	b.WaitText("#sagas-list", "all", 10*time.Second)
 	b.Run(10*time.Second, chromedp.SetValue("#ss-id", ok.SagaID[:13], chromedp.ByQuery), chromedp.Click("#ss-submit", chromedp.ByQuery))
+	waitSearch(t, b, "id="+ok.SagaID[:13])
 	b.WaitText("#sagas-list tbody", ok.SagaID, 15*time.Second)
 	b.Run(10*time.Second, chromedp.SetValue("#ss-id", "no-such-saga", chromedp.ByQuery), chromedp.Click("#ss-submit", chromedp.ByQuery))
+	waitSearch(t, b, "id=no-such-saga")
 	b.WaitText("#sagas-none", "No sagas match this search.", 15*time.Second)
 
 	// The saga page: each step's input and output; abort refused with the
