@@ -189,6 +189,18 @@ func (s *Store) GroupStats(stream string) *GroupStats {
 	return nil
 }
 
+// GroupStatsAll returns the group commit counters of every stream whose
+// appends are grouped, by stream name.
+func (s *Store) GroupStatsAll() map[string]*GroupStats {
+	s.groupMu.RLock()
+	defer s.groupMu.RUnlock()
+	out := make(map[string]*GroupStats, len(s.committers))
+	for _, c := range s.committers {
+		out[c.stream] = &c.stats
+	}
+	return out
+}
+
 // subjectMatches reports whether NATS subject filter (with * and >)
 // matches subject.
 func subjectMatches(filter, subject string) bool {

@@ -60,7 +60,8 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	// series of several processes stay apart wherever they are scraped.
 	reg := prometheus.NewRegistry()
 	labeled := prometheus.WrapRegistererWith(prometheus.Labels{"process": cfg.ProcessID}, reg)
-	labeled.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	labeled.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newGroupCommitCollector(in.store))
 	pmetrics := projections.NewMetrics(labeled)
 
 	var idem *httpapi.Idempotency
