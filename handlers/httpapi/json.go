@@ -44,6 +44,16 @@ func MediaType(r *http.Request, allowed ...string) (string, error) {
 		Message: fmt.Sprintf("Content-Type %q is not accepted; send %v.", ct, allowed)}
 }
 
+// ReadJSONBody checks the request is JSON (or says no type) and reads its
+// whole body within limit, answering 415 and 413 as MediaType and ReadBody
+// do.
+func ReadJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if _, err := MediaType(r, "application/json"); err != nil {
+		return nil, err
+	}
+	return ReadBody(w, r, limit)
+}
+
 // ReadBody reads the whole body, refusing more than limit bytes with 413.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))

@@ -94,11 +94,7 @@ type writeFunc func(ctx context.Context, body []byte, dedupeID string) (httpapi.
 // write reads a JSON body and runs h once per Idempotency-Key.
 func (a *API) write(scope string, h writeFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if _, err := httpapi.MediaType(r, "application/json"); err != nil {
-			httpapi.WriteError(w, r, err)
-			return
-		}
-		body, err := httpapi.ReadBody(w, r, maxBody)
+		body, err := httpapi.ReadJSONBody(w, r, maxBody)
 		if err != nil {
 			httpapi.WriteError(w, r, err)
 			return

@@ -194,11 +194,7 @@ func (h *Writes) patchCustomer(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, apiError(workflows.ErrNoCustomer))
 		return
 	}
-	if _, err := httpapi.MediaType(r, "application/json"); err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	body, err := httpapi.ReadBody(w, r, MaxCustomerBody)
+	body, err := httpapi.ReadJSONBody(w, r, MaxCustomerBody)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -424,11 +420,7 @@ func checkBaseURL(v string) error {
 }
 
 func (h *Writes) createCustomer(w http.ResponseWriter, r *http.Request) {
-	if _, err := httpapi.MediaType(r, "application/json"); err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	body, err := httpapi.ReadBody(w, r, MaxCustomerBody)
+	body, err := httpapi.ReadJSONBody(w, r, MaxCustomerBody)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
