@@ -1,5 +1,5 @@
 // Command reactor benchmarks a reactor hop — an event stored in JetStream,
-// handled by a reactor on the watermill runtime (handlers/reactor), its
+// handled by a reactor on the watermill runtime (platform/reactor), its
 // effect stored as the next event — against the same hop done with plain
 // nats.go jetstream (a publish, a pull consumer receiving it, the next
 // publish, an ack), measured in the same run on an in-process JetStream

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 // results are the figures of one run, each beside its raw baseline.

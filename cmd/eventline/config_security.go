@@ -9,8 +9,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // SecurityConfig is what keeps the HTTP side closed by default.

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/opsdash"
 	"github.com/eventline/eventline/internal/browsertest"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/opsdash"
 )
 
 // settledJS is true once every polled part of the page (overview cards,

@@ -15,9 +15,9 @@ import (
 
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/natsserver"
-	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/migrations"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // infra is the connections a command needs, and whatever it started itself.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/internal/testenv"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // serve's start-up against a cluster that lost its quorum (two nodes of

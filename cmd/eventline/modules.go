@@ -4,7 +4,7 @@ import (
 	"github.com/eventline/eventline/handlers/logsapi"
 	"github.com/eventline/eventline/handlers/orders"
 	"github.com/eventline/eventline/handlers/workflowsync"
-	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/platform/module"
 )
 
 // modules lists the business areas this binary is built with, configured

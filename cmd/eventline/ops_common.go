@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/platform/opsapi"
 	"github.com/eventline/eventline/projections"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/eventline/eventline/handlers/reactor"
-	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/platform/module"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 const reactorsUsage = `usage: eventline reactors <list|parked|retry> [flags]

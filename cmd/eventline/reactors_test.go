@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/reactor"
-	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/platform/module"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 // reactors runs `eventline reactors …` with the reactors of reg as the

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/platform/module"
 )
 
 // replayOptions are the flags of `eventline replay`.

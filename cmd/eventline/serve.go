@@ -15,13 +15,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventline/eventline/eventstore/natsserver"
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/httpapi"
-	"github.com/eventline/eventline/handlers/opsapi"
-	"github.com/eventline/eventline/handlers/opsdash"
-	"github.com/eventline/eventline/handlers/reactor"
-	"github.com/eventline/eventline/internal/module"
 	"github.com/eventline/eventline/internal/pgcluster"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/httpapi"
+	"github.com/eventline/eventline/platform/module"
+	"github.com/eventline/eventline/platform/opsapi"
+	"github.com/eventline/eventline/platform/opsdash"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/projections"
 )
 

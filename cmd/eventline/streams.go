@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/opsapi"
 )
 
 // streamsCmd is `eventline streams [--json]`: every stream with its

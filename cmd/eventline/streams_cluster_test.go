@@ -14,11 +14,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/httpapi"
-	"github.com/eventline/eventline/handlers/opsapi"
-	"github.com/eventline/eventline/handlers/opsdash"
 	"github.com/eventline/eventline/internal/testenv"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/httpapi"
+	"github.com/eventline/eventline/platform/opsapi"
+	"github.com/eventline/eventline/platform/opsdash"
 	"github.com/eventline/eventline/projections"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/platform/opsapi"
 )
 
 func TestPrintStreams(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/eventline/eventline/handlers/dashboard"
+	"github.com/eventline/eventline/platform/dashboard"
 )
 
 // pendingTooLong is how long an accepted entry may wait for PostgreSQL

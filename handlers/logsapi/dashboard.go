@@ -16,8 +16,8 @@ import (
 
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 //go:embed templates/*.html

@@ -12,7 +12,7 @@ import (
 
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // IngestConfig tunes group commit.

@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/internal/testenv"
 	"github.com/eventline/eventline/migrations"
+	"github.com/eventline/eventline/platform/httpapi"
 	"github.com/eventline/eventline/projections"
 	"github.com/eventline/eventline/projections/logentries"
 )

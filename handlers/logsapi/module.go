@@ -5,7 +5,7 @@ import (
 
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/platform/module"
 	"github.com/eventline/eventline/projections"
 	"github.com/eventline/eventline/projections/logentries"
 )

@@ -30,7 +30,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/eventline/eventline/domain/logs"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // specExampleJSON is the OTLP/JSON logs request of the OpenTelemetry

@@ -3,7 +3,7 @@ package logsapi
 import (
 	"time"
 
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // LargeBatchBytes is the body size from which a batch counts against

@@ -16,7 +16,7 @@ import (
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // maxBody bounds a request body of the orders API.

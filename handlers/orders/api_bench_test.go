@@ -16,10 +16,10 @@ import (
 
 	order "github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/eventstore/aggregate"
-	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/orders"
-	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/testenv"
+	"github.com/eventline/eventline/platform/httpapi"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 // BenchmarkAPIOrderWait runs b.N order sagas end to end over HTTP, 200 in

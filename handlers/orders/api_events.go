@@ -14,7 +14,7 @@ import (
 
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // Bounds of GET /api/sagas/{id}/events.

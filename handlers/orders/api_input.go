@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	order "github.com/eventline/eventline/domain/orders"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // Bounds of the write bodies of the orders API. A body outside them is

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/eventline/eventline/domain/saga"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // Bounds of an operator's body.

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventline/eventline/domain/saga"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // Bounds of the list endpoints.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/orders"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // api serves the orders API of e over HTTP.

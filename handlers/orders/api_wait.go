@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/eventline/eventline/domain/saga"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // maxWait bounds GET /api/sagas/{id}?wait=.

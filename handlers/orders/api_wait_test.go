@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/handlers/orders"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // apiWith serves the orders API of e with the read side rs.

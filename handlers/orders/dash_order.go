@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	order "github.com/eventline/eventline/domain/orders"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // Bounds of the order form.

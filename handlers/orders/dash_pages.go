@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventline/eventline/domain/saga"
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 //go:embed templates/*.html

@@ -13,8 +13,8 @@ import (
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/handlers/orders"
-	"github.com/eventline/eventline/handlers/reactor"
-	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/platform/module"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 // A process without the saga role (HandOver) sends every command and

@@ -16,9 +16,9 @@ import (
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/handlers/orders"
-	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/testenv"
 	"github.com/eventline/eventline/migrations"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 // TestMain stops the package's shared PostgreSQL cluster after the tests.

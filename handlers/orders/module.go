@@ -15,8 +15,8 @@ import (
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/partitions"
-	"github.com/eventline/eventline/handlers/reactor"
-	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/platform/module"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/projections"
 	"github.com/eventline/eventline/projections/sagamodel"
 )

@@ -15,7 +15,7 @@ import (
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/handlers/orders"
-	"github.com/eventline/eventline/internal/module"
+	"github.com/eventline/eventline/platform/module"
 )
 
 // tok_slow charges on the first attempt but answers after its deadline:

@@ -14,7 +14,7 @@ import (
 	order "github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/handlers/orders"
-	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 // gatedReactors are the reactors of e's (hand-over) runner, with the

@@ -15,7 +15,7 @@ import (
 
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 // Names of the reactors.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/eventline/eventline/handlers/dashboard"
+	"github.com/eventline/eventline/platform/dashboard"
 )
 
 // alertCap bounds the customers the overview's banner counts.

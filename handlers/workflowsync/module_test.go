@@ -9,10 +9,10 @@ import (
 
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/handlers/workflowsync"
-	"github.com/eventline/eventline/internal/module"
 	"github.com/eventline/eventline/internal/testenv"
+	"github.com/eventline/eventline/platform/module"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 // Defect 2 of issue 26: a sync worker that cannot be built fails serve's

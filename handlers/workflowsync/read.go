@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventline/eventline/domain/workflows"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 	"github.com/eventline/eventline/projections/syncmodel"
 )
 

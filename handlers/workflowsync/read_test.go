@@ -20,9 +20,9 @@ import (
 
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/internal/pgcluster"
 	"github.com/eventline/eventline/internal/testenv"
+	"github.com/eventline/eventline/platform/httpapi"
 	"github.com/eventline/eventline/projections"
 	"github.com/eventline/eventline/projections/syncmodel"
 )

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/domain/workflows"
-	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/handlers/workflowsync"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/zuora/zuorasim"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore/aggregate"
-	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/handlers/workflowsync"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/zuora/zuorasim"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 	"github.com/eventline/eventline/projections"
 	"github.com/eventline/eventline/projections/syncmodel"
 )

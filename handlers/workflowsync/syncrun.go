@@ -13,7 +13,7 @@ import (
 
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore/aggregate"
-	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/projections/syncmodel"
 	"github.com/eventline/eventline/zuora"
 )

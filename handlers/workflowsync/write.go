@@ -18,7 +18,7 @@ import (
 
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore/aggregate"
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 	"github.com/eventline/eventline/zuora"
 )
 

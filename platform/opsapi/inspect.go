@@ -14,7 +14,7 @@ import (
 
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/partitions"
-	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/projections"
 )
 

@@ -12,9 +12,9 @@ import (
 
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/natsserver"
-	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/testenv"
 	"github.com/eventline/eventline/migrations"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 // TestMain stops the package's shared PostgreSQL cluster after the tests.

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/platform/reactor"
 )
 
 // A message whose ack is lost (the process dies after the handler appended

@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/internal/testenv"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // sessionServer serves a dashboard with one page behind the token.

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/projections"
 )
 

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/eventline/eventline/eventstore/partitions"
-	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/platform/opsapi"
 	"github.com/eventline/eventline/projections"
 )
 

@@ -16,11 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/httpapi"
-	"github.com/eventline/eventline/handlers/opsapi"
-	"github.com/eventline/eventline/handlers/reactor"
 	"github.com/eventline/eventline/internal/testenv"
 	"github.com/eventline/eventline/migrations"
+	"github.com/eventline/eventline/platform/httpapi"
+	"github.com/eventline/eventline/platform/opsapi"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/projections"
 )
 

@@ -27,7 +27,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 //go:embed templates/*.html

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/eventline/eventline/eventstore/partitions"
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/opsapi"
 	"github.com/eventline/eventline/projections"
 )
 

@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/opsapi"
 	"github.com/eventline/eventline/projections"
 )
 

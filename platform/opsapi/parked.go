@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/projections"
 )
 

@@ -21,8 +21,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/opsapi"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/opsapi"
 )
 
 //go:embed templates/*.html

@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventline/eventline/handlers/dashboard"
-	"github.com/eventline/eventline/handlers/httpapi"
 	"github.com/eventline/eventline/internal/browsertest"
+	"github.com/eventline/eventline/platform/dashboard"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 //go:embed testdata/hello.html

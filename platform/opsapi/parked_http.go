@@ -9,8 +9,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/eventline/eventline/handlers/httpapi"
-	"github.com/eventline/eventline/handlers/reactor"
+	"github.com/eventline/eventline/platform/httpapi"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/projections"
 )
 

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/eventline/eventline/handlers/httpapi"
+	"github.com/eventline/eventline/platform/httpapi"
 )
 
 // httpTimeout bounds one /api/ops request, retryTimeout a retry of parked
