@@ -46,12 +46,15 @@ func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodH
 
 // fromDashboard reports whether r was sent by the dashboard's scripts: the
 // HX-Request header (a cross-site form cannot set a header, and a
-// cross-origin script that does is refused by the browser's preflight),
-// and an Origin, when the browser sends one, that is this host and one of
-// the allowed hosts: a rebound name (a page on another domain resolving to
-// this server) would otherwise match its own Host header.
+// cross-origin script that does is refused by the browser's preflight);
+// the standard library's cross-origin check (http.CrossOriginProtection:
+// Sec-Fetch-Site when the browser sends it, else the Origin against the
+// Host; a request with neither is not a browser's cross-origin one); and
+// an Origin, when the browser sends one, on the allowed hosts: a rebound
+// name (a page on another domain resolving to this server) is same-origin
+// to the browser and matches its own Host header.
 func (d *Dashboard) fromDashboard(r *http.Request) bool {
-	if r.Header.Get("HX-Request") != "true" {
+	if r.Header.Get("HX-Request") != "true" || d.crossOrigin.Check(r) != nil {
 		return false
 	}
 	origin := r.Header.Get("Origin")
@@ -59,7 +62,7 @@ func (d *Dashboard) fromDashboard(r *http.Request) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && u.Host == r.Host && d.cfg.AllowedHosts.Allows(u.Host)
+	return err == nil && d.cfg.AllowedHosts.Allows(u.Host)
 }
 
 // guard puts h behind the sign-in and the same-origin rule for actions.

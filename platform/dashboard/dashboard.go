@@ -71,6 +71,9 @@ type Dashboard struct {
 	layout   *template.Template
 	login    *template.Template
 	assets   map[string]asset
+	// crossOrigin refuses an action a browser sent from another origin
+	// (fromDashboard); it trusts no other origin.
+	crossOrigin http.CrossOriginProtection
 
 	home *template.Template
 

@@ -71,3 +71,46 @@ func signIn(t *testing.T, base, token string) *http.Cookie {
 	t.Fatal("no session cookie")
 	return nil
 }
+
+// TestActionSecFetchSite: the browser's Sec-Fetch-Site header decides
+// before the Origin (http.CrossOriginProtection): a cross-site or
+// same-site action is refused even when its Origin names this host, a
+// same-origin one is accepted, and a request with neither header (a
+// script that is not a browser's) is treated as the dashboard's own.
+func TestActionSecFetchSite(t *testing.T) {
+	d, err := dashboard.New(dashboard.Config{Token: "s3cret-token", AllowedHosts: httpapi.NewHostAllowList(httpapi.LoopbackHosts)})
+	require.NoError(t, err)
+	d.Handle("POST /act", func(w http.ResponseWriter, r *http.Request) {})
+	srv := httpapi.NewServer(httpapi.ServerConfig{Token: "s3cret-token", Session: d.APIAuthorized})
+	d.Mount(srv)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	session := signIn(t, ts.URL, "s3cret-token")
+	host := ts.URL[len("http://"):]
+	for _, tc := range []struct {
+		site, origin string
+		want         int
+	}{
+		{"cross-site", "http://" + host, http.StatusForbidden},
+		{"same-site", "http://" + host, http.StatusForbidden},
+		{"same-origin", "http://" + host, http.StatusOK},
+		{"same-origin", "", http.StatusOK},
+		{"", "", http.StatusOK},
+		{"", "http://evil.example", http.StatusForbidden},
+	} {
+		req, err := http.NewRequest(http.MethodPost, ts.URL+"/act", strings.NewReader(""))
+		require.NoError(t, err)
+		req.Header.Set("HX-Request", "true")
+		if tc.site != "" {
+			req.Header.Set("Sec-Fetch-Site", tc.site)
+		}
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		req.AddCookie(session)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, tc.want, res.StatusCode, "Sec-Fetch-Site %q, Origin %q", tc.site, tc.origin)
+	}
+}
