@@ -1,5 +1,3 @@
-// Command eventline runs the Eventline server (`eventline serve`) and its
-// operator tools. See README.md and CONTRACT.md §4.
 package main
 
 import (

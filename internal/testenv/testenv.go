@@ -1,7 +1,3 @@
-// Package testenv starts the real servers integration tests run against: an
-// in-process JetStream server on a random port with its store in a temp dir,
-// requiring credentials as in production, and a PostgreSQL cluster (one per
-// test binary) handing each test a fresh database.
 package testenv
 
 import (

@@ -1,13 +1,3 @@
-// Package opsdash is the dashboard's operator page, /streams: the JetStream
-// streams, their consumers and the projections fed from them, with
-// checkpoints, lag and parked events — and the overview's "Consumers" card,
-// the ones furthest behind. It reads everything through opsapi's Inspector,
-// the same views as `eventline streams`, `eventline consumers` and
-// `eventline projections list`.
-//
-// Every fragment is bounded in time: a slow or dead NATS (or PostgreSQL)
-// turns into a clear message in the fragment within fragmentTimeout, never
-// a hung page, and the next poll tries again.
 package opsdash
 
 import (
