@@ -1,14 +1,3 @@
-// Package dashboard is the web dashboard served by `eventline serve` at /:
-// server-rendered pages (html/template) with their assets embedded in the
-// binary, kept live by htmx polling server-rendered fragments.
-//
-// The dashboard owns the frame — layout, navigation, assets, sign-in — and
-// each domain module contributes its pages from its own package: it parses
-// its templates into the layout (Templates) and registers its pages (Page)
-// and their fragments and form actions (Handle) from its Start.
-//
-// Every route registered here is behind the API token when one is set: a
-// person signs in once with the token and gets a session cookie (auth.go).
 package dashboard
 
 import (
