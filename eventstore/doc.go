@@ -1,6 +1,9 @@
-// Package eventstore owns Eventline's durable log: the JetStream streams, the
-// versioned event envelope and its decode table, appends with per-aggregate
-// optimistic concurrency and publish dedupe, bulk async appends, aggregate
-// loads without consumers. The embedded nats-server used by default lives in
-// eventstore/natsserver, so that importing eventstore links no server.
+// Package eventstore owns Eventline's durable log on JetStream: the streams,
+// the versioned envelope and its decode table, appends with per-aggregate
+// expected sequences and publish dedupe, atomic batches, group commit
+// (GroupCommit), bounded async appends, durable timers, stored snapshots,
+// aggregate loads without consumers and ordered range reads that report
+// gaps. Beside it: eventstore/aggregate (the command loop),
+// eventstore/partitions (one owner per partition) and eventstore/natsserver
+// (the embedded server, apart so that importing eventstore links none).
 package eventstore

@@ -1,12 +1,13 @@
 // Package projections is the runtime that keeps read models in PostgreSQL
-// behind the log. It names no business area: each read model lives in a
-// package of its own beside it (projections/logentries) and its domain
-// module registers its Spec. The runtime provides durable pull consumers;
-// batches of up to N events or T milliseconds committed in one transaction
-// together with the projection's checkpoint; acknowledgement only after
-// commit; retries with capped exponential backoff while PostgreSQL is away;
-// parking of poison events; the stream's identity checked against each
-// checkpoint; and zero-downtime rebuilds into shadow tables.
+// behind the log: durable pull consumers, batches committed in one
+// transaction with their checkpoint, ack after commit, retries, parked
+// poison events, the stream's identity checked at each checkpoint, and
+// zero-downtime rebuilds into shadow tables. It names no business area:
+// each read model is a package beside it (logentries, sagamodel,
+// syncmodel) whose domain module registers its Spec.
+package projections
+
+// Notes for whoever changes it (not the package doc):
 //
 // Only errors about the data are poison (IsPermanent): a lost connection, a
 // missing table or a lock timeout is retried and parks nothing. What a
@@ -17,4 +18,3 @@
 // aggregates flow on, until Retrier.Retry applies them in stream order or an
 // operator skips the bad one. Rebuild parity compares a hash of every column
 // a projection owns, row by row.
-package projections

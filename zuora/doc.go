@@ -1,7 +1,12 @@
-// Package zuora is a client for the Zuora Workflow API: it obtains and caches
-// an OAuth client-credentials token per Client (one Client per customer),
-// lists a tenant's workflows page by page, and turns the API's failures into
-// typed errors with sentinels callers branch on.
+// Package zuora is the client of the Zuora Workflow API: an OAuth
+// client-credentials token per Client (one per customer), the workflow
+// listing page by page, and typed errors with sentinels callers branch on;
+// every request, body, listing and retry is bounded, and neither secret nor
+// token appears in an error or a log. zuora/zuorasim is the stand-in server;
+// handlers/workflowsync is the caller.
+package zuora
+
+// Notes for whoever changes it (not the package doc):
 //
 // The client is bounded in every direction: each request has a timeout, each
 // response body a size limit, a listing a maximum number of pages, and
@@ -13,4 +18,3 @@
 // The client secret and the access token never appear in an error or a log
 // line. Every request carries a fresh Zuora-Track-Id, which is logged with
 // each failure and kept in *APIError.
-package zuora

@@ -1,9 +1,13 @@
 // Package orders is the pure part of the order saga's participants: the
-// user, product (inventory), order, payment and notification aggregates,
-// their events and decode table, and their decisions, including the
-// simulated behaviours of the contract (payment tokens tok_ok,
-// tok_declined, tok_flaky, tok_slow; stock shortage; addresses ending in
-// "@bounce.test"). It does no I/O and imports no event store.
+// user, product (inventory), order, payment and notification aggregates of
+// the ORDERS stream, their events, decode table and decisions (Evolve,
+// Decide, Answer), and the contract's simulated behaviours (payment tokens
+// tok_ok, tok_declined, tok_flaky, tok_slow; stock shortage; addresses
+// ending in "@bounce.test"). It does no I/O; domain/saga sends it commands
+// and handlers/orders runs it on the event store.
+package orders
+
+// Notes for whoever changes it (not the package doc):
 //
 // Every event is on the ORDERS stream, one subject per aggregate:
 // user.<user_id>, product.<product_id>, order.<order_id>,
@@ -29,4 +33,3 @@
 // only for commands that come from people (CreateUser, CreateProduct) and
 // for a command the aggregate does not handle (ErrUnknownCommand): the
 // saga's commands always get an answer, success or failure.
-package orders

@@ -1,11 +1,13 @@
-// Package saga is the pure core of the saga engine: saga definitions as
-// data (ordered steps, each with its action command, its compensation
-// command or none, its kind and its retry policy), the events of a saga and
-// their decode table, the state folded from them, and the decisions — what
-// a participant's reply, a timer firing or an operator's command makes the
-// saga record, which commands it sends and which timers it schedules. It
-// does no I/O and reads no environment: policies' defaults and the jitter of
-// retries are passed in.
+// Package saga is the pure core of the saga engine: definitions as data
+// (steps with their command, compensation, kind and retry policy), a saga's
+// events and decode table, the state folded from them, and the decisions —
+// what a reply, a timer or an operator's command records, sends and
+// schedules (Decide, Effects, Outstanding). It does no I/O and reads no
+// environment. The order saga's participants are domain/orders; the
+// process manager that runs it is handlers/orders.
+package saga
+
+// Notes for whoever changes it (not the package doc):
 //
 // Every event of a saga is on one subject, saga.<id>, so that the command
 // loop's expected sequence serialises everything done to it. A saga pins
@@ -17,4 +19,3 @@
 // nothing: together with the expected sequence of the append, that is why a
 // redelivery or a timer that fires late or twice never changes a saga's
 // history.
-package saga

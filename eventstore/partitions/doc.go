@@ -1,10 +1,13 @@
-// Package partitions gives each of a fixed number of partitions exactly one
-// live owner among the processes that take part, through a mechanism
-// JetStream provides: a consumer per partition with the pinned-client
-// priority policy (ADR-42). The server pins one puller per consumer; the
-// pinned process owns the partition for as long as it keeps pulling, and
-// the server hands the pin to another puller PinnedTTL after the owner
-// stopped (killed, hung, cut off). No lock table of our own.
+// Package partitions gives each of a fixed number of partitions one live
+// owner among the processes that take part, through JetStream's consumer
+// priority groups with the pinned-client policy (ADR-42): the pinned puller
+// owns a partition while it keeps pulling, and the server hands the pin on
+// PinnedTTL after it stops. It also routes notes to a partition's owner
+// (Router.Notify) and spreads partitions over the live processes (bucket
+// EVENTLINE_PROCESSES). No lock table of our own; handlers/orders uses it.
+package partitions
+
+// Notes for whoever changes it (not the package doc):
 //
 // The stream PARTITIONS (in memory, the streams' replica count) carries two
 // kinds of message per partition p of group g:
@@ -32,4 +35,3 @@
 // owns fewer than its fair share (the count over the live processes,
 // rounded up), and releases (unpins) what it owns beyond it, so partitions
 // move to a process that joins and back when one leaves.
-package partitions

@@ -1,10 +1,15 @@
-// Package orders runs the order saga on the event store: the command
-// loops of the saga (domain/saga, stream SAGAS) and of its participants
-// (domain/orders, stream ORDERS), the process manager that carries out a
-// saga's decisions, the reactors that carry commands and timers between
-// processes, and the HTTP API.
-//
-// The transport, end to end:
+// Package orders is the order saga as a domain module: the command loops of
+// the saga (domain/saga, stream SAGAS) and of its participants
+// (domain/orders, stream ORDERS), the Manager that drives each saga in the
+// process owning its partition (eventstore/partitions), the reactors that
+// carry commands (ORDERS_CMD) and durable timers (SAGA_TIMERS) between
+// processes, the sweep and resume that re-issue lost effects, and the HTTP
+// API and dashboard pages of sagas, orders, users and products. Its read
+// models are projections/sagamodel.
+package orders
+
+// Notes for whoever changes it (not the package doc): how a saga moves, end
+// to end.
 //
 //   - Every input of a saga (Start, a participant's Reply, a timer's Fire,
 //     an operator's Retry or Abort) goes through the Manager: the saga's
@@ -64,4 +69,3 @@
 // attempt's timer is stored, it times out and the retry gets the recorded
 // charge's answer. GET /api/sagas/{id}?wait= awaits the end of a saga on
 // its subject (Manager.Await), without polling the store.
-package orders

@@ -5,9 +5,11 @@
 // parking of messages that keep failing), the way a handler's effects are
 // appended (Effects: deterministic ids, correlation and causation), and the
 // operator's view of parked messages (ListParked, Retrier).
+package reactor
+
+// Notes for whoever changes it (not the package doc):
 //
 // A message is acknowledged only after the handler returned, that is after
 // its effects are stored in JetStream; a redelivery re-runs the handler and
 // its appends are deduplicated by their deterministic message ids, so it
 // changes nothing.
-package reactor

@@ -1,5 +1,11 @@
-// Package sagamodel holds the read models of the order saga, projected into
-// PostgreSQL:
+// Package sagamodel holds the order saga's read models in PostgreSQL:
+// "sagas" (tables sagas and saga_steps, from the SAGAS stream) and
+// "orders" (users, products, orders and payments, from ORDERS), each row
+// as domain/saga's and domain/orders' folds show it, updated in place one
+// aggregate per subject. handlers/orders registers and reads them.
+package sagamodel
+
+// Notes for whoever changes it (not the package doc):
 //
 //   - "sagas" reads the SAGAS stream into sagas (one row per saga) and
 //     saga_steps (one row per step, keyed by saga and position), each row
@@ -17,4 +23,3 @@
 // replaces a row written by an earlier event, so applying an event twice
 // changes nothing. A row's seq is the last event that changed it, so a
 // rebuild writes the same rows whatever its batches.
-package sagamodel

@@ -1,6 +1,11 @@
 // Package syncmodel is the read model of workflow sync: the customers, their
 // workflows and the history of their syncs, projected from the WORKFLOWS
-// stream into PostgreSQL (tables customers, workflows and sync_runs).
+// stream into PostgreSQL (tables customers, workflows and sync_runs),
+// updated in place one aggregate per customer subject. handlers/workflowsync
+// registers and reads it.
+package syncmodel
+
+// Notes for whoever changes it (not the package doc):
 //
 // It is updated in place, one aggregate per customer subject. Writes are
 // grouped per batch and sent in one round trip (pgx.Batch); a run of
@@ -13,4 +18,3 @@
 // that found it gone (deleting_sync); sync.completed.v1 of that sync deletes
 // the marked rows and stamps last_synced_at on the others; sync.failed.v1
 // clears the marks, so a failed or interrupted sync deletes nothing.
-package syncmodel
