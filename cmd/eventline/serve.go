@@ -157,12 +157,14 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	if cfg.hasRole("api") {
 		ops := opsapi.NewInspector(in.store.JetStream(), in.readPool, projs)
 		// Parked items are retried and skipped here as the CLI does: over
-		// the write pool, with the reactors' real handlers (built at the
-		// first retry of a reactor; the projection's lock keeps a retry
-		// and the projector of another process apart).
-		parked := opsapi.NewParked(in.store, in.pool, projs, func() (*reactor.Registry, error) {
-			return mods.Reactors(module.Deps{Store: in.store, Pool: in.pool, Log: log}, nil)
-		})
+		// the write pool, with every module's reactors' real handlers (the
+		// projection's lock keeps a retry and the projector of another
+		// process apart).
+		allReactors, err := mods.Reactors(module.Deps{Store: in.store, Pool: in.pool, Log: log}, nil)
+		if err != nil {
+			return err
+		}
+		parked := opsapi.NewParked(in.store, in.pool, projs, allReactors)
 		opsapi.NewHandler(ops).WithParked(parked).Mount(srv)
 		opsdash.MountWithParked(dash, ops, parked) // the api role always has the dashboard
 		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projs), Degrades: true})

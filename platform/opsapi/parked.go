@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,22 +66,16 @@ type RetryOutcome struct {
 // parked|retry` do: a retry applies (or handles) again, reading each event
 // from the stream; a skip drops one with who and why, recorded.
 type Parked struct {
-	store *eventstore.Store
-	pool  *pgxpool.Pool
-	projs *projections.Registry
-	build func() (*reactor.Registry, error)
-
-	once     sync.Once
+	store    *eventstore.Store
+	pool     *pgxpool.Pool
+	projs    *projections.Registry
 	reactors *reactor.Registry
-	err      error
 }
 
-// NewParked returns the parked work of projs and of the reactors reactors
-// builds (once, at the first retry: the same handlers the CLI runs), over
-// store and pool (a pool that may write).
-func NewParked(store *eventstore.Store, pool *pgxpool.Pool, projs *projections.Registry,
-	reactors func() (*reactor.Registry, error)) *Parked {
-	return &Parked{store: store, pool: pool, projs: projs, build: reactors}
+// NewParked returns the parked work of projs and of reactors (the same
+// handlers the CLI runs), over store and pool (a pool that may write).
+func NewParked(store *eventstore.Store, pool *pgxpool.Pool, projs *projections.Registry, reactors *reactor.Registry) *Parked {
+	return &Parked{store: store, pool: pool, projs: projs, reactors: reactors}
 }
 
 // List returns every projection and reactor with parked work, each with
@@ -166,10 +159,6 @@ func (p *Parked) Retry(ctx context.Context, kind, name string, skip uint64, item
 		}
 		out.Retried, out.Done, out.StillParked = res.Retried, res.Applied, len(res.StillParked)
 	case KindReactor:
-		p.once.Do(func() { p.reactors, p.err = p.build() })
-		if p.err != nil {
-			return out, p.err
-		}
 		r, err := p.reactors.Get(name)
 		if err != nil {
 			return out, fmt.Errorf("%w: reactor %q", ErrUnknownParked, name)

@@ -69,8 +69,7 @@ func TestParkedReactorMessagesOverTheAPI(t *testing.T) {
 		seqs = append(seqs, ack.Seq)
 	}
 
-	built := 0
-	parked := opsapi.NewParked(store, pool, projections.NewRegistry(), func() (*reactor.Registry, error) { built++; return reg, nil })
+	parked := opsapi.NewParked(store, pool, projections.NewRegistry(), reg)
 	s := httpapi.NewServer(httpapi.ServerConfig{})
 	opsapi.NewHandler(opsapi.NewInspector(store.JetStream(), pool, projections.NewRegistry())).WithParked(parked).Mount(s)
 	srv := httptest.NewServer(s)
@@ -135,5 +134,4 @@ func TestParkedReactorMessagesOverTheAPI(t *testing.T) {
 	evs, _, err := store.Load(ctx, "RTEST", "rtest.out")
 	require.NoError(t, err)
 	require.Len(t, evs, 1, "the handler ran once on the retried message")
-	require.Equal(t, 1, built, "the reactors are built once")
 }
