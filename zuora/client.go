@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,7 +39,7 @@ func New(cfg Config) *Client {
 	if c.err == nil {
 		c.base, _ = url.Parse(strings.TrimSuffix(cfg.BaseURL, "/"))
 	}
-	c.tokens.client = c
+	c.tokens.init(c)
 	return c
 }
 
@@ -49,9 +48,11 @@ type request struct {
 	op     string
 	method string
 	url    *url.URL
-	form   url.Values // a form body (the token request)
-	auth   bool       // send the access token, refresh it once on a 401
-	limit  int64      // body limit of a successful answer
+	auth   bool  // send the access token, refresh it once on a 401
+	limit  int64 // body limit of a successful answer
+	// send, when set, makes one attempt instead of c.send (the token
+	// exchange); ctx carries the request timeout.
+	send func(ctx context.Context, token, trackID string) (answer, error)
 }
 
 // answer is what one attempt got back.
@@ -64,6 +65,13 @@ type answer struct {
 // do sends req until it succeeds, fails for good or the retries are spent,
 // and returns the successful body.
 func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
+	send := req.send
+	if send == nil {
+		send = func(ctx context.Context, token, trackID string) (answer, error) {
+			return c.send(ctx, req, token, trackID)
+		}
+	}
+	delays := c.cfg.Retry.backOff()
 	refreshed := false
 	sent := 0
 	for try := 1; ; try++ {
@@ -76,7 +84,9 @@ func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
 		}
 		trackID := uuid.NewString()
 		sent++
-		ans, err := c.send(ctx, req, token, trackID)
+		actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		ans, err := send(actx, token, trackID)
+		cancel()
 		if err == nil && ans.status >= 200 && ans.status < 300 {
 			return ans.body, nil
 		}
@@ -125,7 +135,7 @@ func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
 			c.logFailure(req, fail, "giving up", 0)
 			return nil, fail
 		}
-		delay := c.backoff(try)
+		delay := delays.NextBackOff()
 		if fail.Status == http.StatusTooManyRequests {
 			if ra, ok := parseRetryAfter(ans.header.Get("Retry-After"), c.cfg.Now()); ok {
 				fail.RetryAfter = ra
@@ -143,24 +153,14 @@ func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
 	}
 }
 
-// send makes one attempt, bounded by the request timeout and body limit.
+// send makes one attempt of req: a request with the client's headers and,
+// when auth, the access token; its answer read under the body limit.
 func (c *Client) send(ctx context.Context, req request, token, trackID string) (answer, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-	defer cancel()
-	var body io.Reader
-	if req.form != nil {
-		body = strings.NewReader(req.form.Encode())
-	}
-	hreq, err := http.NewRequestWithContext(ctx, req.method, req.url.String(), body)
+	hreq, err := http.NewRequestWithContext(ctx, req.method, req.url.String(), nil)
 	if err != nil {
 		return answer{}, fmt.Errorf("build request: %w", err)
 	}
-	hreq.Header.Set("Accept", "application/json")
-	hreq.Header.Set("User-Agent", "eventline-zuora/1")
-	hreq.Header.Set("Zuora-Track-Id", trackID)
-	if req.form != nil {
-		hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
+	setHeaders(hreq.Header, trackID)
 	if token != "" {
 		hreq.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -168,13 +168,27 @@ func (c *Client) send(ctx context.Context, req request, token, trackID string) (
 	if err != nil {
 		return answer{}, err
 	}
+	return readAnswer(resp, req.limit)
+}
+
+// setHeaders sets the headers every request carries.
+func setHeaders(h http.Header, trackID string) {
+	h.Set("Accept", "application/json")
+	h.Set("User-Agent", "eventline-zuora/1")
+	h.Set("Zuora-Track-Id", trackID)
+}
+
+// readAnswer reads and closes resp's body: at most limit bytes of a
+// successful answer (errBodyTooLarge past it), the first maxErrorBody of
+// another.
+func readAnswer(resp *http.Response, limit int64) (answer, error) {
 	defer resp.Body.Close()
 	ans := answer{status: resp.StatusCode, header: resp.Header}
-	limit := int64(maxErrorBody)
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-	if ok {
-		limit = req.limit
+	if !ok {
+		limit = maxErrorBody
 	}
+	var err error
 	ans.body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return ans, fmt.Errorf("read body: %w", err)
@@ -186,20 +200,6 @@ func (c *Client) send(ctx context.Context, req request, token, trackID string) (
 		ans.body = ans.body[:limit]
 	}
 	return ans, nil
-}
-
-// backoff is the jittered exponential delay before attempt try+1: a random
-// duration between half and all of FirstDelay·2^(try-1), capped at MaxDelay.
-func (c *Client) backoff(try int) time.Duration {
-	d := c.cfg.Retry.FirstDelay
-	for i := 1; i < try && d < c.cfg.Retry.MaxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.Retry.MaxDelay)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
 // logFailure logs one failed attempt; the error never holds a secret.

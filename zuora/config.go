@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Defaults and limits of Config.
@@ -39,6 +41,17 @@ type RetryPolicy struct {
 	// fails the request at once with ErrRateLimited and the asked delay in
 	// APIError.RetryAfter (default 2m).
 	MaxRetryAfter time.Duration
+}
+
+// backOff returns the delays between attempts of one request: the n-th
+// is random between half and all of FirstDelay·2^(n-1), that bound capped
+// at MaxDelay. (ExponentialBackOff draws within ±RandomizationFactor of
+// its interval: an interval of 3/4 of the bound, ±1/3, is half to all.)
+func (p RetryPolicy) backOff() *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{InitialInterval: p.FirstDelay * 3 / 4, RandomizationFactor: 1.0 / 3,
+		Multiplier: 2, MaxInterval: p.MaxDelay * 3 / 4}
+	b.Reset()
+	return b
 }
 
 // Config configures a Client. Zero fields take their defaults.

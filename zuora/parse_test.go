@@ -142,10 +142,11 @@ func TestErrorBody(t *testing.T) {
 func TestBackoffStaysWithinBounds(t *testing.T) {
 	c := New(Config{BaseURL: "http://x.test", ClientID: "a", ClientSecret: "b",
 		Retry: RetryPolicy{FirstDelay: 100 * time.Millisecond, MaxDelay: time.Second}})
-	for try := 1; try <= 10; try++ {
-		ceiling := min(100*time.Millisecond<<(try-1), time.Second)
-		for range 50 {
-			d := c.backoff(try)
+	for range 50 {
+		delays := c.cfg.Retry.backOff()
+		for try := 1; try <= 10; try++ {
+			ceiling := min(100*time.Millisecond<<(try-1), time.Second)
+			d := delays.NextBackOff()
 			require.GreaterOrEqual(t, d, ceiling/2)
 			require.LessOrEqual(t, d, ceiling)
 		}

@@ -1,23 +1,35 @@
 package zuora
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/singleflight"
 )
 
-// tokenCache holds the client's access token and refreshes it
-// TokenRefreshMargin before it runs out (half its lifetime for tokens shorter
-// than twice the margin). Concurrent callers share one refresh.
+// tokenCache holds the client's access token, fetched with the OAuth client
+// credentials grant (golang.org/x/oauth2/clientcredentials), and refreshes
+// it TokenRefreshMargin before it runs out (half its lifetime for tokens
+// shorter than twice the margin). Concurrent callers share one refresh.
+//
+// The exchange (its request, the parsing of its answer) is the library's;
+// the cache is not oauth2.ReuseTokenSource because expiry follows
+// Config.Now and the margin depends on the token's lifetime. Each attempt
+// goes through the client's retry policy, request timeout and body limit.
 type tokenCache struct {
 	client *Client
+	oauth  clientcredentials.Config
 	group  singleflight.Group
 
 	mu        sync.Mutex
@@ -25,12 +37,19 @@ type tokenCache struct {
 	refreshAt time.Time
 }
 
-// tokenAnswer is the OAuth token endpoint's answer.
-type tokenAnswer struct {
-	AccessToken string      `json:"access_token"`
-	TokenType   string      `json:"token_type"`
-	ExpiresIn   json.Number `json:"expires_in"`
+// init sets the exchange up for c's credentials. The secret goes in the
+// form body, as Zuora takes it: never in a URL, a header or an error.
+func (t *tokenCache) init(c *Client) {
+	t.client = c
+	t.oauth = clientcredentials.Config{ClientID: c.cfg.ClientID, ClientSecret: c.cfg.ClientSecret,
+		AuthStyle: oauth2.AuthStyleInParams}
+	if c.base != nil {
+		t.oauth.TokenURL = c.tokenURL().String()
+	}
 }
+
+// tokenURL is the tenant's OAuth token endpoint.
+func (c *Client) tokenURL() *url.URL { return c.base.JoinPath("oauth", "token") }
 
 // get returns a valid token, fetching one when none is cached or it is due.
 func (t *tokenCache) get(ctx context.Context) (string, error) {
@@ -62,41 +81,81 @@ func (t *tokenCache) get(ctx context.Context) (string, error) {
 // refresh fetches a new token and caches it.
 func (t *tokenCache) refresh(ctx context.Context) (string, error) {
 	c := t.client
-	u := c.base.JoinPath("oauth", "token")
-	body, err := c.do(ctx, request{
-		op:     "token",
-		method: http.MethodPost,
-		url:    u,
-		form: url.Values{
-			"client_id":     {c.cfg.ClientID},
-			"client_secret": {c.cfg.ClientSecret},
-			"grant_type":    {"client_credentials"},
-		},
-		limit: maxErrorBody,
-	})
+	var tok *oauth2.Token
+	var bad error
+	_, err := c.do(ctx, request{op: "token", method: http.MethodPost, url: c.tokenURL(), limit: maxErrorBody,
+		send: func(ctx context.Context, _, trackID string) (answer, error) {
+			var ans answer
+			var err error
+			tok, bad, ans, err = t.exchange(ctx, trackID)
+			return ans, err
+		}})
 	if err != nil {
 		return "", err
 	}
-	var ans tokenAnswer
-	if err := json.Unmarshal(body, &ans); err != nil {
-		// A decoding error names a type or one character, never the body.
-		return "", fmt.Errorf("token: %w: decode answer: %v", ErrBadResponse, err)
+	if bad != nil {
+		return "", bad
 	}
-	secs, err := ans.ExpiresIn.Float64()
-	switch {
-	case ans.AccessToken == "":
-		return "", fmt.Errorf("token: %w: no access_token", ErrBadResponse)
-	case ans.TokenType != "" && !strings.EqualFold(ans.TokenType, "bearer"):
-		return "", fmt.Errorf("token: %w: token_type %q, want bearer", ErrBadResponse, cut(ans.TokenType))
-	case err != nil || secs <= 0:
-		return "", fmt.Errorf("token: %w: expires_in %q, want a positive number", ErrBadResponse, cut(ans.ExpiresIn.String()))
+	ttl, err := tokenLifetime(tok)
+	if err != nil {
+		return "", err
 	}
-	ttl := time.Duration(secs * float64(time.Second))
 	margin := min(TokenRefreshMargin, ttl/2)
 	t.mu.Lock()
-	t.value, t.refreshAt = ans.AccessToken, c.cfg.Now().Add(ttl-margin)
+	t.value, t.refreshAt = tok.AccessToken, c.cfg.Now().Add(ttl-margin)
 	t.mu.Unlock()
-	return ans.AccessToken, nil
+	return tok.AccessToken, nil
+}
+
+// exchange makes one client credentials request. ans is what the endpoint
+// answered (a non-2xx one is for the retry policy to judge); err a
+// transport failure; bad a 2xx answer without a usable token, described
+// without any of the endpoint's free text (it may echo what it was sent).
+func (t *tokenCache) exchange(ctx context.Context, trackID string) (tok *oauth2.Token, bad error, ans answer, err error) {
+	rt := &tokenTransport{client: t.client.cfg.HTTPClient, trackID: trackID, limit: maxErrorBody}
+	tok, oerr := t.oauth.Token(context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: rt}))
+	switch {
+	case rt.err != nil:
+		return nil, nil, rt.ans, rt.err
+	case rt.ans.status == 0:
+		return nil, nil, answer{}, fmt.Errorf("token request: %w", oerr) // never sent
+	case rt.ans.status < 200 || rt.ans.status > 299:
+		return nil, nil, rt.ans, nil
+	}
+	var rerr *oauth2.RetrieveError
+	switch {
+	case errors.As(oerr, &rerr):
+		// A 2xx answer with an OAuth "error": keep its standard code only.
+		return nil, fmt.Errorf("token: %w: no access_token (error %q)", ErrBadResponse, oauthErrorCode(rerr.ErrorCode)), rt.ans, nil
+	case oerr != nil && strings.Contains(oerr.Error(), "missing access_token"):
+		return nil, fmt.Errorf("token: %w: no access_token", ErrBadResponse), rt.ans, nil
+	case oerr != nil:
+		// A decoding error names a type or one character, never the body.
+		return nil, fmt.Errorf("token: %w: decode answer: %v", ErrBadResponse, oerr), rt.ans, nil
+	case tok.TokenType != "" && !strings.EqualFold(tok.TokenType, "bearer"):
+		return nil, fmt.Errorf("token: %w: token_type %q, want bearer", ErrBadResponse, cut(tok.TokenType)), rt.ans, nil
+	}
+	return tok, nil, rt.ans, nil
+}
+
+// tokenLifetime is how long tok lives after it was answered: its
+// expires_in, which must be a positive number of seconds.
+func tokenLifetime(tok *oauth2.Token) (time.Duration, error) {
+	var secs float64
+	var err error
+	raw := tok.Extra("expires_in")
+	switch v := raw.(type) {
+	case float64:
+		secs = v
+	case string:
+		secs, err = strconv.ParseFloat(v, 64)
+	default:
+		err = errors.New("not a number")
+	}
+	if err != nil || secs <= 0 {
+		return 0, fmt.Errorf("token: %w: expires_in %q, want a positive number", ErrBadResponse, cut(fmt.Sprint(raw)))
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }
 
 // drop forgets the token if it is still the one a refused request used, so
@@ -107,4 +166,35 @@ func (t *tokenCache) drop(used string) {
 		t.value = ""
 	}
 	t.mu.Unlock()
+}
+
+// tokenTransport sends the token request with the client's headers
+// through Config.HTTPClient, and records the answer under the client's
+// body limit for the retry policy. oauth2 then parses that answer as
+// JSON, as Zuora sends it whatever its Content-Type says.
+type tokenTransport struct {
+	client  *http.Client
+	trackID string
+	limit   int64
+	ans     answer
+	err     error
+}
+
+// RoundTrip sends req once.
+func (rt *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	setHeaders(req.Header, rt.trackID)
+	resp, err := rt.client.Do(req)
+	if err != nil {
+		rt.err = err
+		return nil, err
+	}
+	rt.ans, rt.err = readAnswer(resp, rt.limit)
+	if rt.err != nil {
+		return nil, rt.err
+	}
+	resp.Header = resp.Header.Clone()
+	resp.Header.Set("Content-Type", "application/json")
+	resp.Body = io.NopCloser(bytes.NewReader(rt.ans.body))
+	return resp, nil
 }
