@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -113,20 +113,20 @@ func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (*jetstreame
 	// No ack on the first message: a small batch is sent in one go and the
 	// commit's answer reports any problem with the batch.
 	noFirstAck := jetstreamext.BatchFlowControl{AckFirst: false}
-	backoff := time.Millisecond
-	for {
+	var last error
+	ack, err := backoff.Retry(ctx, func() (*jetstreamext.BatchAck, error) {
 		ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, noFirstAck)
 		var apiErr *jetstream.APIError
-		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != codeBatchTooManyInflight {
-			return ack, err
+		if last = err; err != nil && (!errors.As(err, &apiErr) || apiErr.ErrorCode != codeBatchTooManyInflight) {
+			return nil, backoff.Permanent(err)
 		}
-		select {
-		case <-time.After(backoff/2 + rand.N(backoff)):
-		case <-ctx.Done():
-			return nil, err
-		}
-		backoff = min(2*backoff, 100*time.Millisecond)
+		return ack, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: time.Millisecond, RandomizationFactor: 0.5,
+		Multiplier: 2, MaxInterval: 100 * time.Millisecond}), backoff.WithMaxElapsedTime(0))
+	if err != nil {
+		return nil, last // also when ctx ends between tries: the publish's own error
 	}
+	return ack, nil
 }
 
 func classifyBatch(ctx context.Context, subject string, err error) error {

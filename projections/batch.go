@@ -162,7 +162,7 @@ func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error
 	msgs = fresh
 	events, poison := decodeBatch(r.envelopes, msgs)
 	last := lastSeq(msgs)
-	backoff := r.cfg.MinBackoff
+	delays := r.cfg.retryDelays()
 	isolate := false
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
@@ -202,12 +202,12 @@ func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error
 		}
 		r.retries.Add(1)
 		r.metrics.retries.WithLabelValues(r.proj.Name()).Inc()
-		r.log.Warn("batch commit failed; retrying", "err", err, "attempt", attempt+1, "in", backoff)
+		d := delays.NextBackOff()
+		r.log.Warn("batch commit failed; retrying", "err", err, "attempt", attempt+1, "in", d)
 		for _, m := range msgs {
 			_ = m.InProgress()
 		}
-		sleep(runCtx, backoff)
-		backoff = min(backoff*2, r.cfg.MaxBackoff)
+		sleep(runCtx, d)
 	}
 }
 

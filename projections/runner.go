@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
@@ -44,6 +45,12 @@ type Config struct {
 	// looks again whether the checkpoint fits the stream (after a rebuild)
 	// (5s).
 	MismatchRecheck time.Duration
+}
+
+// retryDelays returns the delays between retries: MinBackoff doubled after
+// each, at most MaxBackoff.
+func (c *Config) retryDelays() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: c.MinBackoff, Multiplier: 2, MaxInterval: c.MaxBackoff}
 }
 
 func (c *Config) defaults() {
@@ -191,14 +198,14 @@ func (r *Runner) consumerConfig() jetstream.ConsumerConfig {
 // one projection (one per process), one at a time is active: it holds a
 // PostgreSQL session lock; the others stand by and take over when it goes.
 func (r *Runner) Run(ctx context.Context) error {
-	backoff := r.cfg.MinBackoff
+	delays := r.cfg.retryDelays()
 	for ctx.Err() == nil {
 		release, err := r.lead(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				r.log.Warn("projection cannot reach PostgreSQL to take the lead; retrying", "err", err, "in", backoff)
-				sleep(ctx, backoff)
-				backoff = min(backoff*2, r.cfg.MaxBackoff)
+				d := delays.NextBackOff()
+				r.log.Warn("projection cannot reach PostgreSQL to take the lead; retrying", "err", err, "in", d)
+				sleep(ctx, d)
 			}
 			continue
 		}
@@ -219,9 +226,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			sleep(ctx, r.cfg.MismatchRecheck)
 			continue
 		}
-		r.log.Warn("projection consumer interrupted; retrying", "err", err, "in", backoff)
-		sleep(ctx, backoff)
-		backoff = min(backoff*2, r.cfg.MaxBackoff)
+		d := delays.NextBackOff()
+		r.log.Warn("projection consumer interrupted; retrying", "err", err, "in", d)
+		sleep(ctx, d)
 	}
 	return nil
 }

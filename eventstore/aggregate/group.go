@@ -201,53 +201,44 @@ func (h *Handler[S, C]) decideGroup(cur S, group []*request[S, C]) (groupDecisio
 // does for one command. It returns each command's answer, or the error
 // that stops the whole group (errUnpackable: Pack refused the events).
 func (h *Handler[S, C]) handleGroup(ctx context.Context, subject string, group []*request[S, C]) ([]answer[S], error) {
-	var lastErr error
-	optimisticMiss := false
-	for attempt := 1; attempt <= h.opts.MaxAttempts; attempt++ {
-		if attempt > 1 && !optimisticMiss {
-			if err := h.wait(ctx, attempt); err != nil {
-				return nil, fmt.Errorf("handle %s: %w (after %w)", subject, err, lastErr)
-			}
-		}
+	return retryConflicts(ctx, h.opts, subject, func(attempt int) ([]answer[S], bool, error) {
 		cur, verified, err := h.startState(ctx, subject, attempt)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		d, err := h.decideGroup(cur.state, group)
 		if err == nil && !verified && d.untrusted {
 			if cur, err = h.load(ctx, subject); err != nil {
-				return nil, fmt.Errorf("handle %s: %w", subject, err)
+				return nil, false, fmt.Errorf("handle %s: %w", subject, err)
 			}
 			verified = true
 			d, err = h.decideGroup(cur.state, group)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("handle %s: %w", subject, err)
+			return nil, false, fmt.Errorf("handle %s: %w", subject, err)
 		}
 		if len(d.events) == 0 {
-			return h.groupAnswers(cur, d, cur.seq, eventstore.Envelope{}, attempt), nil
+			return h.groupAnswers(cur, d, cur.seq, eventstore.Envelope{}, attempt), false, nil
 		}
 		packed, err := h.def.Pack(d.events)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errUnpackable, err)
+			return nil, false, fmt.Errorf("%w: %w", errUnpackable, err)
 		}
 		envs, err := envelopes([]Event{packed}, sharedMeta(group, d))
 		if err != nil {
-			return nil, fmt.Errorf("handle %s: %w", subject, err)
+			return nil, false, fmt.Errorf("handle %s: %w", subject, err)
 		}
 		// Decoded before appending, as handleOne does: a packed event this
 		// aggregate could not read back is never stored.
 		if _, err := h.decoded([]Event{packed}, envs); err != nil {
-			return nil, fmt.Errorf("handle %s: %w", subject, err)
+			return nil, false, fmt.Errorf("handle %s: %w", subject, err)
 		}
 		acks, err := h.store.AppendBatch(ctx, subject, int64(cur.seq), envs)
 		if errors.Is(err, eventstore.ErrConflict) {
-			lastErr = err
-			optimisticMiss = !verified
-			continue
+			return nil, verified, err
 		}
 		if err != nil {
-			return nil, fmt.Errorf("handle %s: %w", subject, err)
+			return nil, false, fmt.Errorf("handle %s: %w", subject, err)
 		}
 		// The state the group's decisions folded is the state after the
 		// packed event (Pack's contract): cached as it is, not folded
@@ -259,9 +250,8 @@ func (h *Handler[S, C]) handleGroup(ctx context.Context, subject string, group [
 		next.sinceBytes += int64(len(envs[0].Data))
 		h.cache.put(subject, next)
 		h.maybeStore(subject, next)
-		return h.groupAnswers(cur, d, acks[0].Seq, envs[0], attempt), nil
-	}
-	return nil, fmt.Errorf("handle %s: %d attempts: %w: %w", subject, h.opts.MaxAttempts, ErrTooManyConflicts, lastErr)
+		return h.groupAnswers(cur, d, acks[0].Seq, envs[0], attempt), false, nil
+	})
 }
 
 // groupAnswers answers each command of a group decided as d from cur, its

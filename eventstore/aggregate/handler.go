@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/eventline/eventline/eventstore"
 )
@@ -103,43 +104,36 @@ func (h *Handler[S, C]) Handle(ctx context.Context, id string, cmd C, meta Meta)
 
 // handleOne is Handle of one command, with subject's lock held.
 func (h *Handler[S, C]) handleOne(ctx context.Context, subject string, cmd C, meta Meta) (Result[S], error) {
-	var lastErr error
-	optimisticMiss := false
-	for attempt := 1; attempt <= h.opts.MaxAttempts; attempt++ {
-		if attempt > 1 && !optimisticMiss {
-			if err := h.wait(ctx, attempt); err != nil {
-				return Result[S]{}, fmt.Errorf("handle %s: %w (after %w)", subject, err, lastErr)
-			}
-		}
+	return retryConflicts(ctx, h.opts, subject, func(attempt int) (Result[S], bool, error) {
 		// A decision of no events, or an error, is only trusted from a
 		// state just read.
 		cur, verified, err := h.startState(ctx, subject, attempt)
 		if err != nil {
-			return Result[S]{}, err
+			return Result[S]{}, false, err
 		}
 		decided, err := h.def.Decide(cur.state, cmd)
 		if !verified && (err != nil || len(decided) == 0) {
 			if cur, err = h.load(ctx, subject); err != nil {
-				return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+				return Result[S]{}, false, fmt.Errorf("handle %s: %w", subject, err)
 			}
 			verified = true
 			decided, err = h.def.Decide(cur.state, cmd)
 		}
 		if err != nil {
-			return Result[S]{}, err
+			return Result[S]{}, false, err
 		}
 		if len(decided) == 0 {
-			return Result[S]{State: cur.state, Seq: cur.seq, Attempts: attempt}, nil
+			return Result[S]{State: cur.state, Seq: cur.seq, Attempts: attempt}, false, nil
 		}
 		envs, err := envelopes(decided, meta)
 		if err != nil {
-			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+			return Result[S]{}, false, fmt.Errorf("handle %s: %w", subject, err)
 		}
 		// Decoded before appending: an event this aggregate could not fold
 		// back (a type missing from the registry) is never stored.
 		data, err := h.decoded(decided, envs)
 		if err != nil {
-			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+			return Result[S]{}, false, fmt.Errorf("handle %s: %w", subject, err)
 		}
 		var opts []eventstore.AppendOption
 		if meta.DedupeID != "" {
@@ -147,16 +141,61 @@ func (h *Handler[S, C]) handleOne(ctx context.Context, subject string, cmd C, me
 		}
 		acks, err := h.store.AppendBatch(ctx, subject, int64(cur.seq), envs, opts...)
 		if errors.Is(err, eventstore.ErrConflict) {
-			lastErr = err
-			optimisticMiss = !verified // a state behind: read it again at once
-			continue
+			return Result[S]{}, verified, err
 		}
 		if err != nil {
-			return Result[S]{}, fmt.Errorf("handle %s: %w", subject, err)
+			return Result[S]{}, false, fmt.Errorf("handle %s: %w", subject, err)
 		}
-		return h.applied(subject, cur, envs, data, acks, attempt), nil
+		return h.applied(subject, cur, envs, data, acks, attempt), false, nil
+	})
+}
+
+// retryConflicts runs attempt (numbered from 1) until it returns anything
+// but an eventstore.ErrConflict, at most opts.MaxAttempts times; then it
+// fails with ErrTooManyConflicts. An attempt that conflicted on a state
+// read from the store (verified) is tried again after a random wait up to
+// Backoff, doubled per earlier retry, at most MaxBackoff ("full jitter"),
+// so that racing writers spread out instead of colliding again; one that
+// conflicted on the cached state, which was behind, is tried again at
+// once.
+func retryConflicts[T any](ctx context.Context, opts Options, subject string, attempt func(n int) (res T, verified bool, err error)) (T, error) {
+	delays := conflictDelays(opts.Backoff, opts.MaxBackoff)
+	n, settled := 0, false
+	var lastErr error
+	res, err := backoff.Retry(ctx, func() (T, error) {
+		for {
+			n++
+			res, verified, err := attempt(n)
+			if !errors.Is(err, eventstore.ErrConflict) {
+				settled = true
+				return res, backoff.Permanent(err)
+			}
+			lastErr = err
+			if n == opts.MaxAttempts {
+				settled = true
+				return res, backoff.Permanent(fmt.Errorf("handle %s: %d attempts: %w: %w", subject, n, ErrTooManyConflicts, err))
+			}
+			if verified {
+				return res, err
+			}
+			// Read again at once; the waits after it grow as if this
+			// retry had waited too.
+			delays.NextBackOff()
+		}
+	}, backoff.WithBackOff(delays), backoff.WithMaxElapsedTime(0))
+	if err != nil && !settled { // ctx ended between attempts
+		var zero T
+		return zero, fmt.Errorf("handle %s: %w (after %w)", subject, err, lastErr)
 	}
-	return Result[S]{}, fmt.Errorf("handle %s: %d attempts: %w: %w", subject, h.opts.MaxAttempts, ErrTooManyConflicts, lastErr)
+	return res, err
+}
+
+// conflictDelays returns the waits between conflicting attempts: random
+// up to first, doubled after each, at most limit. With a randomization
+// factor of 1, ExponentialBackOff draws from zero to twice its interval:
+// the intervals are half the bounds.
+func conflictDelays(first, limit time.Duration) *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: first / 2, RandomizationFactor: 1, Multiplier: 2, MaxInterval: limit / 2}
 }
 
 // startState is the state an attempt decides on: on the first, the state
@@ -289,29 +328,4 @@ func envelopes(events []Event, meta Meta) ([]eventstore.Envelope, error) {
 		out[i] = env
 	}
 	return out, nil
-}
-
-// wait sleeps before attempt (2, 3, ...): a random time up to Backoff
-// doubled per earlier retry, at most MaxBackoff ("full jitter"), so racing
-// writers spread out instead of colliding again.
-func (h *Handler[S, C]) wait(ctx context.Context, attempt int) error {
-	d := backoff(h.opts.Backoff, h.opts.MaxBackoff, attempt)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// backoff is the jittered delay before attempt (≥ 2).
-func backoff(first, limit time.Duration, attempt int) time.Duration {
-	upper := first
-	for i := 2; i < attempt && upper < limit; i++ {
-		upper *= 2
-	}
-	upper = min(upper, limit)
-	return rand.N(upper) + 1
 }

@@ -23,8 +23,12 @@ func TestBackoffStaysWithinItsBounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for range 200 {
-			d := backoff(time.Millisecond, 50*time.Millisecond, tt.attempt)
-			require.Positive(t, d)
+			delays := conflictDelays(time.Millisecond, 50*time.Millisecond)
+			for range tt.attempt - 2 { // the waits before earlier attempts
+				delays.NextBackOff()
+			}
+			d := delays.NextBackOff()
+			require.GreaterOrEqual(t, d, time.Duration(0))
 			require.LessOrEqual(t, d, tt.upper, "attempt %d", tt.attempt)
 		}
 	}

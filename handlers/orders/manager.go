@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	json "github.com/segmentio/encoding/json"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -510,27 +511,22 @@ func (m *Manager) handOverRecorded(ctx context.Context, id string, cause error) 
 }
 
 // retryUnavailable runs f until it succeeds, fails otherwise than with
-// the event store unavailable, or ctx ends, waiting longer each time. A
-// manager that is closing tries once.
+// the event store unavailable, or ctx ends, waiting longer each time (20ms
+// doubling to 1s); it returns f's last error. A manager that is closing
+// tries once.
 func (m *Manager) retryUnavailable(ctx context.Context, f func() error) error {
-	delay := 20 * time.Millisecond
-	for {
-		err := f()
-		if err == nil || !errors.Is(err, eventstore.ErrUnavailable) {
-			return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(m.base, cancel)()
+	var last error
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
+		if last = f(); last != nil && !errors.Is(last, eventstore.ErrUnavailable) {
+			return struct{}{}, backoff.Permanent(last)
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-m.base.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		delay = min(2*delay, time.Second)
-	}
+		return struct{}{}, last
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 20 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}),
+		backoff.WithMaxElapsedTime(0))
+	return last
 }
 
 // heldRecordTimeout bounds the recording of held replies.

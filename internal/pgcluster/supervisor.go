@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // SupervisorConfig tunes a Supervisor; zero fields take the defaults.
@@ -60,7 +62,7 @@ func NewSupervisor(c *Cluster, cfg SupervisorConfig, log *slog.Logger) *Supervis
 func (s *Supervisor) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.cfg.Interval)
 	defer tick.Stop()
-	backoff := s.cfg.MinBackoff
+	delays := &backoff.ExponentialBackOff{InitialInterval: s.cfg.MinBackoff, Multiplier: 2, MaxInterval: s.cfg.MaxBackoff}
 	var restartedAt time.Time
 	for {
 		select {
@@ -72,15 +74,15 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			continue
 		}
 		if restartedAt.IsZero() || time.Since(restartedAt) >= s.cfg.StableAfter {
-			backoff = s.cfg.MinBackoff
+			delays.Reset()
 		} else {
 			// It died again soon after a restart: do not restart in a
 			// tight loop.
-			s.log.Warn("managed postgres died again soon after a restart", "dir", s.cluster.Dir, "retry_in", backoff)
-			if !sleep(ctx, backoff) {
+			d := delays.NextBackOff()
+			s.log.Warn("managed postgres died again soon after a restart", "dir", s.cluster.Dir, "retry_in", d)
+			if !sleep(ctx, d) {
 				return nil
 			}
-			backoff = min(backoff*2, s.cfg.MaxBackoff)
 		}
 		s.log.Warn("managed postgres is down; restarting", "dir", s.cluster.Dir, "port", s.cluster.Port)
 		for attempt := 1; ; attempt++ {
@@ -93,11 +95,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			if errors.Is(err, ErrStopped) || ctx.Err() != nil {
 				return nil
 			}
-			s.log.Error("restart managed postgres failed", "err", err, "attempt", attempt, "retry_in", backoff)
-			if !sleep(ctx, backoff) {
+			d := delays.NextBackOff()
+			s.log.Error("restart managed postgres failed", "err", err, "attempt", attempt, "retry_in", d)
+			if !sleep(ctx, d) {
 				return nil
 			}
-			backoff = min(backoff*2, s.cfg.MaxBackoff)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,20 +83,19 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	delay := 500 * time.Millisecond
-	for {
+	var stopped error
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
 		started, err := rt.run(ctx)
 		if err == nil || started || errors.Is(err, jetstream.ErrStreamNotFound) {
-			return err // a missing stream is a mistake to report, not to wait out
+			stopped = err
+			return struct{}{}, backoff.Permanent(err) // a missing stream is a mistake to report, not to wait out
 		}
-		rt.log.Warn("reactors could not start; retrying", "err", err, "in", delay.String())
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 30*time.Second)
-	}
+		return struct{}{}, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second}),
+		backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, in time.Duration) {
+			rt.log.Warn("reactors could not start; retrying", "err", err, "in", in.String())
+		}))
+	return stopped // nil when ctx ended first
 }
 
 // run runs the router once; started reports whether every consumer was
