@@ -148,6 +148,9 @@ func NewRunner(proj Projection, js jetstream.JetStream, pool *pgxpool.Pool, cfg 
 	if log == nil {
 		log = slog.Default()
 	}
+	if s, ok := proj.(SpareWriter); ok && KindOf(proj) == KindInsertOnly {
+		s.UsePool(pool)
+	}
 	// Create every series at zero so that dashboards see them from the start.
 	for _, c := range []*prometheus.CounterVec{metrics.retries, metrics.failedFlushes, metrics.parked, metrics.applied} {
 		c.WithLabelValues(proj.Name())
