@@ -47,8 +47,8 @@ fuzz:
 
 # Prints our figures beside same-run baselines; see docs/BENCHMARKS.md.
 bench: postgres-binaries chromium build
-	$(GO) run ./bench/ingest
-	@if [ -d bench/ops ]; then $(GO) run ./bench/ops; fi
+	$(GO) run ./bench/ingest --bin $(BIN)/eventline
+	$(GO) run ./bench/ops --bin $(BIN)/eventline
 	$(GO) run ./bench/command
 	$(GO) test -run '^$$' -bench BenchmarkLoadLongHistory -benchtime 3x ./eventstore
 	$(GO) test -run '^$$' -bench BenchmarkColdProductLoad -benchtime 3x ./handlers/orders

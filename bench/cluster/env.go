@@ -18,6 +18,7 @@ import (
 
 	"github.com/eventline/eventline/bench/internal/benchcluster"
 	"github.com/eventline/eventline/bench/internal/benchserve"
+	"github.com/eventline/eventline/bench/internal/orderclient"
 	"github.com/eventline/eventline/eventstore/partitions"
 	"github.com/eventline/eventline/handlers/orders"
 	"github.com/eventline/eventline/internal/pgcluster"
@@ -41,7 +42,7 @@ type env struct {
 	cluster  *benchcluster.Cluster
 	pg       *pgcluster.Cluster
 	procs    [2]*proc
-	api      *api
+	api      *orderclient.Client
 	js       jetstream.JetStream
 	nc       *nats.Conn
 	users    []string
@@ -89,14 +90,11 @@ func (e *env) newProcs(bin string) error {
 
 // start starts p (again) and waits until it is ready.
 func (e *env) start(ctx context.Context, p *proc) error {
-	srv, err := benchserve.Start(ctx, p.cfg)
+	srv, err := benchserve.StartReady(ctx, p.cfg)
 	if err != nil {
 		return err
 	}
 	p.srv = srv
-	if err := srv.WaitReady(ctx); err != nil {
-		return err
-	}
 	p.up.Store(true)
 	return nil
 }
@@ -176,27 +174,11 @@ func (e *env) waitBalanced(ctx context.Context, limit time.Duration) (time.Durat
 // setup creates the users and products the orders use (the spread ones
 // and the hot one), through p1.
 func (e *env) setup(ctx context.Context) error {
-	base := e.procs[0].base
-	for i := range e.o.Users {
-		id, err := e.api.create(ctx, base, "/api/users", map[string]any{"name": fmt.Sprintf("Bench User %d", i),
-			"email": fmt.Sprintf("bench.user%d@example.com", i)})
-		if err != nil {
-			return fmt.Errorf("create user: %w", err)
-		}
-		e.users = append(e.users, id)
+	users, products, err := e.api.Setup(ctx, e.procs[0].base, e.o.Users, e.o.Products+1)
+	if err != nil {
+		return err
 	}
-	for i := range e.o.Products + 1 {
-		id, err := e.api.create(ctx, base, "/api/products", map[string]any{"name": fmt.Sprintf("Bench Product %d", i),
-			"price_cents": 100 + i, "stock": hugeStock})
-		if err != nil {
-			return fmt.Errorf("create product: %w", err)
-		}
-		if i == e.o.Products {
-			e.hot = id
-		} else {
-			e.products = append(e.products, id)
-		}
-	}
+	e.users, e.products, e.hot = users, products[:e.o.Products], products[e.o.Products]
 	return nil
 }
 

@@ -139,7 +139,7 @@ func (e *env) stopPostgres(ctx context.Context, pl *placer, down time.Duration) 
 // readyOK says whether p1's /readyz answers status ok (not degraded).
 func (e *env) readyOK(ctx context.Context) bool {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.procs[0].base+"/readyz", nil)
-	resp, err := e.api.http.Do(req)
+	resp, err := e.api.HTTP.Do(req)
 	if err != nil {
 		return false
 	}
@@ -202,7 +202,7 @@ func (e *env) check(ctx context.Context, pl *placer, sizes map[string]int64) (c 
 	for range 16 {
 		go func() {
 			for s := range work {
-				st, err := e.api.awaitSaga(ctx, e.procs[0].base, s.id, 2*time.Minute)
+				st, err := e.api.AwaitSaga(ctx, e.procs[0].base, s.id, 2*time.Minute)
 				answers <- answer{st, err}
 			}
 		}()

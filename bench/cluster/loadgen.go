@@ -77,18 +77,18 @@ func (j job) op(ctx context.Context) (opFunc, func(), error) {
 		a := newAPI(j.InFlight)
 		return func(ctx context.Context, w, n int) (string, error) {
 			base := j.URLs[w%len(j.URLs)]
-			id, err := a.placeOrder(ctx, base, j.Users[n%len(j.Users)], j.Products[(n+w)%len(j.Products)], j.Token)
+			id, err := a.PlaceOrder(ctx, base, j.Users[n%len(j.Users)], j.Products[(n+w)%len(j.Products)], j.Token)
 			if err != nil {
 				return "", err
 			}
-			return a.awaitSaga(ctx, base, id, sagaTimeout)
+			return a.AwaitSaga(ctx, base, id, sagaTimeout)
 		}, func() {}, nil
 	case "logs":
 		a := newAPI(j.InFlight)
 		return func(ctx context.Context, w, n int) (string, error) {
 			body := map[string]any{"level": "info", "message": "bench/cluster entry " + strconv.Itoa(n) + " " + strings.Repeat("x", 100),
 				"source": "bench-cluster", "context": map[string]any{"worker": w, "n": n}}
-			if err := a.do(ctx, http.MethodPost, j.URLs[w%len(j.URLs)]+"/api/logs", body, http.StatusAccepted, nil); err != nil {
+			if err := a.Do(ctx, http.MethodPost, j.URLs[w%len(j.URLs)]+"/api/logs", body, http.StatusAccepted, nil); err != nil {
 				return "", err
 			}
 			return "completed", nil

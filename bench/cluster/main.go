@@ -1,39 +1,3 @@
-// Command cluster benchmarks several `eventline serve` processes on a
-// replicated NATS cluster (issue 23's targets): three nats-servers in this
-// process (a JetStream cluster routed over loopback, stores in a temporary
-// directory, replicas-3 streams), one PostgreSQL, and two serve processes
-// (p1: api,projector,saga,sync; p2: api,saga). Beside each figure it
-// prints a same-run baseline.
-//
-//  1. throughput: sagas/s and p50/p99 (POST /api/orders, then
-//     GET /api/sagas/{id}?wait=10s until terminal, tok_ok, orders spread
-//     over --products products) with p1 alone, then with p1 and p2 (the
-//     clients split over both APIs), same --in-flight and --duration,
-//     alternated --pairs times (p2 stopped with SIGTERM in between); the
-//     ratio two/one (target >= 0.9) and each party's CPU per saga (serve
-//     processes, the nats-servers = this process, PostgreSQL, the load
-//     generator, which runs in a child process of its own). Baseline: raw
-//     JetStream on the same cluster, ten awaited publishes per "saga" on a
-//     replicas-3 stream of its own.
-//
-//  2. hot product: the same with every order on one product: sagas that
-//     did not complete and "too many concurrent changes" in the serve logs
-//     (target: none), p99 two/one (target <= 2).
-//
-//  3. logs: POST /api/logs (one entry) with one process and with two;
-//     baseline: one awaited raw publish per entry.
-//
-//  4. takeover: under a steady load of orders (tok_ok, tok_flaky,
-//     tok_slow; first --steady without faults, the safety-net sweep's
-//     firings counted) kill -9 one process, time the survivor's resume of its
-//     partitions (from its slog lines), restart it and wait until it has
-//     its share back, --rounds times; p50/p99/max (target p99 <= 10 s).
-//
-//  5. faults: the SAGAS stream leader's node killed, then PostgreSQL
-//     stopped, each for a few seconds under the same load; afterwards
-//     every saga placed must be terminal, none needs_attention or failed.
-//
-//     go run ./bench/cluster --bin bin/eventline [--duration 10s] [--rounds 5] [--phases throughput,hot,logs,takeover,faults]
 package main
 
 import (
@@ -42,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -51,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventline/eventline/bench/internal/benchcluster"
-	"github.com/eventline/eventline/bench/internal/benchserve"
+	"github.com/eventline/eventline/bench/internal/benchcmd"
 	"github.com/eventline/eventline/internal/pgcluster"
 )
 
@@ -81,7 +44,7 @@ type options struct {
 
 var allPhases = []string{"throughput", "hot", "logs", "takeover", "faults"}
 
-func main() { benchserve.Main("bench/cluster", run) }
+func main() { benchcmd.Main("bench/cluster", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 2 && args[0] == "loadgen" {
@@ -89,47 +52,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var o options
 	var phases string
-	fs := benchserve.NewFlagSet("cluster", stderr)
-	fs.StringVar(&o.Bin, "bin", "", "eventline binary (built from ./cmd/eventline when empty)")
-	fs.BoolVar(&o.Keep, "keep", false, "keep the data directories and serve logs")
-	fs.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run, comma-separated")
-	fs.DurationVar(&o.Duration, "duration", 8*time.Second, "each measured saga load (one process, two; spread and hot)")
-	fs.DurationVar(&o.Warmup, "warmup", 3*time.Second, "unmeasured load before each measured saga load")
-	fs.IntVar(&o.InFlight, "in-flight", 100, "sagas in flight (concurrent clients), split over the APIs")
-	fs.DurationVar(&o.RawDuration, "raw-duration", 5*time.Second, "the raw JetStream baselines")
-	fs.DurationVar(&o.LogDuration, "log-duration", 4*time.Second, "each measured log load")
-	fs.IntVar(&o.LogConns, "log-conns", 64, "concurrent log clients")
-	fs.IntVar(&o.Users, "users", 100, "users the orders are spread over")
-	fs.IntVar(&o.Products, "products", 50, "products (huge stock) the spread orders use; the hot load uses one more")
-	fs.IntVar(&o.Pairs, "pairs", 2, "one-process and two-process measurements, alternated (p2 stopped in between)")
-	fs.DurationVar(&o.Idle, "idle", 3*time.Second, "CPU measured without load, with one process and with two (0: not measured)")
-	fs.DurationVar(&o.Steady, "steady", 6*time.Second, "steady load without faults before the first kill (the safety-net sweep counted)")
-	fs.IntVar(&o.Rounds, "rounds", 5, "takeover rounds (kill -9, resume, restart)")
-	fs.DurationVar(&o.TakeoverLoad, "takeover-load", 2*time.Second, "load before each kill, so that sagas are in flight")
-	fs.IntVar(&o.TakeoverRate, "takeover-rate", 40, "orders per second during the takeover and fault phases")
-	fs.StringVar(&o.Kill, "kill", "alternate", "which process each round kills: p2, p1 or alternate (p2 first)")
-	fs.DurationVar(&o.NodeDown, "node-down", 8*time.Second, "how long the killed NATS node stays down")
-	fs.DurationVar(&o.PGDown, "pg-down", 5*time.Second, "how long PostgreSQL stays down")
-	if err := fs.Parse(args); err != nil {
+	c := benchcmd.New("cluster", stderr, benchcmd.Shared{Bin: &o.Bin, Keep: &o.Keep})
+	c.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run, comma-separated")
+	c.DurationVar(&o.Duration, "duration", 8*time.Second, "each measured saga load (one process, two; spread and hot)")
+	c.DurationVar(&o.Warmup, "warmup", 3*time.Second, "unmeasured load before each measured saga load")
+	c.IntVar(&o.InFlight, "in-flight", 100, "sagas in flight (concurrent clients), split over the APIs")
+	c.DurationVar(&o.RawDuration, "raw-duration", 5*time.Second, "the raw JetStream baselines")
+	c.DurationVar(&o.LogDuration, "log-duration", 4*time.Second, "each measured log load")
+	c.IntVar(&o.LogConns, "log-conns", 64, "concurrent log clients")
+	c.IntVar(&o.Users, "users", 100, "users the orders are spread over")
+	c.IntVar(&o.Products, "products", 50, "products (huge stock) the spread orders use; the hot load uses one more")
+	c.IntVar(&o.Pairs, "pairs", 2, "one-process and two-process measurements, alternated (p2 stopped in between)")
+	c.DurationVar(&o.Idle, "idle", 3*time.Second, "CPU measured without load, with one process and with two (0: not measured)")
+	c.DurationVar(&o.Steady, "steady", 6*time.Second, "steady load without faults before the first kill (the safety-net sweep counted)")
+	c.IntVar(&o.Rounds, "rounds", 5, "takeover rounds (kill -9, resume, restart)")
+	c.DurationVar(&o.TakeoverLoad, "takeover-load", 2*time.Second, "load before each kill, so that sagas are in flight")
+	c.IntVar(&o.TakeoverRate, "takeover-rate", 40, "orders per second during the takeover and fault phases")
+	c.StringVar(&o.Kill, "kill", "alternate", "which process each round kills: p2, p1 or alternate (p2 first)")
+	c.DurationVar(&o.NodeDown, "node-down", 8*time.Second, "how long the killed NATS node stays down")
+	c.DurationVar(&o.PGDown, "pg-down", 5*time.Second, "how long PostgreSQL stays down")
+	if err := c.Parse(args, func() (err error) {
+		if o.Phases, err = benchcmd.List("phases", phases, allPhases); err != nil {
+			return err
+		}
+		if o.InFlight < 2 || o.LogConns < 2 || o.Users < 1 || o.Pairs < 1 || o.Steady < 0 || o.Idle < 0 || o.Products < 1 || o.Rounds < 0 || o.TakeoverRate < 1 ||
+			o.Duration <= 0 || o.RawDuration <= 0 || o.LogDuration <= 0 || o.Warmup < 0 {
+			return errors.New("counts and durations must be positive (in-flight and log-conns at least 2)")
+		}
+		if o.Kill != "p1" && o.Kill != "p2" && o.Kill != "alternate" {
+			return fmt.Errorf("--kill %q: p1, p2 or alternate", o.Kill)
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	for _, p := range strings.Split(phases, ",") {
-		if p = strings.TrimSpace(p); !slices.Contains(allPhases, p) {
-			return fmt.Errorf("--phases: unknown phase %q (known: %s)", p, strings.Join(allPhases, ","))
-		}
-		o.Phases = append(o.Phases, strings.TrimSpace(p))
-	}
-	if o.InFlight < 2 || o.LogConns < 2 || o.Users < 1 || o.Pairs < 1 || o.Steady < 0 || o.Idle < 0 || o.Products < 1 || o.Rounds < 0 || o.TakeoverRate < 1 ||
-		o.Duration <= 0 || o.RawDuration <= 0 || o.LogDuration <= 0 || o.Warmup < 0 {
-		return errors.New("counts and durations must be positive (in-flight and log-conns at least 2)")
-	}
-	if o.Kill != "p1" && o.Kill != "p2" && o.Kill != "alternate" {
-		return fmt.Errorf("--kill %q: p1, p2 or alternate", o.Kill)
-	}
-	logf := benchserve.Logger(stderr, "bench/cluster")
-	logf("phases %v; %d in flight, %s per load after %s warm-up; GOMAXPROCS %d, %s/%s", o.Phases, o.InFlight, o.Duration,
-		o.Warmup, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
-	root, bin, cleanup, err := benchserve.Workdir(ctx, "eventline-bench-cluster-*", o.Bin, o.Keep, logf)
+	logf := c.Logf
+	logf("phases %v; %d in flight, %s per load after %s warm-up", o.Phases, o.InFlight, o.Duration, o.Warmup)
+	root, bin, cleanup, err := c.Workdir(ctx)
 	if err != nil {
 		return err
 	}

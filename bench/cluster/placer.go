@@ -74,7 +74,7 @@ func (pl *placer) run(ctx context.Context, rate int) {
 			defer func() { <-sem }()
 			t0 := time.Now()
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-			id, err := pl.e.api.placeOrder(rctx, base, pl.e.users[n%len(pl.e.users)], pl.e.products[n%len(pl.e.products)], token)
+			id, err := pl.e.api.PlaceOrder(rctx, base, pl.e.users[n%len(pl.e.users)], pl.e.products[n%len(pl.e.products)], token)
 			cancel()
 			p := post{at: t0, took: time.Since(t0), failed: err != nil}
 			if err != nil {

@@ -68,15 +68,12 @@ func measureOutage(ctx context.Context, bin, dir string, o options, logf func(st
 		return res, err
 	}
 	defer func() { _ = pg.Stop() }()
-	s, err := benchserve.Start(ctx, benchserve.Config{Bin: bin, Name: "outage", DataDir: filepath.Join(dir, "outage"),
+	s, err := benchserve.StartReady(ctx, benchserve.Config{Bin: bin, Name: "outage", DataDir: filepath.Join(dir, "outage"),
 		Env: []string{"EVENTLINE_ROLES=all", "DATABASE_URL=" + pg.URL("")}})
 	if err != nil {
 		return res, err
 	}
-	defer s.Stop()
-	if err := s.WaitReady(ctx); err != nil {
-		return res, err
-	}
+	defer s.StopLogged(logf)
 	var b strings.Builder
 	b.WriteString("[")
 	for i := range o.OutageBatch {

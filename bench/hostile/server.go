@@ -14,17 +14,13 @@ const clientTimeout = 60 * time.Second
 // startServer starts bin serve (every role, no memory limit) with its data
 // in dir/name and its log in dir/name.log, and waits until it is ready.
 func startServer(ctx context.Context, bin, dir, name string) (*benchserve.Server, error) {
-	s, err := benchserve.Start(ctx, benchserve.Config{
+	s, err := benchserve.StartReady(ctx, benchserve.Config{
 		Bin:     bin,
 		Name:    name,
 		DataDir: filepath.Join(dir, name),
 		Env:     []string{"EVENTLINE_ROLES=all", "GOMEMLIMIT="},
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := s.WaitReady(ctx); err != nil {
-		_ = s.Stop()
 		return nil, err
 	}
 	return s, nil

@@ -58,6 +58,12 @@ func (r *loadResult) finish() {
 
 // merge adds o (another round of the same loop) to r.
 func (r *loadResult) merge(o *loadResult) {
+	r.add(o)
+	r.finish()
+}
+
+// add adds o's counts and latencies to r's.
+func (r *loadResult) add(o *loadResult) {
 	r.Requests += o.Requests
 	r.Errors += o.Errors
 	if r.FirstErr == "" {
@@ -67,7 +73,26 @@ func (r *loadResult) merge(o *loadResult) {
 	r.Items += o.Items
 	r.lat = append(r.lat, o.lat...)
 	r.reps = append(r.reps, o.reps...)
-	r.finish()
+}
+
+// failed counts a request that got no good answer.
+func (r *loadResult) failed(err error) {
+	r.Requests++
+	r.Errors++
+	if r.FirstErr == "" {
+		r.FirstErr = err.Error()
+	}
+}
+
+// answered counts rep, the good answer to a request sent (or due) at t0,
+// and keeps it when keep.
+func (r *loadResult) answered(rep reply, t0 time.Time, keep bool) {
+	r.Requests++
+	r.Items += int64(rep.accepted)
+	r.lat = append(r.lat, rep.at.Sub(t0))
+	if keep {
+		r.reps = append(r.reps, rep)
+	}
 }
 
 // pct is the q-quantile of sorted durations, in milliseconds.
@@ -86,17 +111,11 @@ type loopState struct {
 	res loadResult
 }
 
-func (st *loopState) add(lat []time.Duration, reps []reply, items, errs int64, firstErr string) {
+// add adds one worker's result.
+func (st *loopState) add(r *loadResult) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.res.Requests += int64(len(lat)) + errs
-	st.res.Errors += errs
-	st.res.Items += items
-	if st.res.FirstErr == "" {
-		st.res.FirstErr = firstErr
-	}
-	st.res.lat = append(st.res.lat, lat...)
-	st.res.reps = append(st.res.reps, reps...)
+	st.res.add(r)
 }
 
 // do sends one request and reads the answer. For accepted log writes it
@@ -155,10 +174,7 @@ func closedLoop(ctx context.Context, c *http.Client, conns int, d time.Duration,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var lat []time.Duration
-			var reps []reply
-			var items, errs int64
-			var firstErr string
+			var r loadResult
 			for i := 0; lctx.Err() == nil && sent.Add(1) <= maxReqs; i++ {
 				rq := next(w, i)
 				t0 := time.Now()
@@ -170,19 +186,12 @@ func closedLoop(ctx context.Context, c *http.Client, conns int, d time.Duration,
 					if ctx.Err() != nil {
 						break
 					}
-					errs++
-					if firstErr == "" {
-						firstErr = err.Error()
-					}
+					r.failed(err)
 					continue
 				}
-				lat = append(lat, rep.at.Sub(t0))
-				items += int64(rep.accepted)
-				if keepReplies {
-					reps = append(reps, rep)
-				}
+				r.answered(rep, t0, keepReplies)
 			}
-			st.add(lat, reps, items, errs, firstErr)
+			st.add(&r)
 		}()
 	}
 	wg.Wait()
@@ -207,25 +216,16 @@ func pacedLoop(ctx context.Context, c *http.Client, conns int, rate float64, d t
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var lat []time.Duration
-			var reps []reply
-			var items, errs int64
-			var firstErr string
+			var r loadResult
 			for at := range due {
-				rq := next(int(idx.Add(1)))
-				rep, err := do(context.WithoutCancel(lctx), c, rq, false)
+				rep, err := do(context.WithoutCancel(lctx), c, next(int(idx.Add(1))), false)
 				if err != nil {
-					errs++
-					if firstErr == "" {
-						firstErr = err.Error()
-					}
+					r.failed(err)
 					continue
 				}
-				lat = append(lat, rep.at.Sub(at))
-				items += int64(rep.accepted)
-				reps = append(reps, rep)
+				r.answered(rep, at, true)
 			}
-			st.add(lat, reps, items, errs, firstErr)
+			st.add(&r)
 		}()
 	}
 	interval := time.Duration(float64(time.Second) / rate)

@@ -1,11 +1,3 @@
-// Command ingest benchmarks Eventline's log ingest against baselines
-// measured in the same run on the same machine: the bare /healthz handler of
-// the same server, raw JetStream async publish to the same NATS server, and
-// raw pgx CopyFrom into the same PostgreSQL. It starts `bin/eventline serve`
-// as separate processes on free loopback ports with data in a temporary
-// directory, and stops them with SIGTERM. See docs/BENCHMARKS.md.
-//
-//	go run ./bench/ingest [--duration 8s] [--json] [--profile DIR]
 package main
 
 import (
@@ -18,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventline/eventline/bench/internal/benchserve"
+	"github.com/eventline/eventline/bench/internal/benchcmd"
 )
 
 // options are the benchmark's flags.
@@ -38,46 +30,36 @@ type options struct {
 }
 
 func main() {
-	benchserve.Main("bench", run)
+	benchcmd.Main("bench/ingest", run)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
-	fs := benchserve.NewFlagSet("ingest", stderr)
-	fs.DurationVar(&o.Duration, "duration", 8*time.Second, "length of each measured load (the whole run takes about 18x this plus start-ups)")
-	fs.IntVar(&o.Rounds, "rounds", 2, "alternate each measurement with its baseline this many times (evens out drift)")
-	fs.IntVar(&o.Conns, "conns", 64, "concurrent keep-alive connections for single POSTs and /healthz")
-	fs.IntVar(&o.BatchSize, "batch-size", 1000, "entries per POST /api/logs/batch")
-	fs.IntVar(&o.BatchClients, "batch-clients", 4, "concurrent batch clients")
-	fs.IntVar(&o.InFlight, "raw-in-flight", 4096, "raw JetStream baseline: async publishes awaiting their ack")
-	fs.IntVar(&o.BatchInFlight, "raw-batch-in-flight", 32, "raw JetStream baseline with whole batches per message: publishes awaiting their ack (the server's ingester allows 32 appends in flight)")
-	fs.StringVar(&o.Bin, "bin", "bin/eventline", "the eventline binary (built when missing)")
-	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
-	fs.StringVar(&o.ProfileDir, "profile", "", "build a pprof-enabled server (go build -overlay, nothing written to the repo) and save CPU profiles of each phase here")
-	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary data directory (for post-mortems)")
-	fs.StringVar(&o.Phases, "phases", "ABCD", "which phases to run: A full server (a,d), B interval ingest (b,f), C drain (c; needs B), D always ingest (f)")
-	if err := fs.Parse(args); err != nil {
+	c := benchcmd.New("ingest", stderr, benchcmd.Shared{Bin: &o.Bin, JSON: &o.JSON, Keep: &o.Keep})
+	c.DurationVar(&o.Duration, "duration", 8*time.Second, "length of each measured load (the whole run takes about 18x this plus start-ups)")
+	c.IntVar(&o.Rounds, "rounds", 2, "alternate each measurement with its baseline this many times (evens out drift)")
+	c.IntVar(&o.Conns, "conns", 64, "concurrent keep-alive connections for single POSTs and /healthz")
+	c.IntVar(&o.BatchSize, "batch-size", 1000, "entries per POST /api/logs/batch")
+	c.IntVar(&o.BatchClients, "batch-clients", 4, "concurrent batch clients")
+	c.IntVar(&o.InFlight, "raw-in-flight", 4096, "raw JetStream baseline: async publishes awaiting their ack")
+	c.IntVar(&o.BatchInFlight, "raw-batch-in-flight", 32, "raw JetStream baseline with whole batches per message: publishes awaiting their ack (the server's ingester allows 32 appends in flight)")
+	c.StringVar(&o.ProfileDir, "profile", "", "build a pprof-enabled server (go build -overlay, nothing written to the repo) and save CPU profiles of each phase here")
+	c.StringVar(&o.Phases, "phases", "ABCD", "which phases to run: A full server (a,d), B interval ingest (b,f), C drain (c; needs B), D always ingest (f)")
+	if err := c.Parse(args, func() error {
+		if o.Duration < time.Second || o.Rounds < 1 || o.Conns < 1 || o.BatchClients < 1 ||
+			o.BatchSize < 1 || o.BatchSize > 10000 || o.InFlight < 1 || o.BatchInFlight < 1 {
+			return errors.New("need --duration >= 1s, --rounds/--conns/--batch-clients/--raw-in-flight >= 1, --batch-size 1..10000")
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	if o.Duration < time.Second || o.Rounds < 1 || o.Conns < 1 || o.BatchClients < 1 ||
-		o.BatchSize < 1 || o.BatchSize > 10000 || o.InFlight < 1 || o.BatchInFlight < 1 {
-		return errors.New("need --duration >= 1s, --rounds/--conns/--batch-clients/--raw-in-flight >= 1, --batch-size 1..10000")
-	}
-	logf := benchserve.Logger(stderr, "bench")
-	if err := ensureBinary(ctx, o.Bin); err != nil {
-		return err
-	}
-	// The postgres user must reach the cluster inside: not t.TempDir-like 0700.
-	base, err := benchserve.TempDir("eventline-bench-*")
+	logf := c.Logf
+	base, bin, cleanup, err := c.Workdir(ctx)
 	if err != nil {
 		return err
 	}
-	if o.Keep {
-		logf("keeping %s", base)
-	} else {
-		defer os.RemoveAll(base)
-	}
-	bin := o.Bin
+	defer cleanup()
 	if o.ProfileDir != "" {
 		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
 			return err

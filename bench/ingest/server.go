@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
 	"time"
 
 	"github.com/eventline/eventline/bench/internal/benchserve"
@@ -63,17 +60,4 @@ func (s *server) notePeak() {
 	if v, err := s.PeakRSS(); err == nil {
 		s.peak = max(s.peak, v)
 	}
-}
-
-// ensureBinary builds bin/eventline when it is missing.
-func ensureBinary(ctx context.Context, bin string) error {
-	if _, err := os.Stat(bin); err == nil {
-		return nil
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/eventline")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build %s: %w", bin, err)
-	}
-	return nil
 }

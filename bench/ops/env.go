@@ -18,7 +18,6 @@ import (
 // which the operator tools are run against as an operator would.
 type benchEnv struct {
 	dir     string
-	keep    bool
 	bin     string
 	serve   *benchserve.Server
 	natsURL string
@@ -27,23 +26,15 @@ type benchEnv struct {
 	pool    *pgxpool.Pool
 }
 
-// start builds the eventline binary when none is given, starts `eventline
-// serve` on free loopback ports in a fresh temporary directory and connects
-// to its NATS server and PostgreSQL cluster.
-func start(ctx context.Context, o options, logf func(string, ...any)) (_ *benchEnv, err error) {
-	dir, err := benchserve.TempDir("eventline-bench-ops-*")
-	if err != nil {
-		return nil, err
-	}
-	e := &benchEnv{dir: dir, keep: o.Keep, bin: o.Bin}
+// start starts `eventline serve` (bin) on free loopback ports with its data
+// under dir and connects to its NATS server and PostgreSQL cluster.
+func start(ctx context.Context, dir, bin string, logf func(string, ...any)) (_ *benchEnv, err error) {
+	e := &benchEnv{dir: dir, bin: bin}
 	defer func() {
 		if err != nil {
 			e.close()
 		}
 	}()
-	if e.bin, err = benchserve.Binary(ctx, e.bin, dir, logf); err != nil {
-		return nil, err
-	}
 	logf("starting eventline serve")
 	// Its log is dir/serve.log.
 	if e.serve, err = benchserve.Start(ctx, benchserve.Config{Bin: e.bin, Name: "serve", DataDir: filepath.Join(dir, "data")}); err != nil {
@@ -77,7 +68,7 @@ func (e *benchEnv) cliEnv() []string {
 		"EVENTLINE_NATS_LISTEN="+strings.TrimPrefix(e.natsURL, "nats://"), "DATABASE_URL="+e.dbURL)
 }
 
-// close disconnects, stops serve and removes the directory unless kept.
+// close disconnects and stops serve.
 func (e *benchEnv) close() {
 	if e.pool != nil {
 		e.pool.Close()
@@ -87,8 +78,5 @@ func (e *benchEnv) close() {
 	}
 	if e.serve != nil {
 		_ = e.serve.Stop()
-	}
-	if !e.keep {
-		_ = os.RemoveAll(e.dir)
 	}
 }

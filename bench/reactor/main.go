@@ -1,12 +1,3 @@
-// Command reactor benchmarks a reactor hop — an event stored in JetStream,
-// handled by a reactor on the watermill runtime (platform/reactor), its
-// effect stored as the next event — against the same hop done with plain
-// nats.go jetstream (a publish, a pull consumer receiving it, the next
-// publish, an ack), measured in the same run on an in-process JetStream
-// server: throughput with many chains in flight, and latency at a paced
-// rate. See docs/BENCHMARKS.md.
-//
-//	go run ./bench/reactor [--chains 200] [--hops 100000] [--rate 1000] [--paced 5s] [--json]
 package main
 
 import (
@@ -17,11 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"runtime/pprof"
 	"time"
 
-	"github.com/eventline/eventline/bench/internal/benchserve"
+	"github.com/eventline/eventline/bench/internal/benchcmd"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/natsserver"
 )
@@ -41,23 +31,24 @@ type options struct {
 const benchStream = "BENCH"
 
 func main() {
-	benchserve.Main("bench/reactor", run)
+	benchcmd.Main("bench/reactor", run)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
-	fs := benchserve.NewFlagSet("reactor", stderr)
-	fs.IntVar(&o.Chains, "chains", 200, "chains in flight for the throughput runs")
-	fs.IntVar(&o.Hops, "hops", 100_000, "hops per throughput run (spread over the chains)")
-	fs.IntVar(&o.Rate, "rate", 1000, "hops per second of the paced latency runs")
-	fs.DurationVar(&o.Paced, "paced", 5*time.Second, "how long each paced latency run lasts")
-	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
-	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
-	if err := fs.Parse(args); err != nil {
+	c := benchcmd.New("reactor", stderr, benchcmd.Shared{JSON: &o.JSON})
+	c.IntVar(&o.Chains, "chains", 200, "chains in flight for the throughput runs")
+	c.IntVar(&o.Hops, "hops", 100_000, "hops per throughput run (spread over the chains)")
+	c.IntVar(&o.Rate, "rate", 1000, "hops per second of the paced latency runs")
+	c.DurationVar(&o.Paced, "paced", 5*time.Second, "how long each paced latency run lasts")
+	c.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	if err := c.Parse(args, func() error {
+		if o.Chains < 1 || o.Hops < o.Chains || o.Rate < 1 || o.Paced <= 0 {
+			return errors.New("--chains, --rate, --paced must be positive and --hops at least --chains")
+		}
+		return nil
+	}); err != nil {
 		return err
-	}
-	if o.Chains < 1 || o.Hops < o.Chains || o.Rate < 1 || o.Paced <= 0 {
-		return errors.New("--chains, --rate, --paced must be positive and --hops at least --chains")
 	}
 	if o.CPUProfile != "" {
 		f, err := os.Create(o.CPUProfile)
@@ -70,10 +61,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	logf := benchserve.Logger(stderr, "bench/reactor")
-	logf("%d chains, %d hops, paced %d/s for %s, GOMAXPROCS %d, %s/%s", o.Chains, o.Hops, o.Rate, o.Paced,
-		runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
-	dir, err := os.MkdirTemp("", "bench-reactor-*")
+	logf := c.Logf
+	logf("%d chains, %d hops, paced %d/s for %s", o.Chains, o.Hops, o.Rate, o.Paced)
+	dir, err := benchcmd.TempDir("eventline-bench-reactor-*")
 	if err != nil {
 		return err
 	}

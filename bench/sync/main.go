@@ -1,22 +1,3 @@
-// Command sync benchmarks the workflow sync end to end: the sync worker's
-// reactor lists a customer's workflows from an in-process zuora-sim, appends
-// the created workflows page by page through the customer command loop
-// (atomic batches on stream WORKFLOWS), and the read model writes them to
-// PostgreSQL; a sync is done when sync.completed is stored and the read model
-// holds every event. Beside each sync it prints the bare listing (the Zuora
-// client alone against the same sim, same run) as the baseline.
-//
-//  1. 10,000 workflows (200 pages of 50) for one customer, no added latency
-//     (target ≤ 5 s);
-//  2. the same with 20 ms added per page (target ≤ 1.15 × 200 × 20 ms);
-//  3. 100 customers × 500 workflows with bounded concurrency: wall time and
-//     the peak RSS of this process (NATS server, sim and PostgreSQL client
-//     included; PostgreSQL itself is another process) (target ≤ 200 MiB).
-//
-// The read model is projections/syncmodel run by the projections runtime:
-// a sync is measured until the read model holds its result.
-//
-//	go run ./bench/sync [--workflows 10000] [--customers 100] [--per-customer 500] [--concurrency 8] [--latency 20ms]
 package main
 
 import (
@@ -34,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/eventline/eventline/bench/internal/benchcmd"
 	"github.com/eventline/eventline/bench/internal/benchserve"
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore"
@@ -58,25 +40,25 @@ type options struct {
 	Latency     time.Duration
 }
 
-func main() { benchserve.Main("bench/sync", run) }
+func main() { benchcmd.Main("bench/sync", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
-	fs := benchserve.NewFlagSet("sync", stderr)
-	fs.IntVar(&o.Workflows, "workflows", 10_000, "workflows of the single-customer syncs")
-	fs.IntVar(&o.Customers, "customers", 100, "customers of the many-customer sync")
-	fs.IntVar(&o.PerCustomer, "per-customer", 500, "workflows per customer of the many-customer sync")
-	fs.IntVar(&o.Concurrency, "concurrency", 8, "syncs run at once by the worker")
-	fs.DurationVar(&o.Latency, "latency", 20*time.Millisecond, "latency added per page in the second measurement")
-	if err := fs.Parse(args); err != nil {
+	c := benchcmd.New("sync", stderr, benchcmd.Shared{})
+	c.IntVar(&o.Workflows, "workflows", 10_000, "workflows of the single-customer syncs")
+	c.IntVar(&o.Customers, "customers", 100, "customers of the many-customer sync")
+	c.IntVar(&o.PerCustomer, "per-customer", 500, "workflows per customer of the many-customer sync")
+	c.IntVar(&o.Concurrency, "concurrency", 8, "syncs run at once by the worker")
+	c.DurationVar(&o.Latency, "latency", 20*time.Millisecond, "latency added per page in the second measurement")
+	if err := c.Parse(args, func() error {
+		if o.Workflows < 1 || o.Customers < 1 || o.PerCustomer < 1 || o.Concurrency < 1 {
+			return errors.New("every count must be positive")
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	if o.Workflows < 1 || o.Customers < 1 || o.PerCustomer < 1 || o.Concurrency < 1 {
-		return errors.New("every count must be positive")
-	}
-	logf := benchserve.Logger(stderr, "bench/sync")
-	logf("%d workflows; %d customers x %d at concurrency %d; GOMAXPROCS %d, %s/%s", o.Workflows, o.Customers,
-		o.PerCustomer, o.Concurrency, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	c.Logf("%d workflows; %d customers x %d at concurrency %d", o.Workflows, o.Customers, o.PerCustomer, o.Concurrency)
 	env, err := start(ctx, o, stderr)
 	if err != nil {
 		return err

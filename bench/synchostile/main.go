@@ -1,23 +1,3 @@
-// Command synchostile measures what hostile Zuora tenants can make a real
-// `eventline serve` (embedded JetStream, managed PostgreSQL, every role,
-// in a temporary directory) hold in memory (issue 25 item 5), each figure
-// beside its baseline from the same run and the same process:
-//
-//   - baseline: four ordinary tenants (pages of 50 workflows with short
-//     descriptions) syncing at once;
-//   - hostile: four tenants serving pages of 50 new ids with 150 KB
-//     descriptions without end, syncing at once (each stops at the
-//     default byte bound; every description is refused at the door);
-//   - stored: four tenants serving 15 KB descriptions (under the field
-//     bound, so stored) without end, each customer limited to --big-bytes
-//     of pages, then synced a second time: the comparison of a listing with
-//     thousands of stored descriptions, which used to load them all.
-//
-// The figure is serve's peak RSS (VmHWM, the embedded NATS server
-// included) during each phase; the target is ≤ 300 MiB. See
-// docs/BENCHMARKS.md.
-//
-//	go run ./bench/synchostile [--bin bin/eventline] [--tenants 4] [--json]
 package main
 
 import (
@@ -31,12 +11,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/eventline/eventline/bench/internal/benchcmd"
 	"github.com/eventline/eventline/bench/internal/benchserve"
 )
 
@@ -64,23 +44,19 @@ type phase struct {
 	PageBytes int64         `json:"page_bytes_served"`
 }
 
-func main() { benchserve.Main("bench/synchostile", run) }
+func main() { benchcmd.Main("bench/synchostile", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
-	fs := benchserve.NewFlagSet("synchostile", stderr)
-	fs.StringVar(&o.Bin, "bin", "", "the eventline binary (built into the temp dir when empty)")
-	fs.IntVar(&o.Tenants, "tenants", 4, "tenants syncing at once in each phase")
-	fs.IntVar(&o.OrdinaryPages, "ordinary-pages", 40, "pages of an ordinary tenant")
-	fs.Int64Var(&o.BigBytes, "big-bytes", 48<<20, "max_bytes of the customers whose 15 KB descriptions are stored")
-	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
-	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory")
-	if err := fs.Parse(args); err != nil {
+	c := benchcmd.New("synchostile", stderr, benchcmd.Shared{Bin: &o.Bin, JSON: &o.JSON, Keep: &o.Keep})
+	c.IntVar(&o.Tenants, "tenants", 4, "tenants syncing at once in each phase")
+	c.IntVar(&o.OrdinaryPages, "ordinary-pages", 40, "pages of an ordinary tenant")
+	c.Int64Var(&o.BigBytes, "big-bytes", 48<<20, "max_bytes of the customers whose 15 KB descriptions are stored")
+	if err := c.Parse(args, nil); err != nil {
 		return err
 	}
-	logf := benchserve.Logger(stderr, "bench/synchostile")
-	logf("GOMAXPROCS %d, %s/%s", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
-	root, bin, cleanup, err := benchserve.Workdir(ctx, "eventline-bench-synchostile-*", o.Bin, o.Keep, logf)
+	logf := c.Logf
+	root, bin, cleanup, err := c.Workdir(ctx)
 	if err != nil {
 		return err
 	}
@@ -96,15 +72,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer zsrv.Close()
 	zuoraURL := "http://" + ln.Addr().String()
 
-	s, err := benchserve.Start(ctx, benchserve.Config{Bin: bin, Name: "serve", DataDir: filepath.Join(root, "serve"),
+	s, err := benchserve.StartReady(ctx, benchserve.Config{Bin: bin, Name: "serve", DataDir: filepath.Join(root, "serve"),
 		Env: []string{"EVENTLINE_ROLES=all", "EVENTLINE_SYNC_DAILY_AT=-", "EVENTLINE_SYNC_INTERVAL=24h"}})
 	if err != nil {
 		return err
 	}
-	defer s.Stop()
-	if err := s.WaitReady(ctx); err != nil {
-		return err
-	}
+	defer s.StopLogged(logf)
 	api := &client{base: s.BaseURL(), http: benchserve.NewClient(8, time.Minute)}
 	idle, _ := s.RSS()
 	logf("serve ready, RSS %.0f MiB", mib(idle))

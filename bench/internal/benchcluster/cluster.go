@@ -126,26 +126,29 @@ func (c *Cluster) WaitFormed(ctx context.Context) error {
 }
 
 func (c *Cluster) formed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	running := 0
-	for _, nd := range c.nodes {
-		if nd.srv != nil {
-			running++
-		}
-	}
+	servers := c.servers()
 	seesAll := false
-	for _, nd := range c.nodes {
-		s := nd.srv
-		if s == nil {
-			continue
-		}
-		if !s.Running() || s.NumRoutes() < running-1 || !s.JetStreamIsCurrent() {
+	for _, s := range servers {
+		if !s.Running() || s.NumRoutes() < len(servers)-1 || !s.JetStreamIsCurrent() {
 			return false
 		}
 		seesAll = seesAll || len(s.JetStreamClusterPeers()) == Size
 	}
 	return seesAll
+}
+
+// servers are the servers that run now, by index (a killed one is left
+// out).
+func (c *Cluster) servers() map[int]*server.Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	running := make(map[int]*server.Server, Size)
+	for i, nd := range c.nodes {
+		if nd.srv != nil {
+			running[i] = nd.srv
+		}
+	}
+	return running
 }
 
 // URL lists every server's client URL, comma-separated (NATS_URL): a
@@ -215,10 +218,8 @@ func freePort() (int, error) {
 // StreamLeader is the index of the server that leads stream (of the
 // default account), -1 when none does now.
 func (c *Cluster) StreamLeader(stream string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, nd := range c.nodes {
-		if nd.srv != nil && nd.srv.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, stream) {
+	for i, s := range c.servers() {
+		if s.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, stream) {
 			return i
 		}
 	}

@@ -199,6 +199,28 @@ func (s *Server) RSS() (int64, error) { return RSS(s.cmd.Process.Pid) }
 // ResetPeakRSS starts a new peak-RSS window (see ResetPeakRSS).
 func (s *Server) ResetPeakRSS() { ResetPeakRSS(s.cmd.Process.Pid) }
 
+// StartReady starts serve (Start) and waits until it is ready
+// (WaitReady); a server that does not get ready is stopped.
+func StartReady(ctx context.Context, cfg Config) (*Server, error) {
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.WaitReady(ctx); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// StopLogged stops the server (Stop) and logs with logf why the stop
+// failed, if it did: what a benchmark defers.
+func (s *Server) StopLogged(logf func(format string, a ...any)) {
+	if err := s.Stop(); err != nil {
+		logf("stop %s: %v", s.cfg.Name, err)
+	}
+}
+
 // Stop sends SIGTERM (serve stops its NATS server and PostgreSQL cluster),
 // kills the process if it has not exited after the Config's StopTimeout,
 // and makes sure the PostgreSQL cluster it managed is down too. The error
