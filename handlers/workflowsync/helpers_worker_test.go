@@ -116,7 +116,7 @@ func newSyncEnv(t *testing.T, o envOptions) *syncEnv {
 	cfg := workflowsync.WorkerConfig{
 		Store: store, Pool: pool, Registry: e.reg, Projection: syncmodel.Name,
 		Credentials: e.credentials, RetryAttempts: 3, RetryDelay: time.Millisecond,
-		ReadModelWait: 20 * time.Second, Now: e.clock, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+		ReadModelWait: 20 * time.Second, Now: e.clock,
 	}
 	if o.worker != nil {
 		o.worker(&cfg)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -151,19 +152,19 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 // failed is run again after Retry, doubled at each failure, at most at
 // the next Check.
 func (s *Scheduler) Run(ctx context.Context) error {
-	var retry time.Duration
+	retry := &backoff.ExponentialBackOff{InitialInterval: s.cfg.Retry, Multiplier: 2, MaxInterval: s.cfg.Check}
+	retry.Reset()
 	for {
 		n, err := s.Tick(ctx, s.cfg.Now())
 		now := s.cfg.Now()
 		wait := now.Truncate(s.cfg.Check).Add(s.cfg.Check).Sub(now)
 		if err != nil {
-			retry = min(max(2*retry, s.cfg.Retry), s.cfg.Check)
-			wait = min(wait, retry)
+			wait = min(wait, retry.NextBackOff())
 			if ctx.Err() == nil {
 				s.log.Warn("scheduled syncs: trying again", "in", wait, "started", n, "err", err)
 			}
 		} else {
-			retry = 0
+			retry.Reset()
 			if n > 0 {
 				s.log.Info("scheduled syncs started", "count", n)
 			}

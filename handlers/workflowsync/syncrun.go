@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 
 	"github.com/eventline/eventline/domain/workflows"
@@ -181,30 +183,34 @@ func (r *run) sync(ctx context.Context, seq uint64, allowMassDelete bool) (Outco
 		cfg.HTTPClient = w.cfg.HTTPClient // shared and bounded, never one per sync
 	}
 	client := zuora.New(cfg)
-	var a attempt
 	var attemptErrs []string
-	for n := 1; ; n++ {
-		out.Attempts = n
-		a = r.list(ctx, client)
-		if a.stopped {
-			return out, nil
+	// A listing that failed for a reason that may pass is tried again
+	// after RetryDelay, doubled at each attempt, or what the last answer's
+	// Retry-After asked when that is longer.
+	delays := &retryAfterFloor{BackOff: &backoff.ExponentialBackOff{InitialInterval: w.cfg.RetryDelay, Multiplier: 2,
+		MaxInterval: time.Duration(math.MaxInt64)}}
+	a, _ := backoff.Retry(ctx, func() (attempt, error) {
+		out.Attempts++
+		a := r.list(ctx, client)
+		if a.stopped || a.done || len(a.errs) > 0 && a.err == nil {
+			return a, nil // stopped, or complete (item errors are not retried: the data is wrong)
 		}
-		if a.done || len(a.errs) > 0 && a.err == nil {
-			break // complete (item errors are not retried: the data is wrong)
+		attemptErrs = append(attemptErrs, fmt.Sprintf("attempt %d: %v", out.Attempts, a.err))
+		if !retryable(a.err) {
+			return a, backoff.Permanent(a.err)
 		}
-		attemptErrs = append(attemptErrs, fmt.Sprintf("attempt %d: %v", n, a.err))
-		if n >= w.cfg.RetryAttempts || !retryable(a.err) || ctx.Err() != nil {
-			break
-		}
-		delay := w.cfg.RetryDelay << (n - 1)
+		delays.floor = 0
 		var apiErr *zuora.APIError
-		if errors.As(a.err, &apiErr) && apiErr.RetryAfter > delay {
-			delay = apiErr.RetryAfter
+		if errors.As(a.err, &apiErr) {
+			delays.floor = apiErr.RetryAfter
 		}
-		w.log.Info("sync listing failed: retrying", "customer", r.customerID, "sync", r.syncID, "attempt", n, "in", delay, "err", a.err)
-		if err := w.cfg.Sleep(ctx, delay); err != nil {
-			break
-		}
+		return a, a.err
+	}, backoff.WithBackOff(delays), backoff.WithMaxTries(uint(w.cfg.RetryAttempts)), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, in time.Duration) {
+			w.log.Info("sync listing failed: retrying", "customer", r.customerID, "sync", r.syncID, "attempt", out.Attempts, "in", in, "err", err)
+		}))
+	if a.stopped {
+		return out, nil
 	}
 	st := r.stats(a)
 	if !a.done {
@@ -507,6 +513,16 @@ func unstorable(zw zuora.Workflow) string {
 	}
 	return ""
 }
+
+// retryAfterFloor is a backoff that waits at least floor: what the last
+// failed attempt's answer asked with Retry-After.
+type retryAfterFloor struct {
+	backoff.BackOff
+	floor time.Duration
+}
+
+// NextBackOff is the backoff's next delay, or floor when longer.
+func (b *retryAfterFloor) NextBackOff() time.Duration { return max(b.BackOff.NextBackOff(), b.floor) }
 
 // retryable reports whether a failed listing may succeed when tried again:
 // rate limits, unavailability and store hiccups may; refused credentials,

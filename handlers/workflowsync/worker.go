@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -159,9 +160,8 @@ type WorkerConfig struct {
 	Logger *slog.Logger
 	// Metrics receives the sync metrics (none when nil).
 	Metrics prometheus.Registerer
-	// Now is the clock (time.Now); Sleep waits between attempts (a timer).
-	Now   func() time.Time
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock (time.Now).
+	Now func() time.Time
 	// HTTPClient sends every sync's requests to Zuora (NewZuoraHTTPClient
 	// when nil): one client, so that syncs share a bounded pool of
 	// connections instead of each leaving its own behind.
@@ -223,9 +223,6 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	if c.Sleep == nil {
-		c.Sleep = sleepCtx
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = NewZuoraHTTPClient(c.Concurrency)
@@ -544,40 +541,20 @@ func (w *Worker) waitCustomer(ctx context.Context, customerID string, seq uint64
 	if err != nil {
 		return fmt.Errorf("customer id %q: %w", customerID, err)
 	}
-	deadline := time.Now().Add(w.cfg.ReadModelWait)
-	delay := 5 * time.Millisecond
-	for {
+	// Polled every 5 ms, backing off to 25 ms, for ReadModelWait at most.
+	poll := &backoff.ExponentialBackOff{InitialInterval: 5 * time.Millisecond, Multiplier: 2, MaxInterval: 25 * time.Millisecond}
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
 		at, err := syncmodel.CustomerSeq(ctx, w.cfg.Pool, id)
-		if err != nil {
-			return err
-		}
-		if at >= seq {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s has the customer's events up to #%d, the sync began at #%d (waited %s)",
+		switch {
+		case err != nil:
+			return struct{}{}, backoff.Permanent(err)
+		case at < seq:
+			return struct{}{}, fmt.Errorf("%w: %s has the customer's events up to #%d, the sync began at #%d (waited %s)",
 				ErrReadModelBehind, w.cfg.Projection, at, seq, w.cfg.ReadModelWait)
 		}
-		if err := sleepCtx(ctx, delay); err != nil {
-			return err
-		}
-		delay = min(delay*2, 25*time.Millisecond)
-	}
-}
-
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+		return struct{}{}, nil
+	}, backoff.WithBackOff(poll), backoff.WithMaxElapsedTime(w.cfg.ReadModelWait))
+	return err
 }
 
 // syncMetrics are the workflow sync's Prometheus series.
