@@ -54,7 +54,22 @@ type Logs struct {
 	table      string
 	copySQL    string
 	partitions partitionCache
+	spare      *pgxpool.Pool // writes half of a large batch (UsePool); nil: one connection
 }
+
+// UsePool implements projections.SpareWriter: a batch of spareMinBytes or
+// more is written half through the batch's transaction and half through a
+// connection of pool, each PostgreSQL backend on a core of its own (the
+// trigram index costs PostgreSQL about four times the COPY).
+func (p *Logs) UsePool(pool *pgxpool.Pool) { p.spare = pool }
+
+// spareMinBytes is the smallest batch, in payload bytes, written through
+// two connections (about 1,000 entries): below it, one COPY is cheaper.
+const spareMinBytes = 256 << 10
+
+// spareAcquire bounds the wait for the spare connection: a pool that has
+// none free at once is busy, and the batch is written through one.
+const spareAcquire = 100 * time.Millisecond
 
 // New returns the logs projection writing into table ("log_entries"
 // when empty; a rebuild writes into a shadow table).
@@ -104,7 +119,93 @@ func (p *Logs) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event)
 	if len(events) == 0 {
 		return 0, nil
 	}
-	return p.write(ctx, tx, func() logEntries { return logEntries{events: events} })
+	if k := p.splitAt(events); k > 0 {
+		return p.applySplit(ctx, tx, events[:k], events[k:])
+	}
+	return p.write(ctx, tx, func() logEntries { return logEntries{events: events} }, nil)
+}
+
+// splitAt returns where a batch worth writing through two connections is cut
+// in halves of about the same payload, or 0.
+func (p *Logs) splitAt(events []projections.Event) int {
+	if p.spare == nil || len(events) < 2 {
+		return 0
+	}
+	total := 0
+	for _, ev := range events {
+		total += len(ev.Envelope.Data)
+	}
+	if total < spareMinBytes {
+		return 0
+	}
+	half := 0
+	for i, ev := range events {
+		if half += len(ev.Envelope.Data); half >= total/2 {
+			return min(i+1, len(events)-1)
+		}
+	}
+	return len(events) - 1
+}
+
+// applySplit writes head through tx and tail through a transaction of its
+// own on the spare pool, at the same time. The spare one commits first, so
+// that once tx commits (with the checkpoint) every row of the batch is
+// there; tx writes its counts into log_volume only after the spare one has
+// ended, so neither waits on rows the other holds. When the spare write
+// fails for any reason, tx writes tail itself, as a one-connection batch
+// would; when tx then fails, the batch comes again and the rows the spare
+// one committed are skipped as duplicates (and not counted twice).
+func (p *Logs) applySplit(ctx context.Context, tx pgx.Tx, head, tail []projections.Event) (int64, error) {
+	done := make(chan spareResult, 1)
+	go func() { done <- p.writeSpare(ctx, tail) }()
+	var spare *spareResult
+	wait := func() {
+		if spare == nil {
+			r := <-done
+			spare = &r
+		}
+	}
+	n, err := p.write(ctx, tx, func() logEntries { return logEntries{events: head} }, wait)
+	wait()
+	if err != nil {
+		return 0, err
+	}
+	if spare.err == nil {
+		return n + spare.rows, nil
+	}
+	m, err := p.write(ctx, tx, func() logEntries { return logEntries{events: tail} }, nil)
+	return n + m, err
+}
+
+type spareResult struct {
+	rows int64
+	err  error
+}
+
+// writeSpare writes events through a transaction of the spare pool and
+// commits it. It makes no partition: a day without one fails it, and the
+// batch's own transaction, which makes them, writes these events instead.
+func (p *Logs) writeSpare(ctx context.Context, events []projections.Event) spareResult {
+	actx, cancel := context.WithTimeout(ctx, spareAcquire)
+	conn, err := p.spare.Acquire(actx)
+	cancel()
+	if err != nil {
+		return spareResult{err: err}
+	}
+	defer conn.Release()
+	var rows int64
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// The batch's transaction waits for this one to end: this one must
+		// never wait long on a lock (behind another session's DDL queued
+		// after the batch's transaction, say). It gives up, and the batch's
+		// transaction writes these events itself.
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '1s'`); err != nil {
+			return err
+		}
+		rows, err = p.writeOnce(ctx, tx, func() logEntries { return logEntries{events: events} }, nil)
+		return err
+	})
+	return spareResult{rows: rows, err: err}
 }
 
 // ApplyItems implements ItemProjection: the entries of ev (those named by
@@ -154,7 +255,7 @@ func (p *Logs) bisect(ctx context.Context, tx pgx.Tx, seq uint64, entries []logs
 	if len(entries) == 0 {
 		return 0, nil, nil
 	}
-	n, err := p.write(ctx, tx, func() logEntries { return logEntries{pending: entries, seq: seq} })
+	n, err := p.write(ctx, tx, func() logEntries { return logEntries{pending: entries, seq: seq} }, nil)
 	if err == nil {
 		return n, nil, nil
 	}
@@ -179,15 +280,22 @@ func (p *Logs) bisect(ctx context.Context, tx pgx.Tx, seq uint64, entries []logs
 
 // write inserts the entries src yields inside a savepoint of tx: a COPY,
 // or, when an entry is stored already, an upsert that skips it. src is
-// called again for the upsert. tx is usable after a failure.
-func (p *Logs) write(ctx context.Context, tx pgx.Tx, src func() logEntries) (int64, error) {
-	n, err := p.writeOnce(ctx, tx, src)
+// called again for the upsert. tx is usable after a failure. beforeCount,
+// when not nil, is called before tx writes into log_volume or makes
+// partitions (locks a spare write could wait on).
+func (p *Logs) write(ctx context.Context, tx pgx.Tx, src func() logEntries, beforeCount func()) (int64, error) {
+	n, err := p.writeOnce(ctx, tx, src, beforeCount)
 	if !isNoPartition(err) {
 		return n, err
 	}
 	// A day without its partition (a rebuild of older entries, a clock
 	// past the days made ahead, a partition dropped meanwhile): make them
 	// and write again.
+	// Making partitions locks the parent table, on which a spare write may
+	// wait: it must have ended first.
+	if beforeCount != nil {
+		beforeCount()
+	}
 	p.partitions.forget(p.table)
 	days, err := entryDays(src)
 	if err != nil {
@@ -196,7 +304,7 @@ func (p *Logs) write(ctx context.Context, tx pgx.Tx, src func() logEntries) (int
 	if err := p.partitions.ensure(ctx, tx, p.table, days); err != nil {
 		return 0, err
 	}
-	return p.writeOnce(ctx, tx, src)
+	return p.writeOnce(ctx, tx, src, beforeCount)
 }
 
 // isNoPartition recognises a row for which the partitioned table has no
@@ -220,7 +328,10 @@ func entryDays(src func() logEntries) (map[Day]bool, error) {
 }
 
 // writeOnce is write without making missing partitions.
-func (p *Logs) writeOnce(ctx context.Context, tx pgx.Tx, src func() logEntries) (int64, error) {
+func (p *Logs) writeOnce(ctx context.Context, tx pgx.Tx, src func() logEntries, beforeCount func()) (int64, error) {
+	if beforeCount == nil {
+		beforeCount = func() {}
+	}
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("savepoint: %w", err)
@@ -234,6 +345,7 @@ func (p *Logs) writeOnce(ctx context.Context, tx pgx.Tx, src func() logEntries) 
 		return 0, r.entries.err
 	}
 	if err == nil {
+		beforeCount()
 		if err := p.countVolume(ctx, sp, &r.volume); err != nil {
 			_ = sp.Rollback(ctx)
 			return 0, err
@@ -256,6 +368,7 @@ func (p *Logs) writeOnce(ctx context.Context, tx pgx.Tx, src func() logEntries) 
 	if err != nil {
 		return 0, err
 	}
+	beforeCount()
 	var n int64
 	err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) (err error) { // a savepoint
 		n, err = p.upsert(ctx, sp, rows)
