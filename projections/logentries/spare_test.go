@@ -30,7 +30,7 @@ func bigBatch(t *testing.T, firstSeq uint64, events, entries int) ([]projections
 			id := uuid.Must(uuid.NewV7())
 			ids = append(ids, id)
 			b, err := logs.EncodeEntry(logs.Entry{ID: id, Level: []string{"info", "error"}[i%2],
-				Message: fmt.Sprintf("GET /api/orders/%d took %d ms %s", e, i, strings.Repeat("x", 40)),
+				Message:    fmt.Sprintf("GET /api/orders/%d took %d ms %s", e, i, strings.Repeat("x", 40)),
 				ReceivedAt: now.Add(-time.Duration(i%5) * time.Minute)})
 			require.NoError(t, err)
 			encoded = append(encoded, b)
