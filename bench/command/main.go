@@ -24,9 +24,7 @@ type options struct {
 	JSON            bool   `json:"-"`
 }
 
-func main() {
-	benchcmd.Main("bench/command", run)
-}
+func main() { benchcmd.Main("bench/command", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options

@@ -24,9 +24,7 @@ type options struct {
 	Scale float64
 }
 
-func main() {
-	benchcmd.Main("bench/dashboard", run)
-}
+func main() { benchcmd.Main("bench/dashboard", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options

@@ -26,9 +26,7 @@ type options struct {
 	OutageBatch   int           `json:"outage_batch"`
 }
 
-func main() {
-	benchcmd.Main("bench/hostile", run)
-}
+func main() { benchcmd.Main("bench/hostile", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options

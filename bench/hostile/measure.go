@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -109,17 +110,13 @@ type memoryResult struct {
 // bigBatch is a JSON array of 255 entries of 65,000-byte messages: just
 // under the 16 MiB a batch may hold.
 func bigBatch() []byte {
-	msg := strings.Repeat("m", 65000)
-	var b bytes.Buffer
-	b.WriteString("[")
-	for i := range 255 {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		b.WriteString(`{"level":"info","source":"hostile","message":"` + msg + `"}`)
+	entry := map[string]string{"level": "info", "source": "hostile", "message": strings.Repeat("m", 65000)}
+	entries := make([]map[string]string, 255)
+	for i := range entries {
+		entries[i] = entry
 	}
-	b.WriteString("]")
-	return b.Bytes()
+	b, _ := json.Marshal(entries) // strings only: it cannot fail
+	return b
 }
 
 func measureMemory(ctx context.Context, bin, dir string, o options, logf func(string, ...any)) (memoryResult, error) {

@@ -29,9 +29,7 @@ type options struct {
 	Phases        string        `json:"phases"`
 }
 
-func main() {
-	benchcmd.Main("bench/ingest", run)
-}
+func main() { benchcmd.Main("bench/ingest", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options

@@ -26,9 +26,7 @@ type options struct {
 	Indexes string
 }
 
-func main() {
-	benchcmd.Main("bench/logsearch", run)
-}
+func main() { benchcmd.Main("bench/logsearch", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options

@@ -20,9 +20,7 @@ type options struct {
 	SettleDedupe bool `json:"settle_dedupe"`
 }
 
-func main() {
-	benchcmd.Main("bench/ops", run)
-}
+func main() { benchcmd.Main("bench/ops", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options

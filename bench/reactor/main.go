@@ -30,9 +30,7 @@ type options struct {
 // benchStream holds every subject the benchmark appends to.
 const benchStream = "BENCH"
 
-func main() {
-	benchcmd.Main("bench/reactor", run)
-}
+func main() { benchcmd.Main("bench/reactor", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options

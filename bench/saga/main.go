@@ -27,9 +27,7 @@ type options struct {
 	Keep        bool
 }
 
-func main() {
-	benchcmd.Main("bench/saga", run)
-}
+func main() { benchcmd.Main("bench/saga", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options

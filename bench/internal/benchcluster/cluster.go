@@ -97,8 +97,7 @@ func (c *Cluster) startNode(i int) error {
 	}
 	srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
+		shutdown(srv)
 		return fmt.Errorf("server %s did not get ready (port %d or %d taken?)", nd.name, nd.clientPort, nd.routePort)
 	}
 	c.mu.Lock()
@@ -181,6 +180,11 @@ func (c *Cluster) Kill(i int) {
 	srv := c.nodes[i].srv
 	c.nodes[i].srv = nil
 	c.mu.Unlock()
+	shutdown(srv)
+}
+
+// shutdown stops srv, when there is one, and waits until it has stopped.
+func shutdown(srv *server.Server) {
 	if srv != nil {
 		srv.Shutdown()
 		srv.WaitForShutdown()
