@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: run demo-profile test build bench fuzz vet postgres-binaries chromium clean
+.PHONY: run demo-profile test test-race build bench fuzz vet postgres-binaries chromium clean
 
 build:
 	$(GO) build -o $(BIN)/eventline ./cmd/eventline
@@ -34,8 +34,22 @@ SCREENSHOTS := $(or $(TMPDIR),/tmp)/eventline-screenshots.txt
 test: postgres-binaries chromium
 	$(GO) vet ./...
 	@rm -f $(SCREENSHOTS)
-	EVENTLINE_SCREENSHOT_LIST=$(SCREENSHOTS) $(GO) test -count=1 -timeout 8m ./...
-	@if [ -s $(SCREENSHOTS) ]; then echo "screenshots of the dashboard's browser tests:"; sort $(SCREENSHOTS); fi
+	@# Two runs side by side, one package at a time each: the packages that
+	@# start goroutines of their own under the race detector, the others
+	@# (cmd/eventline, which runs those packages again in-process, is far too
+	@# slow under -race) without it.
+	@$(GO) test -race -count=1 -p 1 -timeout 8m $(RACE_PKGS) > $(RACE_LOG) 2>&1 & race=$$!; \
+	EVENTLINE_SCREENSHOT_LIST=$(SCREENSHOTS) $(GO) test -count=1 -p 1 -timeout 8m $$($(GO) list ./... | grep -v -E '$(RACE_RE)'); rc=$$?; \
+	wait $$race; rrc=$$?; echo "-- under the race detector:"; cat $(RACE_LOG); \
+	if [ -s $(SCREENSHOTS) ]; then echo "screenshots of the dashboard's browser tests:"; sort $(SCREENSHOTS); fi; \
+	exit $$(( rc || rrc ))
+
+# The race detector alone: `make test-race`.
+RACE_PKGS := ./eventstore/... ./projections/... ./platform/... ./handlers/... ./internal/pgcluster/
+RACE_RE := /(eventstore|projections|platform|handlers)(/|$$)|/internal/pgcluster$$
+RACE_LOG := $(or $(TMPDIR),/tmp)/eventline-race.log
+test-race: postgres-binaries
+	$(GO) test -race -count=1 -timeout 8m $(RACE_PKGS)
 
 # Every fuzz target, FUZZTIME each (go test runs one fuzz target at a time).
 FUZZTIME ?= 20s
