@@ -13,7 +13,7 @@ const MaxBatchEntries = 10000
 // ErrTooManyEntries reports a batch over MaxBatchEntries.
 var ErrTooManyEntries = fmt.Errorf("a batch holds at most %d entries", MaxBatchEntries)
 
-// Entries are read by strictJSON in one pass: each string is checked and
+// Entries are read by jsonReader in one pass: each string is checked and
 // decoded as it is read, so nothing is silently rewritten (encoding/json
 // turns invalid UTF-8 and unpaired surrogates into U+FFFD), and the context
 // is checked for what PostgreSQL's jsonb refuses. Field names match as
@@ -36,7 +36,7 @@ func fieldOf(tok []byte) (field, key string) {
 	case `"source"`:
 		return "source", "source"
 	}
-	key = decodeString(tok)
+	key = unquote(tok)
 	for _, f := range entryFields {
 		if strings.EqualFold(key, f) {
 			return f, key
@@ -62,59 +62,60 @@ func syntaxFieldError(p *jsonProblem, index int) *FieldError {
 	return &FieldError{Index: index, Reason: fmt.Sprintf("is not valid JSON (%s at byte %d)", p.reason, p.at)}
 }
 
-// entry reads one entry object at s.i. The context comes back compacted
-// and checked; the other fields are for Input.check.
-func (s *strictJSON) entry(index int) (Input, []byte, *FieldError) {
+// syntaxError reads the value the decoder could not peek, for its error.
+func (r *jsonReader) syntaxError(index int) *FieldError {
+	_, err := r.dec.ReadValue()
+	return syntaxFieldError(syntaxProblem(err), index)
+}
+
+// entry reads one entry object. The context comes back compacted and
+// checked; the other fields are for Input.check.
+func (r *jsonReader) entry(index int) (Input, []byte, *FieldError) {
 	var in Input
 	var ctx []byte
-	s.ws()
-	switch c := s.peek(); {
-	case c == '{':
-	case isValueStart(c):
-		return in, nil, &FieldError{Index: index, Reason: "must be a JSON object"}
+	switch r.peek() {
+	case '{':
+	case 0:
+		return in, nil, r.syntaxError(index)
 	default:
-		s.syntaxError("looking for beginning of value")
-		return in, nil, syntaxFieldError(s.err, index)
+		return in, nil, &FieldError{Index: index, Reason: "must be a JSON object"}
 	}
-	s.i++
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-		return in, nil, nil
+	if _, err := r.dec.ReadToken(); err != nil {
+		return in, nil, syntaxFieldError(syntaxProblem(err), index)
 	}
 	for {
-		s.ws()
-		if s.peek() != '"' {
-			s.syntaxError("looking for beginning of object key string")
-			return in, nil, syntaxFieldError(s.err, index)
-		}
-		start := s.i
-		if _, fault := s.str(); fault != faultNone {
-			if fault == faultSyntax || fault == faultTruncated {
-				s.stringFault(fault, start, false)
-				return in, nil, syntaxFieldError(s.err, index)
+		switch r.peek() {
+		case '}':
+			if _, err := r.dec.ReadToken(); err != nil {
+				return in, nil, syntaxFieldError(syntaxProblem(err), index)
 			}
+			return in, ctx, nil
+		case '"':
+		default:
+			return in, nil, r.syntaxError(index)
+		}
+		tok, fault, err := r.readString()
+		switch {
+		case fault != faultNone:
 			return in, nil, &FieldError{Index: index, Reason: fault.keyReason()}
+		case err != nil:
+			return in, nil, syntaxFieldError(syntaxProblem(err), index)
 		}
-		field, key := fieldOf(s.b[start:s.i])
-		s.ws()
-		if s.peek() != ':' {
-			s.syntaxError("after object key")
-			return in, nil, syntaxFieldError(s.err, index)
+		if rest := r.rest(); len(rest) == 0 || rest[0] != ':' {
+			return in, nil, r.syntaxError(index)
 		}
-		s.i++
-		s.ws()
+		field, key := fieldOf(tok)
 		switch field {
 		case "":
 			return in, nil, &FieldError{Index: index, Field: key, Reason: "is not a known field"}
 		case "context":
 			var fe *FieldError
-			if ctx, fe = s.contextValue(index); fe != nil {
+			if ctx, fe = r.contextValue(index); fe != nil {
 				return in, nil, fe
 			}
 			in.Context = ctx
 		default:
-			str, isNull, fe := s.stringField(field, index)
+			str, isNull, fe := r.stringField(field, index)
 			if fe != nil {
 				return in, nil, fe
 			}
@@ -130,68 +131,49 @@ func (s *strictJSON) entry(index int) (Input, []byte, *FieldError) {
 				in.Source = str
 			}
 		}
-		s.ws()
-		switch s.peek() {
-		case ',':
-			s.i++
-			continue
-		case '}':
-			s.i++
-			return in, ctx, nil
-		}
-		s.syntaxError("after object key:value pair")
-		return in, nil, syntaxFieldError(s.err, index)
 	}
 }
 
 // stringField reads the string (or null) value of field.
-func (s *strictJSON) stringField(field string, index int) (str string, isNull bool, fe *FieldError) {
-	switch c := s.peek(); {
-	case c == 'n':
-		if !s.literal("null") {
-			return "", false, syntaxFieldError(s.err, index)
+func (r *jsonReader) stringField(field string, index int) (str string, isNull bool, fe *FieldError) {
+	switch r.peek() {
+	case 'n':
+		if _, err := r.dec.ReadValue(); err != nil {
+			return "", false, syntaxFieldError(syntaxProblem(err), index)
 		}
 		return "", true, nil
-	case c == '"':
-	case isValueStart(c):
+	case '"':
+	case 0:
+		return "", false, r.syntaxError(index)
+	default:
 		return "", false, &FieldError{Index: index, Field: field, Reason: "must be a string"}
-	default:
-		s.syntaxError("looking for beginning of value")
-		return "", false, syntaxFieldError(s.err, index)
 	}
-	start := s.i
-	escaped, fault := s.str()
-	switch fault {
-	case faultNone:
-	case faultSyntax, faultTruncated:
-		s.stringFault(fault, start, false)
-		return "", false, syntaxFieldError(s.err, index)
-	default:
+	tok, fault, err := r.readString()
+	switch {
+	case fault != faultNone:
 		return "", false, &FieldError{Index: index, Field: field, Reason: fault.valueReason()}
+	case err != nil:
+		return "", false, syntaxFieldError(syntaxProblem(err), index)
 	}
-	if !escaped {
-		return string(s.b[start+1 : s.i-1]), false, nil
-	}
-	return decodeString(s.b[start:s.i]), false, nil
+	return unquote(tok), false, nil
 }
 
 // contextValue reads the context field's value: null, or an object that
 // PostgreSQL can store, returned compacted.
-func (s *strictJSON) contextValue(index int) ([]byte, *FieldError) {
-	switch c := s.peek(); {
-	case c == 'n':
-		if !s.literal("null") {
-			return nil, syntaxFieldError(s.err, index)
+func (r *jsonReader) contextValue(index int) ([]byte, *FieldError) {
+	switch r.peek() {
+	case 'n':
+		if _, err := r.dec.ReadValue(); err != nil {
+			return nil, syntaxFieldError(syntaxProblem(err), index)
 		}
 		return nil, nil
-	case c == '{':
-	case isValueStart(c):
-		return nil, &FieldError{Index: index, Field: "context", Reason: "must be a JSON object"}
+	case '{':
+	case 0:
+		return nil, r.syntaxError(index)
 	default:
-		s.syntaxError("looking for beginning of value")
-		return nil, syntaxFieldError(s.err, index)
+		return nil, &FieldError{Index: index, Field: "context", Reason: "must be a JSON object"}
 	}
-	ctx, p := s.context()
+	ctx, p := r.context()
 	switch {
 	case p == nil:
 		return ctx, nil
@@ -201,32 +183,25 @@ func (s *strictJSON) contextValue(index int) ([]byte, *FieldError) {
 	return nil, &FieldError{Index: index, Field: "context" + p.path, Reason: p.reason}
 }
 
-// context reads the object at s.i (an opening brace) and returns a compacted
-// copy of it, or the problem that keeps PostgreSQL from storing it.
-func (s *strictJSON) context() ([]byte, *jsonProblem) {
-	start := s.i
-	s.spaced = false
-	s.path = s.path[:0]
-	if !s.object(1) {
-		return nil, s.err
+// rest is the input after the last value read and the whitespace after it.
+func (r *jsonReader) rest() []byte {
+	return trimSpace(r.data[r.dec.InputOffset():])
+}
+
+// trimSpace drops JSON whitespace from the start of b.
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
 	}
-	raw := s.b[start:s.i]
-	if len(raw) > MaxContextBytes {
-		return nil, &jsonProblem{at: start, reason: fmt.Sprintf("must be at most %d bytes", MaxContextBytes)}
-	}
-	if s.spaced {
-		return compactJSON(make([]byte, 0, len(raw)), raw), nil
-	}
-	return bytes.Clone(raw), nil
+	return b
 }
 
 // end checks that nothing but whitespace follows the entry just read.
-func (s *strictJSON) end(index int) *FieldError {
-	s.ws()
-	switch {
-	case s.i == len(s.b):
+func (r *jsonReader) end(index int) *FieldError {
+	switch rest := r.rest(); {
+	case len(rest) == 0:
 		return nil
-	case isValueStart(s.peek()):
+	case isValueStart(rest[0]):
 		return &FieldError{Index: index, Reason: "must hold exactly one JSON object"}
 	}
 	return &FieldError{Index: index, Reason: "has trailing data after the JSON object"}
@@ -239,33 +214,41 @@ func withIndex(fe *FieldError, index int) *FieldError {
 
 // DecodeSingle decodes and validates one entry.
 func DecodeSingle(data []byte, now time.Time) (Entry, *FieldError) {
-	s := strictJSON{b: data}
-	in, ctx, fe := s.entry(-1)
+	r := newJSONReader(data)
+	defer r.release()
+	in, ctx, fe := r.entry(-1)
 	if fe != nil {
 		return Entry{}, fe
 	}
-	if fe := s.end(-1); fe != nil {
+	if fe := r.end(-1); fe != nil {
 		return Entry{}, fe
 	}
 	return in.entry(ctx, now)
 }
 
+// bodySyntaxError reports a batch body that is not JSON.
+func bodySyntaxError(err error) *FieldError {
+	p := syntaxProblem(err)
+	return &FieldError{Index: -1, Reason: fmt.Sprintf("body is not valid JSON: %s at byte %d", p.reason, p.at)}
+}
+
 // DecodeArray decodes and validates a JSON array of entries. All or nothing:
 // the first bad entry is reported with its index.
 func DecodeArray(data []byte, now time.Time) ([]Entry, *FieldError) {
-	s := strictJSON{b: data}
-	s.ws()
-	switch c := s.peek(); {
-	case c == '[':
-	case isValueStart(c):
-		return nil, &FieldError{Index: -1, Reason: "body must be a JSON array of entries"}
+	r := newJSONReader(data)
+	defer r.release()
+	switch r.peek() {
+	case '[':
+	case 0:
+		_, err := r.dec.ReadValue()
+		return nil, bodySyntaxError(err)
 	default:
-		s.syntaxError("looking for beginning of value")
-		return nil, &FieldError{Index: -1, Reason: fmt.Sprintf("body is not valid JSON: %s at byte %d", s.err.reason, s.err.at)}
+		return nil, &FieldError{Index: -1, Reason: "body must be a JSON array of entries"}
 	}
-	s.i++
-	s.ws()
-	if s.peek() == ']' {
+	if _, err := r.dec.ReadToken(); err != nil {
+		return nil, bodySyntaxError(err)
+	}
+	if r.peek() == ']' {
 		return nil, &FieldError{Index: -1, Reason: "a batch needs at least one entry"}
 	}
 	// Entries are at least 15 bytes ({"message":"m"}): do not over-allocate
@@ -275,7 +258,7 @@ func DecodeArray(data []byte, now time.Time) ([]Entry, *FieldError) {
 		if i == MaxBatchEntries {
 			return nil, &FieldError{Index: -1, Reason: ErrTooManyEntries.Error()}
 		}
-		in, ctx, fe := s.entry(i)
+		in, ctx, fe := r.entry(i)
 		if fe != nil {
 			return nil, fe
 		}
@@ -284,21 +267,19 @@ func DecodeArray(data []byte, now time.Time) ([]Entry, *FieldError) {
 			return nil, withIndex(fe, i)
 		}
 		entries = append(entries, e)
-		s.ws()
-		switch s.peek() {
-		case ',':
-			s.i++
-			continue
+		switch r.peek() {
 		case ']':
-			s.i++
-			s.ws()
-			if s.i != len(data) {
+			if _, err := r.dec.ReadToken(); err != nil {
+				return nil, bodySyntaxError(err)
+			}
+			if len(r.rest()) != 0 {
 				return nil, &FieldError{Index: -1, Reason: "body has trailing data after the JSON array"}
 			}
 			return entries, nil
+		case 0:
+			_, err := r.dec.ReadValue()
+			return nil, bodySyntaxError(err)
 		}
-		s.syntaxError("after array element")
-		return nil, &FieldError{Index: -1, Reason: fmt.Sprintf("body is not valid JSON: %s at byte %d", s.err.reason, s.err.at)}
 	}
 }
 
@@ -313,18 +294,19 @@ func DecodeNDJSON(data []byte, now time.Time) ([]Entry, *FieldError) {
 		} else {
 			rest = nil
 		}
-		s := strictJSON{b: line}
-		if s.ws(); s.i == len(line) {
+		if len(trimSpace(line)) == 0 {
 			continue
 		}
 		i := len(entries)
 		if i == MaxBatchEntries {
 			return nil, &FieldError{Index: -1, Reason: ErrTooManyEntries.Error()}
 		}
-		in, ctx, fe := s.entry(i)
+		r := newJSONReader(line)
+		in, ctx, fe := r.entry(i)
 		if fe == nil {
-			fe = s.end(i)
+			fe = r.end(i)
 		}
+		r.release()
 		if fe != nil {
 			return nil, fe
 		}

@@ -164,7 +164,7 @@ func checkText(field, s string) *FieldError {
 
 // normalizeContext accepts a JSON object or null and returns the object
 // compacted; it refuses what PostgreSQL's jsonb cannot store (see
-// strictJSON), naming where: "context.a[2].b".
+// jsonReader), naming where: "context.a[2].b".
 func normalizeContext(raw json.RawMessage) (json.RawMessage, *FieldError) {
 	raw = bytes.Trim(raw, " \t\r\n")
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -173,10 +173,11 @@ func normalizeContext(raw json.RawMessage) (json.RawMessage, *FieldError) {
 	if raw[0] != '{' {
 		return nil, &FieldError{Index: -1, Field: "context", Reason: "must be a JSON object"}
 	}
-	s := strictJSON{b: raw}
-	ctx, p := s.context()
+	r := newJSONReader(raw)
+	defer r.release()
+	ctx, p := r.context()
 	switch {
-	case p == nil && s.i == len(raw):
+	case p == nil && r.dec.InputOffset() == int64(len(raw)):
 		return ctx, nil
 	case p == nil || p.syntax:
 		return nil, &FieldError{Index: -1, Field: "context", Reason: "must be valid JSON"}

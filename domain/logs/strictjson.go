@@ -1,12 +1,17 @@
 package logs
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
-	"unicode/utf16"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // PostgreSQL's limits for a number in jsonb, which it stores as a numeric
@@ -21,26 +26,46 @@ const (
 	pgNumericMaxExponent  = 1<<30 - 2 // INT_MAX/2 - 1
 )
 
-// strictJSON checks JSON for what PostgreSQL can store without changing it:
-// strings are valid UTF-8 with no NUL and no unpaired UTF-16 surrogate
-// (escaped or not), numbers fit a numeric, containers nest at most
-// MaxContextDepth levels. It reads the input once and never rewrites it;
-// the first problem ends the walk, with where it is.
-type strictJSON struct {
-	b []byte
-	i int
-	// spaced records whitespace between tokens: compaction is needed.
-	spaced bool
-	// path holds the keys and indexes leading to the value being read.
-	path []pathStep
-	err  *jsonProblem
+// jsonReader reads JSON for what PostgreSQL can store without changing it.
+// jsontext's decoder refuses what is not JSON, invalid UTF-8 and unpaired
+// UTF-16 surrogates (escaped or not); on top of it come PostgreSQL's own
+// limits: no NUL (\u0000) in a string, numbers that fit a numeric,
+// containers nested at most MaxContextDepth levels. Nothing read is
+// rewritten; the first problem ends the walk, with where it is.
+type jsonReader struct {
+	data []byte
+	src  bytes.Buffer
+	dec  jsontext.Decoder
 }
 
-// pathStep is one step of a path: an object key (its raw token, quotes
-// included) or, when key is nil, an array index.
-type pathStep struct {
-	key   []byte
-	index int
+// readers keeps decoders, and the stacks they grow, between requests.
+var readers = sync.Pool{New: func() any { return new(jsonReader) }}
+
+// newJSONReader reads data; release it when done. The decoder parses data
+// in place (it never writes to a bytes.Buffer's bytes) and, as jsonb,
+// allows duplicate keys.
+func newJSONReader(data []byte) *jsonReader {
+	r := readers.Get().(*jsonReader)
+	r.data, r.src = data, *bytes.NewBuffer(data)
+	r.dec.Reset(&r.src, jsontext.AllowDuplicateNames(true))
+	return r
+}
+
+// release returns r to the pool, holding on to nothing it read.
+func (r *jsonReader) release() {
+	r.data, r.src = nil, bytes.Buffer{}
+	r.dec.Reset(&r.src)
+	readers.Put(r)
+}
+
+// peek returns the kind of the next token, or 0 when there is none to
+// read (the next read says why).
+func (r *jsonReader) peek() jsontext.Kind {
+	switch k := r.dec.PeekKind(); k {
+	case 'n', 'f', 't', '"', '0', '{', '}', '[', ']':
+		return k
+	}
+	return 0
 }
 
 // jsonProblem is why a value was refused.
@@ -50,10 +75,24 @@ type jsonProblem struct {
 	// truncated is true when the input ended inside a value.
 	truncated bool
 	// at is the byte offset of the problem.
-	at int
+	at int64
 	// path leads to the offending value from the value checked: ".a[2]".
 	path   string
 	reason string
+}
+
+// syntaxProblem describes an error of the decoder that is not about
+// what a string holds.
+func syntaxProblem(err error) *jsonProblem {
+	p := &jsonProblem{syntax: true, reason: err.Error()}
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		p.at, p.reason = se.ByteOffset, se.Err.Error()
+	}
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		p.truncated, p.reason = true, "unexpected end of JSON input"
+	}
+	return p
 }
 
 // stringFault is what makes a string unstorable.
@@ -64,8 +103,6 @@ const (
 	faultUTF8
 	faultNUL
 	faultSurrogate
-	faultSyntax
-	faultTruncated
 )
 
 func (f stringFault) valueReason() string {
@@ -92,406 +129,186 @@ func (f stringFault) keyReason() string {
 	return ""
 }
 
-// plainASCII marks the bytes a string holds as they are: printable ASCII
-// other than the quote and the backslash.
-var plainASCII = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
+// readString reads the string token the decoder has peeked (a key or a
+// value). A string the decoder refuses for its text comes back as a fault
+// with the decoder's error (whose pointer leads to it); any other error
+// is syntax.
+func (r *jsonReader) readString() (jsontext.Value, stringFault, error) {
+	v, err := r.dec.ReadValue()
+	if err != nil {
+		return nil, r.faultOf(err), err
 	}
-	return t
-}()
+	if escapesNUL(v) {
+		return v, faultNUL, nil
+	}
+	return v, faultNone, nil
+}
 
-func (s *strictJSON) ws() {
-	start := s.i
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-			continue
+// faultOf tells, from the byte a string's decode error points at, whether
+// the string holds invalid UTF-8 or an unpaired surrogate escape.
+func (r *jsonReader) faultOf(err error) stringFault {
+	var se *jsontext.SyntacticError
+	if !errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || se.ByteOffset >= int64(len(r.data)) {
+		return faultNone
+	}
+	at := r.data[se.ByteOffset:]
+	switch {
+	case at[0] >= utf8.RuneSelf:
+		return faultUTF8
+	case len(at) >= 6 && at[0] == '\\' && at[1] == 'u':
+		if u, err := strconv.ParseUint(string(at[2:6]), 16, 16); err == nil && u >= 0xd800 && u < 0xe000 {
+			return faultSurrogate
 		}
-		break
 	}
-	if s.i != start {
-		s.spaced = true
-	}
+	return faultNone
 }
 
-func (s *strictJSON) peek() byte {
-	if s.i < len(s.b) {
-		return s.b[s.i]
+// escapesNUL reports whether the string token s holds \u0000, the one
+// character JSON allows and jsonb refuses (a raw NUL is not JSON).
+func escapesNUL(s []byte) bool {
+	for i := bytes.IndexByte(s, '\\'); i >= 0; i = bytes.IndexByte(s, '\\') {
+		if s[i+1] == 'u' && string(s[i+2:i+6]) == "0000" {
+			return true
+		}
+		s = s[i+2:]
 	}
-	return 0
-}
-
-func (s *strictJSON) syntaxError(what string) bool {
-	if s.i >= len(s.b) {
-		s.err = &jsonProblem{syntax: true, truncated: true, at: s.i, reason: "unexpected end of JSON input"}
-		return false
-	}
-	s.err = &jsonProblem{syntax: true, at: s.i, reason: fmt.Sprintf("invalid character %s %s", quoteByte(s.b[s.i]), what)}
 	return false
 }
 
-func quoteByte(c byte) string {
-	if c >= 0x20 && c < 0x7f {
-		return strconv.QuoteRune(rune(c))
+// unquote returns the text of a string token the decoder accepted.
+func unquote(tok []byte) string {
+	if bytes.IndexByte(tok, '\\') < 0 {
+		return string(tok[1 : len(tok)-1])
 	}
-	return fmt.Sprintf("0x%02x", c)
+	b, _ := jsontext.AppendUnquote(nil, tok)
+	return string(b)
 }
 
-func (s *strictJSON) refuse(at int, reason string) bool {
-	s.err = &jsonProblem{at: at, path: s.pathString(), reason: reason}
-	return false
-}
-
-// value reads one JSON value at depth (the outermost value is depth 1).
-func (s *strictJSON) value(depth int) bool {
-	s.ws()
-	switch c := s.peek(); {
-	case c == '{':
-		return s.object(depth)
-	case c == '[':
-		return s.array(depth)
-	case c == '"':
-		return s.stringValue()
-	case c == '-' || (c >= '0' && c <= '9'):
-		return s.number()
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
+// context reads the object the decoder has peeked and returns a compacted
+// copy of it, or the problem that keeps PostgreSQL from storing it. Paths
+// in problems start at the object.
+func (r *jsonReader) context() ([]byte, *jsonProblem) {
+	base := r.dec.StackDepth()
+	if _, err := r.dec.ReadToken(); err != nil {
+		return nil, syntaxProblem(err)
 	}
-	return s.syntaxError("looking for beginning of value")
-}
-
-func (s *strictJSON) literal(lit string) bool {
-	for k := 0; k < len(lit); k++ {
-		if s.peek() != lit[k] {
-			return s.syntaxError("in literal " + lit)
-		}
-		s.i++
-	}
-	return true
-}
-
-func (s *strictJSON) object(depth int) bool {
-	if depth > MaxContextDepth {
-		s.err = &jsonProblem{at: s.i, reason: fmt.Sprintf("must not nest objects and arrays deeper than %d levels", MaxContextDepth)}
-		return false
-	}
-	s.i++ // {
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-		return true
-	}
-	s.path = append(s.path, pathStep{})
-	for {
-		s.ws()
-		if s.peek() != '"' {
-			return s.syntaxError("looking for beginning of object key string")
-		}
-		start := s.i
-		if _, fault := s.str(); fault != faultNone {
-			return s.stringFault(fault, start, true)
-		}
-		s.path[len(s.path)-1] = pathStep{key: s.b[start:s.i]}
-		s.ws()
-		if s.peek() != ':' {
-			return s.syntaxError("after object key")
-		}
-		s.i++
-		if !s.value(depth + 1) {
-			return false
-		}
-		s.ws()
-		switch s.peek() {
-		case ',':
-			s.i++
+	start := r.dec.InputOffset() - 1
+	// compact is the object's length without whitespace.
+	compact := int64(1)
+	for r.dec.StackDepth() > base {
+		level := r.dec.StackDepth()
+		k := r.peek()
+		if k == '}' || k == ']' {
+			if _, err := r.dec.ReadToken(); err != nil {
+				return nil, syntaxProblem(err)
+			}
+			compact++
 			continue
-		case '}':
-			s.i++
-			s.path = s.path[:len(s.path)-1]
-			return true
 		}
-		return s.syntaxError("after object key:value pair")
-	}
-}
-
-func (s *strictJSON) array(depth int) bool {
-	if depth > MaxContextDepth {
-		s.err = &jsonProblem{at: s.i, reason: fmt.Sprintf("must not nest objects and arrays deeper than %d levels", MaxContextDepth)}
-		return false
-	}
-	s.i++ // [
-	s.ws()
-	if s.peek() == ']' {
-		s.i++
-		return true
-	}
-	s.path = append(s.path, pathStep{})
-	for n := 0; ; n++ {
-		s.path[len(s.path)-1] = pathStep{index: n}
-		if !s.value(depth + 1) {
-			return false
+		in, n := r.dec.StackIndex(level)
+		key := in == '{' && n%2 == 0
+		if n > 0 && (in == '[' || key) {
+			compact++ // the comma
 		}
-		s.ws()
-		switch s.peek() {
-		case ',':
-			s.i++
+		if key {
+			compact++ // the colon
+		}
+		switch k {
+		case '{', '[':
+			if level-base >= MaxContextDepth {
+				return nil, &jsonProblem{at: r.dec.InputOffset(), reason: fmt.Sprintf("must not nest objects and arrays deeper than %d levels", MaxContextDepth)}
+			}
+			if _, err := r.dec.ReadToken(); err != nil {
+				return nil, syntaxProblem(err)
+			}
+			compact++
 			continue
-		case ']':
-			s.i++
-			s.path = s.path[:len(s.path)-1]
-			return true
-		}
-		return s.syntaxError("after array element")
-	}
-}
-
-func (s *strictJSON) stringValue() bool {
-	start := s.i
-	if _, fault := s.str(); fault != faultNone {
-		return s.stringFault(fault, start, false)
-	}
-	return true
-}
-
-// stringFault records fault found in the string token starting at start;
-// a key's fault is reported at the object holding it.
-func (s *strictJSON) stringFault(fault stringFault, start int, key bool) bool {
-	switch fault {
-	case faultSyntax:
-		return s.syntaxError("in string literal")
-	case faultTruncated:
-		s.i = len(s.b)
-		return s.syntaxError("")
-	}
-	if key {
-		s.path = s.path[:len(s.path)-1]
-		return s.refuse(start, fault.keyReason())
-	}
-	return s.refuse(start, fault.valueReason())
-}
-
-// str reads the string token at s.i (an opening quote). It reports whether
-// the token holds escapes and, on failure, leaves s.i where the fault is.
-func (s *strictJSON) str() (escaped bool, fault stringFault) {
-	b := s.b
-	i := s.i + 1
-	for {
-		for i < len(b) && plainASCII[b[i]] {
-			i++
-		}
-		if i >= len(b) {
-			s.i = i
-			return escaped, faultTruncated
-		}
-		switch c := b[i]; {
-		case c == '"':
-			s.i = i + 1
-			return escaped, faultNone
-		case c == '\\':
-			escaped = true
-			n, f := escapeAt(b, i)
-			if f != faultNone {
-				s.i = i
-				return escaped, f
+		case '"':
+			v, fault, err := r.readString()
+			switch {
+			case fault == faultNone && err != nil:
+				return nil, syntaxProblem(err)
+			case fault != faultNone && key:
+				return nil, r.refuse(r.objectPointer(err), base, fault.keyReason())
+			case fault != faultNone:
+				return nil, r.refuse(r.pointer(err), base, fault.valueReason())
 			}
-			i += n
-		case c < 0x20:
-			s.i = i
-			return escaped, faultSyntax
-		default:
-			r, size := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && size == 1 {
-				s.i = i
-				return escaped, faultUTF8
-			}
-			i += size
+			compact += int64(len(v))
+			continue
 		}
-	}
-}
-
-// escapeAt checks the escape sequence at b[i] (a backslash) and returns its
-// length. A \u escape of NUL or of half a surrogate pair is a fault.
-func escapeAt(b []byte, i int) (int, stringFault) {
-	if i+1 >= len(b) {
-		return 0, faultTruncated
-	}
-	switch b[i+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		return 2, faultNone
-	case 'u':
-	default:
-		return 0, faultSyntax
-	}
-	r, f := hex4(b, i+2)
-	switch {
-	case f != faultNone:
-		return 0, f
-	case r == 0:
-		return 0, faultNUL
-	case r >= 0xdc00 && r < 0xe000:
-		return 0, faultSurrogate
-	case r < 0xd800 || r >= 0xdc00:
-		return 6, faultNone
-	}
-	// A high surrogate: a low one must follow as the next escape.
-	j := i + 6
-	switch {
-	case j >= len(b) || (b[j] == '\\' && j+1 >= len(b)):
-		return 0, faultTruncated
-	case b[j] != '\\' || b[j+1] != 'u':
-		return 0, faultSurrogate
-	}
-	lo, f := hex4(b, j+2)
-	if f != faultNone {
-		return 0, f
-	}
-	if lo < 0xdc00 || lo >= 0xe000 {
-		return 0, faultSurrogate
-	}
-	return 12, faultNone
-}
-
-// hex4 reads the four hex digits of a \u escape at b[i].
-func hex4(b []byte, i int) (rune, stringFault) {
-	if i+4 > len(b) {
-		for ; i < len(b); i++ {
-			if unhex(b[i]) < 0 {
-				return 0, faultSyntax
+		v, err := r.dec.ReadValue()
+		if err != nil {
+			return nil, syntaxProblem(err)
+		}
+		if k == '0' {
+			if reason := numericFault(v); reason != "" {
+				return nil, r.refuse(r.dec.StackPointer(), base, reason)
 			}
 		}
-		return 0, faultTruncated
+		compact += int64(len(v))
 	}
-	var r rune
-	for _, c := range b[i : i+4] {
-		v := unhex(c)
-		if v < 0 {
-			return 0, faultSyntax
+	raw := r.data[start:r.dec.InputOffset()]
+	if len(raw) > MaxContextBytes {
+		return nil, &jsonProblem{at: start, reason: fmt.Sprintf("must be at most %d bytes", MaxContextBytes)}
+	}
+	ctx := jsontext.Value(bytes.Clone(raw))
+	if int64(len(raw)) != compact {
+		if err := ctx.Compact(); err != nil {
+			return nil, syntaxProblem(err)
 		}
-		r = r<<4 | v
 	}
-	return r, faultNone
+	return ctx, nil
 }
 
-func unhex(c byte) rune {
-	switch {
-	case c >= '0' && c <= '9':
-		return rune(c - '0')
-	case c >= 'a' && c <= 'f':
-		return rune(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return rune(c-'A') + 10
+// pointer leads to the value a decode error is about, or else to the
+// value just read.
+func (r *jsonReader) pointer(err error) jsontext.Pointer {
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		return se.JSONPointer
 	}
-	return -1
+	return r.dec.StackPointer()
 }
 
-// number reads a number token and checks it against numeric's limits,
-// computed as PostgreSQL's numeric input does: the display scale is the
-// digits written after the point minus the exponent, and the first non-zero
-// digit may stand at most 131071 places before the point.
-func (s *strictJSON) number() bool {
-	b := s.b
-	start := s.i
-	i := s.i
-	if b[i] == '-' {
-		i++
+// objectPointer leads to the object whose key a decode error (or, without
+// one, the key just read) is about.
+func (r *jsonReader) objectPointer(err error) jsontext.Pointer {
+	if err != nil {
+		return r.pointer(err)
 	}
-	intStart := i
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
-		s.i = i
-		return s.syntaxError("in numeric literal")
-	}
-	intDigits := i - intStart
-	// firstNonZero counts the digits before the first non-zero one (-1: none).
-	firstNonZero := -1
-	if b[intStart] != '0' {
-		firstNonZero = 0
-	}
-	fracDigits := 0
-	if i < len(b) && b[i] == '.' {
-		i++
-		fracStart := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			if firstNonZero < 0 && b[i] != '0' {
-				firstNonZero = intDigits + i - fracStart
-			}
-			i++
-		}
-		fracDigits = i - fracStart
-		if fracDigits == 0 {
-			s.i = i
-			return s.syntaxError("after decimal point in numeric literal")
-		}
-	}
-	exp := int64(0)
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		neg := false
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			neg = b[i] == '-'
-			i++
-		}
-		expStart := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			if exp <= pgNumericMaxExponent {
-				exp = exp*10 + int64(b[i]-'0')
-			}
-			i++
-		}
-		if i == expStart {
-			s.i = i
-			return s.syntaxError("in exponent of numeric literal")
-		}
-		if neg {
-			exp = -exp
-		}
-	}
-	s.i = i
-	switch {
-	case exp > pgNumericMaxExponent || exp < -pgNumericMaxExponent:
-		return s.refuse(start, "is a number beyond PostgreSQL's numeric range (exponent too large)")
-	case int64(fracDigits)-exp > pgNumericMaxScale:
-		return s.refuse(start, fmt.Sprintf("is a number with more than %d digits after the decimal point, beyond PostgreSQL's numeric range", pgNumericMaxScale))
-	case firstNonZero >= 0 && int64(intDigits-1-firstNonZero)+exp >= pgNumericMaxIntDigits:
-		return s.refuse(start, fmt.Sprintf("is a number with more than %d digits before the decimal point, beyond PostgreSQL's numeric range", pgNumericMaxIntDigits))
-	}
-	return true
+	return r.dec.StackPointer().Parent()
 }
 
-// pathString renders s.path: .key for plain keys, ["key"] for others, [n]
-// for indexes. Long keys are cut short.
-func (s *strictJSON) pathString() string {
+func (r *jsonReader) refuse(p jsontext.Pointer, base int, reason string) *jsonProblem {
+	return &jsonProblem{at: r.dec.InputOffset(), path: r.pathString(p, base), reason: reason}
+}
+
+// pathString renders the part of p below stack level base: .key for plain
+// keys, ["key"] for others, [n] for indexes. Long keys are cut short.
+func (r *jsonReader) pathString(p jsontext.Pointer, base int) string {
 	var sb strings.Builder
-	for _, st := range s.path {
-		if st.key == nil {
-			sb.WriteString("[" + strconv.Itoa(st.index) + "]")
+	level := 0
+	for tok := range p.Tokens() {
+		level++
+		if level <= base {
 			continue
 		}
-		key := decodeString(st.key)
-		if len(key) > 64 {
+		if kind, _ := r.dec.StackIndex(level); kind == '[' {
+			sb.WriteString("[" + tok + "]")
+			continue
+		}
+		if len(tok) > 64 {
 			cut := 64
-			for cut > 0 && !utf8.RuneStart(key[cut]) {
+			for cut > 0 && !utf8.RuneStart(tok[cut]) {
 				cut--
 			}
-			key = key[:cut] + "…"
+			tok = tok[:cut] + "…"
 		}
-		if plainKey(key) {
-			sb.WriteString("." + key)
+		if plainKey(tok) {
+			sb.WriteString("." + tok)
 			continue
 		}
-		q, _ := json.Marshal(key)
+		q, _ := json.Marshal(tok)
 		sb.WriteString("[" + string(q) + "]")
 	}
 	return sb.String()
@@ -510,81 +327,61 @@ func plainKey(k string) bool {
 	return true
 }
 
-// decodeString decodes a string token that str accepted.
-func decodeString(tok []byte) string {
-	raw := tok[1 : len(tok)-1]
-	esc := -1
-	for k, c := range raw {
-		if c == '\\' {
-			esc = k
-			break
-		}
+// numericFault checks a number token against numeric's limits, computed as
+// PostgreSQL's numeric input does: the display scale is the digits written
+// after the point minus the exponent, and the first non-zero digit may
+// stand at most 131071 places before the point. It returns why the number
+// does not fit, or "".
+func numericFault(num []byte) string {
+	i := 0
+	if num[0] == '-' {
+		i++
 	}
-	if esc < 0 {
-		return string(raw)
+	intStart := i
+	for i < len(num) && num[i] >= '0' && num[i] <= '9' {
+		i++
 	}
-	out := make([]byte, esc, len(raw))
-	copy(out, raw[:esc])
-	for i := esc; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
+	intDigits := i - intStart
+	// firstNonZero counts the digits before the first non-zero one (-1: none).
+	firstNonZero := -1
+	if num[intStart] != '0' {
+		firstNonZero = 0
+	}
+	fracDigits := 0
+	if i < len(num) && num[i] == '.' {
+		i++
+		fracStart := i
+		for i < len(num) && num[i] >= '0' && num[i] <= '9' {
+			if firstNonZero < 0 && num[i] != '0' {
+				firstNonZero = intDigits + i - fracStart
+			}
 			i++
-			continue
 		}
-		switch raw[i+1] {
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, _ := hex4(raw, i+2)
-			i += 6
-			if utf16.IsSurrogate(r) {
-				lo, _ := hex4(raw, i+2)
-				r = utf16.DecodeRune(r, lo)
-				i += 6
-			}
-			out = utf8.AppendRune(out, r)
-			continue
-		default: // " \ /
-			out = append(out, raw[i+1])
-		}
-		i += 2
+		fracDigits = i - fracStart
 	}
-	return string(out)
-}
-
-// compactJSON removes the whitespace between the tokens of JSON that
-// strictJSON accepted.
-func compactJSON(dst, src []byte) []byte {
-	inString := false
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		if inString {
-			dst = append(dst, c)
-			switch c {
-			case '\\':
-				i++
-				dst = append(dst, src[i])
-			case '"':
-				inString = false
+	exp := int64(0)
+	if i < len(num) { // e or E
+		i++
+		neg := num[i] == '-'
+		if num[i] == '+' || neg {
+			i++
+		}
+		for ; i < len(num); i++ {
+			if exp <= pgNumericMaxExponent {
+				exp = exp*10 + int64(num[i]-'0')
 			}
-			continue
 		}
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
-		case '"':
-			inString = true
+		if neg {
+			exp = -exp
 		}
-		dst = append(dst, c)
 	}
-	return dst
+	switch {
+	case exp > pgNumericMaxExponent || exp < -pgNumericMaxExponent:
+		return "is a number beyond PostgreSQL's numeric range (exponent too large)"
+	case int64(fracDigits)-exp > pgNumericMaxScale:
+		return fmt.Sprintf("is a number with more than %d digits after the decimal point, beyond PostgreSQL's numeric range", pgNumericMaxScale)
+	case firstNonZero >= 0 && int64(intDigits-1-firstNonZero)+exp >= pgNumericMaxIntDigits:
+		return fmt.Sprintf("is a number with more than %d digits before the decimal point, beyond PostgreSQL's numeric range", pgNumericMaxIntDigits)
+	}
+	return ""
 }
