@@ -1,15 +1,20 @@
 package eventstore
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
+	"io"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
-	json "github.com/segmentio/encoding/json"
-
+	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/google/uuid"
 )
 
@@ -31,9 +36,34 @@ type Envelope struct {
 	Data json.RawMessage `json:"data"`
 }
 
-// typePattern is the shape of an event type name: dotted lowercase words
-// ending in a version, e.g. "order.created.v1".
-var typePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[0-9]+$`)
+// validType reports whether t has the shape of an event type name, dotted
+// lowercase words ending in a version, e.g. "order.created.v1":
+// `^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[0-9]+$`, without a regexp (it
+// runs on every envelope read).
+func validType(t string) bool {
+	dot := strings.LastIndexByte(t, '.')
+	if dot < 0 || len(t)-dot < 3 || t[dot+1] != 'v' {
+		return false
+	}
+	for _, c := range []byte(t[dot+2:]) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	words := 0
+	for w := range strings.SplitSeq(t[:dot], ".") {
+		if w == "" || w[0] < 'a' || w[0] > 'z' {
+			return false
+		}
+		for _, c := range []byte(w[1:]) {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+				return false
+			}
+		}
+		words++
+	}
+	return words >= 2
+}
 
 // ErrUnknownType reports an event type missing from the decode table.
 var ErrUnknownType = errors.New("eventstore: unknown event type")
@@ -44,7 +74,7 @@ var ErrMalformed = errors.New("eventstore: malformed envelope")
 // NewEnvelope builds an envelope with a fresh time-ordered id for payload,
 // which is marshalled to JSON.
 func NewEnvelope(eventType string, payload any) (Envelope, error) {
-	data, err := json.Marshal(payload)
+	data, err := jsonv1.Marshal(payload)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("marshal %s: %w", eventType, err)
 	}
@@ -54,7 +84,7 @@ func NewEnvelope(eventType string, payload any) (Envelope, error) {
 // Marshal encodes the envelope. It assembles the JSON by hand around the
 // already-encoded payload, so that large payloads are not re-scanned.
 func (e Envelope) Marshal() ([]byte, error) {
-	if !typePattern.MatchString(e.Type) {
+	if !validType(e.Type) {
 		return nil, fmt.Errorf("%w: invalid type %q", ErrMalformed, e.Type)
 	}
 	if len(e.Data) == 0 {
@@ -84,20 +114,43 @@ func (e Envelope) Marshal() ([]byte, error) {
 }
 
 func appendJSONString(b []byte, s string) []byte {
-	enc, _ := json.Marshal(s) // a string always marshals
-	return append(b, enc...)
+	b, _ = jsontext.AppendQuote(b, s) // invalid UTF-8 becomes U+FFFD, as encoding/json does
+	return b
 }
 
-// UnmarshalEnvelope decodes and checks an envelope.
+// envelopeReader is a reusable jsontext decoder for UnmarshalEnvelope.
+type envelopeReader struct {
+	src bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var envelopeReaders = sync.Pool{New: func() any { return new(envelopeReader) }}
+
+// envelopeOptions read as encoding/json reads: duplicate keys (the last
+// wins) and invalid UTF-8 (inside the payload, kept as is) are allowed.
+var envelopeOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
+// UnmarshalEnvelope decodes and checks an envelope: the one envelope
+// decoder, used by the store, the reactors and the projections. It reads
+// the fields with jsontext's streaming decoder as encoding/json would
+// (keys matched case-insensitively, unknown keys ignored, the last of a
+// duplicate key wins) and checks that the payload is JSON, but leaves it
+// as it is: Data shares b's bytes.
 func UnmarshalEnvelope(b []byte) (Envelope, error) {
-	var e Envelope
-	if err := json.Unmarshal(b, &e); err != nil {
+	r := envelopeReaders.Get().(*envelopeReader)
+	r.src = *bytes.NewBuffer(b)
+	r.dec.Reset(&r.src, envelopeOptions...)
+	e, err := r.envelope()
+	r.src = bytes.Buffer{}
+	r.dec.Reset(&r.src)
+	envelopeReaders.Put(r)
+	if err != nil {
 		return Envelope{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if e.ID == uuid.Nil {
 		return Envelope{}, fmt.Errorf("%w: missing id", ErrMalformed)
 	}
-	if !typePattern.MatchString(e.Type) {
+	if !validType(e.Type) {
 		return Envelope{}, fmt.Errorf("%w: invalid type %q", ErrMalformed, e.Type)
 	}
 	if len(e.Data) == 0 {
@@ -106,15 +159,99 @@ func UnmarshalEnvelope(b []byte) (Envelope, error) {
 	return e, nil
 }
 
+// envelope reads the one JSON object the decoder holds.
+func (r *envelopeReader) envelope() (Envelope, error) {
+	var e Envelope
+	if tok, err := r.dec.ReadToken(); err != nil {
+		return e, err
+	} else if tok.Kind() != '{' {
+		return e, fmt.Errorf("%v, not an object", tok.Kind())
+	}
+	for r.dec.PeekKind() != '}' {
+		name, err := r.dec.ReadValue()
+		if err != nil {
+			return e, err
+		}
+		field := envelopeField(name)
+		v, err := r.dec.ReadValue()
+		if err != nil {
+			return e, err
+		}
+		if field == "data" {
+			e.Data = json.RawMessage(v)
+			continue
+		}
+		if field == "" || v.Kind() == 'n' { // as encoding/json: null changes nothing
+			continue
+		}
+		if v.Kind() != '"' {
+			return e, fmt.Errorf("%s is a %v, not a string", field, v.Kind())
+		}
+		switch field {
+		case "occurred_at":
+			err = e.OccurredAt.UnmarshalJSON(v)
+		case "id":
+			e.ID, err = uuid.ParseBytes(unquote(v))
+		case "type":
+			e.Type = string(unquote(v))
+		case "correlation_id":
+			e.CorrelationID = string(unquote(v))
+		case "causation_id":
+			e.CausationID = string(unquote(v))
+		}
+		if err != nil {
+			return e, fmt.Errorf("%s: %w", field, err)
+		}
+	}
+	if _, err := r.dec.ReadToken(); err != nil {
+		return e, err
+	}
+	if _, err := r.dec.ReadValue(); err != io.EOF {
+		return e, errors.New("data after the envelope")
+	}
+	return e, nil
+}
+
+// envelopeFields are the envelope's keys, as Marshal writes them.
+var envelopeFields = [...]string{"id", "type", "occurred_at", "correlation_id", "causation_id", "data"}
+
+// envelopeField returns the field the key token name stands for, or "".
+func envelopeField(name []byte) string {
+	for _, f := range envelopeFields {
+		if len(name) == len(f)+2 && string(name[1:len(name)-1]) == f {
+			return f
+		}
+	}
+	key := string(unquote(name))
+	for _, f := range envelopeFields {
+		if strings.EqualFold(key, f) {
+			return f
+		}
+	}
+	return ""
+}
+
+// unquote returns the text of a string token (invalid UTF-8 as U+FFFD).
+func unquote(tok []byte) []byte {
+	if bytes.IndexByte(tok, '\\') < 0 && len(tok) >= 2 {
+		if s := tok[1 : len(tok)-1]; utf8.Valid(s) {
+			return s
+		}
+	}
+	s, _ := jsontext.AppendUnquote(nil, tok)
+	return s
+}
+
 // Decoder turns an event's JSON payload into the Go value of its type.
 type Decoder func(data []byte) (any, error)
 
-// JSON returns a Decoder that unmarshals a payload into a new T with
-// encoding/json.
+// JSON returns a Decoder that unmarshals a payload into a new T as
+// encoding/json does (with go-json-experiment's v1 implementation, faster:
+// see bench/jsonlibs).
 func JSON[T any]() Decoder {
 	return func(data []byte) (any, error) {
 		v := new(T)
-		if err := json.Unmarshal(data, v); err != nil {
+		if err := jsonv1.Unmarshal(data, v); err != nil {
 			return nil, err
 		}
 		return v, nil
@@ -137,7 +274,7 @@ func NewRegistry() *Registry {
 // Registering a type twice or with an invalid name panics: both are
 // programming errors found at start-up.
 func (r *Registry) Register(eventType string, decode Decoder) {
-	if !typePattern.MatchString(eventType) {
+	if !validType(eventType) {
 		panic(fmt.Sprintf("eventstore: invalid event type name %q", eventType))
 	}
 	if _, dup := r.types[eventType]; dup {
