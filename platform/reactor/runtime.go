@@ -160,7 +160,7 @@ func (rt *Runtime) handlerFunc(r Reactor) message.NoPublishHandlerFunc {
 
 // invoke decodes the message and runs r's handler on it.
 func invoke(ctx context.Context, store appender, r Reactor, d Delivery, data []byte) error {
-	env, err := decodeEnvelope(data)
+	env, err := eventstore.UnmarshalEnvelope(data)
 	if err != nil {
 		return Permanent(fmt.Errorf("decode %s #%d: %w", d.Stream, d.Seq, err))
 	}
