@@ -160,7 +160,7 @@ func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error
 		return nil
 	}
 	msgs = fresh
-	events, poison := decodeBatch(r.envelopes, msgs)
+	events, poison := decodeBatch(msgs)
 	last := lastSeq(msgs)
 	delays := r.cfg.retryDelays()
 	isolate := false
@@ -294,10 +294,10 @@ func (r *Runner) logParked(parked []parkRecord) {
 
 // decodeBatch turns messages into events; a message that is not a valid
 // envelope is poison from the start. The envelopes are sliced out of the
-// messages by dec (not copied): an event's payload stays the message's
+// messages by eventstore.UnmarshalEnvelope (not copied): an event's payload stays the message's
 // bytes, which the batch holds until it is acknowledged anyway, so a 16 MiB
 // batch event costs one copy in the projector instead of two.
-func decodeBatch(dec *envelopeDecoder, msgs []jetstream.Msg) ([]Event, []parkRecord) {
+func decodeBatch(msgs []jetstream.Msg) ([]Event, []parkRecord) {
 	events := make([]Event, 0, len(msgs))
 	var poison []parkRecord
 	for _, m := range msgs {
@@ -305,7 +305,7 @@ func decodeBatch(dec *envelopeDecoder, msgs []jetstream.Msg) ([]Event, []parkRec
 		if err != nil {
 			continue
 		}
-		env, err := dec.decode(m.Data())
+		env, err := eventstore.UnmarshalEnvelope(m.Data())
 		if err != nil {
 			poison = append(poison, parkRecord{seq: md.Sequence.Stream, subject: m.Subject(),
 				typ: m.Headers().Get(eventstore.HeaderType), items: itemCount(m.Headers()), reason: err.Error(), data: m.Data()})
