@@ -25,9 +25,8 @@ type shadowBatch struct {
 // valid envelope is poison, as for the live runner.
 func (b *shadowBatch) decode() {
 	b.events = make([]Event, 0, len(b.raw))
-	d := newEnvelopeDecoder()
 	for _, ev := range b.raw {
-		env, err := d.decode(ev.Data)
+		env, err := eventstore.UnmarshalEnvelope(ev.Data)
 		if err != nil {
 			b.poison = append(b.poison, parkRecord{seq: ev.Seq, subject: ev.Subject,
 				typ: ev.Header.Get(eventstore.HeaderType), items: itemCount(ev.Header), reason: err.Error(), data: ev.Data})
