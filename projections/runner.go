@@ -118,9 +118,6 @@ type Runner struct {
 	// pos is the stream incarnation the checkpoint was verified against
 	// when consuming started; every commit records it.
 	pos StreamPosition
-	// envelopes decodes the envelopes of the batches being committed (by
-	// one goroutine at a time: the pipeline's committer).
-	envelopes *envelopeDecoder
 }
 
 // errFenced reports that the stored checkpoint moved under the runner (a
@@ -156,8 +153,7 @@ func NewRunner(proj Projection, js jetstream.JetStream, pool *pgxpool.Pool, cfg 
 		c.WithLabelValues(proj.Name())
 	}
 	metrics.pending.WithLabelValues(proj.Name())
-	return &Runner{proj: proj, js: js, pool: pool, cfg: cfg, log: log.With("projection", proj.Name()), metrics: metrics,
-		envelopes: newEnvelopeDecoder()}
+	return &Runner{proj: proj, js: js, pool: pool, cfg: cfg, log: log.With("projection", proj.Name()), metrics: metrics}
 }
 
 // ConsumerName is the durable consumer that feeds projection name.
