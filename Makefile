@@ -66,6 +66,8 @@ bench: postgres-binaries chromium build
 	$(GO) run ./bench/command
 	$(GO) test -run '^$$' -bench BenchmarkLoadLongHistory -benchtime 3x ./eventstore
 	$(GO) test -run '^$$' -bench BenchmarkColdProductLoad -benchtime 3x ./handlers/orders
+	$(GO) test -run '^$$' -bench 'BenchmarkDecode(Single|Array)' -benchtime 1s -count 2 ./domain/logs
+	$(GO) -C bench/jsonlibs test -mod=mod -run TestCandidatesAgree -bench . -benchtime 0.5s .
 	$(GO) run ./bench/reactor
 	$(GO) run ./bench/sync
 	$(GO) run ./bench/saga --bin $(BIN)/eventline
