@@ -114,7 +114,7 @@ func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (*jetstreame
 	// commit's answer reports any problem with the batch.
 	noFirstAck := jetstreamext.BatchFlowControl{AckFirst: false}
 	var last error
-	ack, err := backoff.Retry(ctx, func() (*jetstreamext.BatchAck, error) {
+	ack, _ := backoff.Retry(ctx, func() (*jetstreamext.BatchAck, error) {
 		ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, noFirstAck)
 		var apiErr *jetstream.APIError
 		if last = err; err != nil && (!errors.As(err, &apiErr) || apiErr.ErrorCode != codeBatchTooManyInflight) {
@@ -123,10 +123,7 @@ func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (*jetstreame
 		return ack, err
 	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: time.Millisecond, RandomizationFactor: 0.5,
 		Multiplier: 2, MaxInterval: 100 * time.Millisecond}), backoff.WithMaxElapsedTime(0))
-	if err != nil {
-		return nil, last // also when ctx ends between tries: the publish's own error
-	}
-	return ack, nil
+	return ack, last // when ctx ends between tries too: the publish's own error
 }
 
 func classifyBatch(ctx context.Context, subject string, err error) error {

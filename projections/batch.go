@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -162,7 +163,7 @@ func (r *Runner) commit(ctx, runCtx context.Context, msgs []jetstream.Msg) error
 	msgs = fresh
 	events, poison := decodeBatch(msgs)
 	last := lastSeq(msgs)
-	delays := r.cfg.retryDelays()
+	delays := &backoff.ExponentialBackOff{InitialInterval: r.cfg.MinBackoff, Multiplier: 2, MaxInterval: r.cfg.MaxBackoff}
 	isolate := false
 	for attempt := 0; ; attempt++ {
 		start := time.Now()

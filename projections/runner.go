@@ -47,12 +47,6 @@ type Config struct {
 	MismatchRecheck time.Duration
 }
 
-// retryDelays returns the delays between retries: MinBackoff doubled after
-// each, at most MaxBackoff.
-func (c *Config) retryDelays() *backoff.ExponentialBackOff {
-	return &backoff.ExponentialBackOff{InitialInterval: c.MinBackoff, Multiplier: 2, MaxInterval: c.MaxBackoff}
-}
-
 func (c *Config) defaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 1000
@@ -197,7 +191,7 @@ func (r *Runner) consumerConfig() jetstream.ConsumerConfig {
 // one projection (one per process), one at a time is active: it holds a
 // PostgreSQL session lock; the others stand by and take over when it goes.
 func (r *Runner) Run(ctx context.Context) error {
-	delays := r.cfg.retryDelays()
+	delays := &backoff.ExponentialBackOff{InitialInterval: r.cfg.MinBackoff, Multiplier: 2, MaxInterval: r.cfg.MaxBackoff}
 	for ctx.Err() == nil {
 		release, err := r.lead(ctx)
 		if err != nil {

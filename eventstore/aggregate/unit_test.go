@@ -107,6 +107,33 @@ func TestHandleGivesUpAfterMaxAttempts(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 }
 
+// A conflict on the cached state is decided again at once on a state read
+// from the store; a conflict on that waits, and a ctx that ends during the
+// wait ends Handle with ctx's error after the conflict.
+func TestHandleWaitsOnlyAfterAVerifiedConflict(t *testing.T) {
+	st := &conflictingStore{}
+	def := Definition[int, int]{
+		Stream:  "S",
+		Subject: func(id string) string { return "s." + id },
+		Initial: func() int { return 0 },
+		Evolve:  func(s int, _ Recorded) int { return s + 1 },
+		Decide: func(int, int) ([]Event, error) {
+			return []Event{{Type: "counter.incremented.v1", Data: 1}}, nil
+		},
+	}
+	reg := eventstore.NewRegistry()
+	reg.Register("counter.incremented.v1", eventstore.JSON[int]())
+	h, err := New[int, int](st, reg, def, Options{Backoff: time.Hour, MaxBackoff: time.Hour})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = h.Handle(ctx, "x", 1, Meta{})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, eventstore.ErrConflict)
+	require.NotErrorIs(t, err, ErrTooManyConflicts)
+	require.Equal(t, 2, st.appends)
+}
+
 func TestNewRefusesAnIncompleteDefinition(t *testing.T) {
 	_, err := New[int, int](&conflictingStore{}, eventstore.NewRegistry(), Definition[int, int]{}, Options{})
 	require.Error(t, err)

@@ -1,9 +1,13 @@
 package reactor_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -296,6 +300,51 @@ func TestMissingStreamFailsRun(t *testing.T) {
 	err = rt.Run(ctx)
 	require.Error(t, err)
 	require.False(t, errors.Is(err, context.DeadlineExceeded))
+}
+
+// While JetStream is unreachable Run retries setting up the consumers,
+// with a warning each time, and returns nil when ctx ends.
+func TestRunRetriesWhileJetStreamIsUnreachable(t *testing.T) {
+	e := newEnv(t)
+	var calls atomic.Int64
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	r := reactor.Reactor{Name: "unreachable", Stream: testStream, Subjects: []string{"in.>"}, Handler: echo(&calls)}
+	rt, err := reactor.NewRuntime(e.store, e.pool, []reactor.Reactor{r}, reactor.Config{Logger: log})
+	require.NoError(t, err)
+	e.srv.Shutdown()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		return strings.Count(logs.String(), "reactors could not start; retrying") >= 2
+	}, 30*time.Second, 20*time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after ctx ended")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
 
 // When PostgreSQL is down a message that should be parked is not acked:
