@@ -209,7 +209,7 @@ func reactorParkedTable(w io.Writer, parked []reactor.Parked) error {
 // reactors returns the reactors of mods built over the session's
 // connections, so that a retry runs the real handler.
 func (s *opsSession) reactors(mods module.Set) (*reactor.Registry, error) {
-	return mods.Reactors(module.Deps{Store: s.store, Pool: s.pool, Log: s.log}, nil)
+	return mods.Reactors(module.Deps{Store: s.store, Pool: s.pool, Log: s.log})
 }
 
 // reactor returns the reactor name of mods.

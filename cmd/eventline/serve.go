@@ -134,21 +134,15 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 		Go:        func(fn func(context.Context) error) { g.Go(func() error { return fn(gctx) }) },
 		GoDrained: func(fn func(context.Context) error) { g.Go(func() error { return fn(drainCtx) }) },
 	}
-	for _, m := range mods {
-		if m.Start == nil {
-			continue
-		}
-		if err := m.Start(host); err != nil {
-			return fmt.Errorf("start module %s: %w", m.Name, err)
-		}
-	}
-	// Reactors run on the processes whose roles their modules name.
-	reactors, err := mods.Reactors(module.Deps{Store: in.store, Pool: in.pool, Log: log, Serve: true}, cfg.hasRole)
+	// Each module is built once here, over the host's connections: its
+	// routes, workers and reactors share its parts. Reactors run on the
+	// processes whose roles their modules name.
+	started, err := mods.Start(host)
 	if err != nil {
 		return err
 	}
-	if all := reactors.All(); len(all) > 0 {
-		rt, err := reactor.NewRuntime(in.store, in.pool, all, reactor.Config{Logger: log, Registerer: labeled})
+	if len(started.Run) > 0 {
+		rt, err := reactor.NewRuntime(in.store, in.pool, started.Run, reactor.Config{Logger: log, Registerer: labeled})
 		if err != nil {
 			return err
 		}
@@ -157,14 +151,10 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	if cfg.hasRole("api") {
 		ops := opsapi.NewInspector(in.store.JetStream(), in.readPool, projs)
 		// Parked items are retried and skipped here as the CLI does: over
-		// the write pool, with every module's reactors' real handlers (the
-		// projection's lock keeps a retry and the projector of another
-		// process apart).
-		allReactors, err := mods.Reactors(module.Deps{Store: in.store, Pool: in.pool, Log: log}, nil)
-		if err != nil {
-			return err
-		}
-		parked := opsapi.NewParked(in.store, in.pool, projs, allReactors)
+		// the write pool, with every module's reactors built above, the
+		// handlers this process runs (the projection's lock keeps a retry
+		// and the projector of another process apart).
+		parked := opsapi.NewParked(in.store, in.pool, projs, started.Reactors)
 		opsapi.NewHandler(ops).WithParked(parked).Mount(srv)
 		opsdash.MountWithParked(dash, ops, parked) // the api role always has the dashboard
 		srv.AddCheck(httpapi.Check{Name: "projections", Fn: ops.StatusReader().ReadyCheck(projs), Degrades: true})

@@ -159,10 +159,10 @@ func TestAPIWaitAnswersBeforeTheServersReadTimeout(t *testing.T) {
 func newHandOverEnv(t *testing.T) *env {
 	t.Helper()
 	e := newEnv(t)
-	e.runner = orders.NewRunner(e.store, orders.HandOver())
-	t.Cleanup(e.runner.Close)
-	m, err := e.runner.Manager()
+	runner, err := orders.NewRunner(e.store, orders.HandOver())
 	require.NoError(t, err)
-	e.manager = m
+	e.runner = runner
+	t.Cleanup(e.runner.Close)
+	e.manager = e.runner.Manager()
 	return e
 }

@@ -22,10 +22,10 @@ import (
 // each one stayed in its timers map for ever, since none ended there).
 func TestAProcessThatDoesNotDriveKeepsNoSagaInMemory(t *testing.T) {
 	e := newEnv(t)
-	r := orders.NewRunner(e.store, orders.HandOver())
-	t.Cleanup(r.Close)
-	m, err := r.Manager()
+	r, err := orders.NewRunner(e.store, orders.HandOver())
 	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	m := r.Manager()
 	for i := range 20 {
 		_, err := m.Start(context.Background(), fmt.Sprint("handed-", i), saga.OrderSaga(policy),
 			input(fmt.Sprint("ho", i), "u1", order.TokenOK, 1), "")
@@ -62,10 +62,10 @@ func TestCloseLeavesNoDriverBehind(t *testing.T) {
 // next command on ORDERS_CMD, and drives nothing in the background.
 func TestReactorsOutsideServeDriveNothing(t *testing.T) {
 	e := newEnv(t)
-	handOver := orders.NewRunner(e.store, orders.HandOver())
-	t.Cleanup(handOver.Close)
-	m, err := handOver.Manager()
+	handOver, err := orders.NewRunner(e.store, orders.HandOver())
 	require.NoError(t, err)
+	t.Cleanup(handOver.Close)
+	m := handOver.Manager()
 	_, err = m.Start(context.Background(), "cli", saga.OrderSaga(policy), input("cli-o", "u1", order.TokenOK, 1), "")
 	require.NoError(t, err)
 

@@ -62,10 +62,10 @@ func TestEndedSagasLeaveNoTimers(t *testing.T) {
 func TestMetricsCountSagas(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()
-	r := orders.NewRunner(e.store, orders.WithMetrics(reg))
-	t.Cleanup(r.Close)
-	m, err := r.Manager()
+	r, err := orders.NewRunner(e.store, orders.WithMetrics(reg))
 	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	m := r.Manager()
 	t.Cleanup(e.runWith(t, r))
 	for i, token := range []string{order.TokenOK, order.TokenFlaky, order.TokenDeclined} {
 		id := fmt.Sprint("s", i)

@@ -53,9 +53,9 @@ func TestDrivenSagaRecordsItsPassingStepsInOneAppend(t *testing.T) {
 func TestStepsDoneButNotRecordedAreAnsweredAgain(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	first := orders.NewRunner(e.store, orders.HandOver()) // records, sends to reactors that do not run
-	fm, err := first.Manager()
+	first, err := orders.NewRunner(e.store, orders.HandOver()) // records, sends to reactors that do not run
 	require.NoError(t, err)
+	fm := first.Manager()
 	d, err := fm.Start(ctx, "s1", saga.OrderSaga(policy), input("o1", "u1", order.TokenOK, 1), "")
 	require.NoError(t, err)
 	first.Close()
@@ -81,10 +81,10 @@ func TestStepsDoneButNotRecordedAreAnsweredAgain(t *testing.T) {
 	require.Equal(t, int64(1), load(t, e.parts.Products, "p1").Reserved)
 
 	// A new process resumes the saga from its start.
-	r := orders.NewRunner(e.store)
-	t.Cleanup(r.Close)
-	m, err := r.Manager()
+	r, err := orders.NewRunner(e.store)
 	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	m := r.Manager()
 	n, err := m.Resume(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)

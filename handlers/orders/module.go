@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,7 +48,6 @@ type Config struct {
 // decide and resume every running saga at start; on api processes, the
 // orders API.
 func Module(cfg Config) module.Module {
-	var shared sharedRunner
 	return module.Module{
 		Name:        "orders",
 		Streams:     Streams(),
@@ -57,51 +55,48 @@ func Module(cfg Config) module.Module {
 		Projections: []projections.Spec{sagamodel.SagasSpec(), sagamodel.OrdersSpec()},
 		Reactors: func(d module.Deps) []reactor.Reactor {
 			if d.Store == nil {
-				return NewRunner(nil).Reactors(cfg.Reactor) // listed by the CLI
+				return (*Runner)(nil).Reactors(cfg.Reactor) // declarations: validated and listed
 			}
-			return shared.get(d.Store, d.Serve, nil, d.Log).Reactors(cfg.Reactor)
+			// The operator CLI's: a runner over its connections that hands
+			// what it decides to the saga processes.
+			r, err := NewRunner(d.Store, HandOver(), WithLogger(d.Log))
+			if err != nil {
+				return failing((*Runner)(nil).Reactors(cfg.Reactor), err)
+			}
+			return r.Reactors(cfg.Reactor)
 		},
 		ReactorRole: Role,
-		Start:       func(h *module.Host) error { return start(h, cfg, &shared) },
+		Start:       func(h *module.Host) error { return start(h, cfg) },
 	}
 }
 
-// sharedRunner is the one Runner of a process, shared by the API, the
-// reactors and the resume.
-type sharedRunner struct {
-	mu sync.Mutex
-	r  *Runner
-}
-
-// get returns the process's runner, made on first use: one that drives
-// sagas when the process has the saga role, else one that hands commands
-// over to the saga processes.
-func (s *sharedRunner) get(store *eventstore.Store, drive bool, reg prometheus.Registerer, log *slog.Logger) *Runner {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.r == nil {
-		opts := []RunnerOption{WithMetrics(reg)}
-		if log != nil {
-			opts = append(opts, WithLogger(log))
-		}
-		if !drive {
-			opts = append(opts, HandOver())
-		}
-		s.r = NewRunner(store, opts...)
+// failing gives each of rs a handler that fails with err (a runner that
+// could not be built).
+func failing(rs []reactor.Reactor, err error) []reactor.Reactor {
+	for i := range rs {
+		rs[i].Handler = func(context.Context, reactor.Event, *reactor.Effects) error { return err }
 	}
-	return s.r
+	return rs
 }
 
-// start mounts the API on a process with the api role. On one with the
+// start builds the process's one Runner, shared by the API, the reactors
+// and the resume: it drives sagas when the process has the saga role, else
+// it hands commands over to the saga processes. It mounts the API on a
+// process with the api role and hands serve the reactors. On one with the
 // saga role it takes part in the saga partitions (ownership.go): it drives
 // the sagas of the partitions it owns and resumes those of each partition
 // it takes over; it stops the drivers at the end.
-func start(h *module.Host, cfg Config, shared *sharedRunner) error {
-	r := shared.get(h.Store, h.HasRole(Role), h.Metrics, h.Log)
-	m, err := r.Manager()
+func start(h *module.Host, cfg Config) error {
+	opts := []RunnerOption{WithMetrics(h.Metrics), WithLogger(h.Log)}
+	if !h.HasRole(Role) {
+		opts = append(opts, HandOver())
+	}
+	r, err := NewRunner(h.Store, opts...)
 	if err != nil {
 		return err
 	}
+	h.AddReactors(r.Reactors(cfg.Reactor)...)
+	m, parts := r.Manager(), r.Participants()
 	// Until the owner (or the router) runs, this process owns no saga and
 	// hands what it decides to the reactors.
 	m.SetPartitions(nil, nil)
@@ -111,10 +106,6 @@ func start(h *module.Host, cfg Config, shared *sharedRunner) error {
 		}
 	}
 	if h.HasRole("api") {
-		parts, err := r.Participants()
-		if err != nil {
-			return err
-		}
 		api := NewAPI(m, parts, h.Idempotency, cfg.Policy.Or(saga.DefaultPolicy()), ReadSide{Events: h.Reads, Pool: h.ReadPool})
 		api.Mount(h.Server)
 		if h.Dashboard != nil {
@@ -143,10 +134,6 @@ func start(h *module.Host, cfg Config, shared *sharedRunner) error {
 			if h.HasRole(role) {
 				roles = append(roles, role)
 			}
-		}
-		parts, err := r.Participants()
-		if err != nil {
-			return err
 		}
 		// Products are written here until the owner runs.
 		var own atomic.Pointer[partitions.Owner]

@@ -88,10 +88,10 @@ func TestSixtyOrdersFortyInStock(t *testing.T) {
 	require.Equal(t, 40, effects[order.ProductReservedV1])
 	require.Equal(t, 40, effects[order.ProductCommittedV1])
 	// The state cached after the groups is the one the history folds to.
-	fr := orders.NewRunner(e.store)
-	t.Cleanup(fr.Close)
-	fresh, err := fr.Participants()
+	fr, err := orders.NewRunner(e.store)
 	require.NoError(t, err)
+	t.Cleanup(fr.Close)
+	fresh := fr.Participants()
 	cold := load(t, fresh.Products, "p1")
 	require.Equal(t, []int64{p.Stock, p.Sold, p.Reserved}, []int64{cold.Stock, cold.Sold, cold.Reserved})
 	for i := range 60 {
@@ -109,9 +109,9 @@ func TestSixtyOrdersFortyInStock(t *testing.T) {
 // itself) resumes them: every saga ends, each order is charged once.
 func TestRestartMidSagaResumes(t *testing.T) {
 	e := newEnv(t)
-	first := orders.NewRunner(e.store, orders.HandOver())
-	fm, err := first.Manager()
+	first, err := orders.NewRunner(e.store, orders.HandOver())
 	require.NoError(t, err)
+	fm := first.Manager()
 	stop := e.runWith(t, first)
 	tokens := []string{order.TokenOK, order.TokenFlaky, order.TokenDeclined}
 	for i := range 9 {
@@ -121,10 +121,10 @@ func TestRestartMidSagaResumes(t *testing.T) {
 	}
 	stop()
 	first.Close()
-	r := orders.NewRunner(e.store)
-	t.Cleanup(r.Close)
-	m, err := r.Manager()
+	r, err := orders.NewRunner(e.store)
 	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	m := r.Manager()
 	// From the read model and the stream past its checkpoint: no
 	// projection ran here, so every saga comes from the stream.
 	n, err := m.ResumeFrom(context.Background(), e.pool)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	json "github.com/segmentio/encoding/json"
@@ -40,15 +39,11 @@ var participantReactors = []struct {
 }
 
 // Runner holds what the order saga's parts in one process share: the
-// process manager and the participants' command loops, built on first use
-// over one store.
+// process manager and the participants' command loops over one store,
+// built together by NewRunner.
 type Runner struct {
-	store *eventstore.Store
-	opts  runnerOptions
-	once  sync.Once
 	m     *Manager
 	parts *Participants
-	err   error
 }
 
 type runnerOptions struct {
@@ -77,58 +72,49 @@ func WithMetrics(reg prometheus.Registerer) RunnerOption {
 // WithLogger logs through log.
 func WithLogger(log *slog.Logger) RunnerOption { return func(o *runnerOptions) { o.log = log } }
 
-// NewRunner returns the runner of the order saga over store; nothing is
-// built until it is used (the operator CLI lists the reactors without a
-// store). By default the process manager runs the commands it decides in
-// this process (Manager.Drive).
-func NewRunner(store *eventstore.Store, opts ...RunnerOption) *Runner {
-	r := &Runner{store: store}
-	for _, o := range opts {
-		o(&r.opts)
+// NewRunner builds the runner of the order saga over store: its process
+// manager and participants. By default the process manager runs the
+// commands it decides in this process (Manager.Drive).
+func NewRunner(store *eventstore.Store, opts ...RunnerOption) (*Runner, error) {
+	if store == nil {
+		return nil, errors.New("orders: no event store")
 	}
-	return r
-}
-
-// build builds the manager and the participants once.
-func (r *Runner) build() (*Manager, *Participants, error) {
-	r.once.Do(func() {
-		if r.store == nil {
-			r.err = errors.New("orders: no event store")
-			return
-		}
-		reg := Registry()
-		if r.m, r.err = NewManager(r.store, reg); r.err != nil {
-			return
-		}
-		r.m.metrics = NewMetrics(r.opts.reg)
-		if r.opts.log != nil {
-			r.m.log = r.opts.log
-		}
-		if r.parts, r.err = NewParticipants(r.store, reg, eventstore.NewSnapshots(r.store)); r.err != nil {
-			return
-		}
-		if !r.opts.handOver {
-			r.m.Drive(r.parts, r.opts.maxDrivers)
-		}
-	})
-	return r.m, r.parts, r.err
+	var o runnerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	reg := Registry()
+	m, err := NewManager(store, reg)
+	if err != nil {
+		return nil, err
+	}
+	m.metrics = NewMetrics(o.reg)
+	if o.log != nil {
+		m.log = o.log
+	}
+	parts, err := NewParticipants(store, reg, eventstore.NewSnapshots(store))
+	if err != nil {
+		return nil, err
+	}
+	if !o.handOver {
+		m.Drive(parts, o.maxDrivers)
+	}
+	return &Runner{m: m, parts: parts}, nil
 }
 
 // Close stops the sagas this runner drives (Manager.Close).
-func (r *Runner) Close() {
-	if m, _, err := r.build(); err == nil {
-		m.Close()
-	}
-}
+func (r *Runner) Close() { r.m.Close() }
 
 // Manager returns the runner's process manager.
-func (r *Runner) Manager() (*Manager, error) {
-	m, _, err := r.build()
-	return m, err
-}
+func (r *Runner) Manager() *Manager { return r.m }
+
+// Participants returns the runner's participants' command loops.
+func (r *Runner) Participants() *Participants { return r.parts }
 
 // Reactors returns the order saga's reactors, each consuming with policy
-// p: one per participant, the confirmation and the timers.
+// p: one per participant, the confirmation and the timers. On a nil
+// Runner they are declarations only (names and subjects, for validation
+// and listing), whose handlers must not run.
 func (r *Runner) Reactors(p reactor.Policy) []reactor.Reactor {
 	out := make([]reactor.Reactor, 0, len(participantReactors)+2)
 	for _, pr := range participantReactors {
@@ -146,17 +132,13 @@ func (r *Runner) Reactors(p reactor.Policy) []reactor.Reactor {
 // command runs a saga command on its participant and delivers the reply
 // to the saga.
 func (r *Runner) command(ctx context.Context, ev reactor.Event, _ *reactor.Effects) error {
-	m, parts, err := r.build()
-	if err != nil {
-		return err
-	}
 	var msg CommandMessage
 	if err := json.Unmarshal(ev.Envelope.Data, &msg); err != nil {
 		return reactor.Permanent(fmt.Errorf("decode command: %w", err))
 	}
 	cmd := msg.Command()
 	now := time.Now().UTC()
-	o, err := parts.Execute(ctx, cmd, now)
+	o, err := r.parts.Execute(ctx, cmd, now)
 	if errors.Is(err, ErrUnknownCommand) {
 		return reactor.Permanent(err)
 	}
@@ -170,16 +152,12 @@ func (r *Runner) command(ctx context.Context, ev reactor.Event, _ *reactor.Effec
 	}
 	reply := o.Reply(cmd, now)
 	reply.Jitter = rand.Float64()
-	_, err = r.decide(ctx, m, ev, cmd.SagaID, reply)
+	_, err = r.decide(ctx, ev, cmd.SagaID, reply)
 	return err
 }
 
 // timer turns a fired timer into saga.Fire.
 func (r *Runner) timer(ctx context.Context, ev reactor.Event, _ *reactor.Effects) error {
-	m, _, err := r.build()
-	if err != nil {
-		return err
-	}
 	var t saga.Timer
 	if err := json.Unmarshal(ev.Envelope.Data, &t); err != nil {
 		return reactor.Permanent(fmt.Errorf("decode timer: %w", err))
@@ -188,13 +166,13 @@ func (r *Runner) timer(ctx context.Context, ev reactor.Event, _ *reactor.Effects
 	if now.Before(t.At) {
 		now = t.At
 	}
-	d, err := r.decide(ctx, m, ev, t.SagaID, saga.Fire{Timer: t, Now: now, Jitter: rand.Float64()})
+	d, err := r.decide(ctx, ev, t.SagaID, saga.Fire{Timer: t, Now: now, Jitter: rand.Float64()})
 	if err == nil && d.Events == 0 && d.State.Status.Terminal() {
 		// A timer that fired into an ended saga: whatever of its timers
 		// its end did not purge (stored by another process, or a purge
 		// that failed) goes now, so that SAGA_TIMERS holds running sagas'
 		// timers only.
-		m.purge(t.SagaID)
+		r.m.purge(t.SagaID)
 	}
 	return err
 }
@@ -202,8 +180,8 @@ func (r *Runner) timer(ctx context.Context, ev reactor.Event, _ *reactor.Effects
 // decide hands in to saga sagaID; when it decides nothing on a
 // redelivery, the first delivery may have died between the saga's append
 // and its sends, so what the saga waits on is sent again.
-func (r *Runner) decide(ctx context.Context, m *Manager, ev reactor.Event, sagaID string, in any) (Decided, error) {
-	d, err := m.Decide(ctx, sagaID, in)
+func (r *Runner) decide(ctx context.Context, ev reactor.Event, sagaID string, in any) (Decided, error) {
+	d, err := r.m.Decide(ctx, sagaID, in)
 	switch {
 	case errors.Is(err, saga.ErrNoSaga):
 		// A saga's input exists only after the saga's start was stored:
@@ -215,26 +193,16 @@ func (r *Runner) decide(ctx context.Context, m *Manager, ev reactor.Event, sagaI
 	case err != nil:
 		return d, err
 	case d.Events == 0 && ev.Attempt > 1:
-		return d, m.Reissue(ctx, d.State)
+		return d, r.m.Reissue(ctx, d.State)
 	}
 	return d, nil
 }
 
 // confirm confirms an order whose payment went through.
 func (r *Runner) confirm(ctx context.Context, ev reactor.Event, _ *reactor.Effects) error {
-	_, parts, err := r.build()
-	if err != nil {
-		return err
-	}
 	var msg ConfirmMessage
 	if err := json.Unmarshal(ev.Envelope.Data, &msg); err != nil {
 		return reactor.Permanent(fmt.Errorf("decode confirm: %w", err))
 	}
-	return parts.Confirm(ctx, msg.SagaID, msg.Input, time.Now().UTC())
-}
-
-// Participants returns the runner's participants' command loops.
-func (r *Runner) Participants() (*Participants, error) {
-	_, p, err := r.build()
-	return p, err
+	return r.parts.Confirm(ctx, msg.SagaID, msg.Input, time.Now().UTC())
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/platform/dashboard"
 	"github.com/eventline/eventline/platform/httpapi"
+	"github.com/eventline/eventline/platform/reactor"
 	"github.com/eventline/eventline/projections"
 )
 
@@ -52,7 +53,18 @@ type Host struct {
 	// GoDrained is Go for work that HTTP requests wait on: its ctx ends
 	// only after the HTTP server has answered its last request.
 	GoDrained func(fn func(ctx context.Context) error)
+
+	// reactors collects what the module being started hands serve
+	// (AddReactors).
+	reactors *[]reactor.Reactor
 }
+
+// AddReactors hands serve the module's reactors, built by its Start over
+// h's connections together with its routes (one set of parts per
+// process): serve runs them on a process with the module's ReactorRole,
+// and its ops API retries what they parked with them. A module whose Start
+// hands none has its Reactors built over h's connections instead.
+func (h *Host) AddReactors(rs ...reactor.Reactor) { *h.reactors = append(*h.reactors, rs...) }
 
 // Runner returns this process's runner of the projection name, or nil.
 func (h *Host) Runner(name string) *projections.Runner { return h.Runners[name] }

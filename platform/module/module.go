@@ -26,15 +26,18 @@ type Module struct {
 	// Projections are the read models the module owns.
 	Projections []projections.Spec
 	// Reactors returns the module's per-message handlers (process managers,
-	// participants, workers) over d. It must only capture d: the operator
-	// CLI builds them too, to list them and retry what they parked.
+	// participants, workers) built over d: declarations only when d has no
+	// store (Validate); the operator CLI's, to list them and retry what
+	// they parked; serve's when Start hands none (Set.Start). It must only
+	// capture d.
 	Reactors func(d Deps) []reactor.Reactor
 	// ReactorRole is the EVENTLINE_ROLES role whose processes run the
 	// reactors (e.g. "saga").
 	ReactorRole string
-	// Start wires the module into a running serve: it mounts HTTP routes
-	// and starts workers through h, according to h's roles. Nil when the
-	// module has nothing to run.
+	// Start wires the module into a running serve, once: it builds the
+	// module's parts over h's connections, mounts HTTP routes, starts
+	// workers and hands its reactors (Host.AddReactors), according to h's
+	// roles. Nil when the module has nothing to run.
 	Start func(h *Host) error
 }
 
@@ -124,13 +127,52 @@ type Deps struct {
 	Serve bool
 }
 
-// Reactors returns the reactors of every module over d, in a registry (for
-// the operator tools); with hasRole set, only those of modules whose
-// ReactorRole it reports (what a serve process runs).
-func (s Set) Reactors(d Deps, hasRole func(string) bool) (*reactor.Registry, error) {
+// Started is what Set.Start returns: the reactors of every module over the
+// host's connections.
+type Started struct {
+	// Reactors holds every module's reactors (what the ops API retries
+	// parked messages with).
+	Reactors *reactor.Registry
+	// Run are those of the modules whose ReactorRole the host has: what
+	// this process runs.
+	Run []reactor.Reactor
+}
+
+// Start starts every module on h, in order, and gathers their reactors:
+// those a module's Start handed (Host.AddReactors), else its Reactors
+// built over h's connections.
+func (s Set) Start(h *Host) (Started, error) {
+	out := Started{Reactors: reactor.NewRegistry()}
+	for _, m := range s {
+		var handed []reactor.Reactor
+		mh := *h
+		mh.reactors = &handed
+		if m.Start != nil {
+			if err := m.Start(&mh); err != nil {
+				return Started{}, fmt.Errorf("start module %s: %w", m.Name, err)
+			}
+		}
+		if len(handed) == 0 && m.Reactors != nil {
+			handed = m.Reactors(Deps{Store: h.Store, Pool: h.Pool, Log: h.Log, Serve: true})
+		}
+		for _, r := range handed {
+			if err := out.Reactors.Add(r); err != nil {
+				return Started{}, fmt.Errorf("module %s: %w", m.Name, err)
+			}
+		}
+		if h.HasRole(m.ReactorRole) {
+			out.Run = append(out.Run, handed...)
+		}
+	}
+	return out, nil
+}
+
+// Reactors returns the reactors of every module built over d, in a
+// registry: the operator CLI's.
+func (s Set) Reactors(d Deps) (*reactor.Registry, error) {
 	reg := reactor.NewRegistry()
 	for _, m := range s {
-		if m.Reactors == nil || (hasRole != nil && !hasRole(m.ReactorRole)) {
+		if m.Reactors == nil {
 			continue
 		}
 		for _, r := range m.Reactors(d) {

@@ -34,12 +34,9 @@ func TestSetJoinsWhatModulesRegister(t *testing.T) {
 	require.Len(t, set.Streams(), 2)
 	require.Equal(t, []string{"a.happened.v1", "b.happened.v1", "b.undone.v1"}, set.Events().Types())
 	require.Equal(t, []string{"pa", "pb"}, set.Projections().Names())
-	all, err := set.Reactors(module.Deps{}, nil)
+	all, err := set.Reactors(module.Deps{})
 	require.NoError(t, err)
 	require.Len(t, all.All(), 1)
-	none, err := set.Reactors(module.Deps{}, func(role string) bool { return role == "api" })
-	require.NoError(t, err)
-	require.Empty(t, none.All(), "only processes with the saga role run them")
 	st, ok := set.StreamOf("b.undone.v1")
 	require.True(t, ok)
 	require.Equal(t, "B", st)
@@ -60,4 +57,38 @@ func TestValidateReportsEveryClash(t *testing.T) {
 		`projection "p" is claimed`, `reads stream "NOWHERE", which no module creates`} {
 		require.ErrorContains(t, err, want)
 	}
+}
+
+// TestStartGathersTheReactorsEachModuleBuilt: Set.Start starts each module
+// once; a module's reactors are those its Start handed (built with its
+// routes), else its Reactors over the host's connections; the process runs
+// those of its roles, and the registry holds all (for the ops API's retry).
+func TestStartGathersTheReactorsEachModuleBuilt(t *testing.T) {
+	nop := func(context.Context, reactor.Event, *reactor.Effects) error { return nil }
+	starts, builds := 0, 0
+	set := module.Set{
+		{Name: "handing", ReactorRole: "saga",
+			Reactors: func(module.Deps) []reactor.Reactor {
+				builds++
+				return []reactor.Reactor{{Name: "ra", Stream: "A", Handler: nop}}
+			},
+			Start: func(h *module.Host) error {
+				starts++
+				h.AddReactors(reactor.Reactor{Name: "ra", Stream: "A", Handler: nop})
+				return nil
+			}},
+		{Name: "declaring", ReactorRole: "sync",
+			Reactors: func(module.Deps) []reactor.Reactor {
+				builds++
+				return []reactor.Reactor{{Name: "rb", Stream: "B", Handler: nop}}
+			}},
+		{Name: "plain", Start: func(*module.Host) error { starts++; return nil }},
+	}
+	started, err := set.Start(&module.Host{HasRole: func(role string) bool { return role == "saga" }})
+	require.NoError(t, err)
+	require.Equal(t, 2, starts)
+	require.Equal(t, 1, builds, "a module whose Start handed its reactors is not built again")
+	require.Len(t, started.Reactors.All(), 2)
+	require.Len(t, started.Run, 1)
+	require.Equal(t, "ra", started.Run[0].Name)
 }
