@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
 
@@ -53,32 +51,10 @@ func projectionsCmd(ctx context.Context, cfg Config, args []string, getenv func(
 	}
 }
 
-// parseFlags parses args, allowing flags after positional arguments
-// (`retry logs --skip 5`), and returns the positional ones.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
 func projectionsList(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("projections list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON ({\"projections\":[…]}) instead of a table")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	fs := newOpsFlags("projections list", stderr, "print JSON ({\"projections\":[…]}) instead of a table")
+	if _, err := fs.parse(args, ""); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("projections list: unexpected argument %q", pos[0])
 	}
 	s, err := openOps(ctx, cfg, infraNeeds{nats: true, postgres: true}, stderr)
 	if err != nil {
@@ -100,7 +76,7 @@ func projectionsList(ctx context.Context, cfg Config, args []string, stdout, std
 		}
 		retained[spec.Name] = retainedView{Oldest: oldest, Expired: expired}
 	}
-	if *asJSON {
+	if *fs.asJSON {
 		return writeJSON(stdout, map[string]any{"projections": all, "retained": retained})
 	}
 	rows := make([][]string, 0, len(all))
@@ -141,24 +117,15 @@ type retainedView struct {
 }
 
 func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("projections retry", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	skip := fs.Uint64("skip", 0, "drop what is parked of the event with this stream sequence instead of retrying it (recorded)")
+	fs := newOpsFlags("projections retry", stderr, "print the result as JSON")
+	skip := fs.withSkip("drop what is parked of the event with this stream sequence instead of retrying it (recorded)",
+		"why the event is skipped (recorded with --skip)")
 	item := fs.String("item", "", "with --skip: drop only this parked item (a log entry's id) of the event")
-	reason := fs.String("reason", "", "why the event is skipped (recorded with --skip)")
-	by := fs.String("by", "", "who skips (recorded with --skip; default $USER@hostname)")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	pos, err := parseFlags(fs, args)
+	name, err := fs.parse(args, "projection")
 	if err != nil {
 		return err
 	}
-	if err := skipGiven(fs, *skip); err != nil {
-		return fmt.Errorf("projections retry: %w", err)
-	}
-	if len(pos) != 1 {
-		return errors.New("projections retry: give exactly one projection name")
-	}
-	if *item != "" && *skip == 0 {
+	if *item != "" && *skip.seq == 0 {
 		return errors.New("projections retry: --item needs --skip SEQ")
 	}
 	s, err := openOps(ctx, cfg, infraNeeds{nats: true, postgres: true}, stderr)
@@ -166,18 +133,14 @@ func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv fun
 		return err
 	}
 	defer s.close()
-	spec, err := s.reg.Get(pos[0])
+	spec, err := s.reg.Get(name)
 	if err != nil {
 		return err
 	}
 	r := projections.NewRetrier(s.store, s.pool, spec)
 	skipped := []projections.Skipped{}
-	if *skip > 0 {
-		who := *by
-		if who == "" {
-			who = operator(getenv)
-		}
-		if skipped, err = r.Skip(ctx, *skip, *item, who, *reason); err != nil {
+	if *skip.seq > 0 {
+		if skipped, err = r.Skip(ctx, *skip.seq, *item, skip.who(getenv), *skip.reason); err != nil {
 			return err
 		}
 	}
@@ -185,7 +148,7 @@ func projectionsRetry(ctx context.Context, cfg Config, args []string, getenv fun
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if *fs.asJSON {
 		return writeJSON(stdout, map[string]any{"skipped": skipped, "retry": res})
 	}
 	for _, sk := range skipped {
@@ -215,46 +178,15 @@ func entries(n int64) string {
 	return strconv.FormatInt(n, 10) + " entries"
 }
 
-// operator names who runs the command, for the skip record.
-func operator(getenv func(string) string) string {
-	user := getenv("USER")
-	if user == "" {
-		user = "unknown"
-	}
-	if h, err := os.Hostname(); err == nil {
-		return user + "@" + h
-	}
-	return user
-}
-
 func projectionsParked(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("projections parked", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return errors.New("projections parked: give exactly one projection name")
-	}
-	s, err := openOps(ctx, cfg, infraNeeds{postgres: true}, stderr)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	spec, err := s.reg.Get(pos[0])
-	if err != nil {
-		return err
-	}
-	parked, err := projections.ListParked(ctx, s.pool, spec.Name)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(stdout, map[string]any{"parked": parked})
-	}
-	return parkedTable(stdout, parked)
+	return parkedCmd(ctx, cfg, args, stdout, stderr, "projections parked", "projection",
+		func(ctx context.Context, s *opsSession, name string) ([]projections.Parked, error) {
+			spec, err := s.reg.Get(name)
+			if err != nil {
+				return nil, err
+			}
+			return projections.ListParked(ctx, s.pool, spec.Name)
+		}, parkedTable)
 }
 
 // parkedTable prints parked records: by SEQ and ITEM for an insert-only
@@ -295,16 +227,4 @@ func parkedState(p projections.Parked) string {
 		return fmt.Sprintf("held, waiting for #%d", p.HeldBy)
 	}
 	return "cause"
-}
-
-// skipGiven refuses --skip 0: stream sequences start at 1, so it names
-// nothing, and must not quietly retry everything as if it were absent.
-func skipGiven(fs *flag.FlagSet, skip uint64) error {
-	var err error
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "skip" && skip == 0 {
-			err = errors.New("--skip 0: stream sequences start at 1 (give the parked event's seq)")
-		}
-	})
-	return err
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -61,15 +60,9 @@ type reactorStatus struct {
 }
 
 func reactorsList(ctx context.Context, cfg Config, mods module.Set, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("reactors list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON ({\"reactors\":[…]}) instead of a table")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	fs := newOpsFlags("reactors list", stderr, "print JSON ({\"reactors\":[…]}) instead of a table")
+	if _, err := fs.parse(args, ""); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("reactors list: unexpected argument %q", pos[0])
 	}
 	s, err := openOps(ctx, cfg, infraNeeds{nats: true, postgres: true}, stderr)
 	if err != nil {
@@ -99,7 +92,7 @@ func reactorsList(ctx context.Context, cfg Config, mods module.Set, args []strin
 		}
 		all = append(all, st)
 	}
-	if *asJSON {
+	if *fs.asJSON {
 		return writeJSON(stdout, map[string]any{"reactors": all})
 	}
 	rows := make([][]string, 0, len(all))
@@ -111,72 +104,40 @@ func reactorsList(ctx context.Context, cfg Config, mods module.Set, args []strin
 }
 
 func reactorsParked(ctx context.Context, cfg Config, mods module.Set, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("reactors parked", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return errors.New("reactors parked: give exactly one reactor name")
-	}
-	s, err := openOps(ctx, cfg, infraNeeds{postgres: true}, stderr)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	r, err := s.reactor(mods, pos[0])
-	if err != nil {
-		return err
-	}
-	parked, err := reactor.ListParked(ctx, s.pool, r.Name)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(stdout, map[string]any{"parked": parked})
-	}
-	return reactorParkedTable(stdout, parked)
+	return parkedCmd(ctx, cfg, args, stdout, stderr, "reactors parked", "reactor",
+		func(ctx context.Context, s *opsSession, name string) ([]reactor.Parked, error) {
+			r, err := s.reactor(mods, name)
+			if err != nil {
+				return nil, err
+			}
+			return reactor.ListParked(ctx, s.pool, r.Name)
+		}, reactorParkedTable)
 }
 
 func reactorsRetry(ctx context.Context, cfg Config, mods module.Set, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("reactors retry", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	skip := fs.Uint64("skip", 0, "drop the parked message with this stream sequence instead of retrying it (recorded)")
-	reason := fs.String("reason", "", "why the message is skipped (recorded with --skip)")
-	by := fs.String("by", "", "who skips (recorded with --skip; default $USER@hostname)")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	pos, err := parseFlags(fs, args)
+	fs := newOpsFlags("reactors retry", stderr, "print the result as JSON")
+	skip := fs.withSkip("drop the parked message with this stream sequence instead of retrying it (recorded)",
+		"why the message is skipped (recorded with --skip)")
+	name, err := fs.parse(args, "reactor")
 	if err != nil {
 		return err
-	}
-	if err := skipGiven(fs, *skip); err != nil {
-		return fmt.Errorf("reactors retry: %w", err)
-	}
-	if len(pos) != 1 {
-		return errors.New("reactors retry: give exactly one reactor name")
 	}
 	s, err := openOps(ctx, cfg, infraNeeds{nats: true, postgres: true}, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	r, err := s.reactor(mods, pos[0])
+	r, err := s.reactor(mods, name)
 	if err != nil {
 		return err
 	}
 	rt := reactor.NewRetrier(s.store, s.pool, r)
-	if *skip > 0 {
-		who := *by
-		if who == "" {
-			who = operator(getenv)
-		}
-		sk, err := rt.Skip(ctx, *skip, who, *reason)
+	if *skip.seq > 0 {
+		sk, err := rt.Skip(ctx, *skip.seq, skip.who(getenv), *skip.reason)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if *fs.asJSON {
 			return writeJSON(stdout, map[string]any{"skipped": sk})
 		}
 		fmt.Fprintf(stdout, "%s: skipped #%d (%s) by %s; recorded in reactor_skipped\n", r.Name, sk.Seq, sk.EventType, sk.SkippedBy)
@@ -186,7 +147,7 @@ func reactorsRetry(ctx context.Context, cfg Config, mods module.Set, args []stri
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if *fs.asJSON {
 		return writeJSON(stdout, map[string]any{"retry": res})
 	}
 	fmt.Fprintf(stdout, "%s: retried %d parked: %d handled, %d still parked\n", r.Name, res.Retried, res.Handled, len(res.StillParked))
