@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eventline/eventline/domain/logs"
+	"github.com/eventline/eventline/platform/dashboard"
 )
 
 // The log explorer of /logs: filters kept in the URL (so a view can be
@@ -271,7 +272,7 @@ func (h *Handler) histogram(ctx context.Context, lq listQuery, now time.Time) (h
 			part := height * float64(n) / float64(sums[i])
 			y -= part
 			v.Rects = append(v.Rects, histRect{X: float64(i) * barW, Y: y, W: math.Max(barW-1, 1), H: part, Fill: levelColors[level],
-				Title: fmt.Sprintf("%s: %d %s from %s", level, n, plural(n, "entry", "entries"), start.UTC().Format("2006-01-02 15:04:05"))})
+				Title: fmt.Sprintf("%s: %d %s from %s", level, n, dashboard.Plural(n, "entry", "entries"), start.UTC().Format("2006-01-02 15:04:05"))})
 		}
 	}
 	for _, level := range logs.Levels {
@@ -286,13 +287,6 @@ func (h *Handler) histogram(ctx context.Context, lq listQuery, now time.Time) (h
 // match lq over a range of whole minutes: when it filters by level at most.
 func (lq listQuery) countedByVolume() bool {
 	return lq.source == "" && lq.traceID == "" && lq.spanID == "" && lq.q == "" && len(lq.context) == 0
-}
-
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // histogramFragment serves GET /logs/histogram with the page's filters.

@@ -325,6 +325,22 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
+// retryAt is when step i of s starts its next attempt: the current step
+// of a running or compensating saga whose attempt is not in flight (zero
+// when none waits). GET /api/sagas/{id}'s and the saga page's.
+func retryAt(s saga.State, i int) time.Time {
+	if i != s.Current {
+		return time.Time{}
+	}
+	switch st := s.Steps[i]; {
+	case s.Status == saga.StatusRunning && !st.Action.InFlight:
+		return st.Action.RetryAt
+	case s.Status == saga.StatusCompensating && !st.Comp.InFlight:
+		return st.Comp.RetryAt
+	}
+	return time.Time{}
+}
+
 func sagaView(s saga.State) map[string]any {
 	steps := make([]stepView, len(s.Steps))
 	for i, st := range s.Steps {
@@ -335,14 +351,7 @@ func sagaView(s saga.State) map[string]any {
 		if st.Comp.Error != "" {
 			steps[i].Error = st.Comp.Error
 		}
-		if i == s.Current && !s.Status.Terminal() {
-			switch {
-			case s.Status == saga.StatusRunning && !st.Action.InFlight:
-				steps[i].RetryAt = timePtr(st.Action.RetryAt)
-			case s.Status == saga.StatusCompensating && !st.Comp.InFlight:
-				steps[i].RetryAt = timePtr(st.Comp.RetryAt)
-			}
-		}
+		steps[i].RetryAt = timePtr(retryAt(s, i))
 	}
 	v := map[string]any{"id": s.ID, "type": s.Definition.Type, "status": s.Status, "steps": steps,
 		"created_at": s.CreatedAt, "updated_at": s.UpdatedAt, "actions": actionsOf(s)}

@@ -58,16 +58,7 @@ func (a *API) MountDashboard(d *dashboard.Dashboard) {
 // sagaAlerts are the overview banner's lines of sagas: those that need
 // attention and those that failed (each counted up to countCap).
 func (a *API) sagaAlerts(ctx context.Context) ([]dashboard.Shout, error) {
-	type row struct {
-		status string
-		n      int64
-	}
-	rows, err := readRows(ctx, a, `SELECT s, (SELECT count(*) FROM (SELECT 1 FROM sagas WHERE status = s LIMIT $2) x)
-		FROM unnest($1::text[]) s`, []any{[]string{string(saga.StatusNeedsAttention), string(saga.StatusFailed)}, countCap + 1},
-		func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.status, &x.n)
-		})
+	rows, err := a.statusCounts(ctx, []string{string(saga.StatusNeedsAttention), string(saga.StatusFailed)})
 	if err != nil {
 		return nil, err
 	}
@@ -75,12 +66,9 @@ func (a *API) sagaAlerts(ctx context.Context) ([]dashboard.Shout, error) {
 	for _, x := range rows {
 		s := dashboard.Shout{Level: dashboard.ShoutBad, Count: min(x.n, countCap), Approx: x.n > countCap,
 			Link: "/sagas?status=" + x.status}
-		s.Text = "sagas need attention"
+		s.Text = dashboard.Plural(x.n, "saga needs attention", "sagas need attention")
 		if x.status == string(saga.StatusFailed) {
-			s.Text = "sagas failed (compensation gave up)"
-		}
-		if x.n == 1 {
-			s.Text = map[bool]string{true: "saga failed (compensation gave up)", false: "saga needs attention"}[x.status == string(saga.StatusFailed)]
+			s.Text = dashboard.Plural(x.n, "saga failed (compensation gave up)", "sagas failed (compensation gave up)")
 		}
 		out = append(out, s)
 	}
@@ -277,20 +265,11 @@ const countCap = 10_000
 // the planner's estimate of its rows (its frequency in pg_stats times the
 // table's rows), marked approximate.
 func (a *API) countSagas(ctx context.Context, active string) ([]statusCount, int64, bool, error) {
-	type row struct {
-		status string
-		n      int64
-	}
 	names := make([]string, len(statusOrder))
 	for i, st := range statusOrder {
 		names[i] = string(st)
 	}
-	scan := func(r pgx.CollectableRow) (row, error) {
-		var x row
-		return x, r.Scan(&x.status, &x.n)
-	}
-	rows, err := readRows(ctx, a, `SELECT s, (SELECT count(*) FROM (SELECT 1 FROM sagas WHERE status = s LIMIT $2) x)
-		FROM unnest($1::text[]) s`, []any{names, countCap + 1}, scan)
+	rows, err := a.statusCounts(ctx, names)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -306,7 +285,7 @@ func (a *API) countSagas(ctx context.Context, active string) ([]statusCount, int
 			FROM pg_class c
 			JOIN pg_stats s ON s.schemaname = c.relnamespace::regnamespace::text AND s.tablename = c.relname AND s.attname = 'status'
 			CROSS JOIN LATERAL unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS v(status, freq)
-			WHERE c.oid = 'sagas'::regclass`, nil, scan)
+			WHERE c.oid = 'sagas'::regclass`, nil, scanStatusRow)
 		if err != nil {
 			return nil, 0, false, err
 		}
@@ -327,4 +306,23 @@ func (a *API) countSagas(ctx context.Context, active string) ([]statusCount, int
 		total += c.N
 	}
 	return out, total, approx, nil
+}
+
+// statusRow is a saga status with a number of sagas.
+type statusRow struct {
+	status string
+	n      int64
+}
+
+func scanStatusRow(r pgx.CollectableRow) (statusRow, error) {
+	var x statusRow
+	return x, r.Scan(&x.status, &x.n)
+}
+
+// statusCounts counts the sagas of each of statuses, up to countCap+1
+// rows of sagas_status_idx each (index-only): the list's counts and the
+// banner's.
+func (a *API) statusCounts(ctx context.Context, statuses []string) ([]statusRow, error) {
+	return readRows(ctx, a, `SELECT s, (SELECT count(*) FROM (SELECT 1 FROM sagas WHERE status = s LIMIT $2) x)
+		FROM unnest($1::text[]) s`, []any{statuses, countCap + 1}, scanStatusRow)
 }

@@ -139,7 +139,7 @@ func fromState(s saga.State) sagaData {
 		row := stepRow{Name: st.Name, Status: string(st.Status), Attempts: st.Action.Attempts, StartedAt: st.StartedAt,
 			FinishedAt: st.FinishedAt, Error: st.Action.Error, Compensation: string(st.Compensation),
 			CompAttempts: st.Comp.Attempts, CompError: st.Comp.Error, Output: prettyJSON(st.Output),
-			CompensatedAt: st.CompensatedAt, ResolvedBy: st.ResolvedBy, Resolution: st.Resolution}
+			CompensatedAt: st.CompensatedAt, RetryAt: retryAt(s, i), ResolvedBy: st.ResolvedBy, Resolution: st.Resolution}
 		if st.Status != saga.StepStatusPending && st.Status != saga.StepStatusSkipped {
 			in := map[string]any{"input": json.RawMessage(redactInput(s.Input))}
 			if len(outputs) > 0 {
@@ -150,12 +150,6 @@ func fromState(s saga.State) sagaData {
 		}
 		if len(rawOutput(st.Output)) > 0 {
 			outputs[st.Name] = st.Output
-		}
-		if i == s.Current && s.Status == saga.StatusRunning && !st.Action.InFlight {
-			row.RetryAt = st.Action.RetryAt
-		}
-		if i == s.Current && s.Status == saga.StatusCompensating && !st.Comp.InFlight {
-			row.RetryAt = st.Comp.RetryAt
 		}
 		if i < len(s.Definition.Steps) {
 			row.CompensationCommand = s.Definition.Steps[i].Compensation

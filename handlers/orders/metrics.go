@@ -26,47 +26,46 @@ type Metrics struct {
 // NewMetrics returns the sagas' metrics registered on reg (none when nil;
 // metrics registered already by another manager are shared).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		sagas: prometheus.NewCounterVec(prometheus.CounterOpts{
+	return &Metrics{
+		sagas: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventline_sagas_total",
 			Help: "Sagas started and ended, by saga type and event: started, completed, compensated, needs_attention, failed, retried, aborted.",
-		}, []string{"type", "event"}),
-		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, []string{"type", "event"})),
+		steps: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "eventline_saga_step_duration_seconds",
 			Help:    "Time from a step's first attempt to its outcome, retries included, by step and outcome (completed, failed for good).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120, 600},
-		}, []string{"step", "outcome"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"step", "outcome"})),
+		retries: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventline_saga_step_retries_total",
 			Help: "Retries scheduled, by step and by whether it is a compensation's.",
-		}, []string{"step", "compensation"}),
-		drivers: prometheus.NewGauge(prometheus.GaugeOpts{
+		}, []string{"step", "compensation"})),
+		drivers: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "eventline_saga_drivers",
 			Help: "Sagas whose commands this process is running right now.",
-		}),
-		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+		})),
+		takeovers: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventline_saga_partitions_taken_over_total",
 			Help: "Saga partitions this process took over, each resumed from the log.",
-		}),
-		notesDropped: prometheus.NewCounter(prometheus.CounterOpts{
+		})),
+		notesDropped: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventline_saga_notes_dropped_total",
 			Help: "Notes to drive a saga dropped because the owner's queue was full (the sweep or the next takeover resumes them).",
-		}),
-		sweepHits: prometheus.NewCounter(prometheus.CounterOpts{
+		})),
+		sweepHits: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventline_saga_sweep_reissued_total",
 			Help: "Sagas the safety-net sweep found idle past a step's timeout and re-issued: each one is a saga the owner-driven path lost.",
-		}),
+		})),
 	}
-	if reg != nil {
-		m.sagas = promreg.Register(reg, m.sagas)
-		m.steps = promreg.Register(reg, m.steps)
-		m.retries = promreg.Register(reg, m.retries)
-		m.drivers = promreg.Register(reg, m.drivers)
-		m.takeovers = promreg.Register(reg, m.takeovers)
-		m.notesDropped = promreg.Register(reg, m.notesDropped)
-		m.sweepHits = promreg.Register(reg, m.sweepHits)
+}
+
+// register registers c on reg (promreg.Register: one already registered
+// is shared), or leaves it unregistered when reg is nil.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if reg == nil {
+		return c
 	}
-	return m
+	return promreg.Register(reg, c)
 }
 
 // observe counts the events of one decision, whose saga is s after them.

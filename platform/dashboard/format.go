@@ -43,6 +43,15 @@ func FormatMillis(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
 }
 
+// Plural is one when n is 1, else many: "1 saga needs attention", "3
+// sagas need attention".
+func Plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // FormatCount formats n with thin thousands separators: 1 234 567.
 func FormatCount(n int64) string {
 	s := strconv.FormatInt(n, 10)

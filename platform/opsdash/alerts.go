@@ -60,17 +60,10 @@ func shouts(projs []projections.Status, cons []opsapi.ConsumerView, parked *park
 		parkedEvents, parkedMessages = parked.events, parked.messages
 	}
 	return []dashboard.Shout{
-		{Level: dashboard.ShoutBad, Count: stalled, Text: plural(stalled, "projection stalled", "projections stalled"), Link: PagePath + "#h-projections"},
-		{Level: dashboard.ShoutBad, Count: reactors, Text: plural(reactors, "reactor stalled (messages waiting, no activity for a minute)",
+		{Level: dashboard.ShoutBad, Count: stalled, Text: dashboard.Plural(stalled, "projection stalled", "projections stalled"), Link: PagePath + "#h-projections"},
+		{Level: dashboard.ShoutBad, Count: reactors, Text: dashboard.Plural(reactors, "reactor stalled (messages waiting, no activity for a minute)",
 			"reactors stalled (messages waiting, no activity for a minute)"), Link: PagePath + "#h-consumers"},
-		{Level: dashboard.ShoutWarn, Count: parkedEvents, Text: plural(parkedEvents, "projection item parked", "projection items parked"), Link: PagePath + "#h-parked"},
-		{Level: dashboard.ShoutWarn, Count: parkedMessages, Text: plural(parkedMessages, "reactor message parked", "reactor messages parked"), Link: PagePath + "#h-parked"},
+		{Level: dashboard.ShoutWarn, Count: parkedEvents, Text: dashboard.Plural(parkedEvents, "projection item parked", "projection items parked"), Link: PagePath + "#h-parked"},
+		{Level: dashboard.ShoutWarn, Count: parkedMessages, Text: dashboard.Plural(parkedMessages, "reactor message parked", "reactor messages parked"), Link: PagePath + "#h-parked"},
 	}
-}
-
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
