@@ -57,6 +57,9 @@ fuzz:
 	@set -e; for t in FuzzDecodeSingle FuzzDecodeNDJSON FuzzDecodeArray FuzzDecodeEntriesReceived FuzzEntryRoundTrip FuzzFromOTLP; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./domain/logs; done
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalEnvelope$$' -fuzztime $(FUZZTIME) ./eventstore
+	$(GO) test -run '^$$' -fuzz '^FuzzValidType$$' -fuzztime $(FUZZTIME) ./eventstore
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./domain/saga
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./domain/orders
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePage$$' -fuzztime $(FUZZTIME) ./zuora
 
 # Prints our figures beside same-run baselines; see docs/BENCHMARKS.md.
