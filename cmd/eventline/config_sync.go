@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/eventline/eventline/handlers/workflowsync"
@@ -91,11 +90,11 @@ func (c Config) validateSync() []error {
 }
 
 // syncConfig returns the workflow sync's configuration; the secret key is
-// read (or generated into the data dir) when a process first needs it.
+// read (or generated into the data dir) when the sync's parts are built.
 func (c Config) syncConfig() workflowsync.Config {
 	return workflowsync.Config{
 		Interval: c.SyncInterval, DailyAt: c.SyncDailyAt, PageLength: c.SyncPageLength,
 		RetryAttempts: c.SyncRetryAttempts, RetryDelay: c.SyncRetryDelay,
-		SecretKey: sync.OnceValues(func() ([]byte, error) { return workflowsync.LoadKey(c.SecretKey, c.DataDir) }),
+		SecretKey: func() ([]byte, error) { return workflowsync.LoadKey(c.SecretKey, c.DataDir) },
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,8 +39,9 @@ type Config struct {
 	RetryAttempts int
 	// RetryDelay is the first retry's delay; later ones back off.
 	RetryDelay time.Duration
-	// SecretKey returns the AES-256 key of the stored client secrets. It is
-	// called only by processes that need it, at most once.
+	// SecretKey returns the AES-256 key of the stored client secrets. Start
+	// calls it once on api and sync processes; a reactor built by Reactors
+	// (the operator CLI) calls it at each credentials lookup.
 	SecretKey func() ([]byte, error)
 }
 
@@ -65,17 +65,64 @@ func Registry() *eventstore.Registry {
 	return reg
 }
 
+// parts are workflow sync's running parts in one serve process, built
+// once by the module's Start: the secrets store (its key checked) and the
+// customers command loop on api and sync processes; the worker (whose
+// reactor serve runs) and the scheduler on sync processes. Nothing is
+// built later or on demand.
+type parts struct {
+	cfg       Config
+	secrets   *Secrets
+	customers *Customers
+	worker    *Worker
+	sched     *Scheduler
+}
+
+// newParts builds the parts h's roles need; an error (a key that does not
+// open the stored secrets, a worker or scheduler that cannot be built)
+// fails serve's start.
+func newParts(cfg Config, h *module.Host) (*parts, error) {
+	p := &parts{cfg: cfg}
+	api, syncs := h.HasRole("api"), h.HasRole(Role)
+	if !api && !syncs {
+		return p, nil
+	}
+	var err error
+	if p.secrets, err = cfg.Secrets(h.Pool); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), keyCheckTimeout)
+	defer cancel()
+	if err := p.secrets.Check(ctx); errors.Is(err, ErrWrongKey) {
+		return nil, err
+	} else if err != nil {
+		// PostgreSQL may be down at start; the first sync will tell.
+		h.Log.Warn("workflow sync: secret key not checked", "err", err)
+	}
+	if p.customers, err = NewCustomers(h.Store, Registry(), eventstore.NewSnapshots(h.Store)); err != nil {
+		return nil, err
+	}
+	if !syncs {
+		return p, nil
+	}
+	if p.worker, err = newWorker(cfg, h.Store, h.Pool, p.customers, h.Log, h.Metrics, h.ProcessID, p.secrets.Load); err != nil {
+		return nil, err
+	}
+	p.sched, err = NewScheduler(SchedulerConfig{Customers: p.customers, Pool: h.Pool, Interval: cfg.Interval,
+		DailyAt: cfg.DailyAt, Location: time.Local, Logger: h.Log, Spread: cfg.Interval})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // Module is workflow sync as a domain module: the WORKFLOWS stream, its
 // events, the syncmodel read model, the customers API on api processes and
-// the worker, scheduler and sweep on sync processes.
+// the worker, scheduler and sweep on sync processes. Start builds the
+// process's parts once and hands serve the worker's reactor; Reactors is
+// the operator CLI's (and serve's on a process without the sync role): a
+// worker built over the connections it is given.
 func Module(cfg Config) module.Module {
-	if cfg.SecretKey != nil {
-		cfg.SecretKey = sync.OnceValues(cfg.SecretKey)
-	}
-	// The worker a sync process starts is the one its reactor runs,
-	// whichever of Start and Reactors asks first; the operator CLI builds
-	// its own over its connections when the reactor first needs it.
-	workers := &workerHolder{}
 	return module.Module{
 		Name: "workflowsync",
 		Streams: []eventstore.StreamSpec{{Name: workflows.Stream, Subjects: []string{workflows.Subjects},
@@ -86,123 +133,72 @@ func Module(cfg Config) module.Module {
 			if d.Store == nil { // declaration only (validation)
 				return []reactor.Reactor{(*Worker)(nil).Reactor()}
 			}
-			return []reactor.Reactor{workers.reactor(func() (*Worker, error) {
-				return newWorker(cfg, d.Store, d.Pool, nil, d.Log, nil, "")
-			})}
+			return []reactor.Reactor{operatorReactor(cfg, d)}
 		},
 		ReactorRole: Role,
 		Start: func(h *module.Host) error {
-			return start(h, cfg, workers)
+			p, err := newParts(cfg, h)
+			if err != nil {
+				return fmt.Errorf("workflow sync: %w", err)
+			}
+			p.start(h)
+			return nil
 		},
 	}
 }
 
-// workerHolder is the worker of a process, built once: by Start on a sync
-// process (which fails the start when it cannot be built), else by the
-// reactor's first event (the operator CLI), never as a stub.
-type workerHolder struct {
-	mu sync.Mutex
-	w  *Worker
-}
-
-// get returns the worker, building it with build the first time.
-func (h *workerHolder) get(build func() (*Worker, error)) (*Worker, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.w != nil {
-		return h.w, nil
-	}
-	w, err := build()
-	if err != nil {
-		return nil, err
-	}
-	h.w = w
-	return w, nil
-}
-
-// reactor is the sync reactor whose handler runs on the held worker
-// (built with build when none is yet): Start and Reactors may come in
-// either order. A worker that cannot be built fails the event as
-// transient (the CLI reports it); serve never gets there: its Start
-// failed first.
-func (h *workerHolder) reactor(build func() (*Worker, error)) reactor.Reactor {
-	r := (*Worker)(nil).Reactor()
-	r.Handler = func(ctx context.Context, ev reactor.Event, eff *reactor.Effects) error {
-		w, err := h.get(build)
+// operatorReactor is the sync reactor over d's connections for a process
+// whose Start built no worker (the operator CLI, an api process retrying
+// a parked event): its secrets are opened with the configured key at each
+// credentials lookup. A worker that cannot be built fails each event as
+// transient, saying why.
+func operatorReactor(cfg Config, d module.Deps) reactor.Reactor {
+	secret := func(ctx context.Context, customerID string) (string, error) {
+		s, err := cfg.Secrets(d.Pool)
 		if err != nil {
-			return reactor.Transient(fmt.Errorf("workflow sync worker: %w", err))
+			return "", err
 		}
-		return w.handle(ctx, ev, eff)
+		return s.Load(ctx, customerID)
+	}
+	w, err := newWorker(cfg, d.Store, d.Pool, nil, d.Log, nil, "", secret)
+	if err == nil {
+		return w.Reactor()
+	}
+	r := (*Worker)(nil).Reactor()
+	r.Handler = func(context.Context, reactor.Event, *reactor.Effects) error {
+		return reactor.Transient(fmt.Errorf("workflow sync worker: %w", err))
 	}
 	return r
 }
 
-// start mounts the customers API on api processes and starts the worker,
-// the scheduler and the sweep on sync processes; a worker that cannot be
-// built fails the start.
-func start(h *module.Host, cfg Config, workers *workerHolder) error {
-	api, syncs := h.HasRole("api"), h.HasRole(Role)
-	if !api && !syncs {
-		return nil
-	}
-	secrets, err := cfg.Secrets(h.Pool)
-	if err != nil {
-		return fmt.Errorf("workflow sync: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), keyCheckTimeout)
-	defer cancel()
-	if err := secrets.Check(ctx); errors.Is(err, ErrWrongKey) {
-		return fmt.Errorf("workflow sync: %w", err)
-	} else if err != nil {
-		// PostgreSQL may be down at start; the first sync will tell.
-		h.Log.Warn("workflow sync: secret key not checked", "err", err)
-	}
-	customers, err := NewCustomers(h.Store, Registry(), eventstore.NewSnapshots(h.Store))
-	if err != nil {
-		return fmt.Errorf("workflow sync: %w", err)
-	}
-	if api {
-		writes := NewWrites(customers, secrets, h.Idempotency, h.Log)
+// start mounts the customers API on api processes, and starts the worker,
+// the scheduler and the sweep on sync processes, handing serve the
+// worker's reactor.
+func (p *parts) start(h *module.Host) {
+	if h.HasRole("api") {
+		writes := NewWrites(p.customers, p.secrets, h.Idempotency, h.Log)
 		writes.Mount(h.Server)
 		logReads := h.Reads
 		if logReads == nil {
 			logReads = h.Store
 		}
-		NewReads(h.ReadPool).WithLog(logReads).WithSchedule(Schedule{Interval: cfg.Interval, DailyAt: cfg.DailyAt}).Mount(h.Server)
+		sched := Schedule{Interval: p.cfg.Interval, DailyAt: p.cfg.DailyAt}
+		NewReads(h.ReadPool).WithLog(logReads).WithSchedule(sched).Mount(h.Server)
 		if h.Dashboard != nil {
-			mountDashboard(h.Dashboard, h.ReadPool, writes, Schedule{Interval: cfg.Interval, DailyAt: cfg.DailyAt}, h.Log)
+			mountDashboard(h.Dashboard, h.ReadPool, writes, sched, h.Log)
 		}
 	}
-	if !syncs {
-		return nil
+	if p.worker != nil {
+		h.Go(p.worker.Run) // the sweep of interrupted syncs; fails those in flight at shutdown
+		h.Go(p.sched.Run)
+		h.AddReactors(p.worker.Reactor())
 	}
-	worker, err := workers.get(func() (*Worker, error) {
-		return newWorker(cfg, h.Store, h.Pool, customers, h.Log, h.Metrics, h.ProcessID, secrets)
-	})
-	if err != nil {
-		return fmt.Errorf("workflow sync: %w", err)
-	}
-	sched, err := NewScheduler(SchedulerConfig{Customers: customers, Pool: h.Pool, Interval: cfg.Interval,
-		DailyAt: cfg.DailyAt, Location: time.Local, Logger: h.Log, Spread: cfg.Interval})
-	if err != nil {
-		return fmt.Errorf("workflow sync: %w", err)
-	}
-	h.Go(worker.Run) // the sweep of interrupted syncs; fails those in flight at shutdown
-	h.Go(sched.Run)
-	return nil
 }
 
-// newWorker builds the sync worker over the given connections; secrets,
-// when not given, are opened with the configured key on first use.
+// newWorker builds the sync worker over the given connections (customers
+// built over store when nil), reading a customer's client secret with secret.
 func newWorker(cfg Config, store *eventstore.Store, pool *pgxpool.Pool, customers *Customers, log *slog.Logger,
-	metrics prometheus.Registerer, runner string, secrets ...*Secrets) (*Worker, error) {
-	var once func() (*Secrets, error)
-	if len(secrets) > 0 && secrets[0] != nil {
-		s := secrets[0]
-		once = func() (*Secrets, error) { return s, nil }
-	} else {
-		once = sync.OnceValues(func() (*Secrets, error) { return cfg.Secrets(pool) })
-	}
+	metrics prometheus.Registerer, runner string, secret func(ctx context.Context, customerID string) (string, error)) (*Worker, error) {
 	if customers == nil {
 		var err error
 		if customers, err = NewCustomers(store, Registry(), eventstore.NewSnapshots(store)); err != nil {
@@ -217,15 +213,11 @@ func newWorker(cfg Config, store *eventstore.Store, pool *pgxpool.Pool, customer
 		if !state.Exists {
 			return zuora.Config{}, workflows.ErrNoCustomer
 		}
-		sec, err := once()
+		s, err := secret(ctx, customerID)
 		if err != nil {
 			return zuora.Config{}, err
 		}
-		secret, err := sec.Load(ctx, customerID)
-		if err != nil {
-			return zuora.Config{}, err
-		}
-		return zuora.Config{BaseURL: state.BaseURL, ClientID: state.ClientID, ClientSecret: secret}, nil
+		return zuora.Config{BaseURL: state.BaseURL, ClientID: state.ClientID, ClientSecret: s}, nil
 	}
 	return NewWorker(WorkerConfig{Store: store, Pool: pool, Registry: Registry(), Customers: customers,
 		Credentials: creds, Projection: syncmodel.Name, PageLength: cfg.PageLength,
