@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/handlers/workflowsync"
+	"github.com/eventline/eventline/projections/syncmodel"
 )
 
 // syncPollInterval is how often sync-workflows reads sync_runs.
@@ -216,30 +216,21 @@ func waitSyncs(ctx context.Context, pool *pgxpool.Pool, outs []*syncOutcome, std
 
 // readSyncRuns updates the outcomes of ids from sync_runs.
 func readSyncRuns(ctx context.Context, pool *pgxpool.Pool, byID map[string]*syncOutcome, ids []string, stderr io.Writer) error {
-	rows, err := pool.Query(ctx, `SELECT sync_id, status, COALESCE(created, 0), COALESCE(updated, 0), COALESCE(deleted, 0),
-		COALESCE(unchanged, 0), COALESCE(total, 0), COALESCE(errors, '[]'::jsonb), COALESCE(pages, 0), COALESCE(reason, '')
-		FROM sync_runs WHERE sync_id = ANY($1)`, ids)
+	runs, err := syncmodel.SyncRunsByIDs(ctx, pool, ids)
 	if err != nil {
-		return fmt.Errorf("read sync_runs: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, status, reason string
-		var created, updated, deleted, unchanged, total, pages int
-		var errs []byte
-		if err := rows.Scan(&id, &status, &created, &updated, &deleted, &unchanged, &total, &errs, &pages, &reason); err != nil {
-			return fmt.Errorf("read sync_runs: %w", err)
-		}
-		o := byID[id]
-		o.Status, o.Reason = status, reason
-		o.Created, o.Updated, o.Deleted, o.Unchanged, o.Total, o.Pages = created, updated, deleted, unchanged, total, pages
-		o.Errors = []string{}
-		_ = json.Unmarshal(errs, &o.Errors)
+	for _, r := range runs {
+		o := byID[r.ID]
+		o.Status, o.Reason = r.Status, r.Reason
+		o.Created, o.Updated, o.Deleted = int(r.Stats.Created), int(r.Stats.Updated), int(r.Stats.Deleted)
+		o.Unchanged, o.Total, o.Pages = int(r.Stats.Unchanged), int(r.Stats.Total), int(r.Pages)
+		o.Errors = r.Stats.Errors
 		if o.terminal() {
-			fmt.Fprintf(stderr, "sync-workflows: %s: sync %s %s\n", o.Customer, id, status)
+			fmt.Fprintf(stderr, "sync-workflows: %s: sync %s %s\n", o.Customer, r.ID, r.Status)
 		}
 	}
-	return rows.Err()
+	return nil
 }
 
 // printSyncs prints the outcomes as a table or JSON.

@@ -394,8 +394,7 @@ func pageURL(path string, kv ...string) string {
 
 // withSchedule fills c's schedule as the API shows it.
 func (p *dashPages) withSchedule(c *dashCustomer) {
-	v := readCustomerView{ID: c.ID, CredentialsErrorAt: c.CredentialsErrorAt}
-	c.Schedule = p.sched.schedule(v, time.Now())
+	c.Schedule = p.sched.schedule(c.Customer, time.Now())
 }
 
 // formJSON is the dashboard form's fields as the API's JSON body: the

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eventline/eventline/projections/syncmodel"
 )
 
 func TestPageURLKeepsOnlySetValues(t *testing.T) {
@@ -23,7 +25,7 @@ func TestFormatCappedShowsThePlusPastTheCap(t *testing.T) {
 	require.Equal(t, "10,000", formatCapped(10_000, 10_000))
 	require.Equal(t, "10,000+", formatCapped(10_001, 10_000))
 	require.Equal(t, "1,234,567", groupThousands(1_234_567))
-	require.Equal(t, "10,000+", dashCount{N: dashCountCap + 1}.String())
+	require.Equal(t, "10,000+", dashCount{N: syncmodel.CountCap + 1}.String())
 }
 
 func TestSyncDurationAndWhen(t *testing.T) {
@@ -35,8 +37,8 @@ func TestSyncDurationAndWhen(t *testing.T) {
 	require.Zero(t, syncDuration(start, &before, start), "clock skew is never negative")
 	require.Equal(t, "just now", agoText(start, start.Add(200*time.Millisecond)))
 	require.Equal(t, "12 s ago", agoText(start, start.Add(12*time.Second)))
-	require.Equal(t, int64(3), dashSync{ErrorCount: 8, Errors: make([]string, 5)}.MoreErrors())
-	require.Zero(t, dashSync{ErrorCount: 2, Errors: make([]string, 2)}.MoreErrors())
+	require.Equal(t, int64(3), dashSync{syncmodel.SyncRun{ErrorCount: 8, Stats: syncmodel.SyncStats{Errors: make([]string, 5)}}}.MoreErrors())
+	require.Zero(t, dashSync{syncmodel.SyncRun{ErrorCount: 2, Stats: syncmodel.SyncStats{Errors: make([]string, 2)}}}.MoreErrors())
 }
 
 func TestParseDashCursor(t *testing.T) {

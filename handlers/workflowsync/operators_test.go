@@ -95,7 +95,7 @@ func TestPatchAndDeleteACustomer(t *testing.T) {
 	}
 	require.Equal(t, http.StatusNotFound, send(t, "PATCH", e.URL+"/api/customers/"+"0190c7e2-0000-7000-8000-000000000000", `{"name":"x"}`).Status)
 
-	var got readCustomerView
+	var got apiCustomer
 	require.Eventually(t, func() bool {
 		r := send(t, "GET", reads.URL+"/api/customers/"+id, "")
 		return r.Status == http.StatusOK && json.Unmarshal([]byte(r.Body), &got) == nil && got.Name == "Acme Corp"

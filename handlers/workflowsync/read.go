@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventline/eventline/domain/workflows"
@@ -70,7 +69,7 @@ type scheduleView struct {
 }
 
 // schedule is customer c's schedule at now (nil without a configured one).
-func (r *Reads) schedule(c readCustomerView, now time.Time) *scheduleView {
+func (r *Reads) schedule(c syncmodel.Customer, now time.Time) *scheduleView {
 	if r.sched.Interval <= 0 {
 		return nil
 	}
@@ -117,59 +116,11 @@ func (r *Reads) Mount(srv *httpapi.Server) {
 	srv.Handle("GET /api/syncs/{id}", r.getSync)
 }
 
-// readCustomerView is a customer as the API shows it.
-type readCustomerView struct {
-	ID             uuid.UUID     `json:"id"`
-	Name           string        `json:"name"`
-	BaseURL        string        `json:"base_url"`
-	ClientID       string        `json:"client_id"`
-	CreatedAt      time.Time     `json:"created_at"`
-	LastSyncID     *string       `json:"last_sync_id"`
-	LastSyncStatus *string       `json:"last_sync_status"`
-	LastSyncAt     *time.Time    `json:"last_sync_at"`
-	LastSync       *readSyncView `json:"last_sync,omitempty"`
-	Limits         limitsView    `json:"limits"`
-	// CredentialsError is why Zuora refused the customer's credentials at
-	// its last sync (null when it did not).
-	CredentialsError   *string       `json:"credentials_error"`
-	CredentialsErrorAt *time.Time    `json:"credentials_error_at"`
-	Schedule           *scheduleView `json:"schedule,omitempty"`
-}
-
-// readWorkflowView is a workflow as the API shows it.
-type readWorkflowView struct {
-	ID           uuid.UUID  `json:"id"`
-	ZuoraID      int64      `json:"zuora_id"`
-	Name         string     `json:"name"`
-	Description  string     `json:"description"`
-	Status       string     `json:"status"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
-	LastSyncedAt *time.Time `json:"last_synced_at"`
-}
-
-// readSyncStats are a sync's counts as the API shows them.
-type readSyncStats struct {
-	Created   int      `json:"created"`
-	Updated   int      `json:"updated"`
-	Deleted   int      `json:"deleted"`
-	Unchanged int      `json:"unchanged"`
-	Total     int      `json:"total"`
-	Errors    []string `json:"errors"`
-}
-
-// readSyncView is a sync run as the API shows it.
-type readSyncView struct {
-	ID         string        `json:"id"`
-	CustomerID uuid.UUID     `json:"customer_id"`
-	Status     string        `json:"status"`
-	Trigger    string        `json:"trigger"`
-	Slot       string        `json:"slot,omitempty"`
-	Stats      readSyncStats `json:"stats"`
-	Pages      int           `json:"pages"`
-	StartedAt  time.Time     `json:"started_at"`
-	FinishedAt *time.Time    `json:"finished_at"`
-	Reason     string        `json:"reason"`
+// apiCustomer is a customer as the API shows it: its read model row
+// and, when a schedule is configured, its schedule.
+type apiCustomer struct {
+	syncmodel.Customer
+	Schedule *scheduleView `json:"schedule,omitempty"`
 }
 
 // readPage is a page of a list.
@@ -251,46 +202,26 @@ func (r *Reads) listCustomers(w http.ResponseWriter, req *http.Request) {
 		httpapi.WriteError(w, req, err)
 		return
 	}
-	q := readCustomerSelect + ` WHERE deleted_at IS NULL`
-	args := []any{rl.limit + 1}
+	page := syncmodel.CustomerPage{ByName: true, Limit: rl.limit}
 	if rl.cursor != nil {
 		id, err := uuid.Parse(rl.cursor.ID)
 		if err != nil {
 			httpapi.WriteError(w, req, httpapi.FieldErr("cursor", "cursor is not one this API returned."))
 			return
 		}
-		q += ` AND (name, id) > ($2, $3)`
-		args = append(args, rl.cursor.Name, id)
+		page.HasAfter, page.AfterName, page.AfterID = true, rl.cursor.Name, id
 	}
-	rows, err := r.pool.Query(req.Context(), q+` ORDER BY name, id LIMIT $1`, args...)
-	if err != nil {
-		httpapi.WriteError(w, req, err)
-		return
-	}
-	items, err := pgx.CollectRows(rows, scanReadCustomer)
+	rows, err := syncmodel.Customers(req.Context(), r.pool, page, syncmodel.CustomerRead{})
 	if err != nil {
 		httpapi.WriteError(w, req, err)
 		return
 	}
 	now := time.Now()
-	for i := range items {
-		items[i].Schedule = r.schedule(items[i], now)
+	items := make([]apiCustomer, len(rows))
+	for i, c := range rows {
+		items[i] = apiCustomer{Customer: c, Schedule: r.schedule(c, now)}
 	}
-	writeReadPage(w, items, rl.limit, func(c readCustomerView) readCursor { return readCursor{Name: c.Name, ID: c.ID.String()} })
-}
-
-// readCustomerSelect selects a customer's columns in scanReadCustomer's order.
-const readCustomerSelect = `SELECT id, name, base_url, client_id, created_at, last_sync_id, last_sync_status, last_sync_at,
-	max_workflows, max_bytes, credentials_error, credentials_error_at FROM customers`
-
-func scanReadCustomer(row pgx.CollectableRow) (readCustomerView, error) {
-	var c readCustomerView
-	err := row.Scan(&c.ID, &c.Name, &c.BaseURL, &c.ClientID, &c.CreatedAt, &c.LastSyncID, &c.LastSyncStatus, &c.LastSyncAt,
-		&c.Limits.MaxWorkflows, &c.Limits.MaxBytes, &c.CredentialsError, &c.CredentialsErrorAt)
-	c.CreatedAt = c.CreatedAt.UTC()
-	c.LastSyncAt = utcPtr(c.LastSyncAt)
-	c.CredentialsErrorAt = utcPtr(c.CredentialsErrorAt)
-	return c, err
+	writeReadPage(w, items, rl.limit, func(c apiCustomer) readCursor { return readCursor{Name: c.Name, ID: c.ID.String()} })
 }
 
 func (r *Reads) getCustomer(w http.ResponseWriter, req *http.Request) {
@@ -302,41 +233,22 @@ func (r *Reads) getCustomer(w http.ResponseWriter, req *http.Request) {
 		httpapi.WriteError(w, req, err)
 		return
 	}
-	rows, err := r.pool.Query(req.Context(), readCustomerSelect+` WHERE id = $1 AND deleted_at IS NULL`, id)
-	if err != nil {
-		httpapi.WriteError(w, req, err)
-		return
-	}
-	c, err := pgx.CollectExactlyOneRow(rows, scanReadCustomer)
-	if errors.Is(err, pgx.ErrNoRows) {
+	// With the last sync, the latest started, running or finished.
+	c, err := syncmodel.CustomerByID(req.Context(), r.pool, id, syncmodel.CustomerRead{LastSync: true})
+	if errors.Is(err, syncmodel.ErrNotFound) {
 		err = customerNotFound(id)
 	}
 	if err != nil {
 		httpapi.WriteError(w, req, err)
 		return
 	}
-	// The last sync is the latest started, running or finished.
-	rows, err = r.pool.Query(req.Context(), readSyncSelect+` WHERE customer_id = $1 ORDER BY started_at DESC, sync_id DESC LIMIT 1`, id)
-	if err != nil {
-		httpapi.WriteError(w, req, err)
-		return
-	}
-	last, err := pgx.CollectRows(rows, scanReadSync)
-	if err != nil {
-		httpapi.WriteError(w, req, err)
-		return
-	}
-	if len(last) == 1 {
-		c.LastSync = &last[0]
-	}
-	c.Schedule = r.schedule(c, time.Now())
-	httpapi.WriteJSON(w, http.StatusOK, c)
+	httpapi.WriteJSON(w, http.StatusOK, apiCustomer{Customer: c, Schedule: r.schedule(c, time.Now())})
 }
 
 // customerExists answers 404 for an unknown customer.
 func (r *Reads) customerExists(req *http.Request, id uuid.UUID) error {
-	var ok bool
-	if err := r.pool.QueryRow(req.Context(), `SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND deleted_at IS NULL)`, id).Scan(&ok); err != nil {
+	ok, err := syncmodel.CustomerExists(req.Context(), r.pool, id)
+	if err != nil {
 		return err
 	}
 	if !ok {
@@ -371,31 +283,13 @@ func parseReadWorkflowQuery(req *http.Request) (readWorkflowQuery, error) {
 	return wq, nil
 }
 
-// sql builds the workflows list query; every value is a bind parameter.
-func (wq readWorkflowQuery) sql(customer uuid.UUID) (string, []any) {
-	args := []any{customer}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	q := `SELECT id, zuora_id, name, description, status, created_at, updated_at, last_synced_at FROM workflows
-		WHERE customer_id = $1`
-	if wq.status != "" {
-		q += ` AND status = ` + arg(wq.status)
-	}
-	if wq.q != "" {
-		p := arg("%" + readEscapeLike(wq.q) + "%")
-		q += ` AND (name ILIKE ` + p + ` OR description ILIKE ` + p + `)`
-	}
+// filter is the read model's selection of wq.
+func (wq readWorkflowQuery) filter() syncmodel.WorkflowFilter {
+	f := syncmodel.WorkflowFilter{Status: wq.status, Q: wq.q, Limit: wq.limit}
 	if wq.cursor != nil {
-		q += ` AND zuora_id > ` + arg(wq.cursor.ZuoraID)
+		f.AfterZuoraID = wq.cursor.ZuoraID
 	}
-	q += ` ORDER BY zuora_id LIMIT ` + arg(wq.limit+1)
-	return q, args
-}
-
-func readEscapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return f
 }
 
 func (r *Reads) listWorkflows(w http.ResponseWriter, req *http.Request) {
@@ -414,45 +308,12 @@ func (r *Reads) listWorkflows(w http.ResponseWriter, req *http.Request) {
 		httpapi.WriteError(w, req, err)
 		return
 	}
-	q, args := wq.sql(id)
-	rows, err := r.pool.Query(req.Context(), q, args...)
+	items, err := syncmodel.Workflows(req.Context(), r.pool, id, wq.filter())
 	if err != nil {
 		httpapi.WriteError(w, req, err)
 		return
 	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (readWorkflowView, error) {
-		var v readWorkflowView
-		err := row.Scan(&v.ID, &v.ZuoraID, &v.Name, &v.Description, &v.Status, &v.CreatedAt, &v.UpdatedAt, &v.LastSyncedAt)
-		v.CreatedAt, v.UpdatedAt, v.LastSyncedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC(), utcPtr(v.LastSyncedAt)
-		return v, err
-	})
-	if err != nil {
-		httpapi.WriteError(w, req, err)
-		return
-	}
-	writeReadPage(w, items, wq.limit, func(v readWorkflowView) readCursor { return readCursor{ZuoraID: v.ZuoraID} })
-}
-
-// readSyncSelect selects a sync run's columns in scanReadSync's order.
-const readSyncSelect = `SELECT sync_id, customer_id, status, trigger, slot, created, updated, deleted, unchanged, total,
-	errors, pages, started_at, finished_at, reason FROM sync_runs`
-
-func scanReadSync(row pgx.CollectableRow) (readSyncView, error) {
-	var s readSyncView
-	var errs []byte
-	err := row.Scan(&s.ID, &s.CustomerID, &s.Status, &s.Trigger, &s.Slot, &s.Stats.Created, &s.Stats.Updated,
-		&s.Stats.Deleted, &s.Stats.Unchanged, &s.Stats.Total, &errs, &s.Pages, &s.StartedAt, &s.FinishedAt, &s.Reason)
-	if err != nil {
-		return s, err
-	}
-	if err := json.Unmarshal(errs, &s.Stats.Errors); err != nil {
-		return s, fmt.Errorf("sync %s: errors: %w", s.ID, err)
-	}
-	if s.Stats.Errors == nil {
-		s.Stats.Errors = []string{}
-	}
-	s.StartedAt, s.FinishedAt = s.StartedAt.UTC(), utcPtr(s.FinishedAt)
-	return s, nil
+	writeReadPage(w, items, wq.limit, func(v syncmodel.Workflow) readCursor { return readCursor{ZuoraID: v.ZuoraID} })
 }
 
 func (r *Reads) listSyncs(w http.ResponseWriter, req *http.Request) {
@@ -468,27 +329,21 @@ func (r *Reads) listSyncs(w http.ResponseWriter, req *http.Request) {
 		httpapi.WriteError(w, req, err)
 		return
 	}
-	q := readSyncSelect + ` WHERE customer_id = $1`
-	args := []any{id, rl.limit + 1}
+	var afterAt time.Time
+	var afterID string
 	if rl.cursor != nil {
 		if rl.cursor.At.IsZero() || rl.cursor.ID == "" {
 			httpapi.WriteError(w, req, httpapi.FieldErr("cursor", "cursor is not one this API returned."))
 			return
 		}
-		q += ` AND (started_at, sync_id) < ($3, $4)`
-		args = append(args, rl.cursor.At, rl.cursor.ID)
+		afterAt, afterID = rl.cursor.At, rl.cursor.ID
 	}
-	rows, err := r.pool.Query(req.Context(), q+` ORDER BY started_at DESC, sync_id DESC LIMIT $2`, args...)
+	items, err := syncmodel.SyncRuns(req.Context(), r.pool, id, afterAt, afterID, rl.limit, 0)
 	if err != nil {
 		httpapi.WriteError(w, req, err)
 		return
 	}
-	items, err := pgx.CollectRows(rows, scanReadSync)
-	if err != nil {
-		httpapi.WriteError(w, req, err)
-		return
-	}
-	writeReadPage(w, items, rl.limit, func(s readSyncView) readCursor { return readCursor{At: s.StartedAt, ID: s.ID} })
+	writeReadPage(w, items, rl.limit, func(s syncmodel.SyncRun) readCursor { return readCursor{At: s.StartedAt, ID: s.ID} })
 }
 
 func (r *Reads) getSync(w http.ResponseWriter, req *http.Request) {
@@ -502,7 +357,7 @@ func (r *Reads) getSync(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	s, err := r.readSync(req.Context(), id)
-	if errors.Is(err, pgx.ErrNoRows) && r.log != nil && httpapi.MayWait(req.Context()) {
+	if errors.Is(err, syncmodel.ErrNotFound) && r.log != nil && httpapi.MayWait(req.Context()) {
 		// Accepted but maybe not projected yet: wait for the model to reach
 		// the stream's end as of now, then look again.
 		if last, lerr := r.log.LastSeq(req.Context(), workflows.Stream); lerr == nil {
@@ -511,7 +366,7 @@ func (r *Reads) getSync(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 	}
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, syncmodel.ErrNotFound) {
 		err = httpapi.Errorf(http.StatusNotFound, "not_found", "No sync has id "+strconv.Quote(id)+".")
 	}
 	if err != nil {
@@ -521,13 +376,9 @@ func (r *Reads) getSync(w http.ResponseWriter, req *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, s)
 }
 
-// readSync reads sync id (pgx.ErrNoRows when the read model has none).
-func (r *Reads) readSync(ctx context.Context, id string) (readSyncView, error) {
-	rows, err := r.pool.Query(ctx, readSyncSelect+` WHERE sync_id = $1`, id)
-	if err != nil {
-		return readSyncView{}, err
-	}
-	return pgx.CollectExactlyOneRow(rows, scanReadSync)
+// readSync reads sync id (syncmodel.ErrNotFound when the read model has none).
+func (r *Reads) readSync(ctx context.Context, id string) (syncmodel.SyncRun, error) {
+	return syncmodel.SyncRunByID(ctx, r.pool, id, uuid.Nil, 0)
 }
 
 // writeReadPage answers a page of at most limit items (the query asked for
@@ -542,14 +393,6 @@ func writeReadPage[T any](w http.ResponseWriter, items []T, limit int, cursor fu
 		page.Items = []T{}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, page)
-}
-
-func utcPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }
 
 // readText reports whether PostgreSQL can take s as text: valid UTF-8

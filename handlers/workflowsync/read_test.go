@@ -155,7 +155,7 @@ func readAll[T any](t *testing.T, first string) [][]T {
 	return pages
 }
 
-func zuoraIDs(pages [][]readWorkflowView) [][]int64 {
+func zuoraIDs(pages [][]syncmodel.Workflow) [][]int64 {
 	out := make([][]int64, len(pages))
 	for i, p := range pages {
 		out[i] = []int64{}
@@ -174,7 +174,7 @@ func TestReads(t *testing.T) {
 	unknown := uuid.New()
 
 	t.Run("customers", func(t *testing.T) {
-		pages := readAll[readCustomerView](t, base+"/api/customers?limit=1")
+		pages := readAll[apiCustomer](t, base+"/api/customers?limit=1")
 		require.Len(t, pages, 2)
 		require.Equal(t, "acme", pages[0][0].Name)
 		require.Equal(t, "globex", pages[1][0].Name)
@@ -182,7 +182,7 @@ func TestReads(t *testing.T) {
 		require.Equal(t, "failed", *pages[0][0].LastSyncStatus)
 		require.Nil(t, pages[1][0].LastSyncID, "globex has not finished a sync")
 
-		var all readPage[readCustomerView]
+		var all readPage[apiCustomer]
 		status, _ := readGet(t, base+"/api/customers", &all)
 		require.Equal(t, http.StatusOK, status)
 		require.Len(t, all.Items, 2)
@@ -190,7 +190,7 @@ func TestReads(t *testing.T) {
 	})
 
 	t.Run("customer", func(t *testing.T) {
-		var c readCustomerView
+		var c apiCustomer
 		status, body := readGet(t, base+"/api/customers/"+acme.String(), &c)
 		require.Equal(t, http.StatusOK, status, body)
 		require.Equal(t, "https://acme.zuora.test", c.BaseURL)
@@ -203,29 +203,30 @@ func TestReads(t *testing.T) {
 		status, body = readGet(t, base+"/api/customers/"+globex.String(), &c)
 		require.Equal(t, http.StatusOK, status, body)
 		require.Equal(t, "running", c.LastSync.Status, "the last sync is the latest started")
-		require.Equal(t, 2, c.LastSync.Stats.Created, "a running sync counts as it goes")
+		require.Equal(t, int64(2), c.LastSync.Stats.Created, "a running sync counts as it goes")
 		require.Nil(t, c.LastSync.FinishedAt)
 	})
 
 	t.Run("workflows", func(t *testing.T) {
 		u := base + "/api/customers/" + acme.String() + "/workflows"
-		require.Equal(t, [][]int64{{1, 2, 3}, {4, 5, 6}, {7}}, zuoraIDs(readAll[readWorkflowView](t, u+"?limit=3")))
-		require.Equal(t, [][]int64{{1, 2, 3, 4, 5, 6, 7}}, zuoraIDs(readAll[readWorkflowView](t, u)))
-		require.Equal(t, [][]int64{{1, 3}, {5, 7}}, zuoraIDs(readAll[readWorkflowView](t, u+"?status=active&limit=2")))
-		require.Equal(t, [][]int64{{2, 4, 6}}, zuoraIDs(readAll[readWorkflowView](t, u+"?status=Inactive")))
-		require.Equal(t, [][]int64{{6}}, zuoraIDs(readAll[readWorkflowView](t, u+"?q=RUN+6")))
-		require.Equal(t, [][]int64{{1, 3, 5, 7}}, zuoraIDs(readAll[readWorkflowView](t, u+"?q=100%25_of&status=active")))
-		require.Equal(t, [][]int64{{}}, zuoraIDs(readAll[readWorkflowView](t, u+"?q=100__of")), "LIKE wildcards are literal")
-		require.Equal(t, [][]int64{{1, 2}}, zuoraIDs(readAll[readWorkflowView](t, base+"/api/customers/"+globex.String()+"/workflows")),
+		require.Equal(t, [][]int64{{1, 2, 3}, {4, 5, 6}, {7}}, zuoraIDs(readAll[syncmodel.Workflow](t, u+"?limit=3")))
+		require.Equal(t, [][]int64{{1, 2, 3, 4, 5, 6, 7}}, zuoraIDs(readAll[syncmodel.Workflow](t, u)))
+		require.Equal(t, [][]int64{{1, 3}, {5, 7}}, zuoraIDs(readAll[syncmodel.Workflow](t, u+"?status=active&limit=2")))
+		require.Equal(t, [][]int64{{2, 4, 6}}, zuoraIDs(readAll[syncmodel.Workflow](t, u+"?status=Inactive")))
+		require.Equal(t, [][]int64{{6}}, zuoraIDs(readAll[syncmodel.Workflow](t, u+"?q=RUN+6")))
+		require.Equal(t, [][]int64{{1, 3, 5, 7}}, zuoraIDs(readAll[syncmodel.Workflow](t, u+"?q=100%25_of&status=active")))
+		require.Equal(t, [][]int64{{}}, zuoraIDs(readAll[syncmodel.Workflow](t, u+"?q=100__of")), "LIKE wildcards are literal")
+		require.Equal(t, [][]int64{{1, 2}}, zuoraIDs(readAll[syncmodel.Workflow](t, base+"/api/customers/"+globex.String()+"/workflows")),
 			"the same Zuora ids, another customer")
 
-		var page readPage[readWorkflowView]
+		var page readPage[syncmodel.Workflow]
 		status, body := readGet(t, u+"?limit=1", &page)
 		require.Equal(t, http.StatusOK, status, body)
 		w := page.Items[0]
 		require.Equal(t, syncmodel.WorkflowID(acme, 1), w.ID)
-		require.Equal(t, readWorkflowView{ID: w.ID, ZuoraID: 1, Name: "Invoice run 1", Description: "bills 100%_of them",
-			Status: "Active", CreatedAt: readAt(-60), UpdatedAt: readAt(-30), LastSyncedAt: ptrTime(readAt(3))}, w)
+		require.Equal(t, syncmodel.Workflow{ID: w.ID, Workflow: workflows.Workflow{ZuoraID: 1, Name: "Invoice run 1",
+			Description: "bills 100%_of them", Status: "Active", CreatedAt: readAt(-60), UpdatedAt: readAt(-30)},
+			LastSyncedAt: ptrTime(readAt(3))}, w)
 		var fields map[string]any
 		require.NoError(t, json.Unmarshal([]byte(body), &map[string]any{}))
 		require.NoError(t, json.Unmarshal(mustItem(t, body), &fields))
@@ -234,16 +235,16 @@ func TestReads(t *testing.T) {
 	})
 
 	t.Run("syncs", func(t *testing.T) {
-		pages := readAll[readSyncView](t, base+"/api/customers/"+acme.String()+"/syncs?limit=1")
+		pages := readAll[syncmodel.SyncRun](t, base+"/api/customers/"+acme.String()+"/syncs?limit=1")
 		require.Len(t, pages, 2)
 		require.Equal(t, "s2", pages[0][0].ID, "newest first")
 		require.Equal(t, "s1", pages[1][0].ID)
 
-		var s readSyncView
+		var s syncmodel.SyncRun
 		status, body := readGet(t, base+"/api/syncs/s1", &s)
 		require.Equal(t, http.StatusOK, status, body)
-		require.Equal(t, readSyncView{ID: "s1", CustomerID: acme, Status: "completed", Trigger: "customer_created",
-			Stats: readSyncStats{Created: 7, Total: 7, Errors: []string{}}, Pages: 1, StartedAt: readAt(1),
+		require.Equal(t, syncmodel.SyncRun{ID: "s1", CustomerID: acme, Status: "completed", Trigger: "customer_created",
+			Stats: syncmodel.SyncStats{Created: 7, Total: 7, Errors: []string{}}, Pages: 1, StartedAt: readAt(1),
 			FinishedAt: ptrTime(readAt(3))}, s)
 		var fields map[string]any
 		require.NoError(t, json.Unmarshal([]byte(body), &fields))
@@ -329,7 +330,7 @@ func TestReadWorkflowSQLBindsEveryValue(t *testing.T) {
 	c := uuid.New()
 	wq := readWorkflowQuery{readList: readList{limit: 10, cursor: &readCursor{ZuoraID: 42}}, status: "Active",
 		q: "'; DROP TABLE workflows; --"}
-	sql, args := wq.sql(c)
+	sql, args := wq.filter().SQL(c)
 	require.NotContains(t, sql, "DROP")
 	require.Contains(t, sql, `WHERE customer_id = $1 AND status = $2 AND (name ILIKE $3 OR description ILIKE $3) AND zuora_id > $4 ORDER BY zuora_id LIMIT $5`)
 	require.Equal(t, []any{c, "Active", "%'; DROP TABLE workflows; --%", int64(42), 11}, args)

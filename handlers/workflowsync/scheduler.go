@@ -17,6 +17,7 @@ import (
 
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore/aggregate"
+	"github.com/eventline/eventline/projections/syncmodel"
 )
 
 // syncIDNamespace is the UUIDv5 namespace of scheduled sync ids.
@@ -270,9 +271,9 @@ type Slot struct {
 // the starts that failed with their outcome unresolved: those slots are
 // owed too.
 func (s *Scheduler) Tick(ctx context.Context, now time.Time) (int, error) {
-	customers, err := s.customers(ctx)
+	customers, err := syncmodel.FailureStreaks(ctx, s.cfg.Pool)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("scheduler: %w", err)
 	}
 	n := 0
 	var errs []error
@@ -280,7 +281,7 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) (int, error) {
 		if until := s.backoffUntil(c); now.Before(until) {
 			continue // failing: its slots wait (not owed) until the backoff ends
 		}
-		id := c.id
+		id := c.CustomerID
 		due := s.SlotsOf(id, now)
 		for _, trigger := range []workflows.Trigger{workflows.TriggerDaily, workflows.TriggerInterval} {
 			for _, slot := range s.due(id, trigger, due) {
@@ -393,66 +394,20 @@ func (s *Scheduler) done(id string, slot Slot) {
 // slotKey is the key of a customer's slots of one trigger.
 func slotKey(id string, trigger workflows.Trigger) string { return id + "\x00" + string(trigger) }
 
-// scheduledCustomer is a customer of the read model with its failed syncs
-// in a row (the newest finished first, at most 16 looked at), when the
-// last of them finished, and when Zuora refused its credentials (zero
-// when it did not at its last sync).
-type scheduledCustomer struct {
-	id         string
-	failures   int
-	lastFailed time.Time
-	refusedAt  time.Time
-}
-
 // backoffUntil is when c's scheduled syncs may start again: after k ≥ 2
 // failures in a row, Interval·2^(k-1) after the last (at most MaxBackoff);
 // a customer whose credentials Zuora refused waits MaxBackoff after the
 // refusal (or until its credentials change, which clears it).
-func (s *Scheduler) backoffUntil(c scheduledCustomer) time.Time {
-	if !c.refusedAt.IsZero() {
-		return c.refusedAt.Add(s.cfg.MaxBackoff)
+func (s *Scheduler) backoffUntil(c syncmodel.FailureStreak) time.Time {
+	if !c.RefusedAt.IsZero() {
+		return c.RefusedAt.Add(s.cfg.MaxBackoff)
 	}
-	if c.failures < 2 {
+	if c.Failures < 2 {
 		return time.Time{}
 	}
 	wait := s.cfg.MaxBackoff
-	if shift := c.failures - 1; shift < 30 {
+	if shift := c.Failures - 1; shift < 30 {
 		wait = min(wait, s.cfg.Interval<<shift)
 	}
-	return c.lastFailed.Add(wait)
-}
-
-// customers lists the customers of the read model with their failures.
-func (s *Scheduler) customers(ctx context.Context) ([]scheduledCustomer, error) {
-	rows, err := s.cfg.Pool.Query(ctx, `
-		SELECT c.id::text, coalesce(f.failures, 0), f.last_failed, c.credentials_error_at
-		FROM customers c
-		LEFT JOIN LATERAL (
-			SELECT count(*)::int AS failures, max(finished_at) AS last_failed FROM (
-				SELECT finished_at, bool_and(status = 'failed') OVER (ORDER BY started_at DESC, sync_id DESC) AS streak
-				FROM sync_runs r WHERE r.customer_id = c.id AND r.status <> 'running'
-				ORDER BY started_at DESC, sync_id DESC LIMIT 16) recent
-			WHERE streak) f ON true
-		WHERE c.deleted_at IS NULL
-		ORDER BY c.id`)
-	if err != nil {
-		return nil, fmt.Errorf("scheduler: customers: %w", err)
-	}
-	defer rows.Close()
-	var out []scheduledCustomer
-	for rows.Next() {
-		var c scheduledCustomer
-		var last, refused *time.Time
-		if err := rows.Scan(&c.id, &c.failures, &last, &refused); err != nil {
-			return nil, fmt.Errorf("scheduler: customers: %w", err)
-		}
-		if last != nil {
-			c.lastFailed = *last
-		}
-		if refused != nil {
-			c.refusedAt = *refused
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return c.LastFailed.Add(wait)
 }

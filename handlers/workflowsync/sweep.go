@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/eventline/eventline/domain/workflows"
+	"github.com/eventline/eventline/projections/syncmodel"
 )
 
 // Recovery: a sync is failed, never resumed. A process that stops mid-sync
@@ -33,28 +34,14 @@ import (
 // returns how many it failed. It reads the running syncs from the read
 // model's sync_runs and checks each against the customer's state.
 func (w *Worker) Sweep(ctx context.Context) (int, error) {
-	rows, err := w.cfg.Pool.Query(ctx, `SELECT sync_id, customer_id::text FROM sync_runs WHERE status = 'running'`)
+	list, err := syncmodel.RunningSyncs(ctx, w.cfg.Pool)
 	if err != nil {
-		return 0, fmt.Errorf("sweep: running syncs: %w", err)
-	}
-	type pending struct{ syncID, customerID string }
-	var list []pending
-	for rows.Next() {
-		var p pending
-		if err := rows.Scan(&p.syncID, &p.customerID); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("sweep: running syncs: %w", err)
-		}
-		list = append(list, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("sweep: running syncs: %w", err)
+		return 0, fmt.Errorf("sweep: %w", err)
 	}
 	n := 0
 	var errs []error
 	for _, p := range list {
-		failed, err := w.sweepOne(ctx, p.customerID, p.syncID)
+		failed, err := w.sweepOne(ctx, p.CustomerID, p.SyncID)
 		if err != nil {
 			errs = append(errs, err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/eventline/eventline/domain/workflows"
 	"github.com/eventline/eventline/eventstore/aggregate"
 	"github.com/eventline/eventline/platform/httpapi"
+	"github.com/eventline/eventline/projections/syncmodel"
 	"github.com/eventline/eventline/zuora"
 )
 
@@ -162,22 +163,15 @@ func decodePatch(body []byte) (customerChange, error) {
 
 // customerProfile answers a PATCH: the customer after it (never the secret).
 type customerProfile struct {
-	ID       string     `json:"id"`
-	Name     string     `json:"name"`
-	BaseURL  string     `json:"base_url"`
-	ClientID string     `json:"client_id"`
-	Limits   limitsView `json:"limits"`
+	ID       string           `json:"id"`
+	Name     string           `json:"name"`
+	BaseURL  string           `json:"base_url"`
+	ClientID string           `json:"client_id"`
+	Limits   syncmodel.Limits `json:"limits"`
 }
 
-// limitsView is a customer's own limits as the API shows them (null: the
-// default).
-type limitsView struct {
-	MaxWorkflows *int64 `json:"max_workflows"`
-	MaxBytes     *int64 `json:"max_bytes"`
-}
-
-func ownLimits(l workflows.Limits) limitsView {
-	var v limitsView
+func ownLimits(l workflows.Limits) syncmodel.Limits {
+	var v syncmodel.Limits
 	if l.MaxWorkflows > 0 {
 		n := int64(l.MaxWorkflows)
 		v.MaxWorkflows = &n
