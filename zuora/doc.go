@@ -15,6 +15,11 @@ package zuora
 // when the API said it was over; anything else is an error, so a caller never
 // mistakes a partial listing for the whole tenant.
 //
+// The token is fetched with golang.org/x/oauth2/clientcredentials (the
+// secret in the form body only), through the same retry policy, request
+// timeout and body limit as the pages, and cached against Config.Now.
+// Backoff delays come from cenkalti/backoff's ExponentialBackOff.
+//
 // The client secret and the access token never appear in an error or a log
 // line. Every request carries a fresh Zuora-Track-Id, which is logged with
 // each failure and kept in *APIError.

@@ -1,8 +1,10 @@
 // Package syncmodel is the read model of workflow sync: the customers, their
 // workflows and the history of their syncs, projected from the WORKFLOWS
 // stream into PostgreSQL (tables customers, workflows and sync_runs),
-// updated in place one aggregate per customer subject. handlers/workflowsync
-// registers and reads it.
+// updated in place one aggregate per customer subject. It is the one place
+// that knows these tables: the projection writes them (statements.go) and
+// every reader (the customers API, the dashboard, the scheduler, the sweep
+// and `eventline sync-workflows`) reads them through read.go's rows.
 package syncmodel
 
 // Notes for whoever changes it (not the package doc):
