@@ -3,7 +3,6 @@ package zuora
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,7 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/valyala/fastjson"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Workflow is one Zuora workflow as listed by GET /workflows.
@@ -28,7 +28,7 @@ type Workflow struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Raw is the workflow's JSON object exactly as Zuora sent it.
-	Raw json.RawMessage
+	Raw jsontext.Value
 }
 
 // Page is one page of a listing, handed to the ListWorkflows callback.
@@ -105,36 +105,43 @@ func (c *Client) ListWorkflows(ctx context.Context, fn func(Page) error) (Listin
 	}
 }
 
-// pages pools the JSON parsers of page bodies.
-var pages fastjson.ParserPool
+// lenient reads a page as encoding/json would: invalid UTF-8 becomes
+// U+FFFD, a repeated name's last value wins.
+var lenient = json.JoinOptions(jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
 
-// decodePage decodes page n in one pass; every problem names the page and
-// the index. Strings are made valid UTF-8 (invalid bytes become U+FFFD, as
+// decodePage decodes page n; every problem names the page and the index.
+// Strings are made valid UTF-8 (invalid bytes become U+FFFD, as
 // encoding/json does).
 func decodePage(body []byte, n int) (page Page, next string, pageLength int, err error) {
 	page.Number = n
-	if err := fastjson.ValidateBytes(body); err != nil { // strict: the parser alone lets bad escapes through
+	var root struct {
+		Data       jsontext.Value `json:"data"`
+		Pagination jsontext.Value `json:"pagination"`
+	}
+	if err := json.Unmarshal(body, &root, lenient); err != nil {
 		return page, "", 0, fmt.Errorf("%w: page %d: %v", ErrBadResponse, n, err)
 	}
-	p := pages.Get()
-	defer pages.Put(p)
-	root, err := p.ParseBytes(body)
-	if err != nil {
-		return page, "", 0, fmt.Errorf("%w: page %d: %v", ErrBadResponse, n, err)
-	}
-	data := root.Get("data")
-	if data == nil || data.Type() != fastjson.TypeArray {
+	var items []jsontext.Value
+	if jsonKind(root.Data) != "array" || json.Unmarshal(root.Data, &items, lenient) != nil {
 		return page, "", 0, fmt.Errorf("%w: page %d: no data array", ErrBadResponse, n)
 	}
-	if pg := root.Get("pagination"); pg != nil && pg.Type() == fastjson.TypeObject {
-		if next, err = optString(pg, "next_page"); err != nil {
+	if jsonKind(root.Pagination) == "object" {
+		var pg struct {
+			NextPage   jsontext.Value `json:"next_page"`
+			PageLength jsontext.Value `json:"page_length"`
+		}
+		if err := json.Unmarshal(root.Pagination, &pg, lenient); err != nil {
 			return page, "", 0, fmt.Errorf("%w: page %d: pagination: %v", ErrBadResponse, n, err)
 		}
-		if pl := pg.Get("page_length"); pl != nil && pl.Type() == fastjson.TypeNumber {
-			pageLength = pl.GetInt()
+		if next, err = optString("next_page", pg.NextPage); err != nil {
+			return page, "", 0, fmt.Errorf("%w: page %d: pagination: %v", ErrBadResponse, n, err)
+		}
+		if pl := pg.PageLength; jsonKind(pl) == "number" {
+			if v, err := strconv.ParseFloat(string(pl), 64); err == nil && v >= 0 && v <= 1e9 {
+				pageLength = int(v)
+			}
 		}
 	}
-	items, _ := data.Array()
 	page.Workflows = make([]Workflow, 0, len(items))
 	for i, item := range items {
 		wf, err := decodeWorkflow(item)
@@ -148,32 +155,46 @@ func decodePage(body []byte, n int) (page Page, next string, pageLength int, err
 
 // decodeWorkflow decodes one workflow; it needs a positive id and either no
 // timestamps or valid ones. Other fields are kept in Raw.
-func decodeWorkflow(v *fastjson.Value) (Workflow, error) {
-	if v.Type() != fastjson.TypeObject {
-		return Workflow{}, fmt.Errorf("got %s, want an object", v.Type())
+func decodeWorkflow(item jsontext.Value) (Workflow, error) {
+	if k := jsonKind(item); k != "object" {
+		return Workflow{}, fmt.Errorf("got %s, want an object", k)
+	}
+	var fields struct {
+		ID          jsontext.Value `json:"id"`
+		Name        jsontext.Value `json:"name"`
+		Description jsontext.Value `json:"description"`
+		Status      jsontext.Value `json:"status"`
+		CreatedAt   jsontext.Value `json:"createdAt"`
+		UpdatedAt   jsontext.Value `json:"updatedAt"`
+	}
+	if err := json.Unmarshal(item, &fields, lenient); err != nil {
+		return Workflow{}, err
 	}
 	var wf Workflow
-	idv := v.Get("id")
-	switch {
-	case idv == nil || idv.Type() == fastjson.TypeNull:
+	idv := fields.ID
+	switch jsonKind(idv) {
+	case "", "null":
 		return Workflow{}, errors.New("no id")
-	case idv.Type() == fastjson.TypeNumber:
-		wf.ID, _ = idv.Int64()
-	case idv.Type() == fastjson.TypeString:
-		wf.ID, _ = strconv.ParseInt(string(idv.GetStringBytes()), 10, 64)
+	case "number":
+		wf.ID = positiveID(string(idv))
+	case "string":
+		var s string
+		_ = json.Unmarshal(idv, &s, lenient)
+		wf.ID = positiveID(s)
 	}
 	if wf.ID <= 0 {
-		return Workflow{}, fmt.Errorf("id %s: want a positive integer", cut(idv.String()))
+		return Workflow{}, fmt.Errorf("id %s: want a positive integer", cut(string(idv)))
 	}
 	var created, updated string
 	for _, f := range []struct {
 		key string
+		v   jsontext.Value
 		dst *string
 	}{
-		{"name", &wf.Name}, {"description", &wf.Description}, {"status", &wf.Status},
-		{"createdAt", &created}, {"updatedAt", &updated},
+		{"name", fields.Name, &wf.Name}, {"description", fields.Description, &wf.Description}, {"status", fields.Status, &wf.Status},
+		{"createdAt", fields.CreatedAt, &created}, {"updatedAt", fields.UpdatedAt, &updated},
 	} {
-		s, err := optString(v, f.key)
+		s, err := optString(f.key, f.v)
 		if err != nil {
 			return Workflow{}, fmt.Errorf("id %d: %v", wf.ID, err)
 		}
@@ -186,28 +207,57 @@ func decodeWorkflow(v *fastjson.Value) (Workflow, error) {
 	if wf.UpdatedAt, err = parseTimestamp(updated); err != nil {
 		return Workflow{}, fmt.Errorf("id %d: updatedAt: %w", wf.ID, err)
 	}
-	raw := v.MarshalTo(make([]byte, 0, 256))
-	if !utf8.Valid(raw) {
-		raw = bytes.ToValidUTF8(raw, []byte("\uFFFD"))
+	wf.Raw = bytes.Clone(item)
+	_ = wf.Raw.Compact(jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true)) // valid: Unmarshal read it
+	if !utf8.Valid(wf.Raw) {
+		wf.Raw = bytes.ToValidUTF8(wf.Raw, []byte("\uFFFD"))
 	}
-	wf.Raw = raw
 	return wf, nil
 }
 
+// positiveID reads a decimal int64, or 0 (out of range, a fraction, text).
+func positiveID(s string) int64 {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return id
+}
+
+// jsonKind names the kind of the JSON value v ("" when absent).
+func jsonKind(v jsontext.Value) string {
+	switch v.Kind() {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	case '0':
+		return "number"
+	default:
+		return ""
+	}
+}
+
 // optString reads an optional string field: absent or null is "".
-func optString(v *fastjson.Value, key string) (string, error) {
-	f := v.Get(key)
-	if f == nil || f.Type() == fastjson.TypeNull {
+func optString(key string, v jsontext.Value) (string, error) {
+	switch k := jsonKind(v); k {
+	case "", "null":
 		return "", nil
+	case "string":
+		var s string
+		if err := json.Unmarshal(v, &s, lenient); err != nil {
+			return "", fmt.Errorf("%s: %v", key, err)
+		}
+		return s, nil
+	default:
+		return "", fmt.Errorf("%s: got %s, want a string", key, k)
 	}
-	if f.Type() != fastjson.TypeString {
-		return "", fmt.Errorf("%s: got %s, want a string", key, f.Type())
-	}
-	b := f.GetStringBytes()
-	if !utf8.Valid(b) {
-		return strings.ToValidUTF8(string(b), "\uFFFD"), nil
-	}
-	return string(b), nil
 }
 
 // resolveNext resolves a next_page against the page it came from and refuses
