@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // OrderInput is the order saga's input, as POST /api/orders records it.

@@ -3,7 +3,7 @@ package orders
 import (
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/eventline/eventline/domain/saga"
 )

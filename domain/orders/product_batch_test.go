@@ -1,7 +1,7 @@
 package orders_test
 
 import (
-	"encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 	"testing"
 	"time"
 

@@ -2,9 +2,9 @@ package orders
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/go-json-experiment/json/v1"
 	"io"
 	"time"
 )

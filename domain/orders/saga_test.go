@@ -1,8 +1,8 @@
 package orders_test
 
 import (
-	"encoding/json"
 	"fmt"
+	json "github.com/go-json-experiment/json/v1"
 	"math/rand/v2"
 	"slices"
 	"testing"

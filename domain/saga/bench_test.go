@@ -1,7 +1,7 @@
 package saga_test
 
 import (
-	"encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 	"testing"
 
 	"github.com/eventline/eventline/domain/saga"

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // Domain errors of a saga; the HTTP layer and the process manager branch

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // TimerKind says what a timer is for.

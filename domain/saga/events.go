@@ -3,7 +3,7 @@ package saga
 import (
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // Stream is the JetStream stream of the saga events.

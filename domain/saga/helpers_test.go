@@ -1,8 +1,8 @@
 package saga_test
 
 import (
-	"encoding/json"
 	"fmt"
+	json "github.com/go-json-experiment/json/v1"
 	"slices"
 	"testing"
 	"time"

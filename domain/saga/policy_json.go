@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // policyJSON is Policy as stored in events: durations in Go syntax

@@ -1,9 +1,9 @@
 package saga_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/go-json-experiment/json/v1"
 	"math/rand/v2"
 	"testing"
 

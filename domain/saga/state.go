@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // Status is a saga's status.

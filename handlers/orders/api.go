@@ -2,8 +2,8 @@ package orders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	json "github.com/go-json-experiment/json/v1"
 	"net/http"
 	"strconv"
 	"strings"

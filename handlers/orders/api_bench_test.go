@@ -3,8 +3,8 @@ package orders_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	json "github.com/go-json-experiment/json/v1"
 	"net/http"
 	"net/http/httptest"
 	"slices"

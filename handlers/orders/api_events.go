@@ -2,9 +2,9 @@ package orders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/go-json-experiment/json/v1"
 	"net/http"
 	"strings"
 	"sync"

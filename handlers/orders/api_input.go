@@ -2,8 +2,8 @@ package orders
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	json "github.com/go-json-experiment/json/v1"
 	"net/http"
 	"unicode/utf8"
 

@@ -3,8 +3,8 @@ package orders
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
+	json "github.com/go-json-experiment/json/v1"
 	"net/http"
 	"strings"
 	"time"

@@ -3,7 +3,7 @@ package orders_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 	"net/http"
 	"net/http/httptest"
 	"testing"

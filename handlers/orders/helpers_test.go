@@ -2,8 +2,8 @@ package orders_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	json "github.com/go-json-experiment/json/v1"
 	"testing"
 	"time"
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"

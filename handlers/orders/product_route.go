@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/nats-io/nats.go"
 

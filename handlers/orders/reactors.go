@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/prometheus/client_golang/prometheus"
 

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 
 	order "github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/domain/saga"

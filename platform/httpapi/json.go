@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // WriteJSON sends v as JSON with status.

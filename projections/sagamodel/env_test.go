@@ -2,7 +2,7 @@ package sagamodel_test
 
 import (
 	"context"
-	"encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 	"sync/atomic"
 	"testing"
 	"time"

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/jackc/pgx/v5"
 

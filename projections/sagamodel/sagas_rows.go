@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/eventline/eventline/domain/saga"
 )

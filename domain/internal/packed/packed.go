@@ -3,7 +3,7 @@ package packed
 import (
 	"fmt"
 
-	json "github.com/segmentio/encoding/json"
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // Event is one packed event: its type and payload.
