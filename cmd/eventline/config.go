@@ -111,47 +111,28 @@ func defaultConfig() Config {
 // the caller override it.
 func loadConfig(getenv func(string) string) (Config, error) {
 	c := defaultConfig()
-	var errs []error
-	str := func(name string, dst *string) {
-		if v := getenv(name); v != "" {
-			*dst = v
-		}
-	}
-	str("EVENTLINE_HTTP_ADDR", &c.HTTPAddr)
-	str("EVENTLINE_DATA_DIR", &c.DataDir)
-	str("NATS_URL", &c.NATSURL)
-	str("NATS_CREDS", &c.NATSCreds)
-	str("EVENTLINE_NATS_LISTEN", &c.NATSListen)
-	str("DATABASE_URL", &c.DatabaseURL)
-	str("EVENTLINE_NATS_SYNC", &c.NATSSync)
-	str("EVENTLINE_NATS_GROUP_COMMIT", &c.GroupCommit)
-	str("EVENTLINE_API_TOKEN", &c.APIToken)
-	str("EVENTLINE_PROCESS_ID", &c.ProcessID)
+	env := &envReader{getenv: getenv}
+	env.text("EVENTLINE_HTTP_ADDR", &c.HTTPAddr)
+	env.text("EVENTLINE_DATA_DIR", &c.DataDir)
+	env.text("NATS_URL", &c.NATSURL)
+	env.text("NATS_CREDS", &c.NATSCreds)
+	env.text("EVENTLINE_NATS_LISTEN", &c.NATSListen)
+	env.text("DATABASE_URL", &c.DatabaseURL)
+	env.text("EVENTLINE_NATS_SYNC", &c.NATSSync)
+	env.text("EVENTLINE_NATS_GROUP_COMMIT", &c.GroupCommit)
+	env.text("EVENTLINE_API_TOKEN", &c.APIToken)
+	env.text("EVENTLINE_PROCESS_ID", &c.ProcessID)
 	if v := getenv("EVENTLINE_ROLES"); v != "" {
 		c.Roles = parseRoles(v)
 	}
-	if v := getenv("EVENTLINE_PROJECTION_BATCH"); v != "" {
-		if _, err := fmt.Sscanf(v, "%d", &c.ProjectionBatch); err != nil {
-			errs = append(errs, fmt.Errorf("EVENTLINE_PROJECTION_BATCH=%q: not a number", v))
-		}
-	}
-	if v := getenv("EVENTLINE_STREAM_REPLICAS"); v != "" {
-		if _, err := fmt.Sscanf(v, "%d", &c.StreamReplicas); err != nil {
-			errs = append(errs, fmt.Errorf("EVENTLINE_STREAM_REPLICAS=%q: not a number", v))
-		}
-	}
-	if v := getenv("EVENTLINE_PROJECTION_WAIT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("EVENTLINE_PROJECTION_WAIT=%q: %v", v, err))
-		}
-		c.ProjectionWait = d
-	}
-	errs = append(errs, c.loadSyncEnv(getenv)...)
-	errs = append(errs, c.loadSagaEnv(getenv)...)
-	errs = append(errs, c.loadLogsEnv(getenv)...)
-	errs = append(errs, c.loadSecurityEnv(getenv)...)
-	return c, errors.Join(errs...)
+	env.number("EVENTLINE_PROJECTION_BATCH", &c.ProjectionBatch)
+	env.number("EVENTLINE_STREAM_REPLICAS", &c.StreamReplicas)
+	env.duration("EVENTLINE_PROJECTION_WAIT", &c.ProjectionWait)
+	c.loadSyncEnv(env)
+	c.loadSagaEnv(env)
+	c.loadLogsEnv(env)
+	env.text("EVENTLINE_ALLOWED_HOSTS", &c.Security.AllowedHosts)
+	return c, errors.Join(env.errs...)
 }
 
 // processIDPattern is what a process id may hold: it names NATS consumers

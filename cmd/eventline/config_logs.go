@@ -23,23 +23,21 @@ type LogsConfig struct {
 func defaultLogsConfig() LogsConfig { return LogsConfig{Retention: logsapi.DefaultRetention} }
 
 // loadLogsEnv reads EVENTLINE_LOGS_*.
-func (c *Config) loadLogsEnv(getenv func(string) string) []error {
-	var errs []error
-	if v := getenv("EVENTLINE_LOGS_RETENTION"); v != "" {
+func (c *Config) loadLogsEnv(env *envReader) {
+	env.parsed("EVENTLINE_LOGS_RETENTION", func(v string) error {
 		d, err := parseRetention(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("EVENTLINE_LOGS_RETENTION=%q: %v", v, err))
+		if err == nil {
+			c.Logs.Retention = d
 		}
-		c.Logs.Retention = d
-	}
-	if v := getenv("EVENTLINE_LOGS_MAX_BYTES"); v != "" {
+		return err
+	})
+	env.parsed("EVENTLINE_LOGS_MAX_BYTES", func(v string) error {
 		n, err := parseBytes(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("EVENTLINE_LOGS_MAX_BYTES=%q: %v", v, err))
+		if err == nil {
+			c.Logs.MaxBytes = n
 		}
-		c.Logs.MaxBytes = n
-	}
-	return errs
+		return err
+	})
 }
 
 // validateLogs checks the logs settings.

@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/eventline/eventline/domain/saga"
@@ -24,40 +23,14 @@ const minSagaDuration = time.Millisecond
 // every saga process pulls on while it owns or wants it.
 const maxPartitions = 256
 
-// loadSagaEnv reads the EVENTLINE_SAGA_* variables over c, returning every
-// unreadable value.
-func (c *Config) loadSagaEnv(getenv func(string) string) []error {
-	var errs []error
-	dur := func(name string, dst *time.Duration) {
-		if v := getenv(name); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %v", name, v, err))
-				return
-			}
-			*dst = d
-		}
-	}
-	dur("EVENTLINE_SAGA_STEP_TIMEOUT", &c.SagaStepTimeout)
-	dur("EVENTLINE_SAGA_RETRY_DELAY", &c.SagaRetryDelay)
-	dur("EVENTLINE_SAGA_COMPENSATION_TIMEOUT", &c.SagaCompensationTimeout)
-	if v := getenv("EVENTLINE_PARTITIONS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("EVENTLINE_PARTITIONS=%q: not a number", v))
-		} else {
-			c.SagaPartitions = n
-		}
-	}
-	if v := getenv("EVENTLINE_SAGA_RETRY_ATTEMPTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("EVENTLINE_SAGA_RETRY_ATTEMPTS=%q: not a number", v))
-		} else {
-			c.SagaRetryAttempts = n
-		}
-	}
-	return errs
+// loadSagaEnv reads the EVENTLINE_SAGA_* variables and EVENTLINE_PARTITIONS
+// over c.
+func (c *Config) loadSagaEnv(env *envReader) {
+	env.duration("EVENTLINE_SAGA_STEP_TIMEOUT", &c.SagaStepTimeout)
+	env.duration("EVENTLINE_SAGA_RETRY_DELAY", &c.SagaRetryDelay)
+	env.duration("EVENTLINE_SAGA_COMPENSATION_TIMEOUT", &c.SagaCompensationTimeout)
+	env.number("EVENTLINE_PARTITIONS", &c.SagaPartitions)
+	env.number("EVENTLINE_SAGA_RETRY_ATTEMPTS", &c.SagaRetryAttempts)
 }
 
 // bindSagaFlags registers the saga flags of serve over c.

@@ -24,14 +24,6 @@ type SecurityConfig struct {
 	AllowedHosts string
 }
 
-// loadSecurityEnv reads EVENTLINE_ALLOWED_HOSTS over c.
-func (c *Config) loadSecurityEnv(getenv func(string) string) []error {
-	if v := getenv("EVENTLINE_ALLOWED_HOSTS"); v != "" {
-		c.Security.AllowedHosts = v
-	}
-	return nil
-}
-
 // bindSecurityFlags registers the security flags of serve over c.
 func (c *Config) bindSecurityFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Security.AllowedHosts, "allowed-hosts", c.Security.AllowedHosts,

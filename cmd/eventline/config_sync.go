@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/eventline/eventline/handlers/workflowsync"
@@ -14,40 +13,14 @@ import (
 const maxSyncPageLength = 50
 
 // loadSyncEnv reads the EVENTLINE_SYNC_* variables and EVENTLINE_SECRET_KEY
-// over c, returning every unreadable value.
-func (c *Config) loadSyncEnv(getenv func(string) string) []error {
-	var errs []error
-	dur := func(name string, dst *time.Duration) {
-		if v := getenv(name); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %v", name, v, err))
-				return
-			}
-			*dst = d
-		}
-	}
-	num := func(name string, dst *int) {
-		if v := getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: not a number", name, v))
-				return
-			}
-			*dst = n
-		}
-	}
-	dur("EVENTLINE_SYNC_INTERVAL", &c.SyncInterval)
-	dur("EVENTLINE_SYNC_RETRY_DELAY", &c.SyncRetryDelay)
-	num("EVENTLINE_SYNC_PAGE_LENGTH", &c.SyncPageLength)
-	num("EVENTLINE_SYNC_RETRY_ATTEMPTS", &c.SyncRetryAttempts)
-	if v := getenv("EVENTLINE_SYNC_DAILY_AT"); v != "" {
-		c.SyncDailyAt = v
-	}
-	if v := getenv("EVENTLINE_SECRET_KEY"); v != "" {
-		c.SecretKey = v
-	}
-	return errs
+// over c.
+func (c *Config) loadSyncEnv(env *envReader) {
+	env.duration("EVENTLINE_SYNC_INTERVAL", &c.SyncInterval)
+	env.duration("EVENTLINE_SYNC_RETRY_DELAY", &c.SyncRetryDelay)
+	env.number("EVENTLINE_SYNC_PAGE_LENGTH", &c.SyncPageLength)
+	env.number("EVENTLINE_SYNC_RETRY_ATTEMPTS", &c.SyncRetryAttempts)
+	env.text("EVENTLINE_SYNC_DAILY_AT", &c.SyncDailyAt)
+	env.text("EVENTLINE_SECRET_KEY", &c.SecretKey)
 }
 
 // bindSyncFlags registers the sync flags of serve over c. The secret key
