@@ -39,17 +39,9 @@ func groupEvents(events []projections.Event, decode map[string]func([]byte) (any
 		if !ok {
 			return nil, projections.Permanent(fmt.Errorf("event #%d: unexpected subject %q", ev.Seq, ev.Subject))
 		}
-		dec, ok := decode[ev.Envelope.Type]
-		if !ok {
-			return nil, projections.Permanent(fmt.Errorf("event #%d: unknown type %q", ev.Seq, ev.Envelope.Type))
-		}
-		data, err := dec(ev.Envelope.Data)
+		data, at, err := projections.Decode(ev, decode)
 		if err != nil {
-			return nil, projections.Permanent(fmt.Errorf("event #%d (%s): %w", ev.Seq, ev.Envelope.Type, err))
-		}
-		at := ev.Envelope.OccurredAt
-		if at.IsZero() {
-			at = ev.Time
+			return nil, err
 		}
 		g := bySubject[ev.Subject]
 		if g == nil {

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	json "github.com/go-json-experiment/json/v1"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/eventline/eventline/domain/saga"
 )

@@ -152,17 +152,9 @@ func (m *Model) group(events []projections.Event) ([]*customerEvents, error) {
 		if err != nil || !strings.HasPrefix(ev.Subject, "customer.") {
 			return nil, projections.Permanent(fmt.Errorf("syncmodel: event #%d: subject %q is not customer.<uuid>", ev.Seq, ev.Subject))
 		}
-		dec, ok := m.decode[ev.Envelope.Type]
-		if !ok {
-			return nil, projections.Permanent(fmt.Errorf("syncmodel: event #%d: unknown type %q", ev.Seq, ev.Envelope.Type))
-		}
-		data, err := dec(ev.Envelope.Data)
+		data, at, err := projections.Decode(ev, m.decode)
 		if err != nil {
-			return nil, projections.Permanent(fmt.Errorf("syncmodel: event #%d (%s): %w", ev.Seq, ev.Envelope.Type, err))
-		}
-		at := ev.Envelope.OccurredAt
-		if at.IsZero() {
-			at = ev.Time
+			return nil, fmt.Errorf("syncmodel: %w", err)
 		}
 		g := byID[id]
 		if g == nil {
