@@ -42,7 +42,7 @@ type StreamSpec struct {
 	Duplicates time.Duration
 	// MediumBlocks stores the stream in 4 MiB blocks instead of the 8 MiB
 	// JetStream gives a stream without limits. For the saga's streams it cut
-	// serve's CPU per saga by about a tenth under load (docs/BENCHMARKS.md,
+	// serve's CPU per saga by about a tenth under load (docs/CHANGELOG.md,
 	// issue 12, seventh session). JetStream has no block size setting: a
 	// limit per subject, set too high to ever be reached (maxPerSubject),
 	// makes it choose 4 MiB.

@@ -104,7 +104,7 @@ func openInfra(ctx context.Context, cfg Config, needs infraNeeds, log *slog.Logg
 		if in.embedded != nil {
 			// Through memory, not loopback TCP: a single saga, eight
 			// appends one after another, answers 0.5–1 ms sooner
-			// (docs/BENCHMARKS.md).
+			// (docs/CHANGELOG.md, issue 12).
 			natsOpts.InProcess = in.embedded.InProcess()
 		}
 		// Group commit pays where each publish costs an fsync of its own:

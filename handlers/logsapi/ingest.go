@@ -28,7 +28,7 @@ type IngestConfig struct {
 	// the server fsyncs one append after the other, so more in flight only
 	// makes each fsync carry fewer entries: 64 connections of single POSTs
 	// got 2,028-2,730 req/s with 8, 5,664 with 2 and 5,910 with 1
-	// (bench/ingest --phases D, docs/BENCHMARKS.md, issue 27).
+	// (bench/ingest --phases D; docs/CHANGELOG.md, issue 27).
 	MaxInFlight int
 	// AckTimeout bounds the wait for JetStream's acknowledgement (10s). An
 	// entry also waits at most this long for its append to start: an
