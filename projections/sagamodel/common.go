@@ -1,7 +1,6 @@
 package sagamodel
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -60,27 +59,6 @@ func tableName(tables map[string]string, live string) string {
 		return pgx.Identifier{t}.Sanitize()
 	}
 	return pgx.Identifier{live}.Sanitize()
-}
-
-// sendBatch sends b in tx and returns the rows its statements wrote.
-func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, what string) (int64, error) {
-	if b.Len() == 0 {
-		return 0, nil
-	}
-	res := tx.SendBatch(ctx, b)
-	var rows int64
-	for i := 0; i < b.Len(); i++ {
-		tag, err := res.Exec()
-		if err != nil {
-			_ = res.Close()
-			return 0, fmt.Errorf("%s: statement %d of %d: %w", what, i+1, b.Len(), err)
-		}
-		rows += tag.RowsAffected()
-	}
-	if err := res.Close(); err != nil {
-		return 0, fmt.Errorf("%s: %w", what, err)
-	}
-	return rows, nil
 }
 
 // micros returns t as microseconds since the epoch (PostgreSQL's

@@ -126,5 +126,5 @@ func (m *Orders) Apply(ctx context.Context, tx pgx.Tx, events []projections.Even
 	}
 	b := &pgx.Batch{}
 	m.queue(b, w)
-	return sendBatch(ctx, tx, b, "orders")
+	return projections.SendBatch(ctx, tx, b, "orders")
 }

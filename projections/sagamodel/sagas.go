@@ -89,7 +89,7 @@ func (m *Sagas) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event
 	}
 	b := &pgx.Batch{}
 	m.queue(b, w)
-	return sendBatch(ctx, tx, b, "sagas")
+	return projections.SendBatch(ctx, tx, b, "sagas")
 }
 
 // sagaRow is a saga as it was read from its rows: its state, as far as the

@@ -123,23 +123,7 @@ func (m *Model) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event
 	for _, g := range groups {
 		m.queueCustomer(b, g, applied[g.id])
 	}
-	if b.Len() == 0 {
-		return 0, nil
-	}
-	res := tx.SendBatch(ctx, b)
-	var rows int64
-	for i := 0; i < b.Len(); i++ {
-		tag, err := res.Exec()
-		if err != nil {
-			_ = res.Close()
-			return 0, fmt.Errorf("syncmodel: statement %d of %d: %w", i+1, b.Len(), err)
-		}
-		rows += tag.RowsAffected()
-	}
-	if err := res.Close(); err != nil {
-		return 0, fmt.Errorf("syncmodel: %w", err)
-	}
-	return rows, nil
+	return projections.SendBatch(ctx, tx, b, "syncmodel")
 }
 
 // group decodes events and groups them by customer, customers in the order
