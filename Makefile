@@ -39,7 +39,8 @@ test: postgres-binaries chromium
 	@# (cmd/eventline, which runs those packages again in-process, is far too
 	@# slow under -race) without it.
 	@$(GO) test -race -count=1 -p 2 -timeout 8m $(RACE_PKGS) > $(RACE_LOG) 2>&1 & race=$$!; \
-	EVENTLINE_SCREENSHOT_LIST=$(SCREENSHOTS) $(GO) test -count=1 -p 1 -timeout 8m $$($(GO) list ./... | grep -v -E '$(RACE_RE)'); rc=$$?; \
+	EVENTLINE_SCREENSHOT_LIST=$(SCREENSHOTS) $(GO) test -count=1 -p 1 -timeout 8m $$($(GO) list ./... | grep -v -E '$(RACE_RE)') && \
+	$(GO) test -count=1 -run '$(TIMING_TESTS)' ./eventstore/; rc=$$?; \
 	wait $$race; rrc=$$?; echo "-- under the race detector:"; cat $(RACE_LOG); \
 	if [ -s $(SCREENSHOTS) ]; then echo "screenshots of the dashboard's browser tests:"; sort $(SCREENSHOTS); fi; \
 	exit $$(( rc || rrc ))
@@ -48,6 +49,8 @@ test: postgres-binaries chromium
 RACE_PKGS := ./eventstore/... ./projections/... ./platform/... ./handlers/... ./internal/pgcluster/
 RACE_RE := /(eventstore|projections|platform|handlers)(/|$$)|/internal/pgcluster$$
 RACE_LOG := $(or $(TMPDIR),/tmp)/eventline-race.log
+# Timing guards, skipped under -race: run without it too.
+TIMING_TESTS := ^TestGroupCommitSharesDiskSyncs$$
 test-race: postgres-binaries
 	$(GO) test -race -count=1 -timeout 8m $(RACE_PKGS)
 

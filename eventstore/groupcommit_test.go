@@ -111,6 +111,11 @@ func TestGroupCommitStoresConcurrentAppendsTogether(t *testing.T) {
 // the plain publishes. Should an upgrade of the server lose the shared sync, this fails,
 // and group commit must be turned off or rethought.
 func TestGroupCommitSharesDiskSyncs(t *testing.T) {
+	if raceDetector {
+		// Measured at 2.9x under -race (the server's work per message,
+		// instrumented, outweighs the fsyncs); make test runs it without.
+		t.Skip("a timing guard: run without -race (make test does)")
+	}
 	st, _ := groupSetup(t, true, eventstore.GroupCommit{})
 	ctx := context.Background()
 	js := st.JetStream()
