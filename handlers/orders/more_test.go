@@ -179,8 +179,17 @@ func TestNATSRestartMidSaga(t *testing.T) {
 
 	tokens := []string{order.TokenOK, order.TokenFlaky, order.TokenDeclined, order.TokenSlow}
 	const n = 16
+	// A step's attempt outlasts the restart: the server is down a second,
+	// the client reconnects within two more, and under the race detector
+	// on a loaded machine the step in flight then took over the 5 s of the
+	// package's policy (the pivot then has an unknown outcome, as it should).
+	// tok_slow's sagas wait out this timeout before their second attempt.
+	restartPolicy := policy
+	restartPolicy.AttemptTimeout = 12 * time.Second
 	for i := range n {
-		e.start(t, fmt.Sprint("s", i), input(fmt.Sprint("o", i), "u1", tokens[i%len(tokens)], 1))
+		_, err := e.manager.Start(context.Background(), fmt.Sprint("s", i), saga.OrderSaga(restartPolicy),
+			input(fmt.Sprint("o", i), "u1", tokens[i%len(tokens)], 1), "")
+		require.NoError(t, err)
 	}
 	require.Positive(t, e.manager.Driving(), "sagas in flight when NATS stops")
 	srv.Shutdown()
