@@ -199,7 +199,8 @@ const (
 // Put stores what write writes as the snapshot info describes, replacing
 // the subject's previous one. write streams the state: it is never held
 // whole in memory here. A snapshot larger than MaxSnapshotBytes is not
-// stored (ErrSnapshotTooLarge), and the previous one stays.
+// stored (ErrSnapshotTooLarge), and the previous one stays. Put returns
+// only once write has: whatever write touched is the caller's again.
 func (s *Snapshots) Put(ctx context.Context, info SnapshotInfo, write func(io.Writer) error) error {
 	ctx, cancel := context.WithTimeout(ctx, SnapshotPutMax)
 	defer cancel()
@@ -208,7 +209,9 @@ func (s *Snapshots) Put(ctx context.Context, info SnapshotInfo, write func(io.Wr
 		return err
 	}
 	pr, pw := io.Pipe()
+	wrote := make(chan struct{})
 	go func() {
+		defer close(wrote)
 		w := &limitWriter{w: pw, left: cmp.Or(s.MaxBytes, MaxSnapshotBytes)}
 		pw.CloseWithError(write(w))
 	}()
@@ -220,8 +223,11 @@ func (s *Snapshots) Put(ctx context.Context, info SnapshotInfo, write func(io.Wr
 			snapshotVersion: info.Version,
 		},
 	}, pr)
-	// The writer may still be blocked on a pipe Put stopped reading.
+	// The writer may still be blocked on a pipe Put stopped reading: its
+	// writes fail from now on, and Put returns once write has (a caller
+	// may read what write touched, the bytes it counted say).
 	_ = pr.CloseWithError(errors.New("snapshot put ended"))
+	<-wrote
 	if err != nil {
 		if errors.Is(err, ErrSnapshotTooLarge) {
 			return fmt.Errorf("snapshot of %s: %w", info.Subject, ErrSnapshotTooLarge)

@@ -205,3 +205,32 @@ func TestSweepPurgesTheChunksOfUnfinishedSnapshots(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "kept", body, "a stored snapshot's chunks stay")
 }
+
+// A Put that fails while write is still writing (its context ends) returns
+// only once write has returned: the caller may then read what write
+// touched (the aggregate's snapshotter reads the bytes it counted).
+func TestPutReturnsOnlyOnceWriteHas(t *testing.T) {
+	st, _ := setup(t)
+	snaps := eventstore.NewSnapshots(st)
+	id, seq := appendN(t, st, "test.w", 1)
+	info := eventstore.SnapshotInfo{Stream: testStream.Name, Subject: "test.w", Seq: seq, EventID: id, Version: "v1"}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	returned := false // read after Put without a lock: the race detector checks the ordering
+	written := 0
+	err := snaps.Put(ctx, info, func(w io.Writer) error {
+		defer func() { returned = true }()
+		chunk := make([]byte, 1024)
+		for {
+			n, err := w.Write(chunk)
+			written += n
+			if err != nil {
+				return err
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	require.Error(t, err, "the context ended while write was writing")
+	require.True(t, returned, "Put returned before write did")
+	require.Positive(t, written)
+}
