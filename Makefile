@@ -34,11 +34,11 @@ SCREENSHOTS := $(or $(TMPDIR),/tmp)/eventline-screenshots.txt
 test: postgres-binaries chromium
 	$(GO) vet ./...
 	@rm -f $(SCREENSHOTS)
-	@# Two runs side by side (three test binaries at a time): the packages that
+	@# Two runs side by side, one package at a time each: the packages that
 	@# start goroutines of their own under the race detector, the others
 	@# (cmd/eventline, which runs those packages again in-process, is far too
 	@# slow under -race) without it.
-	@$(GO) test -race -count=1 -p 2 -timeout 8m $(RACE_PKGS) > $(RACE_LOG) 2>&1 & race=$$!; \
+	@$(GO) test -race -count=1 -p 1 -timeout 8m $(RACE_PKGS) > $(RACE_LOG) 2>&1 & race=$$!; \
 	EVENTLINE_SCREENSHOT_LIST=$(SCREENSHOTS) $(GO) test -count=1 -p 1 -timeout 8m $$($(GO) list ./... | grep -v -E '$(RACE_RE)') && \
 	$(GO) test -count=1 -run '$(TIMING_TESTS)' ./eventstore/; rc=$$?; \
 	wait $$race; rrc=$$?; echo "-- under the race detector:"; cat $(RACE_LOG); \
