@@ -93,7 +93,8 @@ func nextInOrder(msg jetstream.Msg, lastDelivery *uint64) (bool, error) {
 }
 
 // collect gathers up to BatchSize messages (or BatchBytes): it waits for
-// the first one, then at most BatchWait for the rest. It stops before a gap
+// the first one, then at most BatchWait (InPlaceWait for a projection
+// updated in place) for the rest. It stops before a gap
 // in the delivery sequence and returns errGap with the messages before it.
 func (r *Runner) collect(ctx context.Context, it jetstream.MessagesContext, lastDelivery *uint64) ([]jetstream.Msg, error) {
 	var batch []jetstream.Msg
@@ -133,7 +134,7 @@ func (r *Runner) collect(ctx context.Context, it jetstream.MessagesContext, last
 			return batch, errGap
 		}
 		if len(batch) == 0 {
-			deadline = time.Now().Add(r.cfg.BatchWait)
+			deadline = time.Now().Add(r.wait)
 		}
 		batch = append(batch, msg)
 		size += len(msg.Data())

@@ -28,6 +28,9 @@ type Config struct {
 	Roles           []string
 	ProjectionBatch int
 	ProjectionWait  time.Duration
+	// ProjectionWaitInPlace is ProjectionWait for the projections updated
+	// in place (sagas, orders, workflows); 0: 5 × ProjectionWait.
+	ProjectionWaitInPlace time.Duration
 	// StreamReplicas is every stream's replica count (EVENTLINE_STREAM_REPLICAS).
 	StreamReplicas int
 	// ProcessID names this process among the others of a deployment
@@ -128,6 +131,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	env.number("EVENTLINE_PROJECTION_BATCH", &c.ProjectionBatch)
 	env.number("EVENTLINE_STREAM_REPLICAS", &c.StreamReplicas)
 	env.duration("EVENTLINE_PROJECTION_WAIT", &c.ProjectionWait)
+	env.duration("EVENTLINE_PROJECTION_WAIT_IN_PLACE", &c.ProjectionWaitInPlace)
 	c.loadSyncEnv(env)
 	c.loadSagaEnv(env)
 	c.loadLogsEnv(env)
@@ -201,6 +205,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ProjectionBatch, "projection-batch", c.ProjectionBatch, "events per projection transaction (EVENTLINE_PROJECTION_BATCH)")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "replicas of every stream, 1..5; an existing stream is never lowered (EVENTLINE_STREAM_REPLICAS)")
 	fs.DurationVar(&c.ProjectionWait, "projection-wait", c.ProjectionWait, "how long a projection batch waits to fill (EVENTLINE_PROJECTION_WAIT)")
+	fs.DurationVar(&c.ProjectionWaitInPlace, "projection-wait-in-place", c.ProjectionWaitInPlace, "the same for projections updated in place (sagas, orders, workflows); 0: 5 × projection-wait (EVENTLINE_PROJECTION_WAIT_IN_PLACE)")
 	c.bindSyncFlags(fs)
 	c.bindSagaFlags(fs)
 	c.bindSecurityFlags(fs)
@@ -248,6 +253,9 @@ func (c Config) Validate() error {
 	}
 	if c.ProjectionWait <= 0 {
 		errs = append(errs, fmt.Errorf("EVENTLINE_PROJECTION_WAIT %v: must be positive", c.ProjectionWait))
+	}
+	if c.ProjectionWaitInPlace < 0 {
+		errs = append(errs, fmt.Errorf("EVENTLINE_PROJECTION_WAIT_IN_PLACE %v: must be positive, or 0 for 5 × EVENTLINE_PROJECTION_WAIT", c.ProjectionWaitInPlace))
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, fmt.Errorf("EVENTLINE_STREAM_REPLICAS %d: must be 1..5", c.StreamReplicas))

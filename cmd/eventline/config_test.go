@@ -43,6 +43,11 @@ func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
 		return map[string]string{"EVENTLINE_PROJECTION_WAIT": "soon"}[k]
 	})
 	require.ErrorContains(t, err, "EVENTLINE_PROJECTION_WAIT")
+	c, err = loadConfig(func(k string) string {
+		return map[string]string{"EVENTLINE_PROJECTION_WAIT_IN_PLACE": "-1s"}[k]
+	})
+	require.NoError(t, err)
+	require.ErrorContains(t, c.Validate(), "EVENTLINE_PROJECTION_WAIT_IN_PLACE -1s: must be positive")
 	_, err = loadConfig(func(k string) string {
 		return map[string]string{"EVENTLINE_STREAM_REPLICAS": "three"}[k]
 	})

@@ -118,7 +118,7 @@ func serve(ctx context.Context, cfg Config, args []string, getenv func(string) s
 	if cfg.hasRole("projector") {
 		for _, spec := range projs.Specs() {
 			r := projections.NewRunner(spec.Live(), in.store.JetStream(), in.pool,
-				projections.Config{BatchSize: cfg.ProjectionBatch, BatchWait: cfg.ProjectionWait}, pmetrics, log)
+				projections.Config{BatchSize: cfg.ProjectionBatch, BatchWait: cfg.ProjectionWait, InPlaceWait: cfg.ProjectionWaitInPlace}, pmetrics, log)
 			runners[spec.Name] = r
 			g.Go(func() error { return r.Run(gctx) })
 		}
