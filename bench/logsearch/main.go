@@ -70,12 +70,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer pool.Close()
 	b := &bench{o: o, base: srv.BaseURL(), pool: pool, logf: logf, client: benchserve.NewClient(o.Clients*2, 30*time.Second)}
 	var r result
+	// The peak so far after each phase, to tell which one sets it.
+	peakSoFar := func(phase string) {
+		if rss, err := srv.PeakRSS(); err == nil {
+			logf("  serve peak RSS after %s: %.0f MiB", phase, float64(rss)/(1<<20))
+		}
+	}
 	if err := b.seed(ctx); err != nil {
 		return withLog(err, srv)
 	}
+	peakSoFar("the seed")
 	if r.Projector, err = b.projector(ctx); err != nil {
 		return withLog(err, srv)
 	}
+	peakSoFar("phase 3 (projector)")
 	if r.Search, err = b.search(ctx); err != nil {
 		return withLog(err, srv)
 	}
@@ -85,9 +93,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if r.Histogram, err = b.histogram(ctx); err != nil {
 		return withLog(err, srv)
 	}
+	peakSoFar("phase 2 (searches)")
 	if r.Ingest, err = b.ingest(ctx); err != nil {
 		return withLog(err, srv)
 	}
+	peakSoFar("phase 1 (ingest)")
 	if r.Drop, err = b.dropDay(ctx); err != nil {
 		return withLog(err, srv)
 	}
