@@ -193,9 +193,26 @@ func (m *Manager) Decide(ctx context.Context, sagaID string, in any) (Decided, e
 
 // Start starts saga sagaID of definition def with input; dedupeID, when
 // set, is the publish dedupe id of its first events (an Idempotency-Key's).
+//
+// With a dedupeID, a saga found started already (saga.ErrAlreadyStarted,
+// returned with the saga's state) was started by an earlier attempt with
+// the same key, which may have died, or failed on a lost acknowledgement,
+// before carrying anything out: what the saga waits on is carried out
+// again (Reissue), as for an append that was a duplicate (record).
 func (m *Manager) Start(ctx context.Context, sagaID string, def saga.Definition, input json.RawMessage, dedupeID string) (Decided, error) {
-	return m.decide(ctx, sagaID, saga.Start{SagaID: sagaID, Definition: def, Input: input, Now: m.now()},
+	d, err := m.decide(ctx, sagaID, saga.Start{SagaID: sagaID, Definition: def, Input: input, Now: m.now()},
 		aggregate.Meta{CorrelationID: sagaID, DedupeID: dedupeID})
+	if dedupeID == "" || !errors.Is(err, saga.ErrAlreadyStarted) {
+		return d, err
+	}
+	s, seq, lerr := m.sagas.Load(ctx, sagaID)
+	if lerr == nil && s.Exists() && !s.Status.Terminal() {
+		lerr = m.Reissue(ctx, s)
+	}
+	if lerr != nil {
+		return Decided{}, fmt.Errorf("saga %s: carry out what it waits on: %w", sagaID, lerr)
+	}
+	return Decided{State: s, Seq: seq}, err
 }
 
 func (m *Manager) decide(ctx context.Context, sagaID string, in any, meta aggregate.Meta) (Decided, error) {
@@ -221,9 +238,20 @@ func (m *Manager) record(ctx context.Context, sagaID string, in any, meta aggreg
 	var events []saga.Event
 	for _, a := range res.Events {
 		if a.Duplicate {
-			// Stored by an earlier attempt (an Idempotency-Key retried):
-			// its effects were that attempt's to carry out, and Resume's.
-			return d, effects{}, nil
+			// Stored by an earlier attempt (an Idempotency-Key retried; on
+			// a replicated stream the dedupe id is checked before the
+			// expected sequence), which may have died or failed on a lost
+			// acknowledgement before carrying anything out, and no resume
+			// may come: what the saga waits on now is carried out again.
+			s, seq, err := m.sagas.Load(ctx, sagaID)
+			if err != nil {
+				return Decided{}, effects{}, fmt.Errorf("saga %s: %w", sagaID, err)
+			}
+			d.State, d.Seq = s, seq
+			if s.Status.Terminal() {
+				return d, effects{}, nil // its end was carried out by who recorded it
+			}
+			return d, m.outstanding(s), nil
 		}
 		for _, e := range saga.Flatten(a.Envelope.Type, a.Data) {
 			if c, ok := e.Data.(*saga.StepCompleted); ok && c.Step == saga.StepProcessPayment && res.State.Definition.Type == saga.OrderSagaType {
@@ -264,6 +292,11 @@ func (m *Manager) forget(s saga.State) {
 // the confirmation of an order saga past its pivot: what a lost send left
 // undone. Doing it twice is harmless.
 func (m *Manager) Reissue(ctx context.Context, s saga.State) error {
+	return m.carry(ctx, m.outstanding(s))
+}
+
+// outstanding is what Reissue carries out for saga s.
+func (m *Manager) outstanding(s saga.State) effects {
 	eff := effects{state: s}
 	eff.cmds, eff.timers = saga.Outstanding(s)
 	if s.Definition.Type == saga.OrderSagaType {
@@ -271,7 +304,7 @@ func (m *Manager) Reissue(ctx context.Context, s saga.State) error {
 			eff.confirm = true
 		}
 	}
-	return m.carry(ctx, eff)
+	return eff
 }
 
 // Resume re-issues what every saga that is not terminal waits on, so that
