@@ -15,6 +15,9 @@ import (
 type local struct {
 	mu      sync.Mutex
 	driving map[string]int
+	// renote holds the sagas noted to this process while a driver here
+	// held them (deferred, see noteLater).
+	renote  map[string]bool
 	waiting map[string][]chan saga.State
 	final   map[string]saga.State
 	ring    []string // final's ids, oldest replaced first
@@ -26,22 +29,43 @@ type local struct {
 const recentFinal = 1024
 
 func newLocal() *local {
-	return &local{driving: map[string]int{}, waiting: map[string][]chan saga.State{},
+	return &local{driving: map[string]int{}, renote: map[string]bool{}, waiting: map[string][]chan saga.State{},
 		final: map[string]saga.State{}, ring: make([]string, recentFinal)}
 }
 
-// drive marks saga id as driven here until the returned func is called.
-func (l *local) drive(id string) (done func()) {
+// drive marks saga id as driven here until the returned func is called;
+// that func reports whether the saga was noted meanwhile (noteLater) and
+// its last driver here just stopped: it must be noted again.
+func (l *local) drive(id string) (done func() (renote bool)) {
 	l.mu.Lock()
 	l.driving[id]++
 	l.mu.Unlock()
-	return func() {
+	return func() bool {
 		l.mu.Lock()
-		if l.driving[id]--; l.driving[id] <= 0 {
-			delete(l.driving, id)
+		defer l.mu.Unlock()
+		if l.driving[id]--; l.driving[id] > 0 {
+			return false
 		}
-		l.mu.Unlock()
+		delete(l.driving, id)
+		renote := l.renote[id]
+		delete(l.renote, id)
+		return renote
 	}
+}
+
+// noteLater reports whether a driver here holds saga id, noted to this
+// process; if so the note is kept for when its last driver stops (drive's
+// done). That driver may stop without going on: it gave the partition up,
+// or its next decision was stale because another process (the one that
+// noted it) recorded the saga further.
+func (l *local) noteLater(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.driving[id] == 0 {
+		return false
+	}
+	l.renote[id] = true
+	return true
 }
 
 // driven reports whether a driver here holds saga id: its decisions are

@@ -45,6 +45,22 @@ func TestLocalCountsDriversOfOneSaga(t *testing.T) {
 	assert.Empty(t, l.driving)
 }
 
+// A note that comes while a driver here holds the saga is kept for when
+// its last driver stops.
+func TestLocalKeepsANoteForWhenTheDriversStop(t *testing.T) {
+	l := newLocal()
+	assert.False(t, l.noteLater("a"), "nobody drives it: the note is acted upon now")
+	done1 := l.drive("a")
+	assert.False(t, done1(), "not noted meanwhile")
+	done1, done2 := l.drive("a"), l.drive("a")
+	assert.True(t, l.noteLater("a"))
+	assert.False(t, done1(), "another driver still holds it")
+	assert.True(t, done2(), "the last driver stopped: note it again")
+	done3 := l.drive("a")
+	assert.False(t, done3(), "noted again once")
+	assert.Empty(t, l.renote)
+}
+
 func TestLocalKeepsTheLastFinalStatesOnly(t *testing.T) {
 	l := newLocal()
 	l.ended(saga.State{ID: "stuck", Status: saga.StatusNeedsAttention})

@@ -406,7 +406,7 @@ func (m *Manager) carry(ctx context.Context, eff effects) error {
 	if m.parts != nil && owns {
 		select {
 		case m.slots <- struct{}{}:
-			done := m.local.drive(eff.state.ID)
+			done := m.driving(eff.state.ID)
 			if m.goBackground(func() { defer done(); m.drive(eff) }) {
 				return nil
 			}
@@ -428,6 +428,18 @@ func (m *Manager) carry(ctx context.Context, eff effects) error {
 		}
 	}
 	return m.send(ctx, eff.state, eff.cmds, eff.timers, eff.confirm)
+}
+
+// driving marks saga id as driven here until done is called, which notes
+// the saga to this process again if a note came meanwhile (the nudge left
+// it to the driver, local.noteLater).
+func (m *Manager) driving(id string) (done func()) {
+	stop := m.local.drive(id)
+	return func() {
+		if stop() {
+			m.Noted(0, id, nil)
+		}
+	}
 }
 
 // drive runs eff's commands and confirmation here, decides each reply
@@ -460,7 +472,8 @@ func (m *Manager) drive(eff effects) {
 	defer m.recordHeld(held) // only left holding when ctx ended
 	queue := []effects{eff}
 	// A partition given up (another process took it over) stops its
-	// drivers at the next step: the new owner goes on from the log.
+	// drivers at the next step: the new owner goes on from the log, told
+	// of the saga by passOn.
 	for len(queue) > 0 && ctx.Err() == nil && m.ownsSaga(eff.state.ID) {
 		e := queue[0]
 		queue = queue[1:]
@@ -483,6 +496,27 @@ func (m *Manager) drive(eff effects) {
 			}
 		}
 		m.wait(ctx, pending)
+	}
+	if len(queue) > 0 && ctx.Err() == nil {
+		m.passOn(ctx, held)
+	}
+}
+
+// passOn hands saga h.sagaID, which a driver stopped driving with steps
+// left because its partition went to another process, over to that
+// process: the replies held are recorded first, then the saga is noted to
+// its new owner, which carries out what it waits on as recorded. The new
+// owner's resume ran when it took the partition over, perhaps before this
+// process recorded its last decision (or even stored the saga), so
+// without the note nobody would drive it until the sweep.
+func (m *Manager) passOn(ctx context.Context, h *heldReplies) {
+	if !m.settleHeld(ctx, h, errors.New("partition given up")) {
+		return // handed over to the reactors
+	}
+	nctx, cancel := context.WithTimeout(ctx, handOverTimeout)
+	defer cancel()
+	if err := m.route(nctx, h.sagaID); err != nil {
+		m.handOverRecorded(ctx, h.sagaID, err)
 	}
 }
 

@@ -133,8 +133,8 @@ func (m *Manager) nudgeLoop() {
 		case <-m.base.Done():
 			return
 		case id := <-m.nudges:
-			if m.local.driven(id) || !m.ownsSaga(id) {
-				continue // a driver here has it already, or it moved on
+			if !m.ownsSaga(id) || m.local.noteLater(id) {
+				continue // it moved on, or a driver here has it (noted again when it stops)
 			}
 			ctx, cancel := context.WithTimeout(m.base, 30*time.Second)
 			if _, err := m.reissueAll(ctx, []string{id}, 0); err != nil && m.base.Err() == nil {
