@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"net/url"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/eventstore/partitions"
 	"github.com/eventline/eventline/internal/testenv"
 )
@@ -63,34 +65,45 @@ func TestADriverThatLostItsPartitionHandsTheSagaToTheNewOwner(t *testing.T) {
 		"b, alone, owns every partition (and resumed them, with no saga yet)")
 	a := startSagaProcess(t, srv.ClientURL(), "a", false)
 
-	ctx := context.Background()
-	parts := a.m.parts
-	_, err := parts.Users.Handle(ctx, "u1", order.CreateUser{UserID: "u1", Name: "u1", Email: "u1@example.com", Now: time.Now()}, aggregate.Meta{})
-	require.NoError(t, err)
-	_, err = parts.Products.Handle(ctx, "p1", order.CreateProduct{ProductID: "p1", Name: "p1", PriceCents: 100, Stock: 5, Now: time.Now()}, aggregate.Meta{})
-	require.NoError(t, err)
-	in, err := json.Marshal(order.OrderInput{OrderID: "s1", UserID: "u1", Items: []order.Item{{ProductID: "p1", Quantity: 1}},
-		Payment: order.Payment{Token: order.TokenOK}})
-	require.NoError(t, err)
-
 	// a recorded the saga's start as the owner of its partition, which has
 	// moved to b by the time a's driver takes the first step.
-	_, eff, err := a.m.record(ctx, "s1", saga.Start{SagaID: "s1", Definition: saga.OrderSaga(saga.DefaultPolicy()), Input: in, Now: time.Now()},
-		aggregate.Meta{CorrelationID: "s1"})
-	require.NoError(t, err)
+	eff := startUndriven(t, a.m, "s1")
 	require.Len(t, eff.cmds, 1)
 	a.m.slots <- struct{}{} // as carry does
 	a.m.drive(eff)
+	waitEnded(t, b.m, "s1", 10*time.Second)
+}
 
-	deadline := time.Now().Add(10 * time.Second)
+// startUndriven records the start of order saga id (user u1 orders one
+// p1, both created here) through m and carries nothing out: the saga as a
+// process that stopped right after recording it leaves it.
+func startUndriven(t *testing.T, m *Manager, id string) effects {
+	t.Helper()
+	ctx := context.Background()
+	_, err := m.parts.Users.Handle(ctx, "u1", order.CreateUser{UserID: "u1", Name: "u1", Email: "u1@example.com", Now: time.Now()}, aggregate.Meta{})
+	require.NoError(t, err)
+	_, err = m.parts.Products.Handle(ctx, "p1", order.CreateProduct{ProductID: "p1", Name: "p1", PriceCents: 100, Stock: 5, Now: time.Now()}, aggregate.Meta{})
+	require.NoError(t, err)
+	in, err := json.Marshal(order.OrderInput{OrderID: id, UserID: "u1", Items: []order.Item{{ProductID: "p1", Quantity: 1}},
+		Payment: order.Payment{Token: order.TokenOK}})
+	require.NoError(t, err)
+	_, eff, err := m.record(ctx, id, saga.Start{SagaID: id, Definition: saga.OrderSaga(saga.DefaultPolicy()), Input: in, Now: time.Now()},
+		aggregate.Meta{CorrelationID: id})
+	require.NoError(t, err)
+	return eff
+}
+
+// waitEnded waits until saga id, read through m, has completed.
+func waitEnded(t *testing.T, m *Manager, id string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
-		s, _, err := b.m.sagas.Load(ctx, "s1")
-		require.NoError(t, err)
-		if s.Status.Terminal() {
+		s, _, err := m.sagas.Load(context.Background(), id)
+		if err == nil && s.Status.Terminal() {
 			require.Equal(t, saga.StatusCompleted, s.Status, s.Reason)
-			break
+			return
 		}
-		require.True(t, time.Now().Before(deadline), "saga still %s at step %d: nobody drives it", s.Status, s.Current)
+		require.True(t, time.Now().Before(deadline), "saga %s still %s at step %d (%v): nobody drives it", id, s.Status, s.Current, err)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -104,20 +117,7 @@ func TestANoteWhileDrivenIsActedUponWhenTheDriverStops(t *testing.T) {
 	srv := testenv.NATS(t)
 	b := startSagaProcess(t, srv.ClientURL(), "b", true)
 	require.Eventually(t, func() bool { return len(b.owner.Owned()) == 4 }, 15*time.Second, 20*time.Millisecond)
-	ctx := context.Background()
-	parts := b.m.parts
-	_, err := parts.Users.Handle(ctx, "u1", order.CreateUser{UserID: "u1", Name: "u1", Email: "u1@example.com", Now: time.Now()}, aggregate.Meta{})
-	require.NoError(t, err)
-	_, err = parts.Products.Handle(ctx, "p1", order.CreateProduct{ProductID: "p1", Name: "p1", PriceCents: 100, Stock: 5, Now: time.Now()}, aggregate.Meta{})
-	require.NoError(t, err)
-	in, err := json.Marshal(order.OrderInput{OrderID: "s1", UserID: "u1", Items: []order.Item{{ProductID: "p1", Quantity: 1}},
-		Payment: order.Payment{Token: order.TokenOK}})
-	require.NoError(t, err)
-	// The saga as another process left it: recorded, its effects not
-	// carried out here.
-	_, _, err = b.m.record(ctx, "s1", saga.Start{SagaID: "s1", Definition: saga.OrderSaga(saga.DefaultPolicy()), Input: in, Now: time.Now()},
-		aggregate.Meta{CorrelationID: "s1"})
-	require.NoError(t, err)
+	startUndriven(t, b.m, "s1") // as another process left it
 
 	done := b.m.driving("s1") // a driver here holds it when the note comes
 	b.m.Noted(0, "s1", nil)
@@ -127,16 +127,35 @@ func TestANoteWhileDrivenIsActedUponWhenTheDriverStops(t *testing.T) {
 		return b.m.local.renote["s1"]
 	}, 5*time.Second, 5*time.Millisecond, "the nudge leaves the note to the driver")
 	done() // the driver stops, its last reply stale
+	waitEnded(t, b.m, "s1", 10*time.Second)
+}
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s, _, err := b.m.sagas.Load(ctx, "s1")
-		require.NoError(t, err)
-		if s.Status.Terminal() {
-			require.Equal(t, saga.StatusCompleted, s.Status, s.Reason)
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "saga still %s at step %d: nobody drives it", s.Status, s.Current)
-		time.Sleep(20 * time.Millisecond)
-	}
+// A note that comes while the log is unavailable (a NATS node died, its
+// streams elect leaders) is acted upon once the log answers again. Before,
+// the nudge's one try failed and the note was dropped: nobody drove the
+// saga until the sweep.
+func TestANoteIsActedUponOnceTheLogIsBack(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	u, err := url.Parse(srv.ClientURL())
+	require.NoError(t, err)
+	ctx := context.Background()
+	st, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	require.NoError(t, st.EnsureStreams(ctx, Streams()))
+	r, err := NewRunner(st)
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	m := r.Manager() // not partitioned: it owns every saga
+	startUndriven(t, m, "s1")
+
+	srv.Shutdown()
+	m.Noted(0, "s1", nil)
+	time.Sleep(500 * time.Millisecond) // the log stays down a while
+	again, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: u.Host})
+	require.NoError(t, err)
+	t.Cleanup(again.Shutdown)
+	waitEnded(t, m, "s1", 15*time.Second)
 }

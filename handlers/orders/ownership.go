@@ -136,8 +136,15 @@ func (m *Manager) nudgeLoop() {
 			if !m.ownsSaga(id) || m.local.noteLater(id) {
 				continue // it moved on, or a driver here has it (noted again when it stops)
 			}
+			// The note may be all this owner hears of the saga before the
+			// sweep: while the log is unavailable (a NATS node died, its
+			// streams elect leaders) it is tried again.
 			ctx, cancel := context.WithTimeout(m.base, 30*time.Second)
-			if _, err := m.reissueAll(ctx, []string{id}, 0); err != nil && m.base.Err() == nil {
+			err := m.retryUnavailable(ctx, func() error {
+				_, err := m.reissueAll(ctx, []string{id}, 0)
+				return err
+			})
+			if err != nil && m.base.Err() == nil {
 				m.log.Warn("driving a saga noted to this owner failed; its partition's next takeover or the sweep resumes it", "saga", id, "err", err)
 			}
 			cancel()
