@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
-	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/eventstore/partitions"
 	"github.com/eventline/eventline/internal/testenv"
 )
@@ -128,34 +126,4 @@ func TestANoteWhileDrivenIsActedUponWhenTheDriverStops(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond, "the nudge leaves the note to the driver")
 	done() // the driver stops, its last reply stale
 	waitEnded(t, b.m, "s1", 10*time.Second)
-}
-
-// A note that comes while the log is unavailable (a NATS node died, its
-// streams elect leaders) is acted upon once the log answers again. Before,
-// the nudge's one try failed and the note was dropped: nobody drove the
-// saga until the sweep.
-func TestANoteIsActedUponOnceTheLogIsBack(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	u, err := url.Parse(srv.ClientURL())
-	require.NoError(t, err)
-	ctx := context.Background()
-	st, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	require.NoError(t, st.EnsureStreams(ctx, Streams()))
-	r, err := NewRunner(st)
-	require.NoError(t, err)
-	t.Cleanup(r.Close)
-	m := r.Manager() // not partitioned: it owns every saga
-	startUndriven(t, m, "s1")
-
-	srv.Shutdown()
-	m.Noted(0, "s1", nil)
-	time.Sleep(500 * time.Millisecond) // the log stays down a while
-	again, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: u.Host})
-	require.NoError(t, err)
-	t.Cleanup(again.Shutdown)
-	waitEnded(t, m, "s1", 15*time.Second)
 }

@@ -3,6 +3,7 @@ package orders_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/handlers/orders"
 	"github.com/eventline/eventline/internal/testenv"
 )
@@ -75,4 +77,39 @@ func retriedStart(t *testing.T, e *env) {
 	require.Equal(t, 1, load(t, e.parts.Payments, "o1").Charges)
 	require.Equal(t, first.Seq, d.Seq, "the retry stored nothing new")
 	require.Equal(t, id, d.State.ID, "the retry answers with the saga as stored")
+}
+
+// A note that comes while the log is unavailable (a NATS node died, its
+// streams elect leaders) is acted upon once the log answers again. Before,
+// the nudge's one try failed and the note was dropped: nobody drove the
+// saga until the sweep.
+func TestANoteIsActedUponOnceTheLogIsBack(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	u, err := url.Parse(srv.ClientURL())
+	require.NoError(t, err)
+	ctx := context.Background()
+	st, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	e := newEnvOn(t, st) // not partitioned: its manager owns every saga
+	e.run(t)
+	// The saga as a process that stopped right after recording it left it.
+	_, err = e.manager.Sagas().Handle(ctx, "s1", saga.Start{SagaID: "s1", Definition: saga.OrderSaga(policy),
+		Input: input("o1", "u1", order.TokenOK, 1), Now: time.Now()}, aggregate.Meta{CorrelationID: "s1"})
+	require.NoError(t, err)
+	e.manager.Sagas().Forget("s1")
+
+	srv.Shutdown()
+	e.manager.Noted(0, "s1", nil)
+	time.Sleep(500 * time.Millisecond) // the log stays down a while
+	again, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: u.Host})
+	require.NoError(t, err)
+	t.Cleanup(again.Shutdown)
+	require.Eventually(t, func() bool {
+		_, err := st.JetStream().AccountInfo(ctx)
+		return err == nil
+	}, 20*time.Second, 50*time.Millisecond, "the store reconnects")
+	require.Equal(t, saga.StatusCompleted, e.finish(t, "s1").Status)
 }
