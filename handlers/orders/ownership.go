@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/partitions"
 )
 
@@ -106,6 +107,9 @@ func (m *Manager) route(ctx context.Context, id string) error {
 // its partition or the sweep.
 const maxNoted = 8192
 
+// noteTryTimeout bounds one try to drive a saga noted to this owner.
+const noteTryTimeout = 5 * time.Second
+
 // nudgeWorkers is how many notes are turned into drives at once.
 const nudgeWorkers = 8
 
@@ -138,10 +142,17 @@ func (m *Manager) nudgeLoop() {
 			}
 			// The note may be all this owner hears of the saga before the
 			// sweep: while the log is unavailable (a NATS node died, its
-			// streams elect leaders) it is tried again.
+			// streams elect leaders) it is tried again. Each try has a
+			// bound of its own: a request sent as the connection came back
+			// may never be answered.
 			ctx, cancel := context.WithTimeout(m.base, 30*time.Second)
 			err := m.retryUnavailable(ctx, func() error {
-				_, err := m.reissueAll(ctx, []string{id}, 0)
+				tctx, cancel := context.WithTimeout(ctx, noteTryTimeout)
+				defer cancel()
+				_, err := m.reissueAll(tctx, []string{id}, 0)
+				if err != nil && tctx.Err() != nil && ctx.Err() == nil {
+					return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+				}
 				return err
 			})
 			if err != nil && m.base.Err() == nil {
