@@ -335,33 +335,74 @@ func (m *Manager) resumeSubjects(ctx context.Context, keep func(id string) bool)
 
 // reissueAll re-issues what each saga of ids that is still running (and,
 // with idle set, has had no event for that long) waits on; it returns how
-// many it re-issued.
+// many it re-issued. A saga that cannot be loaded or re-issued does not
+// stop the others (one whose events cannot be read would otherwise come
+// first in every sweep, oldest first, and hold back all the rest): they
+// are re-issued, and the error, a *reissueError, names the ones that
+// failed. It stops early only when ctx ends.
 func (m *Manager) reissueAll(ctx context.Context, ids []string, idle time.Duration) (int, error) {
 	n := 0
+	var failed reissueError
 	for _, id := range ids {
-		s, _, err := m.sagas.Load(ctx, id)
+		if ctx.Err() != nil {
+			failed.add(id, ctx.Err())
+			continue
+		}
+		ok, err := m.reissueOne(ctx, id, idle)
 		if err != nil {
-			return n, fmt.Errorf("resume saga %s: %w", id, err)
+			failed.add(id, err)
+			continue
 		}
-		if !s.Exists() || s.Status.Terminal() || (idle > 0 && time.Since(s.UpdatedAt) < idle) {
-			continue // ended, or the read model that named it was behind
+		if ok {
+			n++
 		}
-		if idle > 0 {
-			lost, err := m.lost(ctx, s, time.Now(), idle)
-			if err != nil {
-				return n, fmt.Errorf("sweep saga %s: %w", id, err)
-			}
-			if !lost {
-				continue // waiting on a timer that is stored and not overdue
-			}
-		}
-		if err := m.Reissue(ctx, s); err != nil {
-			return n, fmt.Errorf("resume saga %s: %w", id, err)
-		}
-		n++
+	}
+	if len(failed.ids) > 0 {
+		return n, &failed
 	}
 	return n, nil
 }
+
+// reissueOne is reissueAll for one saga; it reports whether it re-issued.
+func (m *Manager) reissueOne(ctx context.Context, id string, idle time.Duration) (bool, error) {
+	s, _, err := m.sagas.Load(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if !s.Exists() || s.Status.Terminal() || (idle > 0 && time.Since(s.UpdatedAt) < idle) {
+		return false, nil // ended, or the read model that named it was behind
+	}
+	if idle > 0 {
+		lost, err := m.lost(ctx, s, time.Now(), idle)
+		if err != nil || !lost {
+			return false, err // !lost: waiting on a timer that is stored and not overdue
+		}
+	}
+	return true, m.Reissue(ctx, s)
+}
+
+// reissueError names the sagas reissueAll could not re-issue, and the
+// first errors.
+type reissueError struct {
+	ids  []string
+	errs []error
+}
+
+// maxReissueErrors bounds the errors a reissueError keeps (it keeps every id).
+const maxReissueErrors = 3
+
+func (e *reissueError) add(id string, err error) {
+	e.ids = append(e.ids, id)
+	if len(e.errs) < maxReissueErrors {
+		e.errs = append(e.errs, fmt.Errorf("saga %s: %w", id, err))
+	}
+}
+
+func (e *reissueError) Error() string {
+	return fmt.Sprintf("resume sagas: %d could not be re-issued: %v", len(e.ids), errors.Join(e.errs...))
+}
+
+func (e *reissueError) Unwrap() []error { return e.errs }
 
 // lost reports whether saga s, idle, waits on nothing that will move it:
 // none of its timers is stored (its driver died between a step's start

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -180,17 +181,25 @@ func (m *Manager) ResumePartitions(ctx context.Context, pool *pgxpool.Pool, part
 		return
 	}
 	mine := func(id string) bool { return in[r.Of(id)] && m.ownsSaga(id) }
+	resume := func() (int, error) { return m.resumeWhere(ctx, pool, mine) }
+	if pool == nil { // no read model here: every saga the stream holds
+		resume = func() (int, error) { return m.resumeSubjects(ctx, mine) }
+	}
+	resumed := 0
 	for delay := 200 * time.Millisecond; ctx.Err() == nil; delay = min(2*delay, 10*time.Second) {
-		resume := func() (int, error) { return m.resumeWhere(ctx, pool, mine) }
-		if pool == nil { // no read model here: every saga the stream holds
-			resume = func() (int, error) { return m.resumeSubjects(ctx, mine) }
-		}
 		n, err := resume()
+		resumed += n
 		if err == nil {
-			m.log.Info("partitions taken over: their running sagas resumed", "partitions", parts, "sagas", n,
+			m.log.Info("partitions taken over: their running sagas resumed", "partitions", parts, "sagas", resumed,
 				"took", time.Since(gained).Round(time.Millisecond).String())
 			m.metrics.takeovers.Add(float64(len(parts)))
 			return
+		}
+		if re := (*reissueError)(nil); errors.As(err, &re) {
+			// The others are resumed: only the sagas that failed are
+			// tried again (those still of a partition this process owns).
+			failed := slices.DeleteFunc(slices.Clone(re.ids), func(id string) bool { return !m.ownsSaga(id) })
+			resume = func() (int, error) { return m.reissueAll(ctx, failed, 0) }
 		}
 		m.log.Warn("resuming the sagas of partitions taken over failed; retrying", "partitions", parts, "err", err, "in", delay.String())
 		select {

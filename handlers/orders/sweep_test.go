@@ -83,3 +83,33 @@ func projectSagas(t *testing.T, e *env, id string) {
 		return e.pool.QueryRow(ctx, `SELECT status FROM sagas WHERE id = $1`, id).Scan(&status) == nil && status == "running"
 	}, 10*time.Second, 10*time.Millisecond)
 }
+
+// A saga whose history cannot be read does not hold back the others: the
+// sweep (oldest first, so it came first every time) re-issues the rest and
+// names it. (Before, the sweep stopped at its first error, and re-issued
+// none: 'expected 1, actual 0'.)
+func TestSweepGoesPastASagaItCannotLoad(t *testing.T) {
+	e := newHandOverEnv(t)
+	ctx := context.Background()
+	for _, id := range []string{"unreadable", "lost"} {
+		_, err := e.manager.Start(ctx, id, saga.OrderSaga(policy), input(id, "u1", order.TokenOK, 1), "")
+		require.NoError(t, err)
+		projectSagas(t, e, id)
+	}
+	st, err := e.store.JetStream().Stream(ctx, orders.TimerStream)
+	require.NoError(t, err)
+	require.NoError(t, st.Purge(ctx))
+	// An event no decoder takes, on the older saga's subject.
+	_, err = e.store.JetStream().Publish(ctx, "saga.unreadable", []byte("not an event"))
+	require.NoError(t, err)
+
+	driver, err := orders.NewRunner(e.store)
+	require.NoError(t, err)
+	t.Cleanup(driver.Close)
+	time.Sleep(20 * time.Millisecond)
+	n, err := driver.Manager().Sweep(ctx, e.pool, 10*time.Millisecond)
+	require.ErrorContains(t, err, "saga unreadable")
+	require.Equal(t, 1, n, "the other saga is re-issued")
+	s := e.finish(t, "lost")
+	require.Equal(t, saga.StatusCompleted, s.Status, s.Reason)
+}
