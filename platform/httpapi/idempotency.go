@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventline/eventline/eventstore"
@@ -60,7 +61,15 @@ type record struct {
 // they survive restarts; PostgreSQL being down does not stop writes.
 type Idempotency struct {
 	kv jetstream.KeyValue
+	// releasing bounds the claims being released in the background
+	// (release): one per request that failed while JetStream was not
+	// answering.
+	releasing chan struct{}
 }
+
+// maxReleasing bounds Idempotency.releasing; past it a failed request's
+// claim is left to go stale (inProgressStale), as before.
+const maxReleasing = 1024
 
 // NewIdempotency opens (creating when needed) the idempotency bucket with
 // replicas copies (1 when 0), remembering at most maxKeys keys
@@ -110,7 +119,7 @@ func NewIdempotency(ctx context.Context, js jetstream.JetStream, replicas int, m
 	if err != nil {
 		return nil, fmt.Errorf("idempotency bucket: %w", err)
 	}
-	return &Idempotency{kv: kv}, nil
+	return &Idempotency{kv: kv, releasing: make(chan struct{}, maxReleasing)}, nil
 }
 
 // Handler handles a write. dedupeID is non-empty when the request carries an
@@ -152,7 +161,7 @@ func (s *Idempotency) Do(w http.ResponseWriter, r *http.Request, scope string, b
 		}
 		resp, herr := h(ctx, "idem-"+k[:32])
 		if herr != nil {
-			_ = s.kv.Delete(context.WithoutCancel(ctx), k, jetstream.LastRevision(rev))
+			s.release(k, rev)
 			writeResponse(w, r, resp, herr, false)
 			return
 		}
@@ -168,6 +177,43 @@ func (s *Idempotency) Do(w http.ResponseWriter, r *http.Request, scope string, b
 	}
 	WriteError(w, r, &Error{Status: http.StatusConflict, Code: "idempotency_conflict", Message: "Concurrent requests with this Idempotency-Key; retry."})
 }
+
+// release gives up this request's claim on key k (revision rev): the
+// request failed, and the client's retry must be handled, not told 409
+// request_in_progress. The failure is often JetStream itself not answering
+// (a node died, the bucket elects a leader), and then so does the delete:
+// it is tried again in the background until it succeeds, the claim is no
+// longer ours (another request took it over), or inProgressStale has
+// passed, when a retry takes the claim over anyway.
+func (s *Idempotency) release(k string, rev uint64) {
+	del := func() (struct{}, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTryTimeout)
+		defer cancel()
+		err := s.kv.Delete(ctx, k, jetstream.LastRevision(rev))
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+			return struct{}{}, backoff.Permanent(err) // taken over meanwhile
+		}
+		return struct{}{}, err
+	}
+	if _, err := del(); err == nil {
+		return
+	}
+	select {
+	case s.releasing <- struct{}{}:
+	default:
+		return // too many already: this one goes stale
+	}
+	go func() {
+		defer func() { <-s.releasing }()
+		_, _ = backoff.Retry(context.Background(), del,
+			backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 2 * time.Second}),
+			backoff.WithMaxElapsedTime(inProgressStale))
+	}()
+}
+
+// releaseTryTimeout bounds one try of release's delete.
+const releaseTryTimeout = 2 * time.Second
 
 var errRaced = errors.New("idempotency key raced")
 

@@ -2,14 +2,19 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventline/eventline/eventstore"
+	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/testenv"
 )
 
@@ -46,4 +51,48 @@ func TestIdempotencyBucketIsBounded(t *testing.T) {
 	w := post("key-19")
 	require.Equal(t, "true", w.Header().Get("Idempotent-Replayed"), "a recent key is remembered")
 	require.Equal(t, 20, calls)
+}
+
+// A request that failed because JetStream stopped answering gives its key
+// up once JetStream is back: the client's retry is handled, not told 409
+// request_in_progress until the claim goes stale (30 s). Before, the one
+// delete, sent while the server was down, failed and the claim stayed.
+func TestAFailedRequestReleasesItsKeyOnceJetStreamIsBack(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	u, err := url.Parse(srv.ClientURL())
+	require.NoError(t, err)
+	ctx := context.Background()
+	st, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	idem, err := NewIdempotency(ctx, st.JetStream(), 1, 0)
+	require.NoError(t, err)
+
+	post := func(h Handler) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("POST", "/api/x", strings.NewReader("{}"))
+		r.Header.Set("Idempotency-Key", "k1")
+		idem.Do(w, r, "POST /api/x", []byte("{}"), h)
+		return w
+	}
+	w := post(func(context.Context, string) (Response, error) {
+		srv.Shutdown() // the log goes away under the request
+		return Response{}, fmt.Errorf("append: %w", eventstore.ErrUnavailable)
+	})
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	again, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: u.Host})
+	require.NoError(t, err)
+	t.Cleanup(again.Shutdown)
+
+	calls := 0
+	require.Eventually(t, func() bool {
+		w := post(func(context.Context, string) (Response, error) {
+			calls++
+			return Response{Status: http.StatusAccepted, Body: map[string]int{"n": calls}}, nil
+		})
+		return w.Code == http.StatusAccepted
+	}, 15*time.Second, 200*time.Millisecond, "the retry is handled well before the claim's 30 s")
+	require.Equal(t, 1, calls)
 }
