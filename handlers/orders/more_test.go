@@ -3,7 +3,6 @@ package orders_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -13,8 +12,8 @@ import (
 	order "github.com/eventline/eventline/domain/orders"
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/handlers/orders"
+	"github.com/eventline/eventline/internal/testenv"
 	"github.com/eventline/eventline/platform/module"
 )
 
@@ -166,12 +165,8 @@ func TestModuleIsValid(t *testing.T) {
 // one's JetStream): every saga ends, each order is charged at most once
 // and the stock balances.
 func TestNATSRestartMidSaga(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	u, err := url.Parse(srv.ClientURL())
-	require.NoError(t, err)
-	st, err := eventstore.Connect(context.Background(), eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
+	nats := testenv.StartRestartableNATS(t)
+	st, err := eventstore.Connect(context.Background(), eventstore.Options{URL: nats.URL(), Name: t.Name()})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	e := newEnvOn(t, st)
@@ -192,15 +187,10 @@ func TestNATSRestartMidSaga(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Positive(t, e.manager.Driving(), "sagas in flight when NATS stops")
-	srv.Shutdown()
+	nats.Stop()
 	time.Sleep(time.Second)
-	again, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: u.Host})
-	require.NoError(t, err)
-	t.Cleanup(again.Shutdown)
-	require.Eventually(t, func() bool {
-		_, err := st.JetStream().AccountInfo(context.Background())
-		return err == nil
-	}, 20*time.Second, 50*time.Millisecond, "the store reconnects")
+	nats.Start()
+	testenv.WaitReconnected(t, st)
 
 	sold := int64(0)
 	for i := range n {

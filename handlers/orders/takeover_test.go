@@ -3,7 +3,6 @@ package orders_test
 import (
 	"context"
 	"errors"
-	"net/url"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/eventline/eventline/domain/saga"
 	"github.com/eventline/eventline/eventstore"
 	"github.com/eventline/eventline/eventstore/aggregate"
-	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/handlers/orders"
 	"github.com/eventline/eventline/internal/testenv"
 )
@@ -84,13 +82,9 @@ func retriedStart(t *testing.T, e *env) {
 // the nudge's one try failed and the note was dropped: nobody drove the
 // saga until the sweep.
 func TestANoteIsActedUponOnceTheLogIsBack(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	u, err := url.Parse(srv.ClientURL())
-	require.NoError(t, err)
+	nats := testenv.StartRestartableNATS(t)
 	ctx := context.Background()
-	st, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
+	st, err := eventstore.Connect(ctx, eventstore.Options{URL: nats.URL(), Name: t.Name()})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	e := newEnvOn(t, st) // not partitioned: its manager owns every saga
@@ -101,15 +95,10 @@ func TestANoteIsActedUponOnceTheLogIsBack(t *testing.T) {
 	require.NoError(t, err)
 	e.manager.Sagas().Forget("s1")
 
-	srv.Shutdown()
+	nats.Stop()
 	e.manager.Noted(0, "s1", nil)
 	time.Sleep(500 * time.Millisecond) // the log stays down a while
-	again, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: u.Host})
-	require.NoError(t, err)
-	t.Cleanup(again.Shutdown)
-	require.Eventually(t, func() bool {
-		_, err := st.JetStream().AccountInfo(ctx)
-		return err == nil
-	}, 20*time.Second, 50*time.Millisecond, "the store reconnects")
+	nats.Start()
+	testenv.WaitReconnected(t, st)
 	require.Equal(t, saga.StatusCompleted, e.finish(t, "s1").Status)
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -153,4 +154,58 @@ func Main(m *testing.M) {
 	}
 	dirsMu.Unlock()
 	os.Exit(code)
+}
+
+// RestartableNATS is an embedded JetStream server that a test stops and
+// starts again on the same address and store, as an operator restarts
+// NATS: the clients connected to it reconnect.
+type RestartableNATS struct {
+	t    testing.TB
+	dir  string
+	addr string
+	url  string
+	srv  *natsserver.Server
+}
+
+// StartRestartableNATS starts a RestartableNATS, shut down when the test ends.
+func StartRestartableNATS(t testing.TB) *RestartableNATS {
+	t.Helper()
+	r := &RestartableNATS{t: t, dir: t.TempDir(), addr: "127.0.0.1:0"}
+	r.Start()
+	u, err := url.Parse(r.srv.ClientURL())
+	require.NoError(t, err)
+	r.addr, r.url = u.Host, r.srv.ClientURL()
+	t.Cleanup(func() {
+		if r.srv != nil {
+			r.srv.Shutdown()
+		}
+	})
+	return r
+}
+
+// URL is the server's client URL, credentials included; it stays the same
+// across restarts.
+func (r *RestartableNATS) URL() string { return r.url }
+
+// Stop shuts the server down.
+func (r *RestartableNATS) Stop() {
+	r.srv.Shutdown()
+	r.srv = nil
+}
+
+// Start starts the server again on its address and store.
+func (r *RestartableNATS) Start() {
+	r.t.Helper()
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: r.dir, Listen: r.addr})
+	require.NoError(r.t, err)
+	r.srv = srv
+}
+
+// WaitReconnected waits until st answers again after a restart.
+func WaitReconnected(t testing.TB, st *eventstore.Store) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		_, err := st.JetStream().AccountInfo(context.Background())
+		return err == nil
+	}, 20*time.Second, 50*time.Millisecond, "the store reconnects")
 }

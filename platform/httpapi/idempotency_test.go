@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/eventstore/natsserver"
 	"github.com/eventline/eventline/internal/testenv"
 )
 
@@ -58,13 +56,9 @@ func TestIdempotencyBucketIsBounded(t *testing.T) {
 // request_in_progress until the claim goes stale (30 s). Before, the one
 // delete, sent while the server was down, failed and the claim stayed.
 func TestAFailedRequestReleasesItsKeyOnceJetStreamIsBack(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	u, err := url.Parse(srv.ClientURL())
-	require.NoError(t, err)
+	nats := testenv.StartRestartableNATS(t)
 	ctx := context.Background()
-	st, err := eventstore.Connect(ctx, eventstore.Options{URL: srv.ClientURL(), Name: t.Name()})
+	st, err := eventstore.Connect(ctx, eventstore.Options{URL: nats.URL(), Name: t.Name()})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	idem, err := NewIdempotency(ctx, st.JetStream(), 1, 0)
@@ -78,13 +72,11 @@ func TestAFailedRequestReleasesItsKeyOnceJetStreamIsBack(t *testing.T) {
 		return w
 	}
 	w := post(func(context.Context, string) (Response, error) {
-		srv.Shutdown() // the log goes away under the request
+		nats.Stop() // the log goes away under the request
 		return Response{}, fmt.Errorf("append: %w", eventstore.ErrUnavailable)
 	})
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
-	again, err := natsserver.Start(natsserver.Config{StoreDir: dir, Listen: u.Host})
-	require.NoError(t, err)
-	t.Cleanup(again.Shutdown)
+	nats.Start()
 
 	calls := 0
 	require.Eventually(t, func() bool {
