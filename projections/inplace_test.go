@@ -288,11 +288,11 @@ func TestInPlaceBatchWaitsLongerSoThatARowIsWrittenOnce(t *testing.T) {
 	pool := testenv.Pool(t, testenv.Postgres(t))
 	createAccounts(t, pool, accountsTable)
 	spec := accountsSpec(&atomic.Bool{})
-	r, _ := runAccounts(t, st, pool, spec, projections.Config{BatchWait: 5 * time.Millisecond, InPlaceWait: 3 * time.Second})
+	r, _ := runAccounts(t, st, pool, spec, projections.Config{BatchWait: 5 * time.Millisecond, InPlaceWait: time.Second})
 	first := appendAccounts(t, st, opened("a"))
-	time.Sleep(300 * time.Millisecond) // far past BatchWait, well within InPlaceWait
+	time.Sleep(200 * time.Millisecond) // far past BatchWait, well within InPlaceWait
 	last := appendAccounts(t, st, deposit("a", "10"))
 	waitAccountsCheckpoint(t, pool, last[0])
 	require.Equal(t, []string{"a 10 open,+10"}, accountRows(t, pool, accountsTable))
-	require.Equal(t, int64(1), r.Stats().Batches, "events #%d and #%d, 300ms apart, in one batch", first[0], last[0])
+	require.Equal(t, int64(1), r.Stats().Batches, "events #%d and #%d, 200ms apart, in one batch", first[0], last[0])
 }
