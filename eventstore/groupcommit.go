@@ -452,7 +452,7 @@ func (c *committer) storeSingles(ctx context.Context, group []*groupItem) {
 		for _, h := range []string{jetstreamext.BatchIDHeader, jetstreamext.BatchSeqHeader, jetstreamext.BatchCommitHeader} {
 			it.msg.Header.Del(h)
 		}
-		f, err := c.s.js.PublishMsgAsync(it.msg)
+		f, err := c.s.js.PublishMsgAsync(it.msg, c.s.publishOpts...)
 		if err != nil {
 			c.answer(it, Ack{}, classifyPublish(ctx, it.subject, err))
 			continue

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -56,7 +57,27 @@ type Options struct {
 	// GroupCommit groups the single appends to streams that allow atomic
 	// publish (groupcommit.go).
 	GroupCommit GroupCommit
+	// ElectionWait is how long an append waits for a stream that no server
+	// answers for before it fails with ErrUnavailable: a replicated
+	// stream whose leader died has none until its peers elect another
+	// (nats-server 2.15.2: a heartbeat missed, then a 4–9 s election
+	// timeout, raft.go). Nothing was stored then, so waiting is safe, and
+	// a write sent during the election is stored late instead of refused
+	// (503). 0: DefaultElectionWait with Replicas > 1, and the client's
+	// own 0.5 s on one replica, where no election comes (no answer there
+	// means JetStream itself is down); negative: the client's own always.
+	ElectionWait time.Duration
 }
+
+// DefaultElectionWait is Options.ElectionWait on replicated streams: most
+// elections (4.5–5.7 s measured here after a leader's kill -9), and less
+// than the 10 s an async append waits for its acknowledgement (the log
+// ingest's AckTimeout), so that an append is never still being retried
+// after its caller was told it failed.
+const DefaultElectionWait = 8 * time.Second
+
+// electionRetryWait is how often an append waiting out an election asks again.
+const electionRetryWait = 250 * time.Millisecond
 
 // Store appends events to and reads events from JetStream.
 type Store struct {
@@ -68,6 +89,8 @@ type Store struct {
 	// batchSlots bounds the atomic batches open at once (AppendBatch).
 	batchSlots chan struct{}
 	streams    sync.Map // stream name → jetstream.Stream, for loads
+	// publishOpts are every single append's (Options.ElectionWait).
+	publishOpts []jetstream.PublishOpt
 	// group commit (groupcommit.go): one committer per stream.
 	group      GroupCommit
 	groupMu    sync.RWMutex
@@ -132,8 +155,17 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
 	o.GroupCommit.defaults()
-	return &Store{nc: nc, js: js, replicas: o.Replicas, process: o.Process, batchSlots: make(chan struct{}, maxBatchesInFlight),
-		group: o.GroupCommit}, nil
+	st := &Store{nc: nc, js: js, replicas: o.Replicas, process: o.Process, batchSlots: make(chan struct{}, maxBatchesInFlight),
+		group: o.GroupCommit}
+	if o.ElectionWait == 0 && o.Replicas > 1 {
+		o.ElectionWait = DefaultElectionWait
+	}
+	if o.ElectionWait > 0 {
+		// The client asks again on "no responders" only: nothing stored.
+		st.publishOpts = []jetstream.PublishOpt{jetstream.WithRetryWait(electionRetryWait),
+			jetstream.WithRetryAttempts(int(o.ElectionWait / electionRetryWait))}
+	}
+	return st, nil
 }
 
 // isAuthError reports whether err is a refused login or a credentials
@@ -262,9 +294,9 @@ func (s *Store) Append(ctx context.Context, subject string, expected int64, env 
 		}
 		return c.wait(ctx, it)
 	}
-	var popts []jetstream.PublishOpt
+	popts := s.publishOpts
 	if expected != NoExpectation {
-		popts = append(popts, jetstream.WithExpectLastSequencePerSubject(uint64(expected)))
+		popts = append(slices.Clip(popts), jetstream.WithExpectLastSequencePerSubject(uint64(expected)))
 	}
 	ack, err := s.js.PublishMsg(ctx, m, popts...)
 	if err != nil {
@@ -311,7 +343,7 @@ func (s *Store) AppendAsync(subject string, env Envelope, opts ...AppendOption) 
 		}
 		return &Pending{subject: subject, c: c, it: it}, nil
 	}
-	f, err := s.js.PublishMsgAsync(m)
+	f, err := s.js.PublishMsgAsync(m, s.publishOpts...)
 	if err != nil {
 		return nil, classifyPublish(context.Background(), subject, err)
 	}
