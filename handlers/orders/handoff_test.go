@@ -43,10 +43,7 @@ func startSagaProcess(t *testing.T, url, id string, run bool) *sagaProcess {
 	require.NoError(t, err)
 	p.m.SetPartitions(p.owner, nil)
 	if run {
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); _ = p.owner.Run(rctx) }()
-		t.Cleanup(func() { cancel(); <-done })
+		runOwner(t, ctx, p.owner)
 	}
 	return p
 }

@@ -41,11 +41,16 @@ func startRouted(t *testing.T, url, id string) *routedProcess {
 		Gained: func(_ context.Context, parts []int) { serve(parts) }, Lost: stop})
 	require.NoError(t, err)
 	close(ready)
+	runOwner(t, ctx, p.owner)
+	return p
+}
+
+// runOwner runs owner until the test ends.
+func runOwner(t *testing.T, ctx context.Context, owner *partitions.Owner) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = p.owner.Run(rctx) }()
+	go func() { defer close(done); _ = owner.Run(rctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return p
 }
 
 // TestTwoProcessesWriteAHotProductThroughItsOwner: reservations of one
