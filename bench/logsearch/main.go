@@ -21,9 +21,6 @@ type options struct {
 	Seconds int
 	Clients int
 	Keep    bool
-	// Indexes names the search indexes made for phases 2 and 3 ("message",
-	// "context" or both, comma-separated), to tell their costs apart.
-	Indexes string
 }
 
 func main() { benchcmd.Main("bench/logsearch", run) }
@@ -35,7 +32,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c.IntVar(&o.Queries, "queries", 50, "requests per search figure")
 	c.IntVar(&o.Seconds, "seconds", 10, "seconds per ingest phase")
 	c.IntVar(&o.Clients, "clients", 8, "concurrent ingest clients")
-	c.StringVar(&o.Indexes, "indexes", "message,context", "search indexes made for phases 2 and 3: message (trigram), context (jsonb), words (a full-text index the API does not use, to weigh its cost)")
 	if err := c.Parse(args, func() error {
 		if o.Rows < 70_000 || o.Queries < 5 || o.Seconds < 1 || o.Clients < 1 {
 			return errors.New("--rows must be ≥ 70000, --queries ≥ 5, --seconds ≥ 1, --clients ≥ 1")
@@ -52,23 +48,45 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cleanup()
 	// The seeded week must outlive the run: retention 8 days, dropped by
-	// the bench itself in phase 4.
-	srv, err := benchserve.StartReady(ctx, benchserve.Config{Bin: bin, Name: "serve", DataDir: filepath.Join(root, "data"),
-		Env: []string{"EVENTLINE_LOGS_RETENTION=8d"}, StopTimeout: 30 * time.Second})
+	// the bench itself in phase 4. serve starts with the search index off
+	// (phase 3's baseline) and is restarted with it on.
+	start := func(ctx context.Context, index string) (*benchserve.Server, *pgxpool.Pool, error) {
+		srv, err := benchserve.StartReady(ctx, benchserve.Config{Bin: bin, Name: "serve", DataDir: filepath.Join(root, "data"),
+			Env: []string{"EVENTLINE_LOGS_RETENTION=8d", "EVENTLINE_LOGS_SEARCH_INDEX=" + index}, StopTimeout: 30 * time.Second})
+		if err != nil {
+			return nil, nil, err
+		}
+		pgURL, err := srv.PostgresURL()
+		if err == nil {
+			var pool *pgxpool.Pool
+			if pool, err = pgxpool.New(ctx, pgURL); err == nil {
+				return srv, pool, nil
+			}
+		}
+		srv.StopLogged(logf)
+		return nil, nil, err
+	}
+	srv, pool, err := start(ctx, "off")
 	if err != nil {
 		return err
 	}
-	defer srv.StopLogged(logf)
-	pgURL, err := srv.PostgresURL()
-	if err != nil {
-		return err
-	}
-	pool, err := pgxpool.New(ctx, pgURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer func() {
+		pool.Close()
+		srv.StopLogged(logf)
+	}()
 	b := &bench{o: o, base: srv.BaseURL(), pool: pool, logf: logf, client: benchserve.NewClient(o.Clients*2, 30*time.Second)}
+	restart := func(ctx context.Context) error {
+		logf("  restarting serve with the search index on")
+		pool.Close()
+		if err := srv.Stop(); err != nil {
+			return err
+		}
+		if srv, pool, err = start(ctx, "on"); err != nil {
+			return err
+		}
+		b.base, b.pool = srv.BaseURL(), pool
+		return nil
+	}
 	var r result
 	// The peak so far after each phase, to tell which one sets it.
 	peakSoFar := func(phase string) {
@@ -80,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return withLog(err, srv)
 	}
 	peakSoFar("the seed")
-	if r.Projector, err = b.projector(ctx); err != nil {
+	if r.Projector, err = b.projector(ctx, restart); err != nil {
 		return withLog(err, srv)
 	}
 	peakSoFar("phase 3 (projector)")

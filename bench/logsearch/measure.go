@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,23 +220,10 @@ func (b *bench) waitCaughtUp(ctx context.Context, within time.Duration) error {
 	}
 }
 
-// searchIndexes are the indexes of migration 00015, as made there.
-var searchIndexes = []struct{ kind, name, ddl string }{
-	{"message", "log_entries_message_trgm_idx", `CREATE INDEX log_entries_message_trgm_idx ON log_entries USING gin (message gin_trgm_ops)`},
-	{"context", "log_entries_context_idx", `CREATE INDEX log_entries_context_idx ON log_entries USING gin (context jsonb_path_ops)`},
-	// Not made by the migrations: a word index, to weigh against the
-	// trigram one (--indexes words,context); the searches still use ILIKE.
-	{"words", "log_entries_message_words_idx", `CREATE INDEX log_entries_message_words_idx ON log_entries USING gin (to_tsvector('simple', regexp_replace(message, '[^[:alnum:]]+', ' ', 'g')))`},
-}
-
-// seed fills log_entries with o.Rows entries over the last 7 days, the
-// search indexes dropped (they are made again in search, timed).
+// seed fills log_entries with o.Rows entries over the last 7 days, around
+// the projector, each day marked as a search block nobody indexed (they
+// are indexed in phase 3, timed).
 func (b *bench) seed(ctx context.Context) error {
-	for _, ix := range searchIndexes {
-		if _, err := b.pool.Exec(ctx, `DROP INDEX IF EXISTS `+ix.name); err != nil {
-			return err
-		}
-	}
 	const chunk = 1_000_000
 	start := time.Now()
 	for from := int64(1); from <= b.o.Rows; from += chunk {
@@ -266,7 +252,31 @@ func (b *bench) seed(ctx context.Context) error {
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO log_volume (tbl, minute, level, entries)
 			SELECT 'log_entries'::regclass, date_trunc('minute', received_at, 'UTC'), level, count(*) FROM log_entries GROUP BY 2, 3`)
-		return err
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT min(minute), max(minute) + interval '1 minute', sum(entries)::bigint
+			FROM log_volume WHERE tbl = 'log_entries'::regclass GROUP BY date_trunc('day', minute, 'UTC')`)
+		if err != nil {
+			return err
+		}
+		type day struct {
+			first, last time.Time
+			n           int64
+		}
+		days, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (day, error) {
+			var d day
+			return d, r.Scan(&d.first, &d.last, &d.n)
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range days {
+			if err := logentries.MarkUnindexed(ctx, tx, logentries.Table, d.first, d.last, d.n); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("seed: day counts: %w", err)
@@ -332,28 +342,34 @@ func (b *bench) persistRate(ctx context.Context) (float64, int64, error) {
 	return float64(n) / time.Since(start).Seconds(), n, nil
 }
 
-// projector is phase 3's first half (before the indexes exist) and builds
-// them; projectorWith is its second half.
-func (b *bench) projector(ctx context.Context) (projectorResult, error) {
+// projector is phase 3: the projector's rate with serve's search index off
+// (EVENTLINE_LOGS_SEARCH_INDEX=off, as serve was started), then serve is
+// restarted with it on, the seeded entries are indexed (timed), and the
+// rate is measured again.
+func (b *bench) projector(ctx context.Context, restart func(ctx context.Context) error) (projectorResult, error) {
 	var r projectorResult
 	var err error
-	b.logf("phase 3: projector rate without the search indexes (300 batches of 1000)")
+	b.logf("phase 3: projector rate without the search index (300 batches of 1000)")
 	if r.WithoutIndexes, r.Entries, err = b.persistRate(ctx); err != nil {
 		return r, err
 	}
 	b.logf("  %.0f entries/s", r.WithoutIndexes)
+	if err := restart(ctx); err != nil {
+		return r, err
+	}
 	start := time.Now()
-	for _, ix := range searchIndexes {
-		if !slices.Contains(strings.Split(b.o.Indexes, ","), ix.kind) {
-			continue
+	for {
+		n, err := logentries.IndexPending(ctx, b.pool, logentries.Table, 1000)
+		if err != nil {
+			return r, err
 		}
-		if _, err := b.pool.Exec(ctx, ix.ddl); err != nil {
-			return r, fmt.Errorf("make %s: %w", ix.name, err)
+		if n == 0 {
+			break
 		}
 	}
 	r.IndexBuild = time.Since(start)
-	b.logf("  search indexes made on %d rows in %s", b.o.Rows, r.IndexBuild.Round(time.Second))
-	b.logf("phase 3: projector rate with the search indexes")
+	b.logf("  search blocks built for %d rows in %s", b.o.Rows, r.IndexBuild.Round(time.Second))
+	b.logf("phase 3: projector rate with the search index")
 	if r.WithIndexes, _, err = b.persistRate(ctx); err != nil {
 		return r, err
 	}
@@ -371,8 +387,8 @@ type searchResult struct {
 	BaseRows         int
 }
 
-// searches are the figures of phase 2: the API query and the SQL the API
-// runs for it (the baseline runs that SQL with the GIN indexes unusable).
+// searches are the figures of phase 2: the API query, and the unindexed
+// SQL the API ran for it before the search blocks (the baseline).
 var searches = []struct {
 	name, query, where string
 	arg                any
@@ -392,8 +408,8 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // search is phase 2.
 func (b *bench) search(ctx context.Context) ([]searchResult, error) {
 	var out []searchResult
-	// The baseline first: it runs without the GIN indexes (enable_bitmapscan
-	// off makes them unusable: GIN only scans by bitmap).
+	// The baseline: the filter tested on the entries newest first (no
+	// index serves it; enable_bitmapscan off in case one was made by hand).
 	for _, s := range searches {
 		r := searchResult{Name: s.name, Query: s.query}
 		args := []any{s.arg}

@@ -17,6 +17,9 @@ type LogsConfig struct {
 	// MaxBytes caps the LOGS stream and the read model each
 	// (EVENTLINE_LOGS_MAX_BYTES: "0" none, "500MiB", "20GB", bytes).
 	MaxBytes int64
+	// SearchIndexOff writes entries without their search index
+	// (EVENTLINE_LOGS_SEARCH_INDEX: "on", the default, or "off").
+	SearchIndexOff bool
 }
 
 // defaultLogsConfig keeps entries 7 days, with no cap.
@@ -30,6 +33,17 @@ func (c *Config) loadLogsEnv(env *envReader) {
 			c.Logs.Retention = d
 		}
 		return err
+	})
+	env.parsed("EVENTLINE_LOGS_SEARCH_INDEX", func(v string) error {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "on":
+			c.Logs.SearchIndexOff = false
+		case "off":
+			c.Logs.SearchIndexOff = true
+		default:
+			return fmt.Errorf("must be on or off")
+		}
+		return nil
 	})
 	env.parsed("EVENTLINE_LOGS_MAX_BYTES", func(v string) error {
 		n, err := parseBytes(v)
@@ -54,7 +68,7 @@ func (c Config) validateLogs() []error {
 
 // logsConfig is the logs module's configuration.
 func (c Config) logsConfig() logsapi.Config {
-	return logsapi.Config{Retention: c.Logs.Retention, MaxBytes: c.Logs.MaxBytes}
+	return logsapi.Config{Retention: c.Logs.Retention, MaxBytes: c.Logs.MaxBytes, SearchIndexOff: c.Logs.SearchIndexOff}
 }
 
 // parseRetention reads a duration with a day unit besides Go's ("7d",

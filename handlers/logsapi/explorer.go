@@ -180,6 +180,10 @@ type levelTotal struct {
 	Count       int64
 }
 
+// histMaxSpans bounds the search blocks a filtered histogram reads the
+// ranges of: past it, the whole range is read.
+const histMaxSpans = 20000
+
 // histogram counts the entries matching lq in histBuckets buckets over its
 // time range (the last hour when it has none), by level.
 func (h *Handler) histogram(ctx context.Context, lq listQuery, now time.Time) (histView, error) {
@@ -218,8 +222,26 @@ func (h *Handler) histogram(ctx context.Context, lq listQuery, now time.Time) (h
 		lq.since, lq.until = &from, &to
 		bucket = max(to.Sub(from)/histBuckets, time.Second).Round(time.Second)
 		where := lq.where(arg)
+		table := "log_entries"
+		if all, anyOf, ok := lq.blockTerms(); ok {
+			// Only the search blocks that may match are counted in.
+			spans, more, err := matchingSpans(ctx, h.pool, all, anyOf, *lq.since, *lq.until, histMaxSpans)
+			if err != nil {
+				return histView{}, err
+			}
+			if !more {
+				los, his := make([]time.Time, len(spans)), make([]time.Time, len(spans))
+				for i, s := range spans {
+					los[i], his[i] = s.lo, s.hi
+				}
+				table = `unnest(` + arg(los) + `::timestamptz[], ` + arg(his) + `::timestamptz[]) AS r(lo, hi)
+					CROSS JOIN LATERAL (SELECT received_at, level FROM log_entries WHERE received_at >= r.lo AND received_at <= r.hi AND ` +
+					strings.Join(where, " AND ") + `) e`
+				where = []string{"true"}
+			}
+		}
 		q = `SELECT floor(extract(epoch FROM received_at - ` + arg(from) + `::timestamptz) / ` + arg(bucket.Seconds()) + `)::int AS b, level, count(*)
-			FROM log_entries WHERE ` + strings.Join(where, " AND ") + ` GROUP BY 1, 2`
+			FROM ` + table + ` WHERE ` + strings.Join(where, " AND ") + ` GROUP BY 1, 2`
 	}
 	rows, err := h.pool.Query(ctx, q, args...)
 	if err != nil {

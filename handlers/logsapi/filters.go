@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/eventline/eventline/platform/httpapi"
+	"github.com/eventline/eventline/projections/logentries"
 )
 
 // Context filters of GET /api/logs: attr.K=V matches an entry whose
@@ -18,8 +19,9 @@ import (
 // context.K is V. K is one key, dots included ("service.name"): OTLP's
 // attribute keys are flat. V matches the string V, and the number or
 // boolean V spells when it spells one ("42" matches 42 and "42"). Each is a
-// jsonb containment test (context @> …) that the GIN index on context
-// answers; several filters must all match.
+// jsonb containment test (context @> …), and a search block holds the
+// entries it may match only if it holds one of its tokens (blocksearch.go);
+// several filters must all match.
 const (
 	maxContextFilters = 10
 	maxFilterKey      = 256
@@ -31,16 +33,20 @@ const (
 type contextFilter struct {
 	param string
 	docs  []string
+	// tokens are the search-block tokens of docs (a block holding none
+	// holds no entry the filter matches).
+	tokens []int32
 }
 
 // filterPrefixes maps a query prefix to the context paths it searches.
 var filterPrefixes = []struct {
 	prefix string
 	paths  [][]string // nil element: the top level
+	leaves []byte     // each path's search-block leaf (logentries.Leaf*)
 }{
-	{"attr.", [][]string{{"attributes"}, nil}},
-	{"resource.", [][]string{{"resource"}}},
-	{"ctx.", [][]string{nil}},
+	{"attr.", [][]string{{"attributes"}, nil}, []byte{logentries.LeafAttributes, logentries.LeafTop}},
+	{"resource.", [][]string{{"resource"}}, []byte{logentries.LeafResource}},
+	{"ctx.", [][]string{nil}, []byte{logentries.LeafTop}},
 }
 
 // parseContextFilters reads the context filters of a query.
@@ -75,8 +81,11 @@ func parseContextFilters(v url.Values) ([]contextFilter, error) {
 			}
 			f := contextFilter{param: param}
 			for _, value := range filterValues(val) {
-				for _, path := range p.paths {
+				for i, path := range p.paths {
 					f.docs = append(f.docs, containment(path, key, value))
+					if t, ok := logentries.LeafToken(p.leaves[i], key, value); ok {
+						f.tokens = append(f.tokens, t)
+					}
 				}
 			}
 			out = append(out, f)

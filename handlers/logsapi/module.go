@@ -27,7 +27,7 @@ func Module(cfg Config) module.Module {
 		Streams: []eventstore.StreamSpec{{Name: logs.Stream, Subjects: []string{logs.Subjects}, Description: "write-behind log entries",
 			MaxAge: cfg.Retention, MaxBytes: cfg.MaxBytes}},
 		Events:      logs.Events(),
-		Projections: []projections.Spec{logentries.Spec()},
+		Projections: []projections.Spec{logentries.SpecWith(!cfg.SearchIndexOff)},
 		Start:       func(h *module.Host) error { return start(h, cfg) },
 	}
 }
@@ -38,7 +38,9 @@ func Module(cfg Config) module.Module {
 // their answers.
 func start(h *module.Host, cfg Config) error {
 	if h.HasRole("projector") && h.Pool != nil {
-		h.Go(func(ctx context.Context) error { return runRetention(ctx, h.Pool, cfg.retention(), h.Log) })
+		h.Go(func(ctx context.Context) error {
+			return runRetention(ctx, h.Pool, cfg.retention(), !cfg.SearchIndexOff, h.Log)
+		})
 	}
 	if !h.HasRole("api") {
 		return nil

@@ -275,7 +275,12 @@ func (h *Handler) listEntries(ctx context.Context, lq listQuery) (listResponse, 
 	query, args := lq.sql("log_entries")
 	var items []entryView
 	var err error
-	if lq.q == "" && len(lq.context) == 0 {
+	if all, anyOf, ok := lq.blockTerms(); ok {
+		err = pgx.BeginTxFunc(ctx, h.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			items, err = h.searchBlocks(ctx, tx, lq, all, anyOf)
+			return err
+		})
+	} else if lq.q == "" && len(lq.context) == 0 {
 		items, err = queryEntries(ctx, h.pool, query, args)
 	} else {
 		items, err = h.searchEntries(ctx, query, args)
@@ -306,19 +311,18 @@ func queryEntries(ctx context.Context, q interface {
 	return pgx.CollectRows(rows, scanEntry)
 }
 
-// orderedScanBudget is how long a search may walk the entries newest first
-// (the received_at index, testing each) before it is asked the other way.
+// orderedScanBudget is how long a search the search blocks cannot narrow
+// (a q of one or two characters) may walk the entries newest first (the
+// received_at index, testing each) before it is asked the other way.
 const orderedScanBudget = 60 * time.Millisecond
 
-// searchEntries runs a list query with a text search or context filters.
-// PostgreSQL cannot tell how many entries such a filter matches (a jsonb
-// containment or a substring), so it may walk the entries newest first
-// hoping to fill the page soon, which takes seconds for a value few
-// entries have. The query therefore runs as planned for at most
-// orderedScanBudget; if that is not enough it runs again without the
-// ordered walk, from the GIN indexes (which find rare values at once) and
-// a sort of what they match. A common value fills the page within the
-// budget; a rare one pays the budget and then the index lookup.
+// searchEntries runs a list query with a text search the search blocks
+// cannot narrow. PostgreSQL cannot tell how many entries a substring
+// matches, so it may walk the entries newest first hoping to fill the page
+// soon, which takes seconds for one few entries have. The query therefore
+// runs as planned for at most orderedScanBudget; if that is not enough it
+// runs again without the ordered walk: a scan of the range and a sort of
+// what matches.
 func (h *Handler) searchEntries(ctx context.Context, query string, args []any) ([]entryView, error) {
 	var items []entryView
 	err := pgx.BeginFunc(ctx, h.pool, func(tx pgx.Tx) error {

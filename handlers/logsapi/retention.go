@@ -20,6 +20,11 @@ type Config struct {
 	// (EVENTLINE_LOGS_MAX_BYTES): the oldest entries go first (the read
 	// model's current day excepted), even when younger than Retention.
 	MaxBytes int64
+	// SearchIndexOff writes entries without their search tokens
+	// (EVENTLINE_LOGS_SEARCH_INDEX=off): ingest costs PostgreSQL a little
+	// less, and a search reads every entry of the range it asks for.
+	// Entries written meanwhile are indexed once it is on again.
+	SearchIndexOff bool
 }
 
 // DefaultRetention is how long entries are kept unless configured.
@@ -35,9 +40,13 @@ func (c Config) retention() logentries.Retention {
 // and an expired day goes within minutes of its time.
 const retentionEvery = 10 * time.Minute
 
+// indexPerRound is how many unindexed search blocks (a day of entries
+// each, at most) a round of maintenance indexes.
+const indexPerRound = 4
+
 // runRetention maintains the read model's partitions until ctx ends: at
 // once, then every retentionEvery (a minute after a failure).
-func runRetention(ctx context.Context, pool *pgxpool.Pool, r logentries.Retention, log *slog.Logger) error {
+func runRetention(ctx context.Context, pool *pgxpool.Pool, r logentries.Retention, index bool, log *slog.Logger) error {
 	for {
 		wait := retentionEvery
 		res, err := logentries.Maintain(ctx, pool, r, time.Now())
@@ -54,6 +63,16 @@ func runRetention(ctx context.Context, pool *pgxpool.Pool, r logentries.Retentio
 			for _, d := range res.Dropped {
 				log.Info("logs partition dropped by retention", "partition", d.Partition, "entries", d.Entries, "took", d.Took)
 			}
+		}
+		// Blocks nobody indexed (entries stored before the search index,
+		// or while it was off) are indexed a few at a time, newest first;
+		// while some are left the loop comes back soon.
+		if !index {
+			// Nothing to index: the projector writes no tokens.
+		} else if n, err := logentries.IndexPending(ctx, pool, logentries.Table, indexPerRound); err != nil && ctx.Err() == nil {
+			log.Warn("logs search index: indexing older entries failed", "err", err)
+		} else if n == indexPerRound && err == nil {
+			wait = time.Second
 		}
 		select {
 		case <-ctx.Done():

@@ -22,6 +22,7 @@ type logCopyReader struct {
 	done    bool
 	rows    int64
 	volume  volumeTally
+	blocks  *blockBuilder
 }
 
 // copyChunk is about how much the reader encodes ahead of COPY.
@@ -71,6 +72,9 @@ func (r *logCopyReader) fill() {
 		b = appendLogRow(b, e, seq)
 		r.rows++
 		r.volume.add(e.ReceivedAt, e.Level)
+		if r.blocks != nil {
+			r.blocks.add(e.ReceivedAt, e.Message, e.Context)
+		}
 	}
 	r.buf = b
 }

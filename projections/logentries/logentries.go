@@ -29,14 +29,21 @@ const Table = "log_entries"
 // Spec describes the projection to the runtime and the operator tools. It is
 // insert-only: each entry is inserted once, keyed by its id, so a bad entry
 // can be parked and the rest applied.
-func Spec() projections.Spec {
+func Spec() projections.Spec { return SpecWith(true) }
+
+// SpecWith is Spec, its entries written with their search blocks' tokens
+// when index, or in blocks nobody indexed (searches read them whole) when
+// not: EVENTLINE_LOGS_SEARCH_INDEX=off, ingest's cost without the index.
+func SpecWith(index bool) projections.Spec {
 	return projections.Spec{
 		Name:     Name,
 		Stream:   logs.Stream,
 		Subjects: []string{logs.Subject},
 		Tables:   []projections.Table{{Name: Table, Key: "id", Seq: "seq", Ignore: []string{"persisted_at"}}},
 		New: func(tables map[string]string) projections.Projection {
-			return New(tables[Table])
+			p := New(tables[Table])
+			p.unindexed = !index
+			return p
 		},
 		Retained: func(ctx context.Context, pool *pgxpool.Pool) (*time.Time, int64, error) {
 			st, err := ReadRetention(ctx, pool)
@@ -55,6 +62,7 @@ type Logs struct {
 	copySQL    string
 	partitions partitionCache
 	spare      *pgxpool.Pool // writes half of a large batch (UsePool); nil: one connection
+	unindexed  bool          // write blocks without tokens (SpecWith)
 }
 
 // UsePool implements projections.SpareWriter: a batch of spareMinBytes or
@@ -338,13 +346,18 @@ func (p *Logs) writeOnce(ctx context.Context, tx pgx.Tx, src func() logEntries, 
 	}
 	// Rows are decoded while COPY streams, so that PostgreSQL works on the
 	// first rows while the later ones are still being decoded.
-	r := &logCopyReader{entries: src()}
+	r := &logCopyReader{entries: src(), blocks: newBlockBuilder(!p.unindexed)}
 	_, err = sp.Conn().PgConn().CopyFrom(ctx, r, p.copySQL)
+	blocks := r.blocks.finish()
 	if r.entries.err != nil {
 		_ = sp.Rollback(ctx)
 		return 0, r.entries.err
 	}
 	if err == nil {
+		if err := writeBlocks(ctx, sp, p.table, blocks); err != nil {
+			_ = sp.Rollback(ctx)
+			return 0, err
+		}
 		beforeCount()
 		if err := p.countVolume(ctx, sp, &r.volume); err != nil {
 			_ = sp.Rollback(ctx)
@@ -369,10 +382,23 @@ func (p *Logs) writeOnce(ctx context.Context, tx pgx.Tx, src func() logEntries, 
 		return 0, err
 	}
 	beforeCount()
+	// The blocks cover every entry of the batch, those stored already
+	// too: a block may overlap another, a search reads both.
+	b := newBlockBuilder(!p.unindexed)
+	for it := src(); ; {
+		e, _, ok := it.next()
+		if !ok {
+			break
+		}
+		b.add(e.ReceivedAt, e.Message, e.Context)
+	}
+	blocks = b.finish()
 	var n int64
 	err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) (err error) { // a savepoint
-		n, err = p.upsert(ctx, sp, rows)
-		return err
+		if n, err = p.upsert(ctx, sp, rows); err != nil {
+			return err
+		}
+		return writeBlocks(ctx, sp, p.table, blocks)
 	})
 	return n, err
 }

@@ -123,10 +123,21 @@ func Maintain(ctx context.Context, pool *pgxpool.Pool, r Retention, now time.Tim
 		total -= p.Bytes
 		res.Dropped = append(res.Dropped, dr)
 	}
-	// The day counts of tables dropped since (a rebuild's old live table,
-	// an abandoned shadow) go.
+	// The day counts and search blocks of tables dropped since (a
+	// rebuild's old live table, an abandoned shadow) go, and the blocks of
+	// the days dropped.
 	if _, err := c.Exec(ctx, `DELETE FROM log_volume l WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = l.tbl)`); err != nil {
 		return res, fmt.Errorf("logs retention: %w", err)
+	}
+	if _, err := c.Exec(ctx, `DELETE FROM log_blocks b WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = b.tbl)`); err != nil {
+		return res, fmt.Errorf("logs retention: %w", err)
+	}
+	if len(res.Dropped) > 0 && len(res.Dropped) < len(parts) {
+		kept, _ := dayOfPartition(Table, parts[len(res.Dropped)].Name)
+		if _, err := c.Exec(ctx, `DELETE FROM log_blocks WHERE tbl = to_regclass($1) AND last_at < $2`,
+			pgx.Identifier{Table}.Sanitize(), kept.Start()); err != nil {
+			return res, fmt.Errorf("logs retention: %w", err)
+		}
 	}
 	if _, err := c.Exec(ctx, `UPDATE log_retention SET last_run_at = now()`); err != nil {
 		return res, fmt.Errorf("logs retention: %w", err)
