@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/eventline/eventline/domain/logs"
 	"github.com/eventline/eventline/platform/dashboard"
 )
@@ -225,7 +227,12 @@ func (h *Handler) histogram(ctx context.Context, lq listQuery, now time.Time) (h
 		table := "log_entries"
 		if all, anyOf, ok := lq.blockTerms(); ok {
 			// Only the search blocks that may match are counted in.
-			spans, more, err := matchingSpans(ctx, h.pool, all, anyOf, *lq.since, *lq.until, histMaxSpans)
+			var spans []span
+			var more bool
+			err := pgx.BeginTxFunc(ctx, h.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) (err error) {
+				spans, more, err = matchingSpans(ctx, tx, all, anyOf, *lq.since, *lq.until, histMaxSpans)
+				return err
+			})
 			if err != nil {
 				return histView{}, err
 			}

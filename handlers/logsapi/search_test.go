@@ -199,10 +199,25 @@ func TestSearchThroughBlocksFindsWhatAScanFinds(t *testing.T) {
 
 	// A rare word's blocks are few: the ones that hold it, and the one
 	// nobody indexed.
-	spans, more, err := matchingSpans(ctx, env.pool, logentries.QueryTokens("zanzibar"), nil, base.Add(-time.Hour), base.Add(time.Hour), 1000)
-	require.NoError(t, err)
+	var spans []span
+	var more bool
+	require.NoError(t, pgx.BeginFunc(ctx, env.pool, func(tx pgx.Tx) (err error) {
+		spans, more, err = matchingSpans(ctx, tx, logentries.QueryTokens("zanzibar"), nil, base.Add(-time.Hour), base.Add(time.Hour), 1000)
+		return err
+	}))
 	require.False(t, more)
 	require.LessOrEqual(t, len(spans), n/5000+2, "blocks read for a rare word: %v", spans)
+
+	// The histogram of a search counts the entries of its blocks only,
+	// and the same as counting every entry.
+	from, to := base.Add(-time.Minute), base.Add(time.Hour)
+	for _, q := range []string{"blockend", "written around", "payment"} {
+		var want int64
+		require.NoError(t, env.pool.QueryRow(ctx, `SELECT count(*) FROM log_entries WHERE message ILIKE $1`, "%"+q+"%").Scan(&want))
+		v, err := p.h.histogram(ctx, listQuery{q: q, since: &from, until: &to}, time.Now())
+		require.NoError(t, err)
+		require.Equal(t, want, v.Total, q)
+	}
 
 	// Once indexed, the block written around the projector still answers.
 	indexed, err := logentries.IndexPending(ctx, env.pool, logentries.Table, 10)

@@ -37,6 +37,12 @@ import (
 // many entries read per match on the page.
 const BlockEntries = 512
 
+// maxBlockSpan ends a block early at an entry that far from its range: a
+// search that reads a block reads every entry of its range, so a block
+// must not span much more than its own entries' time (entries come nearly
+// in receive order; one written long after is put in a block of its own).
+const maxBlockSpan = time.Hour
+
 // maxBlockTokens ends a block early: entries with long, varied messages
 // (stack traces) make large token sets.
 const maxBlockTokens = 16384
@@ -73,6 +79,9 @@ func newBlockBuilder(index bool) *blockBuilder {
 // add counts an entry into the current block.
 func (b *blockBuilder) add(at time.Time, message string, context []byte) {
 	c := &b.cur
+	if c.entries > 0 && (at.Sub(c.first) > maxBlockSpan || c.last.Sub(at) > maxBlockSpan) {
+		b.cut()
+	}
 	if c.entries == 0 || at.Before(c.first) {
 		c.first = at
 	}

@@ -121,6 +121,11 @@ func TestRetentionDropsWholeDaysWhileIngesting(t *testing.T) {
 	require.Zero(t, countWhere(t, pool, `received_at < $1`, DayOf(cutoff).Start()), "expired days are gone")
 	require.EqualValues(t, len(recent), countWhere(t, pool, `received_at >= $1 AND received_at <= $2`, cutoff, now), "nothing younger than the retention is lost")
 	require.Equal(t, written.Load(), countWhere(t, pool, `received_at > $1`, now))
+	var oldBlocks, keptBlocks int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE last_at < $1), count(*) FILTER (WHERE last_at >= $2) FROM log_blocks`,
+		DayOf(cutoff).Start(), cutoff).Scan(&oldBlocks, &keptBlocks))
+	require.Zero(t, oldBlocks, "the search blocks of the days dropped go")
+	require.Positive(t, keptBlocks)
 
 	parts, err := Partitions(ctx, pool, Table)
 	require.NoError(t, err)
