@@ -227,14 +227,19 @@ func encodeReq(entries []logs.Entry) (*ingestReq, error) {
 	req := &ingestReq{buf: make([]byte, 0, hint), ids: make([]uuid.UUID, len(entries)), done: make(chan ingestResult, 1)}
 	req.buf = append(req.buf, payloadPrefix...)
 	for i, e := range entries {
-		b, err := logs.EncodeEntry(e)
-		if err != nil {
-			return nil, fmt.Errorf("encode entry %d: %w", i, err)
-		}
 		if i > 0 {
 			req.buf = append(req.buf, ',')
 		}
-		req.buf = append(req.buf, b...)
+		var ok bool
+		if req.buf, ok = appendEntry(req.buf, e); !ok {
+			// What appendEntry leaves to encoding/json: its error, or
+			// (were the two to disagree on what is valid) its bytes.
+			b, err := logs.EncodeEntry(e)
+			if err != nil {
+				return nil, fmt.Errorf("encode entry %d: %w", i, err)
+			}
+			req.buf = append(req.buf, b...)
+		}
 		req.ids[i] = e.ID
 		req.times.add(e.ID)
 	}
