@@ -12,6 +12,7 @@ func TestLogsConfig(t *testing.T) {
 		env       map[string]string
 		retention time.Duration
 		maxBytes  int64
+		noIndex   bool
 		err       string
 	}{
 		{env: nil, retention: 7 * 24 * time.Hour},
@@ -26,6 +27,9 @@ func TestLogsConfig(t *testing.T) {
 		{env: map[string]string{"EVENTLINE_LOGS_MAX_BYTES": "1048576"}, retention: 7 * 24 * time.Hour, maxBytes: 1 << 20},
 		{env: map[string]string{"EVENTLINE_LOGS_MAX_BYTES": "12"}, err: "at least 1MiB"},
 		{env: map[string]string{"EVENTLINE_LOGS_MAX_BYTES": "lots"}, err: "EVENTLINE_LOGS_MAX_BYTES"},
+		{env: map[string]string{"EVENTLINE_LOGS_SEARCH_INDEX": "off"}, retention: 7 * 24 * time.Hour, noIndex: true},
+		{env: map[string]string{"EVENTLINE_LOGS_SEARCH_INDEX": "On"}, retention: 7 * 24 * time.Hour},
+		{env: map[string]string{"EVENTLINE_LOGS_SEARCH_INDEX": "maybe"}, err: "EVENTLINE_LOGS_SEARCH_INDEX"},
 	}
 	for _, tt := range tests {
 		c, err := loadConfig(func(k string) string { return tt.env[k] })
@@ -39,6 +43,7 @@ func TestLogsConfig(t *testing.T) {
 		require.NoError(t, err, "%v", tt.env)
 		require.Equal(t, tt.retention, c.Logs.Retention, "%v", tt.env)
 		require.Equal(t, tt.maxBytes, c.Logs.MaxBytes, "%v", tt.env)
+		require.Equal(t, tt.noIndex, c.Logs.SearchIndexOff, "%v", tt.env)
 		m := modules(c)
 		require.Equal(t, tt.retention, m[0].Streams[0].MaxAge, "the LOGS stream carries it")
 	}
