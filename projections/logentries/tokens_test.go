@@ -1,10 +1,13 @@
 package logentries
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/stretchr/testify/require"
 )
 
@@ -115,4 +118,66 @@ func TestBlocksAreCutAtBlockEntries(t *testing.T) {
 	u := newBlockBuilder(false)
 	u.add(base, "entry", nil)
 	require.Nil(t, u.finish()[0].tokens, "unindexed: NULL tokens")
+}
+
+// leavesByDecoder is the context's leaf tokens found through jsontext's
+// decoder, the reference the scan of addContext must agree with.
+func leavesByDecoder(t *testing.T, context string) map[int32]bool {
+	t.Helper()
+	out := map[int32]bool{}
+	dec := jsontext.NewDecoder(strings.NewReader(context))
+	tok, err := dec.ReadToken()
+	if err != nil || tok.Kind() != '{' {
+		return out
+	}
+	var walk func(path byte, top bool)
+	walk = func(path byte, top bool) {
+		for {
+			tok, err := dec.ReadToken()
+			require.NoError(t, err)
+			if tok.Kind() == '}' {
+				return
+			}
+			key := tok.String()
+			v, err := dec.ReadValue()
+			require.NoError(t, err)
+			if top && v.Kind() == '{' && (key == "attributes" || key == "resource") {
+				inner := byte(LeafAttributes)
+				if key == "resource" {
+					inner = LeafResource
+				}
+				sub := jsontext.NewDecoder(bytes.NewReader(v))
+				saved := dec
+				dec = sub
+				_, _ = dec.ReadToken()
+				walk(inner, false)
+				dec = saved
+				continue
+			}
+			if tok, ok := LeafToken(path, key, v); ok {
+				out[tok] = true
+			}
+		}
+	}
+	walk(LeafTop, true)
+	return out
+}
+
+func TestContextScanAgreesWithTheDecoder(t *testing.T) {
+	contexts := []string{
+		`{}`, ` { } `, `{"a":1}`,
+		`{"user_id":42,"plan":"pro","ok":true,"no":false,"nothing":null,"f":-0.0,"e":1E2,"big":123456789012345678901234567890}`,
+		` { "attributes" : { "user_id" : 4242 , "http.status" : 200 , "s" : "a \"quoted\" {brace} [x]" } , "resource" : {"service.name":"svc-7"} } `,
+		`{"attributes":{"nested":{"attributes":{"x":1}},"arr":[{"a":"}"},"]",1],"after":"yes"},"k\u00e9y":"v\u00e9","\\back":"s\\"}`,
+		`{"resource":"not an object","attributes":[1,2],"top":{"attributes":{"y":2}}}`,
+		"{\"tab\":\"a\\tb\",\"uni\":\"\\u2028\\ud83d\\ude00\",\"x\":\"日本\"}",
+		`{"attributes":{}, "resource":{ }, "z":0}`,
+	}
+	for _, cx := range contexts {
+		require.True(t, json.Valid([]byte(cx)), cx)
+		want := leavesByDecoder(t, cx)
+		got := entryTokens("", cx)
+		require.Equal(t, want, got, cx)
+	}
+	require.NotEmpty(t, entryTokens("", contexts[3]))
 }
