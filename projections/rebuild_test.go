@@ -85,6 +85,14 @@ func TestRebuild(t *testing.T) {
 			var counted int64
 			require.NoError(t, env.pool.QueryRow(ctx, `SELECT coalesce(sum(entries), 0) FROM log_volume WHERE tbl = 'log_entries'::regclass`).Scan(&counted))
 			require.Equal(t, int64(len(ids)), counted)
+			// So did the search blocks: every entry is in one.
+			var inBlocks, outside int64
+			require.NoError(t, env.pool.QueryRow(ctx, `SELECT coalesce(sum(entries), 0),
+				(SELECT count(*) FROM log_entries e WHERE NOT EXISTS (SELECT 1 FROM log_blocks b
+					WHERE b.tbl = 'log_entries'::regclass AND e.received_at BETWEEN b.first_at AND b.last_at))
+				FROM log_blocks WHERE tbl = 'log_entries'::regclass`).Scan(&inBlocks, &outside))
+			require.Equal(t, int64(len(ids)), inBlocks)
+			require.Zero(t, outside)
 			_, err = projections.NewRebuilder(env.store, env.pool, logentries.Spec(), projections.RebuildOptions{}).Run(ctx)
 			require.NoError(t, err)
 		})
