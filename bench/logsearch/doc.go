@@ -20,8 +20,9 @@
 //     target p95 ≤ 100 ms;
 //
 //  3. the projector's rate (entries persisted/s) with the search index
-//     (serve restarted with EVENTLINE_LOGS_SEARCH_INDEX=on) and without it
-//     (serve started with it off), target ≥ 0.8;
+//     (EVENTLINE_LOGS_SEARCH_INDEX=on) and without it (off), two rounds of
+//     each alternated, serve restarted between them, target ≥ 0.8 for the
+//     ratio of their means;
 //
 //  4. dropping the oldest day (about rows/7 entries) by retention while
 //     clients keep ingesting: the drop's time (target ≤ 1 s) and the

@@ -76,8 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	b := &bench{o: o, base: srv.BaseURL(), pool: pool, logf: logf, client: benchserve.NewClient(o.Clients*2, 30*time.Second)}
 	var firstPeak int64 // the first process's peak RSS
-	restart := func(ctx context.Context) error {
-		logf("  restarting serve with the search index on")
+	restart := func(ctx context.Context, index string) error {
+		logf("  restarting serve with the search index %s", index)
 		if rss, err := srv.PeakRSS(); err == nil {
 			firstPeak = rss
 		}
@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := srv.Stop(); err != nil {
 			return err
 		}
-		if srv, pool, err = start(ctx, "on"); err != nil {
+		if srv, pool, err = start(ctx, index); err != nil {
 			return err
 		}
 		b.base, b.pool = srv.BaseURL(), pool

@@ -35,8 +35,8 @@ func report(w io.Writer, o options, r result) {
 	if r.Projector.WithoutIndexes > 0 {
 		pr = r.Projector.WithIndexes / r.Projector.WithoutIndexes
 	}
-	fmt.Fprintf(w, "3. projector, %d entries each: with the search index %.0f entries/s, without (baseline, EVENTLINE_LOGS_SEARCH_INDEX=off) %.0f: ratio %.2f (target ≥ 0.8): %s; %d seeded entries indexed in %s\n",
-		r.Projector.Entries, r.Projector.WithIndexes, r.Projector.WithoutIndexes, pr, verdict(pr >= 0.8), o.Rows, r.Projector.IndexBuild.Round(time.Second))
+	fmt.Fprintf(w, "3. projector, %d entries each, rounds alternated (with %.0f, without %.0f entries/s): with the search index %.0f entries/s, without (baseline, EVENTLINE_LOGS_SEARCH_INDEX=off) %.0f: ratio %.2f (target ≥ 0.8): %s; %d seeded entries indexed in %s\n",
+		r.Projector.Entries, r.Projector.With, r.Projector.Without, r.Projector.WithIndexes, r.Projector.WithoutIndexes, pr, verdict(pr >= 0.8), o.Rows, r.Projector.IndexBuild.Round(time.Second))
 	for _, d := range r.Drop.Dropped {
 		fmt.Fprintf(w, "4. retention dropped %s (%d entries, %.0f MiB) in %s: detach concurrently %s + read its count %s + drop %s + record %s + commit (deletes the files) %s (target ≤ 1 s: %s)\n",
 			d.Partition, d.Entries, float64(d.Bytes)/(1<<20), ms(d.Took), ms(d.Detach), ms(d.Count), ms(d.Drop), ms(d.Record), ms(d.Commit), verdict(d.Took <= time.Second))
