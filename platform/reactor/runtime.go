@@ -142,11 +142,16 @@ func (rt *Runtime) run(ctx context.Context) (started bool, _ error) {
 		return true, failed(err)
 	case <-ctx.Done():
 	}
-	closeErr := router.Close()
-	<-runErr
-	if closeErr != nil {
-		return true, fmt.Errorf("close reactors: %w", closeErr)
+	// A handler still running past CloseTimeout (an append waiting out a
+	// NATS node's election, say) has not acked its message: JetStream
+	// redelivers it after its AckWait to whichever process consumes next,
+	// and handlers are idempotent. Shutdown goes on; it is not a failure
+	// of the process (serve exited 1 for it after a node's kill).
+	if closeErr := router.Close(); closeErr != nil {
+		rt.log.Warn("reactors: messages still in flight at shutdown; JetStream redelivers them", "err", closeErr,
+			"close_timeout", rt.cfg.CloseTimeout.String())
 	}
+	<-runErr
 	return true, nil
 }
 
