@@ -523,24 +523,50 @@ func (m *Manager) drive(eff effects) {
 		if err != nil {
 			m.log.Warn("scheduling saga timers failed; the next Resume schedules them", "saga", e.state.ID, "err", err)
 		}
-		if e.confirm {
-			if err := m.parts.Confirm(ctx, e.state.ID, e.state.Input, m.now().UTC()); err != nil {
-				m.handOver(ctx, e.state, nil, nil, true, err)
-			}
-		}
+		confirmed := m.confirm(ctx, e)
 		held.may = len(e.cmds) == 1 && len(pending) == 0
 		for _, c := range e.cmds {
-			next, ok := m.run(ctx, e.state, c, timeouts[timerKey(c.Step, c.Attempt)], pending, held)
-			pending = nil
+			next, ok := m.run(ctx, e.state, c, timeouts[timerKey(c.Step, c.Attempt)], pending, confirmed, held)
+			pending, confirmed = nil, nil
 			if ok {
 				queue = append(queue, next)
 			}
 		}
 		m.wait(ctx, pending)
+		if confirmed != nil {
+			<-confirmed
+		}
 	}
 	if len(queue) > 0 && ctx.Err() == nil {
 		m.passOn(ctx, held)
 	}
+}
+
+// confirm starts the confirmation of e's order when e carries it (the
+// pivot's completion was just recorded) and returns a channel closed once
+// it is done (nil when there is none). It runs beside the command after
+// the pivot (the notification): the two write different aggregates, so
+// their appends share one round to the disk instead of two, one after the
+// other. The command's reply is decided only once the confirmation is
+// done (run), so a saga is never recorded completed before its order is
+// confirmed. A confirmation that fails is handed over to the reactors.
+func (m *Manager) confirm(ctx context.Context, e effects) <-chan struct{} {
+	if !e.confirm {
+		return nil
+	}
+	done := make(chan struct{})
+	confirm := func() {
+		defer close(done)
+		if err := m.parts.Confirm(ctx, e.state.ID, e.state.Input, m.now().UTC()); err != nil {
+			m.handOver(ctx, e.state, nil, nil, true, err)
+		}
+	}
+	if len(e.cmds) == 0 {
+		confirm() // nothing to run beside it
+		return done
+	}
+	go confirm() // joined by drive, whatever run does
+	return done
 }
 
 // passOn hands saga h.sagaID, which a driver stopped driving with steps
@@ -672,16 +698,20 @@ func timerKey(step string, attempt int) string { return step + "\x00" + strconv.
 // timeout is the attempt's timeout timer, stored only if the reply does
 // not come here. The reply is held (see drive) when held.may and it only
 // moves the saga on; otherwise it is recorded with the replies held before
-// it. It returns the reply's effects, ok false when there are none to go
-// on with.
+// it. confirmed, when set, is the confirmation started beside c (confirm):
+// the reply is decided once it is done. It returns the reply's effects, ok
+// false when there are none to go on with.
 func (m *Manager) run(ctx context.Context, s saga.State, c saga.Command, timeout saga.Timer, pending []*eventstore.Pending,
-	held *heldReplies) (effects, bool) {
+	confirmed <-chan struct{}, held *heldReplies) (effects, bool) {
 	var timers []saga.Timer
 	if timeout.SagaID != "" {
 		timers = []saga.Timer{timeout}
 	}
 	now := m.now().UTC()
 	o, err := m.parts.Execute(ctx, c, now)
+	if confirmed != nil {
+		<-confirmed
+	}
 	if errors.Is(err, ErrUnknownCommand) {
 		m.recordHeld(held)
 		m.log.Error("saga command no participant handles", "saga", c.SagaID, "type", c.Type)
