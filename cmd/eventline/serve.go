@@ -30,7 +30,15 @@ import (
 // its batch; then the connections, the embedded NATS server and the managed
 // PostgreSQL cluster stop.
 // defaultMemoryLimit is the Go runtime's soft memory limit for serve.
-const defaultMemoryLimit = 144 << 20
+//
+// Why 192 MiB: the embedded NATS server holds what each stream was written
+// in its last ~10 s (block caches, in use, not garbage): ~55 MiB at 600
+// sagas/s. Under 144 MiB that left the collector ~20 MiB of headroom, and
+// it ran ~14 times a second: a third of serve's CPU per saga. At 192 MiB
+// the saga bench gains ~35 % (interval: 825 against ~600 sagas/s) with a
+// peak RSS of ~220 MiB; bench/logsearch's peak at 50,000 entries/s is ~270
+// MiB (297 MiB at 224 MiB, too near its 300 MiB bound). docs/BENCHMARKS.md.
+const defaultMemoryLimit = 192 << 20
 
 func serve(ctx context.Context, cfg Config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
