@@ -2,6 +2,7 @@ package orders_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,4 +112,31 @@ func TestStepsDoneButNotRecordedAreAnsweredAgain(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, reserved, "reserved once")
+}
+
+// The order's confirmation runs beside the notification, the command that
+// follows the pivot: the notification is stored while the confirmation has
+// not started its appends. The notification's reply, and so the saga's
+// end, is recorded only once the confirmation is done.
+func TestTheConfirmationRunsBesideTheNotification(t *testing.T) {
+	e := newEnv(t)
+	var sawNotification atomic.Bool
+	orders.SetBeforeConfirm(e.parts, func(string) {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if n, _, err := e.parts.Notifications.Load(context.Background(), "o1"); err == nil && n.Sent > 0 {
+				sawNotification.Store(true)
+				break
+			}
+		}
+		// Long enough for a saga whose end did not wait for the
+		// confirmation to be seen completed with its order pending.
+		time.Sleep(200 * time.Millisecond)
+	})
+	e.start(t, "s1", input("o1", "u1", order.TokenOK, 1))
+	require.Equal(t, saga.StatusCompleted, e.finish(t, "s1").Status)
+	require.True(t, sawNotification.Load(), "the notification was stored before the confirmation's appends")
+	require.Equal(t, order.StatusConfirmed, load(t, e.parts.Orders, "o1").Status, "confirmed before the saga's end")
+	p := load(t, e.parts.Products, "p1")
+	require.Equal(t, int64(1), p.Sold)
+	require.Zero(t, p.Reserved)
 }

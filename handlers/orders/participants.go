@@ -72,6 +72,9 @@ type Participants struct {
 	// routes sends product commands to their partition's owner (nil:
 	// every product is written here).
 	routes *productRoutes
+
+	// beforeConfirm, when set (tests only), runs as Confirm starts.
+	beforeConfirm func(sagaID string)
 }
 
 // RouteProducts makes p send the commands on a product whose partition
@@ -208,6 +211,9 @@ func (p *Participants) reserve(ctx context.Context, c saga.Command, in order.Ord
 // its payment went through, and sells its reservations: each on its own
 // aggregate, all at once. Running it again changes nothing.
 func (p *Participants) Confirm(ctx context.Context, sagaID string, input json.RawMessage, now time.Time) error {
+	if p.beforeConfirm != nil {
+		p.beforeConfirm(sagaID)
+	}
 	in, err := order.ParseOrderInput(input)
 	if err != nil {
 		return err
