@@ -137,8 +137,10 @@ func (p *rawPublisher) close(ctx context.Context) {
 
 // copyBaseline writes n rows like the projection's (same columns and
 // values as the entries sent) into bench_copy, created LIKE log_entries
-// INCLUDING ALL (same defaults and indexes), with one pgx CopyFrom.
-func copyBaseline(ctx context.Context, pgURL string, entries []entry, n int64, perEvent int) (rawResult, error) {
+// INCLUDING ALL (same defaults and indexes), with one pgx CopyFrom, as the
+// application role; superURL (the superuser's) only runs the CHECKPOINT
+// before it.
+func copyBaseline(ctx context.Context, pgURL, superURL string, entries []entry, n int64, perEvent int) (rawResult, error) {
 	conn, err := pgx.Connect(ctx, pgURL)
 	if err != nil {
 		return rawResult{}, err
@@ -153,7 +155,7 @@ func copyBaseline(ctx context.Context, pgURL string, entries []entry, n int64, p
 	defer conn.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS `+copyTable)
 	// The drain started on a freshly started cluster (clean shared buffers);
 	// flush what it left dirty so that the baseline starts as clean.
-	if _, err := conn.Exec(ctx, `CHECKPOINT`); err != nil {
+	if err := checkpoint(ctx, superURL); err != nil {
 		return rawResult{}, err
 	}
 	cols := []string{"id", "seq", "level", "message", "context", "source", "received_at"}
@@ -182,4 +184,18 @@ func copyBaseline(ctx context.Context, pgURL string, entries []entry, n int64, p
 		return rawResult{}, fmt.Errorf("copy into %s: %w", copyTable, err)
 	}
 	return rawResult{Messages: 1, Items: got, Elapsed: el, IPS: float64(got) / el.Seconds()}, nil
+}
+
+// checkpoint runs CHECKPOINT as the superuser (the application role may
+// not).
+func checkpoint(ctx context.Context, superURL string) error {
+	conn, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `CHECKPOINT`); err != nil {
+		return fmt.Errorf("checkpoint before the raw COPY: %w", err)
+	}
+	return nil
 }

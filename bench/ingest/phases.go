@@ -413,7 +413,11 @@ func (b *bench) drainServer(ctx context.Context, r *results, bl backlogInfo) (er
 	b.logf("  C: drained %d rows in %v: %.0f rows/s (%d transactions for %d rows in all; %d rows before the first sample)",
 		r.Drain.Rows, r.Drain.Elapsed.Round(time.Millisecond), r.Drain.RPS, batches, rows, r.Drain.Skipped)
 	b.logf("  C: checkpoint timeline [ms, rows]: %v", r.Drain.Timeline)
-	r.Copy, err = copyBaseline(ctx, pgURL, b.p.entries, bl.batchItems, b.p.perBatch)
+	superURL, err := s.PostgresSuperURL(ctx)
+	if err != nil {
+		return err
+	}
+	r.Copy, err = copyBaseline(ctx, pgURL, superURL, b.p.entries, bl.batchItems, b.p.perBatch)
 	if err != nil {
 		return err
 	}

@@ -163,6 +163,17 @@ func (s *Server) PostgresURL() (string, error) {
 	return PostgresURL(filepath.Join(s.cfg.DataDir, "pg"))
 }
 
+// PostgresSuperURL is the managed cluster's eventline database as its
+// superuser: for what a benchmark's baseline needs beyond the application
+// role (a CHECKPOINT before a raw COPY).
+func (s *Server) PostgresSuperURL(ctx context.Context) (string, error) {
+	c, err := pgcluster.Running(ctx, filepath.Join(s.cfg.DataDir, "pg"))
+	if err != nil {
+		return "", err
+	}
+	return c.URL(""), nil
+}
+
 // Exited is closed once the process has exited; WaitErr then says how.
 func (s *Server) Exited() <-chan struct{} { return s.exited }
 
