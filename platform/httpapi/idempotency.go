@@ -167,7 +167,7 @@ func (s *Idempotency) Do(w http.ResponseWriter, r *http.Request, scope string, b
 		}
 		b, _ := json.Marshal(resp.Body)
 		done, _ := json.Marshal(record{State: "done", Fingerprint: fp, StartedAt: time.Now(), Status: resp.Status, Body: b, Seq: resp.Seq})
-		if _, err := s.kv.Update(context.WithoutCancel(ctx), k, done, rev); err != nil {
+		if _, err := s.update(context.WithoutCancel(ctx), k, done, rev); err != nil {
 			// The write is stored; only the memo failed. A retry will take
 			// over after inProgressStale and be deduplicated by the log.
 			WriteErrorLog(r, "remember idempotent answer", err)
@@ -250,11 +250,43 @@ func (s *Idempotency) claim(ctx context.Context, k, fp string) (uint64, *record,
 		return 0, nil, &Error{Status: http.StatusConflict, Code: "request_in_progress",
 			Message: "A request with this Idempotency-Key is still being processed; retry shortly.", RetryAfter: 1}
 	}
-	rev, err := s.kv.Update(ctx, k, in, entry.Revision())
+	rev, err := s.update(ctx, k, in, entry.Revision())
 	if err != nil {
 		return 0, nil, errRaced
 	}
 	return rev, nil, nil
+}
+
+// update writes key k if its last revision is still rev. A replicated
+// bucket acknowledges a write before it clears the key's in-process mark
+// (nats-server v2.15.2 jetstream_cluster.go: processJetStreamMsg answers,
+// then expectedPerSubjectInProcess is cleared), and refuses a write of the
+// same key that arrives in between with 10164 although the revision
+// matches: the claim's memo, sent as soon as the handler answers, met it
+// on a loaded machine, and the answer was not remembered. Such a refusal
+// is tried again for up to updateInProcessFor; any other error (10071: the
+// key has moved on) is final.
+func (s *Idempotency) update(ctx context.Context, k string, value []byte, rev uint64) (uint64, error) {
+	return backoff.Retry(ctx, func() (uint64, error) {
+		r, err := s.kv.Update(ctx, k, value, rev)
+		if err != nil && !inProcess(err) {
+			return 0, backoff.Permanent(err)
+		}
+		return r, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 2 * time.Millisecond, Multiplier: 2, MaxInterval: 100 * time.Millisecond}),
+		backoff.WithMaxElapsedTime(updateInProcessFor))
+}
+
+// updateInProcessFor bounds how long update waits for an earlier write of
+// the same key to be applied.
+const updateInProcessFor = 2 * time.Second
+
+// inProcess reports whether err is JetStream's answer that an earlier
+// write of the same subject is still being applied (10164 on a replicated
+// stream), not that the expected revision is wrong (10071).
+func inProcess(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }
 
 func writeResponse(w http.ResponseWriter, r *http.Request, resp Response, err error, replayed bool) {

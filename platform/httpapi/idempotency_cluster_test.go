@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,4 +126,65 @@ func TestIdempotencyBucketSurvivesANodeOnR3(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "true", answers(fresh, "during").Header().Get("Idempotent-Replayed"))
 	require.Equal(t, 2, calls)
+}
+
+// On a replicated bucket the server acknowledges a write before it clears
+// the key's in-process mark (nats-server jetstream_cluster.go applies the
+// entry, answers, then clears expectedPerSubjectInProcess), and a write of
+// the same key that arrives in between is refused with 10164, not because
+// the key moved on. The answer's memo comes right after the claim: every
+// answered key must be remembered, so that its retry is replayed, not
+// refused with 409 for inProgressStale and then run again. The window is
+// narrow: this meets it only on a loaded machine (TestOnlyAnInProcess-
+// RefusalIsTriedAgain covers the rule; TestIdempotencyBucketSurvivesANodeOnR3
+// met it in CI, its first key's memo refused with 10164).
+func TestEveryAnswerIsRememberedOnR3(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := eventstore.Connect(ctx, eventstore.Options{URL: c.URL(), Name: t.Name(), Replicas: 3})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	idem, err := openIdempotency(t, ctx, st.JetStream(), 3)
+	require.NoError(t, err)
+
+	var calls atomic.Int64
+	post := func(key string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("POST", "/api/x", strings.NewReader("{}"))
+		r.Header.Set("Idempotency-Key", key)
+		idem.Do(w, r, "POST /api/x", []byte("{}"), func(context.Context, string) (Response, error) {
+			calls.Add(1)
+			return Response{Status: http.StatusAccepted, Body: map[string]string{"key": key}}, nil
+		})
+		return w
+	}
+	const workers, perWorker = 8, 50
+	var wg sync.WaitGroup
+	codes := make(chan int, workers*perWorker)
+	for g := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				codes <- post(fmt.Sprintf("k-%d-%d", g, i)).Code
+			}
+		})
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		require.Equal(t, http.StatusAccepted, code)
+	}
+	require.Equal(t, int64(workers*perWorker), calls.Load())
+	var forgotten []string
+	for g := range workers {
+		for i := range perWorker {
+			key := fmt.Sprintf("k-%d-%d", g, i)
+			w := post(key)
+			if w.Code != http.StatusAccepted || w.Header().Get("Idempotent-Replayed") != "true" {
+				forgotten = append(forgotten, fmt.Sprintf("%s: %d %s", key, w.Code, strings.TrimSpace(w.Body.String())))
+			}
+		}
+	}
+	require.Empty(t, forgotten, "answers not remembered")
+	require.Equal(t, int64(workers*perWorker), calls.Load(), "each key ran once")
 }

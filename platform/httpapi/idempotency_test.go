@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventline/eventline/eventstore"
@@ -87,4 +88,16 @@ func TestAFailedRequestReleasesItsKeyOnceJetStreamIsBack(t *testing.T) {
 		return w.Code == http.StatusAccepted
 	}, 15*time.Second, 200*time.Millisecond, "the retry is handled well before the claim's 30 s")
 	require.Equal(t, 1, calls)
+}
+
+// Only the replicated stream's "still being applied" refusal (10164) is
+// tried again; a revision that moved on (10071) or another failure is final.
+func TestOnlyAnInProcessRefusalIsTriedAgain(t *testing.T) {
+	refusal := func(code jetstream.ErrorCode) error {
+		return fmt.Errorf("%w: %w", &jetstream.APIError{Code: 400, ErrorCode: code, Description: "wrong last sequence"}, jetstream.ErrKeyExists)
+	}
+	require.True(t, inProcess(refusal(jetstream.JSErrCodeStreamWrongLastSequenceConstant)))
+	require.False(t, inProcess(refusal(jetstream.JSErrCodeStreamWrongLastSequence)))
+	require.False(t, inProcess(context.DeadlineExceeded))
+	require.False(t, inProcess(nil))
 }
