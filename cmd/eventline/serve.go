@@ -36,7 +36,7 @@ import (
 // sagas/s. Under 144 MiB that left the collector ~20 MiB of headroom, and
 // it ran ~14 times a second: a third of serve's CPU per saga. At 192 MiB
 // the saga bench gains ~35 % (interval: 825 against ~600 sagas/s) with a
-// peak RSS of ~220 MiB; bench/logsearch's peak at 50,000 entries/s is ~270
+// peak RSS of ~220 MiB; bench/logsearch's peak at 50,000 entries/s is 270-295
 // MiB (297 MiB at 224 MiB, too near its 300 MiB bound). docs/BENCHMARKS.md.
 const defaultMemoryLimit = 192 << 20
 
@@ -46,8 +46,8 @@ const defaultMemoryLimit = 192 << 20
 // Why 50: under the memory limit alone, a process whose live heap is well
 // below it still runs up to it (a projector draining a backlog: ~75 MiB in
 // use, the heap goal at the limit, RSS ~215 MiB). At 50 the same drain
-// peaks at ~185 MiB, under issue 2's 200 MiB, for ~1 % of its CPU in the
-// collector. Where the limit binds (sagas: ~115 MiB in use) the goal is
+// peaks at 176-186 MiB, under issue 2's 200 MiB, at the same rate (62,111
+// against 62,432-63,620 rows/s). Where the limit binds (sagas: ~115 MiB in use) the goal is
 // the same either way and so is the rate (interval, alternated: 740 / 831
 // against 742 / 864 sagas/s). docs/BENCHMARKS.md.
 const defaultGCPercent = 50
