@@ -31,17 +31,25 @@ func openIdempotency(t *testing.T, ctx context.Context, js jetstream.JetStream, 
 	}
 }
 
+// onCluster starts a 3-node cluster and connects to it as a process
+// configured for three replicas; ctx bounds the test to two minutes.
+func onCluster(t *testing.T) (*testenv.Cluster, *eventstore.Store, context.Context) {
+	t.Helper()
+	c := testenv.StartCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	st, err := eventstore.Connect(ctx, eventstore.Options{URL: c.URL(), Name: t.Name(), Replicas: 3})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	return c, st, ctx
+}
+
 // On a 3-node cluster the bucket follows the configured replicas (raised
 // from 1 to 3, never lowered), and with R3 it keeps answering with the
 // node of its leader killed: a retried key is replayed, a new key runs
 // once, and a new api process opens the bucket.
 func TestIdempotencyBucketSurvivesANodeOnR3(t *testing.T) {
-	c := testenv.StartCluster(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	st, err := eventstore.Connect(ctx, eventstore.Options{URL: c.URL(), Name: t.Name(), Replicas: 3})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
+	c, st, ctx := onCluster(t)
 	js := st.JetStream()
 	stream := "KV_" + IdempotencyBucket
 	config := func() jetstream.StreamConfig {
@@ -51,7 +59,7 @@ func TestIdempotencyBucketSurvivesANodeOnR3(t *testing.T) {
 		return s.CachedInfo().Config
 	}
 
-	_, err = openIdempotency(t, ctx, js, 1)
+	_, err := openIdempotency(t, ctx, js, 1)
 	require.NoError(t, err)
 	require.Equal(t, 1, config().Replicas)
 	require.True(t, config().AllowDirect, "one copy: direct gets")
@@ -139,12 +147,7 @@ func TestIdempotencyBucketSurvivesANodeOnR3(t *testing.T) {
 // RefusalIsTriedAgain covers the rule; TestIdempotencyBucketSurvivesANodeOnR3
 // met it in CI, its first key's memo refused with 10164).
 func TestEveryAnswerIsRememberedOnR3(t *testing.T) {
-	c := testenv.StartCluster(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	st, err := eventstore.Connect(ctx, eventstore.Options{URL: c.URL(), Name: t.Name(), Replicas: 3})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
+	_, st, ctx := onCluster(t)
 	idem, err := openIdempotency(t, ctx, st.JetStream(), 3)
 	require.NoError(t, err)
 
