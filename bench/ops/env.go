@@ -10,7 +10,6 @@ import (
 
 	"github.com/eventline/eventline/bench/internal/benchserve"
 	"github.com/eventline/eventline/eventstore"
-	"github.com/eventline/eventline/internal/pgcluster"
 )
 
 // benchEnv is the server and connections of one run: a real `eventline
@@ -49,11 +48,9 @@ func start(ctx context.Context, dir, bin string, logf func(string, ...any)) (_ *
 	if e.store, err = eventstore.Connect(ctx, eventstore.Options{URL: e.natsURL, Credentials: creds, Name: "bench-ops", MaxAsyncPending: 16384}); err != nil {
 		return nil, err
 	}
-	pg, err := pgcluster.Running(ctx, filepath.Join(dir, "data", "pg"))
-	if err != nil {
+	if e.dbURL, err = e.serve.PostgresSuperURL(ctx); err != nil {
 		return nil, err
 	}
-	e.dbURL = pg.URL("")
 	if e.pool, err = pgxpool.New(ctx, e.dbURL); err != nil {
 		return nil, err
 	}
