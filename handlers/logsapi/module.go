@@ -12,10 +12,16 @@ import (
 
 // embeddedServerCacheBytes bounds the large batches (16 MiB at most each)
 // answered in the last 11 s with the embedded NATS server, which keeps each
-// one's event cached that long (IngestConfig.ServerCacheBytes): six full
-// batches, so that serve stays well under 300 MiB of RSS whatever the
-// clients send.
-const embeddedServerCacheBytes = 96 << 20
+// one's event cached that long (IngestConfig.ServerCacheBytes): three full
+// batches, about 4.4 MiB/s of batches of LargeBatchBytes or more per
+// process (smaller batches do not count). Each large batch is held about a
+// dozen times over on its way (the body, its entries, the event, the NATS
+// connections' buffers and the server's copies, the projector's pull-ahead
+// and decoding), so its cached event is only a part of what it costs: with
+// 24 clients of 16 MiB batches serve peaked at 275-290 MiB of RSS with six
+// (96 MiB), 232-271 with four and 222-229 with three (bench/hostile
+// --only memory, 2026-12-07).
+const embeddedServerCacheBytes = 48 << 20
 
 // Module is write-behind logging as a domain module: the LOGS stream (with
 // cfg's retention, which an insert-only log may carry), the logging events,
