@@ -161,7 +161,7 @@ func TestAProcessThatJoinsGetsItsShareAndAStoppedOneHandsOver(t *testing.T) {
 	settled(t, []*process{a}, count, count, 10*time.Second)
 	b := start(t, url, "b")
 	owners := settled(t, []*process{a, b}, 4, 4, 15*time.Second)
-	// a released to the newcomer each partition it holds now (on a loaded
+	// a released each partition the newcomer holds now (on a loaded
 	// machine a partition may also have gone back and forth on the way,
 	// so a may have released more than four).
 	lost := a.lostSoFar()
