@@ -2,7 +2,9 @@ package logentries
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/eventline/eventline/domain/logs"
@@ -14,7 +16,15 @@ import (
 // the format directly, instead of handing pgx a []any per row, saves the
 // boxing and the per-value encode planning: a sixth of a rebuild's CPU.
 // Values are encoded exactly as pgx encodes them.
+//
+// pgconn reads it on a goroutine of its own, which CopyFrom does not always
+// wait for: on a fatal server error (PostgreSQL shutting down) it returns
+// while that goroutine may still be in Read. Its caller therefore stops it
+// (stop) before it looks at what was read.
 type logCopyReader struct {
+	mu      sync.Mutex // held by Read and stop
+	stopped bool
+
 	entries logEntries
 	buf     []byte
 	off     int
@@ -37,6 +47,11 @@ var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 // Read implements io.Reader. A decoding error ends the data early; it is
 // then in r.entries.err (pgconn reports only that the COPY was aborted).
 func (r *logCopyReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return 0, errCopyStopped
+	}
 	for r.off == len(r.buf) {
 		if r.done {
 			return 0, io.EOF
@@ -49,6 +64,17 @@ func (r *logCopyReader) Read(p []byte) (int, error) {
 	n := copy(p, r.buf[r.off:])
 	r.off += n
 	return n, nil
+}
+
+// errCopyStopped is what Read returns once the reader is stopped.
+var errCopyStopped = errors.New("log copy: stopped")
+
+// stop makes Read return errCopyStopped from now on, once a Read under way
+// has returned: the rows, volume, blocks and error are the caller's again.
+func (r *logCopyReader) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
 }
 
 // fill encodes the next rows, about copyChunk bytes of them, and the

@@ -2,6 +2,7 @@ package logentries
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -82,4 +83,55 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT trace_id, event_time FROM copy_binary WHERE seq = 100`).Scan(&trace, &at))
 	require.Nil(t, trace, "no trace id stores NULL")
 	require.Nil(t, at, "no event time stores NULL")
+}
+
+// pgconn's CopyFrom can return on a fatal server error while its goroutine
+// is still reading (it does not wait for it then): once stopped, the
+// reader must read nothing more, so that the projector may finish its
+// blocks. Before stop existed, the goroutine went on filling rows into the
+// finished block builder and crashed the process (nil token set).
+func TestACopyReaderStoppedWhileBeingReadReadsNoMore(t *testing.T) {
+	var encoded [][]byte
+	for i := range 100 {
+		e, fe := logs.DecodeSingle([]byte(`{"level":"info","message":"entry `+strconv.Itoa(i)+` of a batch"}`), time.Now())
+		require.Nil(t, fe)
+		enc, err := logs.EncodeEntry(e)
+		require.NoError(t, err)
+		encoded = append(encoded, enc)
+	}
+	env := eventstore.Envelope{ID: uuid.New(), Type: logs.EntriesReceivedV1, OccurredAt: time.Now(), Data: logs.AppendPayload(nil, encoded)}
+	events := make([]projections.Event, 2000) // 200,000 rows: far more than one Read
+	for i := range events {
+		events[i] = projections.Event{Seq: uint64(i + 1), Envelope: env}
+	}
+	r := &logCopyReader{entries: logEntries{events: events}, blocks: newBlockBuilder(true)}
+
+	// pgconn's reading goroutine, as CopyFrom runs it.
+	firstRead := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for i := 0; ; i++ {
+			_, err := r.Read(buf)
+			if i == 0 {
+				close(firstRead)
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	<-firstRead
+	r.stop() // what writeOnce does once CopyFrom returned
+	rows := r.rows
+	blocks := r.blocks.finish()
+	require.ErrorIs(t, <-readErr, errCopyStopped)
+	require.Less(t, rows, int64(200_000), "the reader was stopped mid-stream")
+	require.Equal(t, rows, r.rows, "no row read after stop")
+	total := 0
+	for _, b := range blocks {
+		total += b.entries
+	}
+	require.Equal(t, int(rows), total, "the blocks cover the rows read")
 }

@@ -348,6 +348,7 @@ func (p *Logs) writeOnce(ctx context.Context, tx pgx.Tx, src func() logEntries, 
 	// first rows while the later ones are still being decoded.
 	r := &logCopyReader{entries: src(), blocks: newBlockBuilder(!p.unindexed)}
 	_, err = sp.Conn().PgConn().CopyFrom(ctx, r, p.copySQL)
+	r.stop()
 	blocks := r.blocks.finish()
 	if r.entries.err != nil {
 		_ = sp.Rollback(ctx)
