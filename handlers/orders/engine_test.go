@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	order "github.com/eventline/eventline/domain/orders"
@@ -83,12 +84,16 @@ eventline_sagas_total{event="started",type="create_order"} 3
 # TYPE eventline_saga_step_retries_total counter
 eventline_saga_step_retries_total{compensation="false",step="process_payment"} 2
 `
-	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "eventline_sagas_total", "eventline_saga_step_retries_total"))
-	// Every step that completed was observed: validate_user ran in all
-	// three sagas, send_notification in the two that completed.
-	n, err := testutil.GatherAndCount(reg, "eventline_saga_step_duration_seconds")
-	require.NoError(t, err)
-	require.Equal(t, 6, n, "series: five steps completed, process_payment failed once for good")
+	// A saga's end is counted by its driver once the store has it back,
+	// which is just after a reader (finish) may see it there.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.NoError(c, testutil.GatherAndCompare(reg, strings.NewReader(want), "eventline_sagas_total", "eventline_saga_step_retries_total"))
+		// Every step that completed was observed: validate_user ran in all
+		// three sagas, send_notification in the two that completed.
+		n, err := testutil.GatherAndCount(reg, "eventline_saga_step_duration_seconds")
+		assert.NoError(c, err)
+		assert.Equal(c, 6, n, "series: five steps completed, process_payment failed once for good")
+	}, 5*time.Second, 10*time.Millisecond)
 }
 
 // A saga that ends in the process driving it leaves its caches, and its
